@@ -1,0 +1,212 @@
+"""Load: wrk against the HTTP API, and the raw driver against the database, with one result type."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_PERCENTILE = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s+(\d+(?:\.\d+)?)(us|ms|s|m|h)\s*$", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+(\d+(?:\.\d+)?)", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in (\d+(?:\.\d+)?)(us|ms|s|m|h)", re.M)
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+class WrkError(Exception):
+    pass
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and self.requests > 0 and not any(self.errors.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "requests_per_second": round(self.rps, 1),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "errors": self.errors,
+            "problem": self.problem,
+        }
+
+
+# ---- wrk
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get (Debian package ``wrk``) when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        raise WrkError("wrk is not installed; install it (Debian/Ubuntu: apt-get install wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        print(f"bench: wrk not found; running {' '.join(argv)}", flush=True)
+        if subprocess.run(argv, env=env, check=False).returncode != 0:
+            raise WrkError(f"{' '.join(argv)} failed; install wrk by hand")
+    found = shutil.which("wrk")
+    if not found:
+        raise WrkError("apt-get installed wrk but it is not on PATH")
+    print(f"bench: installed {found}", flush=True)
+    return found
+
+
+def wrk_version(wrk: str) -> str:
+    out = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else ""
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNIT_MS[unit]
+
+
+def parse_wrk(name: str, text: str) -> LoadResult:
+    """Requests/s, p50, p99 and errors from ``wrk --latency`` output (wrk or wrk2 style)."""
+    rps, total = _RPS.search(text), _TOTAL.search(text)
+    percentiles = {float(p): _ms(v, u) for p, v, u in _PERCENTILE.findall(text)}
+    if not (rps and total and 50.0 in percentiles and 99.0 in percentiles):
+        return LoadResult(name, problem="could not parse wrk output")
+    socket_errors, non_2xx = _SOCKET.search(text), _NON_2XX.search(text)
+    counts = [int(n) for n in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
+    errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
+    errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    return LoadResult(
+        name,
+        requests=int(total.group(1)),
+        seconds=_ms(total.group(2), total.group(3)) / 1000,
+        rps=float(rps.group(1)),
+        p50_ms=percentiles[50.0],
+        p99_ms=percentiles[99.0],
+        errors=errors,
+    )
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    wrk: str
+    threads: int
+    connections: int
+    duration: int
+    script: Path | None = None
+    script_args: tuple[str, ...] = ()
+
+    def argv(self, url: str, seconds: int) -> list[str]:
+        argv = [
+            self.wrk,
+            f"-t{min(self.threads, self.connections)}",
+            f"-c{self.connections}",
+            f"-d{seconds}s",
+            "--latency",
+        ]
+        if self.script:
+            argv += ["-s", str(self.script)]
+        return [*argv, url, *(["--", *self.script_args] if self.script_args else [])]
+
+    def run(self, name: str, url: str, warmup: int) -> tuple[LoadResult, str]:
+        """A warm-up (thrown away), then the measured run; the result and wrk's own output."""
+        if warmup > 0:
+            subprocess.run(self.argv(url, warmup), capture_output=True, check=False)
+        out = subprocess.run(
+            self.argv(url, self.duration), capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            return LoadResult(name, problem=f"wrk exit {out.returncode}: {out.stderr.strip()}"), ""
+        return parse_wrk(name, out.stdout), out.stdout
+
+
+# ---- the raw driver
+
+
+def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
+    if not sorted_seconds:
+        return 0.0
+    index = max(0, math.ceil(pct / 100 * len(sorted_seconds)) - 1)  # nearest rank
+    return sorted_seconds[index] * 1000
+
+
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    misses: int = 0
+    failures: int = 0
+
+
+async def _finder(coll: Any, ids: list[ObjectId], until: float, tally: _Tally) -> None:
+    pick = random.Random().choice
+    while (start := time.perf_counter()) < until:
+        try:
+            doc = await coll.find_one({"_id": pick(ids)})
+        except PyMongoError:
+            tally.failures += 1
+            continue
+        tally.latencies.append(time.perf_counter() - start)
+        tally.misses += doc is None
+
+
+async def _drive(coll: Any, ids: list[ObjectId], tasks: int, seconds: float) -> _Tally:
+    tally = _Tally()
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(_finder(coll, ids, until, tally) for _ in range(tasks)))
+    return tally
+
+
+async def raw_find_one(
+    uri: str, database: str, ids: list[ObjectId], tasks: int, seconds: int, warmup: int
+) -> LoadResult:
+    """``find_one({"_id": ...})`` on users from ``tasks`` asyncio tasks, as /me on a cache miss."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, tz_aware=True, maxPoolSize=max(100, tasks)
+    )
+    try:
+        coll = client[database]["users"]
+        if warmup > 0:
+            await _drive(coll, ids, tasks, warmup)
+        began = time.perf_counter()
+        tally = await _drive(coll, ids, tasks, seconds)
+        elapsed = time.perf_counter() - began
+    finally:
+        await client.close()
+    return _raw_result(tally, elapsed)
+
+
+def _raw_result(tally: _Tally, elapsed: float) -> LoadResult:
+    lat = sorted(tally.latencies)
+    return LoadResult(
+        "raw find_one",
+        requests=len(lat),
+        seconds=elapsed,
+        rps=len(lat) / elapsed if elapsed else 0.0,
+        p50_ms=percentile_ms(lat, 50),
+        p99_ms=percentile_ms(lat, 99),
+        errors={"driver_errors": tally.failures, "not_found": tally.misses},
+    )

@@ -1,0 +1,128 @@
+"""The table, the JSON file, and what the server's log says about the run."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadgen import LoadResult
+
+TARGET = 0.70  # GET /me must reach 70 % of /healthz throughput
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class LogSummary:
+    levels: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    unparsed: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "levels": dict(self.levels),
+            "statuses": dict(self.statuses),
+            "problems": len(self.problems),
+            "unparsed_lines": self.unparsed,
+        }
+
+
+def summarize_log(path: Path, keep: int = 200) -> LogSummary:
+    """Counts by level and by (path, status); warnings, errors and 4xx/5xx lines kept aside."""
+    summary = LogSummary()
+    if not path.exists():
+        return summary
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            _take(summary, line, keep)
+    return summary
+
+
+def _take(summary: LogSummary, line: str, keep: int) -> None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        summary.unparsed += 1
+        return
+    level = str(entry.get("level", "?"))
+    summary.levels[level] += 1
+    status = entry.get("status")
+    if status is not None:
+        summary.statuses[f"{entry.get('method')} {entry.get('path')} {status}"] += 1
+    bad = level not in ("info", "debug") or (isinstance(status, int) and status >= 400)
+    if bad and len(summary.problems) < keep:
+        summary.problems.append(line.rstrip("\n"))
+
+
+def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
+    if num is None or den is None or not (num.ok and den.ok) or den.rps <= 0:
+        return None
+    return num.rps / den.rps
+
+
+def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
+    me = results.get("me")
+    return {
+        "healthz": 1.0 if "healthz" in results else None,
+        "me": _ratio(me, results.get("healthz")),
+        "raw_find_one": _ratio(me, results.get("raw_find_one")),
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _row(label: str, res: LoadResult | None, ratio: float | None, mark: str) -> str:
+    if res is None:
+        return f"{label:<14}  not run"
+    line = (
+        f"{label:<14}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}"
+        f"{_fmt(ratio, '.2f'):>10}{mark}"
+    )
+    return line if res.ok else f"{line}  FAILED: {res.problem or _errors(res)}"
+
+
+def table(results: dict[str, LoadResult], header: str) -> str:
+    r = ratios(results)
+    rows = [
+        ("healthz", "healthz", ""),
+        ("GET /me", "me", " (a)"),
+        ("raw find_one", "raw_find_one", " (b)"),
+    ]
+    lines = [header, f"{'':<14}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
+    lines += [_row(label, results.get(key), r[key], mark) for label, key, mark in rows]
+    lines += [
+        "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
+        "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
+        "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss),",
+        "    same database, same concurrency as wrk's connections, run from the bench process",
+    ]
+    return "\n".join(lines)
+
+
+def _errors(res: LoadResult) -> str:
+    return ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
+
+
+def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
+    me_ratio = ratios(results)["me"]
+    if me_ratio is None:
+        return "target GET /me >= 70% of healthz throughput: UNKNOWN (a load failed)", None
+    met = me_ratio >= TARGET
+    verdict = "MET" if met else "MISSED"
+    return f"target GET /me >= 70% of healthz throughput: {verdict} ({me_ratio:.0%})", met
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,244 @@
+"""The stack under test, started as in production: SecantusDB, then ``microcourt serve``.
+
+The database is started here (not embedded by the server), so the server runs with a real
+external ``mongodb.uri`` and explicit keys, and the benchmark knows the database's address.
+Every child gets its own session (Ctrl-C reaches only us; we stop them in order) and dies
+with us if we are killed (PR_SET_PDEATHSIG), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import os
+import queue
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "microcourt"
+READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$")
+PR_SET_PDEATHSIG = 1
+
+
+class StackError(Exception):
+    """The stack could not be started; the message says why, with the relevant log lines."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        **kwargs,
+    )
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n    ".join(text[-lines:]) or "(empty)"
+
+
+def secantusd_command() -> str:
+    beside = Path(sys.executable).parent / "secantusd-py"
+    if beside.exists():
+        return str(beside)
+    raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Fresh production-style secrets for this run."""
+
+    token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    data_key: bytes = field(default_factory=lambda: os.urandom(32))
+    hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MICROCOURT_SECURITY__TOKEN_SECRET": self.token_secret,
+            "MICROCOURT_SECURITY__DATA_KEY": base64.b64encode(self.data_key).decode(),
+            "MICROCOURT_SECURITY__HASH_KEY": self.hash_key,
+            "MICROCOURT_ADMIN_PASSWORD": self.admin_password,
+        }
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    keys: Keys = field(default_factory=Keys)
+    db_uri: str = ""
+    api: str = ""
+    emulator: str = ""
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def server_log(self) -> Path:
+        return self.workdir / "server.log"
+
+    def start(self) -> None:
+        """The database, then the server; on any failure (or Ctrl-C) whatever started stops."""
+        try:
+            self.start_database()
+            self.start_server()
+        except BaseException:
+            self.stop()
+            raise
+
+    # ---- database
+
+    def start_database(self, timeout: float = 30.0) -> None:
+        port = free_port()
+        log_path = self.workdir / "secantusd.log"
+        argv = [
+            secantusd_command(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(self.workdir / "db"),
+            "--log-level",
+            "WARNING",
+        ]
+        with log_path.open("ab") as log:
+            proc = _spawn(argv, log, subprocess.STDOUT, cwd=self.workdir)
+        self.procs.append(("secantusd", proc))
+        self.db_uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        self._wait_for_database(proc, timeout, log_path)
+
+    def _wait_for_database(self, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+        client: MongoClient[dict[str, Any]] = MongoClient(self.db_uri, serverSelectionTimeoutMS=300)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise StackError(f"secantusd exited with {proc.returncode}:\n    {tail(log)}")
+                try:
+                    client.admin.command("ping")
+                    return
+                except PyMongoError:
+                    time.sleep(0.1)
+        finally:
+            client.close()
+        raise StackError(f"secantusd did not answer ping within {timeout:.0f} s:\n    {tail(log)}")
+
+    # ---- API server
+
+    def server_env(self) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MICROCOURT_")}
+        return {
+            **inherited,
+            **self.keys.env(),
+            "MICROCOURT_MONGODB__URI": self.db_uri,
+            "MICROCOURT_MONGODB__DATABASE": DATABASE,
+            "MICROCOURT_SERVER__DEBUG": "false",
+            "MICROCOURT_SERVER__BEHIND_PROXY": "true",
+            "MICROCOURT_SERVER__LOG_FILE": str(self.server_log),
+        }
+
+    def start_server(self, timeout: float = 60.0) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(self.workdir / "server"),
+        ]
+        with (self.workdir / "server.stderr").open("ab") as err:
+            proc = _spawn(argv, subprocess.PIPE, err, cwd=ROOT, env=self.server_env())
+        self.procs.append(("server", proc))
+        self.api, self.emulator = self._await_ready(proc, timeout)
+
+    def _await_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[str, str]:
+        lines: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        threading.Thread(
+            target=_drain, args=(proc.stdout, lines, self.workdir / "server.stdout"), daemon=True
+        ).start()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                raise StackError(f"server exited with {proc.wait()}:\n    {self._server_tail()}")
+            if match := READY.match(line):
+                return match.group(1), match.group(2)
+            print(f"bench: unexpected server output: {line}", flush=True)
+        raise StackError(f"server not ready within {timeout:.0f} s:\n    {self._server_tail()}")
+
+    def _server_tail(self) -> str:
+        return f"{tail(self.workdir / 'server.stderr')}\n    {tail(self.server_log)}"
+
+    # ---- stopping
+
+    def stop(self) -> None:
+        """SIGTERM each child, newest first (server, then database), and wait for it."""
+        while self.procs:
+            name, proc = self.procs.pop()
+            self.exit_codes[name] = _terminate(name, proc)
+
+
+def _drain(stream: IO[bytes], lines: queue.Queue[str | None], copy: Path) -> None:
+    """Hand each stdout line to the waiter, and keep a copy (the pipe must never fill up)."""
+    with copy.open("a", encoding="utf-8") as out:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            out.write(line + "\n")
+            out.flush()
+            lines.put(line)
+    lines.put(None)
+
+
+def _terminate(name: str, proc: subprocess.Popen[bytes], grace: float = 15.0) -> int:
+    if proc.poll() is not None:
+        print(f"bench: {name} had already exited with {proc.returncode}", flush=True)
+        return proc.returncode
+    proc.terminate()
+    try:
+        code = proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        print(f"bench: {name} did not stop in {grace:.0f} s; killing it", flush=True)
+        proc.kill()
+        code = proc.wait()
+    print(f"bench: stopped {name} (pid {proc.pid}, exit {code})", flush=True)
+    return code

@@ -1,0 +1,53 @@
+"""Administration: staff accounts and lawyer verification."""
+
+from __future__ import annotations
+
+from handlers.base import APIHandler, api, needs_role
+from models.common import Page
+from models.users import LawyerDecisionIn, Role, StaffCreate, StaffQuery, UserOut
+from server.users import user_out
+
+OBJECT_ID = r"[0-9a-f]{24}"
+
+
+class StaffHandler(APIHandler):
+    @needs_role(Role.admin)
+    @api(body=StaffCreate, response=UserOut, status=201)
+    async def post(self) -> None:
+        """POST /api/v1/admin/staff: create a clerk, judge or admin of one court.
+
+        201 created; 403 not an admin, or another court's admin; 409 username taken; 422.
+        """
+        data = self.parse_body(StaffCreate)
+        doc = await self.services.users.create_staff(self.me.user, data)
+        self.write_json(user_out(doc), status=201)
+
+    @needs_role(Role.admin)
+    @api(query=StaffQuery, response=Page[UserOut])
+    async def get(self) -> None:
+        """GET /api/v1/admin/staff: the staff of the admin's court, newest first, cursor-paged.
+
+        200; 400 bad cursor; 403 not an admin, or another court; 422 bad query.
+        """
+        query = self.parse_query(StaffQuery)
+        self.write_json(await self.services.users.list_staff(self.me.user, query))
+
+
+class LawyerVerifyHandler(APIHandler):
+    @needs_role(Role.admin)
+    @api(body=LawyerDecisionIn, response=UserOut)
+    async def post(self, user_id: str) -> None:
+        """POST /api/v1/admin/lawyers/{user_id}/verify: approve or reject a lawyer.
+
+        200 decided (approved users become lawyers); 404 no such application;
+        409 already decided; 422 rejection without a reason; 403 not an admin.
+        """
+        data = self.parse_body(LawyerDecisionIn)
+        doc = await self.services.users.decide_lawyer(self.me.user, user_id, data)
+        self.write_json(user_out(doc))
+
+
+default_handlers = [
+    (r"/api/v1/admin/staff", StaffHandler),
+    (rf"/api/v1/admin/lawyers/(?P<user_id>{OBJECT_ID})/verify", LawyerVerifyHandler),
+]

@@ -1,0 +1,234 @@
+"""APIHandler: the one base of every API handler, and the permission decorators.
+
+It resolves the caller lazily from ``Authorization: Bearer``, parses bodies and query strings
+into pydantic models, and writes every error in the one shape through ``write_error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from tornado import web
+
+from models.users import Role
+from server.errors import (
+    APIError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from server.app import Services
+    from server.auth import Principal
+
+log = logging.getLogger("microcourt.api")
+M = TypeVar("M", bound=BaseModel)
+Method = Callable[..., Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+_DB_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
+
+
+def api_meta(fn: Any) -> dict[str, Any]:
+    """The documentation and permission facts attached to a handler method."""
+    meta: dict[str, Any] | None = getattr(fn, "__api__", None)
+    if meta is None:
+        meta = {}
+        fn.__api__ = meta
+    return meta
+
+
+def api(
+    *,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+) -> Callable[[Method], Method]:
+    """Declare a method's body, query and response models (used for the OpenAPI document)."""
+
+    def decorate(fn: Method) -> Method:
+        api_meta(fn).update(body=body, response=response, query=query, status=status)
+        return fn
+
+    return decorate
+
+
+def public(fn: Method) -> Method:
+    """No sign-in needed."""
+    api_meta(fn)["roles"] = None
+    return fn
+
+
+def needs_role(*roles: Role) -> Callable[[Method], Method]:
+    """Signed-in users only; with roles given, only those roles (403 for the others)."""
+    allowed = frozenset(roles)
+
+    def decorate(fn: Method) -> Method:
+        @functools.wraps(fn)
+        async def wrapper(self: APIHandler, *args: Any, **kwargs: Any) -> None:
+            principal = await self.authenticate()
+            if allowed and principal.role not in allowed:
+                raise Forbidden("无权进行此操作", code="role_not_allowed")
+            await fn(self, *args, **kwargs)
+
+        api_meta(wrapper)["roles"] = allowed or frozenset(Role)
+        return wrapper
+
+    return decorate
+
+
+authenticated = needs_role()
+
+
+class APIHandler(web.RequestHandler):
+    principal: Principal | None = None
+    request_id: str = ""
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.application.settings["services"]
+        return services
+
+    def set_default_headers(self) -> None:
+        incoming = self.request.headers.get("X-Request-Id", "")
+        self.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        self.set_header("X-Request-Id", self.request_id)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def check_xsrf_cookie(self) -> None:
+        """Bearer tokens, no cookies: nothing for XSRF to ride on."""
+
+    def prepare(self) -> None:
+        body = self.request.body
+        if body and len(body) > self.services.settings.server.max_json_body_bytes:
+            raise PayloadTooLarge()
+
+    # ---- who is calling
+
+    async def authenticate(self) -> Principal:
+        if self.principal is None:
+            header = self.request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized()
+            self.principal = await self.services.auth.authenticate(token.strip())
+        return self.principal
+
+    @property
+    def me(self) -> Principal:
+        if self.principal is None:  # only reachable from a method without @needs_role
+            raise Unauthorized()
+        return self.principal
+
+    @property
+    def client_ip(self) -> str:
+        return str(self.request.remote_ip or "")
+
+    # ---- input
+
+    def parse_body(self, model: type[M]) -> M:
+        try:
+            data = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("请求内容不是有效的 JSON", code="malformed_json") from None
+        if not isinstance(data, dict):
+            raise BadRequest("请求内容应为 JSON 对象", code="malformed_json")
+        return self._validate(model, data)
+
+    def parse_query(self, model: type[M]) -> M:
+        args = self.request.query_arguments
+        data = {k: v[-1].decode("utf-8", "replace") for k, v in args.items()}
+        return self._validate(model, data)
+
+    @staticmethod
+    def _validate(model: type[M], data: dict[str, Any]) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            # The input is left out on purpose: it may hold an ID number or a password.
+            details = [
+                {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+                for err in e.errors()
+            ]
+            raise ValidationFailed(details=details) from None
+
+    # ---- output
+
+    def write_json(self, data: BaseModel | dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        if isinstance(data, BaseModel):
+            self.finish(data.model_dump_json())
+        else:
+            self.finish(json.dumps(data, ensure_ascii=False, default=str))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, _DB_DOWN):
+            e = ServiceUnavailable("数据库暂时不可用，请稍后再试", code="database_unavailable")
+        if isinstance(e, APIError) and not self._finished:
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, APIError):
+            body = exc.to_json()
+        elif status_code >= 500:
+            body = {"error": {"code": "internal_error", "message": "服务器内部错误，请稍后再试"}}
+        else:
+            code = _STATUS_CODES.get(status_code, "http_error")
+            body = {"error": {"code": code, "message": self._reason or "请求有误"}}
+        if isinstance(exc, web.HTTPError) and status_code == 405:
+            body["error"]["message"] = "不支持该请求方法"
+        body["error"]["request_id"] = self.request_id
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, APIError | web.HTTPError):
+            return  # expected outcomes, already in the access log
+        log.error(
+            "unhandled error request_id=%s %s %s",
+            self.request_id,
+            self.request.method,
+            self.request.path,
+            exc_info=(typ, value, tb),
+        )
+
+
+class API404(APIHandler):
+    """Anything under /api/ that no route matches: a JSON 404, never an HTML page."""
+
+    def _missing(self, *args: Any, **kwargs: Any) -> None:
+        raise NotFound("接口不存在", code="no_such_endpoint")
+
+    get = post = put = patch = delete = head = options = _missing

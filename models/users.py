@@ -1,0 +1,169 @@
+"""Users, identities, lawyers and staff: inputs, stored documents and outputs, kept apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from bson import ObjectId
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.common import InputModel, OutputModel
+
+
+class Role(StrEnum):
+    litigant = "litigant"
+    lawyer = "lawyer"
+    clerk = "clerk"
+    judge = "judge"
+    admin = "admin"
+
+
+STAFF_ROLES = frozenset({Role.clerk, Role.judge, Role.admin})
+PUBLIC_ROLES = frozenset({Role.litigant, Role.lawyer})
+
+
+class LawyerStatus(StrEnum):
+    pending = "pending"
+    verified = "verified"
+    rejected = "rejected"
+
+
+PersonName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=2,
+        max_length=30,
+        pattern=r"^[\u4e00-\u9fffA-Za-z·•. ]+$",
+    ),
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[3-9]\d{9}$")]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_.-]{2,31}$")
+]
+
+
+# ---- inputs
+
+
+class WxLoginIn(InputModel):
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class StaffLoginIn(InputModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class IdentityIn(InputModel):
+    name: PersonName
+    id_number: str = Field(min_length=1, max_length=32)
+    phone: Phone | None = None
+
+
+class LawyerIn(InputModel):
+    license_no: str = Field(pattern=r"^\d{17}$", description="律师执业证号, 17 digits")
+    firm: str = Field(min_length=2, max_length=80)
+
+
+class LawyerDecisionIn(InputModel):
+    approved: bool = True
+    reason: str | None = Field(None, max_length=500)
+
+
+class StaffCreate(InputModel):
+    username: Username
+    password: Password
+    name: PersonName
+    role: Role
+    court_id: str = Field(min_length=2, max_length=40)
+    supervisor: bool = False
+
+
+class StaffQuery(InputModel):
+    court_id: str | None = Field(None, max_length=40)
+    role: Role | None = None
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200)
+
+
+# ---- stored documents
+
+
+class IdentityDoc(BaseModel):
+    name: str
+    id_cipher: bytes
+    id_hash: str
+    id_masked: str
+    phone: str | None = None
+    verifier: str
+    verified_at: dt.datetime
+
+
+class LawyerDoc(BaseModel):
+    license_no: str
+    firm: str
+    status: LawyerStatus
+    submitted_at: dt.datetime
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+class UserDoc(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    id: ObjectId = Field(alias="_id")
+    role: Role
+    active: bool = True
+    openid: str | None = None
+    username: str | None = None
+    password_hash: str | None = None
+    name: str | None = None
+    court_id: str | None = None
+    supervisor: bool = False
+    identity: IdentityDoc | None = None
+    lawyer: LawyerDoc | None = None
+    created_at: dt.datetime
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+# ---- outputs
+
+
+class IdentityOut(OutputModel):
+    name: str
+    id_number_masked: str = Field(examples=["110***********1234"])
+    phone_masked: str | None = Field(None, examples=["138****5678"])
+    verified_at: dt.datetime
+
+
+class LawyerOut(OutputModel):
+    license_no: str
+    firm: str
+    status: LawyerStatus
+    reason: str | None = None
+
+
+class UserOut(OutputModel):
+    id: str
+    role: Role
+    name: str | None = None
+    username: str | None = None
+    court_id: str | None = None
+    supervisor: bool = False
+    identity: IdentityOut | None = None
+    lawyer: LawyerOut | None = None
+    created_at: dt.datetime
+
+
+class TokenOut(OutputModel):
+    token: str
+    expires_at: dt.datetime
+    user: UserOut

@@ -1,0 +1,139 @@
+"""The embedded database: SecantusDB as a child process, for development, tests and demos.
+
+Started only when no ``mongodb.uri`` is configured. The child gets its own process group
+(so that Ctrl-C reaches us first and we stop it in order) and dies with us if we are killed
+(PR_SET_PDEATHSIG), so it is never left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger("microcourt.embedded")
+
+PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedDatabaseError(Exception):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def find_command(command: str) -> str:
+    """The server binary: beside our interpreter (a virtualenv's bin) or on PATH."""
+    beside = Path(sys.executable).parent / command
+    found = str(beside) if beside.exists() else shutil.which(command)
+    if not found:
+        raise EmbeddedDatabaseError(
+            f"cannot find {command!r}: install SecantusDB or set mongodb.uri"
+        )
+    return found
+
+
+class EmbeddedDatabase:
+    def __init__(self, command: str, data_dir: Path, timeout: float = 30.0) -> None:
+        self.command = command
+        self.data_dir = data_dir
+        self.timeout = timeout
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    async def start(self) -> str:
+        storage = self.data_dir / "db"
+        storage.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        logfile = (self.data_dir / "secantusd.log").open("ab")
+        argv = [
+            find_command(self.command),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(storage),
+            "--log-level",
+            "WARNING",
+        ]
+        self.process = subprocess.Popen(
+            argv,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            cwd=self.data_dir,
+        )
+        logfile.close()
+        await self._wait_ready()
+        log.info("embedded database up on port %d, data in %s", self.port, storage)
+        return self.uri
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+            self.uri, serverSelectionTimeoutMS=300
+        )
+        try:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise EmbeddedDatabaseError(
+                        f"embedded database exited with status {self.process.returncode}: "
+                        f"{self._log_tail()}"
+                    )
+                try:
+                    await client.admin.command("ping")
+                    return
+                except PyMongoError:
+                    await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+        await self.stop()
+        raise EmbeddedDatabaseError(f"embedded database did not answer ping in {self.timeout}s")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = (self.data_dir / "secantusd.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-3:])
+
+    async def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, proc.wait), timeout=15)
+        except TimeoutError:
+            log.warning("embedded database did not stop in 15 s; killing it")
+            proc.kill()
+            await loop.run_in_executor(None, proc.wait)
+        log.info("embedded database stopped")

@@ -1,0 +1,105 @@
+"""The WeChat platform adapter: wechatpy, run off the IOLoop, against a configurable base URL.
+
+In development and tests the base URL is the emulator in ``miniapp_stubs``; in production
+it is ``https://api.weixin.qq.com``. Nothing else changes between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+
+log = logging.getLogger("microcourt.wechat")
+T = TypeVar("T")
+
+# errcodes of code2Session that mean "this login code is no good" rather than an outage
+BAD_CODE_ERRCODES = frozenset({40029, 40163, 40226})
+RATE_LIMIT_ERRCODES = frozenset({45011, 45009})
+
+
+class WeChatError(Exception):
+    """WeChat answered with an errcode, or could not be reached (errcode None)."""
+
+    def __init__(self, errcode: int | None, errmsg: str) -> None:
+        self.errcode = errcode
+        self.errmsg = errmsg
+        super().__init__(f"wechat errcode={errcode}: {errmsg}")
+
+
+@dataclass(frozen=True)
+class Session:
+    openid: str
+    session_key: str
+    unionid: str | None = None
+
+
+class _Client(WeChatClient):
+    """wechatpy's client with every base URL rooted at ``api_base``; tokens from stable_token."""
+
+    def __init__(self, appid: str, secret: str, api_base: str, timeout: float) -> None:
+        super().__init__(appid, secret, timeout=timeout)
+        self.api_base = api_base.rstrip("/")
+        self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
+        self.wxa.API_BASE_URL = f"{self.api_base}/"
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        # getStableAccessToken: the same token for every process until it expires.
+        res = self._http.post(
+            f"{self.api_base}/cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            timeout=self.timeout,
+        )
+        res.raise_for_status()
+        result: dict[str, Any] = res.json()
+        if result.get("errcode"):
+            raise WeChatClientException(result["errcode"], result.get("errmsg"), client=self)
+        self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
+        self.expires_at = None
+        return result
+
+
+class WeChatAdapter:
+    def __init__(self, appid: str, secret: str, api_base: str, timeout: float = 5.0) -> None:
+        self.appid = appid
+        self.api_base = api_base
+        self._client = _Client(appid, secret, api_base, timeout)
+        # wechatpy is blocking (requests): it gets threads of its own, never the IOLoop.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wechat")
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except WeChatClientException as e:
+            code = int(e.errcode) if e.errcode is not None else None
+            raise WeChatError(code, str(e.errmsg)) from None
+        except requests.RequestException as e:
+            log.warning("wechat unreachable: %s", type(e).__name__)
+            raise WeChatError(None, "unreachable") from None
+
+    async def code_to_session(self, code: str) -> Session:
+        result = await self._run(self._client.wxa.code_to_session, code)
+        if not result.get("openid") or not result.get("session_key"):
+            raise WeChatError(None, "code2session answered without openid")
+        return Session(result["openid"], result["session_key"], result.get("unionid"))
+
+    async def get_phone_number(self, code: str) -> str:
+        result = await self._run(
+            self._client.post,
+            "wxa/business/getuserphonenumber",
+            data={"code": code},
+            api_base_url=f"{self._client.api_base}/",
+        )
+        return str(result["phone_info"]["purePhoneNumber"])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands; needs nothing but python3.
+
+    python3 tasks.py serve [--port N ...]   run the server on the embedded defaults
+    python3 tasks.py test  [pytest args]    run the whole test suite
+    python3 tasks.py bench [--smoke]        run the benchmark
+    python3 tasks.py lint                   ruff and mypy
+
+Each creates .venv in the checkout on first use and reinstalls when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".microcourt-installed"
+
+
+def ensure_venv() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("installing dependencies into .venv ...", flush=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True
+    )
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "-q", "-e", ".[dev]"], check=True, cwd=ROOT
+    )
+    STAMP.write_text(wanted)
+
+
+def run(argv: list[str]) -> int:
+    os.chdir(ROOT)
+    os.execv(argv[0], argv)  # replaces this process: signals go straight to the command
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"serve", "test", "bench", "lint"}:
+        print(__doc__)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    ensure_venv()
+    if command == "serve":
+        return run([str(BIN / "microcourt"), "serve", *rest])
+    if command == "test":
+        return run([str(BIN / "python"), "-m", "pytest", *rest])
+    if command == "bench":
+        return run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest])
+    code = subprocess.call([str(BIN / "ruff"), "check", "."])
+    code |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    return code | subprocess.call([str(BIN / "mypy")])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Test fixtures: one real SecantusDB per session, a fresh database per test, the WeChat
+emulator in-process on a free port, an injected clock, and factories for users and staff."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from tornado.ioloop import IOLoop
+from tornado.web import Application
+
+from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.emulator import Emulator, start_emulator
+from server.app import Services, make_app
+from server.clock import FixedClock
+from server.config import Settings, load_settings
+from server.crypto import Keys, Passwords
+from server.db import Database, ensure_indexes
+from server.embedded import EmbeddedDatabase
+from server.idnumber import check_char
+from server.wechat import WeChatAdapter
+
+# Monday 2026-11-23 10:00 in Beijing: a working day, well inside office hours.
+START = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
+STAFF_PASSWORD = "correct-horse-battery"
+TEST_KEYS = Keys(b"t" * 40, base64.b64decode(base64.b64encode(b"k" * 32)), b"h" * 40)
+EMULATOR_SECRET = "emulator-test-secret"
+
+for name in [k for k in os.environ if k.startswith("MICROCOURT_")]:
+    del os.environ[name]  # the developer's own environment must not leak into the tests
+
+
+def id_number(birth: str = "19900101", region: str = "110105", seq: str = "123") -> str:
+    """A valid 18-digit ID number (check digit computed)."""
+    first = f"{region}{birth}{seq}"
+    return first + check_char(first)
+
+
+def run_aside(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine on a private loop, leaving the test's current IOLoop untouched
+    (asyncio.run would unset it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real SecantusDB server for the whole session."""
+    embedded = EmbeddedDatabase("secantusd-py", tmp_path_factory.mktemp("secantus"), 60)
+    uri = run_aside(embedded.start())
+    yield uri
+    run_aside(embedded.stop())
+
+
+@pytest.fixture(scope="session")
+def staff_password_hash() -> str:
+    return str(run_aside(Passwords().hash(STAFF_PASSWORD)))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(server={"data_dir": tmp_path})
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def db(io_loop: IOLoop, mongo_uri: str) -> Iterator[Database]:
+    """A database of its own for each test, dropped afterwards."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    database = client[f"t_{uuid.uuid4().hex[:12]}"]
+    io_loop.run_sync(lambda: ensure_indexes(database))
+    yield database
+
+    async def close() -> None:
+        await client.drop_database(database.name)
+        await client.close()
+
+    io_loop.run_sync(close)
+
+
+@pytest.fixture
+def emulator(io_loop: IOLoop, settings: Settings) -> Iterator[Emulator]:
+    emu: Emulator = io_loop.run_sync(lambda: start_emulator(settings.wechat.appid, EMULATOR_SECRET))
+    yield emu
+    io_loop.run_sync(emu.stop)
+
+
+@pytest.fixture
+def wechat(settings: Settings, emulator: Emulator) -> Iterator[WeChatAdapter]:
+    adapter = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, clock: FixedClock, wechat: WeChatAdapter) -> Application:
+    return make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
+
+
+@pytest.fixture
+def services(app: Application) -> Services:
+    found: Services = app.settings["services"]
+    return found
+
+
+@pytest.fixture
+def api_url(http_server: object, base_url: str) -> str:
+    """The API's URL, with the server listening (pytest-tornado's http_server)."""
+    return base_url.replace("localhost", "127.0.0.1")
+
+
+@pytest.fixture
+def phone(api_url: str, emulator: Emulator) -> Callable[[], MiniProgram]:
+    """A fresh mini-program on a fresh phone (not signed in)."""
+    return lambda: MiniProgram(api_url, emulator.url)
+
+
+@pytest.fixture
+def litigant(phone: Callable[[], MiniProgram]) -> Callable[..., Awaitable[MiniProgram]]:
+    """Factory: a signed-in litigant, with a verified identity unless told otherwise."""
+    counter = iter(range(100, 999))
+
+    async def make(identity: bool = True, name: str = "张三") -> MiniProgram:
+        mp = phone()
+        res = await mp.login()
+        assert res.status == 200, res.body
+        if identity:
+            res = await mp.verify_identity(name, id_number(seq=str(next(counter))), "13800138000")
+            assert res.status == 200, res.body
+        return mp
+
+    return make
+
+
+@pytest.fixture
+def staff(
+    api_url: str, db: Database, clock: FixedClock, staff_password_hash: str
+) -> Callable[..., Awaitable[StaffConsole]]:
+    """Factory: a signed-in staff member (clerk, judge or admin) of a court."""
+    counter = iter(range(1, 10_000))
+
+    async def make(
+        role: str = "clerk", court_id: str | None = "bj-chaoyang", supervisor: bool = False
+    ) -> StaffConsole:
+        username = f"{role}{next(counter)}"
+        await db["users"].insert_one(
+            {
+                "role": role,
+                "username": username,
+                "name": "李四",
+                "court_id": court_id,
+                "supervisor": supervisor,
+                "active": True,
+                "password_hash": staff_password_hash,
+                "created_at": clock.now(),
+            }
+        )
+        console = StaffConsole(api_url)
+        res = await console.login(username, STAFF_PASSWORD)
+        assert res.status == 200, res.body
+        return console
+
+    return make
