@@ -7,6 +7,7 @@ into pydantic models, and writes every error in the one shape through ``write_er
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
@@ -53,6 +54,15 @@ _STATUS_CODES = {
     503: "service_unavailable",
 }
 _DB_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
+
+
+_PROCESS_PREFIX = uuid.uuid4().hex[:16]
+_sequence = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    """Unique across processes (a random prefix per process) and cheap (a counter)."""
+    return f"{_PROCESS_PREFIX}{next(_sequence):016x}"
 
 
 def api_meta(fn: Any) -> dict[str, Any]:
@@ -118,11 +128,15 @@ class APIHandler(web.RequestHandler):
 
     def set_default_headers(self) -> None:
         incoming = self.request.headers.get("X-Request-Id", "")
-        self.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        self.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_request_id()
         self.set_header("X-Request-Id", self.request_id)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Content-Type-Options", "nosniff")
+
+    def compute_etag(self) -> None:
+        """No ETags: answers are per user and marked no-store."""
+        return None
 
     def check_xsrf_cookie(self) -> None:
         """Bearer tokens, no cookies: nothing for XSRF to ride on."""

@@ -7,6 +7,7 @@ the getPhoneNumber button, accepting ``wx.requestSubscribeMessage``) and let tes
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -20,11 +21,19 @@ from miniapp_stubs.wechat_state import EmulatorState
 
 __all__ = ["Emulator", "EmulatorState", "WeChatError", "make_emulator_app", "start_emulator"]
 
+log = logging.getLogger("miniapp_stubs.emulator")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    # The path only: WeChat's query strings carry the app secret, codes and tokens.
+    log.debug("%s %s %d", handler.request.method, handler.request.path, handler.get_status())
+
 
 def make_emulator_app(state: EmulatorState) -> tornado.web.Application:
     """The emulator's routes, ending with a JSON 404 for every unknown path."""
     return tornado.web.Application(
-        [*wechat_handlers(state), (r".*", NotFoundHandler, {"state": state})]
+        [*wechat_handlers(state), (r".*", NotFoundHandler, {"state": state})],
+        log_function=_log_request,
     )
 
 

@@ -196,7 +196,9 @@ class _YamlSource(PydanticBaseSettingsSource):
         except FileNotFoundError as e:
             raise ConfigError(f"config file not found: {path}") from e
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+            where = getattr(e, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where else ""
+            raise ConfigError(f"config file {path} is not valid YAML{line}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} must hold a mapping")
         return data

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from typing import Any
@@ -62,15 +65,34 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _DeferredQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread as they are: formatting and I/O happen there,
+    off the IOLoop."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def setup_logging(log_file: str = "", level: int = logging.INFO) -> None:
-    handler: logging.Handler = (
+    """JSON lines to stderr or a file, written by a thread of their own."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    sink: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8")
         if log_file
         else logging.StreamHandler(sys.stderr)
     )
-    handler.setFormatter(JSONFormatter())
+    sink.setFormatter(JSONFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, sink)
+    _listener.start()
+    atexit.register(_listener.stop)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_DeferredQueueHandler(records)]
     root.setLevel(level)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

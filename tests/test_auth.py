@@ -151,3 +151,13 @@ async def test_login_attempts_are_rate_limited(phone: Phone, settings) -> None: 
     ]
     assert statuses[:limit] == [401] * limit
     assert statuses[-1] == 429
+
+
+@pytest.mark.gen_test
+async def test_wechat_down_is_503(phone: Phone, emulator, services: Services) -> None:  # type: ignore[no-untyped-def]
+    mp = phone()
+    code = await mp.wx_login_code()
+    await emulator.stop()
+    res = await mp.post("/api/v1/auth/wx-login", {"code": code})
+    assert (res.status, res.error_code) == (503, "wechat_unavailable")
+    assert await services.db["users"].count_documents({}) == 0

@@ -1,0 +1,92 @@
+"""The authorization matrix: every route of the routing table × every role.
+
+A route missing from MATRIX fails the test, so each new route must say who may call it.
+Roles that may not call a route get 401 (not signed in) or 403 (signed in, wrong role);
+objects that exist but are not the caller's are 404 and are tested with each resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from miniapp_stubs.client import ApiSession, MiniProgram, StaffConsole
+from server.app import routes
+from server.openapi import openapi_path, route_methods
+
+PUBLIC = "public"
+SIGNED_IN = frozenset({"litigant", "lawyer", "clerk", "judge", "admin"})
+PARTIES = frozenset({"litigant", "lawyer"})
+ADMIN = frozenset({"admin"})
+
+MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
+    ("/healthz", "get"): PUBLIC,
+    ("/readyz", "get"): PUBLIC,
+    ("/metrics", "get"): PUBLIC,
+    ("/api/v1/openapi.json", "get"): PUBLIC,
+    ("/api/v1/courts", "get"): PUBLIC,
+    ("/api/v1/auth/wx-login", "post"): PUBLIC,
+    ("/api/v1/auth/staff-login", "post"): PUBLIC,
+    ("/api/v1/auth/logout", "post"): SIGNED_IN,
+    ("/api/v1/me", "get"): SIGNED_IN,
+    ("/api/v1/me/identity", "put"): PARTIES,
+    ("/api/v1/me/lawyer", "post"): PARTIES,
+    ("/api/v1/admin/staff", "get"): ADMIN,
+    ("/api/v1/admin/staff", "post"): ADMIN,
+    ("/api/v1/admin/lawyers/{user_id}/verify", "post"): ADMIN,
+}
+
+SAMPLE_PARAMS = {"user_id": "0" * 24}
+
+
+def table() -> list[tuple[str, str]]:
+    entries = []
+    for pattern, handler in routes():
+        path, _ = openapi_path(pattern)
+        entries += [(path, method) for method in route_methods(handler)]
+    # logout last: it ends the session the other calls use
+    return sorted(entries, key=lambda e: e[0].endswith("/logout"))
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    missing = [e for e in table() if e not in MATRIX]
+    assert not missing, f"add these routes to the authorization matrix: {missing}"
+    stale = [e for e in MATRIX if e not in table()]
+    assert not stale, f"routes in the matrix that no longer exist: {stale}"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_each_role_is_let_in_or_refused_as_the_matrix_says(
+    phone: Callable[[], MiniProgram],
+    litigant: Callable[..., Awaitable[MiniProgram]],
+    staff: Callable[..., Awaitable[StaffConsole]],
+    api_url: str,
+) -> None:
+    lawyer = await litigant()
+    res = await lawyer.register_lawyer("11101201510123456", "某律师事务所")
+    sysadmin = await staff("admin", court_id=None)
+    assert (await sysadmin.verify_lawyer(res.body["id"])).status == 200
+    assert (await lawyer.me()).body["role"] == "lawyer"
+    sessions: dict[str, ApiSession] = {
+        "anonymous": ApiSession(api_url),
+        "litigant": await litigant(),
+        "lawyer": lawyer,
+        "clerk": await staff("clerk"),
+        "judge": await staff("judge"),
+        "admin": await staff("admin"),
+    }
+    for path, method in table():
+        allowed = MATRIX[(path, method)]
+        url = path.format(**SAMPLE_PARAMS)
+        body = {} if method in ("post", "put", "patch") else None
+        for role, session in sessions.items():
+            res = await session.request(method.upper(), url, body)
+            where = f"{method.upper()} {path} as {role}: {res.status} {res.body}"
+            if allowed == PUBLIC or role in allowed:
+                assert res.status not in (401, 403), where
+                assert res.status < 500, where
+            elif role == "anonymous":
+                assert (res.status, res.error_code) == (401, "unauthorized"), where
+            else:
+                assert (res.status, res.error_code) == (403, "role_not_allowed"), where
