@@ -33,10 +33,10 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     print("installing dependencies into .venv ...", flush=True)
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True
+        [str(BIN / "python"), "-m", "pip", "install", "-qq", "--upgrade", "pip"], check=True
     )
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "-q", "-e", ".[dev]"], check=True, cwd=ROOT
+        [str(BIN / "python"), "-m", "pip", "install", "-qq", "-e", ".[dev]"], check=True, cwd=ROOT
     )
     STAMP.write_text(wanted)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import APIHandler, api, needs_role
 from models.common import Page
-from models.users import LawyerDecisionIn, Role, StaffCreate, StaffQuery, UserOut
+from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
 from server.users import user_out
 
 OBJECT_ID = r"[0-9a-f]{24}"
@@ -33,6 +33,18 @@ class StaffHandler(APIHandler):
         self.write_json(await self.services.users.list_staff(self.me.user, query))
 
 
+class LawyersHandler(APIHandler):
+    @needs_role(Role.admin)
+    @api(query=LawyerQuery, response=Page[UserOut])
+    async def get(self) -> None:
+        """GET /api/v1/admin/lawyers?status=pending: lawyer applications, oldest first.
+
+        200; 400 bad cursor; 403 not an admin; 422 bad query.
+        """
+        query = self.parse_query(LawyerQuery)
+        self.write_json(await self.services.users.list_lawyers(query))
+
+
 class LawyerVerifyHandler(APIHandler):
     @needs_role(Role.admin)
     @api(body=LawyerDecisionIn, response=UserOut)
@@ -49,5 +61,6 @@ class LawyerVerifyHandler(APIHandler):
 
 default_handlers = [
     (r"/api/v1/admin/staff", StaffHandler),
+    (r"/api/v1/admin/lawyers", LawyersHandler),
     (rf"/api/v1/admin/lawyers/(?P<user_id>{OBJECT_ID})/verify", LawyerVerifyHandler),
 ]

@@ -9,7 +9,7 @@ from typing import Annotated
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.common import InputModel, OutputModel
+from models.common import InputModel, OutputModel, PageQuery
 
 
 class Role(StrEnum):
@@ -83,11 +83,13 @@ class StaffCreate(InputModel):
     supervisor: bool = False
 
 
-class StaffQuery(InputModel):
+class StaffQuery(PageQuery):
     court_id: str | None = Field(None, max_length=40)
     role: Role | None = None
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200)
+
+
+class LawyerQuery(PageQuery):
+    status: LawyerStatus = LawyerStatus.pending
 
 
 # ---- stored documents

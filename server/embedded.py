@@ -56,7 +56,7 @@ def find_command(command: str) -> str:
 class EmbeddedDatabase:
     def __init__(self, command: str, data_dir: Path, timeout: float = 30.0) -> None:
         self.command = command
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self.timeout = timeout
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

@@ -18,6 +18,7 @@ from models.users import (
     LawyerDecisionIn,
     LawyerIn,
     LawyerOut,
+    LawyerQuery,
     LawyerStatus,
     Role,
     StaffCreate,
@@ -321,8 +322,20 @@ class UserService:
             (last,) = decode_cursor(query.cursor)
             filt["_id"] = {"$lt": object_id(last)}
         raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
-        docs = [UserDoc.model_validate(r) for r in raws[: query.limit]]
-        more = len(raws) > query.limit
+        return self._page(raws, query.limit)
+
+    async def list_lawyers(self, query: LawyerQuery) -> Page[UserOut]:
+        """Lawyer applications in one status, oldest first (the verification queue)."""
+        filt: dict[str, Any] = {"lawyer.status": query.status.value}
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor)
+            filt["_id"] = {"$gt": object_id(last)}
+        raws = await self.users.find(filt).sort("_id", 1).limit(query.limit + 1).to_list()
+        return self._page(raws, query.limit)
+
+    def _page(self, raws: list[dict[str, Any]], limit: int) -> Page[UserOut]:
+        docs = [UserDoc.model_validate(r) for r in raws[:limit]]
+        more = len(raws) > limit
         return Page[UserOut](
             items=[user_out(d) for d in docs],
             next_cursor=encode_cursor([docs[-1].id]) if more else None,

@@ -129,6 +129,9 @@ async def test_lawyer_registration_and_verification(
     admin = await staff("admin", court_id=None)
     clerk = await staff("clerk")
     uid = res.body["id"]
+    queue = await admin.get("/api/v1/admin/lawyers")
+    assert [u["id"] for u in queue.body["items"]] == [uid]
+    assert queue.body["items"][0]["lawyer"]["license_no"] == "11101201510123456"
     assert (await clerk.verify_lawyer(uid)).status == 403
     no_reason = await admin.verify_lawyer(uid, approved=False)
     assert (no_reason.status, no_reason.error_code) == (422, "reason_required")
@@ -144,6 +147,10 @@ async def test_lawyer_registration_and_verification(
     assert me.body["role"] == "lawyer"
     audit = await services.db["audit"].find_one({"action": "lawyer.verified"})
     assert audit is not None and audit["target"] == uid
+    assert (await admin.get("/api/v1/admin/lawyers")).body["items"] == []
+    verified = await admin.get("/api/v1/admin/lawyers?status=verified")
+    assert [u["id"] for u in verified.body["items"]] == [uid]
+    assert (await admin.get("/api/v1/admin/lawyers?status=bogus")).status == 422
     res = await lawyer.register_lawyer("11101201510123456", "另一所")
     assert (res.status, res.error_code) == (409, "lawyer_already_verified")
 

@@ -60,9 +60,10 @@ def alive(pid: int) -> bool:
 def serving(
     data_dir: Path, env: dict[str, str]
 ) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    # run from the data dir's parent with a relative --data-dir, as a user would
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", data_dir.name],
+        cwd=data_dir.parent,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -119,6 +120,7 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
             assert res.status == 200
         assert stop(proc, signal.SIGINT) == 0
         assert not alive(dbs[0]), "the embedded database outlived the server"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "secantusd.log", "secrets.json"]
 
     # started again without the admin password: the data, the keys and the sessions are kept
     with serving(tmp_path, _env()) as (proc, api, emulator):
