@@ -30,6 +30,7 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from server.idempotency import StoredAnswer
 
 if TYPE_CHECKING:
     from server.app import Services
@@ -80,11 +81,15 @@ def api(
     response: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     status: int = 200,
+    form: type[BaseModel] | None = None,
 ) -> Callable[[Method], Method]:
-    """Declare a method's body, query and response models (used for the OpenAPI document)."""
+    """Declare a method's body, query and response models (used for the OpenAPI document).
+
+    ``form`` is for multipart uploads: the fields sent beside the ``file`` part.
+    """
 
     def decorate(fn: Method) -> Method:
-        api_meta(fn).update(body=body, response=response, query=query, status=status)
+        api_meta(fn).update(body=body, response=response, query=query, status=status, form=form)
         return fn
 
     return decorate
@@ -117,9 +122,50 @@ def needs_role(*roles: Role) -> Callable[[Method], Method]:
 authenticated = needs_role()
 
 
+def idempotent(fn: Method) -> Method:
+    """Honour ``Idempotency-Key``: the first successful answer is stored and replayed.
+
+    Goes inside ``@needs_role`` (the key belongs to the signed-in caller). The answer is stored
+    before it is sent, so a client that saw it can always get it again.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(self: APIHandler, *args: Any, **kwargs: Any) -> None:
+        key = self.request.headers.get("Idempotency-Key")
+        if not key:
+            await fn(self, *args, **kwargs)
+            return
+        store = self.services.idempotency
+        ident = ((await self.authenticate()).id, self.request.method or "", self.request.path, key)
+        stored = await store.begin(*ident, self.request.body)
+        if stored is not None:
+            self.set_header("Idempotent-Replayed", "true")
+            self.set_status(stored.status)
+            self.finish(stored.body)
+            return
+        self._captured = None
+        self._capturing = True
+        try:
+            await fn(self, *args, **kwargs)
+        except BaseException:
+            await store.release(*ident)
+            raise
+        finally:
+            self._capturing = False
+        if self._captured is not None:
+            await store.finish(*ident, StoredAnswer(*self._captured))
+            self.set_status(self._captured[0])
+            self.finish(self._captured[1])
+
+    api_meta(wrapper)["idempotent"] = True
+    return wrapper
+
+
 class APIHandler(web.RequestHandler):
     principal: Principal | None = None
     request_id: str = ""
+    _capturing = False
+    _captured: tuple[int, str] | None = None
 
     @property
     def services(self) -> Services:
@@ -141,7 +187,17 @@ class APIHandler(web.RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """Bearer tokens, no cookies: nothing for XSRF to ride on."""
 
+    #: Set by handlers that take multipart uploads and bound those bodies themselves.
+    accepts_multipart = False
+
+    @property
+    def is_multipart(self) -> bool:
+        content_type = self.request.headers.get("Content-Type", "")
+        return content_type.lower().startswith("multipart/form-data")
+
     def prepare(self) -> None:
+        if self.accepts_multipart and self.is_multipart:
+            return  # the JSON limit is not for uploads; server.max_body_bytes still caps them
         body = self.request.body
         if body and len(body) > self.services.settings.server.max_json_body_bytes:
             raise PayloadTooLarge()
@@ -198,11 +254,15 @@ class APIHandler(web.RequestHandler):
     # ---- output
 
     def write_json(self, data: BaseModel | dict[str, Any], status: int = 200) -> None:
-        self.set_status(status)
         if isinstance(data, BaseModel):
-            self.finish(data.model_dump_json())
+            text = data.model_dump_json()
         else:
-            self.finish(json.dumps(data, ensure_ascii=False, default=str))
+            text = json.dumps(data, ensure_ascii=False, default=str)
+        if self._capturing:  # @idempotent stores it first, then sends it
+            self._captured = (status, text)
+            return
+        self.set_status(status)
+        self.finish(text)
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, _DB_DOWN):
@@ -223,6 +283,8 @@ class APIHandler(web.RequestHandler):
             body = {"error": {"code": code, "message": self._reason or "请求有误"}}
         if isinstance(exc, web.HTTPError) and status_code == 405:
             body["error"]["message"] = "不支持该请求方法"
+        if isinstance(exc, web.HTTPError) and status_code == 400:  # Tornado's own body parsing
+            body["error"]["message"] = "请求格式有误"
         body["error"]["request_id"] = self.request_id
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body, ensure_ascii=False))

@@ -6,12 +6,16 @@ The end-to-end tests and the benchmark drive the backend through this, as a phon
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httputil import HTTPHeaders
+from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 
 @dataclass
@@ -19,6 +23,7 @@ class Response:
     status: int
     body: Any
     headers: HTTPHeaders = field(default_factory=HTTPHeaders)
+    content: bytes = b""  # the raw body (downloads)
 
     @property
     def error_code(self) -> str | None:
@@ -58,7 +63,7 @@ class ApiSession:
         res = await self.http.fetch(req, raise_error=False)
         if res.code == 599:
             raise ConnectionError(f"{method} {url}: {res.error}")
-        return Response(res.code, _decode(res.body), res.headers)
+        return Response(res.code, _decode(res.body), res.headers, res.body or b"")
 
     async def get(self, path: str, **kw: Any) -> Response:
         return await self.request("GET", path, **kw)
@@ -80,6 +85,43 @@ class ApiSession:
 
     async def logout(self) -> Response:
         return await self.post("/api/v1/auth/logout")
+
+    async def notifications(self, **params: Any) -> Response:
+        """The in-app inbox; params: ``unread=true``, ``limit``, ``cursor``."""
+        query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
+        return await self.get(f"/api/v1/notifications{'?' + query if query else ''}")
+
+    async def read_notification(self, notification_id: str) -> Response:
+        return await self.post(f"/api/v1/notifications/{notification_id}/read")
+
+    async def connect_feed(self, *, via_query: bool = False, token: str | None = None) -> Feed:
+        """Open the live feed as ``wx.connectSocket`` does, the token in the Authorization
+        header (or in ``?token=``); raises ``tornado.httpclient.HTTPClientError`` if refused."""
+        bearer = token if token is not None else self.token
+        url = "ws" + self.api_url[len("http") :] + "/api/v1/ws"
+        headers: dict[str, str] = {}
+        if bearer and via_query:
+            url += f"?token={quote(bearer)}"
+        elif bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        conn = await websocket_connect(HTTPRequest(url, headers=headers, request_timeout=10))
+        return Feed(conn)
+
+    async def upload(
+        self,
+        data: bytes,
+        filename: str,
+        purpose: str = "evidence",
+        *,
+        part_type: str = "application/octet-stream",
+    ) -> Response:
+        """What ``wx.uploadFile`` sends: multipart/form-data, the file in part ``file``."""
+        body, content_type = multipart({"purpose": purpose}, "file", filename, data, part_type)
+        return await self.post("/api/v1/files", raw=body, headers={"Content-Type": content_type})
+
+    async def download(self, file_id: str) -> Response:
+        """The bytes are in ``Response.content``."""
+        return await self.get(f"/api/v1/files/{file_id}")
 
 
 class MiniProgram(ApiSession):
@@ -121,6 +163,24 @@ class MiniProgram(ApiSession):
     async def courts(self) -> Response:
         return await self.get("/api/v1/courts", token="")
 
+    async def accept_subscriptions(self, template_ids: list[str]) -> Response:
+        """``wx.requestSubscribeMessage`` accepted: WeChat counts the grant, then the page
+        tells our API which templates were accepted."""
+        res = await self.post(
+            f"{self.emulator_url}/_emulator/subscribe/accept",
+            {"openid": self.openid, "template_ids": template_ids},
+            token="",
+        )
+        if res.status != 200:
+            raise RuntimeError(f"emulator subscribe failed: {res.status} {res.body}")
+        return await self.post("/api/v1/me/subscriptions", {"template_ids": template_ids})
+
+    async def subscribe_messages(self) -> list[dict[str, Any]]:
+        """The subscribe messages WeChat delivered to this phone, oldest first."""
+        url = f"{self.emulator_url}/_emulator/subscribe-messages?openid={quote(self.openid or '')}"
+        res = await self.get(url, token="")
+        return list(res.body["messages"])
+
 
 class StaffConsole(ApiSession):
     """A clerk's, judge's or admin's console."""
@@ -141,6 +201,53 @@ class StaffConsole(ApiSession):
         return await self.post(
             f"/api/v1/admin/lawyers/{user_id}/verify", {"approved": approved, "reason": reason}
         )
+
+
+def multipart(
+    fields: dict[str, str],
+    file_field: str,
+    filename: str,
+    data: bytes,
+    part_type: str = "application/octet-stream",
+) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, as browsers and WeChat build them."""
+    boundary = f"----microcourt{uuid.uuid4().hex}"
+    safe_name = filename.replace("\r", " ").replace("\n", " ").replace('"', "%22")
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    out += (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
+        f"Content-Type: {part_type}\r\n\r\n"
+    ).encode()
+    out += data + f"\r\n--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+class Feed:
+    """An open live feed (``GET /api/v1/ws``)."""
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self.conn = conn
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The next message, decoded; None once the server has closed the feed.
+
+        Raises TimeoutError when nothing arrives within ``timeout`` seconds."""
+        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+        return None if raw is None else json.loads(raw)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.conn.write_message(json.dumps(message))
+
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _decode(body: bytes | None) -> Any:

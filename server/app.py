@@ -8,18 +8,43 @@ from typing import Any
 from tornado import web
 
 from handlers import admin, auth, courts, me, system
+from handlers import files as files_handlers
+from handlers import filings as filings_handlers
+from handlers import notifications as notifications_handlers
+from handlers import review as review_handlers
+from handlers import templates as templates_handlers
 from handlers.base import API404
 from server.auth import AuthService
+from server.calendar import Calendars
+from server.cases import CaseService
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.crypto import FieldCipher, Keys, Passwords, TokenSigner, resolve_keys
 from server.db import Database
+from server.feed import FeedHub
+from server.files import FileService
+from server.filings import FilingService
+from server.idempotency import IdempotencyStore
+from server.notifications import NotificationService
 from server.observe import log_request
 from server.openapi import build_openapi
+from server.outbox import OutboxWorker
+from server.review import ReviewService
 from server.users import UserService
 from server.wechat import WeChatAdapter
 
-HANDLER_MODULES = (system, auth, me, admin, courts)
+HANDLER_MODULES = (
+    system,
+    auth,
+    me,
+    admin,
+    courts,
+    files_handlers,
+    templates_handlers,
+    notifications_handlers,
+    filings_handlers,
+    review_handlers,
+)
 
 
 @dataclass
@@ -32,6 +57,15 @@ class Services:
     wechat: WeChatAdapter
     users: UserService
     auth: AuthService
+    files: FileService
+    notifications: NotificationService
+    outbox: OutboxWorker
+    feed: FeedHub
+    idempotency: IdempotencyStore
+    calendars: Calendars
+    cases: CaseService
+    filings: FilingService
+    review: ReviewService
 
 
 def build_services(
@@ -51,11 +85,36 @@ def build_services(
         settings.wechat.timeout_seconds,
     )
     passwords = Passwords()
-    users = UserService(db, settings, FieldCipher(keys.data_key, keys.hash_key), passwords, clock)
+    cipher = FieldCipher(keys.data_key, keys.hash_key)
+    users = UserService(db, settings, cipher, passwords, clock)
     auth = AuthService(
         db, settings, users, TokenSigner(keys.token_secret), passwords, wechat, clock
     )
-    return Services(settings=settings, db=db, clock=clock, wechat=wechat, users=users, auth=auth)
+    files = FileService(db, settings, users, clock)
+    outbox = OutboxWorker(db, settings.notifications, wechat, clock)
+    notifications = NotificationService(db, settings, clock, on_enqueued=outbox.wake)
+    feed = FeedHub(db, settings.notifications, auth.authenticate)
+    calendars = Calendars(settings)
+    cases = CaseService(db, cipher, clock)
+    filings = FilingService(db, settings, cipher, clock, files, calendars, notifications)
+    review = ReviewService(db, settings, clock, filings, cases, calendars, files, notifications)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        wechat=wechat,
+        users=users,
+        auth=auth,
+        files=files,
+        notifications=notifications,
+        outbox=outbox,
+        feed=feed,
+        idempotency=IdempotencyStore(db, clock),
+        calendars=calendars,
+        cases=cases,
+        filings=filings,
+        review=review,
+    )
 
 
 def routes() -> list[tuple[str, type[web.RequestHandler]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic_settings import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries, part headers and form fields
 
 
 class ConfigError(Exception):
@@ -75,6 +77,11 @@ class SecuritySettings(_Section):
     login_attempts_per_minute: int = Field(20, gt=0)
 
 
+class FileSettings(_Section):
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    uploads_per_minute: int = Field(30, gt=0)
+
+
 class FixedFees(_Section):
     """Each court's choice inside the ranges of 《诉讼费用交纳办法》 Art. 13, in fen."""
 
@@ -115,8 +122,31 @@ class Deadlines(_Section):
 
 
 class CalendarOverrides(_Section):
+    """Dates (YYYY-MM-DD) that override China's holiday schedule for one court."""
+
     extra_holidays: list[str] = Field(default_factory=list)
     extra_workdays: list[str] = Field(default_factory=list)
+
+    @field_validator("extra_holidays", "extra_workdays")
+    @classmethod
+    def _iso_dates(cls, value: list[str]) -> list[str]:
+        for item in value:
+            # fromisoformat alone would also take 20260101 and 2026-W01-1.
+            ok = re.fullmatch(r"\d{4}-\d{2}-\d{2}", item) is not None
+            try:
+                date.fromisoformat(item)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{item!r} is not a date in the form YYYY-MM-DD")
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarOverrides:
+        both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
+        if both:
+            raise ValueError(f"{', '.join(both)} listed both as holiday and as workday")
+        return self
 
 
 class CourtSettings(_Section):
@@ -139,6 +169,60 @@ class CourtSettings(_Section):
         return value
 
 
+# WeChat subscribe-message keyword types we can fill (the keyword is its type plus a number).
+_FREE_KINDS = frozenset({"thing", "time", "date", "phrase", "name", "car_number"})
+_STRICT_KINDS = frozenset({"character_string", "number", "amount", "phone_number", "letter"})
+TEMPLATE_KEYWORD_KINDS = _FREE_KINDS | _STRICT_KINDS | {"symbol"}
+
+
+class PushTemplate(_Section):
+    """One subscribe-message template: its WeChat id, default page and keyword sources.
+
+    ``fields`` maps each WeChat keyword (``thing1``, ``time2`` …) to where its value comes
+    from: ``title``, ``body``, ``created_at`` or ``data.<key>`` of the notice.
+    """
+
+    template_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    page: str = Field("", max_length=256)
+    fields: dict[str, str] = Field(min_length=1, max_length=10)
+
+    @field_validator("fields")
+    @classmethod
+    def _sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for keyword, source in value.items():
+            kind = keyword.rstrip("0123456789")
+            if kind == keyword or kind not in TEMPLATE_KEYWORD_KINDS:
+                raise ValueError(f"{keyword!r} is not a WeChat keyword such as thing1 or time2")
+            if not re.fullmatch(r"title|body|created_at|data\.[A-Za-z0-9_]{1,40}", source):
+                raise ValueError(f"{keyword}: source must be title, body, created_at or data.<key>")
+        return value
+
+
+def _default_templates() -> dict[str, PushTemplate]:
+    return {}
+
+
+class NotificationSettings(_Section):
+    templates: dict[str, PushTemplate] = Field(default_factory=_default_templates)
+    outbox_batch: int = Field(50, ge=1, le=1000)
+    outbox_lease_seconds: float = Field(30.0, gt=0)
+    claim_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=50)
+    backoff_base_seconds: float = Field(30.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    outbox_idle_seconds: float = Field(2.0, gt=0)
+    feed_poll_seconds: float = Field(1.0, gt=0)
+    heartbeat_seconds: float = Field(25.0, gt=0)
+
+    @field_validator("templates")
+    @classmethod
+    def _ids_unique(cls, value: dict[str, PushTemplate]) -> dict[str, PushTemplate]:
+        ids = [t.template_id for t in value.values()]
+        if len(ids) != len(set(ids)):
+            raise ValueError("template ids must be unique")
+        return value
+
+
 def _default_courts() -> list[CourtSettings]:
     return []
 
@@ -155,6 +239,8 @@ class Settings(BaseSettings):
     mongodb: MongoSettings = Field(default_factory=MongoSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    files: FileSettings = Field(default_factory=FileSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     admin_password: str = ""
     courts: list[CourtSettings] = Field(default_factory=_default_courts)
 
@@ -166,6 +252,13 @@ class Settings(BaseSettings):
             values = [getattr(c, attr) for c in self.courts]
             if len(values) != len(set(values)):
                 raise ValueError(f"court {attr}s must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _uploads_fit(self) -> Settings:
+        # The multipart envelope adds a little to the file itself; Tornado caps the whole body.
+        if self.files.max_bytes + UPLOAD_OVERHEAD_BYTES > self.server.max_body_bytes:
+            raise ValueError("files.max_bytes must leave 64 KiB under server.max_body_bytes")
         return self
 
     def court(self, court_id: str) -> CourtSettings | None:

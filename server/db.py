@@ -45,6 +45,70 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("revoked_at", ASCENDING)], name="by_revoked_at"),
         IndexModel([("expires_at", ASCENDING)], name="expire", expireAfterSeconds=0),
     ],
+    "filings": [
+        IndexModel([("filer_id", ASCENDING), ("_id", DESCENDING)], name="by_filer"),
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("status", ASCENDING),
+                ("green", DESCENDING),
+                ("review_deadline", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="review_queue",
+        ),
+        IndexModel([("party_hashes", ASCENDING)], name="by_party"),
+    ],
+    "cases": [
+        IndexModel([("case_no", ASCENDING)], name="case_no_unique", unique=True),
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("type_code", ASCENDING),
+                ("year", ASCENDING),
+                ("seq", ASCENDING),
+            ],
+            name="number_unique",
+            unique=True,
+        ),
+        IndexModel([("filing_id", ASCENDING)], name="filing_unique", unique=True),
+        IndexModel(
+            [("party_user_ids", ASCENDING), ("last_activity_at", DESCENDING)], name="by_party_user"
+        ),
+        IndexModel([("court_id", ASCENDING), ("last_activity_at", DESCENDING)], name="by_court"),
+    ],
+    "idempotency": [
+        IndexModel([("created_at", ASCENDING)], name="expire", expireAfterSeconds=24 * 3600),
+    ],
+    # GridFS bucket "files": the driver's own two indexes (same keys, so it finds them and
+    # creates none), and the owner lookup of FileService.check_owned.
+    "files.files": [
+        IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)]),
+        IndexModel([("metadata.owner_id", ASCENDING), ("_id", ASCENDING)], name="by_owner"),
+    ],
+    "files.chunks": [
+        IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True),
+    ],
+    # Notifications (server/notifications.py, server/outbox.py, server/feed.py).
+    "inbox": [
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user"),
+        # a key pattern of its own (ascending _id), as two indexes may not share one
+        IndexModel(
+            [("user_id", ASCENDING), ("_id", ASCENDING)],
+            name="unread_by_user",
+            partialFilterExpression={"read": False},
+        ),
+        IndexModel(
+            [("user_id", ASCENDING), ("dedupe_key", ASCENDING)],
+            name="dedupe_unique",
+            unique=True,
+            partialFilterExpression={"dedupe_key": _EXISTS_STR},
+        ),
+    ],
+    "outbox": [
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+    ],
+    "subscriptions": [IndexModel([("user_id", ASCENDING)], name="by_user")],
     "audit": [
         IndexModel([("actor_id", ASCENDING), ("at", DESCENDING)], name="by_actor"),
         IndexModel([("target", ASCENDING), ("at", DESCENDING)], name="by_target"),

@@ -65,6 +65,12 @@ class PayloadTooLarge(APIError):
     message = "请求内容过大"
 
 
+class UnsupportedMediaType(APIError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "不支持的内容类型"
+
+
 class ValidationFailed(APIError):
     status = 422
     code = "validation_failed"

@@ -71,6 +71,11 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await _first_admin(settings, services)
         services.auth.start_polling()
         stack.push_async_callback(services.auth.stop_polling)
+        # Subscribe-message sends and the live feed; stopped (lease released) on shutdown.
+        services.outbox.start()
+        stack.push_async_callback(services.outbox.stop)
+        services.feed.start()
+        stack.push_async_callback(services.feed.stop)
         port = settings.server.port or free_port(settings.server.host)
         server = HTTPServer(
             app, xheaders=settings.server.behind_proxy, max_body_size=settings.server.max_body_bytes

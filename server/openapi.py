@@ -41,7 +41,7 @@ def _models(routes: list[tuple[str, type[RequestHandler]]]) -> list[tuple[type[B
     for _, handler in routes:
         for method in route_methods(handler):
             meta = getattr(getattr(handler, method), "__api__", {})
-            for key in ("body", "query"):
+            for key in ("body", "query", "form"):
                 if meta.get(key):
                     found[(meta[key], "validation")] = None
             if meta.get("response"):
@@ -86,6 +86,9 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": refs[(meta["body"], "validation")]}},
         }
+    if meta.get("form"):
+        name = refs[(meta["form"], "validation")]["$ref"].rsplit("/", 1)[1]
+        op["requestBody"] = _multipart(defs[name])
     status = str(meta.get("status", 200))
     ok: dict[str, Any] = {"description": "成功"}
     if meta.get("response"):
@@ -98,6 +101,19 @@ def _operation(
     else:
         op["x-roles"] = sorted(str(r) for r in roles)
     return op
+
+
+def _multipart(form: dict[str, Any]) -> dict[str, Any]:
+    """An upload: one binary ``file`` part, plus the form's fields."""
+    schema = {
+        "type": "object",
+        "required": ["file", *form.get("required", [])],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+            **form.get("properties", {}),
+        },
+    }
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
 def build_openapi(routes: list[tuple[str, type[RequestHandler]]]) -> dict[str, Any]:

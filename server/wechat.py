@@ -101,5 +101,17 @@ class WeChatAdapter:
         )
         return str(result["phone_info"]["purePhoneNumber"])
 
+    async def send_subscribe_message(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> dict[str, Any]:
+        """subscribeMessage.send: ``{errcode: 0, msgid}``; WeChatError on any errcode.
+
+        43101 means the user has no send of this template left (or refused it).
+        """
+        result: dict[str, Any] = await self._run(
+            self._client.wxa.send_subscribe_message, openid, template_id, data, page=page or None
+        )
+        return result
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -39,11 +39,12 @@ async def test_health_ready_and_metrics(api_url: str) -> None:
 
 
 @pytest.fixture
-def mongo_down_app(settings, clock, wechat) -> Application:  # type: ignore[no-untyped-def]
+def mongo_down_app(settings, clock, wechat, io_loop) -> Iterator[Application]:  # type: ignore[no-untyped-def]
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", serverSelectionTimeoutMS=200
     )
-    return make_app(settings, client["x"], clock=clock, wechat=wechat, keys=TEST_KEYS)
+    yield make_app(settings, client["x"], clock=clock, wechat=wechat, keys=TEST_KEYS)
+    io_loop.run_sync(client.close)
 
 
 @pytest.mark.gen_test

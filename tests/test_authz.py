@@ -19,6 +19,7 @@ PUBLIC = "public"
 SIGNED_IN = frozenset({"litigant", "lawyer", "clerk", "judge", "admin"})
 PARTIES = frozenset({"litigant", "lawyer"})
 ADMIN = frozenset({"admin"})
+STAFF = frozenset({"clerk", "judge", "admin"})
 
 MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/healthz", "get"): PUBLIC,
@@ -36,9 +37,33 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/admin/staff", "post"): ADMIN,
     ("/api/v1/admin/lawyers", "get"): ADMIN,
     ("/api/v1/admin/lawyers/{user_id}/verify", "post"): ADMIN,
+    ("/api/v1/files", "post"): SIGNED_IN,  # the matrix's JSON {} gets 415 multipart_required
+    ("/api/v1/files/{file_id}", "get"): SIGNED_IN,
+    ("/api/v1/templates", "get"): PUBLIC,
+    ("/api/v1/templates/{template_id}", "get"): PUBLIC,
+    ("/api/v1/notifications", "get"): SIGNED_IN,
+    ("/api/v1/notifications/{notification_id}/read", "post"): SIGNED_IN,
+    ("/api/v1/me/subscriptions", "post"): SIGNED_IN,
+    ("/api/v1/ws", "get"): SIGNED_IN,  # without an upgrade: 401 anonymous, 400 signed in
+    ("/api/v1/filings", "get"): PARTIES,
+    ("/api/v1/filings", "post"): PARTIES,
+    ("/api/v1/filings/{filing_id}", "get"): SIGNED_IN,  # staff: their court's, once submitted
+    ("/api/v1/filings/{filing_id}", "patch"): PARTIES,
+    ("/api/v1/filings/{filing_id}/submit", "post"): PARTIES,
+    ("/api/v1/filings/{filing_id}/withdraw", "post"): PARTIES,
+    ("/api/v1/review/filings", "get"): STAFF,
+    ("/api/v1/review/filings/{filing_id}/accept", "post"): STAFF,
+    ("/api/v1/review/filings/{filing_id}/request-correction", "post"): STAFF,
+    ("/api/v1/review/filings/{filing_id}/reject", "post"): STAFF,
 }
 
-SAMPLE_PARAMS = {"user_id": "0" * 24}
+SAMPLE_PARAMS = {
+    "file_id": "0" * 24,
+    "template_id": "private-lending",
+    "user_id": "0" * 24,
+    "notification_id": "0" * 24,
+    "filing_id": "0" * 24,
+}
 
 
 def table() -> list[tuple[str, str]]:

@@ -1,0 +1,104 @@
+"""Uploads (multipart) and downloads of evidence and other documents."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from handlers.base import APIHandler, api, authenticated
+from models.files import FileOut, FileUploadForm
+from server.config import UPLOAD_OVERHEAD_BYTES
+from server.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from server.files import file_out
+
+OBJECT_ID = r"[0-9a-f]{24}"
+
+
+@dataclass
+class _Part:
+    data: bytes
+    filename: str
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266/5987)."""
+    folded = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = "".join(c if c.isalnum() or c in "._-" else "_" for c in folded)
+    stem, dot, ext = fallback.rpartition(".")
+    if not stem.strip("_") and dot:
+        fallback = f"file.{ext}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class FilesHandler(APIHandler):
+    accepts_multipart = True
+
+    @authenticated
+    @api(form=FileUploadForm, response=FileOut, status=201)
+    async def post(self) -> None:
+        """POST /api/v1/files: upload one PDF, JPEG or PNG (multipart part ``file``).
+
+        201 stored, typed by its bytes; 413 over ``files.max_bytes``; 415 not multipart, or
+        not PDF/JPEG/PNG by content (whatever its name says); 422 no ``file`` part, an empty
+        file, or a bad ``purpose``; 429 too many uploads; 401 not signed in.
+        """
+        part = self._file_part()
+        fields = {
+            k: v[-1].decode("utf-8", "replace")
+            for k, v in self.request.body_arguments.items()
+            if k != "file"
+        }
+        form = self._validate(FileUploadForm, fields)
+        meta = await self.services.files.upload(self.me.id, part.data, part.filename, form.purpose)
+        self.write_json(file_out(meta), status=201)
+
+    def _file_part(self) -> _Part:
+        if not self.is_multipart:
+            raise UnsupportedMediaType(
+                "请以 multipart/form-data 方式上传文件", code="multipart_required"
+            )
+        limit = self.services.settings.files.max_bytes
+        if len(self.request.body) > limit + UPLOAD_OVERHEAD_BYTES:
+            raise PayloadTooLarge(
+                f"文件不能超过 {limit / 1024 / 1024:g} MB",
+                code="file_too_large",
+                details={"max_bytes": limit},
+            )
+        files = self.request.files.get("file", [])
+        bare = self.request.body_arguments.get("file", [])  # a part sent without a file name
+        parts = [_Part(f.body, f.filename) for f in files] + [_Part(b, "") for b in bare]
+        if len(parts) != 1:
+            problem = "请选择要上传的文件" if not parts else "一次只能上传一个文件"
+            raise ValidationFailed(
+                problem,
+                code="file_missing" if not parts else "too_many_files",
+                details=[{"loc": ["file"], "msg": problem}],
+            )
+        return parts[0]
+
+
+class FileHandler(APIHandler):
+    @authenticated
+    async def get(self, file_id: str) -> None:
+        """GET /api/v1/files/{file_id}: the file's bytes, as an attachment.
+
+        200 for the owner, granted readers and staff of a granted court (reads of another
+        person's file are audited); 404 for everyone else and for unknown ids; 401.
+        """
+        meta, stream = await self.services.files.open_for(self.me, file_id)
+        self.set_header("Content-Type", meta.content_type.value)
+        self.set_header("Content-Length", str(meta.size))
+        self.set_header("Content-Disposition", content_disposition(meta.filename))
+        self.set_header("Cache-Control", "private, no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        while chunk := await stream.readchunk():
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+default_handlers = [
+    (r"/api/v1/files", FilesHandler),
+    (rf"/api/v1/files/(?P<file_id>{OBJECT_ID})", FileHandler),
+]

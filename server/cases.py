@@ -1,0 +1,127 @@
+"""Cases: born when a filing is accepted. Case numbers (案号) and query codes (查询码).
+
+A case number is ``（2026）京0105民初1234号``: the year of acceptance, the court's code, the
+type code for the case kind, and a number counted per court, type and year. The count is an
+``$inc`` on a counter document inside the transaction that creates the case, so an aborted
+acceptance gives its number back (no gaps) and two acceptances never share one (no repeats).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.filings import FilingDoc, PartyDoc, Procedure
+from server.clock import Clock
+from server.config import CourtSettings
+from server.crypto import FieldCipher
+from server.db import Database
+
+QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+QUERY_CODE_LENGTH = 8
+PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
+PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
+
+
+def case_number(year: int, court_code: str, type_code: str, seq: int) -> str:
+    return f"（{year}）{court_code}{type_code}{seq}号"
+
+
+def new_query_code() -> str:
+    return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
+
+
+class CaseService:
+    def __init__(self, db: Database, cipher: FieldCipher, clock: Clock) -> None:
+        self.db = db
+        self.cases = db["cases"]
+        self.counters = db["counters"]
+        self.users = db["users"]
+        self.cipher = cipher
+        self.clock = clock
+
+    async def next_number(
+        self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
+    ) -> tuple[int, str]:
+        counter = await self.counters.find_one_and_update(
+            {"_id": f"case_no|{court.id}|{type_code}|{year}"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        assert counter is not None
+        seq = int(counter["seq"])
+        return seq, case_number(year, court.code, type_code, seq)
+
+    async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
+        """Party ID-number hash -> user id, for every party with a verified account."""
+        hashes = [p.id_hash for g in PARTY_GROUPS for p in getattr(doc, g) if p.id_hash]
+        if not hashes:
+            return {}
+        found = self.users.find({"identity.id_hash": {"$in": hashes}}, {"identity.id_hash": 1})
+        return {u["identity"]["id_hash"]: str(u["_id"]) async for u in found}
+
+    def case_document(
+        self,
+        doc: FilingDoc,
+        *,
+        case_id: ObjectId,
+        number: tuple[int, str],
+        year: int,
+        type_code: str,
+        procedure: Procedure,
+        staff_id: str,
+        links: dict[str, str],
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
+        party_users = sorted({p["user_id"] for g in parties.values() for p in g if p["user_id"]})
+        return {
+            "_id": case_id,
+            "case_no": number[1],
+            "seq": number[0],
+            "year": year,
+            "court_id": doc.court_id,
+            "type_code": type_code,
+            "case_kind": doc.case_kind,
+            "filing_id": str(doc.id),
+            "cause": doc.cause,
+            "procedure": procedure.value,
+            "status": "accepted",
+            "amount_fen": doc.amount_fen,
+            **parties,
+            "party_user_ids": party_users,
+            "agent_ids": [doc.filer_id] if doc.as_agent else [],
+            "filer_id": doc.filer_id,
+            "query_code_cipher": self.cipher.encrypt(new_query_code(), b"query_code"),
+            "judge_id": None,
+            "clerk_id": None,
+            "green_channel": [g.value for g in doc.green_channel],
+            "fee_relief": doc.fee_relief.model_dump() if doc.fee_relief else None,
+            "timeline": [
+                {
+                    "at": now,
+                    "kind": "立案",
+                    "by": staff_id,
+                    "note": f"{number[1]}，适用{PROCEDURE_NAMES[procedure]}",
+                }
+            ],
+            "accepted_at": now,
+            "created_at": now,
+            "updated_at": now,
+            "last_activity_at": now,
+        }
+
+    @staticmethod
+    def _linked(party: PartyDoc, links: dict[str, str]) -> dict[str, Any]:
+        data = party.model_dump()
+        data["user_id"] = links.get(party.id_hash or "")
+        return data
+
+    def query_code(self, case: dict[str, Any]) -> str:
+        return self.cipher.decrypt(case["query_code_cipher"], b"query_code")

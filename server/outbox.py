@@ -1,0 +1,267 @@
+"""The durable outbox of subscribe messages, and the worker that sends them.
+
+Any number of server processes run a worker. Two guards keep a notice from being sent twice:
+a lease in ``leases`` (``_id: "outbox"``) lets one process work the outbox at a time, and
+each item is claimed on its own (``pending`` -> ``sending`` with ``claimed_by``), so even two
+workers that both believe they hold the lease never send one item twice. While an item is
+``sending``, its ``next_attempt_at`` is the end of the claim: an item still ``sending`` after
+that (its worker died mid-send) is taken up again. That send may then happen twice; WeChat
+offers no idempotency key, and a repeated reminder is better than a lost one.
+
+The user's quota is taken once per item (``quota_taken``), before the first send, with a
+conditional decrement; retries do not take it again, and a final failure gives it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from models.notifications import OutboxStatus
+from server.clock import Clock
+from server.config import NotificationSettings
+from server.db import Database
+from server.notifications import subscription_id
+from server.wechat import WeChatAdapter, WeChatError
+
+log = logging.getLogger("microcourt.outbox")
+
+LEASE_ID = "outbox"
+NO_QUOTA = 43101  # the user has not (or no longer) accepted this template
+# Worth another try later: unreachable (None), system busy (-1), access-token trouble that
+# wechatpy's own single retry did not cure, and rate limits. Anything else is permanent
+# (40003 bad openid, 47003 bad data, 40037 bad template id ...).
+TRANSIENT = frozenset({None, -1, 40001, 40014, 42001, 45009, 45011})
+BUSY_PAUSE_SECONDS = 0.05
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        config: NotificationSettings,
+        wechat: WeChatAdapter,
+        clock: Clock,
+        owner: str | None = None,
+    ) -> None:
+        self.outbox = db["outbox"]
+        self.leases = db["leases"]
+        self.users = db["users"]
+        self.subscriptions = db["subscriptions"]
+        self.config = config
+        self.wechat = wechat
+        self.clock = clock
+        self.owner = owner or uuid.uuid4().hex
+        self._lease_until: dt.datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # ---- one round
+
+    async def run_once(self) -> int:
+        """Take (or keep) the lease and send one batch; the number of items handled."""
+        if not await self._hold_lease():
+            return 0
+        return await self.drain(self.config.outbox_batch)
+
+    async def drain(self, limit: int) -> int:
+        """Claim and handle up to ``limit`` due items, lease or not (item claims suffice)."""
+        handled = 0
+        while handled < limit:
+            item = await self._claim()
+            if item is None:
+                break
+            await self._handle(item)
+            handled += 1
+            if not await self._renew_if_due():
+                break  # another process has the lease now: leave the rest to it
+        return handled
+
+    # ---- the lease
+
+    async def _hold_lease(self) -> bool:
+        now = self.clock.now()
+        until = now + dt.timedelta(seconds=self.config.outbox_lease_seconds)
+        try:
+            await self.leases.find_one_and_update(
+                {"_id": LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
+                {"$set": {"owner": self.owner, "expires_at": until}},
+                upsert=True,
+            )
+        except DuplicateKeyError:  # the lease exists and another process holds it
+            self._lease_until = None
+            return False
+        self._lease_until = until
+        return True
+
+    async def _renew_if_due(self) -> bool:
+        if self._lease_until is None:
+            return True  # drain() called without the lease (tests, tools)
+        half = dt.timedelta(seconds=self.config.outbox_lease_seconds / 2)
+        if self.clock.now() < self._lease_until - half:
+            return True
+        return await self._hold_lease()
+
+    async def release_lease(self) -> None:
+        self._lease_until = None
+        past = self.clock.now() - dt.timedelta(seconds=1)
+        await self.leases.update_one(
+            {"_id": LEASE_ID, "owner": self.owner}, {"$set": {"expires_at": past}}
+        )
+
+    # ---- one item
+
+    async def _claim(self) -> dict[str, Any] | None:
+        now = self.clock.now()
+        until = now + dt.timedelta(seconds=self.config.claim_seconds)
+        update = {
+            "$set": {
+                "status": OutboxStatus.sending.value,
+                "claimed_by": self.owner,
+                "claimed_until": until,
+                "next_attempt_at": until,
+            },
+            "$inc": {"attempts": 1},
+        }
+        # Two equality queries rather than one $in: each is served by (status, next_attempt_at).
+        for status in (OutboxStatus.pending, OutboxStatus.sending):
+            item = await self.outbox.find_one_and_update(
+                {"status": status.value, "next_attempt_at": {"$lte": now}},
+                update,
+                sort=[("next_attempt_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if item is not None:
+                return item
+        return None
+
+    async def _handle(self, item: dict[str, Any]) -> None:
+        user = await self.users.find_one(
+            {"_id": ObjectId(item["user_id"])}, {"openid": 1, "active": 1}
+        )
+        openid = user.get("openid") if user and user.get("active", True) else None
+        if not openid:  # staff signed in with a password: the inbox and the feed only
+            await self._finish(item, OutboxStatus.skipped_no_openid)
+            return
+        if not item.get("quota_taken") and not await self._take_quota(item):
+            await self._finish(item, OutboxStatus.skipped_no_quota)
+            return
+        try:
+            result = await self.wechat.send_subscribe_message(
+                openid, item["template_id"], item["data"], item.get("page")
+            )
+        except WeChatError as e:
+            await self._send_failed(item, e)
+            return
+        await self._finish(item, OutboxStatus.sent, msgid=result.get("msgid"))
+
+    async def _take_quota(self, item: dict[str, Any]) -> bool:
+        taken = await self.subscriptions.find_one_and_update(
+            {"_id": subscription_id(item["user_id"], item["template_id"]), "quota": {"$gt": 0}},
+            {"$inc": {"quota": -1}},
+        )
+        if taken is None:
+            return False
+        await self.outbox.update_one(
+            {"_id": item["_id"], "claimed_by": self.owner}, {"$set": {"quota_taken": True}}
+        )
+        item["quota_taken"] = True
+        return True
+
+    async def _send_failed(self, item: dict[str, Any], error: WeChatError) -> None:
+        note = f"{error.errcode}: {error.errmsg[:200]}"
+        if error.errcode == NO_QUOTA:
+            # WeChat knows better than our count: none left.
+            await self.subscriptions.update_one(
+                {"_id": subscription_id(item["user_id"], item["template_id"])},
+                {"$set": {"quota": 0}},
+            )
+            await self._finish(item, OutboxStatus.skipped_no_quota, last_error=note)
+            return
+        if error.errcode in TRANSIENT and item["attempts"] < self.config.max_attempts:
+            await self._retry_later(item, note)
+            return
+        log.warning("subscribe message %s failed: %s", item["_id"], note)
+        await self._give_back_quota(item)
+        await self._finish(item, OutboxStatus.failed, last_error=note)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Delay before the next try after ``attempts`` tries: base, 2 x base, 4 x base ..."""
+        seconds = self.config.backoff_base_seconds * 2 ** max(attempts - 1, 0)
+        return dt.timedelta(seconds=min(seconds, self.config.backoff_max_seconds))
+
+    async def _retry_later(self, item: dict[str, Any], note: str) -> None:
+        await self.outbox.update_one(
+            {"_id": item["_id"], "claimed_by": self.owner, "status": OutboxStatus.sending.value},
+            {
+                "$set": {
+                    "status": OutboxStatus.pending.value,
+                    "next_attempt_at": self.clock.now() + self.backoff(item["attempts"]),
+                    "last_error": note,
+                },
+                "$unset": {"claimed_by": "", "claimed_until": ""},
+            },
+        )
+
+    async def _give_back_quota(self, item: dict[str, Any]) -> None:
+        if item.get("quota_taken"):
+            await self.subscriptions.update_one(
+                {"_id": subscription_id(item["user_id"], item["template_id"])},
+                {"$inc": {"quota": 1}},
+            )
+
+    async def _finish(self, item: dict[str, Any], status: OutboxStatus, **extra: Any) -> None:
+        # Conditional on our claim: a worker that lost its claim (it took too long and the
+        # item was taken up again) must not overwrite the newer outcome.
+        await self.outbox.update_one(
+            {"_id": item["_id"], "claimed_by": self.owner, "status": OutboxStatus.sending.value},
+            {
+                "$set": {"status": status.value, "finished_at": self.clock.now(), **extra},
+                "$unset": {"claimed_by": "", "claimed_until": "", "next_attempt_at": ""},
+            },
+        )
+
+    # ---- the background task
+
+    def wake(self) -> None:
+        """New items were queued in this process: look now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run_forever(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(PyMongoError):
+            await self.release_lease()  # the next process need not wait for it to expire
+
+    async def _run_forever(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except PyMongoError as e:
+                log.warning("outbox round failed: %s", type(e).__name__)
+                handled = 0
+            except Exception:  # a bug must not stop every future push
+                log.exception("outbox round failed")
+                handled = 0
+            if handled:
+                await asyncio.sleep(BUSY_PAUSE_SECONDS)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.outbox_idle_seconds)
