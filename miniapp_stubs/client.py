@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httputil import HTTPHeaders
@@ -175,6 +175,30 @@ class MiniProgram(ApiSession):
             raise RuntimeError(f"emulator subscribe failed: {res.status} {res.body}")
         return await self.post("/api/v1/me/subscriptions", {"template_ids": template_ids})
 
+    # ---- the filing pages (网上立案)
+
+    async def templates(self) -> Response:
+        return await self.get("/api/v1/templates", token="")
+
+    async def create_filing(self, body: dict[str, Any]) -> Response:
+        return await self.post("/api/v1/filings", body)
+
+    async def update_filing(self, filing_id: str, changes: dict[str, Any]) -> Response:
+        return await self.request("PATCH", f"/api/v1/filings/{filing_id}", changes)
+
+    async def submit_filing(self, filing_id: str, idempotency_key: str | None = None) -> Response:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self.post(f"/api/v1/filings/{filing_id}/submit", headers=headers)
+
+    async def withdraw_filing(self, filing_id: str) -> Response:
+        return await self.post(f"/api/v1/filings/{filing_id}/withdraw")
+
+    async def filing(self, filing_id: str) -> Response:
+        return await self.get(f"/api/v1/filings/{filing_id}")
+
+    async def my_filings(self, **params: Any) -> Response:
+        return await self.get("/api/v1/filings" + _query(params))
+
     async def subscribe_messages(self) -> list[dict[str, Any]]:
         """The subscribe messages WeChat delivered to this phone, oldest first."""
         url = f"{self.emulator_url}/_emulator/subscribe-messages?openid={quote(self.openid or '')}"
@@ -195,12 +219,37 @@ class StaffConsole(ApiSession):
     async def create_staff(self, **fields: Any) -> Response:
         return await self.post("/api/v1/admin/staff", fields)
 
+    # ---- the review console (立案审查)
+
+    async def review_queue(self, **params: Any) -> Response:
+        return await self.get("/api/v1/review/filings" + _query(params))
+
+    async def accept_filing(self, filing_id: str, procedure: str = "ordinary") -> Response:
+        return await self.post(
+            f"/api/v1/review/filings/{filing_id}/accept", {"procedure": procedure}
+        )
+
+    async def request_correction(
+        self, filing_id: str, items: list[str], due_days: int = 15
+    ) -> Response:
+        return await self.post(
+            f"/api/v1/review/filings/{filing_id}/request-correction",
+            {"items": items, "due_days": due_days},
+        )
+
+    async def reject_filing(self, filing_id: str, reason: str) -> Response:
+        return await self.post(f"/api/v1/review/filings/{filing_id}/reject", {"reason": reason})
+
     async def verify_lawyer(
         self, user_id: str, approved: bool = True, reason: str | None = None
     ) -> Response:
         return await self.post(
             f"/api/v1/admin/lawyers/{user_id}/verify", {"approved": approved, "reason": reason}
         )
+
+
+def _query(params: dict[str, Any]) -> str:
+    return ("?" + urlencode(params)) if params else ""
 
 
 def multipart(

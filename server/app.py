@@ -95,8 +95,8 @@ def build_services(
     notifications = NotificationService(db, settings, clock, on_enqueued=outbox.wake)
     feed = FeedHub(db, settings.notifications, auth.authenticate)
     calendars = Calendars(settings)
-    cases = CaseService(db, cipher, clock)
-    filings = FilingService(db, settings, cipher, clock, files, calendars, notifications)
+    cases = CaseService(db, users, cipher, clock)
+    filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
     review = ReviewService(db, settings, clock, filings, cases, calendars, files, notifications)
     return Services(
         settings=settings,

@@ -20,6 +20,7 @@ from server.clock import Clock
 from server.config import CourtSettings
 from server.crypto import FieldCipher
 from server.db import Database
+from server.users import UserService
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
@@ -36,11 +37,11 @@ def new_query_code() -> str:
 
 
 class CaseService:
-    def __init__(self, db: Database, cipher: FieldCipher, clock: Clock) -> None:
+    def __init__(self, db: Database, users: UserService, cipher: FieldCipher, clock: Clock) -> None:
         self.db = db
         self.cases = db["cases"]
         self.counters = db["counters"]
-        self.users = db["users"]
+        self.users = users
         self.cipher = cipher
         self.clock = clock
 
@@ -61,10 +62,7 @@ class CaseService:
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
         """Party ID-number hash -> user id, for every party with a verified account."""
         hashes = [p.id_hash for g in PARTY_GROUPS for p in getattr(doc, g) if p.id_hash]
-        if not hashes:
-            return {}
-        found = self.users.find({"identity.id_hash": {"$in": hashes}}, {"identity.id_hash": 1})
-        return {u["identity"]["id_hash"]: str(u["_id"]) async for u in found}
+        return await self.users.by_identity(hashes)
 
     def case_document(
         self,

@@ -67,6 +67,10 @@ class WeChatSettings(_Section):
         return not self.secret
 
 
+class ReviewSettings(_Section):
+    deadline_sweep_seconds: float = Field(300.0, gt=0)
+
+
 class SecuritySettings(_Section):
     token_secret: str = ""
     data_key: str = ""
@@ -239,6 +243,7 @@ class Settings(BaseSettings):
     mongodb: MongoSettings = Field(default_factory=MongoSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     admin_password: str = ""

@@ -31,6 +31,7 @@ from server.db import Database
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.paging import decode_cursor, encode_cursor, object_id
 from server.parties import Problem, completeness, party_doc, party_out, problem
+from server.users import UserService
 
 if TYPE_CHECKING:
     from server.calendar import Calendars
@@ -80,6 +81,7 @@ class FilingService:
         settings: Settings,
         cipher: FieldCipher,
         clock: Clock,
+        users: UserService,
         files: FileService,
         calendars: Calendars,
         notifications: NotificationService,
@@ -88,6 +90,7 @@ class FilingService:
         self.settings = settings
         self.cipher = cipher
         self.clock = clock
+        self.users = users
         self.files = files
         self.calendars = calendars
         self.notifications = notifications
@@ -337,9 +340,10 @@ class FilingService:
         return filed
 
     async def _announce(self, doc: FilingDoc) -> None:
-        """The court may now read the materials, and every clerk hears of the filing at once."""
+        """The court (and a lawyer's clients) may now read the materials, and every clerk hears
+        of the filing at once."""
         files = [*doc.evidence, *([doc.power_of_attorney] if doc.power_of_attorney else [])]
-        await self.files.grant(files, court_ids=[doc.court_id])
+        await self.files.grant(files, reader_ids=await self.clients(doc), court_ids=[doc.court_id])
         names = "、".join(p.name for p in doc.plaintiffs[:2])
         await self.notifications.notify_court_staff(
             doc.court_id,
@@ -352,6 +356,12 @@ class FilingService:
             page=f"pages/review/detail?id={doc.id}",
             dedupe_key=f"filing:{doc.id}:submitted:{doc.version}",
         )
+
+    async def clients(self, doc: FilingDoc) -> list[str]:
+        """A lawyer's clients: the plaintiffs who hold an account (matched by identity)."""
+        if not doc.as_agent:
+            return []
+        return sorted((await self.users.by_identity(doc.party_hashes)).values())
 
     async def withdraw(self, user: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.load(filing_id)

@@ -16,6 +16,7 @@ from server.config import Settings
 from server.crypto import resolve_keys
 from server.db import connect, ensure_indexes
 from server.embedded import EmbeddedDatabase, free_port
+from server.periodic import Periodic
 from server.wechat import WeChatAdapter
 
 log = logging.getLogger("microcourt")
@@ -69,13 +70,7 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app = make_app(settings, db, wechat=wechat, keys=keys)
         services: Any = app.settings["services"]
         await _first_admin(settings, services)
-        services.auth.start_polling()
-        stack.push_async_callback(services.auth.stop_polling)
-        # Subscribe-message sends and the live feed; stopped (lease released) on shutdown.
-        services.outbox.start()
-        stack.push_async_callback(services.outbox.stop)
-        services.feed.start()
-        stack.push_async_callback(services.feed.stop)
+        await _start_background(services, settings, stack)
         port = settings.server.port or free_port(settings.server.host)
         server = HTTPServer(
             app, xheaders=settings.server.behind_proxy, max_body_size=settings.server.max_body_bytes
@@ -91,6 +86,22 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("shutting down")
+
+
+async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:
+    """Revocation polling, subscribe-message sends, the live feed and the deadline sweep; each
+    is stopped (and its lease released) on shutdown."""
+    services.auth.start_polling()
+    stack.push_async_callback(services.auth.stop_polling)
+    services.outbox.start()
+    stack.push_async_callback(services.outbox.stop)
+    services.feed.start()
+    stack.push_async_callback(services.feed.stop)
+    sweep = Periodic(
+        "deadline-sweep", services.review.sweep_deadlines, settings.review.deadline_sweep_seconds
+    )
+    sweep.start()
+    stack.push_async_callback(sweep.stop)
 
 
 async def _first_admin(settings: Settings, services: Any) -> None:

@@ -245,8 +245,8 @@ class ReviewService:
         self, doc: FilingDoc, kind: str, title: str, body: str, extra: list[str] | None = None
     ) -> None:
         """The filer, and the lawyer's clients (plaintiffs with an account), hear of it."""
-        clients = await self.cases.linked_users(doc) if doc.as_agent else {}
-        recipients = sorted({doc.filer_id, *clients.values(), *(extra or [])})
+        clients = await self.filings.clients(doc)
+        recipients = sorted({doc.filer_id, *clients, *(extra or [])})
         await self.notifications.notify(
             recipients,
             kind,

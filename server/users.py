@@ -122,6 +122,13 @@ class UserService:
         self._cache[user_id] = (now + self._cache_ttl, doc)
         return doc
 
+    async def by_identity(self, id_hashes: list[str]) -> dict[str, str]:
+        """ID-number hash -> user id, for each hash that a verified account holds."""
+        if not id_hashes:
+            return {}
+        found = self.users.find({"identity.id_hash": {"$in": id_hashes}}, {"identity.id_hash": 1})
+        return {u["identity"]["id_hash"]: str(u["_id"]) async for u in found}
+
     def forget(self, user_id: str) -> None:
         self._cache.pop(user_id, None)
 

@@ -347,6 +347,7 @@ async def test_a_lawyer_files_for_a_client(litigant: Litigant, staff: Staff) -> 
     assert (await lawyer.post(f"/api/v1/filings/{fid}/submit")).status == 200
     seen = await client.get(f"/api/v1/filings/{fid}")
     assert seen.status == 200 and seen.body["as_agent"] is True
+    assert (await client.download(evidence)).status == 200  # the client reads the materials
     assert (await client.post(f"/api/v1/filings/{fid}/withdraw")).status == 404  # filer only
     clerk = await staff("clerk")
     assert (await clerk.post(f"/api/v1/review/filings/{fid}/accept", {})).status == 200
