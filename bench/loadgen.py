@@ -1,22 +1,14 @@
-"""Load: wrk against the HTTP API, and the raw driver against the database, with one result type."""
+"""Load with wrk against the HTTP API, and the result type every load reports."""
 
 from __future__ import annotations
 
-import asyncio
-import math
 import os
-import random
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from bson import ObjectId
-from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 _PERCENTILE = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s+(\d+(?:\.\d+)?)(us|ms|s|m|h)\s*$", re.M)
@@ -24,6 +16,7 @@ _RPS = re.compile(r"^Requests/sec:\s+(\d+(?:\.\d+)?)", re.M)
 _TOTAL = re.compile(r"^\s*(\d+) requests in (\d+(?:\.\d+)?)(us|ms|s|m|h)", re.M)
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_NO_DRAFT = re.compile(r"^submit\.lua: (\d+) requests found no draft", re.M)
 
 
 class WrkError(Exception):
@@ -100,6 +93,8 @@ def parse_wrk(name: str, text: str) -> LoadResult:
     counts = [int(n) for n in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
     errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
     errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    if no_draft := _NO_DRAFT.search(text):
+        errors["drafts_exhausted"] = int(no_draft.group(1))
     return LoadResult(
         name,
         requests=int(total.group(1)),
@@ -119,6 +114,7 @@ class WrkRun:
     duration: int
     script: Path | None = None
     script_args: tuple[str, ...] = ()
+    timeout: int | None = None  # seconds; wrk's default is 2
 
     def argv(self, url: str, seconds: int) -> list[str]:
         argv = [
@@ -128,6 +124,8 @@ class WrkRun:
             f"-d{seconds}s",
             "--latency",
         ]
+        if self.timeout:
+            argv += ["--timeout", f"{self.timeout}s"]
         if self.script:
             argv += ["-s", str(self.script)]
         return [*argv, url, *(["--", *self.script_args] if self.script_args else [])]
@@ -142,71 +140,3 @@ class WrkRun:
         if out.returncode != 0:
             return LoadResult(name, problem=f"wrk exit {out.returncode}: {out.stderr.strip()}"), ""
         return parse_wrk(name, out.stdout), out.stdout
-
-
-# ---- the raw driver
-
-
-def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
-    if not sorted_seconds:
-        return 0.0
-    index = max(0, math.ceil(pct / 100 * len(sorted_seconds)) - 1)  # nearest rank
-    return sorted_seconds[index] * 1000
-
-
-@dataclass
-class _Tally:
-    latencies: list[float] = field(default_factory=list)
-    misses: int = 0
-    failures: int = 0
-
-
-async def _finder(coll: Any, ids: list[ObjectId], until: float, tally: _Tally) -> None:
-    pick = random.Random().choice
-    while (start := time.perf_counter()) < until:
-        try:
-            doc = await coll.find_one({"_id": pick(ids)})
-        except PyMongoError:
-            tally.failures += 1
-            continue
-        tally.latencies.append(time.perf_counter() - start)
-        tally.misses += doc is None
-
-
-async def _drive(coll: Any, ids: list[ObjectId], tasks: int, seconds: float) -> _Tally:
-    tally = _Tally()
-    until = time.perf_counter() + seconds
-    await asyncio.gather(*(_finder(coll, ids, until, tally) for _ in range(tasks)))
-    return tally
-
-
-async def raw_find_one(
-    uri: str, database: str, ids: list[ObjectId], tasks: int, seconds: int, warmup: int
-) -> LoadResult:
-    """``find_one({"_id": ...})`` on users from ``tasks`` asyncio tasks, as /me on a cache miss."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, maxPoolSize=max(100, tasks)
-    )
-    try:
-        coll = client[database]["users"]
-        if warmup > 0:
-            await _drive(coll, ids, tasks, warmup)
-        began = time.perf_counter()
-        tally = await _drive(coll, ids, tasks, seconds)
-        elapsed = time.perf_counter() - began
-    finally:
-        await client.close()
-    return _raw_result(tally, elapsed)
-
-
-def _raw_result(tally: _Tally, elapsed: float) -> LoadResult:
-    lat = sorted(tally.latencies)
-    return LoadResult(
-        "raw find_one",
-        requests=len(lat),
-        seconds=elapsed,
-        rps=len(lat) / elapsed if elapsed else 0.0,
-        p50_ms=percentile_ms(lat, 50),
-        p99_ms=percentile_ms(lat, 99),
-        errors={"driver_errors": tally.failures, "not_found": tally.misses},
-    )

@@ -69,43 +69,74 @@ def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
     return num.rps / den.rps
 
 
+# row key -> (numerator, denominator) of the ratio printed on that row
+RATIO_OF = {
+    "healthz": ("healthz", "healthz"),
+    "me": ("me", "healthz"),
+    "raw_find_one": ("me", "raw_find_one"),
+    "raw_queue": ("queue", "raw_queue"),
+    "raw_submit": ("submit", "raw_submit"),
+}
+RATIO_DEFINITIONS = {
+    "healthz": "baseline (1.0)",
+    "me": "me_rps / healthz_rps",
+    "raw_find_one": "me_rps / raw_find_one_rps",
+    "raw_queue": "queue_rps / raw_queue_rps",
+    "raw_submit": "submit_rps / raw_submit_rps",
+}
+
+
 def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
-    me = results.get("me")
-    return {
-        "healthz": 1.0 if "healthz" in results else None,
-        "me": _ratio(me, results.get("healthz")),
-        "raw_find_one": _ratio(me, results.get("raw_find_one")),
-    }
+    return {row: _ratio(results.get(n), results.get(d)) for row, (n, d) in RATIO_OF.items()}
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _row(label: str, res: LoadResult | None, ratio: float | None, mark: str) -> str:
+LABEL = 18
+
+
+def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
     if res is None:
-        return f"{label:<14}  not run"
+        return f"{label:<{LABEL}}  not run"
     line = (
-        f"{label:<14}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}"
-        f"{_fmt(ratio, '.2f'):>10}{mark}"
+        f"{label:<{LABEL}}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
     )
     return line if res.ok else f"{line}  FAILED: {res.problem or _errors(res)}"
 
 
-def table(results: dict[str, LoadResult], header: str) -> str:
+ROWS = (  # label, result key, footnote mark
+    ("healthz", "healthz", ""),
+    ("GET /me", "me", " (a)"),
+    ("raw find_one", "raw_find_one", " (b)"),
+    ("GET review queue", "queue", ""),
+    ("raw queue find", "raw_queue", " (c)"),
+    ("POST submit", "submit", ""),
+    ("raw submit", "raw_submit", " (d)"),
+)
+
+
+def table(results: dict[str, LoadResult], header: str, filings: int) -> str:
     r = ratios(results)
-    rows = [
-        ("healthz", "healthz", ""),
-        ("GET /me", "me", " (a)"),
-        ("raw find_one", "raw_find_one", " (b)"),
+    lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
+    lines += [
+        _row(label, results.get(key), _fmt(r[key], ".2f") if key in r else "", mark)
+        for label, key, mark in ROWS
     ]
-    lines = [header, f"{'':<14}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
-    lines += [_row(label, results.get(key), r[key], mark) for label, key, mark in rows]
     lines += [
         "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
         "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
-        "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss),",
-        "    same database, same concurrency as wrk's connections, run from the bench process",
+        "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss)",
+        f"(c) GET /api/v1/review/filings (first page of 20, a clerk, {filings} pending) req/s /",
+        "    raw queue find req/s; raw = find({court_id, status: submitted})",
+        "    .sort(green -1, review_deadline 1, _id 1).limit(21), as ReviewService.queue",
+        "(d) POST /api/v1/filings/{id}/submit (each on a draft of its own) req/s / raw submit",
+        "    req/s; raw = submit's database calls: find_one filing, find_one_and_update on",
+        "    (_id, version, status), files update_many (grant), clerks find, inbox insert_many,",
+        "    outbox insert_many",
+        "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
+        "    from the bench process",
     ]
     return "\n".join(lines)
 

@@ -2,8 +2,9 @@
 
     python3 tasks.py bench [--smoke] [--users N] [--duration S] [--connections C] ...
 
-Starts SecantusDB and ``microcourt serve`` as in production, seeds users, then drives
-GET /healthz and GET /api/v1/me with wrk and the raw driver's find_one with pymongo, and
+Starts SecantusDB and ``microcourt serve`` as in production, seeds users and online filings,
+then drives GET /healthz, GET /api/v1/me, the review queue's first page and filing submission
+with wrk, and what each endpoint does in the database with pymongo (the raw driver), and
 prints requests/s, p50, p99 and the ratios (see bench/README.md).
 """
 
@@ -11,30 +12,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
-import platform
 import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from loadgen import LoadResult, WrkRun, ensure_wrk, raw_find_one, wrk_version
-from report import Stage, summarize_log, table, target_line, write_json
-from report import ratios as compute_ratios
+import raw
+from filingrun import load_filings, seed_filings
+from loadgen import LoadResult, WrkRun, ensure_wrk
+from outcome import OUT, finish
+from report import Stage
 from seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
 from stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
-OUT = BENCH / "out"
-SMOKE = {"users": 200, "tokens": 20, "connections": 8, "duration": 1, "warmup": 1}
 T = TypeVar("T")
-FULL = {"users": 10_000, "tokens": 50, "connections": 64, "duration": 10, "warmup": 2}
+SIZES = ("users", "tokens", "filings", "filers", "submit_cap", "connections", "duration", "warmup")
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 8, 1, 1), strict=True))
+FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 64, 10, 2), strict=True))
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Options:
     smoke: bool
     users: int
     tokens: int
+    filings: int
+    filers: int
+    submit_cap: int
     connections: int
     threads: int
     duration: int
@@ -55,6 +58,9 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--smoke", action="store_true", help="a few seconds, small sizes; for CI")
     p.add_argument("--users", type=int, help="users in the database (10000; smoke 200)")
     p.add_argument("--tokens", type=int, help="users signed in through the API (50; smoke 20)")
+    p.add_argument("--filings", type=int, help="pending filings (100000; smoke 500)")
+    p.add_argument("--filers", type=int, help="litigants who submit drafts (50; smoke 8)")
+    p.add_argument("--submit-cap", type=int, help="submits/s there are drafts for (800; 100)")
     p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
@@ -88,6 +94,9 @@ class Bench:
     wrk: str = ""
     server_exit: dict[str, int | None] = field(default_factory=dict)
     wrk_output: dict[str, str] = field(default_factory=dict)
+    db_uri: str = ""
+    notes: list[str] = field(default_factory=list)  # printed under the table
+    facts: dict[str, Any] = field(default_factory=dict)  # seeding and checks, for the JSON
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -99,8 +108,14 @@ class Bench:
             raise Abort(f"{name}: {e}") from e
         self.stages.append(Stage(name, True))
 
-    def record(self, result: LoadResult) -> None:
-        key = {"healthz": "healthz", "GET /me": "me"}.get(result.name, "raw_find_one")
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        say(f"  {text}")
+
+    def fact(self, key: str, value: Any) -> None:
+        self.facts[key] = value
+
+    def record(self, result: LoadResult, key: str) -> None:
         self.results[key] = result
         detail = "" if result.ok else (result.problem or str(result.errors))
         self.stages.append(Stage(f"load {result.name}", result.ok, detail))
@@ -120,7 +135,11 @@ class Bench:
             with self.stage("start SecantusDB and microcourt serve"):
                 stack.start()
             say(f"  api {stack.api}, emulator {stack.emulator}, db {stack.db_uri}")
-            self.load(stack, self.seed(stack))
+            self.db_uri = stack.db_uri
+            seeded = self.seed(stack)
+            filings = seed_filings(self, stack, seeded.user_ids)
+            self.load(stack, seeded)
+            load_filings(self, stack, filings)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)
@@ -146,27 +165,33 @@ class Bench:
             self.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua", (str(tokens),)
         )
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
-        self.record_wrk(plain, "healthz", f"{stack.api}/healthz")
-        self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me")
-        say("raw find_one ...")
-        try:
-            result = asyncio.run(
-                raw_find_one(
-                    stack.db_uri, DATABASE, seeded.user_ids, o.connections, o.duration, o.warmup
-                )
-            )
-        except Exception as e:
-            result = LoadResult("raw find_one", problem=f"{type(e).__name__}: {e}")
-        self.record(result)
+        self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
+        self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
+        self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(seeded.user_ids))
 
-    def record_wrk(self, run: WrkRun, name: str, url: str) -> None:
+    def record_wrk(
+        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None
+    ) -> None:
+        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run."""
         say(f"wrk {name} ...")
         try:
-            result, output = run.run(name, url, self.opts.warmup)
+            if warm is not None:
+                warm.run(name, url, 0)
+            result, output = run.run(name, url, 0 if warm else self.opts.warmup)
         except OSError as e:
             result, output = LoadResult(name, problem=f"cannot run wrk: {e}"), ""
-        self.record(result)
+        self.record(result, key)
         self.wrk_output[name] = output
+
+    def record_raw(self, name: str, key: str, ops: raw.OpFactory) -> None:
+        o = self.opts
+        say(f"{name} ...")
+        work = raw.measure(name, self.db_uri, DATABASE, ops, o.connections, o.duration, o.warmup)
+        try:
+            result = asyncio.run(interruptible(work))
+        except Exception as e:
+            result = LoadResult(name, problem=f"{type(e).__name__}: {e}")
+        self.record(result, key)
 
 
 async def interruptible(work: Coroutine[Any, Any, T]) -> T:
@@ -203,82 +228,6 @@ def expect(condition: bool, message: str) -> None:
 
 def say(message: str) -> None:
     print(f"bench: {message}", flush=True)
-
-
-# ---- after the run
-
-
-def finish(bench: Bench, aborted: str) -> int:
-    o = bench.opts
-    log = summarize_log(bench.workdir / "server.log")
-    bench.stages.append(check_log(log.levels, log.statuses))
-    bench.stages.append(check_exit(bench.server_exit))
-    OUT.mkdir(parents=True, exist_ok=True)
-    problems = OUT / ("smoke-server-problems.jsonl" if o.smoke else "server-problems.jsonl")
-    problems.write_text("".join(f"{line}\n" for line in log.problems))
-    header = (
-        f"microcourt bench{' (smoke)' if o.smoke else ''}: {o.users} users, "
-        f"{o.tokens} signed in, {o.connections} connections, {o.duration} s per load "
-        f"after {o.warmup} s warm-up, wrk {min(o.threads, o.connections)} threads, "
-        f"{os.cpu_count()} CPUs"
-    )
-    target, met = target_line(bench.results)
-    print("\n" + table(bench.results, header) + "\n" + target + "\n")
-    failed = [s for s in bench.stages if not s.ok]
-    print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
-    for s in failed:
-        print(f"FAILED stage: {s.name}: {s.detail}")
-    print_log_summary(log.levels, len(log.problems), problems)
-    write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
-    say(f"results written to {o.json_path}")
-    return 1 if failed or aborted else 0
-
-
-def check_log(levels: Any, statuses: Any) -> Stage:
-    bad_levels = {k: v for k, v in levels.items() if k in ("error", "critical")}
-    bad_status = {k: v for k, v in statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
-    ok = not bad_levels and not bad_status
-    return Stage(
-        "server log: no errors, no 4xx/5xx", ok, "" if ok else f"{bad_levels} {bad_status}"
-    )
-
-
-def check_exit(codes: dict[str, int | None]) -> Stage:
-    ok = codes.get("server") == 0
-    return Stage("server stopped cleanly on SIGTERM", ok, "" if ok else f"exit codes {codes}")
-
-
-def print_log_summary(levels: Any, problems: int, path: Path) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(levels.items())) or "empty"
-    print(f"server log: {counts}; {problems} warning/error/4xx/5xx lines -> {path}")
-
-
-def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:
-    o = bench.opts
-    return {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "ok": not aborted and all(s.ok for s in bench.stages),
-        "aborted": aborted or None,
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(o).items()},
-        "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "wrk": wrk_version(bench.wrk) if bench.wrk else None,
-        },
-        "results": {k: r.as_json() for k, r in bench.results.items()},
-        "ratios": compute_ratios(bench.results),
-        "ratio_definitions": {
-            "healthz": "baseline (1.0)",
-            "me": "me_rps / healthz_rps",
-            "raw_find_one": "me_rps / raw_find_one_rps",
-        },
-        "target": {"me_over_healthz_at_least": 0.70, "met": met},
-        "stages": [asdict(s) for s in bench.stages],
-        "server_exit_codes": bench.server_exit,
-        "server_log": log,
-        "wrk_output": bench.wrk_output,
-    }
 
 
 def _terminated(signum: int, frame: object) -> NoReturn:

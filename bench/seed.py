@@ -45,15 +45,22 @@ class Seeded:
 
 
 def http_json(
-    url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    url: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+    raw: tuple[bytes, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One request with urllib; (status, parsed JSON body). GET without a body, else POST."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
+    """One request with urllib; (status, parsed JSON body). GET without a body, else POST;
+    ``raw`` is (body, content type) for anything but JSON."""
+    data, content_type = raw or (None, "")
+    if body is not None:
+        data, content_type = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")

@@ -228,7 +228,7 @@ class APIHandler(web.RequestHandler):
     def parse_body(self, model: type[M]) -> M:
         try:
             data = json.loads(self.request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest("请求内容不是有效的 JSON", code="malformed_json") from None
         if not isinstance(data, dict):
             raise BadRequest("请求内容应为 JSON 对象", code="malformed_json")

@@ -80,6 +80,10 @@ class ApiSession:
             self.user = res.body["user"]
         return res
 
+    async def filing(self, filing_id: str) -> Response:
+        """A filing: its filer, a lawyer's client, or (once filed) the court's staff."""
+        return await self.get(f"/api/v1/filings/{filing_id}")
+
     async def me(self) -> Response:
         return await self.get("/api/v1/me")
 
@@ -192,9 +196,6 @@ class MiniProgram(ApiSession):
 
     async def withdraw_filing(self, filing_id: str) -> Response:
         return await self.post(f"/api/v1/filings/{filing_id}/withdraw")
-
-    async def filing(self, filing_id: str) -> Response:
-        return await self.get(f"/api/v1/filings/{filing_id}")
 
     async def my_filings(self, **params: Any) -> Response:
         return await self.get("/api/v1/filings" + _query(params))

@@ -6,13 +6,30 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from models.common import InputModel, OutputModel, PageQuery
 from models.users import Phone
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+ElementKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+# An element's value: text, a whole number (fen, counts) or yes/no; nothing nested.
+ElementValue = (
+    Annotated[str, StringConstraints(max_length=5000)]
+    | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
+    | StrictBool
+    | None
+)
 
 # The most a filing can claim: 1e12 yuan. Anything above is a typing error, not a lawsuit.
 MAX_AMOUNT_FEN = 100_000_000_000_000
@@ -89,10 +106,24 @@ class FilingFields(InputModel):
     evidence: list[ObjectIdStr] | None = Field(None, max_length=100)
     power_of_attorney: ObjectIdStr | None = None
     template_id: str | None = Field(None, max_length=60)
-    elements: dict[str, Any] | None = None
+    elements: dict[ElementKey, ElementValue] | None = Field(None, max_length=60)
     green_channel: list[GreenChannel] | None = Field(None, max_length=6)
     fee_relief: FeeReliefIn | None = None
     consent_electronic_service: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> FilingFields:
+        """Leaving a field out keeps it; ``null`` is only for the fields that may be empty."""
+        nulled = [k for k in self.model_fields_set if getattr(self, k) is None]
+        refused = sorted(set(nulled) - NULLABLE)
+        if refused:
+            raise ValueError(f"these fields cannot be null: {', '.join(refused)}")
+        return self
+
+
+NULLABLE = frozenset(
+    {"cause", "facts", "amount_fen", "power_of_attorney", "template_id", "fee_relief"}
+)
 
 
 class FilingCreate(FilingFields):

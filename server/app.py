@@ -97,7 +97,9 @@ def build_services(
     calendars = Calendars(settings)
     cases = CaseService(db, users, cipher, clock)
     filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
-    review = ReviewService(db, settings, clock, filings, cases, calendars, files, notifications)
+    review = ReviewService(
+        db, settings, clock, users, filings, cases, calendars, files, notifications
+    )
     return Services(
         settings=settings,
         db=db,

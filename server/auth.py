@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -68,7 +69,7 @@ class AuthService:
         per_minute = settings.security.login_attempts_per_minute
         self.login_limiter = RateLimiter(per_minute, 60)
         self._revoked: dict[str, dt.datetime] = {}
-        self._polled_until: dt.datetime | None = None
+        self._watermark: dt.datetime | None = None
         self._poller: asyncio.Task[None] | None = None
 
     # ---- issuing
@@ -138,28 +139,30 @@ class AuthService:
     async def logout(self, principal: Principal, token: str) -> None:
         claims = self.signer.verify(token) or {}
         expires = dt.datetime.fromtimestamp(int(claims.get("exp", 0)), dt.UTC)
-        now = self.clock.now()
         self._revoked[principal.sid] = expires
+        # revoked_at is the database's clock, not ours: every process compares against one clock
         await self.revocations.update_one(
             {"_id": principal.sid},
-            {"$setOnInsert": {"user_id": principal.id, "revoked_at": now, "expires_at": expires}},
+            {"$setOnInsert": {"user_id": principal.id, "expires_at": expires},
+             "$currentDate": {"revoked_at": True}},
             upsert=True,
-        )
+        )  # fmt: skip
 
     # ---- revocations made by other processes
 
     async def poll_revocations(self) -> int:
-        """Load revocations newer than the last poll (with a margin for clock skew)."""
+        """Load revocations made since the last one seen (by the database's clock, with a
+        margin for writes still in flight)."""
         now = self.clock.now()
-        if self._polled_until is None:  # first poll: every session still unexpired
-            query = {"expires_at": {"$gt": now}}
+        if self._watermark is None:  # first poll: every session still unexpired
+            query: dict[str, Any] = {"expires_at": {"$gt": now}}
         else:
-            query = {"revoked_at": {"$gte": self._polled_until - dt.timedelta(seconds=5)}}
+            query = {"revoked_at": {"$gte": self._watermark - dt.timedelta(seconds=5)}}
         found = 0
-        async for doc in self.revocations.find(query, {"expires_at": 1}):
+        async for doc in self.revocations.find(query, {"expires_at": 1, "revoked_at": 1}):
             self._revoked[doc["_id"]] = doc["expires_at"]
+            self._watermark = max(self._watermark or doc["revoked_at"], doc["revoked_at"])
             found += 1
-        self._polled_until = now
         self._revoked = {k: v for k, v in self._revoked.items() if v > now}
         return found
 

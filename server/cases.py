@@ -12,14 +12,13 @@ import secrets
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.filings import FilingDoc, PartyDoc, Procedure
 from server.clock import Clock
 from server.config import CourtSettings
 from server.crypto import FieldCipher
-from server.db import Database
+from server.db import Database, update_returning
 from server.users import UserService
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -48,11 +47,11 @@ class CaseService:
     async def next_number(
         self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await self.counters.find_one_and_update(
+        counter = await update_returning(
+            self.counters,
             {"_id": f"case_no|{court.id}|{type_code}|{year}"},
             {"$inc": {"seq": 1}},
             upsert=True,
-            return_document=ReturnDocument.AFTER,
             session=session,
         )
         assert counter is not None
@@ -120,6 +119,9 @@ class CaseService:
         data = party.model_dump()
         data["user_id"] = links.get(party.id_hash or "")
         return data
+
+    async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
+        await self.cases.insert_one(case, session=session)
 
     def query_code(self, case: dict[str, Any]) -> str:
         return self.cipher.decrypt(case["query_code_cipher"], b"query_code")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_PATTERN = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_PATTERN = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
 
 def credit_check_char(first17: str) -> str:
@@ -14,9 +15,13 @@ def credit_check_char(first17: str) -> str:
     return _CHARS[(31 - total % 31) % 31]
 
 
+def normalize_credit_code(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).strip().upper()
+
+
 def credit_code_problem(raw: str) -> str | None:
     """A Chinese description of what is wrong with ``raw``, or None when it is valid."""
-    value = raw.strip().upper()
+    value = normalize_credit_code(raw)
     if not _PATTERN.fullmatch(value):
         return "统一社会信用代码应为18位数字或大写字母（不含I、O、S、V、Z）"
     if credit_check_char(value[:17]) != value[17]:

@@ -92,7 +92,7 @@ class TokenSigner:
     def verify(self, token: str) -> dict[str, Any] | None:
         """The claims of a token we signed, or None. Expiry is the caller's to check."""
         payload, _, signature = token.partition(".")
-        if not payload or not signature:
+        if not payload or not signature or not token.isascii():
             return None
         if not hmac.compare_digest(self._sign(payload.encode()), signature):
             return None

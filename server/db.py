@@ -6,39 +6,28 @@ import logging
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 log = logging.getLogger("microcourt.db")
 
 Database = AsyncDatabase[dict[str, Any]]
 
-_EXISTS_STR = {"$exists": True, "$type": "string"}
-
 INDEXES: dict[str, list[IndexModel]] = {
+    # Uniqueness of optional fields by sparse indexes, not partial ones: SecantusDB's planner
+    # passes over a partial index whose filter is $exists/$type (a collection scan instead).
+    # The fields are left out, never stored as null, where they do not apply.
     "users": [
+        IndexModel([("openid", ASCENDING)], name="openid_sparse", unique=True, sparse=True),
+        IndexModel([("username", ASCENDING)], name="username_sparse", unique=True, sparse=True),
         IndexModel(
-            [("openid", ASCENDING)],
-            name="openid_unique",
-            unique=True,
-            partialFilterExpression={"openid": _EXISTS_STR},
+            [("identity.id_hash", ASCENDING)], name="id_hash_sparse", unique=True, sparse=True
         ),
-        IndexModel(
-            [("username", ASCENDING)],
-            name="username_unique",
-            unique=True,
-            partialFilterExpression={"username": _EXISTS_STR},
-        ),
-        IndexModel(
-            [("identity.id_hash", ASCENDING)],
-            name="identity_hash_unique",
-            unique=True,
-            partialFilterExpression={"identity.id_hash": _EXISTS_STR},
-        ),
-        IndexModel(
-            [("court_id", ASCENDING), ("_id", DESCENDING)],
-            name="staff_by_court",
-            partialFilterExpression={"court_id": _EXISTS_STR},
-        ),
+        IndexModel([("court_id", ASCENDING), ("_id", DESCENDING)], name="by_court"),
+        # NotificationService.court_staff; not partial, as SecantusDB's planner passes over
+        # partial indexes whose filter is $exists/$type (a collection scan instead)
+        IndexModel([("court_id", ASCENDING), ("role", ASCENDING)], name="staff_by_court_role"),
         IndexModel([("lawyer.status", ASCENDING), ("_id", ASCENDING)], name="lawyers_by_status"),
     ],
     "revocations": [
@@ -92,18 +81,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Notifications (server/notifications.py, server/outbox.py, server/feed.py).
     "inbox": [
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user"),
-        # a key pattern of its own (ascending _id), as two indexes may not share one
-        IndexModel(
-            [("user_id", ASCENDING), ("_id", ASCENDING)],
-            name="unread_by_user",
-            partialFilterExpression={"read": False},
-        ),
-        IndexModel(
-            [("user_id", ASCENDING), ("dedupe_key", ASCENDING)],
-            name="dedupe_unique",
-            unique=True,
-            partialFilterExpression={"dedupe_key": _EXISTS_STR},
-        ),
+        IndexModel([("user_id", ASCENDING), ("read", ASCENDING)], name="unread_by_user"),
+        # every notice has a dedupe_key (its own id when the caller gave none)
+        IndexModel([("user_id", ASCENDING), ("dedupe_key", ASCENDING)], name="dedupe", unique=True),
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
@@ -114,6 +94,29 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("target", ASCENDING), ("at", DESCENDING)], name="by_target"),
     ],
 }
+
+
+async def update_returning(
+    collection: AsyncCollection[dict[str, Any]],
+    query: dict[str, Any],
+    update: dict[str, Any],
+    *,
+    upsert: bool = False,
+    session: AsyncClientSession | None = None,
+) -> dict[str, Any] | None:
+    """A conditional update, then the document as it now is; None when nothing matched.
+
+    What find_one_and_update(..., AFTER) does, as two indexed operations: SecantusDB's
+    findAndModify scans the whole collection, even by _id. ``query`` must name ``_id``, or
+    still match the document after the update (as a unique key such as ``openid`` does).
+    """
+    result = await collection.update_one(query, update, upsert=upsert, session=session)
+    if result.upserted_id is not None:
+        return await collection.find_one({"_id": result.upserted_id}, session=session)
+    if result.matched_count == 0:
+        return None
+    again = {"_id": query["_id"]} if "_id" in query else query
+    return await collection.find_one(again, session=session)
 
 
 def connect(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, Any]]:
@@ -127,7 +130,13 @@ def connect(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, Any]
 
 
 async def ensure_indexes(db: Database) -> None:
-    """Create every index; safe to run on every start-up and from every process."""
+    """Create every index, and drop the ones this code no longer names; safe to run on every
+    start-up and from every process."""
     for collection, models in INDEXES.items():
+        wanted = {m.document["name"] for m in models} | {"_id_"}
+        existing = [ix["name"] async for ix in await db[collection].list_indexes()]
+        for name in set(existing) - wanted:
+            await db[collection].drop_index(name)
+            log.info("dropped index %s.%s", collection, name)
         await db[collection].create_indexes(models)
     log.info("indexes ready on %d collections", len(INDEXES))

@@ -31,6 +31,7 @@ log = logging.getLogger("microcourt.feed")
 INSERTS = [{"$match": {"operationType": "insert"}}]
 POLL_BATCH = 500
 RETRY_SECONDS = 1.0
+GOING_AWAY = 1001
 SESSION_ENDED = 4401  # WebSocket close code: the session behind the socket is no longer valid
 
 
@@ -100,6 +101,11 @@ class FeedHub:
             ]
 
     async def stop(self) -> None:
+        """Stop following the inbox and close the sockets here (1001: clients reconnect,
+        possibly to another process)."""
+        for sockets in list(self._sockets.values()):
+            for socket in list(sockets):
+                socket.close(GOING_AWAY, "server shutting down")
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

@@ -17,6 +17,7 @@ from typing import Any
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket, AsyncGridOut
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.files import EXTENSIONS, FileKind, FileMeta, FileOut, FilePurpose
 from server.auth import Principal
@@ -155,7 +156,11 @@ class FileService:
         return _meta({"_id": file_id, "length": len(data), "filename": name, "metadata": metadata})
 
     async def grant(
-        self, file_ids: Sequence[str], reader_ids: Sequence[str] = (), court_ids: Sequence[str] = ()
+        self,
+        file_ids: Sequence[str],
+        reader_ids: Sequence[str] = (),
+        court_ids: Sequence[str] = (),
+        session: AsyncClientSession | None = None,
     ) -> None:
         """Let more users (``reader_ids``) and the staff of more courts read these files.
 
@@ -168,7 +173,9 @@ class FileService:
         if court_ids:
             add["metadata.court_ids"] = {"$each": list(dict.fromkeys(court_ids))}
         if oids and add:
-            await self.files.update_many({"_id": {"$in": oids}}, {"$addToSet": add})
+            await self.files.update_many(
+                {"_id": {"$in": oids}}, {"$addToSet": add}, session=session
+            )
 
     # ---- reading
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.common import Page
 from models.filings import (
@@ -27,7 +27,7 @@ from models.users import STAFF_ROLES, LawyerStatus, Role, UserDoc
 from server.clock import Clock
 from server.config import Settings
 from server.crypto import FieldCipher
-from server.db import Database
+from server.db import Database, update_returning
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.paging import decode_cursor, encode_cursor, object_id
 from server.parties import Problem, completeness, party_doc, party_out, problem
@@ -40,11 +40,15 @@ if TYPE_CHECKING:
 
 PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
 MIN_FACTS = 10
-MAX_ELEMENTS = 60
 
 
 def filing_not_found() -> NotFound:
     return NotFound("立案申请不存在", code="filing_not_found")
+
+
+def materials(doc: FilingDoc) -> list[str]:
+    """The filing's files: evidence and the power of attorney."""
+    return [*doc.evidence, *([doc.power_of_attorney] if doc.power_of_attorney else [])]
 
 
 def summary(doc: FilingDoc) -> FilingSummary:
@@ -109,12 +113,13 @@ class FilingService:
 
     def visible_to(self, user: UserDoc, doc: FilingDoc) -> bool:
         """The filer; a client named as a party (by identity); staff of the court once filed."""
+        filed = doc.submitted_at is not None  # a draft withdrawn unfiled stays private
         if user.role in STAFF_ROLES:
-            return user.court_id == doc.court_id and doc.status != FilingStatus.draft
+            return user.court_id == doc.court_id and filed
         if doc.filer_id == str(user.id):
             return True
         mine = user.identity.id_hash if user.identity else None
-        return bool(mine) and mine in doc.party_hashes and doc.status != FilingStatus.draft
+        return bool(mine) and mine in doc.party_hashes and filed
 
     async def get_for(self, user: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.load(filing_id)
@@ -127,8 +132,8 @@ class FilingService:
         if query.status:
             filt["status"] = query.status.value
         if query.cursor:
-            (last,) = decode_cursor(query.cursor)
-            filt["_id"] = {"$lt": object_id(last)}
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$lt": last}
         raws = await self.filings.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
         docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
         more = len(raws) > query.limit
@@ -185,10 +190,10 @@ class FilingService:
             raise Conflict("立案申请已提交，不能修改", code="filing_not_editable")
         changes = await self._fields(user, data, self._parties_by_id(doc))
         changes["updated_at"] = self.clock.now()
-        raw = await self.filings.find_one_and_update(
+        raw = await update_returning(
+            self.filings,
             {"_id": doc.id, "version": doc.version, "status": {"$in": [s.value for s in EDITABLE]}},
             {"$set": changes, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
         )
         if raw is None:
             raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
@@ -212,8 +217,6 @@ class FilingService:
                     for i, p in enumerate(getattr(data, group))
                 ]
                 given[group] = [p.model_dump() for p in parties]
-        if data.elements is not None and len(data.elements) > MAX_ELEMENTS:
-            problems.append(problem(["elements"], "要素过多"))
         if data.template_id is not None:
             self._check_template(data.template_id, problems)
         await self._check_files(user, data, problems)
@@ -287,7 +290,7 @@ class FilingService:
 
     def _template_problems(self, doc: FilingDoc) -> list[Problem]:
         if not doc.template_id:
-            return []
+            return [problem(["elements"], "填写要素须先选择要素式模板")] if doc.elements else []
         from server.templates import get_template, validate_elements
 
         try:
@@ -298,7 +301,39 @@ class FilingService:
         return validate_elements(template, doc.elements, today)
 
     async def submit(self, user: UserDoc, filing_id: str) -> FilingDoc:
+        """File it: the transition, the court's access to the materials and the clerks'
+        notices commit together, or not at all."""
         doc = await self.load(filing_id)
+        self._check_submittable(user, doc)
+        now = self.clock.now()
+        court = self.settings.court(doc.court_id)
+        assert court is not None
+        days = court.deadlines.review_days.get(doc.case_kind, court.deadlines.default_review_days)
+        deadline = self.calendars.for_court(doc.court_id).deadline_at(now, days)
+        action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
+
+        async def file_it(session: AsyncClientSession) -> FilingDoc:
+            raw = await update_returning(
+            self.filings, {"_id": doc.id, "version": doc.version, "status": doc.status.value},
+                {
+                    "$set": {"status": FilingStatus.submitted.value, "submitted_at": now,
+                             "review_deadline": deadline, "deadline_flag": None,
+                             "updated_at": now},
+                    "$inc": {"version": 1},
+                    "$push": {"decisions": {"action": action, "by": str(user.id), "at": now}},
+                },
+                session=session
+        )  # fmt: skip
+            if raw is None:
+                raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
+            filed = FilingDoc.model_validate(raw)
+            await self._announce(filed, session)
+            return filed
+
+        async with self.filings.database.client.start_session() as session:
+            return await session.with_transaction(file_it)
+
+    def _check_submittable(self, user: UserDoc, doc: FilingDoc) -> None:
         if doc.filer_id != str(user.id):
             raise filing_not_found()
         if user.identity is None:
@@ -312,38 +347,16 @@ class FilingService:
                 code="filing_incomplete",
                 details=problems,
             )
-        now = self.clock.now()
-        court = self.settings.court(doc.court_id)
-        assert court is not None
-        days = court.deadlines.review_days.get(doc.case_kind, court.deadlines.default_review_days)
-        deadline = self.calendars.for_court(doc.court_id).deadline_at(now, days)
-        action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
-        raw = await self.filings.find_one_and_update(
-            {"_id": doc.id, "version": doc.version, "status": doc.status.value},
-            {
-                "$set": {
-                    "status": FilingStatus.submitted.value,
-                    "submitted_at": now,
-                    "review_deadline": deadline,
-                    "deadline_flag": None,
-                    "updated_at": now,
-                },
-                "$inc": {"version": 1},
-                "$push": {"decisions": {"action": action, "by": str(user.id), "at": now}},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        if raw is None:
-            raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
-        filed = FilingDoc.model_validate(raw)
-        await self._announce(filed)
-        return filed
 
-    async def _announce(self, doc: FilingDoc) -> None:
+    async def _announce(self, doc: FilingDoc, session: AsyncClientSession) -> None:
         """The court (and a lawyer's clients) may now read the materials, and every clerk hears
         of the filing at once."""
-        files = [*doc.evidence, *([doc.power_of_attorney] if doc.power_of_attorney else [])]
-        await self.files.grant(files, reader_ids=await self.clients(doc), court_ids=[doc.court_id])
+        await self.files.grant(
+            materials(doc),
+            reader_ids=await self.clients(doc),
+            court_ids=[doc.court_id],
+            session=session,
+        )
         names = "、".join(p.name for p in doc.plaintiffs[:2])
         await self.notifications.notify_court_staff(
             doc.court_id,
@@ -355,6 +368,7 @@ class FilingService:
             template="filing_submitted",
             page=f"pages/review/detail?id={doc.id}",
             dedupe_key=f"filing:{doc.id}:submitted:{doc.version}",
+            session=session,
         )
 
     async def clients(self, doc: FilingDoc) -> list[str]:
@@ -375,14 +389,14 @@ class FilingService:
         if doc.status not in open_states:
             raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
         now = self.clock.now()
-        raw = await self.filings.find_one_and_update(
+        raw = await update_returning(
+            self.filings,
             {"_id": doc.id, "status": {"$in": [s.value for s in open_states]}},
             {
                 "$set": {"status": FilingStatus.withdrawn.value, "updated_at": now},
                 "$inc": {"version": 1},
                 "$push": {"decisions": {"action": "withdrawn", "by": str(user.id), "at": now}},
             },
-            return_document=ReturnDocument.AFTER,
         )
         if raw is None:
             raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")

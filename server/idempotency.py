@@ -7,9 +7,11 @@ is a 409; a failed first attempt releases the key so that the retry can run.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
@@ -18,6 +20,8 @@ from server.db import Database
 from server.errors import Conflict, ValidationFailed
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+# A claim not finished within this long (its process died) may be taken over by a retry.
+CLAIM = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -45,28 +49,35 @@ class IdempotencyStore:
             )
         fingerprint = hashlib.sha256(body).hexdigest()
         doc_id = self._id(user_id, method, path, key)
+        now = self.clock.now()
         try:
             await self.keys.insert_one(
-                {
-                    "_id": doc_id,
-                    "fingerprint": fingerprint,
-                    "state": "running",
-                    "created_at": self.clock.now(),
-                }
-            )
+                {"_id": doc_id, "fingerprint": fingerprint, "state": "running",
+                 "claimed_until": now + CLAIM, "created_at": now}
+            )  # fmt: skip
             return None
         except DuplicateKeyError:
             pass
         first = await self.keys.find_one({"_id": doc_id})
-        if first is None:  # released between our insert and our read: the caller may retry
-            raise Conflict("请求正在处理，请稍后重试", code="idempotency_in_progress")
-        if first["fingerprint"] != fingerprint:
+        if first is not None and first["fingerprint"] != fingerprint:
             raise ValidationFailed(
                 "同一 Idempotency-Key 不能用于不同的请求内容", code="idempotency_key_reused"
             )
-        if first["state"] != "done":
-            raise Conflict("请求正在处理，请稍后重试", code="idempotency_in_progress")
-        return StoredAnswer(first["status"], first["body"])
+        if first is not None and first["state"] == "done":
+            return StoredAnswer(first["status"], first["body"])
+        if first is not None and await self._take_over(first, now):
+            return None
+        raise Conflict("请求正在处理，请稍后重试", code="idempotency_in_progress")
+
+    async def _take_over(self, first: dict[str, Any], now: dt.datetime) -> bool:
+        """A claim whose process died (still running past its time) passes to this retry."""
+        if first["claimed_until"] > now:
+            return False
+        taken = await self.keys.update_one(
+            {"_id": first["_id"], "state": "running", "claimed_until": first["claimed_until"]},
+            {"$set": {"claimed_until": now + CLAIM}},
+        )
+        return taken.modified_count == 1
 
     async def finish(
         self, user_id: str, method: str, path: str, key: str, answer: StoredAnswer

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_PATTERN = re.compile(r"^\d{17}[0-9X]$")
+_PATTERN = re.compile(r"^[0-9]{17}[0-9X]$")
 # First digit of the administrative division code: 1-6 mainland regions, 7 Taiwan, 8 HK/Macau.
 _REGION_FIRST = set("12345678")
 
@@ -19,7 +20,7 @@ def check_char(first17: str) -> str:
 
 def id_number_problem(raw: str, today: dt.date) -> str | None:
     """Return a Chinese description of what is wrong with ``raw``, or None when it is valid."""
-    value = raw.strip().upper()
+    value = normalize_id_number(raw)
     if not _PATTERN.fullmatch(value):
         return "身份证号应为18位，前17位为数字，最后一位为数字或X"
     if value[0] not in _REGION_FIRST:
@@ -36,7 +37,8 @@ def id_number_problem(raw: str, today: dt.date) -> str | None:
 
 
 def normalize_id_number(raw: str) -> str:
-    return raw.strip().upper()
+    """ASCII, upper case: full-width ``１１０…ｘ`` is the same number, and must hash the same."""
+    return unicodedata.normalize("NFKC", raw).strip().upper()
 
 
 def mask_id_number(value: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument, UpdateOne
+from pymongo import DESCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
@@ -149,7 +149,7 @@ class NotificationService:
     async def court_staff(
         self, court_id: str, roles: Iterable[str], *, session: AsyncClientSession | None = None
     ) -> list[str]:
-        """Ids of the active staff of a court with those roles (index ``staff_by_court``)."""
+        """Ids of the active staff of a court with those roles (index ``staff_by_court_role``)."""
         query = {"court_id": court_id, "role": {"$in": sorted(str(r) for r in roles)}}
         cursor = self.users.find({**query, "active": True}, {"_id": 1}, session=session)
         return [str(doc["_id"]) async for doc in cursor.limit(MAX_STAFF_RECIPIENTS)]
@@ -209,12 +209,11 @@ class NotificationService:
         if not ObjectId.is_valid(notification_id):
             raise NotFound("通知不存在", code="notification_not_found")
         mine = {"_id": ObjectId(notification_id), "user_id": user_id}
-        doc = await self.inbox.find_one_and_update(
-            {**mine, "read": False},
-            {"$set": {"read": True, "read_at": self.clock.now()}},
-            return_document=ReturnDocument.AFTER,
+        # update_one then find_one, not findAndModify: SecantusDB scans for the latter.
+        await self.inbox.update_one(
+            {**mine, "read": False}, {"$set": {"read": True, "read_at": self.clock.now()}}
         )
-        doc = doc or await self.inbox.find_one(mine)
+        doc = await self.inbox.find_one(mine)
         if doc is None:
             raise NotFound("通知不存在", code="notification_not_found")
         return notification_out(doc)
@@ -284,8 +283,8 @@ def _inbox_doc(
         "read_at": None,
         "created_at": now,
     }
-    if dedupe_key:  # absent, not null: the unique index is partial on a string dedupe_key
-        doc["dedupe_key"] = dedupe_key
+    # the unique (user_id, dedupe_key) index needs a key on every notice: its own id if none
+    doc["dedupe_key"] = dedupe_key or f"id:{doc['_id']}"
     return doc
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from bson import ObjectId
@@ -11,22 +13,51 @@ from bson import ObjectId
 from server.errors import BadRequest
 
 
+def invalid_cursor() -> BadRequest:
+    return BadRequest("翻页参数无效", code="invalid_cursor")
+
+
 def encode_cursor(values: list[Any]) -> str:
     plain = [str(v) if isinstance(v, ObjectId) else v for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, *fields: Callable[[Any], Any]) -> list[Any]:
+    """The values of a cursor, each converted by its field (``object_id``, ``as_bool`` ...).
+
+    Given fields, the cursor must hold exactly that many values, and any that fails its
+    conversion makes the whole cursor a 400: a tampered cursor is bad input, never a 500.
+    """
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise BadRequest("翻页参数无效", code="invalid_cursor") from None
-    if not isinstance(values, list):
-        raise BadRequest("翻页参数无效", code="invalid_cursor")
-    return values
+    except (ValueError, RecursionError):
+        raise invalid_cursor() from None
+    if not isinstance(values, list) or (fields and len(values) != len(fields)):
+        raise invalid_cursor()
+    if not fields:
+        return values
+    try:
+        return [convert(value) for convert, value in zip(fields, values, strict=True)]
+    except (ValueError, TypeError):
+        raise invalid_cursor() from None
 
 
 def object_id(value: Any) -> ObjectId:
     if isinstance(value, str) and ObjectId.is_valid(value):
         return ObjectId(value)
-    raise BadRequest("翻页参数无效", code="invalid_cursor")
+    raise invalid_cursor()
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise invalid_cursor()
+
+
+def as_datetime(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise invalid_cursor()
+    when = dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise invalid_cursor()
+    return when

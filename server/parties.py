@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from models.filings import PartyDoc, PartyIn, PartyOut, PartyType
-from server.creditcode import credit_code_problem
+from server.creditcode import credit_code_problem, normalize_credit_code
 from server.crypto import FieldCipher
 from server.idnumber import id_number_problem, mask_id_number, normalize_id_number
 
@@ -57,7 +57,7 @@ def party_doc(
         if data.id_number:
             problems.append(problem([*loc, "id_number"], f"{label}：单位不填身份证号"))
         if data.credit_code:
-            code = data.credit_code.strip().upper()
+            code = normalize_credit_code(data.credit_code)
             why = credit_code_problem(code)
             if why:
                 problems.append(problem([*loc, "credit_code"], f"{label}：{why}"))

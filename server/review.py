@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.common import Page, PageQuery
@@ -23,10 +23,11 @@ from models.users import Role, UserDoc
 from server.cases import CaseService
 from server.clock import Clock
 from server.config import Settings
-from server.db import Database
+from server.db import Database, update_returning
 from server.errors import Conflict, Forbidden
-from server.filings import FilingService, filing_not_found, filing_out, summary
-from server.paging import decode_cursor, encode_cursor, object_id
+from server.filings import FilingService, filing_not_found, filing_out, materials, summary
+from server.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
+from server.users import UserService
 
 if TYPE_CHECKING:
     from server.calendar import Calendars
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from server.notifications import NotificationService
 
 SWEEP_BATCH = 500
+T = TypeVar("T")
 
 
 def not_pending() -> Conflict:
@@ -46,6 +48,7 @@ class ReviewService:
         db: Database,
         settings: Settings,
         clock: Clock,
+        users: UserService,
         filings: FilingService,
         cases: CaseService,
         calendars: Calendars,
@@ -53,6 +56,8 @@ class ReviewService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
+        self.col = db["filings"]
+        self.users = users
         self.filings = filings
         self.cases = cases
         self.settings = settings
@@ -69,7 +74,7 @@ class ReviewService:
 
     async def for_staff(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.filings.load(filing_id)
-        if doc.court_id != self.court_of(staff) or doc.status == FilingStatus.draft:
+        if doc.court_id != self.court_of(staff) or doc.submitted_at is None:
             raise filing_not_found()
         return doc
 
@@ -80,9 +85,10 @@ class ReviewService:
         court_id = self.court_of(staff)
         filt: dict[str, Any] = {"court_id": court_id, "status": FilingStatus.submitted.value}
         if query.cursor:
-            filt.update(_after(decode_cursor(query.cursor)))
+            cursor = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
+            filt.update(_after(*cursor))
         raws = (
-            await self.filings.filings.find(filt)
+            await self.col.find(filt)
             .sort([("green", -1), ("review_deadline", 1), ("_id", 1)])
             .limit(query.limit + 1)
             .to_list()
@@ -110,6 +116,13 @@ class ReviewService:
         )
 
     # ---- decisions
+    #
+    # Each decision is one transaction: the conditional move of the filing, the audit row,
+    # the case (on acceptance), the file grants and the notices commit together or not at all.
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        async with self.db.client.start_session() as session:
+            return await session.with_transaction(work)
 
     async def _decide(
         self,
@@ -117,81 +130,77 @@ class ReviewService:
         staff: UserDoc,
         changes: dict[str, Any],
         decision: dict[str, Any],
-        session: AsyncClientSession | None = None,
+        session: AsyncClientSession,
     ) -> FilingDoc:
         now = self.clock.now()
-        raw = await self.filings.filings.find_one_and_update(
+        raw = await update_returning(
+            self.col,
             {"_id": doc.id, "status": FilingStatus.submitted.value, "version": doc.version},
             {
                 "$set": {**changes, "updated_at": now},
                 "$inc": {"version": 1},
                 "$push": {"decisions": {**decision, "by": str(staff.id), "at": now}},
             },
-            return_document=ReturnDocument.AFTER,
             session=session,
         )
         if raw is None:
             raise not_pending()
-        await self.filings_audit(staff, decision["action"], doc)
+        await self.users.record(
+            str(staff.id), f"filing.{decision['action']}", str(doc.id), session,
+            court_id=doc.court_id,
+        )  # fmt: skip
         return FilingDoc.model_validate(raw)
 
-    async def filings_audit(self, staff: UserDoc, action: str, doc: FilingDoc) -> None:
-        await self.db["audit"].insert_one(
-            {
-                "actor_id": str(staff.id),
-                "action": f"filing.{action}",
-                "target": str(doc.id),
-                "details": {"court_id": doc.court_id},
-                "at": self.clock.now(),
-            }
-        )
+    async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
+        doc = await self.for_staff(staff, filing_id)
+        if doc.status != FilingStatus.submitted:
+            raise not_pending()
+        return doc
 
     async def request_correction(
         self, staff: UserDoc, filing_id: str, data: CorrectionIn
     ) -> FilingDoc:
-        doc = await self.for_staff(staff, filing_id)
-        if doc.status != FilingStatus.submitted:
-            raise not_pending()
-        due = self.calendars.for_court(doc.court_id).deadline_at(self.clock.now(), data.due_days)
-        correction = {
-            "items": data.items,
-            "due_at": due,
-            "requested_by": str(staff.id),
-            "requested_at": self.clock.now(),
-        }
-        decided = await self._decide(
-            doc,
-            staff,
-            {"status": FilingStatus.correction_requested.value, "correction": correction},
-            {"action": "correction_requested", "items": data.items},
-        )
+        """One complete correction notice (一次性补正): a second one is a 409."""
+        doc = await self.pending(staff, filing_id)
+        if doc.correction is not None:
+            raise Conflict(
+                "补正通知只能发送一次，请一次列明全部事项", code="correction_already_requested"
+            )
+        now = self.clock.now()
+        due = self.calendars.for_court(doc.court_id).deadline_at(now, data.due_days)
+        correction = {"items": data.items, "due_at": due, "requested_by": str(staff.id),
+                      "requested_at": now}  # fmt: skip
         items = "；".join(f"{i + 1}. {t}" for i, t in enumerate(data.items))
-        await self._tell_filer(
-            decided, "filing_correction", "立案材料需要补正", f"请在{_day(due)}前补正：{items}"
-        )
-        return decided
+
+        async def correct(session: AsyncClientSession) -> FilingDoc:
+            decided = await self._decide(
+                doc, staff,
+                {"status": FilingStatus.correction_requested.value, "correction": correction},
+                {"action": "correction_requested", "items": data.items}, session,
+            )  # fmt: skip
+            await self._tell_filer(decided, "filing_correction", "立案材料需要补正",
+                                   f"请在{_day(due)}前补正：{items}", session)  # fmt: skip
+            return decided
+
+        return await self._in_transaction(correct)
 
     async def reject(self, staff: UserDoc, filing_id: str, data: RejectIn) -> FilingDoc:
-        doc = await self.for_staff(staff, filing_id)
-        if doc.status != FilingStatus.submitted:
-            raise not_pending()
-        decided = await self._decide(
-            doc,
-            staff,
-            {"status": FilingStatus.rejected.value},
-            {"action": "rejected", "reason": data.reason},
-        )
-        await self._tell_filer(
-            decided, "filing_rejected", "立案申请未通过", f"不予受理理由：{data.reason}"
-        )
-        return decided
+        doc = await self.pending(staff, filing_id)
+
+        async def refuse(session: AsyncClientSession) -> FilingDoc:
+            decided = await self._decide(
+                doc, staff, {"status": FilingStatus.rejected.value},
+                {"action": "rejected", "reason": data.reason}, session,
+            )  # fmt: skip
+            await self._tell_filer(decided, "filing_rejected", "立案申请未通过",
+                                   f"不予受理理由：{data.reason}", session)  # fmt: skip
+            return decided
+
+        return await self._in_transaction(refuse)
 
     async def accept(self, staff: UserDoc, filing_id: str, data: AcceptIn) -> AcceptOut:
-        """Register the case: filing accepted, case number counted, case created, in one
-        transaction."""
-        doc = await self.for_staff(staff, filing_id)
-        if doc.status != FilingStatus.submitted:
-            raise not_pending()
+        """Register the case (立案): the filing accepted, its number counted, the case created."""
+        doc = await self.pending(staff, filing_id)
         court = self.settings.court(doc.court_id)
         assert court is not None
         type_code = court.case_types[doc.case_kind]
@@ -202,61 +211,49 @@ class ReviewService:
         async def register(session: AsyncClientSession) -> tuple[FilingDoc, dict[str, Any]]:
             number = await self.cases.next_number(court, type_code, year, session)
             case = self.cases.case_document(
-                doc,
-                case_id=case_id,
-                number=number,
-                year=year,
-                type_code=type_code,
-                procedure=data.procedure,
-                staff_id=str(staff.id),
-                links=links,
-            )
+                doc, case_id=case_id, number=number, year=year, type_code=type_code,
+                procedure=data.procedure, staff_id=str(staff.id), links=links,
+            )  # fmt: skip
             decided = await self._decide(
-                doc,
-                staff,
-                {
-                    "status": FilingStatus.accepted.value,
-                    "case_id": str(case_id),
-                    "case_no": number[1],
-                },
-                {"action": "accepted", "procedure": data.procedure.value},
-                session,
-            )
-            await self.cases.cases.insert_one(case, session=session)
+                doc, staff,
+                {"status": FilingStatus.accepted.value, "case_id": str(case_id),
+                 "case_no": number[1]},
+                {"action": "accepted", "procedure": data.procedure.value}, session,
+            )  # fmt: skip
+            await self.cases.insert(case, session)
+            await self._tell_parties(decided, case, session)
             return decided, case
 
-        async with self.db.client.start_session() as session:
-            decided, case = await session.with_transaction(register)
-        await self._after_accept(decided, case)
+        decided, case = await self._in_transaction(register)
         return AcceptOut(case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided))
 
-    async def _after_accept(self, doc: FilingDoc, case: dict[str, Any]) -> None:
-        files = [*doc.evidence, *([doc.power_of_attorney] if doc.power_of_attorney else [])]
-        await self.files.grant(files, reader_ids=case["party_user_ids"])
+    async def _tell_parties(
+        self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession
+    ) -> None:
+        """Every party with an account may now read the materials, and hears the number."""
+        await self.files.grant(materials(doc), reader_ids=case["party_user_ids"], session=session)
         await self._tell_filer(
-            doc,
-            "filing_accepted",
-            "立案成功",
-            f"案号{case['case_no']}，请留意缴费通知",
-            extra=case["party_user_ids"],
-        )
+            doc, "filing_accepted", "立案成功", f"案号{case['case_no']}，请留意缴费通知",
+            session, extra=case["party_user_ids"],
+        )  # fmt: skip
 
     async def _tell_filer(
-        self, doc: FilingDoc, kind: str, title: str, body: str, extra: list[str] | None = None
+        self,
+        doc: FilingDoc,
+        kind: str,
+        title: str,
+        body: str,
+        session: AsyncClientSession,
+        extra: list[str] | None = None,
     ) -> None:
         """The filer, and the lawyer's clients (plaintiffs with an account), hear of it."""
         clients = await self.filings.clients(doc)
-        recipients = sorted({doc.filer_id, *clients, *(extra or [])})
         await self.notifications.notify(
-            recipients,
-            kind,
-            title,
-            body,
+            sorted({doc.filer_id, *clients, *(extra or [])}), kind, title, body,
             data={"filing_id": str(doc.id), "status": doc.status.value, "case_id": doc.case_id},
-            template="filing_decided",
-            page=f"pages/filing/detail?id={doc.id}",
-            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}",
-        )
+            template="filing_decided", page=f"pages/filing/detail?id={doc.id}",
+            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}", session=session,
+        )  # fmt: skip
 
     # ---- the deadline sweep
 
@@ -287,8 +284,8 @@ class ReviewService:
             "deadline_flag": {"$in": before},
         }
         found = 0
-        async for raw in self.filings.filings.find(filt).limit(SWEEP_BATCH):
-            took = await self.filings.filings.update_one(
+        async for raw in self.col.find(filt).limit(SWEEP_BATCH):
+            took = await self.col.update_one(
                 {
                     "_id": raw["_id"],
                     "version": raw["version"],
@@ -316,10 +313,8 @@ class ReviewService:
         )
 
 
-def _after(cursor: list[Any]) -> dict[str, Any]:
-    green, deadline, last = cursor
-    when = dt.datetime.fromisoformat(str(deadline))
-    oid = object_id(last)
+def _after(green: bool, when: dt.datetime, oid: ObjectId) -> dict[str, Any]:
+    """Everything after (green, deadline, id) in the queue's order."""
     return {
         "$or": [
             {"green": {"$lt": bool(green)}},

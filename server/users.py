@@ -7,7 +7,7 @@ import time
 from typing import Any, Protocol
 
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.common import Page
@@ -29,7 +29,7 @@ from models.users import (
 from server.clock import Clock
 from server.config import Settings
 from server.crypto import FieldCipher, Passwords
-from server.db import Database
+from server.db import Database, update_returning
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.idnumber import id_number_problem, mask_id_number, normalize_id_number
 from server.paging import decode_cursor, encode_cursor, object_id
@@ -135,13 +135,18 @@ class UserService:
     async def _update(
         self, user_id: ObjectId, query: dict[str, Any], update: dict[str, Any]
     ) -> UserDoc | None:
-        raw = await self.users.find_one_and_update(
-            {"_id": user_id, **query}, update, return_document=ReturnDocument.AFTER
-        )
+        raw = await update_returning(self.users, {"_id": user_id, **query}, update)
         self.forget(str(user_id))
         return UserDoc.model_validate(raw) if raw else None
 
-    async def record(self, actor: str, action: str, target: str, **details: Any) -> None:
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        session: AsyncClientSession | None = None,
+        **details: Any,
+    ) -> None:
         """The audit log: every staff action and every read of another person's data."""
         await self.audit.insert_one(
             {
@@ -150,7 +155,8 @@ class UserService:
                 "target": target,
                 "details": details,
                 "at": self.clock.now(),
-            }
+            },
+            session=session,
         )
 
     # ---- WeChat users
@@ -173,9 +179,7 @@ class UserService:
         return UserDoc.model_validate(raw)
 
     async def _upsert_openid(self, openid: str, update: dict[str, Any]) -> dict[str, Any]:
-        raw = await self.users.find_one_and_update(
-            {"openid": openid}, update, upsert=True, return_document=ReturnDocument.AFTER
-        )
+        raw = await update_returning(self.users, {"openid": openid}, update, upsert=True)
         assert raw is not None  # an upsert returning the document after always has one
         return raw
 
@@ -326,8 +330,8 @@ class UserService:
         if query.role:
             filt["role"] = query.role.value
         if query.cursor:
-            (last,) = decode_cursor(query.cursor)
-            filt["_id"] = {"$lt": object_id(last)}
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$lt": last}
         raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
         return self._page(raws, query.limit)
 
@@ -335,8 +339,8 @@ class UserService:
         """Lawyer applications in one status, oldest first (the verification queue)."""
         filt: dict[str, Any] = {"lawyer.status": query.status.value}
         if query.cursor:
-            (last,) = decode_cursor(query.cursor)
-            filt["_id"] = {"$gt": object_id(last)}
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$gt": last}
         raws = await self.users.find(filt).sort("_id", 1).limit(query.limit + 1).to_list()
         return self._page(raws, query.limit)
 

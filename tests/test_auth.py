@@ -129,6 +129,10 @@ async def test_logout_revokes_at_once_here_and_after_a_poll_elsewhere(
         assert (res.status, res.error_code) == (401, "token_revoked")
         # other sessions are untouched, and signing in again works
         assert (await remote.get("/api/v1/me", token=keep.token)).status == 200
+        # a later logout is found by the next poll too (from the last revocation seen on)
+        assert (await keep.logout()).status == 204
+        assert await other.settings["services"].auth.poll_revocations() >= 1
+        assert (await remote.get("/api/v1/me", token=keep.token)).status == 401
         assert (await mp.login()).status == 200
         assert (await mp.me()).status == 200
     finally:

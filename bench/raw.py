@@ -1,0 +1,210 @@
+"""The raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from
+as many asyncio tasks as wrk has connections, for the same time; every latency is recorded.
+
+- ``find_one``: ``find_one({"_id": ...})`` on users, as ``GET /me`` on a user-cache miss;
+- ``queue``: the review queue's first page, as ``ReviewService.queue``;
+- ``submit``: every database call of ``FilingService.submit``, each on its own draft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapes
+from bson import ObjectId
+from filingseed import QUEUE_FILTER, QUEUE_PAGE, QUEUE_SORT
+from loadgen import LoadResult
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+Db = AsyncDatabase[dict[str, Any]]
+Op = Callable[[], Awaitable[bool]]  # one operation; False: nothing found or matched
+OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> operation
+
+
+class Exhausted(Exception):
+    """No draft left to submit."""
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    misses: int = 0
+    failures: int = 0
+    exhausted: int = 0
+    last_error: str = ""
+
+
+def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
+    if not sorted_seconds:
+        return 0.0
+    index = max(0, math.ceil(pct / 100 * len(sorted_seconds)) - 1)  # nearest rank
+    return sorted_seconds[index] * 1000
+
+
+async def _worker(op: Op, until: float, tally: Tally) -> None:
+    while (start := time.perf_counter()) < until:
+        try:
+            found = await op()
+        except Exhausted:
+            tally.exhausted += 1
+            return
+        except PyMongoError as e:
+            tally.failures += 1
+            tally.last_error = f"{type(e).__name__}: {e}"[:300]
+            continue
+        tally.latencies.append(time.perf_counter() - start)
+        tally.misses += not found
+
+
+async def drive(op: Op, tasks: int, seconds: float) -> Tally:
+    tally = Tally()
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(_worker(op, until, tally) for _ in range(tasks)))
+    return tally
+
+
+async def measure(
+    name: str, uri: str, database: str, ops: OpFactory, tasks: int, seconds: int, warmup: int
+) -> LoadResult:
+    """A warm-up (thrown away), then the measured run, each with its own operation."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, tz_aware=True, maxPoolSize=max(100, tasks)
+    )
+    try:
+        db = client[database]
+        if warmup > 0:
+            await drive(ops(db, "warmup"), tasks, warmup)
+        began = time.perf_counter()
+        tally = await drive(ops(db, "measured"), tasks, seconds)
+        elapsed = time.perf_counter() - began
+    finally:
+        await client.close()
+    return result(name, tally, elapsed)
+
+
+async def time_once(uri: str, database: str, call: Callable[[Db], Awaitable[Any]]) -> float:
+    """Seconds ``call`` takes alone (on a connection already open)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    try:
+        await client.admin.command("ping")
+        began = time.perf_counter()
+        await call(client[database])
+        return time.perf_counter() - began
+    finally:
+        await client.close()
+
+
+def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
+    lat = sorted(tally.latencies)
+    errors = {"driver_errors": tally.failures, "not_found": tally.misses}
+    if tally.exhausted:
+        errors["drafts_exhausted"] = tally.exhausted
+    return LoadResult(
+        name,
+        requests=len(lat),
+        seconds=elapsed,
+        rps=len(lat) / elapsed if elapsed else 0.0,
+        p50_ms=percentile_ms(lat, 50),
+        p99_ms=percentile_ms(lat, 99),
+        errors=errors,
+        problem=tally.last_error,
+    )
+
+
+# ---- the operations
+
+
+def find_one_ops(ids: list[ObjectId]) -> OpFactory:
+    def factory(db: Db, phase: str) -> Op:
+        pick, users = random.Random().choice, db["users"]
+
+        async def op() -> bool:
+            return await users.find_one({"_id": pick(ids)}) is not None
+
+        return op
+
+    return factory
+
+
+def queue_ops() -> OpFactory:
+    def factory(db: Db, phase: str) -> Op:
+        async def op() -> bool:
+            return bool(await queue_page(db))
+
+        return op
+
+    return factory
+
+
+async def queue_page(db: Db) -> list[dict[str, Any]]:
+    """``ReviewService.queue``'s query for the first page (one more, to know if there is more)."""
+    page = db["filings"].find(QUEUE_FILTER).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
+    return await page.to_list()
+
+
+def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
+    """Each call submits the next draft of the phase's pool; ``Exhausted`` when none is left."""
+
+    def factory(db: Db, phase: str) -> Op:
+        drafts: Iterator[ObjectId] = iter(pools[phase])
+
+        async def op() -> bool:
+            try:
+                filing_id = next(drafts)
+            except StopIteration:
+                raise Exhausted from None
+            return await submit(db, filing_id)
+
+        return op
+
+    return factory
+
+
+async def submit(db: Db, filing_id: ObjectId) -> bool:
+    """``FilingService.submit`` and ``_announce``, database calls only, in the same order."""
+    now = dt.datetime.now(dt.UTC)
+    doc = await db["filings"].find_one({"_id": filing_id})
+    if doc is None or doc["status"] != "draft":
+        return False
+    filed = await db["filings"].find_one_and_update(
+        {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]},
+        {
+            "$set": {
+                "status": "submitted",
+                "submitted_at": now,
+                "review_deadline": shapes.review_deadline(now),
+                "deadline_flag": None,
+                "updated_at": now,
+            },
+            "$inc": {"version": 1},
+            "$push": {"decisions": {"action": "submitted", "by": doc["filer_id"], "at": now}},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if filed is None:
+        return False
+    await db["files.files"].update_many(
+        {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}},
+        {"$addToSet": {"metadata.court_ids": {"$each": [filed["court_id"]]}}},
+    )
+    await announce(db, filed, now)
+    return True
+
+
+async def announce(db: Db, filed: dict[str, Any], now: dt.datetime) -> None:
+    """``NotificationService.notify_court_staff``: the clerks, their inbox, the outbox."""
+    query = {"court_id": filed["court_id"], "role": {"$in": ["clerk"]}, "active": True}
+    staff = db["users"].find(query, {"_id": 1}).limit(1000)
+    notices = [shapes.inbox_doc(str(d["_id"]), filed, now) async for d in staff]
+    if notices:
+        await db["inbox"].insert_many(notices, ordered=False)
+        await db["outbox"].insert_many([shapes.outbox_doc(n, now) for n in notices], ordered=False)
