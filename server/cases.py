@@ -14,17 +14,24 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from models.cases import CaseDoc, Viewer
 from models.filings import FilingDoc, PartyDoc, Procedure
+from models.users import STAFF_ROLES, UserDoc
 from server.clock import Clock
 from server.config import CourtSettings
 from server.crypto import FieldCipher
 from server.db import Database, update_returning
+from server.errors import NotFound
 from server.users import UserService
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
 PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
 PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
+
+
+def case_not_found() -> NotFound:
+    return NotFound("案件不存在", code="case_not_found")
 
 
 def case_number(year: int, court_code: str, type_code: str, seq: int) -> str:
@@ -96,6 +103,7 @@ class CaseService:
             "agent_ids": [doc.filer_id] if doc.as_agent else [],
             "filer_id": doc.filer_id,
             "query_code_cipher": self.cipher.encrypt(new_query_code(), b"query_code"),
+            "version": 1,
             "judge_id": None,
             "clerk_id": None,
             "green_channel": [g.value for g in doc.green_channel],
@@ -123,5 +131,70 @@ class CaseService:
     async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
         await self.cases.insert_one(case, session=session)
 
-    def query_code(self, case: dict[str, Any]) -> str:
-        return self.cipher.decrypt(case["query_code_cipher"], b"query_code")
+    def query_code(self, case: dict[str, Any] | CaseDoc) -> str:
+        blob = case.query_code_cipher if isinstance(case, CaseDoc) else case["query_code_cipher"]
+        return self.cipher.decrypt(blob, b"query_code")
+
+    # ---- who may see a case, and what happens to it
+
+    async def load(self, case_id: str) -> CaseDoc:
+        raw = (
+            await self.cases.find_one({"_id": ObjectId(case_id)})
+            if ObjectId.is_valid(case_id)
+            else None
+        )
+        if raw is None:
+            raise case_not_found()
+        return CaseDoc.model_validate(raw)
+
+    @staticmethod
+    def viewer(user: UserDoc, case: CaseDoc) -> Viewer | None:
+        """How ``user`` stands to ``case``: a party (linked by identity), an agent, the
+        court's staff; None for anyone else."""
+        uid = str(user.id)
+        if user.role in STAFF_ROLES:
+            return Viewer.staff if user.court_id == case.court_id else None
+        if uid in case.party_user_ids:
+            return Viewer.party
+        if uid in case.agent_ids:
+            return Viewer.agent
+        return None
+
+    async def get_for(self, user: UserDoc, case_id: str) -> tuple[CaseDoc, Viewer]:
+        """The case and how the caller stands to it; 404 for anyone who may not see it."""
+        case = await self.load(case_id)
+        seen_as = self.viewer(user, case)
+        if seen_as is None:
+            raise case_not_found()
+        return case, seen_as
+
+    async def add_event(
+        self,
+        case_id: Any,
+        kind: str,
+        by: str | None,
+        note: str | None = None,
+        *,
+        changes: dict[str, Any] | None = None,
+        expect: dict[str, Any] | None = None,
+        session: AsyncClientSession | None = None,
+    ) -> CaseDoc | None:
+        """Append a timeline event (with any ``changes``) if the case still matches ``expect``;
+        None when it does not (the caller's 409)."""
+        now = self.clock.now()
+        raw = await update_returning(
+            self.cases,
+            {"_id": case_id, **(expect or {})},
+            {
+                "$set": {**(changes or {}), "updated_at": now, "last_activity_at": now},
+                "$inc": {"version": 1},
+                "$push": {"timeline": {"at": now, "kind": kind, "by": by, "note": note}},
+            },
+            session=session,
+        )
+        return CaseDoc.model_validate(raw) if raw else None
+
+    @staticmethod
+    def audience(case: CaseDoc) -> list[str]:
+        """Everyone told of a case's news: its parties with an account and its agents."""
+        return sorted({*case.party_user_ids, *case.agent_ids})
