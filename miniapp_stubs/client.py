@@ -127,6 +127,29 @@ class ApiSession:
         """The bytes are in ``Response.content``."""
         return await self.get(f"/api/v1/files/{file_id}")
 
+    # ---- cases (案件查询): parties, agents and staff alike
+
+    async def cases(self, **params: Any) -> Response:
+        """My cases, newest activity first; params: ``limit``, ``cursor``, ``status`` (staff
+        also ``judge_id``, ``accepted_from``, ``accepted_to``)."""
+        return await self.get("/api/v1/cases" + _query(params))
+
+    async def case(self, case_id: str) -> Response:
+        return await self.get(f"/api/v1/cases/{case_id}")
+
+    # ---- electronic service (电子送达): parties, agents and staff alike
+
+    async def documents(self, case_id: str) -> Response:
+        return await self.get(f"/api/v1/cases/{case_id}/documents")
+
+    async def read_document(self, case_id: str, doc_id: str) -> Response:
+        """A served document and its download link; a recipient's first read is recorded."""
+        return await self.get(f"/api/v1/cases/{case_id}/documents/{doc_id}")
+
+    async def certificate(self, case_id: str, doc_id: str) -> Response:
+        """The service certificate (送达回证)."""
+        return await self.get(f"/api/v1/cases/{case_id}/documents/{doc_id}/certificate")
+
 
 class MiniProgram(ApiSession):
     """A litigant's or lawyer's phone."""
@@ -206,6 +229,21 @@ class MiniProgram(ApiSession):
         res = await self.get(url, token="")
         return list(res.body["messages"])
 
+    async def lookup_case(self, case_no: str, query_code: str) -> Response:
+        """案件查询 by number and query code: links a matching party to the case."""
+        return await self.post(
+            "/api/v1/cases/lookup", {"case_no": case_no, "query_code": query_code}
+        )
+
+    async def consent(
+        self, case_id: str, agree: bool = True, address_confirmed: str | None = None
+    ) -> Response:
+        """Consent to electronic service in a case (agree=False withdraws it)."""
+        body: dict[str, Any] = {"agree": agree}
+        if address_confirmed:
+            body["address_confirmed"] = address_confirmed
+        return await self.post(f"/api/v1/cases/{case_id}/consent", body)
+
 
 class StaffConsole(ApiSession):
     """A clerk's, judge's or admin's console."""
@@ -247,6 +285,55 @@ class StaffConsole(ApiSession):
         return await self.post(
             f"/api/v1/admin/lawyers/{user_id}/verify", {"approved": approved, "reason": reason}
         )
+
+    # ---- case administration
+
+    async def assign_case(self, case_id: str, judge_id: str, clerk_id: str) -> Response:
+        return await self.post(
+            f"/api/v1/cases/{case_id}/assign", {"judge_id": judge_id, "clerk_id": clerk_id}
+        )
+
+    async def case_event(self, case_id: str, kind: str, note: str | None = None) -> Response:
+        """A milestone: 分案 排期 庭审 宣判 结案 归档."""
+        body = {"kind": kind, **({"note": note} if note else {})}
+        return await self.post(f"/api/v1/cases/{case_id}/events", body)
+
+    async def schedule_hearing(
+        self, case_id: str, at: str, room: str, kind: str = "开庭", **extra: Any
+    ) -> Response:
+        """``at`` is ISO 8601 with its offset; extra: ``online``, ``duration_minutes``."""
+        body = {"at": at, "room": room, "kind": kind, **extra}
+        return await self.post(f"/api/v1/cases/{case_id}/hearings", body)
+
+    async def reschedule_hearing(
+        self, case_id: str, hearing_id: str, at: str, **extra: Any
+    ) -> Response:
+        """extra: ``room``, ``duration_minutes``."""
+        path = f"/api/v1/cases/{case_id}/hearings/{hearing_id}"
+        return await self.request("PATCH", path, {"at": at, **extra})
+
+    async def cancel_hearing(self, case_id: str, hearing_id: str, reason: str) -> Response:
+        path = f"/api/v1/cases/{case_id}/hearings/{hearing_id}/cancel"
+        return await self.post(path, {"reason": reason})
+
+    async def serve_document(
+        self,
+        case_id: str,
+        file_id: str,
+        kind: str,
+        *,
+        title: str | None = None,
+        recipients: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """Serve an uploaded PDF to the case's parties (all unless ``recipients``)."""
+        body: dict[str, Any] = {"file_id": file_id, "kind": kind}
+        if title is not None:
+            body["title"] = title
+        if recipients is not None:
+            body["recipients"] = recipients
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self.post(f"/api/v1/cases/{case_id}/documents", body, headers=headers)
 
 
 def _query(params: dict[str, Any]) -> str:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
-from models.filings import FeeReliefIn, PartyDoc, Procedure
+from models.common import InputModel, OutputModel, PageQuery
+from models.documents import DocumentOut
+from models.filings import FeeReliefIn, PartyDoc, PartyOut, Procedure
 
 
 class CaseStatus(StrEnum):
@@ -83,3 +94,219 @@ class CaseDoc(BaseModel):
 
     def parties(self) -> list[CasePartyDoc]:
         return [*self.plaintiffs, *self.defendants, *self.third_parties]
+
+
+# ---- administration: the milestones and the order they come in
+
+STATUS_ORDER: tuple[CaseStatus, ...] = tuple(CaseStatus)
+STATUS_NAMES = {
+    CaseStatus.accepted: "已立案",
+    CaseStatus.assigned: "已分案",
+    CaseStatus.scheduled: "已排期",
+    CaseStatus.heard: "已开庭",
+    CaseStatus.judged: "已宣判",
+    CaseStatus.closed: "已结案",
+    CaseStatus.archived: "已归档",
+}
+OPEN_STATUSES = frozenset(STATUS_ORDER[: STATUS_ORDER.index(CaseStatus.closed)])
+
+
+class EventKind(StrEnum):
+    assign = "分案"
+    schedule = "排期"
+    hear = "庭审"
+    judge = "宣判"
+    close = "结案"
+    archive = "归档"
+
+
+# Each milestone moves the case one step: (the status it needs, the status it leaves).
+TRANSITIONS: dict[EventKind, tuple[CaseStatus, CaseStatus]] = {
+    EventKind.assign: (CaseStatus.accepted, CaseStatus.assigned),
+    EventKind.schedule: (CaseStatus.assigned, CaseStatus.scheduled),
+    EventKind.hear: (CaseStatus.scheduled, CaseStatus.heard),
+    EventKind.judge: (CaseStatus.heard, CaseStatus.judged),
+    EventKind.close: (CaseStatus.judged, CaseStatus.closed),
+    EventKind.archive: (CaseStatus.closed, CaseStatus.archived),
+}
+
+
+class HearingKind(StrEnum):
+    trial = "开庭"
+    mediation = "调解"
+    inquiry = "询问"
+    pronouncement = "宣判"
+
+
+class HearingStatus(StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+    held = "held"
+
+
+ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Room = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# （2026）京0105民初1234号: full-width parentheses, year, court code, type code, number, 号.
+CASE_NO_PATTERN = r"^（(?:19|20)\d{2}）[\u4e00-\u9fff]\d{0,6}[\u4e00-\u9fff]{1,3}[1-9]\d{0,6}号$"
+QUERY_CODE_PATTERN = r"^[2-9A-HJ-NP-Z]{8}$"
+
+
+class AssignIn(InputModel):
+    judge_id: ObjectIdStr
+    clerk_id: ObjectIdStr
+    note: Note | None = None
+
+
+class EventIn(InputModel):
+    kind: EventKind
+    note: Note | None = None
+    judge_id: ObjectIdStr | None = Field(None, description="分案 only: assign at the same time")
+    clerk_id: ObjectIdStr | None = Field(None, description="分案 only: assign at the same time")
+
+
+class HearingIn(InputModel):
+    at: AwareDatetime
+    room: Room
+    kind: HearingKind = HearingKind.trial
+    online: StrictBool = False
+    duration_minutes: int = Field(60, ge=15, le=480)
+
+
+class HearingUpdate(InputModel):
+    at: AwareDatetime
+    room: Room | None = None
+    duration_minutes: int | None = Field(None, ge=15, le=480)
+
+
+class HearingCancelIn(InputModel):
+    reason: Note
+
+
+class LookupIn(InputModel):
+    case_no: str = Field(max_length=40, description="（2026）京0105民初1234号")
+    query_code: str = Field(max_length=16, description="查询码: 8 characters")
+
+    @field_validator("case_no", mode="before")
+    @classmethod
+    def _full_width(cls, value: Any) -> Any:
+        """Phones often type ASCII parentheses; the number itself is checked strictly."""
+        if isinstance(value, str):
+            value = "".join(value.split()).replace("(", "（").replace(")", "）")
+            if not re.fullmatch(CASE_NO_PATTERN, value):
+                raise ValueError("案号格式有误，例如：（2026）京0105民初1234号")
+        return value
+
+    @field_validator("query_code", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not re.fullmatch(QUERY_CODE_PATTERN, value):
+                raise ValueError("查询码应为8位字母或数字")
+        return value
+
+
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+
+
+class CaseQuery(PageQuery):
+    status: CaseStatus | None = None
+    judge_id: ObjectIdStr | None = Field(None, description="staff only: one judge's cases")
+    accepted_from: dt.date | None = Field(
+        None, ge=EARLIEST_DAY, le=LATEST_DAY, description="accepted on or after (court date)"
+    )
+    accepted_to: dt.date | None = Field(
+        None, ge=EARLIEST_DAY, le=LATEST_DAY, description="accepted on or before (court date)"
+    )
+
+
+class HearingDoc(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    id: Any = Field(alias="_id")
+    case_id: str
+    case_no: str
+    court_id: str
+    room: str
+    kind: HearingKind
+    online: bool
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    duration_minutes: int
+    status: HearingStatus
+    reminder_pending: bool = False
+    cancel_reason: str | None = None
+    version: int = 1
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# ---- outputs
+
+
+class HearingOut(OutputModel):
+    id: str
+    case_id: str
+    case_no: str
+    kind: HearingKind
+    room: str
+    online: bool
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    duration_minutes: int
+    status: HearingStatus
+    cancel_reason: str | None = None
+
+
+class TimelineOut(OutputModel):
+    at: dt.datetime
+    kind: str
+    note: str | None = None
+    by: str | None = Field(None, description="staff only: who recorded it")
+
+
+class StaffRef(OutputModel):
+    id: str
+    name: str | None
+
+
+class FeeStatusOut(OutputModel):
+    status: str = Field("not_issued", examples=["not_issued"])
+
+
+class CaseSummary(OutputModel):
+    """A case in a list: never the query code."""
+
+    id: str
+    case_no: str
+    court_id: str
+    court_name: str
+    cause: str | None
+    procedure: Procedure
+    status: CaseStatus
+    status_name: str
+    plaintiff_names: list[str]
+    defendant_names: list[str]
+    judge_id: str | None
+    accepted_at: dt.datetime
+    last_activity_at: dt.datetime
+
+
+class CaseOut(CaseSummary):
+    viewer: Viewer
+    case_kind: str
+    amount_fen: int | None
+    plaintiffs: list[PartyOut]
+    defendants: list[PartyOut]
+    third_parties: list[PartyOut]
+    judge: StaffRef | None
+    clerk: StaffRef | None
+    timeline: list[TimelineOut]
+    hearings: list[HearingOut]
+    fees: FeeStatusOut
+    documents: list[DocumentOut] = Field(
+        default_factory=list, description="served documents with delivery and read times"
+    )
+    query_code: str | None = Field(None, description="to the case's parties and agents only")

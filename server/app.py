@@ -8,6 +8,8 @@ from typing import Any
 from tornado import web
 
 from handlers import admin, auth, courts, me, system
+from handlers import cases as cases_handlers
+from handlers import documents as documents_handlers
 from handlers import files as files_handlers
 from handlers import filings as filings_handlers
 from handlers import notifications as notifications_handlers
@@ -16,6 +18,8 @@ from handlers import templates as templates_handlers
 from handlers.base import API404
 from server.auth import AuthService
 from server.calendar import Calendars
+from server.case_admin import CaseAdminService
+from server.case_views import CaseViews
 from server.cases import CaseService
 from server.clock import Clock, SystemClock
 from server.config import Settings
@@ -24,12 +28,14 @@ from server.db import Database
 from server.feed import FeedHub
 from server.files import FileService
 from server.filings import FilingService
+from server.hearings import HearingService
 from server.idempotency import IdempotencyStore
 from server.notifications import NotificationService
 from server.observe import log_request
 from server.openapi import build_openapi
 from server.outbox import OutboxWorker
 from server.review import ReviewService
+from server.service_of_documents import DocumentService
 from server.users import UserService
 from server.wechat import WeChatAdapter
 
@@ -44,6 +50,8 @@ HANDLER_MODULES = (
     notifications_handlers,
     filings_handlers,
     review_handlers,
+    cases_handlers,
+    documents_handlers,
 )
 
 
@@ -66,6 +74,10 @@ class Services:
     cases: CaseService
     filings: FilingService
     review: ReviewService
+    case_views: CaseViews  # reading cases, lookup by number and query code
+    case_admin: CaseAdminService  # assignment and milestones
+    hearings: HearingService
+    service: DocumentService  # electronic service (电子送达)
 
 
 def build_services(
@@ -100,7 +112,9 @@ def build_services(
     review = ReviewService(
         db, settings, clock, users, filings, cases, calendars, files, notifications
     )
-    return Services(
+    case_views = CaseViews(db, settings, cases, users, calendars)
+    case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
+    services = Services(
         settings=settings,
         db=db,
         clock=clock,
@@ -116,7 +130,13 @@ def build_services(
         cases=cases,
         filings=filings,
         review=review,
+        service=DocumentService(db, clock, users, cases, files, notifications),
+        case_views=case_views,
+        case_admin=case_admin,
+        hearings=HearingService(db, settings, clock, calendars, case_admin),
     )
+    case_views.documents = services.service  # served documents in a case's detail
+    return services
 
 
 def routes() -> list[tuple[str, type[web.RequestHandler]]]:

@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc, Viewer
+from models.documents import consent_at_filing
 from models.filings import FilingDoc, PartyDoc, Procedure
 from models.users import STAFF_ROLES, UserDoc
 from server.clock import Clock
@@ -84,6 +85,9 @@ class CaseService:
     ) -> dict[str, Any]:
         now = self.clock.now()
         parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
+        consent_at_filing(
+            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
+        )
         party_users = sorted({p["user_id"] for g in parties.values() for p in g if p["user_id"]})
         return {
             "_id": case_id,
@@ -198,3 +202,29 @@ class CaseService:
     def audience(case: CaseDoc) -> list[str]:
         """Everyone told of a case's news: its parties with an account and its agents."""
         return sorted({*case.party_user_ids, *case.agent_ids})
+
+    async def link_party(self, case: CaseDoc, user: UserDoc) -> CaseDoc | None:
+        """Link ``user`` to the parties of ``case`` whose ID number their verified identity
+        holds (a defendant who registered after acceptance); None when there is none."""
+        id_hash = user.identity.id_hash if user.identity and not user.is_staff else None
+        paths = [
+            f"{group}.{i}"
+            for group in PARTY_GROUPS
+            for i, p in enumerate(getattr(case, group))
+            if id_hash and p.id_hash == id_hash
+        ]
+        if not paths:
+            return None
+        uid = str(user.id)
+        raw = await update_returning(
+            self.cases,
+            {"_id": case.id, **{f"{path}.id_hash": id_hash for path in paths}},
+            {
+                "$set": {f"{path}.user_id": uid for path in paths},
+                "$addToSet": {"party_user_ids": uid},
+            },
+        )
+        if raw is None:
+            return None
+        await self.users.record(uid, "case.link", str(case.id), court_id=case.court_id)
+        return CaseDoc.model_validate(raw)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,22 @@ class WeChatSettings(_Section):
 
 class ReviewSettings(_Section):
     deadline_sweep_seconds: float = Field(300.0, gt=0)
+
+
+class CaseSettings(_Section):
+    """Case lookup limits, court hours for hearings, and the hearing-reminder sweep."""
+
+    lookups_per_user_per_minute: int = Field(10, gt=0)
+    lookups_per_case_per_hour: int = Field(20, gt=0)
+    hearing_day_start: time = time(9, 0)
+    hearing_day_end: time = time(17, 30)
+    reminder_sweep_seconds: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _hours(self) -> CaseSettings:
+        if self.hearing_day_start >= self.hearing_day_end:
+            raise ValueError("hearing_day_start must come before hearing_day_end")
+        return self
 
 
 class SecuritySettings(_Section):
@@ -244,6 +260,7 @@ class Settings(BaseSettings):
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     admin_password: str = ""

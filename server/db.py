@@ -61,10 +61,59 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("filing_id", ASCENDING)], name="filing_unique", unique=True),
+        # GET /cases (server/case_views.py): newest activity first, _id breaking ties, so
+        # that each index gives the whole sort order and a page reads only its own rows.
         IndexModel(
-            [("party_user_ids", ASCENDING), ("last_activity_at", DESCENDING)], name="by_party_user"
+            [("party_user_ids", ASCENDING), ("last_activity_at", DESCENDING), ("_id", DESCENDING)],
+            name="party_activity",
         ),
-        IndexModel([("court_id", ASCENDING), ("last_activity_at", DESCENDING)], name="by_court"),
+        IndexModel(
+            [("agent_ids", ASCENDING), ("last_activity_at", DESCENDING), ("_id", DESCENDING)],
+            name="agent_activity",
+        ),
+        IndexModel(
+            [("court_id", ASCENDING), ("last_activity_at", DESCENDING), ("_id", DESCENDING)],
+            name="court_activity",
+        ),
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("status", ASCENDING),
+                ("last_activity_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="court_status_activity",
+        ),
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("judge_id", ASCENDING),
+                ("last_activity_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="court_judge_activity",
+        ),
+    ],
+    # Hearings (server/hearings.py): a room's day (the overlap check), a case's hearings
+    # (by status), and tomorrow's hearings still to be reminded. SecantusDB's planner uses
+    # an index only when it holds every field of the filter, so each filter has its own.
+    "hearings": [
+        IndexModel(
+            [("court_id", ASCENDING), ("room", ASCENDING), ("starts_at", ASCENDING)],
+            name="room_schedule",
+        ),
+        IndexModel(
+            [("case_id", ASCENDING), ("status", ASCENDING), ("starts_at", ASCENDING)],
+            name="by_case",
+        ),
+        IndexModel(
+            [("court_id", ASCENDING), ("reminder_pending", ASCENDING), ("starts_at", ASCENDING)],
+            name="reminders",
+        ),
+    ],
+    # Electronic service (server/service_of_documents.py): a case's served documents.
+    "served_documents": [
+        IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
     ],
     "idempotency": [
         IndexModel([("created_at", ASCENDING)], name="expire", expireAfterSeconds=24 * 3600),

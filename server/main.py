@@ -89,8 +89,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
 
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:
-    """Revocation polling, subscribe-message sends, the live feed and the deadline sweep; each
-    is stopped (and its lease released) on shutdown."""
+    """Revocation polling, subscribe-message sends, the live feed, the deadline sweep and the
+    hearing reminders; each is stopped (and its lease released) on shutdown."""
     services.auth.start_polling()
     stack.push_async_callback(services.auth.stop_polling)
     services.outbox.start()
@@ -102,6 +102,10 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
     )
     sweep.start()
     stack.push_async_callback(sweep.stop)
+    every = settings.cases.reminder_sweep_seconds
+    reminders = Periodic("hearing-reminders", services.hearings.sweep_reminders, every)
+    reminders.start()
+    stack.push_async_callback(reminders.stop)
 
 
 async def _first_admin(settings: Settings, services: Any) -> None:

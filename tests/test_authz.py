@@ -55,6 +55,21 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/review/filings/{filing_id}/accept", "post"): STAFF,
     ("/api/v1/review/filings/{filing_id}/request-correction", "post"): STAFF,
     ("/api/v1/review/filings/{filing_id}/reject", "post"): STAFF,
+    # cases: a party's, an agent's or the court's only (404 for the rest, per object)
+    ("/api/v1/cases", "get"): SIGNED_IN,
+    ("/api/v1/cases/lookup", "post"): PARTIES,
+    ("/api/v1/cases/{case_id}", "get"): SIGNED_IN,
+    ("/api/v1/cases/{case_id}/assign", "post"): STAFF,
+    ("/api/v1/cases/{case_id}/events", "post"): STAFF,
+    ("/api/v1/cases/{case_id}/hearings", "post"): STAFF,
+    ("/api/v1/cases/{case_id}/hearings/{hearing_id}", "patch"): STAFF,
+    ("/api/v1/cases/{case_id}/hearings/{hearing_id}/cancel", "post"): STAFF,
+    # electronic service (电子送达); whose case and document is checked per object (404)
+    ("/api/v1/cases/{case_id}/consent", "post"): PARTIES,
+    ("/api/v1/cases/{case_id}/documents", "get"): SIGNED_IN,
+    ("/api/v1/cases/{case_id}/documents", "post"): STAFF,
+    ("/api/v1/cases/{case_id}/documents/{doc_id}", "get"): SIGNED_IN,
+    ("/api/v1/cases/{case_id}/documents/{doc_id}/certificate", "get"): SIGNED_IN,
 }
 
 SAMPLE_PARAMS = {
@@ -63,6 +78,9 @@ SAMPLE_PARAMS = {
     "user_id": "0" * 24,
     "notification_id": "0" * 24,
     "filing_id": "0" * 24,
+    "case_id": "0" * 24,
+    "doc_id": "0" * 24,
+    "hearing_id": "0" * 24,
 }
 
 

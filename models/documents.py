@@ -1,0 +1,191 @@
+"""Electronic service (电子送达): served documents, their recipients, certificates, consent.
+
+One ``served_documents`` document per service: what was served (kind, title, file and its
+sha256), by whom and when, and one recipient line per party (electronic or paper, delivered
+when, read when). See server/service_of_documents.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.common import InputModel, OutputModel
+from models.filings import ObjectIdStr
+
+ACCOUNT_ADDRESS = "移动微法院账户"
+_PHONE = r"1[3-9]\d{9}"
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+
+
+class DocumentKind(StrEnum):
+    acceptance_notice = "受理通知书"
+    fee_notice = "缴费通知书"
+    summons = "传票"
+    evidence_notice = "举证通知书"
+    judgment = "判决书"
+    ruling = "裁定书"
+    mediation = "调解书"
+    other = "其他"
+
+
+class ServiceMethod(StrEnum):
+    electronic = "electronic"  # 电子送达: delivered to the party's account
+    paper = "paper"  # 直接或邮寄送达: the clerk serves it on paper
+
+
+def service_address(confirmed: str | None) -> str:
+    """The address of electronic service: the account, and the phone/e-mail confirmed."""
+    return f"{ACCOUNT_ADDRESS}；{confirmed}" if confirmed else ACCOUNT_ADDRESS
+
+
+def consent_at_filing(
+    filer_id: str, as_agent: bool, consented: bool, plaintiffs: list[dict[str, Any]], now: Any
+) -> None:
+    """Copy the filing's consent onto the filer's own party (a plaintiff linked to the filer's
+    verified identity), in place; a lawyer's filing consents for no one."""
+    if not consented or as_agent:
+        return
+    for party in plaintiffs:
+        if party.get("user_id") == filer_id:
+            party["e_service"] = {
+                "consented_at": now,
+                "address": service_address(party.get("phone")),
+                "user_id": filer_id,
+            }
+
+
+# ---- inputs
+
+
+class ConsentIn(InputModel):
+    agree: bool
+    address_confirmed: str | None = Field(
+        None,
+        max_length=100,
+        description="a phone number or e-mail the party confirms, beside the account",
+        examples=["13800138000"],
+    )
+
+    @field_validator("address_confirmed")
+    @classmethod
+    def _phone_or_email(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(f"{_PHONE}|{_EMAIL}", value):
+            raise ValueError("应为手机号码或电子邮箱")
+        return value or None
+
+
+class ServeIn(InputModel):
+    file_id: ObjectIdStr
+    kind: DocumentKind
+    title: str | None = Field(None, min_length=1, max_length=100)
+    recipients: list[str] | None = Field(
+        None, min_length=1, max_length=50, description="party ids; all parties when left out"
+    )
+
+
+# ---- stored
+
+
+class RecipientDoc(BaseModel):
+    party_id: str
+    name: str
+    role: str  # 原告 / 被告 / 第三人
+    user_id: str | None = None
+    method: ServiceMethod
+    address: str | None = None
+    delivered_at: dt.datetime | None = None
+    read_at: dt.datetime | None = None
+    read_by: str | None = None
+
+
+class ServedDocumentDoc(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    id: Any = Field(alias="_id")
+    case_id: str
+    court_id: str
+    kind: DocumentKind
+    title: str
+    file_id: str
+    filename: str
+    size: int
+    sha256: str
+    served_by: str
+    served_by_name: str | None = None
+    served_at: dt.datetime
+    recipients: list[RecipientDoc]
+    reader_ids: list[str] = Field(default_factory=list)
+
+
+# ---- outputs
+
+
+class RecipientOut(OutputModel):
+    party_id: str
+    name: str
+    role: str = Field(examples=["原告"])
+    method: ServiceMethod
+    address: str | None = None
+    delivered_at: dt.datetime | None = Field(None, description="None: awaiting paper service")
+    read_at: dt.datetime | None = Field(None, description="first read (已阅知)")
+
+
+class DocumentOut(OutputModel):
+    id: str
+    case_id: str
+    kind: DocumentKind
+    title: str
+    file_id: str
+    filename: str
+    size: int
+    sha256: str
+    served_at: dt.datetime
+    served_by: str | None = Field(None, description="the clerk's name")
+    download_url: str | None = Field(None, examples=["/api/v1/files/6650a1b2c3d4e5f601234567"])
+    recipients: list[RecipientOut]
+
+
+class DocumentList(OutputModel):
+    items: list[DocumentOut]
+
+
+class CertificateDocument(OutputModel):
+    kind: DocumentKind
+    title: str
+    sha256: str
+    file_id: str
+    filename: str
+    served_at: dt.datetime
+
+
+class CertificateLine(OutputModel):
+    party_id: str
+    party_name: str
+    role: str
+    method: ServiceMethod
+    address: str | None = None
+    delivered_at: dt.datetime | None = None
+    read_at: dt.datetime | None = None
+    served_by: str | None = None
+
+
+class CertificateOut(OutputModel):
+    """送达回证: what (by its hash) was served to whom, delivered and read when."""
+
+    case_no: str
+    court_id: str
+    document: CertificateDocument
+    recipients: list[CertificateLine]
+
+
+class ConsentOut(OutputModel):
+    case_id: str
+    party_id: str
+    agree: bool
+    consented_at: dt.datetime | None = None
+    address: str | None = None

@@ -1,0 +1,355 @@
+"""Electronic service (电子送达) of court documents, read receipts and service certificates.
+
+A party who consented (with a linked account) is served when the document reaches their
+account: ``delivered_at`` is the time of service, the file is granted to them and they are
+pushed a notice. A party without consent is listed for paper service (``delivered_at`` None).
+The first read by a recipient (or their agent) sets ``read_at`` (已阅知) by a conditional
+update, so concurrent reads record one time. Each document keeps the sha256 of the file, so
+the certificate (送达回证) proves what was served to whom and when.
+
+Collection ``served_documents``: see models/documents.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.cases import CaseDoc, CasePartyDoc, Viewer
+from models.documents import (
+    CertificateDocument,
+    CertificateLine,
+    CertificateOut,
+    ConsentIn,
+    ConsentOut,
+    DocumentOut,
+    RecipientDoc,
+    RecipientOut,
+    ServedDocumentDoc,
+    ServeIn,
+    ServiceMethod,
+    service_address,
+)
+from models.files import FileKind
+from models.users import UserDoc
+from server.cases import PARTY_GROUPS, CaseService, case_not_found
+from server.clock import Clock
+from server.db import Database
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.files import FileService
+from server.notifications import NotificationService
+from server.users import UserService
+
+ROLE_NAMES = {"plaintiffs": "原告", "defendants": "被告", "third_parties": "第三人"}
+MAX_DOCUMENTS = 500  # per case, in the case detail
+T = TypeVar("T")
+
+
+def document_not_found() -> NotFound:
+    return NotFound("文书不存在", code="document_not_found")
+
+
+def represented(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
+    """The party ids ``user_id`` stands for: their own parties, or as the filing lawyer the
+    plaintiffs."""
+    if viewer == Viewer.party:
+        return {p.party_id for p in case.parties() if p.user_id == user_id}
+    if viewer == Viewer.agent and user_id == case.filer_id:
+        return {p.party_id for p in case.plaintiffs}
+    return set()
+
+
+def own_party(case: CaseDoc, user_id: str) -> tuple[str, int, CasePartyDoc] | None:
+    """The caller's own party: its group, its index in that group, and the party."""
+    for group in PARTY_GROUPS:
+        for index, party in enumerate(getattr(case, group)):
+            if party.user_id == user_id:
+                return group, index, party
+    return None
+
+
+def agents_of(case: CaseDoc, group: str) -> list[str]:
+    """The agents who act for a party of ``group`` (the filing lawyer acts for the plaintiffs)."""
+    return [case.filer_id] if group == "plaintiffs" and case.filer_id in case.agent_ids else []
+
+
+def _line(group: str, party: CasePartyDoc, now: Any) -> RecipientDoc:
+    electronic = party.e_service is not None and party.user_id is not None
+    return RecipientDoc(
+        party_id=party.party_id,
+        name=party.name,
+        role=ROLE_NAMES[group],
+        user_id=party.user_id if electronic else None,
+        method=ServiceMethod.electronic if electronic else ServiceMethod.paper,
+        address=party.e_service.address if electronic and party.e_service else party.address,
+        delivered_at=now if electronic else None,
+    )
+
+
+def document_out(doc: ServedDocumentDoc, only: set[str] | None = None) -> DocumentOut:
+    """The document with every recipient line (staff), or only the lines of ``only``."""
+    lines = [r for r in doc.recipients if only is None or r.party_id in only]
+    return DocumentOut(
+        id=str(doc.id),
+        case_id=doc.case_id,
+        kind=doc.kind,
+        title=doc.title,
+        file_id=doc.file_id,
+        filename=doc.filename,
+        size=doc.size,
+        sha256=doc.sha256,
+        served_at=doc.served_at,
+        served_by=doc.served_by_name,
+        download_url=f"/api/v1/files/{doc.file_id}",
+        recipients=[RecipientOut.model_validate(r.model_dump()) for r in lines],
+    )
+
+
+class DocumentService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        users: UserService,
+        cases: CaseService,
+        files: FileService,
+        notifications: NotificationService,
+    ) -> None:
+        self.db = db
+        self.col = db["served_documents"]
+        self.clock = clock
+        self.users = users
+        self.cases = cases
+        self.files = files
+        self.notifications = notifications
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        async with self.db.client.start_session() as session:
+            return await session.with_transaction(work)
+
+    # ---- serving
+
+    async def serve(self, staff: UserDoc, case_id: str, data: ServeIn) -> DocumentOut:
+        """Serve a PDF the clerk uploaded: electronically to consenting parties, the others
+        listed for paper service; one transaction. 404 not this court's case; 422 not the
+        caller's PDF or an unknown party."""
+        case, viewer = await self.cases.get_for(staff, case_id)
+        if viewer != Viewer.staff:
+            raise case_not_found()
+        (meta,) = await self.files.check_owned(str(staff.id), [data.file_id])
+        if meta.content_type != FileKind.pdf:
+            raise ValidationFailed("送达的文书应为 PDF 文件", code="document_not_pdf")
+        now = self.clock.now()
+        lines = [_line(g, p, now) for g, p in self._targets(case, data.recipients)]
+        doc = ServedDocumentDoc(
+            id=ObjectId(), case_id=str(case.id), court_id=case.court_id, kind=data.kind,
+            title=data.title or data.kind.value, file_id=meta.id, filename=meta.filename,
+            size=meta.size, sha256=meta.sha256, served_by=str(staff.id),
+            served_by_name=staff.name, served_at=now, recipients=lines,
+            reader_ids=self._readers(case, lines),
+        )  # fmt: skip
+
+        async def write(session: AsyncClientSession) -> None:
+            await self.col.insert_one(doc.model_dump(by_alias=True), session=session)
+            if (
+                await self.cases.add_event(
+                    case.id, "送达", str(staff.id), _note(doc), session=session
+                )
+                is None
+            ):
+                raise case_not_found()
+            await self.files.grant(
+                [meta.id], reader_ids=doc.reader_ids, court_ids=[case.court_id], session=session
+            )
+            await self._tell(case, doc, session)
+            await self.users.record(str(staff.id), "document.serve", str(doc.id), session,
+                                    case_id=doc.case_id, sha256=doc.sha256)  # fmt: skip
+
+        await self._in_transaction(write)
+        return document_out(doc)
+
+    @staticmethod
+    def _targets(case: CaseDoc, wanted: list[str] | None) -> list[tuple[str, CasePartyDoc]]:
+        every = [(g, p) for g in PARTY_GROUPS for p in getattr(case, g)]
+        if wanted is None:
+            return every
+        known = {p.party_id for _, p in every}
+        unknown = [(i, pid) for i, pid in enumerate(wanted) if pid not in known]
+        if unknown:
+            raise ValidationFailed(
+                "受送达人不是本案当事人",
+                code="unknown_party",
+                details=[{"loc": ["recipients", i], "msg": "不是本案当事人", "party_id": pid}
+                         for i, pid in unknown],
+            )  # fmt: skip
+        chosen = set(wanted)
+        return [(g, p) for g, p in every if p.party_id in chosen]
+
+    @staticmethod
+    def _readers(case: CaseDoc, lines: list[RecipientDoc]) -> list[str]:
+        """Who may open the file: the electronic recipients and the agents acting for them."""
+        groups = {p.party_id: g for g in PARTY_GROUPS for p in getattr(case, g)}
+        readers: list[str] = []
+        for line in lines:
+            if line.method == ServiceMethod.electronic and line.user_id:
+                readers += [line.user_id, *agents_of(case, groups[line.party_id])]
+        return list(dict.fromkeys(readers))
+
+    async def _tell(
+        self, case: CaseDoc, doc: ServedDocumentDoc, session: AsyncClientSession
+    ) -> None:
+        if not doc.reader_ids:
+            return
+        await self.notifications.notify(
+            doc.reader_ids, "document_served", "您有新的法律文书",
+            f"{case.case_no}《{doc.title}》已送达，请及时查阅",
+            data={"case_id": doc.case_id, "document_id": str(doc.id), "kind": doc.kind.value},
+            template="case_update",
+            page=f"pages/case/document?case_id={doc.case_id}&id={doc.id}",
+            dedupe_key=f"document:{doc.id}", session=session,
+        )  # fmt: skip
+
+    # ---- reading
+
+    async def _load(self, case: CaseDoc, doc_id: str) -> ServedDocumentDoc:
+        raw = (
+            await self.col.find_one({"_id": ObjectId(doc_id), "case_id": str(case.id)})
+            if ObjectId.is_valid(doc_id)
+            else None
+        )
+        if raw is None:
+            raise document_not_found()
+        return ServedDocumentDoc.model_validate(raw)
+
+    async def _visible(
+        self, user: UserDoc, case_id: str, doc_id: str
+    ) -> tuple[CaseDoc, ServedDocumentDoc, set[str] | None]:
+        """The document and the recipient lines the caller may see (None: all, for staff);
+        404 unless it was served electronically to a party the caller stands for."""
+        case, viewer = await self.cases.get_for(user, case_id)
+        doc = await self._load(case, doc_id)
+        if viewer == Viewer.staff:
+            return case, doc, None
+        mine = represented(case, str(user.id), viewer)
+        lines = {r.party_id for r in doc.recipients
+                 if r.party_id in mine and r.method == ServiceMethod.electronic}  # fmt: skip
+        if not lines:
+            raise document_not_found()
+        return case, doc, lines
+
+    async def read(self, user: UserDoc, case_id: str, doc_id: str) -> DocumentOut:
+        """The document for download; a recipient's first read records ``read_at``."""
+        _, doc, lines = await self._visible(user, case_id, doc_id)
+        if lines is None:
+            return document_out(doc)
+        if any(r.read_at is None for r in doc.recipients if r.party_id in lines):
+            doc = await self._mark_read(doc, lines, str(user.id))
+        return document_out(doc, lines)
+
+    async def _mark_read(
+        self, doc: ServedDocumentDoc, lines: set[str], reader: str
+    ) -> ServedDocumentDoc:
+        now = self.clock.now()
+        for i, r in enumerate(doc.recipients):
+            if r.party_id in lines and r.read_at is None:
+                await self.col.update_one(
+                    {"_id": doc.id, f"recipients.{i}.party_id": r.party_id,
+                     f"recipients.{i}.read_at": None},
+                    {"$set": {f"recipients.{i}.read_at": now, f"recipients.{i}.read_by": reader}},
+                )  # fmt: skip
+        raw = await self.col.find_one({"_id": doc.id})
+        assert raw is not None
+        return ServedDocumentDoc.model_validate(raw)
+
+    async def certificate(self, user: UserDoc, case_id: str, doc_id: str) -> CertificateOut:
+        """送达回证: staff see every line, a recipient (or their agent) their own."""
+        case, doc, lines = await self._visible(user, case_id, doc_id)
+        return CertificateOut(
+            case_no=case.case_no,
+            court_id=case.court_id,
+            document=CertificateDocument.model_validate(doc.model_dump()),
+            recipients=[
+                CertificateLine(**r.model_dump(), party_name=r.name, served_by=doc.served_by_name)
+                for r in doc.recipients
+                if lines is None or r.party_id in lines
+            ],
+        )
+
+    async def documents_for(
+        self, case: CaseDoc, user: UserDoc, viewer: Viewer
+    ) -> list[DocumentOut]:
+        """The case detail's served documents: all of them for staff; for a party or agent
+        those served electronically to the parties they stand for, with only those lines."""
+        raws = (
+            await self.col.find({"case_id": str(case.id)})
+            .sort([("_id", 1)])
+            .limit(MAX_DOCUMENTS)
+            .to_list()
+        )
+        docs = [ServedDocumentDoc.model_validate(r) for r in raws]
+        if viewer == Viewer.staff:
+            return [document_out(d) for d in docs]
+        mine = represented(case, str(user.id), viewer)
+        out = []
+        for d in docs:
+            lines = {r.party_id for r in d.recipients
+                     if r.party_id in mine and r.method == ServiceMethod.electronic}  # fmt: skip
+            if lines:
+                out.append(document_out(d, lines))
+        return out
+
+    async def list_for(self, user: UserDoc, case_id: str) -> list[DocumentOut]:
+        case, viewer = await self.cases.get_for(user, case_id)
+        return await self.documents_for(case, user, viewer)
+
+    # ---- consent
+
+    async def consent(self, user: UserDoc, case_id: str, data: ConsentIn) -> ConsentOut:
+        """A party consents to (or withdraws consent to) electronic service. 404 not their
+        case; 403 an agent or staff; 409 the case changed meanwhile (retry)."""
+        case, viewer = await self.cases.get_for(user, case_id)
+        uid = str(user.id)
+        found = own_party(case, uid)
+        if viewer != Viewer.party or found is None:
+            raise Forbidden("只有当事人本人可以确认电子送达", code="not_a_party")
+        group, index, party = found
+        now = self.clock.now()
+        consent = (
+            {"consented_at": now, "address": service_address(data.address_confirmed),
+             "user_id": uid} if data.agree else None
+        )  # fmt: skip
+        path = f"{group}.{index}"
+        kind = "同意电子送达" if data.agree else "撤回电子送达同意"
+
+        async def write(session: AsyncClientSession) -> None:
+            done = await self.cases.add_event(
+                case.id, kind, uid, f"{ROLE_NAMES[group]}{party.name}{kind}",
+                changes={f"{path}.e_service": consent},
+                expect={f"{path}.party_id": party.party_id, f"{path}.user_id": uid},
+                session=session,
+            )  # fmt: skip
+            if done is None:
+                raise Conflict("案件信息已变更，请刷新后重试", code="case_changed")
+            await self.users.record(uid, "case.e_service_consent", case_id, session,
+                                    party_id=party.party_id, agree=data.agree)  # fmt: skip
+
+        await self._in_transaction(write)
+        return ConsentOut(
+            case_id=case_id, party_id=party.party_id, agree=data.agree,
+            consented_at=now if data.agree else None,
+            address=consent["address"] if consent else None,
+        )  # fmt: skip
+
+
+def _note(doc: ServedDocumentDoc) -> str:
+    electronic = "、".join(r.name for r in doc.recipients if r.method == ServiceMethod.electronic)
+    paper = "、".join(r.name for r in doc.recipients if r.method == ServiceMethod.paper)
+    parts = [f"《{doc.title}》"]
+    if electronic:
+        parts.append(f"电子送达：{electronic}")
+    if paper:
+        parts.append(f"待直接或邮寄送达：{paper}")
+    return "；".join(parts)
