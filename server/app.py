@@ -112,9 +112,10 @@ def build_services(
     review = ReviewService(
         db, settings, clock, users, filings, cases, calendars, files, notifications
     )
-    case_views = CaseViews(db, settings, cases, users, calendars)
+    service = DocumentService(db, clock, users, cases, files, notifications)
+    case_views = CaseViews(db, settings, cases, users, calendars, service)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
-    services = Services(
+    return Services(
         settings=settings,
         db=db,
         clock=clock,
@@ -130,13 +131,11 @@ def build_services(
         cases=cases,
         filings=filings,
         review=review,
-        service=DocumentService(db, clock, users, cases, files, notifications),
+        service=service,
         case_views=case_views,
         case_admin=case_admin,
         hearings=HearingService(db, settings, clock, calendars, case_admin),
     )
-    case_views.documents = services.service  # served documents in a case's detail
-    return services
 
 
 def routes() -> list[tuple[str, type[web.RequestHandler]]]:

@@ -107,7 +107,7 @@ class CaseViews:
         cases: CaseService,
         users: UserService,
         calendars: Calendars,
-        documents: ServedDocuments | None = None,
+        documents: ServedDocuments,
     ) -> None:
         self.col = db["cases"]
         self.hearings = db["hearings"]
@@ -115,7 +115,7 @@ class CaseViews:
         self.cases = cases
         self.users = users
         self.calendars = calendars
-        self.documents = documents  # set once the electronic-service module is built
+        self.documents = documents
         limits = settings.cases
         self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
         self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
@@ -204,7 +204,7 @@ class CaseViews:
             return [party_out(p, full=p.party_id in full) for p in getattr(case, group)]
 
         raw = {**case.model_dump(by_alias=True), "_id": case.id}
-        documents = await self.documents.documents_for(case, user, viewer) if self.documents else []
+        documents = await self.documents.documents_for(case, user, viewer)
         return CaseOut(
             **summary_of(raw, self.court_name(case.court_id)).model_dump(),
             viewer=viewer, case_kind=case.case_kind, amount_fen=case.amount_fen,
