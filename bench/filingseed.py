@@ -99,14 +99,13 @@ def bearer(token: str) -> dict[str, str]:
 def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
     """What ``wx.uploadFile`` sends (as ``miniapp_stubs.client.multipart``)."""
     boundary = f"----microcourt{uuid.uuid4().hex}"
-    body = (
+    head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/pdf\r\n\r\n"
     ).encode()
-    return body + data + f"\r\n--{boundary}--\r\n".encode(), (
-        f"multipart/form-data; boundary={boundary}"
-    )
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head + data + tail, f"multipart/form-data; boundary={boundary}"
 
 
 def make_filer(api: str, emulator: str, n: int) -> Filer:

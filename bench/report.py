@@ -18,6 +18,7 @@ class Stage:
     name: str
     ok: bool
     detail: str = ""
+    seconds: float | None = None
 
 
 @dataclass
@@ -132,9 +133,9 @@ def table(results: dict[str, LoadResult], header: str, filings: int) -> str:
         "    raw queue find req/s; raw = find({court_id, status: submitted})",
         "    .sort(green -1, review_deadline 1, _id 1).limit(21), as ReviewService.queue",
         "(d) POST /api/v1/filings/{id}/submit (each on a draft of its own) req/s / raw submit",
-        "    req/s; raw = submit's database calls: find_one filing, find_one_and_update on",
-        "    (_id, version, status), files update_many (grant), clerks find, inbox insert_many,",
-        "    outbox insert_many",
+        "    req/s; raw = submit's database calls: find_one filing, then one transaction:",
+        "    update_one on (_id, version, status) + find_one, files update_many (grant), clerks",
+        "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
         "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
         "    from the bench process",
     ]

@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,12 +102,16 @@ class Bench:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         say(f"{name} ...")
+        began = time.perf_counter()
         try:
             yield
         except Exception as e:
             self.stages.append(Stage(name, False, f"{type(e).__name__}: {e}"))
             raise Abort(f"{name}: {e}") from e
-        self.stages.append(Stage(name, True))
+        seconds = round(time.perf_counter() - began, 2)
+        self.stages.append(Stage(name, True, seconds=seconds))
+        if seconds >= 1:
+            say(f"  done in {seconds:.1f} s")
 
     def note(self, text: str) -> None:
         self.notes.append(text)

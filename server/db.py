@@ -47,6 +47,16 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="review_queue",
         ),
         IndexModel([("party_hashes", ASCENDING)], name="by_party"),
+        # the deadline sweep: every field of its filter (SecantusDB uses an index only then)
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("status", ASCENDING),
+                ("review_deadline", ASCENDING),
+                ("deadline_flag", ASCENDING),
+            ],
+            name="deadline_sweep",
+        ),
     ],
     "cases": [
         IndexModel([("case_no", ASCENDING)], name="case_no_unique", unique=True),
