@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -146,7 +149,33 @@ class HearingStatus(StrEnum):
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Room = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+def _room(value: object) -> object:
+    """One spelling per room: full-width and half-width alike, no control characters."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFKC", value).strip()
+    return value
+
+
+def _iso_time(value: object) -> object:
+    if not isinstance(value, str):  # not a bare number of seconds: say the time zone
+        raise ValueError("时间应为带时区的 ISO 8601 格式，如 2026-12-01T09:30:00+08:00")
+    return value
+
+
+def _plausible(value: dt.datetime) -> dt.datetime:
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("时间超出合理范围")
+    return value.astimezone(dt.UTC)
+
+
+Room = Annotated[
+    str,
+    BeforeValidator(_room),
+    StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+HearingTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_plausible)]
 # （2026）京0105民初1234号: full-width parentheses, year, court code, type code, number, 号.
 CASE_NO_PATTERN = r"^（(?:19|20)\d{2}）[\u4e00-\u9fff]\d{0,6}[\u4e00-\u9fff]{1,3}[1-9]\d{0,6}号$"
 QUERY_CODE_PATTERN = r"^[2-9A-HJ-NP-Z]{8}$"
@@ -166,7 +195,7 @@ class EventIn(InputModel):
 
 
 class HearingIn(InputModel):
-    at: AwareDatetime
+    at: HearingTime
     room: Room
     kind: HearingKind = HearingKind.trial
     online: StrictBool = False
@@ -174,7 +203,7 @@ class HearingIn(InputModel):
 
 
 class HearingUpdate(InputModel):
-    at: AwareDatetime
+    at: HearingTime
     room: Room | None = None
     duration_minutes: int | None = Field(None, ge=15, le=480)
 

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from models.common import InputModel, OutputModel
 from models.filings import ObjectIdStr
@@ -63,7 +63,7 @@ def consent_at_filing(
 
 
 class ConsentIn(InputModel):
-    agree: bool
+    agree: StrictBool  # legal consent: true or false, never 1 or "yes"
     address_confirmed: str | None = Field(
         None,
         max_length=100,
@@ -111,7 +111,7 @@ class ServedDocumentDoc(BaseModel):
     court_id: str
     kind: DocumentKind
     title: str
-    file_id: str
+    file_id: str | None = Field(None, description="left out of a recipient's listings")
     filename: str
     size: int
     sha256: str
@@ -140,7 +140,7 @@ class DocumentOut(OutputModel):
     case_id: str
     kind: DocumentKind
     title: str
-    file_id: str
+    file_id: str | None = Field(None, description="left out of a recipient's listings")
     filename: str
     size: int
     sha256: str

@@ -209,9 +209,22 @@ class CaseAdminService:
             )  # fmt: skip
             if data.kind == EventKind.hear:
                 await self._held(case, session)
+            if data.kind == EventKind.close:
+                await self._drop_hearings(case, session)
             return done
 
         return await self.views.view(await self.in_transaction(work), staff, Viewer.staff)
+
+    async def _drop_hearings(self, case: CaseDoc, session: AsyncClientSession) -> None:
+        """A closed case keeps no hearing: any still scheduled is cancelled (no reminder, the
+        room freed)."""
+        now = self.clock.now()
+        await self.hearings.update_many(
+            {"case_id": str(case.id), "status": HearingStatus.scheduled.value},
+            {"$set": {"status": HearingStatus.cancelled.value, "reminder_pending": False,
+                      "cancel_reason": "结案", "updated_at": now}, "$inc": {"version": 1}},
+            session=session,
+        )  # fmt: skip
 
     async def _held(self, case: CaseDoc, session: AsyncClientSession) -> None:
         """The hearings of the case that have begun are now held (no more reminders)."""

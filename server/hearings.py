@@ -277,6 +277,8 @@ class HearingService:
         """Clear the flag and push the reminder in one transaction: another process that
         raced for the same hearing finds the flag cleared and does nothing."""
         case = await self.admin.cases.load(hearing.case_id)
+        if case.status not in OPEN_STATUSES:
+            return 0
         notice = ("hearing_reminder", f"明日{hearing.kind.value}提醒",
                   f"{case.case_no}：{describe(hearing)}，请准时参加")  # fmt: skip
 

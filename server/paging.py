@@ -38,7 +38,7 @@ def decode_cursor(cursor: str, *fields: Callable[[Any], Any]) -> list[Any]:
         return values
     try:
         return [convert(value) for convert, value in zip(fields, values, strict=True)]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise invalid_cursor() from None
 
 
@@ -60,4 +60,4 @@ def as_datetime(value: Any) -> dt.datetime:
     when = dt.datetime.fromisoformat(value)
     if when.tzinfo is None:
         raise invalid_cursor()
-    return when
+    return when.astimezone(dt.UTC)  # OverflowError at the calendar's edges: a bad cursor

@@ -89,21 +89,26 @@ def _line(group: str, party: CasePartyDoc, now: Any) -> RecipientDoc:
     )
 
 
-def document_out(doc: ServedDocumentDoc, only: set[str] | None = None) -> DocumentOut:
-    """The document with every recipient line (staff), or only the lines of ``only``."""
+def document_out(
+    doc: ServedDocumentDoc, only: set[str] | None = None, *, reveal_file: bool = True
+) -> DocumentOut:
+    """The document with every recipient line (staff), or only the lines of ``only``.
+
+    A recipient's listing leaves the file out: the bytes are reached only through the
+    document itself, whose first reading is the read receipt (已阅知)."""
     lines = [r for r in doc.recipients if only is None or r.party_id in only]
     return DocumentOut(
         id=str(doc.id),
         case_id=doc.case_id,
         kind=doc.kind,
         title=doc.title,
-        file_id=doc.file_id,
+        file_id=doc.file_id if reveal_file else None,
         filename=doc.filename,
         size=doc.size,
         sha256=doc.sha256,
         served_at=doc.served_at,
         served_by=doc.served_by_name,
-        download_url=f"/api/v1/files/{doc.file_id}",
+        download_url=f"/api/v1/files/{doc.file_id}" if reveal_file else None,
         recipients=[RecipientOut.model_validate(r.model_dump()) for r in lines],
     )
 
@@ -298,7 +303,7 @@ class DocumentService:
             lines = {r.party_id for r in d.recipients
                      if r.party_id in mine and r.method == ServiceMethod.electronic}  # fmt: skip
             if lines:
-                out.append(document_out(d, lines))
+                out.append(document_out(d, lines, reveal_file=False))
         return out
 
     async def list_for(self, user: UserDoc, case_id: str) -> list[DocumentOut]:
@@ -316,6 +321,13 @@ class DocumentService:
         if viewer != Viewer.party or found is None:
             raise Forbidden("只有当事人本人可以确认电子送达", code="not_a_party")
         group, index, party = found
+        current = party.e_service
+        if (current is None and not data.agree) or (
+            current is not None
+            and data.agree
+            and current.address == service_address(data.address_confirmed)
+        ):
+            return unchanged(case_id, party)  # a repeat changes nothing and records nothing
         now = self.clock.now()
         consent = (
             {"consented_at": now, "address": service_address(data.address_confirmed),
@@ -342,6 +354,15 @@ class DocumentService:
             consented_at=now if data.agree else None,
             address=consent["address"] if consent else None,
         )  # fmt: skip
+
+
+def unchanged(case_id: str, party: CasePartyDoc) -> ConsentOut:
+    consent = party.e_service
+    return ConsentOut(
+        case_id=case_id, party_id=party.party_id, agree=consent is not None,
+        consented_at=consent.consented_at if consent else None,
+        address=consent.address if consent else None,
+    )  # fmt: skip
 
 
 def _note(doc: ServedDocumentDoc) -> str:

@@ -175,7 +175,9 @@ async def test_hearing_times_and_rooms(
         (TUESDAY.format("09:30"), {"duration_minutes": 5}, "validation_failed"),
         (TUESDAY.format("09:30"), {"kind": "聊天"}, "validation_failed"),
         ("2026-11-24T09:30:00", {}, "validation_failed"),  # no offset
-        ("9999-12-31T23:30:00+08:00", {}, "hearing_too_far"),
+        ("2029-03-06T10:00:00+08:00", {}, "hearing_too_far"),  # a working Tuesday
+        ("9999-12-31T23:30:00+08:00", {}, "validation_failed"),  # beyond any calendar
+        ("0001-01-01T00:00:00+05:00", {}, "validation_failed"),
     ]
     for at, extra, code in refused:
         res = await clerk.schedule_hearing(case_id, at, "第一法庭", **extra)
