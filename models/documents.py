@@ -171,6 +171,7 @@ class CertificateLine(OutputModel):
     address: str | None = None
     delivered_at: dt.datetime | None = None
     read_at: dt.datetime | None = None
+    read_by: str | None = Field(None, description="party: the party themself; agent: their lawyer")
     served_by: str | None = None
 
 

@@ -238,7 +238,8 @@ class CaseViews:
         whose verified identity matches one of the case's parties; any other pair is the same
         404. Attempts are limited per user and per case number (429)."""
         self.per_user.hit(str(user.id))
-        self.per_case.hit(data.case_no)
+        # per caller and number: strangers guessing cannot lock the real party out
+        self.per_case.hit(f"{user.id}|{data.case_no}")
         raw = await self.col.find_one({"case_no": data.case_no})
         code = self.cases.query_code(raw) if raw else _DUMMY_CODE
         if not hmac.compare_digest(code.encode(), data.query_code.encode()) or raw is None:

@@ -277,7 +277,12 @@ class DocumentService:
             court_id=case.court_id,
             document=CertificateDocument.model_validate(doc.model_dump()),
             recipients=[
-                CertificateLine(**r.model_dump(), party_name=r.name, served_by=doc.served_by_name)
+                CertificateLine(
+                    **r.model_dump(exclude={"read_by"}),
+                    party_name=r.name,
+                    served_by=doc.served_by_name,
+                    read_by=_reader(r),
+                )
                 for r in doc.recipients
                 if lines is None or r.party_id in lines
             ],
@@ -354,6 +359,13 @@ class DocumentService:
             consented_at=now if data.agree else None,
             address=consent["address"] if consent else None,
         )  # fmt: skip
+
+
+def _reader(line: RecipientDoc) -> str | None:
+    """Who opened it first: the party, or the lawyer acting for them (the certificate says)."""
+    if line.read_by is None:
+        return None
+    return "party" if line.read_by == line.user_id else "agent"
 
 
 def unchanged(case_id: str, party: CasePartyDoc) -> ConsentOut:
