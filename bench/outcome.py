@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadgen import wrk_version
-from report import RATIO_DEFINITIONS, Stage, summarize_log, table, target_line, write_json
+from report import (
+    RATIO_DEFINITIONS,
+    Stage,
+    scaling,
+    summarize_log,
+    table,
+    target_line,
+    write_json,
+)
 from report import ratios as compute_ratios
 
 if TYPE_CHECKING:
@@ -30,11 +38,12 @@ def finish(bench: Bench, aborted: str) -> int:
     header = (
         f"microcourt bench{' (smoke)' if o.smoke else ''}: {o.users} users, "
         f"{o.tokens} signed in, {o.filings} pending filings, {o.filers} filers, "
+        f"{o.cases}{f' then {o.cases_large}' if o.cases_large else ''} cases, "
         f"{o.connections} connections, {o.duration} s per load after {o.warmup} s warm-up, "
         f"wrk {min(o.threads, o.connections)} threads, {os.cpu_count()} CPUs"
     )
     target, met = target_line(bench.results)
-    print("\n" + table(bench.results, header, o.filings) + "\n" + target)
+    print("\n" + table(bench.results, header, o.filings, case_sizes(bench)) + "\n" + target)
     print("".join(f"- {note}\n" for note in bench.notes))
     failed = [s for s in bench.stages if not s.ok]
     print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
@@ -44,6 +53,11 @@ def finish(bench: Bench, aborted: str) -> int:
     write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
+
+
+def case_sizes(bench: Bench) -> list[int]:
+    o = bench.opts
+    return [o.cases, o.cases_large] if o.cases_large else [o.cases]
 
 
 def check_log(levels: Any, statuses: Any) -> Stage:
@@ -81,6 +95,7 @@ def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -
         "results": {k: r.as_json() for k, r in bench.results.items()},
         "ratios": compute_ratios(bench.results),
         "ratio_definitions": RATIO_DEFINITIONS,
+        "case_p50_large_over_small": scaling(bench.results, case_sizes(bench)),
         "target": {"me_over_healthz_at_least": 0.70, "met": met},
         "seeding_and_checks": bench.facts,
         "notes": bench.notes,

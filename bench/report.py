@@ -84,18 +84,54 @@ RATIO_DEFINITIONS = {
     "raw_find_one": "me_rps / raw_find_one_rps",
     "raw_queue": "queue_rps / raw_queue_rps",
     "raw_submit": "submit_rps / raw_submit_rps",
+    "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
+}
+CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
+    "detail": ("GET case", "raw case detail"),
+    "party": ("GET cases litigant", "raw litigant list"),
+    "clerk": ("GET cases clerk", "raw court list"),
 }
 
 
+def size_label(n: int) -> str:
+    """10000 -> 10k, 1000000 -> 1M, 300 -> 300."""
+    for unit, div in (("M", 1_000_000), ("k", 1000)):
+        if n >= div and n % div == 0:
+            return f"{n // div}{unit}"
+    return str(n)
+
+
+def case_keys(kind: str, size: int) -> tuple[str, str]:
+    return f"case_{kind}_{size_label(size)}", f"raw_case_{kind}_{size_label(size)}"
+
+
 def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
-    return {row: _ratio(results.get(n), results.get(d)) for row, (n, d) in RATIO_OF.items()}
+    found = {row: _ratio(results.get(n), results.get(d)) for row, (n, d) in RATIO_OF.items()}
+    for key in results:
+        if key.startswith("raw_case_"):
+            found[key] = _ratio(results.get(key[4:]), results[key])
+    return found
+
+
+def scaling(results: dict[str, LoadResult], sizes: list[int]) -> dict[str, float | None]:
+    """p50 latency at the large size over p50 at the small one, per case row."""
+    if len(sizes) < 2:
+        return {}
+    found: dict[str, float | None] = {}
+    for kind, names in CASE_ROWS.items():
+        small, large = case_keys(kind, sizes[0]), case_keys(kind, sizes[1])
+        for name, a, b in zip(names, small, large, strict=True):
+            x, y = results.get(a), results.get(b)
+            ok = x is not None and y is not None and x.ok and y.ok and x.p50_ms > 0
+            found[name] = y.p50_ms / x.p50_ms if ok and x and y else None
+    return found
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-LABEL = 18
+LABEL = 24
 
 
 def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
@@ -118,13 +154,26 @@ ROWS = (  # label, result key, footnote mark
 )
 
 
-def table(results: dict[str, LoadResult], header: str, filings: int) -> str:
+def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
     lines += [
         _row(label, results.get(key), _fmt(r[key], ".2f") if key in r else "", mark)
         for label, key, mark in ROWS
     ]
+    for size in cases:
+        for kind, (api_name, raw_name) in CASE_ROWS.items():
+            api_key, raw_key = case_keys(kind, size)
+            label = size_label(size)
+            lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
+            ratio = _fmt(r.get(raw_key), ".2f")
+            lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
+    if len(cases) > 1:
+        big, small = size_label(cases[1]), size_label(cases[0])
+        lines.append(f"p50 latency at {big} cases / at {small}:")
+        lines += [
+            f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
+        ]
     lines += [
         "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
         "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
@@ -136,6 +185,12 @@ def table(results: dict[str, LoadResult], header: str, filings: int) -> str:
         "    req/s; raw = submit's database calls: find_one filing, then one transaction:",
         "    update_one on (_id, version, status) + find_one, files update_many (grant), clerks",
         "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
+        "(e) API requests/s / raw requests/s, cases of one court (bj-chaoyang) in the database;",
+        "    GET case = GET /api/v1/cases/{id}, a case of the signed-in litigant; raw = find_one",
+        "    case by _id, its served_documents find, its hearings find (CaseViews.detail);",
+        "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
+        "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id find",
+        "    hinted court_activity); a row measured serially has requests/s = 1 / latency",
         "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
         "    from the bench process",
     ]

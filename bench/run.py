@@ -2,10 +2,11 @@
 
     python3 tasks.py bench [--smoke] [--users N] [--duration S] [--connections C] ...
 
-Starts SecantusDB and ``microcourt serve`` as in production, seeds users and online filings,
-then drives GET /healthz, GET /api/v1/me, the review queue's first page and filing submission
-with wrk, and what each endpoint does in the database with pymongo (the raw driver), and
-prints requests/s, p50, p99 and the ratios (see bench/README.md).
+Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings and
+cases, then drives GET /healthz, GET /api/v1/me, the review queue's first page, filing
+submission, a case's detail and GET /cases' first page (at one or two case counts) with wrk,
+and what each endpoint does in the database with pymongo (the raw driver), and prints
+requests/s, p50, p99 and the ratios (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import raw
+from caserun import run_cases
 from filingrun import load_filings, seed_filings
 from loadgen import LoadResult, WrkRun, ensure_wrk
 from outcome import OUT, finish
@@ -33,9 +35,12 @@ from stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
-SIZES = ("users", "tokens", "filings", "filers", "submit_cap", "connections", "duration", "warmup")
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 8, 1, 1), strict=True))
-FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 64, 10, 2), strict=True))
+SIZES = (
+    "users", "tokens", "filings", "filers", "submit_cap", "cases", "connections", "duration",
+    "warmup",
+)  # fmt: skip
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1), strict=True))
+FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2), strict=True))
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Options:
     filings: int
     filers: int
     submit_cap: int
+    cases: int
+    cases_large: int
     connections: int
     threads: int
     duration: int
@@ -62,6 +69,11 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--filings", type=int, help="pending filings (100000; smoke 500)")
     p.add_argument("--filers", type=int, help="litigants who submit drafts (50; smoke 8)")
     p.add_argument("--submit-cap", type=int, help="submits/s there are drafts for (800; 100)")
+    p.add_argument("--cases", type=int, help="cases in the database (10000; smoke 300)")
+    p.add_argument(
+        "--cases-large", type=int, default=0,
+        help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
+    )  # fmt: skip
     p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
@@ -72,10 +84,13 @@ def parse_args(argv: list[str] | None) -> Options:
     sizes = {k: getattr(args, k) or v for k, v in (SMOKE if args.smoke else FULL).items()}
     if sizes["tokens"] > sizes["users"] or min(sizes.values()) < 1 or args.threads < 1:
         p.error("sizes must be positive and --tokens at most --users")
+    if args.cases_large and args.cases_large <= sizes["cases"]:
+        p.error("--cases-large must be more than --cases")
     default_json = OUT / ("smoke.json" if args.smoke else "results.json")
     return Options(
         smoke=args.smoke,
         threads=args.threads,
+        cases_large=args.cases_large,
         json_path=args.json or default_json,
         keep=args.keep,
         **sizes,
@@ -145,6 +160,7 @@ class Bench:
             filings = seed_filings(self, stack, seeded.user_ids)
             self.load(stack, seeded)
             load_filings(self, stack, filings)
+            run_cases(self, stack, filings, seeded.user_ids)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)

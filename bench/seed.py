@@ -50,6 +50,7 @@ def http_json(
     headers: dict[str, str] | None = None,
     method: str | None = None,
     raw: tuple[bytes, str] | None = None,
+    timeout: float = 30,
 ) -> tuple[int, dict[str, Any]]:
     """One request with urllib; (status, parsed JSON body). GET without a body, else POST;
     ``raw`` is (body, content type) for anything but JSON."""
@@ -60,7 +61,7 @@ def http_json(
     if content_type:
         request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")

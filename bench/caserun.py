@@ -1,0 +1,149 @@
+"""The case-lookup part of the run: seed ``--cases`` cases of one court, take one filing through
+the API to a case, then load a case's detail and the first page of GET /cases (as a litigant
+who is a party of some cases, and as a clerk of the court), each through the API and raw;
+with ``--cases-large``, grow the cases to that many and measure the same rows again."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import caseseed as cs
+import filingseed as fs
+import raw
+import shapes
+from bson import ObjectId
+from filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, settle
+from loadgen import WrkRun
+from report import CASE_ROWS, case_keys, size_label
+from stack import DATABASE, Stack
+
+if TYPE_CHECKING:
+    from run import Bench
+
+Scopes = list[tuple[str | None, dict[str, Any]]]
+SLOW = 1200  # seconds an API request alone may take: GET /cases reads every match
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str  # CASE_ROWS
+    path: str
+    token: str
+    raw_call: Callable[[raw.Db], Awaitable[bool]]
+
+
+def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
+    o = bench.opts
+    litigant, clerk = filings.filers[0], filings.clerk
+    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key)
+    with fs.client(stack.db_uri) as mongo:
+        db = mongo[DATABASE]
+        seeder = cs.CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
+        grow(bench, seeder, o.cases)
+        with bench.stage("check a case accepted through the API against the seeded ones"):
+            case_id = cs.api_case(stack.api, litigant, clerk, db)
+            cs.check_shape(db, case_id, seeder.mine[0])
+        bench.note(
+            f"case detail: the litigant's case {case_id}, accepted through the API (filing, "
+            f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
+        )
+        rows = [
+            Row("detail", f"/api/v1/cases/{case_id}", litigant.token,
+                lambda d: raw_detail(d, ObjectId(case_id))),
+            Row("party", cs.CASES_PATH, litigant.token,
+                lambda d: raw_list(d, cs.party_scopes(litigant.user_id))),
+            Row("clerk", cs.CASES_PATH, clerk.token,
+                lambda d: raw_list(d, cs.court_scopes(shapes.COURT))),
+        ]  # fmt: skip
+        for size in (o.cases, o.cases_large):
+            if size <= 0:
+                continue
+            grow(bench, seeder, size)
+            label = size_label(size)
+            with bench.stage(f"check GET {cs.CASES_PATH} (litigant, clerk) against raw at {label}"):
+                cs.check_list(stack.api, litigant.token, db, cs.party_scopes(litigant.user_id))
+                cs.check_list(stack.api, clerk.token, db, cs.court_scopes(shapes.COURT))
+            explain(bench, db, case_id, litigant.user_id, label)
+            for row in rows:
+                load(bench, stack, filings, row, size)
+    bench.fact("cases", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1),
+                         "litigant_cases": len(seeder.mine) + 1})  # fmt: skip
+
+
+def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:
+    if seeder.count >= total:
+        return
+    before = seeder.count
+    with bench.stage(f"insert {total - before} cases with pymongo (to {total})"):
+        took = seeder.grow_to(total)
+    added = seeder.count - before
+    bench.fact(f"cases seeded to {total} (s)", round(took, 1))
+    bench.note(
+        f"seeded {added} cases (to {seeder.count}) in {took:.1f} s "
+        f"({added / max(took, 1e-9):.0f}/s)"
+    )
+
+
+def explain(bench: Bench, db: Any, case_id: str, user_id: str, label: str) -> None:
+    found = cs.plans(db, case_id, user_id)
+    bench.fact(f"case plans at {label}", found)
+    bench.note(f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items()))
+
+
+def load(bench: Bench, stack: Stack, filings: Filings, row: Row, size: int) -> None:
+    """One row pair at one size: probe (one request alone each), then wrk and the raw load,
+    or, if a round of ``connections`` requests would not fit the duration, the lone times."""
+    label = size_label(size)
+    api_name, raw_name = (f"{n} {label}" for n in CASE_ROWS[row.kind])
+    keys = dict(zip((api_name, raw_name), case_keys(row.kind, size), strict=True))
+    url = f"{stack.api}{row.path}"
+
+    def api_call() -> None:
+        call_api(url, row.token, None, SLOW)
+
+    if not probe(bench, stack, (api_name, raw_name), api_call, row.raw_call, keys):
+        return
+    o = bench.opts
+    tokens = bench.workdir / f"case-token-{row.kind}.txt"
+    tokens.write_text(f"{row.token}\n")
+    script, args = BENCH / "me.lua", (str(tokens),)
+    run = WrkRun(bench.wrk, o.threads, o.connections, o.duration, script, args, WRK_TIMEOUT)
+    bench.record_wrk(run, api_name, url, keys[api_name])
+    settle(bench, stack, filings, f"the {api_name} load")
+    bench.record_raw(raw_name, keys[raw_name], ops(row.raw_call))
+    settle(bench, stack, filings, f"the {raw_name} load")
+
+
+def ops(call: Callable[[raw.Db], Awaitable[bool]]) -> raw.OpFactory:
+    def factory(db: raw.Db, phase: str) -> raw.Op:
+        return lambda: call(db)
+
+    return factory
+
+
+# ---- what the endpoints do in the database
+
+
+async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
+    """``CaseViews.detail`` for a party: the case by _id (``CaseService.load``), its served
+    documents (``documents_for``), its hearings (``hearings_of``), one after another."""
+    case = await db["cases"].find_one({"_id": case_id})
+    sid = str(case_id)
+    documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])
+    await documents.limit(cs.MAX_DOCUMENTS).to_list()
+    hearings = db["hearings"].find({"case_id": sid}).sort([("starts_at", 1)])
+    await hearings.limit(cs.MAX_HEARINGS).to_list()
+    return case is not None
+
+
+async def raw_list(db: raw.Db, scopes: Scopes) -> bool:
+    """``CaseViews.list_for``'s first page: each scope's find, projected, sorted, hinted,
+    limited to one more than the page."""
+    found = 0
+    for index, scope in scopes:
+        cursor = db["cases"].find(scope, cs.SUMMARY_FIELDS).sort(cs.ORDER)
+        cursor = cursor.hint(index) if index else cursor
+        found += len(await cursor.limit(cs.PAGE + 1).to_list())
+    return found > 0

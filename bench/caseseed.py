@@ -1,0 +1,230 @@
+"""Seed data of case lookup (案件查询): cases of one court, shaped as
+``CaseService.case_document`` writes them when a clerk accepts a filing, and the checks.
+
+Bulk cases go in with pymongo; ``api_case`` takes one filing through the API (filing, submit,
+the clerk's accept) and ``check_shape`` compares the case it made with a seeded one. The case
+number counters are moved past the seeded numbers, as acceptances would have left them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import filingseed as fs
+import shapes
+from bson import ObjectId
+from pymongo.database import Database
+from seed import SeedError, SignedIn, http_json
+
+COURT_CODE, TYPE_CODE = "京0105", "民初"  # config.yaml: bj-chaoyang, civil
+HISTORY_DAYS = 3 * 365  # cases were accepted over the last three years
+MINE = 40  # cases the signed-in litigant is a party of: two pages
+PROCEDURES = {"ordinary": "普通程序", "simplified": "简易程序"}
+PAGE = 20  # GET /cases' default limit
+CASES_PATH = "/api/v1/cases"
+ORDER = [("last_activity_at", -1), ("_id", -1)]  # server/case_views.py
+SUMMARY_FIELDS = {
+    f: 1
+    for f in (
+        "case_no", "court_id", "cause", "procedure", "status", "plaintiffs.name",
+        "defendants.name", "judge_id", "accepted_at", "last_activity_at",
+    )
+}  # fmt: skip
+MAX_HEARINGS, MAX_DOCUMENTS = 100, 500  # case_views.MAX_HEARINGS, service_of_documents
+
+
+def party_scopes(user_id: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """``CaseViews._scopes`` of a litigant: (index hint, filter) of its two queries; the
+    server leaves these to the planner (no hint)."""
+    return [(None, {"party_user_ids": user_id}), (None, {"agent_ids": user_id})]
+
+
+def court_scopes(court_id: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """``CaseViews._scopes`` of a clerk with no filter."""
+    return [("court_activity", {"court_id": court_id})]
+
+
+def case_doc(
+    cipher: shapes.Cipher, rng: random.Random, seq: int, at: dt.datetime,
+    plaintiff: tuple[shapes.Person, str | None], filer_id: str, staff_id: str,
+) -> dict[str, Any]:  # fmt: skip
+    """``CaseService.case_document`` of a civil filing accepted at ``at`` (no consent to
+    electronic service, no green channel, no fee relief, no agent)."""
+    person, user_id = plaintiff
+    year = at.astimezone(shapes.SHANGHAI).year
+    case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
+    procedure = rng.choice(tuple(PROCEDURES))
+    plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
+    defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
+    code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
+    return {
+        "_id": ObjectId(),
+        "case_no": case_no,
+        "seq": seq,
+        "year": year,
+        "court_id": shapes.COURT,
+        "type_code": TYPE_CODE,
+        "case_kind": "civil",
+        "filing_id": str(ObjectId()),
+        "cause": rng.choice(shapes._CAUSES),
+        "procedure": procedure,
+        "status": "accepted",
+        "amount_fen": 10_000_000,
+        "plaintiffs": plaintiffs,
+        "defendants": defendants,
+        "third_parties": [],
+        "party_user_ids": [user_id] if user_id else [],
+        "agent_ids": [],
+        "filer_id": filer_id,
+        "query_code_cipher": cipher.encrypt(code, b"query_code"),
+        "version": 1,
+        "judge_id": None,
+        "clerk_id": None,
+        "green_channel": [],
+        "fee_relief": None,
+        "timeline": [
+            {
+                "at": at,
+                "kind": "立案",
+                "by": staff_id,
+                "note": f"{case_no}，适用{PROCEDURES[procedure]}",
+            }
+        ],
+        "accepted_at": at,
+        "created_at": at,
+        "updated_at": at,
+        "last_activity_at": at,
+    }
+
+
+@dataclass
+class CaseSeeder:
+    """Inserts cases in batches; the first ``MINE`` have the litigant as their plaintiff."""
+
+    db: Database[dict[str, Any]]
+    cipher: shapes.Cipher
+    litigant: fs.Filer
+    users: list[str]  # other litigants, each the plaintiff of their own cases
+    staff_id: str
+    count: int = 0
+    seconds: float = 0.0
+    mine: list[ObjectId] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(4))
+
+    def grow_to(self, total: int) -> float:
+        """Insert cases until there are ``total``; the seconds it took."""
+        began = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        seqs: Counter[int] = Counter()
+        while self.count < total:
+            n = min(fs.BATCH, total - self.count)
+            batch = [self._next(now, seqs, self.count + i < MINE) for i in range(n)]
+            self.db["cases"].insert_many(batch, ordered=False)
+            self.mine += [d["_id"] for d in batch if d["filer_id"] == self.litigant.user_id]
+            self.count += len(batch)
+        for year, seq in seqs.items():  # as the acceptances' $inc would have left them
+            key = f"case_no|{shapes.COURT}|{TYPE_CODE}|{year}"
+            self.db["counters"].update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+        took = time.perf_counter() - began
+        self.seconds += took
+        return took
+
+    def _next(self, now: dt.datetime, seqs: Counter[int], mine: bool) -> dict[str, Any]:
+        rng = self.rng
+        at = now - dt.timedelta(seconds=rng.uniform(0, HISTORY_DAYS * 86400))
+        year = at.astimezone(shapes.SHANGHAI).year
+        if not seqs[year]:
+            key = f"case_no|{shapes.COURT}|{TYPE_CODE}|{year}"
+            seqs[year] = int((self.db["counters"].find_one({"_id": key}) or {}).get("seq", 0))
+        seqs[year] += 1
+        if mine:
+            filer, person = self.litigant.user_id, self.litigant.person
+        else:  # another litigant's own filing: the plaintiff, linked by identity
+            filer, person = rng.choice(self.users), shapes.person(rng)
+        return case_doc(self.cipher, rng, seqs[year], at, (person, filer), filer, self.staff_id)
+
+
+# ---- what the API writes, and what it answers, compared with the seeded cases and raw
+
+
+def api_case(api: str, litigant: fs.Filer, clerk: SignedIn, db: Database[dict[str, Any]]) -> str:
+    """One filing of ``litigant`` through the API, submitted and accepted by ``clerk``."""
+    _, filed = fs.api_filing(api, litigant, db)
+    path = f"/api/v1/review/filings/{filed['_id']}/accept"
+    status, body = http_json(f"{api}{path}", {"procedure": "ordinary"}, fs.bearer(clerk.token))
+    if status != 200:
+        raise SeedError(f"POST {path}: HTTP {status} {body}")
+    return str(body["case_id"])
+
+
+def check_shape(db: Database[dict[str, Any]], api_id: str, seeded_id: ObjectId) -> None:
+    api_doc = db["cases"].find_one({"_id": ObjectId(api_id)})
+    seeded = db["cases"].find_one({"_id": seeded_id})
+    problems = fs.shape_diff(api_doc or {}, seeded or {})
+    if problems:
+        raise SeedError("seeded cases differ from the API's: " + "; ".join(problems))
+
+
+def first_page(
+    db: Database[dict[str, Any]], scopes: list[tuple[str | None, dict[str, Any]]]
+) -> list[str]:
+    """The raw queries' first page, merged as ``CaseViews.list_for`` merges them."""
+    found = {}
+    for index, scope in scopes:
+        cursor = db["cases"].find(scope, SUMMARY_FIELDS).sort(ORDER)
+        cursor = cursor.hint(index) if index else cursor
+        found.update({d["_id"]: d for d in cursor.limit(PAGE + 1)})
+    ordered = sorted(found.values(), key=lambda d: (d["last_activity_at"], d["_id"]))[::-1]
+    return [str(d["_id"]) for d in ordered[:PAGE]]
+
+
+def check_list(
+    api: str,
+    token: str,
+    db: Database[dict[str, Any]],
+    scopes: list[tuple[str | None, dict[str, Any]]],
+) -> None:
+    """The API's first page is the raw queries' first page, in order."""
+    status, page = http_json(f"{api}{CASES_PATH}", headers=fs.bearer(token), timeout=1200)
+    if status != 200:
+        raise SeedError(f"GET {CASES_PATH}: HTTP {status} {page}")
+    got, expected = [c["id"] for c in page.get("items", [])], first_page(db, scopes)
+    if got != expected or len(got) != PAGE:
+        raise SeedError(f"GET {CASES_PATH}: API {got[:3]}... ({len(got)}), raw {expected[:3]}...")
+
+
+def explain(db: Database[dict[str, Any]], command: dict[str, Any]) -> str:
+    """The winning plan of a find, as ``STAGE(index) <- STAGE ...``."""
+    plan = db.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
+    stages = []
+    while plan:
+        index = f"({plan['indexName']})" if plan.get("indexName") else ""
+        stages.append(f"{plan.get('stage', '?')}{index}")
+        plan = plan.get("inputStage")
+    return " <- ".join(stages)
+
+
+def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str, str]:
+    """The plans of every query the two endpoints make."""
+
+    def find(flt: dict[str, Any], sort: list[tuple[str, int]], limit: int, **more: Any) -> Any:
+        return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
+
+    scopes = party_scopes(user_id) + court_scopes(shapes.COURT)
+    found = {
+        f"list {i or next(iter(s))}": find(
+            s, ORDER, PAGE + 1, projection=SUMMARY_FIELDS, **({"hint": i} if i else {})
+        )
+        for i, s in scopes
+    }
+    found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
+    found["detail hearings"] = {**find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS),
+                                "find": "hearings"}  # fmt: skip
+    found["detail documents"] = {**find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS),
+                                 "find": "served_documents"}  # fmt: skip
+    return {name: explain(db, command) for name, command in found.items()}
