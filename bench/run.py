@@ -157,8 +157,9 @@ class Bench:
             say(f"  api {stack.api}, emulator {stack.emulator}, db {stack.db_uri}")
             self.db_uri = stack.db_uri
             seeded = self.seed(stack)
-            filings = seed_filings(self, stack, seeded.user_ids)
+            # the foundation rows first, before bulk seeding leaves the database flushing
             self.load(stack, seeded)
+            filings = seed_filings(self, stack, seeded.user_ids)
             load_filings(self, stack, filings)
             run_cases(self, stack, filings, seeded.user_ids)
         finally:
