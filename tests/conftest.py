@@ -54,6 +54,23 @@ def run_aside(coro: Awaitable[Any]) -> Any:
         loop.close()
 
 
+SELF_ID = id_number("19800101", "110105", "201")  # 张三, the plaintiff of most filings
+
+
+@pytest.fixture
+def filer(
+    litigant: Callable[..., Awaitable[MiniProgram]],
+) -> Callable[[], Awaitable[MiniProgram]]:
+    """Factory: 张三, signed in with the verified identity SELF_ID (the usual plaintiff)."""
+
+    async def make() -> MiniProgram:
+        mp = await litigant(identity=False)
+        assert (await mp.verify_identity("张三", SELF_ID, "13800138000")).status == 200
+        return mp
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real SecantusDB server for the whole session."""

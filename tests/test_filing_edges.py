@@ -10,21 +10,12 @@ import pytest
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.clock import FixedClock
-from tests.test_filings import SELF_ID, complaint, submitted, upload
+from tests.conftest import SELF_ID
+from tests.test_filings import complaint, submitted, upload
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-
-
-@pytest.fixture
-def filer(litigant: Litigant) -> Callable[[], Awaitable[MiniProgram]]:
-    async def make() -> MiniProgram:
-        mp = await litigant(identity=False)
-        assert (await mp.verify_identity("张三", SELF_ID, "13800138000")).status == 200
-        return mp
-
-    return make
 
 
 @pytest.mark.gen_test

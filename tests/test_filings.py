@@ -13,13 +13,12 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.clock import FixedClock
 from server.creditcode import credit_check_char
-from tests.conftest import STAFF_PASSWORD, id_number
+from tests.conftest import SELF_ID, STAFF_PASSWORD, id_number
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-SELF_ID = id_number("19800101", "110105", "201")
 DEFENDANT_ID = id_number("19750505", "110108", "302")
 COMPANY = "91110105MA01" + "ABCD1"
 COMPANY += credit_check_char(COMPANY)
@@ -60,16 +59,6 @@ def complaint(evidence: list[str], **extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
-
-
-@pytest.fixture
-def filer(litigant: Litigant) -> Callable[[], Awaitable[MiniProgram]]:
-    async def make() -> MiniProgram:
-        mp = await litigant(identity=False)
-        assert (await mp.verify_identity("张三", SELF_ID, "13800138000")).status == 200
-        return mp
-
-    return make
 
 
 async def submitted(mp: MiniProgram, **extra: Any) -> dict[str, Any]:
