@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, needs_role
 from models.common import Page
 from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
 from server.users import user_out
-
-OBJECT_ID = r"[0-9a-f]{24}"
 
 
 class StaffHandler(APIHandler):

@@ -40,6 +40,7 @@ log = logging.getLogger("microcourt.api")
 M = TypeVar("M", bound=BaseModel)
 Method = Callable[..., Awaitable[None]]
 
+OBJECT_ID = r"[0-9a-f]{24}"  # path ids in routes: anything else is the JSON 404
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _STATUS_CODES = {
     400: "bad_request",

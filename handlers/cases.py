@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, idempotent, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.cases import (
     AssignIn,
     CaseOut,
@@ -18,7 +18,6 @@ from models.cases import (
 from models.common import Page
 from models.users import STAFF_ROLES, Role
 
-OBJECT_ID = r"[0-9a-f]{24}"
 CASE = rf"/api/v1/cases/(?P<case_id>{OBJECT_ID})"
 STAFF = tuple(sorted(STAFF_ROLES))
 PARTIES = (Role.litigant, Role.lawyer)

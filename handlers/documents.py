@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, authenticated, idempotent, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent, needs_role
 from models.documents import (
     CertificateOut,
     ConsentIn,
@@ -13,7 +13,6 @@ from models.documents import (
 )
 from models.users import PUBLIC_ROLES, STAFF_ROLES
 
-OBJECT_ID = r"[0-9a-f]{24}"
 STAFF = tuple(sorted(STAFF_ROLES))
 PARTIES = tuple(sorted(PUBLIC_ROLES))
 CASE = rf"/api/v1/cases/(?P<case_id>{OBJECT_ID})"

@@ -6,13 +6,11 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from handlers.base import APIHandler, api, authenticated
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated
 from models.files import FileOut, FileUploadForm
 from server.config import UPLOAD_OVERHEAD_BYTES
 from server.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from server.files import file_out
-
-OBJECT_ID = r"[0-9a-f]{24}"
 
 
 @dataclass

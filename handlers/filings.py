@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, idempotent, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page
 from models.filings import FilingCreate, FilingOut, FilingQuery, FilingSummary, FilingUpdate
 from models.users import Role
 from server.filings import filing_out
 
-OBJECT_ID = r"[0-9a-f]{24}"
 PARTIES = (Role.litigant, Role.lawyer)
 READERS = (Role.litigant, Role.lawyer, Role.clerk, Role.judge, Role.admin)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import websocket
 
-from handlers.base import APIHandler, api, authenticated
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated
 from models.notifications import (
     NotificationOut,
     NotificationPage,
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from server.auth import Principal
     from server.feed import FeedHub
 
-OBJECT_ID = r"[0-9a-f]{24}"
 MAX_CLIENT_MESSAGE_BYTES = 4096
 
 

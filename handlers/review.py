@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, idempotent, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page, PageQuery
 from models.filings import AcceptIn, AcceptOut, CorrectionIn, FilingOut, RejectIn, ReviewItem
 from models.users import STAFF_ROLES
 from server.filings import filing_out
 
-OBJECT_ID = r"[0-9a-f]{24}"
 STAFF = tuple(sorted(STAFF_ROLES))
 
 

@@ -44,6 +44,7 @@ class FilingStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
+PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
 EDITABLE = (FilingStatus.draft, FilingStatus.correction_requested)
 
 

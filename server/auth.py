@@ -108,7 +108,7 @@ class AuthService:
     async def staff_login(self, data: StaffLoginIn, client_ip: str) -> TokenOut:
         self.login_limiter.hit(f"staff:{client_ip}")
         self.login_limiter.hit(f"staff-user:{data.username}")
-        raw = await self.users.users.find_one({"username": data.username})
+        raw = await self.users.by_username(data.username)
         stored = raw.get("password_hash") if raw else None
         ok = await self.passwords.verify(stored, data.password)
         if not (ok and raw and raw.get("active", True)):

@@ -31,7 +31,7 @@ from models.users import Role, UserDoc
 from server.case_views import CaseViews
 from server.cases import CaseService, case_not_found
 from server.clock import Clock
-from server.db import Database
+from server.db import Database, in_transaction
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.notifications import NotificationService
 from server.users import UserService
@@ -74,8 +74,7 @@ class CaseAdminService:
         self.notifications = notifications
 
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self.db.client.start_session() as session:
-            return await session.with_transaction(work)
+        return await in_transaction(self.db, work)
 
     async def for_staff(self, staff: UserDoc, case_id: str) -> CaseDoc:
         """The case, if ``staff`` works at its court; 404 otherwise."""

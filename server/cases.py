@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc, Viewer
 from models.documents import consent_at_filing
-from models.filings import FilingDoc, PartyDoc, Procedure
+from models.filings import PARTY_GROUPS, FilingDoc, PartyDoc, Procedure
 from models.users import STAFF_ROLES, UserDoc
 from server.clock import Clock
 from server.config import CourtSettings
@@ -27,7 +27,6 @@ from server.users import UserService
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
-PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
 PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
 
 

@@ -9,6 +9,11 @@ UTC = dt.UTC
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 
+def local_day(when: dt.datetime | None) -> str:
+    """A date as people in the court read it: 2026年11月30日 (Beijing time)."""
+    return when.astimezone(SHANGHAI).strftime("%Y年%m月%d日") if when else ""
+
+
 class Clock(Protocol):
     def now(self) -> dt.datetime:
         """The current time, timezone-aware UTC."""

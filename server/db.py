@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -176,6 +177,15 @@ async def update_returning(
         return None
     again = {"_id": query["_id"]} if "_id" in query else query
     return await collection.find_one(again, session=session)
+
+
+T = TypeVar("T")
+
+
+async def in_transaction(db: Database, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction (retried by the driver on transient conflicts)."""
+    async with db.client.start_session() as session:
+        return await session.with_transaction(work)
 
 
 def connect(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, Any]]:

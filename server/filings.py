@@ -14,6 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from models.common import Page
 from models.filings import (
     EDITABLE,
+    PARTY_GROUPS,
     FilingCreate,
     FilingDoc,
     FilingFields,
@@ -24,10 +25,10 @@ from models.filings import (
     PartyDoc,
 )
 from models.users import STAFF_ROLES, LawyerStatus, Role, UserDoc
-from server.clock import Clock
+from server.clock import Clock, local_day
 from server.config import Settings
 from server.crypto import FieldCipher
-from server.db import Database, update_returning
+from server.db import Database, in_transaction, update_returning
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.paging import decode_cursor, encode_cursor, object_id
 from server.parties import Problem, completeness, party_doc, party_out, problem
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from server.files import FileService
     from server.notifications import NotificationService
 
-PARTY_GROUPS = ("plaintiffs", "defendants", "third_parties")
 MIN_FACTS = 10
 
 
@@ -330,8 +330,7 @@ class FilingService:
             await self._announce(filed, session)
             return filed
 
-        async with self.filings.database.client.start_session() as session:
-            return await session.with_transaction(file_it)
+        return await in_transaction(self.filings.database, file_it)
 
     def _check_submittable(self, user: UserDoc, doc: FilingDoc) -> None:
         if doc.filer_id != str(user.id):
@@ -363,7 +362,7 @@ class FilingService:
             [Role.clerk.value],
             "filing_submitted",
             "新的网上立案申请",
-            f"{names}：{doc.cause}，请在{_local(doc.review_deadline)}前审查",
+            f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
             data={"filing_id": str(doc.id), "green_channel": doc.green},
             template="filing_submitted",
             page=f"pages/review/detail?id={doc.id}",
@@ -401,9 +400,3 @@ class FilingService:
         if raw is None:
             raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
         return FilingDoc.model_validate(raw)
-
-
-def _local(when: Any) -> str:
-    from server.clock import SHANGHAI
-
-    return when.astimezone(SHANGHAI).strftime("%Y年%m月%d日") if when else ""

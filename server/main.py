@@ -111,5 +111,5 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
 async def _first_admin(settings: Settings, services: Any) -> None:
     if settings.admin_password:
         await services.users.ensure_admin(settings.admin_password)
-    elif not await services.db["users"].find_one({"username": "admin"}, {"_id": 1}):
+    elif not await services.users.by_username("admin"):
         log.warning("no admin user yet: set MICROCOURT_ADMIN_PASSWORD to create one")

@@ -21,9 +21,9 @@ from models.filings import (
 )
 from models.users import Role, UserDoc
 from server.cases import CaseService
-from server.clock import Clock
+from server.clock import Clock, local_day
 from server.config import Settings
-from server.db import Database, update_returning
+from server.db import Database, in_transaction, update_returning
 from server.errors import Conflict, Forbidden
 from server.filings import FilingService, filing_not_found, filing_out, materials, summary
 from server.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
@@ -121,8 +121,7 @@ class ReviewService:
     # the case (on acceptance), the file grants and the notices commit together or not at all.
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self.db.client.start_session() as session:
-            return await session.with_transaction(work)
+        return await in_transaction(self.db, work)
 
     async def _decide(
         self,
@@ -179,7 +178,7 @@ class ReviewService:
                 {"action": "correction_requested", "items": data.items}, session,
             )  # fmt: skip
             await self._tell_filer(decided, "filing_correction", "立案材料需要补正",
-                                   f"请在{_day(due)}前补正：{items}", session)  # fmt: skip
+                                   f"请在{local_day(due)}前补正：{items}", session)  # fmt: skip
             return decided
 
         return await self._in_transaction(correct)
@@ -306,7 +305,7 @@ class ReviewService:
             "filing_deadline",
             title,
             f"{doc.cause}（{'、'.join(p.name for p in doc.plaintiffs[:2])}）审查期限："
-            f"{_day(doc.review_deadline)}",
+            f"{local_day(doc.review_deadline)}",
             data={"filing_id": str(doc.id), "flag": flag},
             template="deadline_reminder",
             dedupe_key=f"filing:{doc.id}:{flag}:{doc.version}",
@@ -322,9 +321,3 @@ def _after(green: bool, when: dt.datetime, oid: ObjectId) -> dict[str, Any]:
             {"green": bool(green), "review_deadline": when, "_id": {"$gt": oid}},
         ]
     }
-
-
-def _day(when: dt.datetime | None) -> str:
-    from server.clock import SHANGHAI
-
-    return when.astimezone(SHANGHAI).strftime("%Y年%m月%d日") if when else ""

@@ -34,10 +34,11 @@ from models.documents import (
     service_address,
 )
 from models.files import FileKind
+from models.filings import PARTY_GROUPS
 from models.users import UserDoc
-from server.cases import PARTY_GROUPS, CaseService, case_not_found
+from server.cases import CaseService, case_not_found
 from server.clock import Clock
-from server.db import Database
+from server.db import Database, in_transaction
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.files import FileService
 from server.notifications import NotificationService
@@ -132,8 +133,7 @@ class DocumentService:
         self.notifications = notifications
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self.db.client.start_session() as session:
-            return await session.with_transaction(work)
+        return await in_transaction(self.db, work)
 
     # ---- serving
 

@@ -122,6 +122,10 @@ class UserService:
         self._cache[user_id] = (now + self._cache_ttl, doc)
         return doc
 
+    async def by_username(self, username: str) -> dict[str, Any] | None:
+        """A staff account as stored (with its password hash), or None."""
+        return await self.users.find_one({"username": username})
+
     async def by_identity(self, id_hashes: list[str]) -> dict[str, str]:
         """ID-number hash -> user id, for each hash that a verified account holds."""
         if not id_hashes:
