@@ -207,6 +207,10 @@ class MiniProgram(ApiSession):
     async def templates(self) -> Response:
         return await self.get("/api/v1/templates", token="")
 
+    async def fee_estimate(self, **params: Any) -> Response:
+        """The fee calculator page: kind, amount_fen, procedure, court_id; no sign-in."""
+        return await self.get(f"/api/v1/fees/estimate{_query(params)}", token="")
+
     async def create_filing(self, body: dict[str, Any]) -> Response:
         return await self.post("/api/v1/filings", body)
 

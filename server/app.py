@@ -10,6 +10,7 @@ from tornado import web
 from handlers import admin, auth, courts, me, system
 from handlers import cases as cases_handlers
 from handlers import documents as documents_handlers
+from handlers import fees as fees_handlers
 from handlers import files as files_handlers
 from handlers import filings as filings_handlers
 from handlers import notifications as notifications_handlers
@@ -52,6 +53,7 @@ HANDLER_MODULES = (
     review_handlers,
     cases_handlers,
     documents_handlers,
+    fees_handlers,
 )
 
 

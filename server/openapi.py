@@ -77,9 +77,10 @@ def _operation(
         op["description"] = description.strip()
     if meta.get("query"):
         name = refs[(meta["query"], "validation")]["$ref"].rsplit("/", 1)[1]
-        props = defs[name]["properties"]
+        props, required = defs[name]["properties"], defs[name].get("required", [])
         op["parameters"] += [
-            {"name": n, "in": "query", "required": False, "schema": s} for n, s in props.items()
+            {"name": n, "in": "query", "required": n in required, "schema": s}
+            for n, s in props.items()
         ]
     if meta.get("body"):
         op["requestBody"] = {
