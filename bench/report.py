@@ -77,6 +77,7 @@ RATIO_OF = {
     "raw_find_one": ("me", "raw_find_one"),
     "raw_queue": ("queue", "raw_queue"),
     "raw_submit": ("submit", "raw_submit"),
+    "fees": ("fees", "healthz"),
 }
 RATIO_DEFINITIONS = {
     "healthz": "baseline (1.0)",
@@ -85,6 +86,7 @@ RATIO_DEFINITIONS = {
     "raw_queue": "queue_rps / raw_queue_rps",
     "raw_submit": "submit_rps / raw_submit_rps",
     "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
+    "fees": "fees_rps / healthz_rps",
 }
 CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
     "detail": ("GET case", "raw case detail"),
@@ -168,6 +170,7 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
             ratio = _fmt(r.get(raw_key), ".2f")
             lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
+    lines.append(_row("GET fee estimate", results.get("fees"), _fmt(r["fees"], ".2f"), " (f)"))
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
@@ -191,6 +194,8 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
         "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id find",
         "    hinted court_activity); a row measured serially has requests/s = 1 / latency",
+        "(f) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
+        "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
         "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
         "    from the bench process",
     ]

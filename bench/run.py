@@ -4,7 +4,8 @@
 
 Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings and
 cases, then drives GET /healthz, GET /api/v1/me, the review queue's first page, filing
-submission, a case's detail and GET /cases' first page (at one or two case counts) with wrk,
+submission, a case's detail, GET /cases' first page (at one or two case counts) and the fee
+estimate with wrk,
 and what each endpoint does in the database with pymongo (the raw driver), and prints
 requests/s, p50, p99 and the ratios (see bench/README.md).
 """
@@ -39,6 +40,14 @@ SIZES = (
     "users", "tokens", "filings", "filers", "submit_cap", "cases", "connections", "duration",
     "warmup",
 )  # fmt: skip
+# The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
+# Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
+# 795,555.5 -> 795,556 fen.
+FEE_ESTIMATE = (
+    "/api/v1/fees/estimate?kind=property&amount_fen=123456789&procedure=simplified"
+    "&court_id=bj-chaoyang"
+)
+FEE_EXPECTED = 795_556
 SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1), strict=True))
 FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2), strict=True))
 
@@ -174,7 +183,7 @@ class Bench:
             insert_users(stack.db_uri, DATABASE, o.users - o.tokens, stack.keys.data_key)
             ids = litigant_ids(stack.db_uri, DATABASE)
             expect(len(ids) == o.users, f"expected {o.users} litigants, found {len(ids)}")
-        with self.stage("check GET /healthz and GET /api/v1/me"):
+        with self.stage("check GET /healthz, GET /api/v1/me and the fee estimate"):
             check_endpoints(stack.api, signed_in[0])
         return Seeded(signed_in, ids)
 
@@ -190,6 +199,7 @@ class Bench:
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
         self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(seeded.user_ids))
+        self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
         self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None
@@ -237,6 +247,8 @@ def check_endpoints(api: str, user: SignedIn) -> None:
     status, body = http_json(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {user.token}"})
     expect(status == 200, f"GET /api/v1/me: {status} {body}")
     expect(body.get("id") == user.user_id and body.get("role") == "litigant", f"/me: {body}")
+    status, body = http_json(f"{api}{FEE_ESTIMATE}")
+    expect(status == 200 and body.get("fee_fen") == FEE_EXPECTED, f"fee estimate: {status} {body}")
 
 
 class CheckFailed(Exception):
