@@ -119,8 +119,9 @@ def court_fee(
     (the simplified procedure halves by itself). Raises ValidationFailed (422) for an amount
     or a halving the kind does not take.
     """
+    kind, procedure = FeeKind(kind), Procedure(procedure)  # plain strings are welcome too
     amount = _checked_amount(kind, amount_fen)
-    reason = _halving(kind, procedure, halving)
+    reason = _halving(kind, procedure, None if halving is None else Halving(halving))
     with localcontext(prec=50):
         lines = _lines(kind, amount, fixed or FixedFees())
         total = sum((Decimal(line.part) for line in lines), Decimal(0))

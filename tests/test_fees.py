@@ -254,6 +254,14 @@ def test_mediation_withdrawal_counterclaim_halve(halving: Halving, word: str) ->
     assert word in r.steps[-1].label and r.steps[-1].applied_to == "5003"
 
 
+def test_plain_strings_work_as_the_enums() -> None:
+    plain: Any = {"procedure": "simplified", "halving": "mediation"}
+    r = court_fee(FeeKind("property"), 1_000_020, **plain)
+    assert (r.procedure, r.halving, r.fee_fen) == (SIMPLE, Halving.simplified, 2_501)
+    with pytest.raises(ValueError):
+        court_fee(plain["halving"], 100)  # not a kind of fee
+
+
 def test_a_fee_is_halved_once_even_for_two_reasons() -> None:
     r = court_fee(K.property, 100_000 * Y, procedure=SIMPLE, halving=Halving.mediation)
     assert (r.fee_fen, r.halving, len(r.steps)) == (115_000, Halving.simplified, 1)
