@@ -96,7 +96,7 @@ class WeChatPayAdapter:
         self._apiv3_key = credentials.apiv3_key.encode()
         self._platform_key = load_public(credentials.platform_public_key_pem)
         self._platform_key_id = credentials.platform_public_key_id
-        self._client = AsyncWeChatPay(
+        self._pay = AsyncWeChatPay(
             wechatpay_type=WeChatPayType.MINIPROG,
             mchid=credentials.mchid,
             private_key=credentials.private_key_pem,
@@ -107,7 +107,7 @@ class WeChatPayAdapter:
             public_key=credentials.platform_public_key_pem,
             public_key_id=credentials.platform_public_key_id,
         )
-        self._client._core._gate_way = self.api_base  # see the module docstring
+        self._pay._core._gate_way = self.api_base  # see the module docstring
 
     @classmethod
     def from_settings(
@@ -141,7 +141,7 @@ class WeChatPayAdapter:
         return self._clock.now() + self.order_expire
 
     async def aclose(self) -> None:
-        core = self._client._core
+        core = self._pay._core
         if core._client is not None:
             await core._client.aclose()
             core._client = None
@@ -164,7 +164,7 @@ class WeChatPayAdapter:
         if amount_fen < 1:
             raise ValueError("amount_fen must be at least 1")
         _, body = await self._call(
-            self._client.pay,
+            self._pay.pay,
             description=description,
             out_trade_no=out_trade_no,
             amount={"total": amount_fen, "currency": "CNY"},
@@ -185,7 +185,7 @@ class WeChatPayAdapter:
         stamp = str(int(self._clock.now().timestamp()))
         nonce = secrets.token_hex(16)
         package = f"prepay_id={prepay_id}"
-        signature = self._client.sign([self.appid, stamp, nonce, package])
+        signature = self._pay.sign([self.appid, stamp, nonce, package])
         return {
             "appId": self.appid,
             "timeStamp": stamp,
@@ -198,13 +198,13 @@ class WeChatPayAdapter:
     async def query_order(self, out_trade_no: str) -> Transaction:
         """商户订单号查询订单. WeChatPayError ORDER_NOT_EXIST (404) if WeChat Pay has none."""
         _check(OUT_TRADE_NO, out_trade_no, "out_trade_no")
-        _, body = await self._call(self._client.query, out_trade_no=out_trade_no)
+        _, body = await self._call(self._pay.query, out_trade_no=out_trade_no)
         return _model(Transaction, body)
 
     async def close_order(self, out_trade_no: str) -> None:
         """关闭订单: closed (again) is fine; WeChatPayError ORDERPAID (400) once paid."""
         _check(OUT_TRADE_NO, out_trade_no, "out_trade_no")
-        await self._call(self._client.close, out_trade_no=out_trade_no)
+        await self._call(self._pay.close, out_trade_no=out_trade_no)
 
     # -- refunds --
 
@@ -224,7 +224,7 @@ class WeChatPayAdapter:
         if not 1 <= refund_fen <= total_fen:
             raise ValueError("refund_fen must be between 1 and total_fen")
         _, body = await self._call(
-            self._client.refund,
+            self._pay.refund,
             out_refund_no=out_refund_no,
             amount={"refund": refund_fen, "total": total_fen, "currency": "CNY"},
             out_trade_no=out_trade_no,
@@ -236,7 +236,7 @@ class WeChatPayAdapter:
     async def query_refund(self, out_refund_no: str) -> Refund:
         """查询单笔退款. WeChatPayError RESOURCE_NOT_EXISTS (404) if there is none."""
         _check(OUT_REFUND_NO, out_refund_no, "out_refund_no")
-        _, body = await self._call(self._client.query_refund, out_refund_no=out_refund_no)
+        _, body = await self._call(self._pay.query_refund, out_refund_no=out_refund_no)
         return _model(Refund, body)
 
     # -- bills --
@@ -246,7 +246,7 @@ class WeChatPayAdapter:
         empty bill; before 10:00 the next day WeChatPayError STATEMENT_CREATING (400)."""
         try:
             _, body = await self._call(
-                self._client.trade_bill, bill_date=day.isoformat(), bill_type=bill_type
+                self._pay.trade_bill, bill_date=day.isoformat(), bill_type=bill_type
             )
         except WeChatPayError as e:
             if e.code == "NO_STATEMENT_EXIST":
@@ -256,7 +256,7 @@ class WeChatPayAdapter:
         url = str(info.get("download_url", ""))
         if not url.startswith(self.api_base + "/"):
             raise WeChatPayBadResponse("INVALID_RESPONSE", "bill download URL elsewhere", 200)
-        _, content = await self._call(self._client.download_bill, url)
+        _, content = await self._call(self._pay.download_bill, url)
         text = _bill_text(content, info)
         try:
             rows, summary = parse_trade_bill(text)
@@ -321,9 +321,11 @@ class WeChatPayAdapter:
     async def _call(
         self, method: Callable[..., Awaitable[Result]], *args: Any, **kw: Any
     ) -> Result:
-        core = self._client._core
+        core = self._pay._core
         if core._client is None:
-            await core.__aenter__()  # platform key mode: only opens the httpx client
+            # Platform key mode: this only creates the httpx client, without awaiting
+            # anything, so concurrent first calls cannot open two.
+            await core.__aenter__()
         try:
             status, body = await method(*args, **kw)
         except httpx.RequestError as e:
