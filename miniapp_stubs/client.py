@@ -202,6 +202,13 @@ class MiniProgram(ApiSession):
             raise RuntimeError(f"emulator subscribe failed: {res.status} {res.body}")
         return await self.post("/api/v1/me/subscriptions", {"template_ids": template_ids})
 
+    async def request_payment(self, pay_params: dict[str, Any]) -> Response:
+        """``wx.requestPayment(pay_params)`` and the user pays: WeChat checks paySign, the
+        order becomes SUCCESS and WeChat Pay notifies our server. 200 the transaction;
+        400 bad paySign; 404 unknown prepay_id; 409 not payable (paid, closed, expired)."""
+        body = {**pay_params, "openid": self.openid}
+        return await self.post(f"{self.emulator_url}/_emulator/pay/confirm", body, token="")
+
     # ---- the filing pages (网上立案)
 
     async def templates(self) -> Response:

@@ -3,6 +3,10 @@
 Point wechatpy (or any WeChat client) at ``Emulator.url`` instead of ``https://api.weixin.qq.com``
 and it works unchanged. The ``/_emulator/...`` control paths play the phone's part (``wx.login``,
 the getPhoneNumber button, accepting ``wx.requestSubscribeMessage``) and let tests look inside.
+
+The same app answers WeChat Pay v3 (``https://api.mch.weixin.qq.com``'s ``/v3/...`` paths) for
+the merchants registered with ``Emulator.pay.add_merchant``; ``/_emulator/pay/...`` plays the
+payer's part (``wx.requestPayment``) and lets tests steer callbacks, refunds and failures.
 """
 
 from __future__ import annotations
@@ -15,11 +19,22 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from miniapp_stubs import wechatpay_crypto as wpc
 from miniapp_stubs.wechat_emulator import NotFoundHandler, wechat_handlers
 from miniapp_stubs.wechat_rules import WeChatError
 from miniapp_stubs.wechat_state import EmulatorState
+from miniapp_stubs.wechatpay_emulator import PayOptions, make_pay_state, wechatpay_handlers
+from miniapp_stubs.wechatpay_state import PayState
 
-__all__ = ["Emulator", "EmulatorState", "WeChatError", "make_emulator_app", "start_emulator"]
+__all__ = [
+    "Emulator",
+    "EmulatorState",
+    "PayOptions",
+    "PayState",
+    "WeChatError",
+    "make_emulator_app",
+    "start_emulator",
+]
 
 log = logging.getLogger("miniapp_stubs.emulator")
 
@@ -29,10 +44,15 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     log.debug("%s %s %d", handler.request.method, handler.request.path, handler.get_status())
 
 
-def make_emulator_app(state: EmulatorState) -> tornado.web.Application:
-    """The emulator's routes, ending with a JSON 404 for every unknown path."""
+def make_emulator_app(state: EmulatorState, pay: PayState | None = None) -> tornado.web.Application:
+    """The emulator's routes (WeChat, then WeChat Pay), ending with a JSON 404."""
+    pay = pay or make_pay_state(state.clock)
     return tornado.web.Application(
-        [*wechat_handlers(state), (r".*", NotFoundHandler, {"state": state})],
+        [
+            *wechat_handlers(state),
+            *wechatpay_handlers(pay),
+            (r".*", NotFoundHandler, {"state": state}),
+        ],
         log_function=_log_request,
     )
 
@@ -41,16 +61,33 @@ class Emulator:
     """A running emulator: its state, port and base URL (``http://127.0.0.1:PORT``)."""
 
     def __init__(
-        self, state: EmulatorState, server: tornado.httpserver.HTTPServer, host: str, port: int
+        self,
+        state: EmulatorState,
+        server: tornado.httpserver.HTTPServer,
+        host: str,
+        port: int,
+        pay: PayState,
     ) -> None:
         self.state = state
+        self.pay = pay
         self.port = port
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         self._server = server
 
+    @property
+    def platform_public_key_pem(self) -> str:
+        """WeChat Pay's platform public key (what the merchant verifies answers with)."""
+        return wpc.public_pem(self.pay.notifier.platform_key)
+
+    @property
+    def platform_public_key_id(self) -> str:
+        """Its id, ``PUB_KEY_ID_...``, sent as ``Wechatpay-Serial``."""
+        return self.pay.notifier.platform_key_id
+
     async def stop(self) -> None:
-        """Stop listening and close open connections."""
+        """Stop listening, cancel pending callbacks and close open connections."""
         self._server.stop()
+        await self.pay.notifier.stop()
         await self._server.close_all_connections()
 
 
@@ -61,10 +98,12 @@ async def start_emulator(
     port: int = 0,
     *,
     clock: Callable[[], float] = time.time,
+    pay: PayOptions | None = None,
 ) -> Emulator:
     """Listen on ``host:port`` (0 picks a free port) in the current IOLoop."""
     state = EmulatorState(appid, secret, clock)
+    pay_state = make_pay_state(clock, pay)
     sockets = tornado.netutil.bind_sockets(port, host)
-    server = tornado.httpserver.HTTPServer(make_emulator_app(state))
+    server = tornado.httpserver.HTTPServer(make_emulator_app(state, pay_state))
     server.add_sockets(sockets)
-    return Emulator(state, server, host, sockets[0].getsockname()[1])
+    return Emulator(state, server, host, sockets[0].getsockname()[1], pay_state)

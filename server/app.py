@@ -39,6 +39,8 @@ from server.review import ReviewService
 from server.service_of_documents import DocumentService
 from server.users import UserService
 from server.wechat import WeChatAdapter
+from server.wechatpay import WeChatPayAdapter
+from server.wechatpay_config import resolve_pay_credentials
 
 HANDLER_MODULES = (
     system,
@@ -65,6 +67,7 @@ class Services:
     db: Database
     clock: Clock
     wechat: WeChatAdapter
+    wechatpay: WeChatPayAdapter  # WeChat Pay v3 (JSAPI): orders, refunds, callbacks, bills
     users: UserService
     auth: AuthService
     files: FileService
@@ -88,6 +91,7 @@ def build_services(
     *,
     clock: Clock | None = None,
     wechat: WeChatAdapter | None = None,
+    wechatpay: WeChatPayAdapter | None = None,
     keys: Keys | None = None,
 ) -> Services:
     clock = clock or SystemClock()
@@ -97,6 +101,9 @@ def build_services(
         settings.wechat.secret or "emulator-secret",
         settings.wechat.api_base,
         settings.wechat.timeout_seconds,
+    )
+    wechatpay = wechatpay or WeChatPayAdapter.from_settings(
+        settings, resolve_pay_credentials(settings)[0], clock
     )
     passwords = Passwords()
     cipher = FieldCipher(keys.data_key, keys.hash_key)
@@ -122,6 +129,7 @@ def build_services(
         db=db,
         clock=clock,
         wechat=wechat,
+        wechatpay=wechatpay,
         users=users,
         auth=auth,
         files=files,
@@ -148,7 +156,8 @@ def routes() -> list[tuple[str, type[web.RequestHandler]]]:
 
 
 def make_app(settings: Settings, db: Database, **overrides: Any) -> web.Application:
-    """The Tornado application; ``overrides`` (clock, wechat, keys) are for tests and serve."""
+    """The Tornado application; ``overrides`` (clock, wechat, wechatpay, keys) are for tests
+    and serve."""
     services = build_services(settings, db, **overrides)
     table = routes()
     return web.Application(

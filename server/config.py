@@ -67,6 +67,28 @@ class WeChatSettings(_Section):
         return not self.secret
 
 
+class WeChatPaySettings(_Section):
+    """WeChat Pay API v3, JSAPI for the mini-program. No ``mchid``: the emulator, with
+    development keys made once into ``server.data_dir/secrets.json``."""
+
+    mchid: str = Field("", pattern=r"^([0-9]{8,12})?$")
+    appid: str = Field("", pattern=r"^(wx[0-9a-zA-Z]{14,18})?$")  # empty: wechat.appid
+    api_base: str = Field("https://api.mch.weixin.qq.com", pattern=r"^https?://[^/?#\s]+$")
+    merchant_serial_no: str = ""  # the merchant API certificate's serial number
+    merchant_private_key: str = ""  # PEM text, or the path of apiclient_key.pem
+    apiv3_key: str = ""  # 32 characters
+    platform_public_key: str = ""  # WeChat Pay's public key: PEM text, or the path of its file
+    platform_public_key_id: str = ""  # PUB_KEY_ID_...
+    notify_base_url: str = Field("", pattern=r"^(https?://[^?#\s]+)?$")
+    order_expire_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def emulated(self) -> bool:
+        """No merchant configured: the server starts the emulator and uses it."""
+        return not self.mchid
+
+
 class ReviewSettings(_Section):
     deadline_sweep_seconds: float = Field(300.0, gt=0)
 
@@ -258,6 +280,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     mongodb: MongoSettings = Field(default_factory=MongoSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    wechatpay: WeChatPaySettings = Field(default_factory=WeChatPaySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
@@ -281,6 +304,13 @@ class Settings(BaseSettings):
         # The multipart envelope adds a little to the file itself; Tornado caps the whole body.
         if self.files.max_bytes + UPLOAD_OVERHEAD_BYTES > self.server.max_body_bytes:
             raise ValueError("files.max_bytes must leave 64 KiB under server.max_body_bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _pay_appid(self) -> Settings:
+        # The mini-program pays with the appid it signs in with, unless told otherwise.
+        if not self.wechatpay.appid:
+            self.wechatpay.appid = self.wechat.appid
         return self
 
     def court(self, court_id: str) -> CourtSettings | None:

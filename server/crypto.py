@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,21 +36,31 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def generated_secrets(path: Path, makers: dict[str, Callable[[], str]]) -> dict[str, str]:
+    """Development secrets, each made once and kept in ``path`` (beside the embedded database)
+    so that restarts keep them; names missing from the file are made and added."""
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = {name: make() for name, make in makers.items() if name not in stored}
+    if missing:
+        stored = {**stored, **missing}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stored, f)
+        os.replace(fresh, path)
+    return {name: stored[name] for name in makers}
+
+
 def _generated_keys(path: Path) -> dict[str, str]:
-    """Development keys, made once and kept beside the embedded database."""
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = {
-        "token_secret": secrets.token_urlsafe(48),
-        "data_key": base64.b64encode(os.urandom(32)).decode(),
-        "hash_key": secrets.token_urlsafe(48),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(fresh, f)
-    return fresh
+    return generated_secrets(
+        path,
+        {
+            "token_secret": lambda: secrets.token_urlsafe(48),
+            "data_key": lambda: base64.b64encode(os.urandom(32)).decode(),
+            "hash_key": lambda: secrets.token_urlsafe(48),
+        },
+    )
 
 
 def resolve_keys(settings: Settings) -> Keys:

@@ -7,17 +7,23 @@ import logging
 import secrets
 import signal
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado.httpserver import HTTPServer
 
 from server.app import make_app
+from server.clock import SystemClock
 from server.config import Settings
 from server.crypto import resolve_keys
 from server.db import connect, ensure_indexes
 from server.embedded import EmbeddedDatabase, free_port
 from server.periodic import Periodic
 from server.wechat import WeChatAdapter
+from server.wechatpay import WeChatPayAdapter
+from server.wechatpay_config import PayCredentials, resolve_pay_credentials
+
+if TYPE_CHECKING:
+    from miniapp_stubs.emulator import Emulator
 
 log = logging.getLogger("microcourt")
 
@@ -35,26 +41,65 @@ async def _database_uri(settings: Settings, stack: AsyncExitStack) -> str:
     return uri
 
 
-async def _wechat(settings: Settings, stack: AsyncExitStack) -> tuple[WeChatAdapter, str]:
-    """The WeChat adapter, against the real platform or an emulator started here."""
-    wx = settings.wechat
-    if not wx.emulated:
-        adapter = WeChatAdapter(wx.appid, wx.secret, wx.api_base, wx.timeout_seconds)
-        stack.callback(adapter.close)
-        return adapter, wx.api_base
-    from miniapp_stubs.emulator import start_emulator
+async def _emulator(
+    settings: Settings, stack: AsyncExitStack, pay: PayCredentials, platform_key: str | None
+) -> Emulator | None:
+    """The WeChat + WeChat Pay emulator, started when either is not configured."""
+    if not (settings.wechat.emulated or settings.wechatpay.emulated):
+        return None
+    from miniapp_stubs.emulator import PayOptions, start_emulator
 
-    secret = secrets.token_hex(16)
-    emulator = await start_emulator(wx.appid, secret)
+    options = PayOptions(
+        platform_private_key_pem=platform_key,
+        platform_public_key_id=pay.platform_public_key_id,
+        time_scale=1 / 30,  # callbacks retried after 0.5 s, 0.5 s, 1 s, 6 s ...
+        check_request_time=True,  # the emulator runs on the wall clock here
+    )
+    emulator = await start_emulator(settings.wechat.appid, secrets.token_hex(16), pay=options)
     stack.push_async_callback(emulator.stop)
-    adapter = WeChatAdapter(wx.appid, secret, emulator.url, wx.timeout_seconds)
+    if platform_key is not None:
+        emulator.pay.add_merchant(
+            pay.mchid, pay.appid, pay.merchant_public_key_pem, pay.serial_no, pay.apiv3_key
+        )
+    return emulator
+
+
+def _wechat(settings: Settings, stack: AsyncExitStack, emulator: Emulator | None) -> WeChatAdapter:
+    """The WeChat adapter, against the real platform or the emulator."""
+    wx = settings.wechat
+    secret, base = wx.secret, wx.api_base
+    if wx.emulated and emulator is not None:
+        secret, base = emulator.state.secret, emulator.url
+    adapter = WeChatAdapter(wx.appid, secret, base, wx.timeout_seconds)
     stack.callback(adapter.close)
-    return adapter, emulator.url
+    return adapter
+
+
+def _wechatpay(
+    settings: Settings,
+    stack: AsyncExitStack,
+    credentials: PayCredentials,
+    emulator: Emulator | None,
+    port: int,
+) -> WeChatPayAdapter:
+    """The WeChat Pay adapter; callbacks come to our own address unless notify_base_url says."""
+    host = settings.server.host
+    own = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    adapter = WeChatPayAdapter.from_settings(
+        settings,
+        credentials,
+        SystemClock(),
+        api_base=emulator.url if settings.wechatpay.emulated and emulator else None,
+        notify_base_url=settings.wechatpay.notify_base_url or own,
+    )
+    stack.push_async_callback(adapter.aclose)
+    return adapter
 
 
 async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
     keys = resolve_keys(settings)
+    pay, platform_key = resolve_pay_credentials(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,12 +111,14 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         db = client[settings.mongodb.database]
         await db.command("ping")
         await ensure_indexes(db)
-        wechat, wechat_url = await _wechat(settings, stack)
-        app = make_app(settings, db, wechat=wechat, keys=keys)
+        emulator = await _emulator(settings, stack, pay, platform_key)
+        wechat = _wechat(settings, stack, emulator)
+        port = settings.server.port or free_port(settings.server.host)
+        wechatpay = _wechatpay(settings, stack, pay, emulator, port)
+        app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys)
         services: Any = app.settings["services"]
         await _first_admin(settings, services)
         await _start_background(services, settings, stack)
-        port = settings.server.port or free_port(settings.server.host)
         server = HTTPServer(
             app, xheaders=settings.server.behind_proxy, max_body_size=settings.server.max_body_bytes
         )
@@ -79,7 +126,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         stack.push_async_callback(server.close_all_connections)
         stack.callback(server.stop)
         print(
-            f"microcourt ready: api=http://{settings.server.host}:{port} emulator={wechat_url}",
+            f"microcourt ready: api=http://{settings.server.host}:{port} "
+            f"emulator={emulator.url if emulator else settings.wechat.api_base}",
             flush=True,
         )
         if ready:

@@ -9,16 +9,18 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import AsyncMongoClient
 from tornado.ioloop import IOLoop
 from tornado.web import Application
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
-from miniapp_stubs.emulator import Emulator, start_emulator
+from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
 from server.clock import FixedClock
 from server.config import Settings, load_settings
@@ -27,12 +29,28 @@ from server.db import Database, ensure_indexes
 from server.embedded import EmbeddedDatabase
 from server.idnumber import check_char
 from server.wechat import WeChatAdapter
+from server.wechatpay import WeChatPayAdapter
+from server.wechatpay_config import PayCredentials, load_private, private_pem, public_pem
 
 # Monday 2026-11-23 10:00 in Beijing: a working day, well inside office hours.
 START = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 STAFF_PASSWORD = "correct-horse-battery"
 TEST_KEYS = Keys(b"t" * 40, base64.b64decode(base64.b64encode(b"k" * 32)), b"h" * 40)
 EMULATOR_SECRET = "emulator-test-secret"
+PAY_MCHID = "1900000109"
+PAY_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+PAY_APIV3_KEY = "apiv3-test-key-0123456789abcdefg"  # 32 bytes
+
+
+@dataclass(frozen=True)
+class PayKeys:
+    merchant: str  # PEM, PKCS#8
+    platform: str
+
+
+def new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
 
 for name in [k for k in os.environ if k.startswith("MICROCOURT_")]:
     del os.environ[name]  # the developer's own environment must not leak into the tests
@@ -110,11 +128,67 @@ def db(io_loop: IOLoop, mongo_uri: str) -> Iterator[Database]:
     io_loop.run_sync(close)
 
 
+@pytest.fixture(scope="session")
+def pay_keys() -> PayKeys:
+    """The test merchant's and the emulated platform's keys, made once per session."""
+    return PayKeys(private_pem(new_key()), private_pem(new_key()))
+
+
 @pytest.fixture
-def emulator(io_loop: IOLoop, settings: Settings) -> Iterator[Emulator]:
-    emu: Emulator = io_loop.run_sync(lambda: start_emulator(settings.wechat.appid, EMULATOR_SECRET))
+def emulator(
+    io_loop: IOLoop, settings: Settings, clock: FixedClock, pay_keys: PayKeys
+) -> Iterator[Emulator]:
+    """The WeChat + WeChat Pay emulator; the WeChat Pay side runs on the test clock and knows
+    the test merchant (PAY_MCHID) with its key and APIv3 key."""
+    options = PayOptions(
+        clock=lambda: clock.now().timestamp(), platform_private_key_pem=pay_keys.platform
+    )
+
+    async def start() -> Emulator:
+        return await start_emulator(settings.wechat.appid, EMULATOR_SECRET, pay=options)
+
+    emu: Emulator = io_loop.run_sync(start)
+    merchant = load_private(pay_keys.merchant)
+    emu.pay.add_merchant(
+        PAY_MCHID, settings.wechatpay.appid, public_pem(merchant), PAY_SERIAL, PAY_APIV3_KEY
+    )
     yield emu
     io_loop.run_sync(emu.stop)
+
+
+@pytest.fixture
+def pay_credentials(settings: Settings, emulator: Emulator, pay_keys: PayKeys) -> PayCredentials:
+    return PayCredentials(
+        mchid=PAY_MCHID,
+        appid=settings.wechatpay.appid,
+        serial_no=PAY_SERIAL,
+        private_key_pem=pay_keys.merchant,
+        apiv3_key=PAY_APIV3_KEY,
+        platform_public_key_pem=emulator.platform_public_key_pem,
+        platform_public_key_id=emulator.platform_public_key_id,
+    )
+
+
+@pytest.fixture
+def wechatpay(
+    io_loop: IOLoop,
+    settings: Settings,
+    emulator: Emulator,
+    pay_credentials: PayCredentials,
+    clock: FixedClock,
+    base_url: str,
+) -> Iterator[WeChatPayAdapter]:
+    """The WeChat Pay adapter against the emulator, on the test clock; callbacks are meant for
+    the API under test (notify_base_url is its address)."""
+    adapter = WeChatPayAdapter.from_settings(
+        settings,
+        pay_credentials,
+        clock,
+        api_base=emulator.url,
+        notify_base_url=base_url.replace("localhost", "127.0.0.1"),
+    )
+    yield adapter
+    io_loop.run_sync(adapter.aclose)
 
 
 @pytest.fixture
@@ -125,8 +199,14 @@ def wechat(settings: Settings, emulator: Emulator) -> Iterator[WeChatAdapter]:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database, clock: FixedClock, wechat: WeChatAdapter) -> Application:
-    return make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
+def app(
+    settings: Settings,
+    db: Database,
+    clock: FixedClock,
+    wechat: WeChatAdapter,
+    wechatpay: WeChatPayAdapter,
+) -> Application:
+    return make_app(settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS)
 
 
 @pytest.fixture

@@ -163,6 +163,7 @@ def test_serve_with_a_mongodb_uri_starts_no_database(tmp_path: Path, mongo_uri: 
         ({"MICROCOURT_MONGODB__URI": "mongodb://127.0.0.1:1"}, "security.token_secret"),
         ({"MICROCOURT_SECURITY__DATA_KEY": "short"}, "security.data_key"),
         ({"MICROCOURT_SERVER__NO_SUCH": "1"}, "server.no_such"),
+        ({"MICROCOURT_WECHATPAY__MCHID": "1230000109"}, "wechatpay.merchant_serial_no"),
         (
             {
                 "MICROCOURT_COURTS": '[{"id": "x1", "name": "某法院", "code": "京01",'
