@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.base import OBJECT_ID, APIHandler, api, needs_role
 from models.common import Page
 from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
+from server.reconcile import ReconcileIn, ReconcileReport
 from server.users import user_out
 
 
@@ -57,8 +58,21 @@ class LawyerVerifyHandler(APIHandler):
         self.write_json(user_out(doc))
 
 
+class ReconcileHandler(APIHandler):
+    @needs_role(Role.admin)
+    @api(body=ReconcileIn, response=ReconcileReport)
+    async def post(self) -> None:
+        """POST /api/v1/admin/reconcile {date, mend?}: WeChat Pay's bill for the day against
+        our payments and refunds (对账), mending what WeChat Pay says we missed. 200 the
+        report; 403 not the system administrator (the bill spans every court); 422 a day
+        not yet billed or a bad date; 503 WeChat Pay down."""
+        data = self.parse_body(ReconcileIn)
+        self.write_json(await self.services.reconciler.run_for(self.me.user, data))
+
+
 default_handlers = [
     (r"/api/v1/admin/staff", StaffHandler),
     (r"/api/v1/admin/lawyers", LawyersHandler),
     (rf"/api/v1/admin/lawyers/(?P<user_id>{OBJECT_ID})/verify", LawyerVerifyHandler),
+    (r"/api/v1/admin/reconcile", ReconcileHandler),
 ]

@@ -1,9 +1,10 @@
-"""Court fees: the public fee calculator (诉讼费计算)."""
+"""Court fees: the public fee calculator (诉讼费计算) and a case's fees."""
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, public
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated, public
 from models.fees import FeeEstimateQuery, FeeResult
+from models.payments import FeesOut
 from server.errors import ValidationFailed
 from server.fee_schedule import court_fee
 
@@ -25,4 +26,16 @@ class FeeEstimateHandler(APIHandler):
         self.write_json(court_fee(q.kind, q.amount_fen, procedure=q.procedure, fixed=fixed))
 
 
-default_handlers = [(r"/api/v1/fees/estimate", FeeEstimateHandler)]
+class CaseFeesHandler(APIHandler):
+    @authenticated
+    @api(response=FeesOut)
+    async def get(self, case_id: str) -> None:
+        """GET /api/v1/cases/{id}/fees: the case's fee notices, payments and refunds (a party
+        or agent sees the payments they made; staff all of them). 200; 404 not their case."""
+        self.write_json(await self.services.fees.case_fees(self.me.user, case_id))
+
+
+default_handlers = [
+    (r"/api/v1/fees/estimate", FeeEstimateHandler),
+    (rf"/api/v1/cases/(?P<case_id>{OBJECT_ID})/fees", CaseFeesHandler),
+]

@@ -150,6 +150,13 @@ class ApiSession:
         """The service certificate (送达回证)."""
         return await self.get(f"/api/v1/cases/{case_id}/documents/{doc_id}/certificate")
 
+    async def fees(self, case_id: str) -> Response:
+        """The case's fee notices, payments and refunds."""
+        return await self.get(f"/api/v1/cases/{case_id}/fees")
+
+    async def payment(self, payment_id: str) -> Response:
+        return await self.get(f"/api/v1/payments/{payment_id}")
+
 
 class MiniProgram(ApiSession):
     """A litigant's or lawyer's phone."""
@@ -201,6 +208,12 @@ class MiniProgram(ApiSession):
         if res.status != 200:
             raise RuntimeError(f"emulator subscribe failed: {res.status} {res.body}")
         return await self.post("/api/v1/me/subscriptions", {"template_ids": template_ids})
+
+    async def pay_notice(self, fee_notice_id: str, idempotency_key: str | None = None) -> Response:
+        """The fee page's 缴费 button: our order for the notice, with pay_params."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self.post("/api/v1/payments", {"fee_notice_id": fee_notice_id},
+                               headers=headers)  # fmt: skip
 
     async def request_payment(self, pay_params: dict[str, Any]) -> Response:
         """``wx.requestPayment(pay_params)`` and the user pays: WeChat checks paySign, the
@@ -274,9 +287,12 @@ class StaffConsole(ApiSession):
     async def review_queue(self, **params: Any) -> Response:
         return await self.get("/api/v1/review/filings" + _query(params))
 
-    async def accept_filing(self, filing_id: str, procedure: str = "ordinary") -> Response:
+    async def accept_filing(
+        self, filing_id: str, procedure: str = "ordinary", **extra: Any
+    ) -> Response:
+        """Accept (立案); ``extra``: fee_kind, fee_relief (the decision on a relief request)."""
         return await self.post(
-            f"/api/v1/review/filings/{filing_id}/accept", {"procedure": procedure}
+            f"/api/v1/review/filings/{filing_id}/accept", {"procedure": procedure, **extra}
         )
 
     async def request_correction(
@@ -345,6 +361,13 @@ class StaffConsole(ApiSession):
             body["recipients"] = recipients
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await self.post(f"/api/v1/cases/{case_id}/documents", body, headers=headers)
+
+    async def refund(
+        self, payment_id: str, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> Response:
+        """A refund: {reason, amount_fen (reason other) | new_amount_fen (reduced_claim)}."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self.post(f"/api/v1/payments/{payment_id}/refunds", body, headers=headers)
 
 
 def _query(params: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from models.common import InputModel, OutputModel, PageQuery
+from models.common import InputModel, ObjectIdStr, OutputModel, PageQuery
 from models.documents import DocumentOut
 from models.filings import FeeReliefIn, PartyDoc, PartyOut, Procedure
 
@@ -89,6 +89,7 @@ class CaseDoc(BaseModel):
     clerk_id: str | None = None
     green_channel: list[str] = Field(default_factory=list)
     fee_relief: FeeReliefIn | None = None
+    fee_overdue: bool = False  # set by the fee sweep: unpaid past the deadline (按撤诉处理)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     accepted_at: dt.datetime
     created_at: dt.datetime
@@ -147,7 +148,6 @@ class HearingStatus(StrEnum):
     held = "held"
 
 
-ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -302,7 +302,12 @@ class StaffRef(OutputModel):
 
 
 class FeeStatusOut(OutputModel):
-    status: str = Field("not_issued", examples=["not_issued"])
+    """The case's fees in one line: not_issued, pending, overdue, paid or waived."""
+
+    status: str = Field("not_issued", examples=["pending"])
+    amount_fen: int = 0
+    paid_fen: int = 0
+    due_at: dt.datetime | None = None
 
 
 class CaseSummary(OutputModel):

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from enum import StrEnum
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
+
+ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
+MAX_AMOUNT_FEN = 100_000_000_000_000  # a trillion yuan: more than any claim, less than 2**53
+
+
+class Procedure(StrEnum):
+    ordinary = "ordinary"
+    simplified = "simplified"
 
 
 class InputModel(BaseModel):

@@ -111,7 +111,7 @@ class ServedDocumentDoc(BaseModel):
     court_id: str
     kind: DocumentKind
     title: str
-    file_id: str | None = Field(None, description="left out of a recipient's listings")
+    file_id: str
     filename: str
     size: int
     sha256: str

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from models.common import InputModel, OutputModel
-from models.filings import MAX_AMOUNT_FEN, Procedure
+from models.common import MAX_AMOUNT_FEN, InputModel, OutputModel, Procedure
 
 
 class FeeKind(StrEnum):

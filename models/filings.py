@@ -16,10 +16,18 @@ from pydantic import (
     model_validator,
 )
 
-from models.common import InputModel, OutputModel, PageQuery
+from models.common import (
+    MAX_AMOUNT_FEN,
+    InputModel,
+    ObjectIdStr,
+    OutputModel,
+    PageQuery,
+    Procedure,
+)
+from models.fee_notices import ReliefDecisionIn
+from models.fees import FeeKind
 from models.users import Phone
 
-ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 ElementKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -32,7 +40,6 @@ ElementValue = (
 )
 
 # The most a filing can claim: 1e12 yuan. Anything above is a typing error, not a lawsuit.
-MAX_AMOUNT_FEN = 100_000_000_000_000
 
 
 class FilingStatus(StrEnum):
@@ -66,11 +73,6 @@ class GreenChannel(StrEnum):
     military = "military"
     minor = "minor"
     enterprise = "enterprise"
-
-
-class Procedure(StrEnum):
-    ordinary = "ordinary"
-    simplified = "simplified"
 
 
 # ---- inputs
@@ -156,6 +158,12 @@ class RejectIn(InputModel):
 
 class AcceptIn(InputModel):
     procedure: Procedure = Procedure.ordinary
+    fee_kind: FeeKind | None = Field(
+        None, description="the fee schedule's row; by default from the case kind and cause"
+    )
+    fee_relief: ReliefDecisionIn | None = Field(
+        None, description="the decision on the filer's fee-relief request (司法救助)"
+    )
 
 
 # ---- stored

@@ -14,6 +14,7 @@ from handlers import fees as fees_handlers
 from handlers import files as files_handlers
 from handlers import filings as filings_handlers
 from handlers import notifications as notifications_handlers
+from handlers import payments as payments_handlers
 from handlers import review as review_handlers
 from handlers import templates as templates_handlers
 from handlers.base import API404
@@ -26,6 +27,7 @@ from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.crypto import FieldCipher, Keys, Passwords, TokenSigner, resolve_keys
 from server.db import Database
+from server.fee_notices import FeeNoticeService
 from server.feed import FeedHub
 from server.files import FileService
 from server.filings import FilingService
@@ -35,6 +37,9 @@ from server.notifications import NotificationService
 from server.observe import log_request
 from server.openapi import build_openapi
 from server.outbox import OutboxWorker
+from server.payments import PaymentService
+from server.reconcile import Reconciler
+from server.refunds import RefundService
 from server.review import ReviewService
 from server.service_of_documents import DocumentService
 from server.users import UserService
@@ -56,6 +61,7 @@ HANDLER_MODULES = (
     cases_handlers,
     documents_handlers,
     fees_handlers,
+    payments_handlers,
 )
 
 
@@ -83,6 +89,10 @@ class Services:
     case_admin: CaseAdminService  # assignment and milestones
     hearings: HearingService
     service: DocumentService  # electronic service (电子送达)
+    fees: FeeNoticeService  # fee notices (缴费通知书)
+    payments: PaymentService  # paying them through WeChat Pay
+    refunds: RefundService
+    reconciler: Reconciler  # 对账: WeChat Pay's bill against our records
 
 
 def build_services(
@@ -118,12 +128,16 @@ def build_services(
     calendars = Calendars(settings)
     cases = CaseService(db, users, cipher, clock)
     filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
-    review = ReviewService(
-        db, settings, clock, users, filings, cases, calendars, files, notifications
-    )
     service = DocumentService(db, clock, users, cases, files, notifications)
-    case_views = CaseViews(db, settings, cases, users, calendars, service)
+    fees = FeeNoticeService(db, settings, clock, calendars, cases, notifications)
+    review = ReviewService(
+        db, settings, clock, users, filings, cases, calendars, files, notifications, fees, service
+    )
+    case_views = CaseViews(db, settings, cases, users, calendars, service, fees)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
+    payments = PaymentService(db, settings, clock, wechatpay, users, cases, fees, notifications)
+    refunds = RefundService(db, settings, clock, wechatpay, users, cases, payments, notifications)
+    reconciler = Reconciler(db, wechatpay, payments, refunds)
     return Services(
         settings=settings,
         db=db,
@@ -142,6 +156,10 @@ def build_services(
         filings=filings,
         review=review,
         service=service,
+        fees=fees,
+        payments=payments,
+        refunds=refunds,
+        reconciler=reconciler,
         case_views=case_views,
         case_admin=case_admin,
         hearings=HearingService(db, settings, clock, calendars, case_admin),

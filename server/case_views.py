@@ -20,7 +20,6 @@ from models.cases import (
     CaseQuery,
     CaseStatus,
     CaseSummary,
-    FeeStatusOut,
     HearingDoc,
     HearingOut,
     LookupIn,
@@ -36,6 +35,7 @@ from server.cases import CaseService
 from server.config import Settings
 from server.db import Database
 from server.errors import Forbidden, NotFound
+from server.fee_notices import FeeNoticeService
 from server.paging import as_datetime, decode_cursor, encode_cursor, object_id
 from server.parties import party_out
 from server.ratelimit import RateLimiter
@@ -108,6 +108,7 @@ class CaseViews:
         users: UserService,
         calendars: Calendars,
         documents: ServedDocuments,
+        fees: FeeNoticeService,
     ) -> None:
         self.col = db["cases"]
         self.hearings = db["hearings"]
@@ -116,6 +117,7 @@ class CaseViews:
         self.users = users
         self.calendars = calendars
         self.documents = documents
+        self.fees = fees
         limits = settings.cases
         self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
         self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
@@ -216,7 +218,8 @@ class CaseViews:
             judge=await self._staff_ref(case.judge_id), clerk=await self._staff_ref(case.clerk_id),
             timeline=[TimelineOut(at=e.at, kind=e.kind, note=e.note, by=e.by if staff else None)
                       for e in case.timeline],
-            hearings=await self.hearings_of(case), fees=FeeStatusOut(), documents=documents,
+            hearings=await self.hearings_of(case), fees=await self.fees.status(case),
+            documents=documents,
             query_code=None if staff else self.cases.query_code(case),
         )  # fmt: skip
 

@@ -123,6 +123,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     # Electronic service (server/service_of_documents.py): a case's served documents.
+    "fee_notices": [
+        IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
+        # the overdue sweep filters on all three (SecantusDB wants every filtered field)
+        IndexModel(
+            [("status", ASCENDING), ("overdue_at", ASCENDING), ("due_at", ASCENDING)],
+            name="overdue_sweep",
+        ),
+    ],
     "served_documents": [
         IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
     ],

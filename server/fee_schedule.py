@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from models.common import MAX_AMOUNT_FEN, Procedure
 from models.fees import FeeKind, FeeLine, FeeResult, FeeStep, Halving
-from models.filings import MAX_AMOUNT_FEN, Procedure
 from server.config import FixedFees
 from server.errors import ValidationFailed
 

@@ -36,6 +36,7 @@ from server.users import UserService
 log = logging.getLogger("microcourt.files")
 
 BUCKET = "files"
+CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 FILENAME_MAX = 100
 _MAGIC: tuple[tuple[bytes, FileKind], ...] = (
     (b"%PDF-", FileKind.pdf),
@@ -141,6 +142,21 @@ class FileService:
         PDF/JPEG/PNG by its bytes."""
         self.limiter.hit(owner_id)
         kind = self._check_upload(data)
+        return await self.store(owner_id, data, filename, purpose, kind)
+
+    async def store(
+        self,
+        owner_id: str,
+        data: bytes,
+        filename: str,
+        purpose: FilePurpose,
+        kind: FileKind,
+        *,
+        court_ids: Sequence[str] = (),
+        session: AsyncClientSession | None = None,
+    ) -> FileMeta:
+        """Store checked bytes: an upload, or a document the court generated (in the
+        generating transaction when ``session`` is given)."""
         metadata: dict[str, Any] = {
             "owner_id": owner_id,
             "purpose": purpose.value,
@@ -148,12 +164,34 @@ class FileService:
             "sha256": await _sha256(data),
             "created_at": self.clock.now(),
             "reader_ids": [],
-            "court_ids": [],
+            "court_ids": list(court_ids),
         }
         name = sanitize_filename(filename, kind)
-        file_id = await self.bucket.upload_from_stream(name, data, metadata=metadata)
+        if session is None:
+            file_id = await self.bucket.upload_from_stream(name, data, metadata=metadata)
+        else:
+            file_id = await self._write_in_transaction(name, data, metadata, session)
         log.info("file stored id=%s size=%d type=%s", file_id, len(data), kind.value)
         return _meta({"_id": file_id, "length": len(data), "filename": name, "metadata": metadata})
+
+    async def _write_in_transaction(
+        self, name: str, data: bytes, metadata: dict[str, Any], session: AsyncClientSession
+    ) -> ObjectId:
+        """The GridFS documents written by hand: PyMongo's GridFS refuses transactions, and a
+        generated notice must commit with the decision that made it. Same layout as GridFS
+        (chunks of ``CHUNK_BYTES``, then the files document), so the bucket reads it back."""
+        file_id = ObjectId()
+        chunks = [
+            {"_id": ObjectId(), "files_id": file_id, "n": n, "data": data[i : i + CHUNK_BYTES]}
+            for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
+        ]
+        await self._root.chunks.insert_many(chunks, session=session)
+        await self.files.insert_one(
+            {"_id": file_id, "length": len(data), "chunkSize": CHUNK_BYTES,
+             "uploadDate": self.clock.now(), "filename": name, "metadata": metadata},
+            session=session,
+        )  # fmt: skip
+        return file_id
 
     async def grant(
         self,

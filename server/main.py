@@ -137,8 +137,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
 
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:
-    """Revocation polling, subscribe-message sends, the live feed, the deadline sweep and the
-    hearing reminders; each is stopped (and its lease released) on shutdown."""
+    """Revocation polling, subscribe-message sends, the live feed, the review and fee deadline
+    sweeps and the hearing reminders; each is stopped (and its lease released) on shutdown."""
     services.auth.start_polling()
     stack.push_async_callback(services.auth.stop_polling)
     services.outbox.start()
@@ -154,6 +154,14 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
     reminders = Periodic("hearing-reminders", services.hearings.sweep_reminders, every)
     reminders.start()
     stack.push_async_callback(reminders.stop)
+    fees = Periodic(
+        "fee-deadlines", services.fees.sweep_overdue, settings.review.deadline_sweep_seconds
+    )
+    fees.start()
+    stack.push_async_callback(fees.stop)
+    expiry = Periodic("payment-expiry", services.payments.sweep_expired, every)
+    expiry.start()
+    stack.push_async_callback(expiry.stop)
 
 
 async def _first_admin(settings: Settings, services: Any) -> None:

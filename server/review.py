@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from models.cases import CaseDoc
 from models.common import Page, PageQuery
+from models.documents import DocumentKind
 from models.filings import (
     AcceptIn,
     AcceptOut,
@@ -20,6 +22,7 @@ from models.filings import (
     ReviewItem,
 )
 from models.users import Role, UserDoc
+from server import court_notices
 from server.cases import CaseService
 from server.clock import Clock, local_day
 from server.config import Settings
@@ -31,8 +34,10 @@ from server.users import UserService
 
 if TYPE_CHECKING:
     from server.calendar import Calendars
+    from server.fee_notices import FeeNoticeService, FeePlan
     from server.files import FileService
     from server.notifications import NotificationService
+    from server.service_of_documents import DocumentService
 
 SWEEP_BATCH = 500
 T = TypeVar("T")
@@ -54,8 +59,12 @@ class ReviewService:
         calendars: Calendars,
         files: FileService,
         notifications: NotificationService,
+        fees: FeeNoticeService,
+        service: DocumentService,
     ) -> None:
         self.db = db
+        self.fees = fees
+        self.service = service
         self.col = db["filings"]
         self.users = users
         self.filings = filings
@@ -205,6 +214,7 @@ class ReviewService:
         type_code = court.case_types[doc.case_kind]
         year = self.calendars.for_court(doc.court_id).local_date(self.clock.now()).year
         links = await self.cases.linked_users(doc)
+        fee_plan = self.fees.plan(doc, data)
         case_id = ObjectId()
 
         async def register(session: AsyncClientSession) -> tuple[FilingDoc, dict[str, Any]]:
@@ -220,11 +230,33 @@ class ReviewService:
                 {"action": "accepted", "procedure": data.procedure.value}, session,
             )  # fmt: skip
             await self.cases.insert(case, session)
+            await self._serve_notices(CaseDoc.model_validate(case), decided, staff, fee_plan,
+                                      session)  # fmt: skip
             await self._tell_parties(decided, case, session)
             return decided, case
 
         decided, case = await self._in_transaction(register)
         return AcceptOut(case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided))
+
+    async def _serve_notices(
+        self,
+        case: CaseDoc,
+        filing: FilingDoc,
+        staff: UserDoc,
+        fee_plan: FeePlan | None,
+        session: AsyncClientSession,
+    ) -> None:
+        """The 受理通知书 (with the query code) and, when a fee is prepaid, the fee notice:
+        generated, stored and served to the plaintiffs in the acceptance's transaction."""
+        court = self.settings.court(case.court_id)
+        assert court is not None
+        pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
+        plaintiffs = [p.party_id for p in case.plaintiffs]
+        await self.service.serve_generated(
+            case, staff, DocumentKind.acceptance_notice, pdf, plaintiffs, session
+        )
+        if fee_plan is not None:
+            await self.fees.issue(fee_plan, case, filing, staff, self.service, session)
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession

@@ -25,6 +25,7 @@ from models.documents import (
     CertificateOut,
     ConsentIn,
     ConsentOut,
+    DocumentKind,
     DocumentOut,
     RecipientDoc,
     RecipientOut,
@@ -33,7 +34,7 @@ from models.documents import (
     ServiceMethod,
     service_address,
 )
-from models.files import FileKind
+from models.files import FileKind, FileMeta, FilePurpose
 from models.filings import PARTY_GROUPS
 from models.users import UserDoc
 from server.cases import CaseService, case_not_found
@@ -147,34 +148,67 @@ class DocumentService:
         (meta,) = await self.files.check_owned(str(staff.id), [data.file_id])
         if meta.content_type != FileKind.pdf:
             raise ValidationFailed("送达的文书应为 PDF 文件", code="document_not_pdf")
+        doc = self._document(case, staff, meta, data.kind, data.title, data.recipients)
+
+        async def write(session: AsyncClientSession) -> None:
+            await self._write(case, doc, session)
+
+        await self._in_transaction(write)
+        return document_out(doc)
+
+    async def serve_generated(
+        self,
+        case: CaseDoc,
+        staff: UserDoc,
+        kind: DocumentKind,
+        pdf: bytes,
+        recipients: list[str] | None,
+        session: AsyncClientSession,
+    ) -> ServedDocumentDoc:
+        """Serve a notice the court generated (受理通知书, 缴费通知书) inside the caller's
+        transaction: the file, the document, the timeline and the pushes commit with it."""
+        meta = await self.files.store(
+            str(staff.id), pdf, f"{case.case_no}{kind.value}.pdf", FilePurpose.court_document,
+            FileKind.pdf, court_ids=[case.court_id], session=session,
+        )  # fmt: skip
+        doc = self._document(case, staff, meta, kind, None, recipients)
+        await self._write(case, doc, session)
+        return doc
+
+    def _document(
+        self,
+        case: CaseDoc,
+        staff: UserDoc,
+        meta: FileMeta,
+        kind: DocumentKind,
+        title: str | None,
+        recipients: list[str] | None,
+    ) -> ServedDocumentDoc:
         now = self.clock.now()
-        lines = [_line(g, p, now) for g, p in self._targets(case, data.recipients)]
-        doc = ServedDocumentDoc(
-            id=ObjectId(), case_id=str(case.id), court_id=case.court_id, kind=data.kind,
-            title=data.title or data.kind.value, file_id=meta.id, filename=meta.filename,
+        lines = [_line(g, p, now) for g, p in self._targets(case, recipients)]
+        return ServedDocumentDoc(
+            id=ObjectId(), case_id=str(case.id), court_id=case.court_id, kind=kind,
+            title=title or kind.value, file_id=meta.id, filename=meta.filename,
             size=meta.size, sha256=meta.sha256, served_by=str(staff.id),
             served_by_name=staff.name, served_at=now, recipients=lines,
             reader_ids=self._readers(case, lines),
         )  # fmt: skip
 
-        async def write(session: AsyncClientSession) -> None:
-            await self.col.insert_one(doc.model_dump(by_alias=True), session=session)
-            if (
-                await self.cases.add_event(
-                    case.id, "送达", str(staff.id), _note(doc), session=session
-                )
-                is None
-            ):
-                raise case_not_found()
-            await self.files.grant(
-                [meta.id], reader_ids=doc.reader_ids, court_ids=[case.court_id], session=session
-            )
-            await self._tell(case, doc, session)
-            await self.users.record(str(staff.id), "document.serve", str(doc.id), session,
-                                    case_id=doc.case_id, sha256=doc.sha256)  # fmt: skip
-
-        await self._in_transaction(write)
-        return document_out(doc)
+    async def _write(
+        self, case: CaseDoc, doc: ServedDocumentDoc, session: AsyncClientSession
+    ) -> None:
+        await self.col.insert_one(doc.model_dump(by_alias=True), session=session)
+        if (
+            await self.cases.add_event(case.id, "送达", doc.served_by, _note(doc), session=session)
+            is None
+        ):
+            raise case_not_found()
+        await self.files.grant(
+            [doc.file_id], reader_ids=doc.reader_ids, court_ids=[case.court_id], session=session
+        )
+        await self._tell(case, doc, session)
+        await self.users.record(doc.served_by, "document.serve", str(doc.id), session,
+                                case_id=doc.case_id, sha256=doc.sha256)  # fmt: skip
 
     @staticmethod
     def _targets(case: CaseDoc, wanted: list[str] | None) -> list[tuple[str, CasePartyDoc]]:

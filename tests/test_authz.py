@@ -16,6 +16,7 @@ from server.app import routes
 from server.openapi import openapi_path, route_methods
 
 PUBLIC = "public"
+WECHATPAY = "signed by WeChat Pay"
 SIGNED_IN = frozenset({"litigant", "lawyer", "clerk", "judge", "admin"})
 PARTIES = frozenset({"litigant", "lawyer"})
 ADMIN = frozenset({"admin"})
@@ -37,6 +38,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/admin/staff", "post"): ADMIN,
     ("/api/v1/admin/lawyers", "get"): ADMIN,
     ("/api/v1/admin/lawyers/{user_id}/verify", "post"): ADMIN,
+    ("/api/v1/admin/reconcile", "post"): ADMIN,  # the system administrator's (no court)
     ("/api/v1/files", "post"): SIGNED_IN,  # the matrix's JSON {} gets 415 multipart_required
     ("/api/v1/files/{file_id}", "get"): SIGNED_IN,
     ("/api/v1/templates", "get"): PUBLIC,
@@ -67,6 +69,13 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     # electronic service (电子送达); whose case and document is checked per object (404)
     ("/api/v1/cases/{case_id}/consent", "post"): PARTIES,
     ("/api/v1/cases/{case_id}/documents", "get"): SIGNED_IN,
+    ("/api/v1/cases/{case_id}/fees", "get"): SIGNED_IN,
+    ("/api/v1/payments", "post"): PARTIES,
+    ("/api/v1/payments/{payment_id}", "get"): SIGNED_IN,
+    ("/api/v1/payments/{payment_id}/refunds", "post"): STAFF,
+    # authenticated by WeChat Pay's signature, not a token: unsigned, everyone gets 401 FAIL
+    ("/api/v1/payments/wechat/notify", "post"): WECHATPAY,
+    ("/api/v1/payments/wechat/refund-notify", "post"): WECHATPAY,
     ("/api/v1/cases/{case_id}/documents", "post"): STAFF,
     ("/api/v1/cases/{case_id}/documents/{doc_id}", "get"): SIGNED_IN,
     ("/api/v1/cases/{case_id}/documents/{doc_id}/certificate", "get"): SIGNED_IN,
@@ -82,6 +91,7 @@ SAMPLE_PARAMS = {
     "case_id": "0" * 24,
     "doc_id": "0" * 24,
     "hearing_id": "0" * 24,
+    "payment_id": "0" * 24,
 }
 
 
@@ -128,7 +138,9 @@ async def test_each_role_is_let_in_or_refused_as_the_matrix_says(
         for role, session in sessions.items():
             res = await session.request(method.upper(), url, body)
             where = f"{method.upper()} {path} as {role}: {res.status} {res.body}"
-            if allowed == PUBLIC or role in allowed:
+            if allowed == WECHATPAY:
+                assert (res.status, res.body["code"]) == (401, "FAIL"), where
+            elif allowed == PUBLIC or role in allowed:
                 assert res.status not in (401, 403), where
                 assert res.status < 500, where
             elif role == "anonymous":

@@ -76,8 +76,9 @@ async def test_each_reader_sees_what_they_may(
         assert res.status == 200 and res.body["viewer"] == seen_as, res.body
         assert res.body["court_name"] == "北京市朝阳区人民法院"
         assert res.body["status"] == "accepted" and res.body["status_name"] == "已立案"
-        assert res.body["fees"] == {"status": "not_issued"}
-        assert [e["kind"] for e in res.body["timeline"]] == ["立案"]
+        assert res.body["fees"]["status"] == "pending"
+        assert res.body["fees"]["amount_fen"] == 230_000  # 100,000 yuan: 50 + 2.5% of 90,000
+        assert [e["kind"] for e in res.body["timeline"]] == ["立案", "送达", "送达"]
         assert len(res.body["query_code"]) == 8  # parties and the filing agent only
         assert SELF_ID not in res.content.decode() and DEFENDANT_ID not in res.content.decode()
     code = (await client.case(case_id)).body["query_code"]
@@ -234,12 +235,13 @@ async def test_the_detail_lists_the_documents_served_to_the_reader(
     case_id, _ = await accepted(client, clerk)
     assert (await client.case(case_id)).body["documents"] == []
     assert (await client.consent(case_id)).status == 200
-    notice = await upload(clerk, "受理通知书.pdf", "other")  # type: ignore[arg-type]
-    served = await clerk.serve_document(case_id, notice, "受理通知书")
+    notice = await upload(clerk, "举证通知书.pdf", "other")  # type: ignore[arg-type]
+    served = await clerk.serve_document(case_id, notice, "举证通知书")
     assert served.status in (200, 201), served.body
     mine = (await client.case(case_id)).body["documents"]
     assert [d["id"] for d in mine] == [served.body["id"]]
     assert mine[0]["recipients"][0]["delivered_at"] is not None
     assert (await other.case(case_id)).body["documents"] == []  # no consent: served on paper
     court = (await clerk.case(case_id)).body["documents"]
-    assert len(court) == 1 and len(court[0]["recipients"]) == 2
+    assert [d["kind"] for d in court] == ["受理通知书", "缴费通知书", "举证通知书"]
+    assert len(court[2]["recipients"]) == 2

@@ -77,7 +77,7 @@ async def test_served_read_and_certified(
     assert "document_served" in await kinds(plaintiff)
     assert "document_served" not in await kinds(defendant)
     timeline = (await services.cases.load(case_id)).timeline
-    assert [e.kind for e in timeline] == ["立案", "送达"]
+    assert [e.kind for e in timeline] == ["立案", "送达", "送达", "送达"]  # two at acceptance
 
     # the plaintiff reads it: read once, the first time kept
     first = clock.advance(hours=2)
@@ -142,11 +142,14 @@ async def test_consent_from_the_case_and_the_next_document(
     mine = await defendant.documents(case_id)
     assert [d["title"] for d in mine.body["items"]] == ["开庭传票"]
     theirs = await plaintiff.documents(case_id)
-    assert [d["title"] for d in theirs.body["items"]] == ["受理通知书", "开庭传票"]
+    # the first two generated at acceptance, then the clerk's
+    assert [d["title"] for d in theirs.body["items"]] == [
+        "受理通知书", "缴费通知书", "受理通知书", "开庭传票",
+    ]  # fmt: skip
     assert clerk.user is not None
     staff_user = await services.users.get(str(clerk.user["id"]))
     listed = await services.service.documents_for(case, staff_user, Viewer.staff)
-    assert len(listed) == 2 and len(listed[0].recipients) == 2
+    assert len(listed) == 4 and len(listed[2].recipients) == 2
 
     # withdrawing consent is recorded, and the next document goes on paper
     assert (await plaintiff.consent(case_id, False)).status == 200
@@ -202,10 +205,13 @@ async def test_bad_requests_leave_nothing(
     for body, code in bad:
         res = await clerk.post(f"/api/v1/cases/{case_id}/documents", body)
         assert (res.status, res.error_code) == (422, code), (body, res.body)
-    assert await services.db["served_documents"].count_documents({}) == 0
-    assert [e.kind for e in (await services.cases.load(case_id)).timeline] == ["立案"]
-    assert "document_served" not in await kinds(plaintiff)
-    assert await services.db["audit"].count_documents({"action": "document.serve"}) == 0
+    # only the two notices served with the acceptance
+    assert await services.db["served_documents"].count_documents({}) == 2
+    assert [e.kind for e in (await services.cases.load(case_id)).timeline] == [
+        "立案", "送达", "送达",
+    ]  # fmt: skip
+    assert (await kinds(plaintiff)).count("document_served") == 2
+    assert await services.db["audit"].count_documents({"action": "document.serve"}) == 2
 
     # only the chosen recipients; an idempotent retry serves once
     body = {"file_id": mine, "kind": "传票", "recipients": party_ids[:1]}
@@ -215,9 +221,9 @@ async def test_bad_requests_leave_nothing(
     assert first.status == again.status == 201 and first.body == again.body
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert [r["party_id"] for r in first.body["recipients"]] == party_ids[:1]
-    assert await services.db["served_documents"].count_documents({}) == 1
+    assert await services.db["served_documents"].count_documents({}) == 3
     notices = await plaintiff.notifications()
-    assert [n["kind"] for n in notices.body["items"]].count("document_served") == 1
+    assert [n["kind"] for n in notices.body["items"]].count("document_served") == 3
 
 
 @pytest.mark.gen_test(timeout=60)
