@@ -24,6 +24,13 @@ Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
 
 
+@pytest.fixture(autouse=True)
+def settled_by_hand(emulator: Emulator) -> None:
+    """Refunds stay PROCESSING until a test settles them: no callback may arrive while a test
+    is ending (an app stopped inside a transaction would leave SecantusDB's lock held)."""
+    emulator.pay.refund_seconds = None
+
+
 async def settle(
     emulator: Emulator, services: Services, refund_id: str, status: str = "SUCCESS"
 ) -> None:
@@ -126,7 +133,8 @@ async def accepted_other(litigant: Litigant, staff: Staff) -> Any:
     mp = await litigant(identity=False)
     assert (await mp.verify_identity("王五", id_number("19800808", "110105", "456"))).status == 200
     clerk = await staff("clerk")
-    person = {"type": "person", "name": "王五", "id_number": id_number("19800808", "110105", "456")}
+    person = {"type": "person", "name": "王五", "id_number": id_number("19800808", "110105", "456"),
+              "phone": "13700137000", "address": "北京市朝阳区建国路2号"}  # fmt: skip
     filing = await submitted(mp, plaintiffs=[person])
     res = await clerk.accept_filing(filing["id"])
     assert res.status == 200, res.body
