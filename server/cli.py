@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from server.config import ConfigError, load_settings
+from server.config import ConfigError, Settings, load_settings
 from server.embedded import EmbeddedDatabaseError
 from server.observe import setup_logging
 
@@ -23,6 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port, 0 for any free one (server.port)")
     serve.add_argument("--data-dir", type=Path, help="embedded database and dev keys")
     serve.add_argument("--config", type=Path, help="config file (default: config.yaml)")
+    rec = sub.add_parser(
+        "reconcile",
+        help="对账: compare a day's WeChat Pay trade bill with our payments and refunds",
+        description="Lists what WeChat Pay says was paid (or refunded) on the day and we do "
+        "not, and the reverse; mends the first kind unless --dry-run. Needs mongodb.uri and a "
+        "real merchant (wechatpay.*). Exit 0: nothing found; 1: findings (JSON on stdout).",
+    )
+    rec.add_argument("--date", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD")
+    rec.add_argument("--dry-run", action="store_true", help="report only, mend nothing")
+    rec.add_argument("--config", type=Path, help="config file (default: config.yaml)")
     return parser
 
 
@@ -40,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         os.environ["MICROCOURT_CONFIG"] = str(args.config)
     try:
-        settings = load_settings(**_overrides(args))
+        settings = load_settings(**(_overrides(args) if args.command == "serve" else {}))
     except ConfigError as e:
         print(f"microcourt: {e}", file=sys.stderr)
         return 2
+    if args.command == "reconcile":
+        return _reconcile(settings, args.date, mend=not args.dry_run)
     setup_logging(
         settings.server.log_file, logging.DEBUG if settings.server.debug else logging.INFO
     )
@@ -58,6 +71,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"microcourt: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _reconcile(settings: Settings, day: dt.date, *, mend: bool) -> int:
+    setup_logging(settings.server.log_file, logging.INFO)
+    if settings.mongodb.embedded or settings.wechatpay.emulated:
+        print(
+            "microcourt: reconcile needs mongodb.uri and a real merchant (wechatpay.mchid); "
+            "with the embedded defaults use POST /api/v1/admin/reconcile on the running server",
+            file=sys.stderr,
+        )
+        return 2
+    from server.reconcile import reconcile_once
+
+    try:
+        report = asyncio.run(reconcile_once(settings, day, mend=mend))
+    except ConfigError as e:
+        print(f"microcourt: {e}", file=sys.stderr)
+        return 2
+    print(report.model_dump_json(indent=2))
+    return 0 if report.clean else 1
 
 
 if __name__ == "__main__":

@@ -76,11 +76,20 @@ class _DeferredQueueHandler(logging.handlers.QueueHandler):
 _listener: logging.handlers.QueueListener | None = None
 
 
+def _stop_listener() -> None:
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def setup_logging(log_file: str = "", level: int = logging.INFO) -> None:
     """JSON lines to stderr or a file, written by a thread of their own."""
     global _listener
     if _listener is not None:
         _listener.stop()
+    else:
+        atexit.register(_stop_listener)  # once: it stops whichever listener is current
     sink: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8")
         if log_file
@@ -90,7 +99,6 @@ def setup_logging(log_file: str = "", level: int = logging.INFO) -> None:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     _listener = logging.handlers.QueueListener(records, sink)
     _listener.start()
-    atexit.register(_listener.stop)
     root = logging.getLogger()
     root.handlers[:] = [_DeferredQueueHandler(records)]
     root.setLevel(level)

@@ -19,6 +19,7 @@ from models.common import InputModel
 from models.payments import PaymentDoc, PaymentStatus, RefundDoc, RefundStatus
 from models.users import UserDoc
 from server.clock import SHANGHAI
+from server.config import Settings
 from server.db import Database
 from server.errors import Forbidden, ServiceUnavailable, ValidationFailed
 from server.payments import PaymentService
@@ -159,3 +160,23 @@ class Reconciler:
         return Finding(out_trade_no=doc.out_trade_no, amount_fen=doc.amount_fen,
                        ours=doc.status.value, theirs=theirs, action="report",
                        note="本系统已入账，微信支付无此笔交易，请人工核对")  # fmt: skip
+
+
+async def reconcile_once(settings: Settings, day: dt.date, *, mend: bool) -> ReconcileReport:
+    """The ``microcourt reconcile`` command: one run against the configured database and
+    merchant, with the services the server itself uses."""
+    from server.app import build_services
+    from server.clock import SystemClock
+    from server.db import connect
+    from server.wechatpay_config import resolve_pay_credentials
+
+    clock = SystemClock()
+    pay = WeChatPayAdapter.from_settings(settings, resolve_pay_credentials(settings)[0], clock)
+    client = connect(settings.mongodb.uri)
+    db = client[settings.mongodb.database]
+    try:
+        services = build_services(settings, db, clock=clock, wechatpay=pay)
+        return await services.reconciler.run(day, mend=mend)
+    finally:
+        await pay.aclose()
+        await client.close()

@@ -143,16 +143,24 @@ async def test_forged_stale_and_tampered_callbacks_change_nothing(
     assert (await notice_of(plaintiff, case_id))["status"] == "paid"
 
 
-@pytest.mark.gen_test(timeout=90)
-async def test_a_lost_callback_is_found_by_asking_wechat_pay(
+async def paid_but_lost(
     litigant: Litigant, staff: Staff, emulator: Emulator
-) -> None:
+) -> tuple[str, MiniProgram, Any]:
+    """A case whose fee 张三 paid at WeChat Pay, every callback of it lost on the way."""
     case_id, plaintiff, _, _ = await accepted(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     order = await plaintiff.pay_notice(notice["id"])
     emulator.pay.notifier.dropped.add(f"MC{order.body['payment_id']}")
     assert (await plaintiff.request_payment(order.body["pay_params"])).status == 200
     await emulator.pay.notifier.idle()
+    return case_id, plaintiff, order
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_lost_callback_is_found_by_asking_wechat_pay(
+    litigant: Litigant, staff: Staff, emulator: Emulator
+) -> None:
+    case_id, plaintiff, order = await paid_but_lost(litigant, staff, emulator)
     assert (await notice_of(plaintiff, case_id))["status"] == "pending"
     res = await plaintiff.payment(order.body["payment_id"])  # the result page polls
     assert res.status == 200 and res.body["status"] == "paid"

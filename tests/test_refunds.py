@@ -4,7 +4,9 @@ reconciliation against WeChat Pay's bill."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,12 +15,20 @@ from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
+from server import cli
 from server.app import Services
 from server.clock import FixedClock
-from tests.conftest import STAFF_PASSWORD, id_number
+from tests.conftest import (
+    PAY_APIV3_KEY,
+    PAY_MCHID,
+    PAY_SERIAL,
+    STAFF_PASSWORD,
+    PayKeys,
+    id_number,
+)
 from tests.test_fee_notices import FEE_100K, accepted, kinds
 from tests.test_filings import submitted
-from tests.test_payments import notice_of, paid_case
+from tests.test_payments import notice_of, paid_but_lost, paid_case
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
@@ -205,3 +215,54 @@ async def test_reconciliation_mends_a_lost_callback_and_reports_the_rest(
     again = (await admin.post("/api/v1/admin/reconcile", day)).body  # mending twice: once
     assert again["only_wechat"] == [] and len(again["only_ours"]) == 1
     assert (await kinds(plaintiff)).count("payment_paid") == 1
+
+
+def test_the_command_needs_the_real_services(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [k for k in os.environ if k.startswith("MICROCOURT_")]:
+        monkeypatch.delenv(name)
+    assert cli.main(["reconcile", "--date", "2026-11-23"]) == 2
+    assert "POST /api/v1/admin/reconcile" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["reconcile", "--date", "23/11/2026"])
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_command_reconciles_a_day(
+    litigant: Litigant,
+    staff: Staff,
+    emulator: Emulator,
+    services: Services,
+    clock: FixedClock,
+    mongo_uri: str,
+    pay_keys: PayKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, _, order = await paid_but_lost(litigant, staff, emulator)
+    clock.set(dt.datetime(2026, 11, 24, 3, 0, tzinfo=dt.UTC))  # the bill is ready at 10:00
+
+    env = {
+        "MONGODB__URI": mongo_uri,
+        "MONGODB__DATABASE": services.db.name,
+        "SECURITY__TOKEN_SECRET": "t" * 40,
+        "SECURITY__DATA_KEY": base64.b64encode(b"k" * 32).decode(),
+        "SECURITY__HASH_KEY": "h" * 40,
+        "WECHATPAY__MCHID": PAY_MCHID,
+        "WECHATPAY__APPID": services.settings.wechatpay.appid,
+        "WECHATPAY__API_BASE": emulator.url,
+        "WECHATPAY__NOTIFY_BASE_URL": "https://court.example.cn",
+        "WECHATPAY__MERCHANT_SERIAL_NO": PAY_SERIAL,
+        "WECHATPAY__MERCHANT_PRIVATE_KEY": pay_keys.merchant,
+        "WECHATPAY__APIV3_KEY": PAY_APIV3_KEY,
+        "WECHATPAY__PLATFORM_PUBLIC_KEY": emulator.platform_public_key_pem,
+        "WECHATPAY__PLATFORM_PUBLIC_KEY_ID": emulator.platform_public_key_id,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(f"MICROCOURT_{name}", value)
+    argv = ["reconcile", "--date", "2026-11-23"]
+    assert await asyncio.to_thread(cli.main, [*argv, "--dry-run"]) == 1
+    assert (await services.payments.load(order.body["payment_id"])).status == "pending"
+    assert await asyncio.to_thread(cli.main, argv) == 1  # found, and mended
+    assert (await services.payments.load(order.body["payment_id"])).status == "paid"
+    assert await asyncio.to_thread(cli.main, argv) == 0  # nothing left
