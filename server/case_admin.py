@@ -120,11 +120,14 @@ class CaseAdminService:
         data: dict[str, Any] | None = None,
         template: str = "case_update",
         dedupe_key: str | None = None,
+        staff_too: bool = False,
     ) -> None:
-        """Push news of a case to its parties (with an account) and agents."""
+        """Push news of a case to its parties (with an account) and agents; with
+        ``staff_too``, to its judge and clerk as well."""
         kind, title, body = notice
+        staff = [u for u in (case.judge_id, case.clerk_id) if u] if staff_too else []
         await self.notifications.notify(
-            self.cases.audience(case), kind, title, body,
+            [*self.cases.audience(case), *staff], kind, title, body,
             data={"case_id": str(case.id), "case_no": case.case_no,
                   "status": case.status.value, **(data or {})},
             template=template, page=f"pages/case/detail?id={case.id}",

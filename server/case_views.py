@@ -13,6 +13,8 @@ import datetime as dt
 import hmac
 from typing import Any, Protocol
 
+from bson import ObjectId
+
 from models.cases import (
     STATUS_NAMES,
     CaseDoc,
@@ -29,6 +31,7 @@ from models.cases import (
 )
 from models.common import Page
 from models.documents import DocumentOut
+from models.filings import FilingDoc
 from models.users import STAFF_ROLES, UserDoc
 from server.calendar import Calendars
 from server.cases import CaseService
@@ -36,6 +39,8 @@ from server.config import Settings
 from server.db import Database
 from server.errors import Forbidden, NotFound
 from server.fee_notices import FeeNoticeService
+from server.files import FileService
+from server.filings import materials
 from server.paging import as_datetime, decode_cursor, encode_cursor, object_id
 from server.parties import party_out
 from server.ratelimit import RateLimiter
@@ -109,6 +114,7 @@ class CaseViews:
         calendars: Calendars,
         documents: ServedDocuments,
         fees: FeeNoticeService,
+        files: FileService,
     ) -> None:
         self.col = db["cases"]
         self.hearings = db["hearings"]
@@ -118,6 +124,8 @@ class CaseViews:
         self.calendars = calendars
         self.documents = documents
         self.fees = fees
+        self.files = files
+        self.filings = db["filings"]
         limits = settings.cases
         self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
         self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
@@ -255,9 +263,17 @@ class CaseViews:
         if viewer is None:
             case = await self.cases.link_party(case, user) or _refuse()
             viewer = Viewer.party
+            await self._grant_materials(case, str(user.id))
         if viewer == Viewer.staff:
             await self.users.record(str(user.id), "case.read", str(case.id), court_id=case.court_id)
         return await self.view(case, user, viewer)
+
+    async def _grant_materials(self, case: CaseDoc, user_id: str) -> None:
+        """A party linked by lookup reads the filing's materials, as the parties linked at
+        acceptance do."""
+        raw = await self.filings.find_one({"_id": ObjectId(case.filing_id)})
+        if raw is not None:
+            await self.files.grant(materials(FilingDoc.model_validate(raw)), reader_ids=[user_id])
 
 
 def _refuse() -> CaseDoc:

@@ -6,8 +6,8 @@ race-safe by a lock document per court, room and day (``hearing_rooms``) that ev
 scheduling transaction of that room and day updates: two transactions that could overlap
 write the same document, so one of them is retried and then sees the other's hearing.
 
-Reminders: the day before (a sweep, see ``sweep_reminders``), and at once on a reschedule
-or a cancellation. ``reminder_pending`` is set when a time is fixed and cleared in the same
+Reminders: the day before (a sweep, see ``sweep_reminders``; to the parties, the judge and
+the clerk), and at once on a reschedule or a cancellation. ``reminder_pending`` is set when a time is fixed and cleared in the same
 transaction as the reminder's notice, so any number of sweeping processes remind once.
 """
 
@@ -292,7 +292,7 @@ class HearingService:
                 return 0
             await self.admin.tell(
                 case, notice, session=session, template="deadline_reminder",
-                data={"hearing_id": str(hearing.id)},
+                data={"hearing_id": str(hearing.id)}, staff_too=True,
                 dedupe_key=f"hearing:{hearing.id}:reminder:{hearing.starts_at.isoformat()}",
             )  # fmt: skip
             return 1

@@ -291,8 +291,8 @@ async def test_reminders_the_day_before_exactly_once(
     assert await services.hearings.sweep_reminders() == 1  # Monday: Tuesday's hearing only
     assert await services.hearings.sweep_reminders() == 0
     assert sum(await asyncio.gather(*(services.hearings.sweep_reminders() for _ in range(3)))) == 0
-    for party in (client, other):
-        found = await reminders(party)
+    for party in (client, other, judge, clerk):  # the parties, and the judge and clerk
+        found = await reminders(party)  # type: ignore[arg-type]
         assert len(found) == 1 and found[0]["data"]["hearing_id"] == tuesday["id"]
         assert "2026年11月24日 09:30" in found[0]["body"]
     outbox = await services.db["outbox"].count_documents(

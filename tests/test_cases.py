@@ -126,6 +126,10 @@ async def test_lookup_links_a_defendant_who_registered_later(
     late = await defendant(litigant)  # registers after the case was accepted
     assert (await late.cases()).body["items"] == []
     assert (await late.case(case_id)).status == 404
+    filing = await services.db["filings"].find_one({"case_id": case_id})
+    assert filing is not None and filing["evidence"]
+    evidence = filing["evidence"][0]
+    assert (await late.download(evidence)).status == 404
 
     wrong = "2" * 8 if code != "2" * 8 else "3" * 8
     unknown = case_no.replace("民初1号", "民初999号")
@@ -152,6 +156,7 @@ async def test_lookup_links_a_defendant_who_registered_later(
     assert by_name(found.body, "defendants", "李四")["address"] == "北京市海淀区中关村大街2号"
     assert [c["id"] for c in (await late.cases()).body["items"]] == [case_id]
     assert (await late.case(case_id)).status == 200
+    assert (await late.download(evidence)).status == 200  # the materials, now a party
     stored = await services.db["cases"].find_one({"_id": ObjectId(case_id)})
     assert stored is not None and late.user is not None
     assert late.user["id"] in stored["party_user_ids"]
