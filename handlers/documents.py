@@ -9,6 +9,7 @@ from models.documents import (
     ConsentOut,
     DocumentList,
     DocumentOut,
+    PaperServiceIn,
     ServeIn,
 )
 from models.users import PUBLIC_ROLES, STAFF_ROLES
@@ -71,9 +72,23 @@ class CertificateHandler(APIHandler):
         self.write_json(doc)
 
 
+class PaperServiceHandler(APIHandler):
+    @needs_role(*STAFF)
+    @idempotent
+    @api(body=PaperServiceIn, response=DocumentOut)
+    async def post(self, case_id: str, doc_id: str) -> None:
+        """POST /api/v1/cases/{id}/documents/{doc_id}/paper-service {party_id, way,
+        delivered_at, receipt_file_id?, note?}: record a paper service, with its proof. 200;
+        404 another court's; 409 already served; 422 bad time, party or receipt."""
+        data = self.parse_body(PaperServiceIn)
+        doc = await self.services.service.record_paper(self.me.user, case_id, doc_id, data)
+        self.write_json(doc)
+
+
 default_handlers = [
     (rf"{CASE}/consent", ConsentHandler),
     (rf"{CASE}/documents", DocumentsHandler),
     (rf"{CASE}/documents/(?P<doc_id>{OBJECT_ID})", DocumentHandler),
     (rf"{CASE}/documents/(?P<doc_id>{OBJECT_ID})/certificate", CertificateHandler),
+    (rf"{CASE}/documents/(?P<doc_id>{OBJECT_ID})/paper-service", PaperServiceHandler),
 ]

@@ -362,6 +362,13 @@ class StaffConsole(ApiSession):
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await self.post(f"/api/v1/cases/{case_id}/documents", body, headers=headers)
 
+    async def record_paper_service(
+        self, case_id: str, doc_id: str, body: dict[str, Any]
+    ) -> Response:
+        """{party_id, way, delivered_at, receipt_file_id?, note?}: a paper service made."""
+        path = f"/api/v1/cases/{case_id}/documents/{doc_id}/paper-service"
+        return await self.post(path, body)
+
     async def refund(
         self, payment_id: str, body: dict[str, Any], idempotency_key: str | None = None
     ) -> Response:

@@ -12,10 +12,9 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from models.common import InputModel, OutputModel
-from models.filings import ObjectIdStr
+from models.common import InputModel, ObjectIdStr, OutputModel
 
 ACCOUNT_ADDRESS = "移动微法院账户"
 _PHONE = r"1[3-9]\d{9}"
@@ -36,6 +35,16 @@ class DocumentKind(StrEnum):
 class ServiceMethod(StrEnum):
     electronic = "electronic"  # 电子送达: delivered to the party's account
     paper = "paper"  # 直接或邮寄送达: the clerk serves it on paper
+
+
+class PaperWay(StrEnum):
+    """How a paper service was made (民事诉讼法 第88–95条)."""
+
+    direct = "直接送达"
+    post = "邮寄送达"
+    left = "留置送达"
+    entrusted = "委托送达"
+    announcement = "公告送达"
 
 
 def service_address(confirmed: str | None) -> str:
@@ -88,6 +97,18 @@ class ServeIn(InputModel):
     )
 
 
+class PaperServiceIn(InputModel):
+    """The clerk records a paper service made outside the system, with its proof."""
+
+    party_id: str = Field(min_length=1, max_length=40)
+    way: PaperWay
+    delivered_at: AwareDatetime = Field(description="when the party received it (签收)")
+    receipt_file_id: ObjectIdStr | None = Field(
+        None, description="a scan of the signed 送达回证 or the postal receipt, uploaded first"
+    )
+    note: str | None = Field(None, max_length=200)
+
+
 # ---- stored
 
 
@@ -101,6 +122,9 @@ class RecipientDoc(BaseModel):
     delivered_at: dt.datetime | None = None
     read_at: dt.datetime | None = None
     read_by: str | None = None
+    paper_way: PaperWay | None = None  # set when the clerk records a paper service
+    receipt_file_id: str | None = None
+    recorded_by: str | None = None
 
 
 class ServedDocumentDoc(BaseModel):
@@ -133,6 +157,7 @@ class RecipientOut(OutputModel):
     address: str | None = None
     delivered_at: dt.datetime | None = Field(None, description="None: awaiting paper service")
     read_at: dt.datetime | None = Field(None, description="first read (已阅知)")
+    paper_way: PaperWay | None = Field(None, description="how it was served on paper")
 
 
 class DocumentOut(OutputModel):
@@ -173,6 +198,8 @@ class CertificateLine(OutputModel):
     read_at: dt.datetime | None = None
     read_by: str | None = Field(None, description="party: the party themself; agent: their lawyer")
     served_by: str | None = None
+    paper_way: PaperWay | None = None
+    receipt_file_id: str | None = None
 
 
 class CertificateOut(OutputModel):

@@ -7,8 +7,9 @@ scheduling transaction of that room and day updates: two transactions that could
 write the same document, so one of them is retried and then sees the other's hearing.
 
 Reminders: the day before (a sweep, see ``sweep_reminders``; to the parties, the judge and
-the clerk), and at once on a reschedule or a cancellation. ``reminder_pending`` is set when a time is fixed and cleared in the same
-transaction as the reminder's notice, so any number of sweeping processes remind once.
+the clerk), and at once on a reschedule or a cancellation. ``reminder_pending`` is set when a
+time is fixed and cleared in the same transaction as the reminder's notice, so any number of
+sweeping processes remind once.
 """
 
 from __future__ import annotations

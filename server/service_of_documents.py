@@ -12,6 +12,7 @@ Collection ``served_documents``: see models/documents.py.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from models.documents import (
     ConsentOut,
     DocumentKind,
     DocumentOut,
+    PaperServiceIn,
     RecipientDoc,
     RecipientOut,
     ServedDocumentDoc,
@@ -48,6 +50,10 @@ from server.users import UserService
 ROLE_NAMES = {"plaintiffs": "原告", "defendants": "被告", "third_parties": "第三人"}
 MAX_DOCUMENTS = 500  # per case, in the case detail
 T = TypeVar("T")
+
+
+def paper_already_recorded() -> Conflict:
+    return Conflict("该当事人已完成送达", code="already_served")
 
 
 def document_not_found() -> NotFound:
@@ -348,6 +354,65 @@ class DocumentService:
     async def list_for(self, user: UserDoc, case_id: str) -> list[DocumentOut]:
         case, viewer = await self.cases.get_for(user, case_id)
         return await self.documents_for(case, user, viewer)
+
+    # ---- paper service, recorded
+
+    async def record_paper(
+        self, staff: UserDoc, case_id: str, doc_id: str, data: PaperServiceIn
+    ) -> DocumentOut:
+        """Record a paper service (直接/邮寄/留置/委托/公告送达) of a document listed for it,
+        once per recipient. 404 another court's case or document; 409 already served (on
+        paper or electronically); 422 a time before serving or in the future, a bad receipt."""
+        case, viewer = await self.cases.get_for(staff, case_id)
+        if viewer != Viewer.staff:
+            raise case_not_found()
+        doc = await self._load(case, doc_id)
+        index = self._paper_line(doc, data.party_id)
+        when = data.delivered_at.astimezone(dt.UTC)
+        if not doc.served_at <= when <= self.clock.now():
+            raise ValidationFailed(
+                "送达时间应在文书发出之后、当前时间之前", code="bad_delivery_time",
+                details=[{"loc": ["delivered_at"], "msg": "时间不合理"}],
+            )  # fmt: skip
+        if data.receipt_file_id:
+            await self.files.check_owned(str(staff.id), [data.receipt_file_id])
+        line = doc.recipients[index]
+
+        async def write(session: AsyncClientSession) -> None:
+            took = await self.col.update_one(
+                {"_id": doc.id, f"recipients.{index}.party_id": line.party_id,
+                 f"recipients.{index}.delivered_at": None},
+                {"$set": {f"recipients.{index}.delivered_at": when,
+                          f"recipients.{index}.paper_way": data.way.value,
+                          f"recipients.{index}.receipt_file_id": data.receipt_file_id,
+                          f"recipients.{index}.recorded_by": str(staff.id)}},
+                session=session,
+            )  # fmt: skip
+            if not took.modified_count:
+                raise paper_already_recorded()
+            note = f"《{doc.title}》{data.way.value}：{line.name}" + (
+                f"（{data.note}）" if data.note else "")  # fmt: skip
+            await self.cases.add_event(case.id, "送达", str(staff.id), note, session=session)
+            await self.users.record(
+                str(staff.id), "document.paper_service", str(doc.id), session,
+                party_id=line.party_id, way=data.way.value,
+            )  # fmt: skip
+
+        await self._in_transaction(write)
+        return document_out(await self._load(case, doc_id))
+
+    @staticmethod
+    def _paper_line(doc: ServedDocumentDoc, party_id: str) -> int:
+        for index, line in enumerate(doc.recipients):
+            if line.party_id != party_id:
+                continue
+            if line.method != ServiceMethod.paper or line.delivered_at is not None:
+                raise paper_already_recorded()
+            return index
+        raise ValidationFailed(
+            "受送达人不在本文书的送达名单中", code="unknown_party",
+            details=[{"loc": ["party_id"], "msg": "不在送达名单中"}],
+        )  # fmt: skip
 
     # ---- consent
 

@@ -79,6 +79,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/cases/{case_id}/documents", "post"): STAFF,
     ("/api/v1/cases/{case_id}/documents/{doc_id}", "get"): SIGNED_IN,
     ("/api/v1/cases/{case_id}/documents/{doc_id}/certificate", "get"): SIGNED_IN,
+    ("/api/v1/cases/{case_id}/documents/{doc_id}/paper-service", "post"): STAFF,
     ("/api/v1/fees/estimate", "get"): PUBLIC,  # the mini-program's fee calculator
 }
 

@@ -251,3 +251,53 @@ async def test_concurrent_first_reads_record_one_time(
     cert = await clerk.certificate(case_id, doc_id)
     lines = {r["party_name"]: r for r in cert.body["recipients"]}
     assert lines["张三"]["read_at"] == iso(START + dt.timedelta(minutes=5))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_paper_service_is_recorded_once_with_its_proof(
+    litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
+) -> None:
+    case_id, plaintiff, defendant, clerk = await a_case(litigant, staff)
+    file_id, _ = await pdf(clerk, "传票.pdf")
+    served = (await clerk.serve_document(case_id, file_id, "传票")).body
+    lines = by_name(served)
+    assert lines["李四"]["method"] == "paper" and lines["李四"]["delivered_at"] is None
+    li_si = lines["李四"]["party_id"]
+    receipt = await clerk.upload(PNG, "回证.png", "other")
+    clock.advance(hours=3)
+    signed = (clock.now() - dt.timedelta(hours=1)).isoformat()
+    body = {"party_id": li_si, "way": "邮寄送达", "delivered_at": signed,
+            "receipt_file_id": receipt.body["id"], "note": "EMS 1234"}  # fmt: skip
+
+    far = await staff("clerk", court_id="sh-pudong")
+    assert (await far.record_paper_service(case_id, served["id"], body)).status == 404
+    refused = await plaintiff.post(
+        f"/api/v1/cases/{case_id}/documents/{served['id']}/paper-service", body
+    )
+    assert refused.status == 403
+    bad = [
+        ({**body, "delivered_at": (clock.now() + dt.timedelta(hours=1)).isoformat()}, 422),
+        ({**body, "delivered_at": "2026-11-01T10:00:00+08:00"}, 422),  # before it was sent
+        ({**body, "delivered_at": "2026-11-24T10:00:00"}, 422),  # no time zone
+        ({**body, "way": "托人带去"}, 422),
+        ({**body, "party_id": "nobody"}, 422),
+        ({**body, "receipt_file_id": "0" * 24}, 422),
+        ({**body, "party_id": lines["张三"]["party_id"]}, 409),  # served electronically
+    ]
+    for wrong, status in bad:
+        res = await clerk.record_paper_service(case_id, served["id"], wrong)
+        assert res.status == status, (wrong, res.body)
+
+    done = await clerk.record_paper_service(case_id, served["id"], body)
+    assert done.status == 200, done.body
+    line = by_name(done.body)["李四"]
+    assert line["paper_way"] == "邮寄送达" and line["delivered_at"] is not None
+    again = await clerk.record_paper_service(case_id, served["id"], body)
+    assert (again.status, again.error_code) == (409, "already_served")
+    cert = (await clerk.certificate(case_id, served["id"])).body
+    (paper,) = [r for r in cert["recipients"] if r["party_name"] == "李四"]
+    assert paper["paper_way"] == "邮寄送达" and paper["receipt_file_id"] == receipt.body["id"]
+    timeline = (await services.cases.load(case_id)).timeline
+    assert timeline[-1].kind == "送达" and "邮寄送达：李四（EMS 1234）" in (timeline[-1].note or "")
+    # served on paper: still not readable in the app
+    assert (await defendant.read_document(case_id, served["id"])).status == 404
