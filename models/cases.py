@@ -122,17 +122,24 @@ class EventKind(StrEnum):
     judge = "宣判"
     close = "结案"
     archive = "归档"
+    withdraw = "撤诉结案"  # closed early: the plaintiff withdrew (准予撤诉)
+    mediate = "调解结案"  # closed early: a mediation agreement (调解书)
 
 
-# Each milestone moves the case one step: (the status it needs, the status it leaves).
-TRANSITIONS: dict[EventKind, tuple[CaseStatus, CaseStatus]] = {
-    EventKind.assign: (CaseStatus.accepted, CaseStatus.assigned),
-    EventKind.schedule: (CaseStatus.assigned, CaseStatus.scheduled),
-    EventKind.hear: (CaseStatus.scheduled, CaseStatus.heard),
-    EventKind.judge: (CaseStatus.heard, CaseStatus.judged),
-    EventKind.close: (CaseStatus.judged, CaseStatus.closed),
-    EventKind.archive: (CaseStatus.closed, CaseStatus.archived),
+BEFORE_JUDGMENT = (CaseStatus.accepted, CaseStatus.assigned, CaseStatus.scheduled,
+                   CaseStatus.heard)  # fmt: skip
+# Each milestone moves the case on: (the statuses it may come from, the status it leaves).
+TRANSITIONS: dict[EventKind, tuple[tuple[CaseStatus, ...], CaseStatus]] = {
+    EventKind.assign: ((CaseStatus.accepted,), CaseStatus.assigned),
+    EventKind.schedule: ((CaseStatus.assigned,), CaseStatus.scheduled),
+    EventKind.hear: ((CaseStatus.scheduled,), CaseStatus.heard),
+    EventKind.judge: ((CaseStatus.heard,), CaseStatus.judged),
+    EventKind.close: ((CaseStatus.judged,), CaseStatus.closed),
+    EventKind.archive: ((CaseStatus.closed,), CaseStatus.archived),
+    EventKind.withdraw: (BEFORE_JUDGMENT, CaseStatus.closed),
+    EventKind.mediate: (BEFORE_JUDGMENT, CaseStatus.closed),
 }
+CLOSING = frozenset({EventKind.close, EventKind.withdraw, EventKind.mediate})
 
 
 class HearingKind(StrEnum):

@@ -1,7 +1,8 @@
 """Case administration by the staff of the case's court: assignment (分案) and milestones.
 
 A case moves one way: accepted -> assigned -> scheduled -> heard -> judged -> closed ->
-archived (models.cases.TRANSITIONS). Each move is a conditional update on the status it
+archived, or is closed early, before judgment, by 撤诉结案 or 调解结案 (models.cases.TRANSITIONS;
+the fee's halving is then a refund with that reason). Each move is a conditional update on the status it
 expects (CaseService.add_event), so a lost race or an event out of order is a 409
 ``case_status_conflict``. The change, its timeline entry, the audit row and the push to the
 parties and agents commit in one transaction.
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import (
+    CLOSING,
     OPEN_STATUSES,
     STATUS_NAMES,
     TRANSITIONS,
@@ -44,6 +46,8 @@ EVENT_TITLES = {
     EventKind.judge: "案件已宣判",
     EventKind.close: "案件已结案",
     EventKind.archive: "案件已归档",
+    EventKind.withdraw: "案件已撤诉结案",
+    EventKind.mediate: "案件已调解结案",
 }
 
 
@@ -195,7 +199,7 @@ class CaseAdminService:
             raise ValidationFailed("分案须指定承办法官和书记员", code="assignees_required")
         if not assigning and (data.judge_id or data.clerk_id):
             raise ValidationFailed("只有分案可以指定承办人员", code="assignees_not_allowed")
-        if case.status != need:
+        if case.status not in need:
             raise status_conflict(case.status, data.kind.value)
         if assigning:
             assert data.judge_id and data.clerk_id
@@ -211,7 +215,7 @@ class CaseAdminService:
             )  # fmt: skip
             if data.kind == EventKind.hear:
                 await self._held(case, session)
-            if data.kind == EventKind.close:
+            if data.kind in CLOSING:
                 await self._drop_hearings(case, session)
             return done
 

@@ -310,3 +310,22 @@ async def test_reminders_the_day_before_exactly_once(
     assert sum(results) == 1  # Wednesday's, by one of the two sweeps
     assert await services.hearings.sweep_reminders() == 0
     assert len(await reminders(other)) == 3
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_case_closed_early_by_withdrawal_or_mediation(
+    litigant: Litigant, staff: Staff, services: Services
+) -> None:
+    client, other = await plaintiff(litigant), await defendant(litigant)
+    clerk, judge = await staff("clerk"), await staff("judge")
+    case_id, _ = await assigned_case(client, clerk, judge)
+    hearing = (await clerk.schedule_hearing(case_id, TUESDAY.format("09:30"), "第一法庭")).body
+    done = await clerk.case_event(case_id, "撤诉结案", "原告申请撤诉，准予撤诉")
+    assert done.status == 200, done.body
+    assert done.body["status"] == "closed" and done.body["timeline"][-1]["kind"] == "撤诉结案"
+    stored = await services.db["hearings"].find_one({"_id": ObjectId(hearing["id"])})
+    assert stored is not None and stored["status"] == "cancelled"
+    again = await clerk.case_event(case_id, "调解结案")
+    assert (again.status, again.error_code) == (409, "case_status_conflict")
+    assert (await clerk.case_event(case_id, "归档")).status == 200
+    assert "case_event" in await kinds(other)
