@@ -12,9 +12,11 @@ from handlers import cases as cases_handlers
 from handlers import documents as documents_handlers
 from handlers import files as files_handlers
 from handlers import filings as filings_handlers
+from handlers import messages as messages_handlers
 from handlers import notifications as notifications_handlers
 from handlers import review as review_handlers
 from handlers import templates as templates_handlers
+from handlers import workorders as workorders_handlers
 from handlers.base import API404
 from server.auth import AuthService
 from server.calendar import Calendars
@@ -30,6 +32,7 @@ from server.files import FileService
 from server.filings import FilingService
 from server.hearings import HearingService
 from server.idempotency import IdempotencyStore
+from server.messages import MessageService
 from server.notifications import NotificationService
 from server.observe import log_request
 from server.openapi import build_openapi
@@ -38,6 +41,10 @@ from server.review import ReviewService
 from server.service_of_documents import DocumentService
 from server.users import UserService
 from server.wechat import WeChatAdapter
+from server.workorder_admin import WorkOrderAdmin
+from server.workorder_stats import WorkOrderStats
+from server.workorder_sweep import EscalationSweep
+from server.workorders import WorkOrderService
 
 HANDLER_MODULES = (
     system,
@@ -52,6 +59,8 @@ HANDLER_MODULES = (
     review_handlers,
     cases_handlers,
     documents_handlers,
+    messages_handlers,
+    workorders_handlers,
 )
 
 
@@ -78,6 +87,11 @@ class Services:
     case_admin: CaseAdminService  # assignment and milestones
     hearings: HearingService
     service: DocumentService  # electronic service (电子送达)
+    workorders: WorkOrderService  # messages to the court (联系法官) and their work orders
+    messages: MessageService
+    workorder_admin: WorkOrderAdmin
+    workorder_sweep: EscalationSweep
+    workorder_stats: WorkOrderStats
 
 
 def build_services(
@@ -115,6 +129,7 @@ def build_services(
     service = DocumentService(db, clock, users, cases, files, notifications)
     case_views = CaseViews(db, settings, cases, users, calendars, service)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
+    workorders = WorkOrderService(db, settings, clock, users, files, notifications)
     return Services(
         settings=settings,
         db=db,
@@ -135,6 +150,11 @@ def build_services(
         case_views=case_views,
         case_admin=case_admin,
         hearings=HearingService(db, settings, clock, calendars, case_admin),
+        workorders=workorders,
+        messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
+        workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),
+        workorder_sweep=EscalationSweep(db, settings.workorders, clock, workorders),
+        workorder_stats=WorkOrderStats(db, settings, clock, calendars, workorders),
     )
 
 

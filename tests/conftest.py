@@ -172,7 +172,10 @@ def staff(
     counter = iter(range(1, 10_000))
 
     async def make(
-        role: str = "clerk", court_id: str | None = "bj-chaoyang", supervisor: bool = False
+        role: str = "clerk",
+        court_id: str | None = "bj-chaoyang",
+        supervisor: bool = False,
+        division_head: bool = False,
     ) -> StaffConsole:
         username = f"{role}{next(counter)}"
         await db["users"].insert_one(
@@ -182,6 +185,7 @@ def staff(
                 "name": "李四",
                 "court_id": court_id,
                 "supervisor": supervisor,
+                "division_head": division_head,
                 "active": True,
                 "password_hash": staff_password_hash,
                 "created_at": clock.now(),
