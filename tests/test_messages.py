@@ -183,7 +183,7 @@ async def test_bad_messages_are_refused_and_nothing_is_written(
         ({"category": "进度查询", "content": "长" * 1001, "case_id": case_id}, 422,
          "validation_failed"),
         ({"category": "催办", "content": "请问进度", "case_id": case_id}, 422, "validation_failed"),
-        ({"category": "其他", "content": "请问进度"}, 422, "validation_failed"),  # no case, no court
+        ({"category": "其他", "content": "请问进度"}, 422, "validation_failed"),  # no case or court
         ({"category": "其他", "content": "请问", "court_id": "nowhere"}, 422, "unknown_court"),
         ({"category": "其他", "content": "请问", "case_id": case_id, "court_id": "sh-pudong"},
          422, "unknown_court"),
