@@ -383,3 +383,86 @@ async def test_a_case_message_goes_to_the_clerk_when_configured_or_no_judge_yet(
         to_clerk["id"],
     }
     await relogin(clerk)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_lists_are_paged_and_filtered(
+    litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
+) -> None:
+    client = await litigant()
+    supervisor, judge = await staff("clerk", supervisor=True), await staff("judge")
+    ids = [await desk_message(client, f"第{i}问", category=c)
+           for i, c in enumerate(["执行", "投诉", "执行"])]  # fmt: skip
+    first = await client.my_messages(limit=2)
+    assert [m["id"] for m in first.body["items"]] == ids[:0:-1]
+    second = await client.my_messages(limit=2, cursor=first.body["next_cursor"])
+    assert [m["id"] for m in second.body["items"]] == ids[:1] and second.body["next_cursor"] is None
+    assert error(await client.my_messages(cursor="bad")) == (400, "invalid_cursor")
+    assert error(await client.my_messages(status="done")) == (422, "validation_failed")
+    assert error(await judge.get("/api/v1/messages")) == (403, "role_not_allowed")
+
+    assert (await supervisor.assign_workorder(ids[0], uid(judge))).status == 200
+    executions = await supervisor.workorders(category="执行")
+    assert [o["id"] for o in executions.body["items"]] == [ids[2], ids[0]]
+    theirs = await supervisor.workorders(assignee_id=uid(judge))
+    assert [o["id"] for o in theirs.body["items"]] == [ids[0]]
+    assert [
+        o["id"] for o in (await judge.workorders(assignee_id=uid(supervisor))).body["items"]
+    ] == []
+    page = await supervisor.workorders(limit=1, status="pending")
+    assert [o["id"] for o in page.body["items"]] == [ids[2]]
+    rest = await supervisor.workorders(limit=1, status="pending", cursor=page.body["next_cursor"])
+    assert [o["id"] for o in rest.body["items"]] == [ids[1]] and rest.body["next_cursor"] is None
+    for bad in ({"category": "催办"}, {"overdue": "maybe"}, {"assignee_id": "x"}, {"limit": 0}):
+        assert error(await supervisor.workorders(**bad)) == (422, "validation_failed"), bad
+    # a follow-up on an order nobody holds yet goes to the supervisors, and stays pending
+    follow = await client.reply_message(ids[1], "补充一点：已经超过一周了。")
+    assert follow.status == 201 and follow.body["status"] == "pending"
+    assert "workorder_followup" in await kinds(supervisor)
+    # the court answers with a file: the sender may read it
+    letter = await upload(judge, "答复函.pdf")  # type: ignore[arg-type]
+    answered = await judge.reply_message(ids[0], "详见附件。", [letter])
+    assert answered.status == 201 and answered.body["thread"][-1]["attachments"] == [letter]
+    assert (await client.download(letter)).status == 200
+    stranger = await litigant()
+    assert (await stranger.download(letter)).status == 404
+    assert error(await judge.reply_message(ids[0], "再附", [str(ObjectId())])) == (
+        422, "file_not_owned",
+    )  # fmt: skip
+    assert error(await judge.post(f"/api/v1/messages/{ids[0]}/replies", {})) == (
+        422, "validation_failed",
+    )  # fmt: skip
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_nothing_is_stored_while_the_content_check_is_down(
+    litigant: Litigant, services: Services, settings: Any
+) -> None:
+    from server.wechat import WeChatAdapter
+
+    client = await litigant()
+    down = WeChatAdapter(settings.wechat.appid, "secret", "http://127.0.0.1:9", 1.0)
+    services.messages.wechat = down
+    try:
+        res = await client.send_message("请问进度", court_id="bj-chaoyang")
+        assert error(res) == (503, "content_check_unavailable"), res.body
+        assert await services.db["workorders"].count_documents({}) == 0
+    finally:
+        down.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_lawyer_writes_on_a_case_filed_for_a_client(
+    litigant: Litigant, staff: Staff, services: Services
+) -> None:
+    from tests.test_cases import lawyer_case
+
+    client, lawyer = await plaintiff(litigant), await litigant(name="周律师")
+    clerk, judge = await staff("clerk"), await staff("judge")
+    case_id = await lawyer_case(lawyer, clerk, await staff("admin", court_id=None))
+    assert (await clerk.assign_case(case_id, uid(judge), uid(clerk))).status == 200
+    sent = await written(lawyer, "申请调取证据", case_id=case_id, category="证据材料")
+    assert sent["assignee"]["name"] == "李四" and sent["status"] == "assigned"
+    assert (await lawyer.message(sent["id"])).status == 200
+    assert error(await client.message(sent["id"])) == (404, "workorder_not_found")  # the sender's
+    assert (await judge.message(sent["id"])).body["sender_name"] == "周律师"

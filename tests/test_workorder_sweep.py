@@ -11,15 +11,17 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from tornado.web import Application
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
+from models.workorders import WorkOrderDoc
 from server.app import Services, make_app
 from server.calendar import Calendars
 from server.clock import FixedClock
 from server.config import Settings
-from server.db import Database
+from server.db import Database, in_transaction
 from server.wechat import WeChatAdapter
 from server.workorder_rules import deadlines
 from tests.conftest import EMULATOR_SECRET, TEST_KEYS
@@ -223,3 +225,23 @@ async def test_two_processes_escalate_and_push_each_step_once(
     clock.set(at(30, 10))  # the closing deadline of every order
     assert await waiting.workorder_sweep.run_once() == 12  # the lease passed on
     assert await holder.workorder_sweep.run_once() == 0  # held by the other now
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_sweep_that_read_an_order_before_another_escalated_it_writes_nothing(
+    litigant: Litigant, staff: Staff, services: Services, other_app: Application, clock: FixedClock
+) -> None:
+    other: Services = other_app.settings["services"]
+    supervisor = await staff("clerk", supervisor=True)
+    desk = await desk_message(await litigant())
+    clock.set(at(23, 11))
+    raw = await services.db["workorders"].find_one({"_id": ObjectId(desk)})
+    stale = WorkOrderDoc.model_validate(raw)
+    assert await services.workorder_sweep.sweep() == 1
+
+    async def late(session: AsyncClientSession) -> int | None:
+        return await other.workorder_sweep._escalate(stale, clock.now(), session, {})
+
+    assert await in_transaction(services.db, late) is None
+    assert await escalations(services, desk) == [("assign", 1)]
+    assert len(await escalation_notices(services, uid(supervisor))) == 1
