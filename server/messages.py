@@ -135,7 +135,7 @@ class MessageService:
 
     async def _active_staff(self, user_id: str, court_id: str) -> bool:
         try:
-            user = await self.users.get(user_id)
+            user = await self.users.get_cached(user_id)  # a deactivation shows within 30 s
         except NotFound:
             return False
         return user.active and user.is_staff and user.court_id == court_id

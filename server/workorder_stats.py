@@ -135,7 +135,7 @@ class WorkOrderStats:
         now = self.clock.now()
         key = KEYS[query.group_by]
         counts = await self._counts(head, key, now)
-        groups, overall = await self._percentiles(head, key)
+        groups, overall = await self._percentiles(head, key, len(counts) > 1)
         rows = [await self._row(query.group_by, k, c, groups.get(k, {})) for k, c in counts.items()]
         rows.sort(key=lambda r: (-r.received, str(r.key)))
         total = {f: sum(c[f] for c in counts.values()) for f in COUNTS}
@@ -166,17 +166,22 @@ class WorkOrderStats:
         return {raw["_id"]: {f: int(raw.get(f) or 0) for f in COUNTS} async for raw in cursor}
 
     async def _percentiles(
-        self, head: list[dict[str, Any]], key: str
+        self, head: list[dict[str, Any]], key: str, several: bool
     ) -> tuple[dict[Any, dict[str, float]], dict[str, float]]:
-        """{group: {p50, p90}} and the same over every group."""
+        """{group: {p50, p90}} and the same over every group (numbered again only when
+        there are ``several`` groups: over one group the two are the same)."""
+        windows = [_window("up", 1, True), _window("down", -1, True)]
+        whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
+        if several:
+            windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
+            whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
         pipeline = [
             *head,
             {"$match": {"first_reply_seconds": {"$ne": None}}},
             {"$project": {"g": key, "s": "$first_reply_seconds"}},
-            _window("up", 1, True), _window("down", -1, True),
-            _window("all_up", 1, False), _window("all_down", -1, False),
-            {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]},
-                      "all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}},
+            *windows,
+            {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
+            {"$set": whole},
             {"$match": {"$expr": {"$or": [{"$in": ["$up", _targets("$n")]},
                                           {"$in": ["$all_up", _targets("$all_n")]}]}}},
             {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},

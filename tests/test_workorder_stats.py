@@ -116,6 +116,10 @@ async def test_statistics_match_what_was_done(
     assert [(r["key"], r["name"], r["received"]) for r in by_court.body["rows"]] == [
         ("bj-chaoyang", "北京市朝阳区人民法院", 6)
     ]
+    one_court = by_court.body["rows"][0]
+    for report_row in (one_court, by_court.body["total"]):  # one group: the same numbers
+        assert report_row["median_first_reply_seconds"] == 4500.0
+        assert report_row["p90_first_reply_seconds"] == pytest.approx(65160.0)
     monday = (await supervisor.workorder_stats(MONDAY, MONDAY)).body["total"]
     assert monday["received"] == 5  # o6 came on Tuesday
 
