@@ -179,7 +179,6 @@ class Escalation(BaseModel):
     level: int
     due_at: dt.datetime
     at: dt.datetime  # when the sweep escalated it
-    notified: list[str] = Field(default_factory=list)
 
 
 class Rating(BaseModel):

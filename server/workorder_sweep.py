@@ -19,6 +19,7 @@ import logging
 import uuid
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -26,6 +27,7 @@ from models.workorders import DEADLINE_NAMES, Escalation, Step, WorkOrderDoc
 from server.clock import Clock
 from server.config import WorkOrderSettings
 from server.db import Database, in_transaction
+from server.notifications import Notice
 from server.workorder_rules import due_steps, schedule
 from server.workorders import WorkOrderService, when
 
@@ -33,7 +35,22 @@ log = logging.getLogger("microcourt.workorders")
 
 LEASE_ID = "workorder-sweep"
 TITLES = {1: "留言工单已超期，请督办", 2: "留言工单超期未办，请庭长督办"}
-Recipients = dict[tuple[str, int], list[str]]
+
+
+def _escalation(
+    doc: WorkOrderDoc, steps: list[Step], now: dt.datetime, token: str
+) -> dict[str, Any]:
+    """The update that escalates ``steps`` of ``doc`` (and moves its next sweep on)."""
+    done = {(e.kind, e.level) for e in doc.escalations} | {(s.kind, s.level) for s in steps}
+    records = [
+        Escalation(kind=s.kind, level=s.level, due_at=s.at, at=now).model_dump() for s in steps
+    ]
+    sets: dict[str, Any] = {
+        **schedule(doc, doc.status, doc.first_replied_at is not None, done),
+        "escalation_level": max([doc.escalation_level, *(s.level for s in steps)]),
+        "sweep_token": token,
+    }
+    return {"$push": {"escalations": {"$each": records}}, "$set": sets, "$inc": {"version": 1}}
 
 
 class EscalationSweep:
@@ -52,6 +69,7 @@ class EscalationSweep:
         self.clock = clock
         self.orders = orders
         self.owner = owner or uuid.uuid4().hex
+        self._recipients: dict[tuple[str, int], list[str]] = {}
 
     # ---- rounds
 
@@ -78,64 +96,60 @@ class EscalationSweep:
     async def sweep_batch(self) -> tuple[int, bool]:
         """One batch in one transaction: (steps escalated, whether to go on)."""
         now = self.clock.now()
-        query = {"sweep_at": {"$lte": now}}
-        cursor = self.col.find(query).sort("sweep_at", 1).limit(self.config.sweep_batch)
-        docs = [WorkOrderDoc.model_validate(raw) for raw in await cursor.to_list()]
+        docs = await self.due(now)
         if not docs:
             return 0, False
-
-        async def work(session: AsyncClientSession) -> tuple[int, int]:
-            recipients: Recipients = {}
-            moved = escalated = 0
-            for doc in docs:
-                done = await self._escalate(doc, now, session, recipients)
-                moved += done is not None
-                escalated += done or 0
-            return moved, escalated
-
-        moved, escalated = await in_transaction(self.db, work)
+        moved, escalated = await self.escalate(docs, now)
         # a full batch may hide more; a batch where nothing moved was lost to others
         return escalated, len(docs) == self.config.sweep_batch and moved > 0
 
-    # ---- one order
+    async def due(self, now: dt.datetime) -> list[WorkOrderDoc]:
+        """The next batch of orders whose next step has come (index ``sweep``)."""
+        query = {"sweep_at": {"$lte": now}}
+        cursor = self.col.find(query).sort("sweep_at", 1).limit(self.config.sweep_batch)
+        return [WorkOrderDoc.model_validate(raw) for raw in await cursor.to_list()]
 
-    async def _escalate(
-        self, doc: WorkOrderDoc, now: dt.datetime, session: AsyncClientSession, cache: Recipients
-    ) -> int | None:
-        """Escalate the order's steps that have come; None when the order changed since it
-        was read (another sweep, a reply), else the number of steps escalated."""
-        steps = due_steps(doc, now)
-        done = {(e.kind, e.level) for e in doc.escalations} | {(s.kind, s.level) for s in steps}
-        records = [
-            Escalation(kind=s.kind, level=s.level, due_at=s.at, at=now).model_dump() for s in steps
-        ]
-        sets: dict[str, Any] = {
-            **schedule(doc, doc.status, doc.first_replied_at is not None, done),
-            "escalation_level": max([doc.escalation_level, *(s.level for s in steps)]),
-        }
-        result = await self.col.update_one(
-            {"_id": doc.id, "version": doc.version},
-            {"$push": {"escalations": {"$each": records}}, "$set": sets, "$inc": {"version": 1}},
-            session=session,
-        )
-        if not result.modified_count:
-            return None
-        for step in steps:
-            await self._announce(doc, step, session, cache)
-        return len(steps)
+    async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> tuple[int, int]:
+        """Escalate what has come of ``docs`` as read: (orders moved, steps escalated).
 
-    async def _announce(
-        self, doc: WorkOrderDoc, step: Step, session: AsyncClientSession, cache: Recipients
-    ) -> None:
+        One bulk write of updates conditional on the version each order was read at, each
+        marking it with this batch's token; the orders read back with the token are this
+        batch's (another sweep's or a reply's write makes the update miss), and only their
+        notices are written, in one insert, all in one transaction."""
+        plans = [(doc, due_steps(doc, now)) for doc in docs]
+        token = uuid.uuid4().hex
+
+        async def work(session: AsyncClientSession) -> tuple[int, int]:
+            ops = [UpdateOne({"_id": d.id, "version": d.version}, _escalation(d, s, now, token))
+                   for d, s in plans]  # fmt: skip
+            await self.col.bulk_write(ops, ordered=False, session=session)
+            read = self.col.find({"_id": {"$in": [d.id for d in docs]}}, {"sweep_token": 1},
+                                 session=session)  # fmt: skip
+            won = {raw["_id"] async for raw in read if raw.get("sweep_token") == token}
+            mine = [(d, s) for d, s in plans if d.id in won]
+            notices = [n for d, s in mine for step in s
+                       for n in await self._notices(d, step, session)]  # fmt: skip
+            await self.orders.notifications.notify_many(notices, session=session)
+            return len(mine), sum(len(s) for _, s in mine)
+
+        self._recipients = {}
+        return await in_transaction(self.db, work)
+
+    async def _notices(
+        self, doc: WorkOrderDoc, step: Step, session: AsyncClientSession
+    ) -> list[Notice]:
+        """The escalation's notices: the court's overseers of its level, and the assignee."""
         key = (doc.court_id, step.level)
-        if key not in cache:
-            cache[key] = await self.orders.overseers(doc.court_id, step.level, session=session)
-        to = [*cache[key], *([doc.assignee_id] if doc.assignee_id else [])]
+        if key not in self._recipients:
+            found = await self.orders.overseers(doc.court_id, step.level, session=session)
+            self._recipients[key] = found
+        to = [*self._recipients[key], *([doc.assignee_id] if doc.assignee_id else [])]
         who = await self.orders.staff_name(doc.assignee_id) or "待分派"
         body = (f"{doc.no}（{doc.category.value}）{DEADLINE_NAMES[step.kind]}期限"
                 f"{when(step.at)}已过，承办人：{who}")  # fmt: skip
-        await self.orders.tell(
-            to, doc, ("workorder_escalated", TITLES[step.level], body), session,
+        return self.orders.notices(
+            to, doc, ("workorder_escalated", TITLES[step.level], body),
+            await self.orders.reachable(to),
             dedupe_key=f"wo:{doc.id}:escalated:{step.kind.value}:{step.level}",
         )  # fmt: skip
 

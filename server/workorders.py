@@ -44,7 +44,7 @@ from server.config import CourtSettings, Settings
 from server.db import Database, in_transaction, update_returning
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.files import FileService
-from server.notifications import NotificationService
+from server.notifications import Notice, NotificationService
 from server.users import UserService
 from server.workorder_rules import overdue
 
@@ -243,27 +243,61 @@ class WorkOrderService:
         except NotFound:
             return None
 
+    async def reachable(self, user_ids: Sequence[str]) -> set[str]:
+        """Those of ``user_ids`` a subscribe message can reach: accounts with a WeChat
+        openid. Staff sign in with a password: they get the inbox and the live feed."""
+        found = set()
+        for uid in dict.fromkeys(user_ids):
+            try:
+                if (await self.users.get_cached(uid)).openid:
+                    found.add(uid)
+            except NotFound:
+                continue
+        return found
+
+    def notices(
+        self,
+        user_ids: Sequence[str],
+        doc: WorkOrderDoc,
+        notice: tuple[str, str, str],
+        reachable: set[str],
+        *,
+        to_sender: bool = False,
+        dedupe_key: str | None = None,
+    ) -> list[Notice]:
+        """A notice (kind, title, body) about ``doc`` for each recipient: a subscribe message
+        too for those in ``reachable``; by default once per version of the order."""
+        kind, title, body = notice
+        page = "pages/message/detail" if to_sender else "pages/workorder/detail"
+        common: dict[str, Any] = {
+            "kind": kind, "title": title, "body": body,
+            "data": {"workorder_id": str(doc.id), "no": doc.no, "status": doc.status.value},
+            "page": f"{page}?id={doc.id}",
+            "dedupe_key": dedupe_key or f"wo:{doc.id}:{kind}:{doc.version}",
+        }  # fmt: skip
+        pushed = [u for u in user_ids if u in reachable]
+        quiet = [u for u in user_ids if u not in reachable]
+        found = [Notice(user_ids=pushed, template=TEMPLATE, **common)] if pushed else []
+        return found + ([Notice(user_ids=quiet, **common)] if quiet else [])
+
     async def tell(
         self,
-        user_ids: list[str],
+        user_ids: Sequence[str],
         doc: WorkOrderDoc,
         notice: tuple[str, str, str],
         session: AsyncClientSession,
         *,
         to_sender: bool = False,
-        dedupe_key: str | None = None,
     ) -> None:
-        """A notice (kind, title, body) about ``doc``: inbox, live feed and subscribe
-        message, once per change of the order (by default the dedupe key holds its
-        version)."""
-        kind, title, body = notice
-        page = "pages/message/detail" if to_sender else "pages/workorder/detail"
-        await self.notifications.notify(
-            user_ids, kind, title, body,
-            data={"workorder_id": str(doc.id), "no": doc.no, "status": doc.status.value},
-            template=TEMPLATE, page=f"{page}?id={doc.id}",
-            dedupe_key=dedupe_key or f"wo:{doc.id}:{kind}:{doc.version}", session=session,
-        )  # fmt: skip
+        """Notices about ``doc``: inbox, live feed and, where it can reach, a subscribe
+        message; once per change of the order (the dedupe key holds its version)."""
+        reach = await self.reachable(user_ids)
+        found = self.notices(user_ids, doc, notice, reach, to_sender=to_sender)
+        for n in found:
+            await self.notifications.notify(
+                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
+                page=n.page, dedupe_key=n.dedupe_key, session=session,
+            )  # fmt: skip
 
     # ---- output
 
