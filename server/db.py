@@ -153,7 +153,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("court_id", ASCENDING), ("overdue_at", ASCENDING)], name="court_overdue"),
         IndexModel([("court_id", ASCENDING), ("created_at", ASCENDING)], name="stats"),
-        IndexModel([("created_at", ASCENDING)], name="stats_all_courts"),
         IndexModel([("sweep_at", ASCENDING)], name="sweep"),
     ],
     "idempotency": [

@@ -2,7 +2,7 @@
 first reply, overdue now, average rating; per assignee, category or court.
 
 Two aggregations, each starting with a ``$match`` on (court_id, created_at) that the index
-``stats`` serves (``stats_all_courts`` for the system administrator's every-court view):
+``stats`` serves (the system administrator's every-court view: one range per court):
 
 - the counts, one ``$group`` per key: exact integers, so rates and averages are exact too;
 - the percentiles, exact at any size and with no list in memory: the replied orders sorted
@@ -114,9 +114,8 @@ class WorkOrderStats:
             "$gt": cal.end_of_day(query.date_from - dt.timedelta(days=1)),
             "$lte": cal.end_of_day(query.date_to),
         }
-        if len(courts) == len(self.settings.courts) > 1:
-            return {"$match": {"created_at": created}}  # every order is of a configured court
-        return {"$match": {"court_id": courts[0], "created_at": created}}
+        where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
+        return {"$match": {"court_id": where, "created_at": created}}
 
     @staticmethod
     def _own(staff: UserDoc) -> list[dict[str, Any]]:

@@ -35,12 +35,19 @@ log = logging.getLogger("microcourt.workorders")
 
 LEASE_ID = "workorder-sweep"
 TITLES = {1: "留言工单已超期，请督办", 2: "留言工单超期未办，请庭长督办"}
+# what the sweep reads of an order: not its thread, attachments or history
+SWEEP_FIELDS = {"thread": 0, "content_check": 0, "attachments": 0, "assignments": 0}
+
+
+def _parsed(raw: dict[str, Any]) -> WorkOrderDoc:
+    return WorkOrderDoc.model_validate({**raw, "thread": []})
 
 
 def _escalation(
     doc: WorkOrderDoc, steps: list[Step], now: dt.datetime, token: str
 ) -> dict[str, Any]:
-    """The update that escalates ``steps`` of ``doc`` (and moves its next sweep on)."""
+    """The update that escalates ``steps`` of ``doc`` at ``now`` (and moves its next sweep
+    on), marked with the batch's ``token``."""
     done = {(e.kind, e.level) for e in doc.escalations} | {(s.kind, s.level) for s in steps}
     records = [
         Escalation(kind=s.kind, level=s.level, due_at=s.at, at=now).model_dump() for s in steps
@@ -74,40 +81,41 @@ class EscalationSweep:
     # ---- rounds
 
     async def run_once(self) -> int:
-        """One periodic round: with the lease, every order due now; the steps escalated."""
+        """One periodic round, holding the lease: every order due now; the steps escalated."""
         if not await self._hold_lease():
             return 0
-        total = 0
-        while True:
-            escalated, more = await self.sweep_batch()
-            total += escalated
-            if not more or not await self._hold_lease():
-                return total
+        return await self._round(leased=True)
 
     async def sweep(self) -> int:
         """Every order due now, lease or not (conditional updates suffice): tests, tools."""
-        total = 0
-        while True:
-            escalated, more = await self.sweep_batch()
-            total += escalated
-            if not more:
-                return total
+        return await self._round(leased=False)
 
-    async def sweep_batch(self) -> tuple[int, bool]:
-        """One batch in one transaction: (steps escalated, whether to go on)."""
+    async def _round(self, leased: bool) -> int:
+        """One pass over the orders due now, in the index's order (the earliest first), a
+        batch per transaction. One cursor for the pass: SecantusDB reads every match of a
+        query, limit or not, so a query per batch would read the whole backlog each time.
+        An order a batch lost (to a reply, another sweep) waits for the next round."""
         now = self.clock.now()
-        docs = await self.due(now)
-        if not docs:
-            return 0, False
-        moved, escalated = await self.escalate(docs, now)
-        # a full batch may hide more; a batch where nothing moved was lost to others
-        return escalated, len(docs) == self.config.sweep_batch and moved > 0
+        total = 0
+        cursor = self.col.find({"sweep_at": {"$lte": now}}, SWEEP_FIELDS)
+        batch: list[WorkOrderDoc] = []
+        async with cursor.batch_size(self.config.sweep_batch) as found:
+            async for raw in found:
+                batch.append(_parsed(raw))
+                if len(batch) < self.config.sweep_batch:
+                    continue
+                total += (await self.escalate(batch, now))[1]
+                batch = []
+                if leased and not await self._hold_lease():
+                    return total  # another process has the lease now: it goes on
+        if batch:
+            total += (await self.escalate(batch, now))[1]
+        return total
 
     async def due(self, now: dt.datetime) -> list[WorkOrderDoc]:
-        """The next batch of orders whose next step has come (index ``sweep``)."""
-        query = {"sweep_at": {"$lte": now}}
-        cursor = self.col.find(query).sort("sweep_at", 1).limit(self.config.sweep_batch)
-        return [WorkOrderDoc.model_validate(raw) for raw in await cursor.to_list()]
+        """The first batch of the orders due at ``now`` (the earliest first)."""
+        cursor = self.col.find({"sweep_at": {"$lte": now}}, SWEEP_FIELDS)
+        return [_parsed(raw) for raw in await cursor.limit(self.config.sweep_batch).to_list()]
 
     async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> tuple[int, int]:
         """Escalate what has come of ``docs`` as read: (orders moved, steps escalated).
@@ -117,10 +125,10 @@ class EscalationSweep:
         batch's (another sweep's or a reply's write makes the update miss), and only their
         notices are written, in one insert, all in one transaction."""
         plans = [(doc, due_steps(doc, now)) for doc in docs]
-        token = uuid.uuid4().hex
+        token, at = uuid.uuid4().hex, self.clock.now()
 
         async def work(session: AsyncClientSession) -> tuple[int, int]:
-            ops = [UpdateOne({"_id": d.id, "version": d.version}, _escalation(d, s, now, token))
+            ops = [UpdateOne({"_id": d.id, "version": d.version}, _escalation(d, s, at, token))
                    for d, s in plans]  # fmt: skip
             await self.col.bulk_write(ops, ordered=False, session=session)
             read = self.col.find({"_id": {"$in": [d.id for d in docs]}}, {"sweep_token": 1},
