@@ -369,8 +369,11 @@ def wait_swept(db: Database[dict[str, Any]], last: list[ObjectId], timeout: floa
     """Until the last orders inserted are escalated: the sweep takes them in the index's
     order, equal times in the order they went in (``escalation_waits`` then checks all)."""
     until = time.monotonic() + timeout
-    query = {"_id": {"$in": last}, "escalation_level": 0}
-    while db["workorders"].find_one(query, {"_id": 1}):
+    # by _id alone: SecantusDB scans the collection for {_id: {$in}} with any other field
+    query = {"_id": {"$in": last}}
+    while any(
+        d["escalation_level"] == 0 for d in db["workorders"].find(query, {"escalation_level": 1})
+    ):
         if time.monotonic() > until:
             raise SeedError(f"orders still not escalated after {timeout:.0f} s")
         time.sleep(0.25)

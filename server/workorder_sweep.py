@@ -1,13 +1,15 @@
 """The escalation sweep (督办) of work orders: leased, batched and idempotent.
 
-Each round takes the lease ``workorder-sweep`` in ``leases`` (one process sweeps at a time),
-then works through the orders whose next escalation step has come (index ``sweep``, the
-earliest first), a batch per transaction. An order is escalated by a conditional update on
-the version read: two sweeps that both believe they hold the lease (or a sweep racing a
-reply) cannot both escalate one step, as the loser's update matches nothing, and its notices
-are written in the same transaction as the escalation, with a dedupe key per order, deadline
-and level. Level 1 goes to the court's supervisors, level 2 to its division heads (each
-failing that, the next ones up, then its admins); the assignee hears of both.
+Each round takes the lease ``workorder-sweep`` in ``leases`` (one process sweeps at a time)
+and passes once over the orders whose next escalation step has come (index ``sweep``, the
+earliest first), a batch per transaction. A batch escalates its orders by one bulk write of
+updates conditional on the version each was read at, each marking its order with the
+batch's token; the orders read back with the token are the batch's own. Two sweeps that both
+believe they hold the lease (or a sweep racing a reply) cannot both escalate one step: the
+loser's update matches nothing, and only the winner writes the notices, in the same
+transaction, with a dedupe key per order, deadline and level. Level 1 goes to the court's
+supervisors, level 2 to its division heads (each failing that, the next ones up, then its
+admins); the assignee hears of both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import uuid
 from typing import Any
 
@@ -30,8 +31,6 @@ from server.db import Database, in_transaction
 from server.notifications import Notice
 from server.workorder_rules import due_steps, schedule
 from server.workorders import WorkOrderService, when
-
-log = logging.getLogger("microcourt.workorders")
 
 LEASE_ID = "workorder-sweep"
 TITLES = {1: "留言工单已超期，请督办", 2: "留言工单超期未办，请庭长督办"}
