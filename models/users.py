@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from models.common import InputModel, OutputModel, PageQuery
 
@@ -80,10 +80,10 @@ class StaffCreate(InputModel):
     name: PersonName
     role: Role
     court_id: str = Field(min_length=2, max_length=40)
-    supervisor: bool = Field(
+    supervisor: StrictBool = Field(
         False, description="督办: sees and reassigns the court's work orders, hears when overdue"
     )
-    division_head: bool = Field(
+    division_head: StrictBool = Field(
         False, description="庭长: a supervisor who also hears of orders overdue twice over"
     )
 

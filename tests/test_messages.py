@@ -466,3 +466,43 @@ async def test_a_lawyer_writes_on_a_case_filed_for_a_client(
     assert (await lawyer.message(sent["id"])).status == 200
     assert error(await client.message(sent["id"])) == (404, "workorder_not_found")  # the sender's
     assert (await judge.message(sent["id"])).body["sender_name"] == "周律师"
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_supervisors_and_division_heads_are_made_by_the_admin(
+    litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
+) -> None:
+    from tests.conftest import STAFF_PASSWORD
+
+    admin = await staff("admin", court_id="bj-chaoyang")
+    made = {}
+    for username, flags in (
+        ("wang.dc", {"supervisor": True}),
+        ("zhao.tz", {"division_head": True}),
+    ):
+        res = await admin.create_staff(
+            username=username, password=STAFF_PASSWORD, name="王督办", role="judge",
+            court_id="bj-chaoyang", **flags,
+        )  # fmt: skip
+        assert res.status == 201, res.body
+        assert (res.body["supervisor"], res.body["division_head"]) == (
+            flags.get("supervisor", False), flags.get("division_head", False),
+        )  # fmt: skip
+        console = StaffConsole(admin.api_url)
+        assert (await console.login(username, STAFF_PASSWORD)).status == 200
+        made[username] = console
+    bad = await admin.post("/api/v1/admin/staff", {
+        "username": "li.x", "password": STAFF_PASSWORD, "name": "李某", "role": "clerk",
+        "court_id": "bj-chaoyang", "division_head": "yes",
+    })  # fmt: skip
+    assert error(bad) == (422, "validation_failed")
+    desk = await desk_message(await litigant())
+    supervisor, head = made["wang.dc"], made["zhao.tz"]
+    assert "workorder_new" in await kinds(supervisor)
+    assert "workorder_new" not in await kinds(head)  # the desk's news goes to supervisors
+    assert [o["id"] for o in (await head.workorders()).body["items"]] == [desk]  # sees it
+    clock.set(at(23, 12))  # both steps of the assignment deadline
+    assert await services.workorder_sweep.sweep() == 2
+    await relogin(supervisor, head)
+    assert (await kinds(supervisor)).count("workorder_escalated") == 1
+    assert (await kinds(head)).count("workorder_escalated") == 1
