@@ -93,18 +93,18 @@ def when(at: dt.datetime | None) -> str:
     return at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M") if at else ""
 
 
-def standing(user: UserDoc, order: dict[str, Any] | WorkOrderDoc) -> Standing | None:
-    raw = order.model_dump() if isinstance(order, WorkOrderDoc) else order
+def standing(user: UserDoc, order: WorkOrderDoc) -> Standing | None:
+    """How ``user`` stands to ``order``; None: they may not see it."""
     uid = str(user.id)
     if user.role not in STAFF_ROLES:
-        return Standing.sender if raw["sender_id"] == uid else None
+        return Standing.sender if order.sender_id == uid else None
     if user.role == Role.admin and user.court_id is None:
         return Standing.supervisor  # the system administrator
-    if user.court_id != raw["court_id"]:
+    if user.court_id != order.court_id:
         return None
     if user.oversees:
         return Standing.supervisor
-    if raw.get("assignee_id") == uid or uid in raw.get("case_staff_ids", []):
+    if uid in (order.assignee_id, *order.case_staff_ids):
         return Standing.handler
     return None
 
