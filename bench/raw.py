@@ -231,17 +231,26 @@ async def announce(
     notices = [shapes.inbox_doc(str(d["_id"]), filed, now) async for d in staff]
     if not notices:
         return
-    seen = db["inbox"].find(
-        {
-            "user_id": {"$in": [n["user_id"] for n in notices]},
-            "dedupe_key": notices[0]["dedupe_key"],
-        },
-        {"user_id": 1},
-        session=session,
-    )
-    known = {d["user_id"] async for d in seen}
+    known = await already_told(db, [n["user_id"] for n in notices], notices[0]["dedupe_key"],
+                               session)  # fmt: skip
     notices = [n for n in notices if n["user_id"] not in known]
     if notices:
         await db["inbox"].insert_many(notices, ordered=False, session=session)
         pushes = [shapes.outbox_doc(n, now) for n in notices]
         await db["outbox"].insert_many(pushes, ordered=False, session=session)
+
+
+async def already_told(
+    db: Db, user_ids: list[str], dedupe_key: str, session: AsyncClientSession
+) -> set[str]:
+    """``NotificationService._not_yet_sent``: one point read per recipient up to ten of
+    them, one ``$in`` query for more."""
+    if len(user_ids) <= 10:
+        known = set()
+        for uid in user_ids:
+            mine = {"user_id": uid, "dedupe_key": dedupe_key}
+            if await db["inbox"].find_one(mine, {"_id": 1}, session=session):
+                known.add(uid)
+        return known
+    query = {"user_id": {"$in": user_ids}, "dedupe_key": dedupe_key}
+    return {d["user_id"] async for d in db["inbox"].find(query, {"user_id": 1}, session=session)}

@@ -78,6 +78,9 @@ RATIO_OF = {
     "raw_queue": ("queue", "raw_queue"),
     "raw_submit": ("submit", "raw_submit"),
     "fees": ("fees", "healthz"),
+    "raw_message_post": ("message_post", "raw_message_post"),
+    "raw_message_list": ("message_list", "raw_message_list"),
+    "raw_stats": ("stats", "raw_stats"),
 }
 RATIO_DEFINITIONS = {
     "healthz": "baseline (1.0)",
@@ -87,6 +90,9 @@ RATIO_DEFINITIONS = {
     "raw_submit": "submit_rps / raw_submit_rps",
     "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
     "fees": "fees_rps / healthz_rps",
+    "raw_message_post": "message_post_rps / raw_message_post_rps",
+    "raw_message_list": "message_list_rps / raw_message_list_rps",
+    "raw_stats": "stats_rps / raw_stats_rps",
 }
 CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
     "detail": ("GET case", "raw case detail"),
@@ -156,6 +162,26 @@ ROWS = (  # label, result key, footnote mark
 )
 
 
+MESSAGE_ROWS = (  # result key, footnote mark; the label is the result's name (with its size)
+    ("message_post", ""),
+    ("raw_message_post", " (f)"),
+    ("message_list", ""),
+    ("raw_message_list", " (f)"),
+    ("sweep", " (g)"),
+    ("stats", ""),
+    ("raw_stats", " (h)"),
+)
+
+
+def message_lines(results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
+    lines = []
+    for key, mark in MESSAGE_ROWS:
+        res = results.get(key)
+        ratio = _fmt(r.get(key), ".2f") if key.startswith("raw_") else ""
+        lines.append(_row(res.name if res else key, res, ratio, mark))
+    return lines
+
+
 def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
@@ -170,13 +196,14 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
             ratio = _fmt(r.get(raw_key), ".2f")
             lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
-    lines.append(_row("GET fee estimate", results.get("fees"), _fmt(r["fees"], ".2f"), " (f)"))
+    lines.append(_row("GET fee estimate", results.get("fees"), _fmt(r["fees"], ".2f"), " (i)"))
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
         lines += [
             f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
         ]
+    lines += message_lines(results, r)
     lines += [
         "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
         "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
@@ -194,7 +221,17 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
         "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id find",
         "    hinted court_activity); a row measured serially has requests/s = 1 / latency",
-        "(f) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
+        "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",
+        "    routed to its judge; the API also calls WeChat's content check, in the emulator) /",
+        "    raw = the case find_one, then one transaction: number $inc + re-read, insert, the",
+        "    judge's notice (inbox find, inbox and outbox insert_many); GET /api/v1/messages",
+        "    (first page of 20 of a party's 60) / raw = find sender_id, sort _id -1, limit 21",
+        "(g) work orders escalated per second by the server's own periodic sweep (leased,",
+        "    200 a transaction), all past their deadline at once; p50/p99 = wait from that moment",
+        "    to each order's escalation",
+        "(h) GET /api/v1/workorders/stats over a year of the court's orders, by assignee / raw =",
+        "    the same two aggregations (counts; the percentiles' numbered windows)",
+        "(i) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
         "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
         "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
         "    from the bench process",

@@ -2,12 +2,12 @@
 
     python3 tasks.py bench [--smoke] [--users N] [--duration S] [--connections C] ...
 
-Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings and
-cases, then drives GET /healthz, GET /api/v1/me, the review queue's first page, filing
-submission, a case's detail, GET /cases' first page (at one or two case counts) and the fee
-estimate with wrk,
-and what each endpoint does in the database with pymongo (the raw driver), and prints
-requests/s, p50, p99 and the ratios (see bench/README.md).
+Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings,
+cases and work orders, then drives GET /healthz, GET /api/v1/me, the review queue's first
+page, filing submission, a case's detail and GET /cases' first page (at one or two case
+counts), the fee estimate, POST and GET /messages and the work-order statistics with wrk,
+and what each endpoint does in the database with pymongo (the raw driver); times the
+escalation sweep; and prints requests/s, p50, p99 and the ratios (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import raw
 from caserun import run_cases
 from filingrun import load_filings, seed_filings
 from loadgen import LoadResult, WrkRun, ensure_wrk
+from msgrun import run_messages
 from outcome import OUT, finish
 from report import Stage
 from seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
@@ -38,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
 SIZES = (
     "users", "tokens", "filings", "filers", "submit_cap", "cases", "connections", "duration",
-    "warmup",
+    "warmup", "open_orders", "orders",
 )  # fmt: skip
 # The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
 # Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
@@ -48,8 +49,10 @@ FEE_ESTIMATE = (
     "&court_id=bj-chaoyang"
 )
 FEE_EXPECTED = 795_556
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1), strict=True))
-FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2), strict=True))
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1, 300, 1500), strict=True))
+FULL = dict(
+    zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2, 100_000, 1_000_000), strict=True)
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class Options:
     warmup: int
     json_path: Path
     keep: bool
+    open_orders: int
+    orders: int
+    only_messages: bool
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -87,6 +93,11 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
     p.add_argument("--warmup", type=int, help="seconds of warm-up before each load (2; 1)")
+    p.add_argument("--open-orders", type=int, help="orders past a deadline to sweep (100000; 300)")
+    p.add_argument("--orders", type=int, help="work orders for the statistics (1000000; 1500)")
+    p.add_argument(
+        "--only-messages", action="store_true", help="skip the foundation, filing and case loads"
+    )
     p.add_argument("--json", type=Path, help="results file (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
@@ -95,6 +106,8 @@ def parse_args(argv: list[str] | None) -> Options:
         p.error("sizes must be positive and --tokens at most --users")
     if args.cases_large and args.cases_large <= sizes["cases"]:
         p.error("--cases-large must be more than --cases")
+    if sizes["orders"] <= sizes["open_orders"] or sizes["filers"] < 2:
+        p.error("--orders must be more than --open-orders, and --filers at least 2")
     default_json = OUT / ("smoke.json" if args.smoke else "results.json")
     return Options(
         smoke=args.smoke,
@@ -102,6 +115,7 @@ def parse_args(argv: list[str] | None) -> Options:
         cases_large=args.cases_large,
         json_path=args.json or default_json,
         keep=args.keep,
+        only_messages=args.only_messages,
         **sizes,
     )
 
@@ -167,10 +181,13 @@ class Bench:
             self.db_uri = stack.db_uri
             seeded = self.seed(stack)
             # the foundation rows first, before bulk seeding leaves the database flushing
-            self.load(stack, seeded)
+            if not self.opts.only_messages:
+                self.load(stack, seeded)
             filings = seed_filings(self, stack, seeded.user_ids)
-            load_filings(self, stack, filings)
-            run_cases(self, stack, filings, seeded.user_ids)
+            if not self.opts.only_messages:
+                load_filings(self, stack, filings)
+                run_cases(self, stack, filings, seeded.user_ids)
+            run_messages(self, stack, filings, seeded.user_ids)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)

@@ -167,6 +167,9 @@ class Stack:
             "MICROCOURT_SERVER__DEBUG": "false",
             "MICROCOURT_SERVER__BEHIND_PROXY": "true",
             "MICROCOURT_SERVER__LOG_FILE": str(self.server_log),
+            # one user sends every POST /messages of the load; the sweep looks every second
+            "MICROCOURT_WORKORDERS__MESSAGES_PER_MINUTE": "1000000000",
+            "MICROCOURT_WORKORDERS__SWEEP_SECONDS": "1",
         }
 
     def start_server(self, timeout: float = 60.0) -> None:

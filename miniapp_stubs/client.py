@@ -157,6 +157,24 @@ class ApiSession:
     async def payment(self, payment_id: str) -> Response:
         return await self.get(f"/api/v1/payments/{payment_id}")
 
+    # ---- messages (联系法官): the thread is read and answered by both sides
+
+    async def message(self, message_id: str) -> Response:
+        """A message's thread, deadlines and state (its sender, or staff who may see it)."""
+        return await self.get(f"/api/v1/messages/{message_id}")
+
+    async def reply_message(
+        self,
+        message_id: str,
+        content: str,
+        attachments: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """The sender's follow-up, or the court's answer."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        body = {"content": content, "attachments": attachments or []}
+        return await self.post(f"/api/v1/messages/{message_id}/replies", body, headers=headers)
+
 
 class MiniProgram(ApiSession):
     """A litigant's or lawyer's phone."""
@@ -268,6 +286,40 @@ class MiniProgram(ApiSession):
             body["address_confirmed"] = address_confirmed
         return await self.post(f"/api/v1/cases/{case_id}/consent", body)
 
+    # ---- messages to the court (联系法官)
+
+    async def send_message(
+        self,
+        content: str,
+        category: str = "进度查询",
+        *,
+        case_id: str | None = None,
+        court_id: str | None = None,
+        attachments: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """Write to the judge of one of my cases, or (without a case) to a court."""
+        body: dict[str, Any] = {"category": category, "content": content}
+        if case_id is not None:
+            body["case_id"] = case_id
+        if court_id is not None:
+            body["court_id"] = court_id
+        if attachments is not None:
+            body["attachments"] = attachments
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self.post("/api/v1/messages", body, headers=headers)
+
+    async def my_messages(self, **params: Any) -> Response:
+        """My messages, newest first; params: ``status``, ``limit``, ``cursor``."""
+        return await self.get("/api/v1/messages" + _query(params))
+
+    async def rate_message(
+        self, message_id: str, score: int, comment: str | None = None
+    ) -> Response:
+        """回访: rate a closed message once."""
+        body: dict[str, Any] = {"score": score, **({"comment": comment} if comment else {})}
+        return await self.post(f"/api/v1/messages/{message_id}/rating", body)
+
 
 class StaffConsole(ApiSession):
     """A clerk's, judge's or admin's console."""
@@ -375,6 +427,30 @@ class StaffConsole(ApiSession):
         """A refund: {reason, amount_fen (reason other) | new_amount_fen (reduced_claim)}."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await self.post(f"/api/v1/payments/{payment_id}/refunds", body, headers=headers)
+
+    # ---- work orders (工单)
+
+    async def workorders(self, **params: Any) -> Response:
+        """Mine, or the court's for supervisors; params: ``status``, ``assignee_id``,
+        ``category``, ``overdue`` (true/false), ``limit``, ``cursor``."""
+        return await self.get("/api/v1/workorders" + _query(params))
+
+    async def assign_workorder(
+        self, order_id: str, assignee_id: str, note: str | None = None
+    ) -> Response:
+        body = {"assignee_id": assignee_id, **({"note": note} if note else {})}
+        return await self.post(f"/api/v1/workorders/{order_id}/assign", body)
+
+    async def close_workorder(self, order_id: str, note: str | None = None) -> Response:
+        return await self.post(
+            f"/api/v1/workorders/{order_id}/close", {"note": note} if note else {}
+        )
+
+    async def workorder_stats(self, date_from: str, date_to: str, **params: Any) -> Response:
+        """Statistics of the orders created from ``date_from`` to ``date_to`` (YYYY-MM-DD);
+        params: ``group_by`` (assignee, category, court), ``court_id``."""
+        query = {"from": date_from, "to": date_to, **params}
+        return await self.get("/api/v1/workorders/stats" + _query(query))
 
 
 def _query(params: dict[str, Any]) -> str:

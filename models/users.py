@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from models.common import InputModel, OutputModel, PageQuery
 
@@ -80,7 +80,12 @@ class StaffCreate(InputModel):
     name: PersonName
     role: Role
     court_id: str = Field(min_length=2, max_length=40)
-    supervisor: bool = False
+    supervisor: StrictBool = Field(
+        False, description="督办: sees and reassigns the court's work orders, hears when overdue"
+    )
+    division_head: StrictBool = Field(
+        False, description="庭长: a supervisor who also hears of orders overdue twice over"
+    )
 
 
 class StaffQuery(PageQuery):
@@ -127,6 +132,7 @@ class UserDoc(BaseModel):
     name: str | None = None
     court_id: str | None = None
     supervisor: bool = False
+    division_head: bool = False
     identity: IdentityDoc | None = None
     lawyer: LawyerDoc | None = None
     created_at: dt.datetime
@@ -134,6 +140,11 @@ class UserDoc(BaseModel):
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def oversees(self) -> bool:
+        """Supervises work orders: a supervisor or division head, or an admin."""
+        return self.is_staff and (self.supervisor or self.division_head or self.role == Role.admin)
 
 
 # ---- outputs
@@ -160,6 +171,7 @@ class UserOut(OutputModel):
     username: str | None = None
     court_id: str | None = None
     supervisor: bool = False
+    division_head: bool = False
     identity: IdentityOut | None = None
     lawyer: LawyerOut | None = None
     created_at: dt.datetime

@@ -13,10 +13,12 @@ from handlers import documents as documents_handlers
 from handlers import fees as fees_handlers
 from handlers import files as files_handlers
 from handlers import filings as filings_handlers
+from handlers import messages as messages_handlers
 from handlers import notifications as notifications_handlers
 from handlers import payments as payments_handlers
 from handlers import review as review_handlers
 from handlers import templates as templates_handlers
+from handlers import workorders as workorders_handlers
 from handlers.base import API404
 from server.auth import AuthService
 from server.calendar import Calendars
@@ -33,6 +35,7 @@ from server.files import FileService
 from server.filings import FilingService
 from server.hearings import HearingService
 from server.idempotency import IdempotencyStore
+from server.messages import MessageService
 from server.notifications import NotificationService
 from server.observe import log_request
 from server.openapi import build_openapi
@@ -46,6 +49,10 @@ from server.users import UserService
 from server.wechat import WeChatAdapter
 from server.wechatpay import WeChatPayAdapter
 from server.wechatpay_config import resolve_pay_credentials
+from server.workorder_admin import WorkOrderAdmin
+from server.workorder_stats import WorkOrderStats
+from server.workorder_sweep import EscalationSweep
+from server.workorders import WorkOrderService
 
 HANDLER_MODULES = (
     system,
@@ -62,6 +69,8 @@ HANDLER_MODULES = (
     documents_handlers,
     fees_handlers,
     payments_handlers,
+    messages_handlers,
+    workorders_handlers,
 )
 
 
@@ -93,6 +102,11 @@ class Services:
     payments: PaymentService  # paying them through WeChat Pay
     refunds: RefundService
     reconciler: Reconciler  # 对账: WeChat Pay's bill against our records
+    workorders: WorkOrderService  # messages to the court (联系法官) and their work orders
+    messages: MessageService
+    workorder_admin: WorkOrderAdmin
+    workorder_sweep: EscalationSweep
+    workorder_stats: WorkOrderStats
 
 
 def build_services(
@@ -138,6 +152,7 @@ def build_services(
     payments = PaymentService(db, settings, clock, wechatpay, users, cases, fees, notifications)
     refunds = RefundService(db, settings, clock, wechatpay, users, cases, payments, notifications)
     reconciler = Reconciler(db, wechatpay, payments, refunds)
+    workorders = WorkOrderService(db, settings, clock, users, files, notifications)
     return Services(
         settings=settings,
         db=db,
@@ -163,6 +178,11 @@ def build_services(
         case_views=case_views,
         case_admin=case_admin,
         hearings=HearingService(db, settings, clock, calendars, case_admin),
+        workorders=workorders,
+        messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
+        workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),
+        workorder_sweep=EscalationSweep(db, settings.workorders, clock, workorders),
+        workorder_stats=WorkOrderStats(db, settings, clock, calendars, workorders),
     )
 
 

@@ -2,8 +2,8 @@
 
 A case moves one way: accepted -> assigned -> scheduled -> heard -> judged -> closed ->
 archived, or is closed early, before judgment, by 撤诉结案 or 调解结案 (models.cases.TRANSITIONS;
-the fee's halving is then a refund with that reason). Each move is a conditional update on the status it
-expects (CaseService.add_event), so a lost race or an event out of order is a 409
+the fee's halving is then a refund with that reason). Each move is a conditional update on
+the status it expects (CaseService.add_event), so a lost race or an event out of order is a 409
 ``case_status_conflict``. The change, its timeline entry, the audit row and the push to the
 parties and agents commit in one transaction.
 """

@@ -10,7 +10,7 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -93,6 +93,16 @@ class ReviewSettings(_Section):
     deadline_sweep_seconds: float = Field(300.0, gt=0)
 
 
+class WorkOrderSettings(_Section):
+    """Messages to the court (联系法官) and the escalation sweep of their work orders."""
+
+    messages_per_minute: int = Field(10, gt=0)  # messages and follow-ups, per user and process
+    max_thread: int = Field(100, ge=2, le=1000)  # entries in one thread: message and replies
+    sweep_seconds: float = Field(60.0, gt=0)
+    sweep_batch: int = Field(200, ge=1, le=5000)
+    sweep_lease_seconds: float = Field(60.0, gt=0)
+
+
 class CaseSettings(_Section):
     """Case lookup limits, court hours for hearings, and the hearing-reminder sweep."""
 
@@ -135,9 +145,14 @@ class FixedFees(_Section):
 
 
 class WorkOrderDeadlines(_Section):
-    assign_working_hours: float = Field(1, gt=0)
-    first_reply_working_days: int = Field(1, gt=0)
-    close_working_days: int = Field(5, gt=0)
+    """A court's work orders (联系法官): their deadlines in working time, and who answers a
+    message on a case (the case's judge, or its clerk; the other one when that one is not
+    named yet, the service desk when neither is)."""
+
+    assign_working_hours: float = Field(1, gt=0, le=80)
+    first_reply_working_days: int = Field(1, gt=0, le=30)
+    close_working_days: int = Field(5, gt=0, le=60)
+    route_to: Literal["judge", "clerk"] = "judge"
 
 
 class Deadlines(_Section):
@@ -284,6 +299,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
+    workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     admin_password: str = ""

@@ -30,6 +30,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         # partial indexes whose filter is $exists/$type (a collection scan instead)
         IndexModel([("court_id", ASCENDING), ("role", ASCENDING)], name="staff_by_court_role"),
         IndexModel([("lawyer.status", ASCENDING), ("_id", ASCENDING)], name="lawyers_by_status"),
+        # WorkOrderService.overseers: who hears of a court's unassigned and overdue orders
+        IndexModel(
+            [("court_id", ASCENDING), ("supervisor", ASCENDING), ("active", ASCENDING)],
+            name="supervisors",
+        ),
+        IndexModel(
+            [("court_id", ASCENDING), ("division_head", ASCENDING), ("active", ASCENDING)],
+            name="division_heads",
+        ),
     ],
     "revocations": [
         IndexModel([("revoked_at", ASCENDING)], name="by_revoked_at"),
@@ -123,6 +132,25 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     # Electronic service (server/service_of_documents.py): a case's served documents.
+    "payments": [
+        IndexModel([("out_trade_no", ASCENDING)], name="out_trade_no_unique", unique=True),
+        # one open order per fee notice: the field is set while pending and removed after
+        IndexModel([("open_for", ASCENDING)], name="open_for_sparse", unique=True, sparse=True),
+        # a case's payments (staff) or a payer's on it: equality fields first, then the order
+        IndexModel(
+            [("case_id", ASCENDING), ("payer_id", ASCENDING), ("_id", ASCENDING)],
+            name="by_case_payer",
+        ),
+        IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="expiry_sweep"),
+        IndexModel([("status", ASCENDING), ("paid_at", ASCENDING)], name="paid_on_day"),
+    ],
+    "refunds": [
+        IndexModel([("out_refund_no", ASCENDING)], name="out_refund_no_unique", unique=True),
+        IndexModel(
+            [("case_id", ASCENDING), ("payer_id", ASCENDING), ("_id", ASCENDING)],
+            name="by_case_payer",
+        ),
+    ],
     "fee_notices": [
         IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
         # the overdue sweep filters on all three (SecantusDB wants every filtered field)
@@ -133,6 +161,26 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "served_documents": [
         IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
+    ],
+    # Messages and their work orders (server/workorders.py and beside it): a sender's list,
+    # a judge's or clerk's (assigned to them; on their cases), a supervisor's court list by
+    # status, assignee or overdue, the statistics' (court_id, created_at) range, the sweep.
+    "workorders": [
+        IndexModel([("no", ASCENDING)], name="no_unique", unique=True),
+        IndexModel([("sender_id", ASCENDING), ("_id", DESCENDING)], name="by_sender"),
+        IndexModel([("case_staff_ids", ASCENDING), ("_id", DESCENDING)], name="by_case_staff"),
+        IndexModel([("court_id", ASCENDING), ("_id", DESCENDING)], name="by_court"),
+        IndexModel(
+            [("court_id", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)],
+            name="court_status",
+        ),
+        IndexModel(
+            [("court_id", ASCENDING), ("assignee_id", ASCENDING), ("_id", DESCENDING)],
+            name="court_assignee",
+        ),
+        IndexModel([("court_id", ASCENDING), ("overdue_at", ASCENDING)], name="court_overdue"),
+        IndexModel([("court_id", ASCENDING), ("created_at", ASCENDING)], name="stats"),
+        IndexModel([("sweep_at", ASCENDING)], name="sweep"),
     ],
     "idempotency": [
         IndexModel([("created_at", ASCENDING)], name="expire", expireAfterSeconds=24 * 3600),

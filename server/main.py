@@ -138,7 +138,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:
     """Revocation polling, subscribe-message sends, the live feed, the review and fee deadline
-    sweeps and the hearing reminders; each is stopped (and its lease released) on shutdown."""
+    sweeps, payment expiry, the hearing reminders and the work-order escalations; each is
+    stopped (and its lease released) on shutdown."""
     services.auth.start_polling()
     stack.push_async_callback(services.auth.stop_polling)
     services.outbox.start()
@@ -162,6 +163,12 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
     expiry = Periodic("payment-expiry", services.payments.sweep_expired, every)
     expiry.start()
     stack.push_async_callback(expiry.stop)
+    stack.push_async_callback(services.workorder_sweep.release_lease)
+    escalations = Periodic(
+        "workorder-sweep", services.workorder_sweep.run_once, settings.workorders.sweep_seconds
+    )
+    escalations.start()
+    stack.push_async_callback(escalations.stop)
 
 
 async def _first_admin(settings: Settings, services: Any) -> None:

@@ -12,7 +12,8 @@ import datetime as dt
 import decimal
 import enum
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -41,6 +42,7 @@ log = logging.getLogger("microcourt.notifications")
 
 DUPLICATE_KEY = 11000
 MAX_STAFF_RECIPIENTS = 1000  # a court's staff; a bound, so no notice loads an unbounded list
+FEW_RECIPIENTS = 10  # up to this many, notices already sent are looked up one by one
 
 
 def subscription_id(user_id: str, template_id: str) -> str:
@@ -60,6 +62,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value.isoformat()
     return value
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice for ``notify_many``: the arguments of ``notify``."""
+
+    user_ids: Sequence[str]
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any] | None = None
+    template: str | None = None
+    page: str | None = None
+    dedupe_key: str | None = None
 
 
 class NotificationService:
@@ -125,6 +141,39 @@ class NotificationService:
         if self.on_enqueued is not None:
             self.on_enqueued()
 
+    async def notify_many(
+        self, notices: Iterable[Notice], *, session: AsyncClientSession | None = None
+    ) -> None:
+        """Many different notices, each written as ``notify`` writes it, in one insert into
+        the inbox and one into the outbox (a sweep's hundreds, a transaction each).
+
+        Unlike ``notify`` it does not look for notices already sent first: callers make each
+        one new by the conditional update they hold in the same ``session``. Outside a
+        transaction a repeat is left out by the unique dedupe index; inside one it fails the
+        transaction rather than push twice.
+        """
+        now = self.clock.now()
+        written: list[tuple[dict[str, Any], Any]] = []
+        for n in notices:
+            plain: dict[str, Any] = _plain(n.data or {})
+            push = self._push(n.template, n.title, n.body, now, plain) if n.template else None
+            page = n.page or (push[0].page if push else None) or None
+            written += [
+                (_inbox_doc(uid, n.kind, n.title, n.body, plain, page, n.template,
+                            n.dedupe_key, now), (push, page))
+                for uid in dict.fromkeys(str(u) for u in n.user_ids)
+            ]  # fmt: skip
+        inserted = await _insert_new(self.inbox, [doc for doc, _ in written], session)
+        kept = {id(doc) for doc in inserted}
+        items = [
+            _outbox_doc(doc, push[0], push[1], page, now)
+            for doc, (push, page) in written
+            if push is not None and id(doc) in kept
+        ]
+        await _insert_new(self.outbox, items, session)
+        if items and self.on_enqueued is not None:
+            self.on_enqueued()
+
     async def notify_court_staff(
         self,
         court_id: str,
@@ -174,10 +223,18 @@ class NotificationService:
         # transaction, so known duplicates are left out first; the unique index still decides
         # any race (the loser's transaction then fails and is retried by its caller).
         ids = [d["user_id"] for d in docs]
-        seen = self.inbox.find(
-            {"user_id": {"$in": ids}, "dedupe_key": dedupe_key}, {"user_id": 1}, session=session
-        )
-        known = {d["user_id"] async for d in seen}
+        known: set[str] = set()
+        if len(ids) <= FEW_RECIPIENTS:
+            # one point read each: SecantusDB's planner takes the dedupe index for
+            # equalities only, and scans the whole inbox for an $in on its first field
+            for uid in ids:
+                mine = {"user_id": uid, "dedupe_key": dedupe_key}
+                if await self.inbox.find_one(mine, {"_id": 1}, session=session):
+                    known.add(uid)
+        else:
+            query = {"user_id": {"$in": ids}, "dedupe_key": dedupe_key}
+            seen = self.inbox.find(query, {"user_id": 1}, session=session)
+            known = {d["user_id"] async for d in seen}
         return [d for d in docs if d["user_id"] not in known]
 
     # ---- the inbox

@@ -67,6 +67,7 @@ def user_out(doc: UserDoc) -> UserOut:
         username=doc.username,
         court_id=doc.court_id,
         supervisor=doc.supervisor,
+        division_head=doc.division_head,
         identity=IdentityOut(
             name=identity.name,
             id_number_masked=identity.id_masked,
@@ -312,6 +313,7 @@ class UserService:
             "name": data.name,
             "court_id": court_id,
             "supervisor": data.supervisor,
+            "division_head": data.division_head,
             "active": True,
             "password_hash": await self.passwords.hash(data.password),
             "created_at": self.clock.now(),

@@ -252,7 +252,10 @@ def staff(
     counter = iter(range(1, 10_000))
 
     async def make(
-        role: str = "clerk", court_id: str | None = "bj-chaoyang", supervisor: bool = False
+        role: str = "clerk",
+        court_id: str | None = "bj-chaoyang",
+        supervisor: bool = False,
+        division_head: bool = False,
     ) -> StaffConsole:
         username = f"{role}{next(counter)}"
         await db["users"].insert_one(
@@ -262,6 +265,7 @@ def staff(
                 "name": "李四",
                 "court_id": court_id,
                 "supervisor": supervisor,
+                "division_head": division_head,
                 "active": True,
                 "password_hash": staff_password_hash,
                 "created_at": clock.now(),

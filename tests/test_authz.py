@@ -81,6 +81,17 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/cases/{case_id}/documents/{doc_id}/certificate", "get"): SIGNED_IN,
     ("/api/v1/cases/{case_id}/documents/{doc_id}/paper-service", "post"): STAFF,
     ("/api/v1/fees/estimate", "get"): PUBLIC,  # the mini-program's fee calculator
+    # messages (联系法官): the sender's own; staff answer the orders they may see (404 else)
+    ("/api/v1/messages", "get"): PARTIES,
+    ("/api/v1/messages", "post"): PARTIES,
+    ("/api/v1/messages/{message_id}", "get"): SIGNED_IN,
+    ("/api/v1/messages/{message_id}/replies", "post"): SIGNED_IN,
+    ("/api/v1/messages/{message_id}/rating", "post"): PARTIES,
+    # work orders: a judge's or clerk's own; the court's for supervisors (per object, 404)
+    ("/api/v1/workorders", "get"): STAFF,
+    ("/api/v1/workorders/stats", "get"): STAFF,
+    ("/api/v1/workorders/{order_id}/assign", "post"): STAFF,
+    ("/api/v1/workorders/{order_id}/close", "post"): STAFF,
 }
 
 SAMPLE_PARAMS = {
@@ -93,6 +104,8 @@ SAMPLE_PARAMS = {
     "doc_id": "0" * 24,
     "hearing_id": "0" * 24,
     "payment_id": "0" * 24,
+    "message_id": "0" * 24,
+    "order_id": "0" * 24,
 }
 
 

@@ -1,0 +1,399 @@
+"""Seed data of messages to the court (联系法官): work orders shaped as
+``MessageService.create`` and the later changes write them, the staff who answer and oversee
+them, and the checks that the seed follows the server.
+
+Deadlines here count working time as the server does (09:00-12:00 and 13:30-17:30 Beijing
+time) on weekdays only (no holidays: close enough for the load). ``check_shape`` compares a
+message made through the API with a seeded one, so the seed follows the server's changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import caseseed as cs
+import filingseed as fs
+import shapes
+from argon2 import PasswordHasher
+from bson import ObjectId
+from pymongo.database import Database
+from seed import SeedError, SignedIn, http_json, phone_ip
+
+COURT_CODE = "京0105"  # config.yaml: bj-chaoyang
+CATEGORIES = ("进度查询", "庭审安排", "证据材料", "缴费退费", "执行", "投诉", "其他")
+WINDOWS = ((dt.time(9, 0), dt.time(12, 0)), (dt.time(13, 30), dt.time(17, 30)))
+DAY_HOURS = 7.0
+SPANS = {"assign": 1.0, "reply": DAY_HOURS, "close": 5 * DAY_HOURS}  # config.yaml bj-chaoyang
+DUE = {"assign": "assign_due_at", "reply": "first_reply_due_at", "close": "close_due_at"}
+MESSAGES_PATH = "/api/v1/messages"
+STATS_PATH = "/api/v1/workorders/stats"
+PAGE = 20
+SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
+ASSIGNEES = 20  # judges the seeded orders are spread over
+LATER = (
+    "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
+    "close_note", "closed_on_time", "rating", "rating_score",
+)  # fmt: skip
+STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
+TEMPLATE_ID = "dev-tmpl-workorder-update"  # config.yaml notifications.templates
+
+
+def add_working_hours(start: dt.datetime, hours: float) -> dt.datetime:
+    """``CourtCalendar.add_working_hours`` on a weekdays-only calendar."""
+    left = dt.timedelta(hours=hours)
+    day = start.astimezone(shapes.SHANGHAI).date()
+    while True:
+        if day.weekday() < 5:
+            for a, b in WINDOWS:
+                begin = dt.datetime.combine(day, a, tzinfo=shapes.SHANGHAI).astimezone(dt.UTC)
+                end = dt.datetime.combine(day, b, tzinfo=shapes.SHANGHAI).astimezone(dt.UTC)
+                if end <= start:
+                    continue
+                begin = max(begin, start)
+                if left <= end - begin:
+                    return ms(begin + left)
+                left -= end - begin
+        day += dt.timedelta(days=1)
+
+
+def ms(when: dt.datetime) -> dt.datetime:
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def deadlines(created: dt.datetime) -> dict[str, Any]:
+    """``workorder_rules.deadlines``: the three deadlines and the six steps."""
+    found: dict[str, Any] = {"steps": []}
+    for kind, hours in SPANS.items():
+        due = add_working_hours(created, hours)
+        found[DUE[kind]] = due
+        found["steps"] += [
+            {"kind": kind, "level": 1, "at": due},
+            {"kind": kind, "level": 2, "at": add_working_hours(due, hours)},
+        ]
+    return found
+
+
+def applicable(status: str, replied: bool) -> set[str]:
+    if status == "closed":
+        return set()
+    return (
+        {"close"}
+        | (set() if replied else {"reply"})
+        | ({"assign"} if status == "pending" else set())
+    )
+
+
+def swept(doc: dict[str, Any], now: dt.datetime) -> None:
+    """What the sweep would have left by ``now``: every step due escalated, then
+    ``overdue_at``, ``sweep_at`` and the level (``schedule`` and ``_escalate``)."""
+    kinds = applicable(doc["status"], doc["first_replied_at"] is not None)
+    steps = [s for s in doc["steps"] if s["kind"] in kinds]
+    due = [s for s in steps if s["at"] <= now]
+    doc["escalations"] = [
+        {"kind": s["kind"], "level": s["level"], "due_at": s["at"], "at": s["at"]} for s in due
+    ]
+    doc["escalation_level"] = max([0, *(s["level"] for s in due)])
+    firsts = [s["at"] for s in steps if s["level"] == 1]
+    rest = [s["at"] for s in steps if s["at"] > now]
+    doc["overdue_at"] = min(firsts) if firsts else None
+    doc["sweep_at"] = min(rest) if rest else None
+
+
+@dataclass(frozen=True)
+class Staff:
+    judge: SignedIn
+    supervisor: SignedIn
+    assignees: list[str]  # the judge and the others orders are spread over
+
+
+def _staff_doc(role: str, name: str, now: dt.datetime, **flags: Any) -> dict[str, Any]:
+    username = f"bench.{role}.{secrets.token_hex(4)}"
+    doc = {**shapes.staff_doc(username, "", now), "role": role, "name": name, **flags}
+    return doc
+
+
+def make_staff(api: str, db: Database[dict[str, Any]]) -> Staff:
+    """A judge and a supervisor signed in through the API (argon2 passwords), and the other
+    judges orders are assigned to (inserted only)."""
+    now = dt.datetime.now(dt.UTC)
+    signed: list[SignedIn] = []
+    for n, (role, flags) in enumerate((("judge", {}), ("clerk", {"supervisor": True}))):
+        password = secrets.token_urlsafe(16)
+        doc = _staff_doc(role, "王法官" if role == "judge" else "赵督办", now, **flags)
+        doc["password_hash"] = PasswordHasher().hash(password)
+        db["users"].insert_one(doc)
+        status, body = http_json(
+            f"{api}/api/v1/auth/staff-login",
+            {"username": doc["username"], "password": password},
+            {"X-Real-Ip": phone_ip(STAFF_BASE + n)},
+        )
+        if status != 200:
+            raise SeedError(f"POST /api/v1/auth/staff-login: HTTP {status} {body}")
+        signed.append(SignedIn(token=body["token"], user_id=body["user"]["id"]))
+    others = [_staff_doc("judge", f"法官{i}", now) for i in range(ASSIGNEES - 1)]
+    ids = db["users"].insert_many(others).inserted_ids
+    return Staff(signed[0], signed[1], [signed[0].user_id, *(str(i) for i in ids)])
+
+
+def api_case_with_judge(
+    api: str, litigant: fs.Filer, clerk: SignedIn, judge: SignedIn, db: Database[dict[str, Any]]
+) -> str:
+    """A case of the litigant (filed and accepted through the API), assigned to the judge."""
+    case_id = cs.api_case(api, litigant, clerk, db)
+    path = f"/api/v1/cases/{case_id}/assign"
+    body = {"judge_id": judge.user_id, "clerk_id": clerk.user_id}
+    status, answer = http_json(f"{api}{path}", body, fs.bearer(clerk.token))
+    if status != 200:
+        raise SeedError(f"POST {path}: HTTP {status} {answer}")
+    return case_id
+
+
+def message_body(case_id: str) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "category": "庭审安排",
+        "content": "请问本案何时开庭？能否线上开庭？",
+    }
+
+
+def api_message(api: str, litigant: fs.Filer, case_id: str) -> dict[str, Any]:
+    status, body = http_json(
+        f"{api}{MESSAGES_PATH}", message_body(case_id), fs.bearer(litigant.token)
+    )
+    if status != 201 or body.get("status") != "assigned":
+        raise SeedError(f"POST {MESSAGES_PATH}: HTTP {status} {body}")
+    return body
+
+
+def order_doc(
+    rng: random.Random, seq: int, created: dt.datetime, sender: str, assignee: str | None,
+    case: tuple[str, str] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """What ``MessageService.create`` inserts (number ``seq`` of its year)."""
+    year = created.astimezone(shapes.SHANGHAI).year
+    content = f"请问第{rng.randrange(1, 999)}号问题如何处理？" + "请尽快答复。" * rng.randrange(
+        1, 8
+    )
+    doc = {
+        "_id": ObjectId(), "no": f"GD{year}{COURT_CODE}-{seq:06d}", "seq": seq, "year": year,
+        "court_id": shapes.COURT, "sender_id": sender, "sender_name": shapes.person_name(rng),
+        "case_id": case[0] if case else None, "case_no": case[1] if case else None,
+        "case_staff_ids": [assignee] if case and assignee else [],
+        "category": rng.choice(CATEGORIES),
+        "status": "assigned" if assignee else "pending", "assignee_id": assignee,
+        "assigned_at": created if assignee else None,
+        "thread": [{"id": str(ObjectId()), "by": sender, "side": "sender", "name": None,
+                    "content": content, "attachments": [], "at": created}],
+        "excerpt": content[:60], "attachments": [],
+        "content_check": {"suggest": "pass", "label": 100, "trace_id": secrets.token_hex(8)},
+        **deadlines(created), "escalations": [], "escalation_level": 0, "assignments": [],
+        **dict.fromkeys(LATER), "version": 1, "created_at": created, "updated_at": created,
+    }  # fmt: skip
+    swept(doc, created)
+    return doc
+
+
+@dataclass
+class OrderSeeder:
+    """Work orders of one court, numbered per year as the server's counter would."""
+
+    db: Database[dict[str, Any]]
+    senders: list[str]
+    assignees: list[str]
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+    seqs: Counter[int] = field(default_factory=Counter)
+    count: int = 0
+    seconds: float = 0.0
+
+    def order(
+        self, created: dt.datetime, *, sender: str | None = None, assignee: str | None = None,
+        case: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
+        created = ms(created)
+        year = created.astimezone(shapes.SHANGHAI).year
+        if not self.seqs[year]:
+            key = f"workorder_no|{shapes.COURT}|{year}"
+            self.seqs[year] = int((self.db["counters"].find_one({"_id": key}) or {}).get("seq", 0))
+        self.seqs[year] += 1
+        sender = sender or self.rng.choice(self.senders)
+        return order_doc(self.rng, self.seqs[year], created, sender, assignee, case)
+
+    def advance(self, doc: dict[str, Any], status: str, now: dt.datetime) -> dict[str, Any]:
+        """Take a new order to ``status`` (replied, closed and maybe rated) as the API would,
+        and leave it as the sweep would have by ``now``."""
+        if status in ("replied", "closed"):
+            at = ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
+            at = min(at, now)
+            doc["thread"].append({**doc["thread"][0], "id": str(ObjectId()), "side": "court",
+                                  "by": doc["assignee_id"], "name": "王法官", "at": at,
+                                  "content": "已收到，正在办理。"})  # fmt: skip
+            doc.update(status="replied", first_replied_at=at, updated_at=at, version=2,
+                       first_reply_seconds=(at - doc["created_at"]).total_seconds(),
+                       first_reply_on_time=at <= doc["first_reply_due_at"])  # fmt: skip
+        if status == "closed":
+            at = min(ms(doc["first_replied_at"] + dt.timedelta(hours=self.rng.uniform(1, 48))), now)
+            doc.update(
+                status="closed",
+                closed_at=at,
+                closed_by=doc["assignee_id"],
+                closed_on_time=at <= doc["close_due_at"],
+                updated_at=at,
+                version=3,
+            )
+            if self.rng.random() < 0.7:
+                score = self.rng.choice((5, 5, 5, 4, 4, 3, 2, 1))
+                doc.update(rating={"score": score, "comment": None, "at": at}, rating_score=score)
+        swept(doc, now)
+        return doc
+
+    def insert(self, docs: list[dict[str, Any]]) -> None:
+        began = time.perf_counter()
+        for start in range(0, len(docs), fs.BATCH):
+            self.db["workorders"].insert_many(docs[start : start + fs.BATCH], ordered=False)
+        self.count += len(docs)
+        for year, seq in self.seqs.items():  # as the creations' $inc would have left them
+            key = f"workorder_no|{shapes.COURT}|{year}"
+            self.db["counters"].update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+        self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
+        self.seconds += time.perf_counter() - began
+
+    def history(self, total: int, now: dt.datetime) -> float:
+        """Grow to ``total`` orders created over the last year, in every state; seconds."""
+        began = time.perf_counter()
+        existing = self.db["workorders"].estimated_document_count()
+        left = total - existing
+        while left > 0:
+            n = min(fs.BATCH, left)
+            self.insert([self._past(now) for _ in range(n)])
+            left -= n
+        return time.perf_counter() - began
+
+    def _past(self, now: dt.datetime) -> dict[str, Any]:
+        created = now - dt.timedelta(seconds=self.rng.uniform(3600, 365 * 86400))
+        roll = self.rng.random()
+        assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
+        status = "pending" if assignee is None else (
+            "assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")  # fmt: skip
+        return self.advance(self.order(created, assignee=assignee), status, now)
+
+
+def check_shape(db: Database[dict[str, Any]], api_id: str, seeded: dict[str, Any]) -> None:
+    api_doc = db["workorders"].find_one({"_id": ObjectId(api_id)})
+    problems = fs.shape_diff(api_doc or {}, seeded)
+    if problems:
+        raise SeedError("seeded work orders differ from the API's: " + "; ".join(problems))
+
+
+def first_page(db: Database[dict[str, Any]], sender: str) -> list[str]:
+    cursor = db["workorders"].find({"sender_id": sender}, SUMMARY_EXCLUDE).sort("_id", -1)
+    return [str(d["_id"]) for d in cursor.limit(PAGE + 1)][:PAGE]
+
+
+def check_list(api: str, token: str, db: Database[dict[str, Any]], sender: str) -> None:
+    status, page = http_json(f"{api}{MESSAGES_PATH}", headers=fs.bearer(token))
+    got = [m["id"] for m in page.get("items", [])] if status == 200 else []
+    expected = first_page(db, sender)
+    if got != expected or len(got) != PAGE:
+        raise SeedError(
+            f"GET {MESSAGES_PATH}: HTTP {status}, API {got[:3]}..., raw {expected[:3]}..."
+        )
+
+
+# ---- the notice of a new order, as ``NotificationService.notify`` writes it
+
+
+def _cut(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def notice_doc(user_id: str, doc: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The assignee's inbox notice of a new order (``MessageService._announce``)."""
+    due = doc["first_reply_due_at"].astimezone(shapes.SHANGHAI).strftime("%m月%d日 %H:%M")
+    return {
+        "_id": ObjectId(), "user_id": user_id, "kind": "workorder_new", "title": "新的留言待答复",
+        "body": f"{doc['no']}（{doc['category']}）：{doc['excerpt'][:30]}，请于{due}前答复",
+        "data": {"workorder_id": str(doc["_id"]), "no": doc["no"], "status": doc["status"]},
+        "page": f"pages/workorder/detail?id={doc['_id']}", "template": "workorder_update",
+        "read": False, "read_at": None, "created_at": now,
+        "dedupe_key": f"wo:{doc['_id']}:workorder_new:1",
+    }  # fmt: skip
+
+
+def push_doc(notice: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    rendered = {
+        "thing1": {"value": _cut(notice["title"])},
+        "thing2": {"value": _cut(notice["body"])},
+        "time3": {"value": now.astimezone(shapes.SHANGHAI).strftime("%Y-%m-%d %H:%M")},
+    }
+    return {
+        "notification_id": notice["_id"], "user_id": notice["user_id"],
+        "template": "workorder_update", "template_id": TEMPLATE_ID, "data": rendered,
+        "page": notice["page"], "status": "pending", "attempts": 0, "quota_taken": False,
+        "next_attempt_at": now, "created_at": now,
+    }  # fmt: skip
+
+
+# ---- orders for the sweep
+
+
+def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict[str, Any]:
+    """An unassigned order whose assignment deadline passed at ``due`` and whose other steps
+    all lie at ``far``: the sweep has exactly one step of it to take."""
+    doc = seeder.order(due - dt.timedelta(hours=1))
+    far = ms(far)
+    for step in doc["steps"]:
+        step["at"] = due if (step["kind"], step["level"]) == ("assign", 1) else far
+    doc.update(assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due,
+               sweep_at=due)  # fmt: skip
+    return doc
+
+
+def hold_sweep(db: Database[dict[str, Any]], hold: bool) -> None:
+    """Take the server's sweep lease (``leases``, ``workorder-sweep``) for the bench, so no
+    round starts while the orders go in; or give it back (expired) for the server to take."""
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(days=1) if hold else now - dt.timedelta(seconds=1)
+    db["leases"].update_one(
+        {"_id": "workorder-sweep"}, {"$set": {"owner": "bench", "expires_at": until}}, upsert=True
+    )
+
+
+def wait_swept(db: Database[dict[str, Any]], last: list[ObjectId], timeout: float) -> None:
+    """Until the last orders inserted are escalated: the sweep takes them in the index's
+    order, equal times in the order they went in (``escalation_waits`` then checks all)."""
+    until = time.monotonic() + timeout
+    # by _id alone: SecantusDB scans the collection for {_id: {$in}} with any other field
+    query = {"_id": {"$in": last}}
+    while any(
+        d["escalation_level"] == 0 for d in db["workorders"].find(query, {"escalation_level": 1})
+    ):
+        if time.monotonic() > until:
+            raise SeedError(f"orders still not escalated after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def escalation_waits(
+    db: Database[dict[str, Any]], far: dt.datetime, since: dt.datetime, count: int
+) -> tuple[float, float]:
+    """p50 and p99 (ms) of the wait from ``since`` (the release) to each order's escalation;
+    checks each of the ``count`` orders was escalated once and its supervisor told once
+    (waiting a little longer if the last ones were not the last taken)."""
+    for _ in range(120):
+        found = db["workorders"].find({"sweep_at": ms(far)}, {"escalations": 1})
+        waits = sorted(
+            (d["escalations"][0]["at"] - since).total_seconds() * 1000
+            for d in found
+            if len(d["escalations"]) == 1
+        )
+        told = db["inbox"].count_documents({"kind": "workorder_escalated"})
+        if len(waits) == count and told == count:
+            return waits[len(waits) // 2], waits[max(0, -(-99 * len(waits) // 100) - 1)]
+        time.sleep(5)
+    raise SeedError(f"{len(waits)} orders escalated once and {told} notices, expected {count}")
