@@ -4,8 +4,8 @@
 
 Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings and
 cases, then drives GET /healthz, GET /api/v1/me, the review queue's first page, filing
-submission, a case's detail, GET /cases' first page (at one or two case counts) and the fee
-estimate with wrk,
+submission, a case's detail, GET /cases' first page (at one or two case counts), the fee
+estimate and WeChat Pay's payment callbacks with wrk,
 and what each endpoint does in the database with pymongo (the raw driver), and prints
 requests/s, p50, p99 and the ratios (see bench/README.md).
 """
@@ -30,6 +30,7 @@ from caserun import run_cases
 from filingrun import load_filings, seed_filings
 from loadgen import LoadResult, WrkRun, ensure_wrk
 from outcome import OUT, finish
+from payrun import run_payments
 from report import Stage
 from seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
 from stack import DATABASE, Stack
@@ -37,8 +38,8 @@ from stack import DATABASE, Stack
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
 SIZES = (
-    "users", "tokens", "filings", "filers", "submit_cap", "cases", "connections", "duration",
-    "warmup",
+    "users", "tokens", "filings", "filers", "submit_cap", "cases", "pay_cap", "connections",
+    "duration", "warmup",
 )  # fmt: skip
 # The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
 # Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
@@ -48,8 +49,8 @@ FEE_ESTIMATE = (
     "&court_id=bj-chaoyang"
 )
 FEE_EXPECTED = 795_556
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1), strict=True))
-FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2), strict=True))
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 30, 8, 1, 1), strict=True))
+FULL = dict(zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 100, 64, 10, 2), strict=True))
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Options:
     submit_cap: int
     cases: int
     cases_large: int
+    pay_cap: int
     connections: int
     threads: int
     duration: int
@@ -83,6 +85,7 @@ def parse_args(argv: list[str] | None) -> Options:
         "--cases-large", type=int, default=0,
         help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
     )  # fmt: skip
+    p.add_argument("--pay-cap", type=int, help="callbacks/s there are orders for (100; 30)")
     p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
@@ -171,6 +174,7 @@ class Bench:
             filings = seed_filings(self, stack, seeded.user_ids)
             load_filings(self, stack, filings)
             run_cases(self, stack, filings, seeded.user_ids)
+            run_payments(self, stack, filings)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)
