@@ -134,6 +134,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     "served_documents": [
         IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
     ],
+    # Payments (server/payments.py, server/refunds.py, server/reconcile.py): a callback finds
+    # its order by out_trade_no (refunds by out_refund_no); open_for is set only while an
+    # order is open, so the sparse unique index keeps one open order per fee notice.
+    "payments": [
+        IndexModel([("out_trade_no", ASCENDING)], name="out_trade_no_unique", unique=True),
+        IndexModel([("open_for", ASCENDING)], name="open_for_sparse", unique=True, sparse=True),
+    ],
+    "refunds": [
+        IndexModel([("out_refund_no", ASCENDING)], name="out_refund_no_unique", unique=True),
+    ],
     "idempotency": [
         IndexModel([("created_at", ASCENDING)], name="expire", expireAfterSeconds=24 * 3600),
     ],
