@@ -6,6 +6,7 @@ callback alone (credited once, then a repeat changing nothing), and the ledger a
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,16 @@ def ledger(db: Db, orders: list[ps.Order]) -> Ledger:
             _tally(out, o, payments.get(o.payment["_id"]), notices.get(o.notice_id),
                    cases.get(o.case_id))  # fmt: skip
     return out
+
+
+def credited_between(db: Db, orders: list[ps.Order], start: dt.datetime, end: dt.datetime) -> int:
+    """Orders credited (``updated_at``, set by ``mark_paid``) from ``start`` to ``end``."""
+    found = 0
+    for i in range(0, len(orders), CHUNK):
+        ids = [o.payment["_id"] for o in orders[i : i + CHUNK]]
+        for doc in _by_id(db, "payments", ids, "status updated_at").values():
+            found += doc["status"] == "paid" and start <= doc["updated_at"] <= end
+    return found
 
 
 def _by_id(db: Db, name: str, ids: list[ObjectId], fields: str) -> dict[ObjectId, Any]:

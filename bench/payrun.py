@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,16 @@ import raw
 import shapes
 from filingrun import WRK_TIMEOUT, Filings, settle
 from loadgen import LoadResult, WrkRun
-from paycheck import ApiPaid, Ledger, api_paid, check_shapes, ledger, post, settled_ledger
+from paycheck import (
+    ApiPaid,
+    Ledger,
+    api_paid,
+    check_shapes,
+    credited_between,
+    ledger,
+    post,
+    settled_ledger,
+)
 from seed import SeedError
 from stack import DATABASE, Stack
 
@@ -60,11 +70,15 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         )
         with bench.stage("explain the callback's order lookup: IXSCAN"):
             explain(bench, db)
-        calls = Callbacks(bench, stack.api, keys)
-        pool = first_delivery(calls, pools(bench, seeder), lone[0])
-        settle(bench, stack, filings, "the first-delivery callbacks")
+        calls = Callbacks(
+            bench, stack.api, keys, lambda after: settle(bench, stack, filings, after)
+        )
+        pool, began = first_delivery(calls, pools(bench, seeder), lone[0])
+        calls.quiet("the first-delivery callbacks")
         first = bench.results[KEYS["POST notify first"]]
         before = check_ledger(bench, db, seeder.orders, "first deliveries", (pool, first))
+        if began is not None:
+            credited_in_window(bench, db, pool, began)
         repeat(calls, db, lone[1])
         settle(bench, stack, filings, "the repeated callbacks")
         after = check_ledger(bench, db, seeder.orders, "repeats", None)
@@ -155,6 +169,7 @@ class Callbacks:
     bench: Bench
     api: str
     keys: ps.PayKeys
+    quiet: Callable[[str], None]  # waits for the work a load left behind (filingrun.settle)
     bodies: dict[str, str] = field(default_factory=dict)
 
     def body(self, order: ps.Order) -> str:
@@ -210,13 +225,14 @@ def concurrent(bench: Bench, name: str, lone: float) -> bool:
 
 def first_delivery(
     calls: Callbacks, pools: tuple[list[ps.Order], list[ps.Order]], lone: float
-) -> list[ps.Order]:
-    """Each callback once, crediting its order: wrk over the warm-up's orders, then the
-    load's; or ``SERIAL`` of them one at a time. The orders of the measured part."""
+) -> tuple[list[ps.Order], dt.datetime | None]:
+    """Each callback once, crediting its order: wrk over the warm-up's orders, then (once
+    the server has finished them) the load's; or ``SERIAL`` of them one at a time. The
+    orders of the measured part, and when wrk started on them."""
     bench, name = calls.bench, "POST notify first"
     if not concurrent(bench, name, lone):
         calls.serially(name, [calls.body(o) for o in pools[1][:SERIAL]])
-        return pools[1][:SERIAL]
+        return pools[1][:SERIAL], None
     began = time.perf_counter()
     runs = [
         calls.wrk(calls.write(phase, [calls.body(o) for o in orders]), seconds, "once")
@@ -226,8 +242,28 @@ def first_delivery(
     ]
     took = time.perf_counter() - began
     bench.note(f"signed {len(calls.bodies)} first-delivery callbacks in {took:.1f} s")
-    bench.record_wrk(runs[1], name, calls.api, KEYS[name], runs[0])
-    return pools[1]
+    started: list[dt.datetime] = []
+
+    def between() -> None:  # the warm-up's callbacks still running would share the load
+        calls.quiet("the first-delivery warm-up")
+        started.append(dt.datetime.now(dt.UTC))
+
+    bench.record_wrk(runs[1], name, calls.api, KEYS[name], runs[0], between)
+    return pools[1], started[0] if started else None
+
+
+def credited_in_window(bench: Bench, db: Any, pool: list[ps.Order], began: dt.datetime) -> None:
+    """How many of the load's orders the server credited (by its ``updated_at``) while wrk
+    ran: wrk counts only answers within the load, and when every callback takes seconds, the
+    answers come in rounds."""
+    seconds = bench.opts.duration
+    found = credited_between(db, pool, began, began + dt.timedelta(seconds=seconds))
+    answered = bench.results[KEYS["POST notify first"]].requests
+    bench.fact("notify first credited while wrk ran", found)
+    bench.note(
+        f"POST notify first: the server credited {found} orders while wrk ran "
+        f"({found / seconds:.1f}/s); wrk counted {answered} answers"
+    )
 
 
 def repeat(calls: Callbacks, db: Any, lone: float) -> None:

@@ -19,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,13 +206,17 @@ class Bench:
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
-        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None
-    ) -> None:
-        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run."""
+        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run;
+        ``between`` is called after a ``warm`` run, before the measured one."""
         say(f"wrk {name} ...")
         try:
             if warm is not None:
                 warm.run(name, url, 0)
+                if between is not None:
+                    between()
             result, output = run.run(name, url, 0 if warm else self.opts.warmup)
         except OSError as e:
             result, output = LoadResult(name, problem=f"cannot run wrk: {e}"), ""
