@@ -52,13 +52,15 @@ def court_scopes(court_id: str) -> list[tuple[str | None, dict[str, Any]]]:
 def case_doc(
     cipher: shapes.Cipher, rng: random.Random, seq: int, at: dt.datetime,
     plaintiff: tuple[shapes.Person, str | None], filer_id: str, staff_id: str,
+    procedure: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """``CaseService.case_document`` of a civil filing accepted at ``at`` (no consent to
-    electronic service, no green channel, no fee relief, no agent)."""
+    electronic service, no green channel, no fee relief, no agent); ``procedure`` at random
+    unless given."""
     person, user_id = plaintiff
     year = at.astimezone(shapes.SHANGHAI).year
     case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
-    procedure = rng.choice(tuple(PROCEDURES))
+    procedure = procedure or rng.choice(tuple(PROCEDURES))
     plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
     defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
     code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))

@@ -16,7 +16,8 @@ _RPS = re.compile(r"^Requests/sec:\s+(\d+(?:\.\d+)?)", re.M)
 _TOTAL = re.compile(r"^\s*(\d+) requests in (\d+(?:\.\d+)?)(us|ms|s|m|h)", re.M)
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
-_NO_DRAFT = re.compile(r"^submit\.lua: (\d+) requests found no draft", re.M)
+# submit.lua "found no draft", notify.lua "found no order": a pool used up
+_EXHAUSTED = re.compile(r"^\w+\.lua: (\d+) requests found no (\w+)$", re.M)
 
 
 class WrkError(Exception):
@@ -93,8 +94,8 @@ def parse_wrk(name: str, text: str) -> LoadResult:
     counts = [int(n) for n in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
     errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
     errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
-    if no_draft := _NO_DRAFT.search(text):
-        errors["drafts_exhausted"] = int(no_draft.group(1))
+    if exhausted := _EXHAUSTED.search(text):
+        errors[f"{exhausted.group(2)}s_exhausted"] = int(exhausted.group(1))
     return LoadResult(
         name,
         requests=int(total.group(1)),

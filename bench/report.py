@@ -81,6 +81,8 @@ RATIO_OF = {
     "raw_message_post": ("message_post", "raw_message_post"),
     "raw_message_list": ("message_list", "raw_message_list"),
     "raw_stats": ("stats", "raw_stats"),
+    "notify_first": ("notify_first", "healthz"),
+    "notify_repeat": ("notify_repeat", "healthz"),
 }
 RATIO_DEFINITIONS = {
     "healthz": "baseline (1.0)",
@@ -93,6 +95,8 @@ RATIO_DEFINITIONS = {
     "raw_message_post": "message_post_rps / raw_message_post_rps",
     "raw_message_list": "message_list_rps / raw_message_list_rps",
     "raw_stats": "stats_rps / raw_stats_rps",
+    "notify_first": "notify_first_rps / healthz_rps (payment callbacks, each crediting)",
+    "notify_repeat": "notify_repeat_rps / healthz_rps (callbacks of orders already credited)",
 }
 CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
     "detail": ("GET case", "raw case detail"),
@@ -197,6 +201,11 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             ratio = _fmt(r.get(raw_key), ".2f")
             lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
     lines.append(_row("GET fee estimate", results.get("fees"), _fmt(r["fees"], ".2f"), " (i)"))
+    for label, key in (
+        ("POST notify first", "notify_first"),
+        ("POST notify repeat", "notify_repeat"),
+    ):
+        lines.append(_row(label, results.get(key), _fmt(r[key], ".2f"), " (j)"))
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
@@ -233,6 +242,11 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "    the same two aggregations (counts; the percentiles' numbered windows)",
         "(i) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
         "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
+        "(j) POST /api/v1/payments/wechat/notify (WeChat Pay's TRANSACTION.SUCCESS, signed with",
+        "    the platform key, the transaction AES-256-GCM under the APIv3 key) callbacks/s /",
+        "    healthz requests/s; first = each credits an order of its own (one transaction:",
+        "    payment, fee notice, case event, notices, audit); repeat = orders already credited,",
+        "    delivered again (verify, decrypt, order lookup, a conditional update matching none)",
         "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
         "    from the bench process",
     ]

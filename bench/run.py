@@ -5,9 +5,10 @@
 Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings,
 cases and work orders, then drives GET /healthz, GET /api/v1/me, the review queue's first
 page, filing submission, a case's detail and GET /cases' first page (at one or two case
-counts), the fee estimate, POST and GET /messages and the work-order statistics with wrk,
-and what each endpoint does in the database with pymongo (the raw driver); times the
-escalation sweep; and prints requests/s, p50, p99 and the ratios (see bench/README.md).
+counts), the fee estimate, WeChat Pay's payment callbacks, POST and GET /messages and the
+work-order statistics with wrk, and what each endpoint does in the database with pymongo
+(the raw driver); times the escalation sweep; and prints requests/s, p50, p99 and the
+ratios (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from filingrun import load_filings, seed_filings
 from loadgen import LoadResult, WrkRun, ensure_wrk
 from msgrun import run_messages
 from outcome import OUT, finish
+from payrun import run_payments
 from report import Stage
 from seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
 from stack import DATABASE, Stack
@@ -38,8 +40,8 @@ from stack import DATABASE, Stack
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
 SIZES = (
-    "users", "tokens", "filings", "filers", "submit_cap", "cases", "connections", "duration",
-    "warmup", "open_orders", "orders",
+    "users", "tokens", "filings", "filers", "submit_cap", "cases", "pay_cap", "connections",
+    "duration", "warmup", "open_orders", "orders",
 )  # fmt: skip
 # The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
 # Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
@@ -49,9 +51,13 @@ FEE_ESTIMATE = (
     "&court_id=bj-chaoyang"
 )
 FEE_EXPECTED = 795_556
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 8, 1, 1, 300, 1500), strict=True))
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 30, 8, 1, 1, 300, 1500), strict=True))
 FULL = dict(
-    zip(SIZES, (10_000, 50, 100_000, 50, 800, 10_000, 64, 10, 2, 100_000, 1_000_000), strict=True)
+    zip(
+        SIZES,
+        (10_000, 50, 100_000, 50, 800, 10_000, 100, 64, 10, 2, 100_000, 1_000_000),
+        strict=True,
+    )
 )
 
 
@@ -65,6 +71,7 @@ class Options:
     submit_cap: int
     cases: int
     cases_large: int
+    pay_cap: int
     connections: int
     threads: int
     duration: int
@@ -89,6 +96,7 @@ def parse_args(argv: list[str] | None) -> Options:
         "--cases-large", type=int, default=0,
         help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
     )  # fmt: skip
+    p.add_argument("--pay-cap", type=int, help="callbacks/s there are orders for (100; 30)")
     p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
@@ -187,6 +195,7 @@ class Bench:
             if not self.opts.only_messages:
                 load_filings(self, stack, filings)
                 run_cases(self, stack, filings, seeded.user_ids)
+                run_payments(self, stack, filings)
             run_messages(self, stack, filings, seeded.user_ids)
         finally:
             stack.stop()
@@ -219,13 +228,17 @@ class Bench:
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
-        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None
-    ) -> None:
-        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run."""
+        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run;
+        ``between`` is called after a ``warm`` run, before the measured one."""
         say(f"wrk {name} ...")
         try:
             if warm is not None:
                 warm.run(name, url, 0)
+                if between is not None:
+                    between()
             result, output = run.run(name, url, 0 if warm else self.opts.warmup)
         except OSError as e:
             result, output = LoadResult(name, problem=f"cannot run wrk: {e}"), ""

@@ -108,6 +108,11 @@ class Stack:
     def server_log(self) -> Path:
         return self.workdir / "server.log"
 
+    @property
+    def data_dir(self) -> Path:
+        """The server's ``server.data_dir``: its development WeChat Pay keys are in there."""
+        return self.workdir / "server"
+
     def start(self) -> None:
         """The database, then the server; on any failure (or Ctrl-C) whatever started stops."""
         try:
@@ -183,7 +188,7 @@ class Stack:
             "--port",
             "0",
             "--data-dir",
-            str(self.workdir / "server"),
+            str(self.data_dir),
         ]
         with (self.workdir / "server.stderr").open("ab") as err:
             proc = _spawn(argv, subprocess.PIPE, err, cwd=ROOT, env=self.server_env())
