@@ -128,13 +128,16 @@ def ops(call: Callable[[raw.Db], Awaitable[bool]]) -> raw.OpFactory:
 
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
     """``CaseViews.detail`` for a party: the case by _id (``CaseService.load``), its served
-    documents (``documents_for``), its hearings (``hearings_of``), one after another."""
+    documents (``documents_for``), its hearings (``hearings_of``) and its fee notices
+    (``FeeNoticeService.status``), one after another."""
     case = await db["cases"].find_one({"_id": case_id})
     sid = str(case_id)
     documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])
     await documents.limit(cs.MAX_DOCUMENTS).to_list()
     hearings = db["hearings"].find({"case_id": sid}).sort([("starts_at", 1)])
     await hearings.limit(cs.MAX_HEARINGS).to_list()
+    notices = db["fee_notices"].find({"case_id": sid}).sort([("_id", 1)])
+    await notices.limit(50).to_list()
     return case is not None
 
 

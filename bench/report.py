@@ -226,7 +226,7 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
         "(e) API requests/s / raw requests/s, cases of one court (bj-chaoyang) in the database;",
         "    GET case = GET /api/v1/cases/{id}, a case of the signed-in litigant; raw = find_one",
-        "    case by _id, its served_documents find, its hearings find (CaseViews.detail);",
+        "    case by _id, its served_documents, hearings and fee_notices finds (CaseViews.detail);",
         "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
         "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id find",
         "    hinted court_activity); a row measured serially has requests/s = 1 / latency",
