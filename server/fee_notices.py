@@ -8,6 +8,7 @@ An unpaid notice past its deadline flags the case for 按撤诉处理 and tells 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ from server.calendar import Calendars
 from server.cases import CaseService
 from server.clock import Clock, local_day
 from server.config import Settings
-from server.db import Database
+from server.db import Database, update_returning
 from server.errors import ValidationFailed
 from server.notifications import NotificationService
 
@@ -151,6 +152,31 @@ class FeeNoticeService:
         return notice
 
     # ---- reading
+
+    async def load(self, notice_id: str) -> FeeNoticeDoc | None:
+        raw = await self.col.find_one({"_id": ObjectId(notice_id)})
+        return FeeNoticeDoc.model_validate(raw) if raw else None
+
+    async def credit(
+        self, notice_id: str, amount_fen: int, when: dt.datetime, session: AsyncClientSession
+    ) -> FeeNoticeDoc:
+        """Add a payment to the notice (in the payment's transaction); paid once covered."""
+        raw = await update_returning(
+            self.col,
+            {"_id": ObjectId(notice_id)},
+            {"$inc": {"paid_fen": amount_fen, "version": 1}},
+            session=session,
+        )
+        assert raw is not None
+        notice = FeeNoticeDoc.model_validate(raw)
+        if notice.paid_fen >= notice.amount_fen and notice.status == NoticeStatus.pending:
+            await self.col.update_one(
+                {"_id": notice.id, "status": NoticeStatus.pending.value},
+                {"$set": {"status": NoticeStatus.paid.value, "paid_at": when}},
+                session=session,
+            )
+            notice.status = NoticeStatus.paid
+        return notice
 
     async def of_case(self, case_id: str) -> list[FeeNoticeDoc]:
         raws = await self.col.find({"case_id": case_id}).sort([("_id", 1)]).limit(50).to_list()

@@ -14,7 +14,6 @@ Nothing paid twice, nothing lost:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from typing import Any
 
@@ -89,7 +88,6 @@ class PaymentService:
     ) -> None:
         self.db = db
         self.col = db["payments"]
-        self.notices = db["fee_notices"]
         self.settings = settings
         self.clock = clock
         self.pay = pay
@@ -118,10 +116,9 @@ class PaymentService:
         raise Conflict("支付订单正在创建，请稍后重试", code="payment_in_progress")
 
     async def _payable(self, user: UserDoc, notice_id: str) -> FeeNoticeDoc:
-        raw = await self.notices.find_one({"_id": ObjectId(notice_id)})
-        if raw is None or str(user.id) not in raw.get("payer_ids", []):
+        notice = await self.fees.load(notice_id)
+        if notice is None or str(user.id) not in notice.payer_ids:
             raise notice_not_found()
-        notice = FeeNoticeDoc.model_validate(raw)
         if notice.status == NoticeStatus.paid:
             raise Conflict("该笔费用已缴纳", code="fee_notice_paid")
         if notice.status != NoticeStatus.pending or notice.amount_fen <= notice.paid_fen:
@@ -300,31 +297,11 @@ class PaymentService:
             )  # fmt: skip
             if raw is None:
                 return False
-            notice = await self._credit_notice(doc, now, session)
+            notice = await self.fees.credit(doc.fee_notice_id, doc.amount_fen, now, session)
             await self._announce_paid(doc, notice, session)
             return True
 
         return await in_transaction(self.db, credit)
-
-    async def _credit_notice(
-        self, doc: PaymentDoc, now: dt.datetime, session: AsyncClientSession
-    ) -> FeeNoticeDoc:
-        raw = await update_returning(
-            self.notices,
-            {"_id": ObjectId(doc.fee_notice_id)},
-            {"$inc": {"paid_fen": doc.amount_fen, "version": 1}},
-            session=session,
-        )
-        assert raw is not None
-        notice = FeeNoticeDoc.model_validate(raw)
-        if notice.paid_fen >= notice.amount_fen and notice.status == NoticeStatus.pending:
-            await self.notices.update_one(
-                {"_id": notice.id, "status": NoticeStatus.pending.value},
-                {"$set": {"status": NoticeStatus.paid.value, "paid_at": now}},
-                session=session,
-            )
-            notice.status = NoticeStatus.paid
-        return notice
 
     async def _announce_paid(
         self, doc: PaymentDoc, notice: FeeNoticeDoc, session: AsyncClientSession

@@ -15,7 +15,6 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.common import Procedure
-from models.fee_notices import FeeNoticeDoc
 from models.fees import FeeKind
 from models.payments import (
     REASON_NAMES,
@@ -88,9 +87,8 @@ class RefundService:
         return refund_out(await self._submit(payment, refund))
 
     async def _amount(self, payment: PaymentDoc, data: RefundCreate) -> int:
-        raw = await self.db["fee_notices"].find_one({"_id": ObjectId(payment.fee_notice_id)})
-        assert raw is not None
-        notice = FeeNoticeDoc.model_validate(raw)
+        notice = await self.payments.fees.load(payment.fee_notice_id)
+        assert notice is not None
         court = self.settings.court(payment.court_id)
         # the fee the court still holds: paid, less refunds made or on their way
         held = payment.refundable_fen
