@@ -5,6 +5,7 @@ with ``--cases-large``, grow the cases to that many and measure the same rows ag
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,13 @@ from loadgen import WrkRun
 from report import CASE_ROWS, case_keys, size_label
 from stack import DATABASE, Stack
 
+from server.paging import WHOLE, WINDOWS, newest_first
+
 if TYPE_CHECKING:
     from run import Bench
 
 Scopes = list[tuple[str | None, dict[str, Any]]]
-SLOW = 1200  # seconds an API request alone may take: GET /cases reads every match
+SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,9 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             Row("detail", f"/api/v1/cases/{case_id}", litigant.token,
                 lambda d: raw_detail(d, ObjectId(case_id))),
             Row("party", cs.CASES_PATH, litigant.token,
-                lambda d: raw_list(d, cs.party_scopes(litigant.user_id))),
+                lambda d: raw_list(d, cs.party_scopes(litigant.user_id), WHOLE)),
             Row("clerk", cs.CASES_PATH, clerk.token,
-                lambda d: raw_list(d, cs.court_scopes(shapes.COURT))),
+                lambda d: raw_list(d, cs.court_scopes(shapes.COURT), WINDOWS)),
         ]  # fmt: skip
         for size in (o.cases, o.cases_large):
             if size <= 0:
@@ -141,12 +144,16 @@ async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
     return case is not None
 
 
-async def raw_list(db: raw.Db, scopes: Scopes) -> bool:
-    """``CaseViews.list_for``'s first page: each scope's find, projected, sorted, hinted,
-    limited to one more than the page."""
+async def raw_list(db: raw.Db, scopes: Scopes, windows: tuple[dt.timedelta | None, ...]) -> bool:
+    """``CaseViews.list_for``'s first page: each scope's finds, projected, sorted, limited to
+    one more than the page, read whole (a litigant's) or in the same time windows (a
+    court's) by the same ``newest_first`` over the bare driver."""
     found = 0
+    now = dt.datetime.now(dt.UTC)
     for index, scope in scopes:
-        cursor = db["cases"].find(scope, cs.SUMMARY_FIELDS).sort(cs.ORDER)
-        cursor = cursor.hint(index) if index else cursor
-        found += len(await cursor.limit(cs.PAGE + 1).to_list())
+        rows = await newest_first(
+            db["cases"], scope, cs.SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
+            now=now, windows=windows, hint=index,
+        )  # fmt: skip
+        found += len(rows)
     return found > 0

@@ -40,13 +40,13 @@ MAX_HEARINGS, MAX_DOCUMENTS = 100, 500  # case_views.MAX_HEARINGS, service_of_do
 
 def party_scopes(user_id: str) -> list[tuple[str | None, dict[str, Any]]]:
     """``CaseViews._scopes`` of a litigant: (index hint, filter) of its two queries; the
-    server leaves these to the planner (no hint)."""
+    server leaves these to the planner (no hint) and reads each whole."""
     return [(None, {"party_user_ids": user_id}), (None, {"agent_ids": user_id})]
 
 
 def court_scopes(court_id: str) -> list[tuple[str | None, dict[str, Any]]]:
-    """``CaseViews._scopes`` of a clerk with no filter."""
-    return [("court_activity", {"court_id": court_id})]
+    """``CaseViews._scopes`` of a clerk with no filter: read in time windows, no hint."""
+    return [(None, {"court_id": court_id})]
 
 
 def case_doc(
@@ -175,7 +175,8 @@ def check_shape(db: Database[dict[str, Any]], api_id: str, seeded_id: ObjectId) 
 def first_page(
     db: Database[dict[str, Any]], scopes: list[tuple[str | None, dict[str, Any]]]
 ) -> list[str]:
-    """The raw queries' first page, merged as ``CaseViews.list_for`` merges them."""
+    """The first page of one sorted query per scope, merged as ``CaseViews.list_for`` merges
+    them: what the server's time windows must add up to."""
     found = {}
     for index, scope in scopes:
         cursor = db["cases"].find(scope, SUMMARY_FIELDS).sort(ORDER)
@@ -217,7 +218,10 @@ def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str,
     def find(flt: dict[str, Any], sort: list[tuple[str, int]], limit: int, **more: Any) -> Any:
         return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
 
-    scopes = party_scopes(user_id) + court_scopes(shapes.COURT)
+    first_window = {"last_activity_at": {"$gt": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}}
+    scopes = party_scopes(user_id) + [
+        (i, {**s, **first_window}) for i, s in court_scopes(shapes.COURT)
+    ]
     found = {
         f"list {i or next(iter(s))}": find(
             s, ORDER, PAGE + 1, projection=SUMMARY_FIELDS, **({"hint": i} if i else {})
