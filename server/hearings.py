@@ -153,6 +153,9 @@ class HearingService:
         )  # fmt: skip
         first = case.status == CaseStatus.assigned
         changes = {"status": CaseStatus.scheduled.value} if first else None
+        # a first hearing set meanwhile by someone else has made the case scheduled already:
+        # this one still lands (409 only when the case left both)
+        expect = {"status": {"$in": [CaseStatus.assigned.value, CaseStatus.scheduled.value]}}
         title = f"{data.kind.value}已排期"
         notice = ("hearing_scheduled", title, f"{case.case_no}：{describe(hearing)}")
 
@@ -162,7 +165,7 @@ class HearingService:
             await self.admin.change(
                 case, staff, "排期", describe(hearing), action="hearing.schedule",
                 notice=notice, session=session, changes=changes,
-                data={"hearing_id": str(hearing.id)},
+                expect=expect if first else None, data={"hearing_id": str(hearing.id)},
             )  # fmt: skip
 
         await self.admin.in_transaction(work)

@@ -227,6 +227,25 @@ async def test_two_clerks_racing_for_one_room_get_one_hearing(
 
 
 @pytest.mark.gen_test(timeout=90)
+async def test_two_first_hearings_set_at_once_both_land(
+    litigant: Litigant, staff: Staff, services: Services
+) -> None:
+    """Both read the case as assigned; the second to write finds it scheduled by the first,
+    which is where it was going: no 409."""
+    client, clerk, judge = await plaintiff(litigant), await staff("clerk"), await staff("judge")
+    case_id, _ = await assigned_case(client, clerk, judge)
+    results = await asyncio.gather(
+        clerk.schedule_hearing(case_id, TUESDAY.format("09:00"), "第一法庭"),
+        clerk.schedule_hearing(case_id, TUESDAY.format("14:00"), "第二法庭", kind="调解"),
+    )
+    assert [r.status for r in results] == [201, 201], [r.body for r in results]
+    case = await services.db["cases"].find_one({"_id": ObjectId(case_id)})
+    assert case is not None and case["status"] == "scheduled"
+    assert [e["kind"] for e in case["timeline"]].count("排期") == 2
+    assert await services.db["hearings"].count_documents({"case_id": case_id}) == 2
+
+
+@pytest.mark.gen_test(timeout=90)
 async def test_reschedule_and_cancel_are_pushed_at_once(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
