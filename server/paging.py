@@ -117,8 +117,9 @@ async def newest_first(
         if len(rows) >= limit:
             break
         # Lower bounds are exclusive and the next window takes the bound itself ($lte):
-        # SecantusDB 0.7's $gte on a descending key followed by more keys misses the
-        # documents equal to the bound (tests/test_paging.py walks every edge).
+        # SecantusDB 0.7 bounds a range on a key that more keys follow by the bare key, so
+        # $gte on a descending key (as $lte on an ascending one) misses the documents equal
+        # to the bound (tests/test_paging.py walks every edge).
         bounds = dict(below)
         if reach is not None:
             bounds["$gt"] = edge - reach
