@@ -152,7 +152,7 @@ class CaseViews:
         after = None
         if query.cursor:
             when, last = decode_cursor(query.cursor, as_datetime, object_id)
-            after = (when, last)
+            after = {"last_activity_at": when, "_id": last}
         found: dict[Any, dict[str, Any]] = {}
         for index, scope, windows in self._scopes(user, query):
             rows = await newest_first(

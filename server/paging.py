@@ -81,23 +81,29 @@ async def newest_first(
     projection: dict[str, Any],
     limit: int,
     *,
-    field: str,
     now: dt.datetime,
-    after: tuple[dt.datetime, ObjectId] | None = None,
+    field: str = "_id",
+    after: dict[str, Any] | None = None,
     windows: tuple[dt.timedelta | None, ...] = WINDOWS,
     hint: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` documents of ``scope``, newest ``field`` first and ``_id`` breaking
-    ties, after the cursor position ``after`` if given.
+    """Up to ``limit`` documents of ``scope``, newest ``field`` (a date, or ``_id`` whose
+    ObjectIds carry their creation time) first, ``_id`` breaking ties, after ``after``: the
+    last document of the previous page (its ``field`` and ``_id``).
 
     Read as a few bounded ranges rather than one sort over the whole scope: the ties of the
     cursor position, then one window after another back in time (``windows``) until the page
     is full. Each read is an equality prefix plus one range on ``field``, which an index on
     (scope..., field, _id) serves as a range; SecantusDB materialises every match of a query
     before its sort and limit, so a court's first page read in one query costs the whole
-    court (110 s at 1M cases), in windows only the newest hours.
+    court (110 s at 1M cases), in windows only the newest hours. ``scope`` must itself be
+    equalities an index serves, or each window is a collection scan: pass ``WHOLE`` then.
     """
-    order = [(field, -1), ("_id", -1)]
+    by_id = field == "_id"
+    order = [("_id", -1)] if by_id else [(field, -1), ("_id", -1)]
+
+    def bound(at: dt.datetime) -> Any:
+        return ObjectId.from_datetime(at) if by_id else at
 
     async def read(where: dict[str, Any], room: int) -> list[dict[str, Any]]:
         cursor = col.find({**scope, **where}, projection).sort(order)
@@ -108,11 +114,12 @@ async def newest_first(
 
     rows: list[dict[str, Any]] = []
     below: dict[str, Any] = {}  # the upper bound of the next window
+    edge = now
     if after is not None:
-        when, last = after
-        rows += await read({field: when, "_id": {"$lt": last}}, limit)
-        below = {"$lt": when}
-    edge = after[0] if after is not None else now
+        if not by_id:
+            rows += await read({field: after[field], "_id": {"$lt": after["_id"]}}, limit)
+        below = {"$lt": after[field]}
+        edge = after["_id"].generation_time if by_id else after[field]
     for reach in windows:
         if len(rows) >= limit:
             break
@@ -122,7 +129,7 @@ async def newest_first(
         # to the bound (tests/test_paging.py walks every edge).
         bounds = dict(below)
         if reach is not None:
-            bounds["$gt"] = edge - reach
-            below = {"$lte": edge - reach}
+            bounds["$gt"] = bound(edge - reach)
+            below = {"$lte": bound(edge - reach)}
         rows += await read({field: bounds} if bounds else {}, limit - len(rows))
     return rows

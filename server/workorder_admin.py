@@ -27,7 +27,7 @@ from models.workorders import (
 )
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.files import FileService
-from server.paging import decode_cursor, encode_cursor, object_id
+from server.paging import WHOLE, WINDOWS, decode_cursor, encode_cursor, newest_first, object_id
 from server.users import UserService
 from server.workorder_rules import schedule, to_ms
 from server.workorders import (
@@ -42,6 +42,9 @@ from server.workorders import (
 )
 
 Scope = dict[str, Any]
+#: the filters (all equalities) that an index (..., _id) serves as a prefix: a court's orders
+#: are read newest first in time windows under these (``newest_first``), the rest whole
+WINDOWED = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
 
 
 def not_assignee() -> Forbidden:
@@ -86,14 +89,15 @@ class WorkOrderAdmin:
             found["overdue_at"] = {"$lte": now}
         elif query.overdue is False:
             found["$or"] = [{"overdue_at": None}, {"overdue_at": {"$gt": now}}]
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            found["_id"] = {"$lt": last}
         return found
 
     async def list_for(self, staff: UserDoc, query: WorkOrderQuery) -> Page[WorkOrderSummary]:
         """Newest first, cursor-paged, filtered by status, assignee, category, overdue."""
         extra = self._filters(query)
+        after = None
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            after = {"_id": last}
         found: dict[Any, dict[str, Any]] = {}
         for scope in self._scopes(staff, query):
             if (
@@ -102,9 +106,11 @@ class WorkOrderAdmin:
             ):
                 continue  # "assigned to me" cannot hold anyone else's
             filt = {**extra, **scope}
-            cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(query.limit + 1)
-            for raw in await cursor.to_list():
-                found[raw["_id"]] = raw
+            rows = await newest_first(
+                self.col, filt, SUMMARY_EXCLUDE, query.limit + 1, now=self.clock.now(),
+                after=after, windows=WINDOWS if set(filt) in WINDOWED else WHOLE,
+            )  # fmt: skip
+            found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)
         now = self.clock.now()
         items = []

@@ -4,6 +4,7 @@ give them, across window edges, ties and cursors, on the real database."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from typing import Any
 
@@ -57,8 +58,38 @@ async def test_pages_match_one_sorted_query(
             seen += [r["_id"] for r in page]
             if len(rows) <= size:
                 break
-            after = (page[-1]["at"], page[-1]["_id"])
+            after = page[-1]
         assert seen == [d["_id"] for d in expected], size
+
+
+def _id_at(at: dt.datetime) -> ObjectId:
+    """An ObjectId made at ``at`` (to the second, as ObjectIds are)."""
+    return ObjectId(ObjectId.from_datetime(at).binary[:4] + os.urandom(8))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_pages_by_id_match_one_sorted_query(db: Database) -> None:
+    """Newest first by ``_id``, whose ObjectIds carry their time: the work-order lists."""
+    col = db["paged"]
+    await col.create_index([("k", 1), ("_id", DESCENDING)])
+    docs = [{"_id": _id_at(at), "k": "mine"} for at in _times()]
+    docs += [
+        {"_id": ObjectId.from_datetime(NOW - reach), "k": "mine"} for reach in WINDOWS if reach
+    ]
+    docs += [{"_id": _id_at(NOW), "k": "other"}]
+    await col.insert_many(docs)
+    expected = sorted((d["_id"] for d in docs if d["k"] == "mine"), reverse=True)
+    for size in (1, 7, 500):
+        seen: list[Any] = []
+        after = None
+        while True:
+            rows = await newest_first(col, {"k": "mine"}, {}, size + 1, now=NOW, after=after)
+            assert [r["_id"] for r in rows] == expected[len(seen) : len(seen) + size + 1]
+            seen += [r["_id"] for r in rows[:size]]
+            if len(rows) <= size:
+                break
+            after = rows[size - 1]
+        assert seen == expected, size
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -66,3 +97,4 @@ async def test_an_empty_scope_reads_every_window_and_finds_nothing(db: Database)
     col = db["paged"]
     await col.insert_one({"k": "other", "at": NOW})
     assert await newest_first(col, {"k": "mine"}, {}, 21, field="at", now=NOW) == []
+    assert await newest_first(col, {"k": "mine"}, {}, 21, now=NOW) == []
