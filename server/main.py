@@ -17,6 +17,7 @@ from server.config import Settings
 from server.crypto import resolve_keys
 from server.db import connect, ensure_indexes
 from server.embedded import EmbeddedDatabase, free_port
+from server.lease import Lease
 from server.periodic import Periodic
 from server.wechat import WeChatAdapter
 from server.wechatpay import WeChatPayAdapter
@@ -146,24 +147,20 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
     stack.push_async_callback(services.outbox.stop)
     services.feed.start()
     stack.push_async_callback(services.feed.stop)
-    sweep = Periodic(
-        "deadline-sweep", services.review.sweep_deadlines, settings.review.deadline_sweep_seconds
-    )
-    sweep.start()
-    stack.push_async_callback(sweep.stop)
     every = settings.cases.reminder_sweep_seconds
-    reminders = Periodic("hearing-reminders", services.hearings.sweep_reminders, every)
-    reminders.start()
-    stack.push_async_callback(reminders.stop)
-    fees = Periodic(
-        "fee-deadlines", services.fees.sweep_overdue, settings.review.deadline_sweep_seconds
-    )
-    fees.start()
-    stack.push_async_callback(fees.stop)
-    expiry = Periodic("payment-expiry", services.payments.sweep_expired, every)
-    expiry.start()
-    stack.push_async_callback(expiry.stop)
-    stack.push_async_callback(services.workorder_sweep.release_lease)
+    deadlines = settings.review.deadline_sweep_seconds
+    for name, job, seconds in (
+        ("deadline-sweep", services.review.sweep_deadlines, deadlines),
+        ("hearing-reminders", services.hearings.sweep_reminders, every),
+        ("fee-deadlines", services.fees.sweep_overdue, deadlines),
+        ("payment-expiry", services.payments.sweep_expired, every),
+    ):
+        # held across rounds while this process runs them; another takes over when it stops
+        lease = Lease(services.db, name, max(3 * seconds, 30.0), services.clock)
+        periodic = Periodic(name, job, seconds, lease)
+        periodic.start()
+        stack.push_async_callback(periodic.stop)
+    stack.push_async_callback(services.workorder_sweep.lease.release)
     escalations = Periodic(
         "workorder-sweep", services.workorder_sweep.run_once, settings.workorders.sweep_seconds
     )

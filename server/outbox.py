@@ -22,17 +22,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import uuid
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from models.notifications import OutboxStatus
 from server.clock import Clock
 from server.config import NotificationSettings
 from server.db import Database
+from server.lease import Lease
 from server.notifications import subscription_id
 from server.wechat import WeChatAdapter, WeChatError
 
@@ -57,14 +57,13 @@ class OutboxWorker:
         owner: str | None = None,
     ) -> None:
         self.outbox = db["outbox"]
-        self.leases = db["leases"]
         self.users = db["users"]
         self.subscriptions = db["subscriptions"]
         self.config = config
         self.wechat = wechat
         self.clock = clock
-        self.owner = owner or uuid.uuid4().hex
-        self._lease_until: dt.datetime | None = None
+        self.lease = Lease(db, LEASE_ID, config.outbox_lease_seconds, clock, owner)
+        self.owner = self.lease.owner
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -72,7 +71,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Take (or keep) the lease and send one batch; the number of items handled."""
-        if not await self._hold_lease():
+        if not await self.lease.hold():
             return 0
         return await self.drain(self.config.outbox_batch)
 
@@ -85,41 +84,9 @@ class OutboxWorker:
                     continue  # another worker was first
                 await self._handle(item)
                 handled += 1
-                if not await self._renew_if_due():
+                if self.lease.until is not None and not await self.lease.keep():
                     return handled  # another process has the lease now: leave it the rest
         return handled
-
-    # ---- the lease
-
-    async def _hold_lease(self) -> bool:
-        now = self.clock.now()
-        until = now + dt.timedelta(seconds=self.config.outbox_lease_seconds)
-        try:
-            await self.leases.update_one(
-                {"_id": LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
-                {"$set": {"owner": self.owner, "expires_at": until}},
-                upsert=True,
-            )
-        except DuplicateKeyError:  # the lease exists and another process holds it
-            self._lease_until = None
-            return False
-        self._lease_until = until
-        return True
-
-    async def _renew_if_due(self) -> bool:
-        if self._lease_until is None:
-            return True  # drain() called without the lease (tests, tools)
-        half = dt.timedelta(seconds=self.config.outbox_lease_seconds / 2)
-        if self.clock.now() < self._lease_until - half:
-            return True
-        return await self._hold_lease()
-
-    async def release_lease(self) -> None:
-        self._lease_until = None
-        past = self.clock.now() - dt.timedelta(seconds=1)
-        await self.leases.update_one(
-            {"_id": LEASE_ID, "owner": self.owner}, {"$set": {"expires_at": past}}
-        )
 
     # ---- one item
 
@@ -252,7 +219,7 @@ class OutboxWorker:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(PyMongoError):
-            await self.release_lease()  # the next process need not wait for it to expire
+            await self.lease.release()  # the next process need not wait for it to expire
 
     async def _run_forever(self) -> None:
         while True:

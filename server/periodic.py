@@ -1,4 +1,5 @@
-"""A background job run every few seconds until stopped; a failed round is logged, not fatal."""
+"""A background job run every few seconds until stopped; a failed round is logged, not fatal.
+Given a lease, a round runs only in the process that holds it (``server/lease.py``)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from server.lease import Lease
+
 log = logging.getLogger("microcourt.periodic")
 
 
 class Periodic:
-    def __init__(self, name: str, job: Callable[[], Awaitable[object]], seconds: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        job: Callable[[], Awaitable[object]],
+        seconds: float,
+        lease: Lease | None = None,
+    ) -> None:
         self.name = name
         self.job = job
         self.seconds = seconds
+        self.lease = lease
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -25,11 +35,14 @@ class Periodic:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self.lease is not None:
+            await self.lease.release()
 
     async def _loop(self) -> None:
         while True:
             try:
-                await self.job()
+                if self.lease is None or await self.lease.hold():
+                    await self.job()
             except asyncio.CancelledError:
                 raise
             except Exception:

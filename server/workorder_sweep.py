@@ -14,20 +14,18 @@ admins); the assignee hears of both.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from models.workorders import DEADLINE_NAMES, Escalation, Step, WorkOrderDoc
 from server.clock import Clock
 from server.config import WorkOrderSettings
 from server.db import Database, in_transaction
+from server.lease import Lease
 from server.notifications import Notice
 from server.workorder_rules import due_steps, schedule
 from server.workorders import WorkOrderService, when
@@ -70,18 +68,18 @@ class EscalationSweep:
     ) -> None:
         self.db = db
         self.col = db["workorders"]
-        self.leases = db["leases"]
         self.config = config
         self.clock = clock
         self.orders = orders
-        self.owner = owner or uuid.uuid4().hex
+        self.lease = Lease(db, LEASE_ID, config.sweep_lease_seconds, clock, owner)
+        self.owner = self.lease.owner
         self._recipients: dict[tuple[str, int], list[str]] = {}
 
     # ---- rounds
 
     async def run_once(self) -> int:
         """One periodic round, holding the lease: every order due now; the steps escalated."""
-        if not await self._hold_lease():
+        if not await self.lease.hold():
             return 0
         return await self._round(leased=True)
 
@@ -105,7 +103,7 @@ class EscalationSweep:
                     continue
                 total += (await self.escalate(batch, now))[1]
                 batch = []
-                if leased and not await self._hold_lease():
+                if leased and not await self.lease.keep():
                     return total  # another process has the lease now: it goes on
         if batch:
             total += (await self.escalate(batch, now))[1]
@@ -159,25 +157,3 @@ class EscalationSweep:
             await self.orders.reachable(to),
             dedupe_key=f"wo:{doc.id}:escalated:{step.kind.value}:{step.level}",
         )  # fmt: skip
-
-    # ---- the lease
-
-    async def _hold_lease(self) -> bool:
-        now = self.clock.now()
-        until = now + dt.timedelta(seconds=self.config.sweep_lease_seconds)
-        try:
-            await self.leases.update_one(
-                {"_id": LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
-                {"$set": {"owner": self.owner, "expires_at": until}},
-                upsert=True,
-            )
-        except DuplicateKeyError:  # another process holds it
-            return False
-        return True
-
-    async def release_lease(self) -> None:
-        past = self.clock.now() - dt.timedelta(seconds=1)
-        with contextlib.suppress(PyMongoError, asyncio.CancelledError):
-            await self.leases.update_one(
-                {"_id": LEASE_ID, "owner": self.owner}, {"$set": {"expires_at": past}}
-            )

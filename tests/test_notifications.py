@@ -343,7 +343,7 @@ async def test_the_lease_passes_on_when_released_or_expired(
     clock.advance(seconds=31)
     assert await other.outbox.run_once() == 1  # expired: taken over
     await decided(services, uid(mp), title="三")
-    await other.outbox.release_lease()
+    await other.outbox.lease.release()
     assert await services.outbox.run_once() == 1
 
 

@@ -216,7 +216,7 @@ async def test_two_processes_escalate_and_push_each_step_once(
     lease = await services.db["leases"].find_one({"_id": "workorder-sweep"})
     assert lease is not None
     holder = next(s for s in (services, other) if s.workorder_sweep.owner == lease["owner"])
-    await holder.workorder_sweep.release_lease()
+    await holder.workorder_sweep.lease.release()
     waiting = other if holder is services else services
     clock.set(at(30, 10))  # the closing deadline of every order
     assert await waiting.workorder_sweep.run_once() == 12  # the lease passed on

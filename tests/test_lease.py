@@ -1,0 +1,50 @@
+"""Leases: one process at a time runs a leased periodic job; a stopped holder hands over at
+once, a dead one when its lease runs out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.clock import FixedClock
+from server.db import Database
+from server.lease import Lease
+from server.periodic import Periodic
+from tests.conftest import START
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_one_process_runs_a_leased_job_and_hands_it_over(db: Database) -> None:
+    clock = FixedClock(START)
+    rounds = {"a": 0, "b": 0}
+
+    def job(who: str) -> Periodic:
+        async def count() -> None:
+            rounds[who] += 1
+
+        return Periodic(f"job-{who}", count, 0.01, Lease(db, "job", 30, clock, owner=who))
+
+    first, second = job("a"), job("b")
+    first.start()
+    await asyncio.sleep(0.1)
+    second.start()
+    await asyncio.sleep(0.3)
+    assert rounds["a"] >= 5 and rounds["b"] == 0, rounds
+    await first.stop()  # gives the lease back: the other takes over at once
+    before = rounds["a"]
+    await asyncio.sleep(0.3)
+    assert rounds["a"] == before and rounds["b"] >= 5, rounds
+    await second.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_dead_holders_lease_runs_out(db: Database) -> None:
+    clock = FixedClock(START)
+    dead, alive = Lease(db, "job", 30, clock, owner="dead"), Lease(db, "job", 30, clock, "alive")
+    assert await dead.hold() and not await alive.hold()
+    clock.advance(seconds=29)
+    assert await dead.keep() and not await alive.hold()  # renewed: 30 s from now
+    clock.advance(seconds=31)  # the holder died without giving it back
+    assert await alive.hold() and not await dead.keep()
+    assert (await db["leases"].find_one({"_id": "job"}) or {})["owner"] == "alive"
