@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -210,6 +211,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("target", ASCENDING), ("at", DESCENDING)], name="by_target"),
     ],
 }
+
+
+#: before every date the application writes (see ``due_by``)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def due_by(at: dt.datetime) -> dict[str, Any]:
+    """``{field: due_by(now)}``: a date on or before ``at``, never null. SecantusDB serves a
+    range open below from the start of the index, where the nulls are: the escalation sweep's
+    ``sweep_at <= now`` at 1M orders (most of them null, nothing left to escalate) read every
+    null order each round (2.9 s per 50k nulls) until given this lower bound (4 ms)."""
+    return {"$gt": EPOCH, "$lte": at}
 
 
 async def update_returning(

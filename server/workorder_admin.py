@@ -25,6 +25,7 @@ from models.workorders import (
     WorkOrderStatus,
     WorkOrderSummary,
 )
+from server.db import due_by
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.files import FileService
 from server.paging import WHOLE, WINDOWS, decode_cursor, encode_cursor, newest_first, object_id
@@ -86,7 +87,7 @@ class WorkOrderAdmin:
             found["category"] = query.category.value
         now = self.clock.now()
         if query.overdue is True:
-            found["overdue_at"] = {"$lte": now}
+            found["overdue_at"] = due_by(now)
         elif query.overdue is False:
             found["$or"] = [{"overdue_at": None}, {"overdue_at": {"$gt": now}}]
         return found

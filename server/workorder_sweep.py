@@ -24,7 +24,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from models.workorders import DEADLINE_NAMES, Escalation, Step, WorkOrderDoc
 from server.clock import Clock
 from server.config import WorkOrderSettings
-from server.db import Database, in_transaction
+from server.db import Database, due_by, in_transaction
 from server.lease import Lease
 from server.notifications import Notice
 from server.workorder_rules import due_steps, schedule
@@ -94,7 +94,7 @@ class EscalationSweep:
         An order a batch lost (to a reply, another sweep) waits for the next round."""
         now = self.clock.now()
         total = 0
-        cursor = self.col.find({"sweep_at": {"$lte": now}}, SWEEP_FIELDS)
+        cursor = self.col.find({"sweep_at": due_by(now)}, SWEEP_FIELDS)
         batch: list[WorkOrderDoc] = []
         async with cursor.batch_size(self.config.sweep_batch) as found:
             async for raw in found:
@@ -111,7 +111,7 @@ class EscalationSweep:
 
     async def due(self, now: dt.datetime) -> list[WorkOrderDoc]:
         """The first batch of the orders due at ``now`` (the earliest first)."""
-        cursor = self.col.find({"sweep_at": {"$lte": now}}, SWEEP_FIELDS)
+        cursor = self.col.find({"sweep_at": due_by(now)}, SWEEP_FIELDS)
         return [_parsed(raw) for raw in await cursor.limit(self.config.sweep_batch).to_list()]
 
     async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> tuple[int, int]:
