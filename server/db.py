@@ -257,12 +257,19 @@ async def in_transaction(db: Database, work: Callable[[AsyncClientSession], Awai
         return await session.with_transaction(work)
 
 
-def connect(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, Any]]:
+def connect(
+    uri: str, timeout_ms: int = 5000, heartbeat_timeout_ms: int = 30000
+) -> AsyncMongoClient[dict[str, Any]]:
+    """The client: a server not found within ``timeout_ms`` fails the request. The monitor's
+    heartbeat waits ``heartbeat_timeout_ms`` (``connectTimeoutMS`` is its socket timeout): a
+    heartbeat that times out makes PyMongo clear the pool and cancel every operation in
+    flight, and a busy SecantusDB (a bulk load beside a query reading 1M cases) answered one
+    later than 5 s, failing the sweeps, the outbox and the live feed at once."""
     return AsyncMongoClient(
         uri,
         tz_aware=True,
         serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
+        connectTimeoutMS=heartbeat_timeout_ms,
         appname="microcourt",
     )
 
