@@ -155,7 +155,8 @@ class HearingService:
         changes = {"status": CaseStatus.scheduled.value} if first else None
         # a first hearing set meanwhile by someone else has made the case scheduled already:
         # this one still lands (409 only when the case left both)
-        expect = {"status": {"$in": [CaseStatus.assigned.value, CaseStatus.scheduled.value]}}
+        both = [CaseStatus.assigned.value, CaseStatus.scheduled.value]
+        expect = {"status": {"$in": both}} if first else None
         title = f"{data.kind.value}已排期"
         notice = ("hearing_scheduled", title, f"{case.case_no}：{describe(hearing)}")
 
@@ -165,7 +166,7 @@ class HearingService:
             await self.admin.change(
                 case, staff, "排期", describe(hearing), action="hearing.schedule",
                 notice=notice, session=session, changes=changes,
-                expect=expect if first else None, data={"hearing_id": str(hearing.id)},
+                expect=expect, data={"hearing_id": str(hearing.id)},
             )  # fmt: skip
 
         await self.admin.in_transaction(work)
