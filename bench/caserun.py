@@ -20,7 +20,7 @@ from loadgen import WrkRun
 from report import CASE_ROWS, case_keys, size_label
 from stack import DATABASE, Stack
 
-from server.paging import WHOLE, WINDOWS, newest_first
+from server.platform.paging import WHOLE, WINDOWS, newest_first
 
 if TYPE_CHECKING:
     from run import Bench

@@ -76,7 +76,7 @@ class PayKeys:
 
 
 def public_key_id(key: rsa.RSAPrivateKey) -> str:
-    """``server.wechatpay_config.dev_public_key_id``: ``PUB_KEY_ID_01`` and 30 digits."""
+    """``server.wechat.pay_config.dev_public_key_id``: ``PUB_KEY_ID_01`` and 30 digits."""
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

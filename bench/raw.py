@@ -45,7 +45,7 @@ class Tally:
     last_error: str = ""
 
 
-#: the server's heartbeat timeout (``server.db.connect``): with the driver's default a busy
+#: the server's heartbeat timeout (``server.platform.db.connect``): with the driver's default a busy
 #: SecantusDB answers a heartbeat late and the driver cancels the raw row's operation in flight
 #: (the raw statistics at 1M orders, after 9 min)
 HEARTBEAT_MS = 30000

@@ -51,7 +51,7 @@ FEE_ESTIMATE = (
     "&court_id=bj-chaoyang"
 )
 FEE_EXPECTED = 795_556
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 30, 8, 1, 1, 300, 1500), strict=True))
+SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 100, 8, 1, 1, 300, 1500), strict=True))
 FULL = dict(
     zip(
         SIZES,
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> Options:
         "--cases-large", type=int, default=0,
         help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
     )  # fmt: skip
-    p.add_argument("--pay-cap", type=int, help="callbacks/s there are orders for (100; 30)")
+    p.add_argument("--pay-cap", type=int, help="callbacks/s there are orders for (100; smoke 100)")
     p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")

@@ -1,6 +1,7 @@
 """Filing-related documents shaped exactly as the server writes them; no I/O in here.
 
-- ``Cipher``: ``server.crypto.FieldCipher`` (AES-256-GCM under the run's data key, HMAC-SHA256
+- ``Cipher``: ``server.platform.crypto.FieldCipher``
+  (AES-256-GCM under the run's data key, HMAC-SHA256
   under its hash key), so seeded ID numbers decrypt and match like the server's own.
 - ``draft_doc``: what ``FilingService.create`` inserts for the complaint of ``complaint_body``;
   ``submitted``: the same after ``FilingService.submit``; ``pending_doc``: a seeded pending one.
@@ -38,7 +39,8 @@ _GREEN = ("elderly", "disabled", "migrant_wages", "military", "minor", "enterpri
 
 
 class Cipher:
-    """``server.crypto.FieldCipher``, re-implemented: the bench imports nothing from the server."""
+    """``server.platform.crypto.FieldCipher``, re-implemented: the bench imports nothing
+    from the server."""
 
     def __init__(self, data_key: bytes, hash_key: str) -> None:
         self._aes = AESGCM(data_key)
@@ -91,7 +93,8 @@ def person(rng: random.Random, name: str | None = None, number: str | None = Non
 
 
 def party_doc(p: Person, cipher: Cipher, with_phone: bool = True) -> dict[str, Any]:
-    """``PartyDoc(...).model_dump()`` of a person, as ``server.parties.party_doc`` makes it."""
+    """``PartyDoc(...).model_dump()`` of a person, as ``server.filing.parties.party_doc``
+    makes it."""
     return {
         "party_id": secrets.token_hex(6),
         "type": "person",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers.base import OBJECT_ID, APIHandler, api, needs_role
 from models.common import Page
 from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
-from server.reconcile import ReconcileIn, ReconcileReport
-from server.users import user_out
+from server.fees.reconcile import ReconcileIn, ReconcileReport
+from server.identity.users import user_out
 
 
 class StaffHandler(APIHandler):

@@ -20,7 +20,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTime
 from tornado import web
 
 from models.users import Role
-from server.errors import (
+from server.platform.errors import (
     APIError,
     BadRequest,
     Forbidden,
@@ -30,11 +30,11 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from server.idempotency import StoredAnswer
+from server.platform.idempotency import StoredAnswer
 
 if TYPE_CHECKING:
     from server.app import Services
-    from server.auth import Principal
+    from server.identity.auth import Principal
 
 log = logging.getLogger("microcourt.api")
 M = TypeVar("M", bound=BaseModel)

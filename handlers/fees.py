@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated, public
 from models.fees import FeeEstimateQuery, FeeResult
 from models.payments import FeesOut
-from server.errors import ValidationFailed
-from server.fee_schedule import court_fee
+from server.fees.schedule import court_fee
+from server.platform.errors import ValidationFailed
 
 
 class FeeEstimateHandler(APIHandler):

@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated
 from models.files import FileOut, FileUploadForm
-from server.config import UPLOAD_OVERHEAD_BYTES
-from server.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from server.files import file_out
+from server.files.service import file_out
+from server.platform.config import UPLOAD_OVERHEAD_BYTES
+from server.platform.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 
 @dataclass

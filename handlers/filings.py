@@ -6,7 +6,7 @@ from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page
 from models.filings import FilingCreate, FilingOut, FilingQuery, FilingSummary, FilingUpdate
 from models.users import Role
-from server.filings import filing_out
+from server.filing.filings import filing_out
 
 PARTIES = (Role.litigant, Role.lawyer)
 READERS = (Role.litigant, Role.lawyer, Role.clerk, Role.judge, Role.admin)

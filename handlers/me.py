@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import APIHandler, api, authenticated, needs_role
 from models.users import IdentityIn, LawyerIn, Role, UserOut
-from server.users import user_out
+from server.identity.users import user_out
 
 
 class MeHandler(APIHandler):

@@ -15,13 +15,13 @@ from models.notifications import (
     SubscriptionsIn,
     SubscriptionsOut,
 )
-from server.errors import BadRequest, Unauthorized
+from server.platform.errors import BadRequest, Unauthorized
 
 if TYPE_CHECKING:
     from asyncio import Future
 
-    from server.auth import Principal
-    from server.feed import FeedHub
+    from server.identity.auth import Principal
+    from server.notify.feed import FeedHub
 
 MAX_CLIENT_MESSAGE_BYTES = 4096
 

@@ -10,8 +10,8 @@ from typing import Any
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent, needs_role, public
 from models.payments import PaymentCreate, PaymentOut, RefundCreate, RefundOut
 from models.users import PUBLIC_ROLES, STAFF_ROLES
-from server.errors import APIError
-from server.wechatpay_models import CallbackRejected
+from server.platform.errors import APIError
+from server.wechat.pay_models import CallbackRejected
 
 log = logging.getLogger("microcourt.payments")
 

@@ -6,7 +6,7 @@ from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page, PageQuery
 from models.filings import AcceptIn, AcceptOut, CorrectionIn, FilingOut, RejectIn, ReviewItem
 from models.users import STAFF_ROLES
-from server.filings import filing_out
+from server.filing.filings import filing_out
 
 STAFF = tuple(sorted(STAFF_ROLES))
 

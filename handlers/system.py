@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 
 from handlers.base import APIHandler, api, public
 from models.common import OutputModel
-from server.errors import ServiceUnavailable
+from server.platform.errors import ServiceUnavailable
 
 
 class HealthOut(OutputModel):

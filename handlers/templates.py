@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import APIHandler, api, public
 from models.templates import Template, TemplateList
-from server.templates import get_template, list_templates
+from server.filing.templates import get_template, list_templates
 
 
 class TemplatesHandler(APIHandler):

@@ -20,39 +20,39 @@ from handlers import review as review_handlers
 from handlers import templates as templates_handlers
 from handlers import workorders as workorders_handlers
 from handlers.base import API404
-from server.auth import AuthService
-from server.calendar import Calendars
-from server.case_admin import CaseAdminService
-from server.case_views import CaseViews
-from server.cases import CaseService
-from server.clock import Clock, SystemClock
-from server.config import Settings
-from server.crypto import FieldCipher, Keys, Passwords, TokenSigner, resolve_keys
-from server.db import Database
-from server.fee_notices import FeeNoticeService
-from server.feed import FeedHub
-from server.files import FileService
-from server.filings import FilingService
-from server.hearings import HearingService
-from server.idempotency import IdempotencyStore
-from server.messages import MessageService
-from server.notifications import NotificationService
-from server.observe import log_request
-from server.openapi import build_openapi
-from server.outbox import OutboxWorker
-from server.payments import PaymentService
-from server.reconcile import Reconciler
-from server.refunds import RefundService
-from server.review import ReviewService
-from server.service_of_documents import DocumentService
-from server.users import UserService
-from server.wechat import WeChatAdapter
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import resolve_pay_credentials
-from server.workorder_admin import WorkOrderAdmin
-from server.workorder_stats import WorkOrderStats
-from server.workorder_sweep import EscalationSweep
-from server.workorders import WorkOrderService
+from server.cases.admin import CaseAdminService
+from server.cases.hearings import HearingService
+from server.cases.service import CaseService
+from server.cases.service_of_documents import DocumentService
+from server.cases.views import CaseViews
+from server.fees.notices import FeeNoticeService
+from server.fees.payments import PaymentService
+from server.fees.reconcile import Reconciler
+from server.fees.refunds import RefundService
+from server.files.service import FileService
+from server.filing.filings import FilingService
+from server.filing.review import ReviewService
+from server.identity.auth import AuthService
+from server.identity.users import UserService
+from server.notify.feed import FeedHub
+from server.notify.inbox import NotificationService
+from server.notify.outbox import OutboxWorker
+from server.platform.calendar import Calendars
+from server.platform.clock import Clock, SystemClock
+from server.platform.config import Settings
+from server.platform.crypto import FieldCipher, Keys, Passwords, TokenSigner, resolve_keys
+from server.platform.db import Database
+from server.platform.idempotency import IdempotencyStore
+from server.platform.observe import log_request
+from server.platform.openapi import build_openapi
+from server.wechat.miniprogram import WeChatAdapter
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import resolve_pay_credentials
+from server.workorders.admin import WorkOrderAdmin
+from server.workorders.messages import MessageService
+from server.workorders.service import WorkOrderService
+from server.workorders.stats import WorkOrderStats
+from server.workorders.sweep import EscalationSweep
 
 HANDLER_MODULES = (
     system,

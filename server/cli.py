@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.config import ConfigError, Settings, load_settings
-from server.embedded import EmbeddedDatabaseError
-from server.observe import setup_logging
+from server.devstack import EmbeddedDatabaseError
+from server.platform.config import ConfigError, Settings, load_settings
+from server.platform.observe import setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +82,7 @@ def _reconcile(settings: Settings, day: dt.date, *, mend: bool) -> int:
             file=sys.stderr,
         )
         return 2
-    from server.reconcile import reconcile_once
+    from server.fees.reconcile import reconcile_once
 
     try:
         report = asyncio.run(reconcile_once(settings, day, mend=mend))

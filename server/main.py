@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 from tornado.httpserver import HTTPServer
 
 from server.app import make_app
-from server.clock import SystemClock
-from server.config import Settings
-from server.crypto import resolve_keys
-from server.db import connect, ensure_indexes
-from server.embedded import EmbeddedDatabase, free_port
-from server.lease import Lease
-from server.periodic import Periodic
-from server.wechat import WeChatAdapter
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import PayCredentials, resolve_pay_credentials
+from server.devstack import EmbeddedDatabase, free_port
+from server.platform.clock import SystemClock
+from server.platform.config import Settings
+from server.platform.crypto import resolve_keys
+from server.platform.db import connect, ensure_indexes
+from server.platform.lease import Lease
+from server.platform.periodic import Periodic
+from server.wechat.miniprogram import WeChatAdapter
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import PayCredentials, resolve_pay_credentials
 
 if TYPE_CHECKING:
     from miniapp_stubs.emulator import Emulator

@@ -22,15 +22,15 @@ from tornado.web import Application
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
-from server.clock import FixedClock
-from server.config import Settings, load_settings
-from server.crypto import Keys, Passwords
-from server.db import Database, ensure_indexes
-from server.embedded import EmbeddedDatabase
-from server.idnumber import check_char
-from server.wechat import WeChatAdapter
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import PayCredentials, load_private, private_pem, public_pem
+from server.devstack import EmbeddedDatabase
+from server.identity.idnumber import check_char
+from server.platform.clock import FixedClock
+from server.platform.config import Settings, load_settings
+from server.platform.crypto import Keys, Passwords
+from server.platform.db import Database, ensure_indexes
+from server.wechat.miniprogram import WeChatAdapter
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
 
 # Monday 2026-11-23 10:00 in Beijing: a working day, well inside office hours.
 START = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)

@@ -15,8 +15,8 @@ from tornado.web import Application
 from handlers.base import APIHandler, public
 from miniapp_stubs.client import ApiSession, MiniProgram
 from server.app import make_app, routes
-from server.embedded import free_port
-from server.openapi import openapi_path, route_methods
+from server.devstack import free_port
+from server.platform.openapi import openapi_path, route_methods
 from tests.conftest import TEST_KEYS
 
 Phone = Callable[[], MiniProgram]

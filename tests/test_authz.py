@@ -13,7 +13,7 @@ import pytest
 
 from miniapp_stubs.client import ApiSession, MiniProgram, StaffConsole
 from server.app import routes
-from server.openapi import openapi_path, route_methods
+from server.platform.openapi import openapi_path, route_methods
 
 PUBLIC = "public"
 WECHATPAY = "signed by WeChat Pay"

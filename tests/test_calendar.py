@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.calendar import Calendars, CourtCalendar
-from server.config import CalendarOverrides, ConfigError, CourtSettings, load_settings
-from server.errors import NotFound
+from server.platform.calendar import Calendars, CourtCalendar
+from server.platform.config import CalendarOverrides, ConfigError, CourtSettings, load_settings
+from server.platform.errors import NotFound
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 D = dt.date

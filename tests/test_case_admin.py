@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.conftest import STAFF_PASSWORD
 from tests.test_cases import accepted, defendant, lawyer_case, plaintiff
 from tests.test_filings import kinds

@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.test_case_admin import TUESDAY, assigned_case, relogin
 from tests.test_cases import plaintiff
 from tests.test_filings import PDF

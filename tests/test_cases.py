@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.conftest import STAFF_PASSWORD
 from tests.test_filings import DEFENDANT_ID, SELF_ID, complaint, submitted, upload
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_settings
+from server.platform.config import ConfigError, load_settings
 
 
 def test_defaults_hold_two_demo_courts() -> None:

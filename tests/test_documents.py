@@ -13,7 +13,7 @@ import pytest
 from miniapp_stubs.client import ApiSession, MiniProgram, StaffConsole
 from models.cases import Viewer
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.conftest import START
 from tests.test_filings import DEFENDANT_ID, PDF, SELF_ID, kinds, submitted
 

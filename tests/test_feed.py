@@ -15,11 +15,11 @@ from tornado.web import Application
 from miniapp_stubs.client import ApiSession, Feed, MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services, make_app
-from server.clock import FixedClock
-from server.config import Settings
-from server.db import Database
-from server.feed import FeedHub
-from server.wechat import WeChatAdapter
+from server.notify.feed import FeedHub
+from server.platform.clock import FixedClock
+from server.platform.config import Settings
+from server.platform.db import Database
+from server.wechat.miniprogram import WeChatAdapter
 from tests.conftest import EMULATOR_SECRET, TEST_KEYS
 
 Litigant = Callable[..., Awaitable[MiniProgram]]

@@ -15,16 +15,16 @@ import pytest
 from miniapp_stubs.client import ApiSession
 from models.fees import FeeKind, Halving
 from models.filings import MAX_AMOUNT_FEN, Procedure
-from server.config import ConfigError, FixedFees, load_settings
-from server.errors import ValidationFailed
-from server.fee_schedule import (
+from server.fees.schedule import (
     court_fee,
     fee_kind_for,
     refund_all,
     refund_halving,
     refund_reduced_claim,
 )
-from server.template_data import TEMPLATES
+from server.filing.template_data import TEMPLATES
+from server.platform.config import ConfigError, FixedFees, load_settings
+from server.platform.errors import ValidationFailed
 
 Y = 100  # fen per yuan
 K = FeeKind

@@ -12,10 +12,10 @@ from handlers.files import content_disposition
 from miniapp_stubs.client import MiniProgram, StaffConsole, multipart
 from models.files import FileKind
 from server.app import Services
-from server.clock import FixedClock
-from server.errors import NotFound, ValidationFailed
-from server.files import sanitize_filename, sniff
-from server.ratelimit import RateLimiter
+from server.files.service import sanitize_filename, sniff
+from server.platform.clock import FixedClock
+from server.platform.errors import NotFound, ValidationFailed
+from server.platform.ratelimit import RateLimiter
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]

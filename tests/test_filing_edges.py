@@ -9,7 +9,7 @@ import pytest
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.conftest import SELF_ID
 from tests.test_filings import complaint, submitted, upload
 

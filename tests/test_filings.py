@@ -11,8 +11,8 @@ import pytest
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
-from server.creditcode import credit_check_char
+from server.identity.creditcode import credit_check_char
+from server.platform.clock import FixedClock
 from tests.conftest import SELF_ID, STAFF_PASSWORD, id_number
 
 Litigant = Callable[..., Awaitable[MiniProgram]]

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from server.clock import FixedClock
-from server.db import Database
-from server.lease import Lease
-from server.periodic import Periodic
+from server.platform.clock import FixedClock
+from server.platform.db import Database
+from server.platform.lease import Lease
+from server.platform.periodic import Periodic
 from tests.conftest import START
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.idnumber import check_char
+from server.identity.idnumber import check_char
 from tests.conftest import id_number
 
 Phone = Callable[[], MiniProgram]

@@ -15,7 +15,7 @@ from bson import ObjectId
 from miniapp_stubs.client import ApiSession, Feed, MiniProgram, Response, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.test_case_admin import assigned_case, relogin, uid
 from tests.test_cases import plaintiff
 from tests.test_feed import open_feed
@@ -438,7 +438,7 @@ async def test_lists_are_paged_and_filtered(
 async def test_nothing_is_stored_while_the_content_check_is_down(
     litigant: Litigant, services: Services, settings: Any
 ) -> None:
-    from server.wechat import WeChatAdapter
+    from server.wechat.miniprogram import WeChatAdapter
 
     client = await litigant()
     down = WeChatAdapter(settings.wechat.appid, "secret", "http://127.0.0.1:9", 1.0)

@@ -19,13 +19,13 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, make_emulator_app
 from models.notifications import NotificationQuery
 from server.app import Services, make_app
-from server.clock import FixedClock
-from server.config import ConfigError, Settings, load_settings
-from server.db import Database
-from server.notifications import NotificationService
-from server.outbox import OutboxWorker
-from server.push_templates import keyword_value
-from server.wechat import WeChatAdapter
+from server.notify.inbox import NotificationService
+from server.notify.outbox import OutboxWorker
+from server.notify.templates import keyword_value
+from server.platform.clock import FixedClock
+from server.platform.config import ConfigError, Settings, load_settings
+from server.platform.db import Database
+from server.wechat.miniprogram import WeChatAdapter
 from tests.conftest import EMULATOR_SECRET, TEST_KEYS
 
 Litigant = Callable[..., Awaitable[MiniProgram]]

@@ -12,8 +12,8 @@ import pytest
 from bson import ObjectId
 from pymongo import DESCENDING
 
-from server.db import Database
-from server.paging import WHOLE, WINDOWS, newest_first
+from server.platform.db import Database
+from server.platform.paging import WHOLE, WINDOWS, newest_first
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 

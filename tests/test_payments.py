@@ -13,7 +13,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.test_fee_notices import FEE_100K, accepted, kinds
 
 Litigant = Callable[..., Awaitable[MiniProgram]]

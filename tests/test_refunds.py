@@ -17,7 +17,7 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server import cli
 from server.app import Services
-from server.clock import FixedClock
+from server.platform.clock import FixedClock
 from tests.conftest import (
     PAY_APIV3_KEY,
     PAY_MCHID,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from server.config import REPO_ROOT
+from server.platform.config import REPO_ROOT
 from tests.conftest import TEST_KEYS, id_number
 
 READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$")

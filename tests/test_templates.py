@@ -9,9 +9,9 @@ import pytest
 
 from miniapp_stubs.client import ApiSession
 from models.templates import ElementType, Template
-from server.errors import NotFound
-from server.template_data import TEMPLATES
-from server.templates import get_template, validate_elements
+from server.filing.template_data import TEMPLATES
+from server.filing.templates import get_template, validate_elements
+from server.platform.errors import NotFound
 
 TODAY = dt.date(2026, 11, 23)
 CAUSES = {

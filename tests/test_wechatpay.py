@@ -22,11 +22,11 @@ from tornado.ioloop import IOLoop
 from miniapp_stubs.client import MiniProgram
 from miniapp_stubs.emulator import Emulator
 from miniapp_stubs.wechatpay_state import FailNext
-from server.clock import FixedClock
-from server.config import Settings
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import PayCredentials, load_private, private_pem, public_pem
-from server.wechatpay_models import (
+from server.platform.clock import FixedClock
+from server.platform.config import Settings
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
+from server.wechat.pay_models import (
     CallbackMalformed,
     CallbackRejected,
     CallbackSignatureInvalid,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from server.clock import SystemClock
-from server.config import ConfigError, Settings, load_settings
-from server.crypto import resolve_keys
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import DEV_MCHID, load_private, public_pem, resolve_pay_credentials
-from server.wechatpay_models import TradeState
+from server.platform.clock import SystemClock
+from server.platform.config import ConfigError, Settings, load_settings
+from server.platform.crypto import resolve_keys
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import DEV_MCHID, load_private, public_pem, resolve_pay_credentials
+from server.wechat.pay_models import TradeState
 from tests.conftest import PayKeys, run_aside
 from tests.test_serve import _env, serving
 

@@ -13,8 +13,8 @@ from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
-from server.clock import FixedClock
-from server.workorder_stats import ranks
+from server.platform.clock import FixedClock
+from server.workorders.stats import ranks
 from tests.test_case_admin import relogin, uid
 from tests.test_messages import at, desk_message, error
 

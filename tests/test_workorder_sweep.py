@@ -16,12 +16,12 @@ from tornado.web import Application
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services, make_app
-from server.calendar import Calendars
-from server.clock import FixedClock
-from server.config import Settings
-from server.db import Database
-from server.wechat import WeChatAdapter
-from server.workorder_rules import deadlines
+from server.platform.calendar import Calendars
+from server.platform.clock import FixedClock
+from server.platform.config import Settings
+from server.platform.db import Database
+from server.wechat.miniprogram import WeChatAdapter
+from server.workorders.rules import deadlines
 from tests.conftest import EMULATOR_SECRET, TEST_KEYS
 from tests.test_case_admin import assigned_case, relogin, uid
 from tests.test_cases import plaintiff

@@ -1,0 +1,305 @@
+"""Hearings (开庭/调解/询问/宣判): scheduling, rescheduling, cancelling, and reminders.
+
+A hearing starts in the future, on a working day of the court, within its hearing hours,
+and never on top of another scheduled hearing in the same room. The overlap check is made
+race-safe by a lock document per court, room and day (``hearing_rooms``) that every
+scheduling transaction of that room and day updates: two transactions that could overlap
+write the same document, so one of them is retried and then sees the other's hearing.
+
+Reminders: the day before (a sweep, see ``sweep_reminders``; to the parties, the judge and
+the clerk), and at once on a reschedule or a cancellation. ``reminder_pending`` is set when a
+time is fixed and cleared in the same transaction as the reminder's notice, so any number of
+sweeping processes remind once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.cases import (
+    OPEN_STATUSES,
+    CaseDoc,
+    CaseStatus,
+    HearingCancelIn,
+    HearingDoc,
+    HearingIn,
+    HearingOut,
+    HearingStatus,
+    HearingUpdate,
+)
+from models.users import UserDoc
+from server.cases.admin import CaseAdminService, Notice, status_conflict
+from server.cases.views import hearing_out
+from server.platform.calendar import Calendars
+from server.platform.clock import SHANGHAI, Clock
+from server.platform.config import Settings
+from server.platform.db import Database, update_returning
+from server.platform.errors import Conflict, NotFound, ValidationFailed
+
+SWEEP_BATCH = 500
+Span = tuple[dt.datetime, dt.datetime]
+MAX_AHEAD = dt.timedelta(days=731)
+# A new hearing may be set while the case is assigned (it becomes scheduled) or later, for
+# a further session or the pronouncement, until judgment.
+SCHEDULABLE = (CaseStatus.assigned, CaseStatus.scheduled, CaseStatus.heard)
+
+
+SCHEDULED = HearingStatus.scheduled.value
+
+
+def hearing_not_found() -> NotFound:
+    return NotFound("排期不存在", code="hearing_not_found")
+
+
+def not_scheduled() -> Conflict:
+    return Conflict("该排期已取消或已开庭", code="hearing_not_scheduled")
+
+
+def describe(h: HearingDoc) -> str:
+    """``2026年11月25日 09:30 第三法庭 开庭（在线）``, in Beijing time."""
+    when = h.starts_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")
+    return f"{when} {h.room} {h.kind.value}" + ("（在线）" if h.online else "")
+
+
+class HearingService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        calendars: Calendars,
+        admin: CaseAdminService,
+    ) -> None:
+        self.col = db["hearings"]
+        self.rooms = db["hearing_rooms"]
+        self.hours = (settings.cases.hearing_day_start, settings.cases.hearing_day_end)
+        self.settings = settings
+        self.clock = clock
+        self.calendars = calendars
+        self.admin = admin
+
+    # ---- when and where
+
+    def _slot(self, court_id: str, at: dt.datetime, minutes: int) -> Span:
+        """(start, end) in UTC, or a 422 naming why the time cannot be had."""
+        starts = at.astimezone(dt.UTC).replace(microsecond=at.microsecond // 1000 * 1000)
+        now = self.clock.now()
+        if starts <= now:
+            raise ValidationFailed("开庭时间不能早于当前时间", code="hearing_in_past")
+        if starts > now + MAX_AHEAD:
+            raise ValidationFailed("开庭时间不能晚于两年之后", code="hearing_too_far")
+        ends = starts + dt.timedelta(minutes=minutes)
+        cal = self.calendars.for_court(court_id)
+        local_start, local_end = starts.astimezone(cal.tz), ends.astimezone(cal.tz)
+        if not cal.is_working_day(local_start.date()):
+            raise ValidationFailed("该日不是法院工作日", code="not_a_working_day")
+        first, last = self.hours
+        if (local_start.time() < first or local_end.date() != local_start.date()
+                or local_end.time() > last):  # fmt: skip
+            raise ValidationFailed(
+                f"开庭时间应在{first:%H:%M}至{last:%H:%M}之间", code="outside_court_hours"
+            )
+        return starts, ends
+
+    async def _claim_room(
+        self,
+        court_id: str,
+        room: str,
+        span: Span,
+        session: AsyncClientSession,
+        moving: Any = None,
+    ) -> None:
+        """Take the room's lock for the day, then refuse (409) any overlap with another
+        scheduled hearing there; ``moving`` is the hearing being rescheduled."""
+        starts, ends = span
+        cal = self.calendars.for_court(court_id)
+        day = cal.local_date(starts)
+        await self.rooms.update_one(
+            {"_id": f"{court_id}|{room}|{day.isoformat()}"},
+            {"$inc": {"claims": 1}, "$set": {"court_id": court_id, "room": room}},
+            upsert=True, session=session,
+        )  # fmt: skip
+        since = cal.end_of_day(day - dt.timedelta(days=1))
+        same_day = {"court_id": court_id, "room": room, "starts_at": {"$gt": since, "$lt": ends}}
+        async for other in self.col.find(same_day, session=session):
+            if (other["_id"] != moving and other["status"] == HearingStatus.scheduled.value
+                    and other["ends_at"] > starts):  # fmt: skip
+                raise Conflict(
+                    f"{room}在该时段已有排期", code="hearing_room_taken",
+                    details={"starts_at": other["starts_at"].isoformat(),
+                             "ends_at": other["ends_at"].isoformat()},
+                )  # fmt: skip
+
+    # ---- scheduling
+
+    async def schedule(self, staff: UserDoc, case_id: str, data: HearingIn) -> HearingOut:
+        """Set a hearing; an assigned case becomes scheduled. 404; 409 case not assigned or
+        already judged, room taken; 422 time in the past or outside court hours."""
+        case = await self.admin.for_staff(staff, case_id)
+        if case.status not in SCHEDULABLE:
+            raise status_conflict(case.status, "排期")
+        span = self._slot(case.court_id, data.at, data.duration_minutes)
+        now = self.clock.now()
+        hearing = HearingDoc(
+            id=ObjectId(), case_id=str(case.id), case_no=case.case_no, court_id=case.court_id,
+            room=data.room, kind=data.kind, online=data.online, starts_at=span[0],
+            ends_at=span[1], duration_minutes=data.duration_minutes,
+            status=HearingStatus.scheduled, reminder_pending=True, created_by=str(staff.id),
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        first = case.status == CaseStatus.assigned
+        changes = {"status": CaseStatus.scheduled.value} if first else None
+        # a first hearing set meanwhile by someone else has made the case scheduled already:
+        # this one still lands (409 only when the case left both)
+        both = [CaseStatus.assigned.value, CaseStatus.scheduled.value]
+        expect = {"status": {"$in": both}} if first else None
+        title = f"{data.kind.value}已排期"
+        notice = ("hearing_scheduled", title, f"{case.case_no}：{describe(hearing)}")
+
+        async def work(session: AsyncClientSession) -> None:
+            await self._claim_room(case.court_id, data.room, span, session)
+            await self.col.insert_one(hearing.model_dump(by_alias=True), session=session)
+            await self.admin.change(
+                case, staff, "排期", describe(hearing), action="hearing.schedule",
+                notice=notice, session=session, changes=changes,
+                expect=expect, data={"hearing_id": str(hearing.id)},
+            )  # fmt: skip
+
+        await self.admin.in_transaction(work)
+        return hearing_out(hearing)
+
+    async def _scheduled(self, case: CaseDoc, hearing_id: str) -> HearingDoc:
+        raw = (
+            await self.col.find_one({"_id": ObjectId(hearing_id), "case_id": str(case.id)})
+            if ObjectId.is_valid(hearing_id)
+            else None
+        )
+        if raw is None:
+            raise hearing_not_found()
+        hearing = HearingDoc.model_validate(raw)
+        if hearing.status != HearingStatus.scheduled:
+            raise not_scheduled()
+        if case.status not in OPEN_STATUSES:
+            raise status_conflict(case.status, "变更排期")
+        return hearing
+
+    async def _move(
+        self, hearing: HearingDoc, changes: dict[str, Any], session: AsyncClientSession
+    ) -> HearingDoc:
+        """The conditional update of a scheduled hearing (409 if it changed meanwhile)."""
+        raw = await update_returning(
+            self.col,
+            {"_id": hearing.id, "version": hearing.version, "status": SCHEDULED},
+            {"$set": {**changes, "updated_at": self.clock.now()}, "$inc": {"version": 1}},
+            session=session,
+        )
+        if raw is None:
+            raise not_scheduled()
+        return HearingDoc.model_validate(raw)
+
+    async def reschedule(
+        self, staff: UserDoc, case_id: str, hearing_id: str, data: HearingUpdate
+    ) -> HearingOut:
+        """A new time (and room, length); the parties are told at once, and reminded again
+        the day before. 404; 409 cancelled/held or room taken; 422 bad time."""
+        case = await self.admin.for_staff(staff, case_id)
+        hearing = await self._scheduled(case, hearing_id)
+        room = data.room or hearing.room
+        minutes = data.duration_minutes or hearing.duration_minutes
+        span = self._slot(case.court_id, data.at, minutes)
+        changes = {"starts_at": span[0], "ends_at": span[1], "room": room,
+                   "duration_minutes": minutes, "reminder_pending": True}  # fmt: skip
+
+        async def work(session: AsyncClientSession) -> HearingDoc:
+            await self._claim_room(case.court_id, room, span, session, moving=hearing.id)
+            moved = await self._move(hearing, changes, session)
+            notice = ("hearing_rescheduled", f"{moved.kind.value}时间变更",
+                      f"{case.case_no}改为：{describe(moved)}")  # fmt: skip
+            await self.admin.change(
+                case, staff, "变更排期", f"{describe(hearing)} 改为 {describe(moved)}",
+                action="hearing.reschedule", notice=notice, session=session,
+                expect={"status": {"$in": [s.value for s in OPEN_STATUSES]}},
+                data={"hearing_id": hearing_id},
+            )  # fmt: skip
+            return moved
+
+        return hearing_out(await self.admin.in_transaction(work))
+
+    async def cancel(
+        self, staff: UserDoc, case_id: str, hearing_id: str, data: HearingCancelIn
+    ) -> HearingOut:
+        """Cancel, with the reason; the parties are told at once. When it was the case's last
+        scheduled hearing, a scheduled case goes back to assigned. 404; 409 not scheduled."""
+        case = await self.admin.for_staff(staff, case_id)
+        hearing = await self._scheduled(case, hearing_id)
+        body = f"{case.case_no}原定{describe(hearing)}已取消：{data.reason}"
+        notice: Notice = ("hearing_cancelled", f"{hearing.kind.value}已取消", body)
+
+        async def work(session: AsyncClientSession) -> HearingDoc:
+            cancelled = await self._move(
+                hearing,
+                {"status": HearingStatus.cancelled.value, "cancel_reason": data.reason,
+                 "reminder_pending": False},
+                session,
+            )  # fmt: skip
+            others = await self.col.count_documents(
+                {"case_id": str(case.id), "status": HearingStatus.scheduled.value}, session=session
+            )
+            back = case.status == CaseStatus.scheduled and others == 0
+            await self.admin.change(
+                case, staff, "取消排期", f"{describe(hearing)}：{data.reason}",
+                action="hearing.cancel", notice=notice, session=session,
+                changes={"status": CaseStatus.assigned.value} if back else None,
+                expect={"status": case.status.value}, data={"hearing_id": hearing_id},
+            )  # fmt: skip
+            return cancelled
+
+        return hearing_out(await self.admin.in_transaction(work))
+
+    # ---- the day-before reminder
+
+    async def sweep_reminders(self) -> int:
+        """Remind the parties of every hearing that starts tomorrow (court time) and has not
+        been reminded at its current time; returns how many were reminded by this call."""
+        reminded = 0
+        now = self.clock.now()
+        for court in self.settings.courts:
+            cal = self.calendars.for_court(court.id)
+            today = cal.local_date(now)
+            tomorrow = today + dt.timedelta(days=1)
+            window = {"$gt": cal.end_of_day(today), "$lte": cal.end_of_day(tomorrow)}
+            # only a scheduled hearing is pending: cancelling or holding it clears the flag
+            filt = {"court_id": court.id, "reminder_pending": True, "starts_at": window}
+            async for raw in self.col.find(filt).limit(SWEEP_BATCH):
+                reminded += await self._remind(HearingDoc.model_validate(raw))
+        return reminded
+
+    async def _remind(self, hearing: HearingDoc) -> int:
+        """Clear the flag and push the reminder in one transaction: another process that
+        raced for the same hearing finds the flag cleared and does nothing."""
+        case = await self.admin.cases.load(hearing.case_id)
+        if case.status not in OPEN_STATUSES:
+            return 0
+        notice = ("hearing_reminder", f"明日{hearing.kind.value}提醒",
+                  f"{case.case_no}：{describe(hearing)}，请准时参加")  # fmt: skip
+
+        async def work(session: AsyncClientSession) -> int:
+            took = await self.col.update_one(
+                {"_id": hearing.id, "reminder_pending": True, "version": hearing.version},
+                {"$set": {"reminder_pending": False, "reminded_at": self.clock.now()}},
+                session=session,
+            )
+            if not took.modified_count:
+                return 0
+            await self.admin.tell(
+                case, notice, session=session, template="deadline_reminder",
+                data={"hearing_id": str(hearing.id)}, staff_too=True,
+                dedupe_key=f"hearing:{hearing.id}:reminder:{hearing.starts_at.isoformat()}",
+            )  # fmt: skip
+            return 1
+
+        return await self.admin.in_transaction(work)

@@ -1,0 +1,229 @@
+"""Cases: born when a filing is accepted. Case numbers (案号) and query codes (查询码).
+
+A case number is ``（2026）京0105民初1234号``: the year of acceptance, the court's code, the
+type code for the case kind, and a number counted per court, type and year. The count is an
+``$inc`` on a counter document inside the transaction that creates the case, so an aborted
+acceptance gives its number back (no gaps) and two acceptances never share one (no repeats).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.cases import CaseDoc, Viewer
+from models.documents import consent_at_filing
+from models.filings import PARTY_GROUPS, FilingDoc, PartyDoc, Procedure
+from models.users import STAFF_ROLES, UserDoc
+from server.identity.users import UserService
+from server.platform.clock import Clock
+from server.platform.config import CourtSettings
+from server.platform.crypto import FieldCipher
+from server.platform.db import Database, update_returning
+from server.platform.errors import NotFound
+
+QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+QUERY_CODE_LENGTH = 8
+PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
+
+
+def case_not_found() -> NotFound:
+    return NotFound("案件不存在", code="case_not_found")
+
+
+def case_number(year: int, court_code: str, type_code: str, seq: int) -> str:
+    return f"（{year}）{court_code}{type_code}{seq}号"
+
+
+def new_query_code() -> str:
+    return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
+
+
+class CaseService:
+    def __init__(self, db: Database, users: UserService, cipher: FieldCipher, clock: Clock) -> None:
+        self.db = db
+        self.cases = db["cases"]
+        self.counters = db["counters"]
+        self.users = users
+        self.cipher = cipher
+        self.clock = clock
+
+    async def next_number(
+        self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
+    ) -> tuple[int, str]:
+        counter = await update_returning(
+            self.counters,
+            {"_id": f"case_no|{court.id}|{type_code}|{year}"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            session=session,
+        )
+        assert counter is not None
+        seq = int(counter["seq"])
+        return seq, case_number(year, court.code, type_code, seq)
+
+    async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
+        """Party ID-number hash -> user id, for every party with a verified account."""
+        hashes = [p.id_hash for g in PARTY_GROUPS for p in getattr(doc, g) if p.id_hash]
+        return await self.users.by_identity(hashes)
+
+    def case_document(
+        self,
+        doc: FilingDoc,
+        *,
+        case_id: ObjectId,
+        number: tuple[int, str],
+        year: int,
+        type_code: str,
+        procedure: Procedure,
+        staff_id: str,
+        links: dict[str, str],
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
+        consent_at_filing(
+            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
+        )
+        party_users = sorted({p["user_id"] for g in parties.values() for p in g if p["user_id"]})
+        return {
+            "_id": case_id,
+            "case_no": number[1],
+            "seq": number[0],
+            "year": year,
+            "court_id": doc.court_id,
+            "type_code": type_code,
+            "case_kind": doc.case_kind,
+            "filing_id": str(doc.id),
+            "cause": doc.cause,
+            "procedure": procedure.value,
+            "status": "accepted",
+            "amount_fen": doc.amount_fen,
+            **parties,
+            "party_user_ids": party_users,
+            "agent_ids": [doc.filer_id] if doc.as_agent else [],
+            "filer_id": doc.filer_id,
+            "query_code_cipher": self.cipher.encrypt(new_query_code(), b"query_code"),
+            "version": 1,
+            "judge_id": None,
+            "clerk_id": None,
+            "green_channel": [g.value for g in doc.green_channel],
+            "fee_relief": doc.fee_relief.model_dump() if doc.fee_relief else None,
+            "timeline": [
+                {
+                    "at": now,
+                    "kind": "立案",
+                    "by": staff_id,
+                    "note": f"{number[1]}，适用{PROCEDURE_NAMES[procedure]}",
+                }
+            ],
+            "accepted_at": now,
+            "created_at": now,
+            "updated_at": now,
+            "last_activity_at": now,
+        }
+
+    @staticmethod
+    def _linked(party: PartyDoc, links: dict[str, str]) -> dict[str, Any]:
+        data = party.model_dump()
+        data["user_id"] = links.get(party.id_hash or "")
+        return data
+
+    async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
+        await self.cases.insert_one(case, session=session)
+
+    def query_code(self, case: dict[str, Any] | CaseDoc) -> str:
+        blob = case.query_code_cipher if isinstance(case, CaseDoc) else case["query_code_cipher"]
+        return self.cipher.decrypt(blob, b"query_code")
+
+    # ---- who may see a case, and what happens to it
+
+    async def load(self, case_id: str) -> CaseDoc:
+        raw = (
+            await self.cases.find_one({"_id": ObjectId(case_id)})
+            if ObjectId.is_valid(case_id)
+            else None
+        )
+        if raw is None:
+            raise case_not_found()
+        return CaseDoc.model_validate(raw)
+
+    @staticmethod
+    def viewer(user: UserDoc, case: CaseDoc) -> Viewer | None:
+        """How ``user`` stands to ``case``: a party (linked by identity), an agent, the
+        court's staff; None for anyone else."""
+        uid = str(user.id)
+        if user.role in STAFF_ROLES:
+            return Viewer.staff if user.court_id == case.court_id else None
+        if uid in case.party_user_ids:
+            return Viewer.party
+        if uid in case.agent_ids:
+            return Viewer.agent
+        return None
+
+    async def get_for(self, user: UserDoc, case_id: str) -> tuple[CaseDoc, Viewer]:
+        """The case and how the caller stands to it; 404 for anyone who may not see it."""
+        case = await self.load(case_id)
+        seen_as = self.viewer(user, case)
+        if seen_as is None:
+            raise case_not_found()
+        return case, seen_as
+
+    async def add_event(
+        self,
+        case_id: Any,
+        kind: str,
+        by: str | None,
+        note: str | None = None,
+        *,
+        changes: dict[str, Any] | None = None,
+        expect: dict[str, Any] | None = None,
+        session: AsyncClientSession | None = None,
+    ) -> CaseDoc | None:
+        """Append a timeline event (with any ``changes``) if the case still matches ``expect``;
+        None when it does not (the caller's 409)."""
+        now = self.clock.now()
+        raw = await update_returning(
+            self.cases,
+            {"_id": case_id, **(expect or {})},
+            {
+                "$set": {**(changes or {}), "updated_at": now, "last_activity_at": now},
+                "$inc": {"version": 1},
+                "$push": {"timeline": {"at": now, "kind": kind, "by": by, "note": note}},
+            },
+            session=session,
+        )
+        return CaseDoc.model_validate(raw) if raw else None
+
+    @staticmethod
+    def audience(case: CaseDoc) -> list[str]:
+        """Everyone told of a case's news: its parties with an account and its agents."""
+        return sorted({*case.party_user_ids, *case.agent_ids})
+
+    async def link_party(self, case: CaseDoc, user: UserDoc) -> CaseDoc | None:
+        """Link ``user`` to the parties of ``case`` whose ID number their verified identity
+        holds (a defendant who registered after acceptance); None when there is none."""
+        id_hash = user.identity.id_hash if user.identity and not user.is_staff else None
+        paths = [
+            f"{group}.{i}"
+            for group in PARTY_GROUPS
+            for i, p in enumerate(getattr(case, group))
+            if id_hash and p.id_hash == id_hash
+        ]
+        if not paths:
+            return None
+        uid = str(user.id)
+        raw = await update_returning(
+            self.cases,
+            {"_id": case.id, **{f"{path}.id_hash": id_hash for path in paths}},
+            {
+                "$set": {f"{path}.user_id": uid for path in paths},
+                "$addToSet": {"party_user_ids": uid},
+            },
+        )
+        if raw is None:
+            return None
+        await self.users.record(uid, "case.link", str(case.id), court_id=case.court_id)
+        return CaseDoc.model_validate(raw)

@@ -1,0 +1,293 @@
+"""Reading cases (案件查询): my cases, a case's detail, and lookup by number and query code.
+
+Who sees what: a party (linked by identity) sees the case with their own contact details in
+full and the other parties' masked; the lawyer who filed it (an agent) sees it as the
+plaintiffs' side does; the court's staff see everything except the query code, and each
+staff read is audited. The query code (查询码) is shown to the parties and the filing agent
+only (it is printed on the 受理通知书 they receive), never in a list and never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from typing import Any, Protocol
+
+from bson import ObjectId
+
+from models.cases import (
+    STATUS_NAMES,
+    CaseDoc,
+    CaseOut,
+    CaseQuery,
+    CaseStatus,
+    CaseSummary,
+    HearingDoc,
+    HearingOut,
+    LookupIn,
+    StaffRef,
+    TimelineOut,
+    Viewer,
+)
+from models.common import Page
+from models.documents import DocumentOut
+from models.filings import FilingDoc
+from models.users import STAFF_ROLES, UserDoc
+from server.cases.service import CaseService
+from server.fees.notices import FeeNoticeService
+from server.files.service import FileService
+from server.filing.filings import materials
+from server.filing.parties import party_out
+from server.identity.users import UserService
+from server.platform.calendar import Calendars
+from server.platform.config import Settings
+from server.platform.db import Database
+from server.platform.errors import Forbidden, NotFound
+from server.platform.paging import (
+    WHOLE,
+    WINDOWS,
+    as_datetime,
+    decode_cursor,
+    encode_cursor,
+    newest_first,
+    object_id,
+)
+from server.platform.ratelimit import RateLimiter
+
+#: (index to name or None, filter, windows) of one of GET /cases' queries
+Scope = tuple[str | None, dict[str, Any], tuple[dt.timedelta | None, ...]]
+SUMMARY_FIELDS = {
+    f: 1
+    for f in (
+        "case_no", "court_id", "cause", "procedure", "status", "plaintiffs.name",
+        "defendants.name", "judge_id", "accepted_at", "last_activity_at",
+    )
+}  # fmt: skip
+MAX_HEARINGS = 100
+_DUMMY_CODE = "00000000"
+
+
+class ServedDocuments(Protocol):
+    """The served documents of a case as ``viewer`` may see them (server/service_of_documents)."""
+
+    async def documents_for(
+        self, case: CaseDoc, user: UserDoc, viewer: Viewer
+    ) -> list[DocumentOut]: ...
+
+
+def lookup_failed() -> NotFound:
+    """One answer for an unknown number, a wrong code and a caller who is not a party."""
+    return NotFound("案号或查询码有误", code="case_lookup_failed")
+
+
+def hearing_out(doc: HearingDoc) -> HearingOut:
+    return HearingOut(id=str(doc.id), **doc.model_dump(exclude={"id"}))
+
+
+def summary_of(raw: dict[str, Any], court_name: str) -> CaseSummary:
+    status = CaseStatus(raw["status"])
+    return CaseSummary(
+        id=str(raw["_id"]),
+        case_no=raw["case_no"],
+        court_id=raw["court_id"],
+        court_name=court_name,
+        cause=raw.get("cause"),
+        procedure=raw["procedure"],
+        status=status,
+        status_name=STATUS_NAMES[status],
+        plaintiff_names=[p["name"] for p in raw.get("plaintiffs", [])],
+        defendant_names=[p["name"] for p in raw.get("defendants", [])],
+        judge_id=raw.get("judge_id"),
+        accepted_at=raw["accepted_at"],
+        last_activity_at=raw["last_activity_at"],
+    )
+
+
+def full_contacts(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
+    """The parties whose phone and address the caller sees: all for staff; their own for a
+    party; the plaintiffs (the side they act for) for the filing lawyer."""
+    if viewer == Viewer.staff:
+        return {p.party_id for p in case.parties()}
+    if viewer == Viewer.party:
+        return {p.party_id for p in case.parties() if p.user_id == user_id}
+    return {p.party_id for p in case.plaintiffs} if user_id == case.filer_id else set()
+
+
+class CaseViews:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        cases: CaseService,
+        users: UserService,
+        calendars: Calendars,
+        documents: ServedDocuments,
+        fees: FeeNoticeService,
+        files: FileService,
+    ) -> None:
+        self.col = db["cases"]
+        self.hearings = db["hearings"]
+        self.settings = settings
+        self.cases = cases
+        self.users = users
+        self.calendars = calendars
+        self.documents = documents
+        self.fees = fees
+        self.files = files
+        self.filings = db["filings"]
+        limits = settings.cases
+        self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
+        self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
+
+    def court_name(self, court_id: str) -> str:
+        court = self.settings.court(court_id)
+        return court.name if court else court_id
+
+    # ---- my cases
+
+    async def list_for(self, user: UserDoc, query: CaseQuery) -> Page[CaseSummary]:
+        """Newest activity first, cursor-paged. A party's and an agent's cases come from two
+        indexed queries merged here (no $or planning needed); staff see their court's, read
+        in time windows (``newest_first``)."""
+        after = None
+        if query.cursor:
+            when, last = decode_cursor(query.cursor, as_datetime, object_id)
+            after = {"last_activity_at": when, "_id": last}
+        found: dict[Any, dict[str, Any]] = {}
+        for index, scope, windows in self._scopes(user, query):
+            rows = await newest_first(
+                self.col, scope, SUMMARY_FIELDS, query.limit + 1, field="last_activity_at",
+                now=self.cases.clock.now(), after=after, windows=windows, hint=index,
+            )  # fmt: skip
+            found.update((raw["_id"], raw) for raw in rows)
+        raws = sorted(found.values(), key=lambda r: (r["last_activity_at"], r["_id"]))[::-1]
+        page = raws[: query.limit]
+        more = len(raws) > query.limit
+        return Page[CaseSummary](
+            items=[summary_of(r, self.court_name(r["court_id"])) for r in page],
+            next_cursor=encode_cursor([page[-1]["last_activity_at"].isoformat(), page[-1]["_id"]])
+            if more
+            else None,
+        )
+
+    def _scopes(self, user: UserDoc, query: CaseQuery) -> list[Scope]:
+        """(index, filter, windows) of each query. A party's or agent's cases are few and
+        read whole, found by the planner (on SecantusDB a hinted find walks the whole
+        index). A court's are read in windows, each an equality prefix and a range on the
+        activity time that the court's indexes serve; an accepted-date range makes a second
+        range, which SecantusDB serves by no index, so that query is read whole through
+        the named index."""
+        uid = str(user.id)
+        extra: dict[str, Any] = {"status": query.status.value} if query.status else {}
+        if user.role not in STAFF_ROLES:
+            return [
+                (None, {"party_user_ids": uid, **extra}, WHOLE),
+                (None, {"agent_ids": uid, **extra}, WHOLE),
+            ]
+        if not user.court_id:
+            raise Forbidden("该账户不属于任何法院", code="no_court")
+        if query.judge_id:
+            extra["judge_id"] = query.judge_id
+        accepted = self._accepted_range(user.court_id, query.accepted_from, query.accepted_to)
+        if not accepted:
+            return [(None, {"court_id": user.court_id, **extra}, WINDOWS)]
+        index = (
+            "court_judge_activity"
+            if query.judge_id
+            else "court_status_activity"
+            if query.status
+            else "court_activity"
+        )
+        return [(index, {"court_id": user.court_id, **extra, **accepted}, WHOLE)]
+
+    def _accepted_range(
+        self, court_id: str, first: dt.date | None, last: dt.date | None
+    ) -> dict[str, Any]:
+        cal = self.calendars.for_court(court_id)
+        bounds: dict[str, Any] = {}
+        if first:
+            bounds["$gt"] = cal.end_of_day(first - dt.timedelta(days=1))
+        if last:
+            bounds["$lte"] = cal.end_of_day(last)
+        return {"accepted_at": bounds} if bounds else {}
+
+    # ---- one case
+
+    async def detail(self, user: UserDoc, case_id: str) -> CaseOut:
+        """The case as the caller may see it; 404 for anyone who may not. Staff reads are
+        audited (another person's data)."""
+        case, viewer = await self.cases.get_for(user, case_id)
+        if viewer == Viewer.staff:
+            await self.users.record(str(user.id), "case.read", str(case.id), court_id=case.court_id)
+        return await self.view(case, user, viewer)
+
+    async def view(self, case: CaseDoc, user: UserDoc, viewer: Viewer) -> CaseOut:
+        uid = str(user.id)
+        full = full_contacts(case, uid, viewer)
+        staff = viewer == Viewer.staff
+
+        def parties(group: str) -> list[Any]:
+            return [party_out(p, full=p.party_id in full) for p in getattr(case, group)]
+
+        raw = {**case.model_dump(by_alias=True), "_id": case.id}
+        documents = await self.documents.documents_for(case, user, viewer)
+        return CaseOut(
+            **summary_of(raw, self.court_name(case.court_id)).model_dump(),
+            viewer=viewer, case_kind=case.case_kind, amount_fen=case.amount_fen,
+            plaintiffs=parties("plaintiffs"), defendants=parties("defendants"),
+            third_parties=parties("third_parties"),
+            judge=await self._staff_ref(case.judge_id), clerk=await self._staff_ref(case.clerk_id),
+            timeline=[TimelineOut(at=e.at, kind=e.kind, note=e.note, by=e.by if staff else None)
+                      for e in case.timeline],
+            hearings=await self.hearings_of(case), fees=await self.fees.status(case),
+            documents=documents,
+            query_code=None if staff else self.cases.query_code(case),
+        )  # fmt: skip
+
+    async def hearings_of(self, case: CaseDoc) -> list[HearingOut]:
+        cursor = self.hearings.find({"case_id": str(case.id)}).sort([("starts_at", 1)])
+        raws = await cursor.limit(MAX_HEARINGS).to_list()
+        return [hearing_out(HearingDoc.model_validate(r)) for r in raws]
+
+    async def _staff_ref(self, user_id: str | None) -> StaffRef | None:
+        if not user_id:
+            return None
+        try:
+            doc = await self.users.get_cached(user_id)
+        except NotFound:
+            return StaffRef(id=user_id, name=None)
+        return StaffRef(id=user_id, name=doc.name)
+
+    # ---- lookup by number and query code
+
+    async def lookup(self, user: UserDoc, data: LookupIn) -> CaseOut:
+        """The right pair gives the case to anyone who may already see it, and links a party
+        whose verified identity matches one of the case's parties; any other pair is the same
+        404. Attempts are limited per user and per case number (429)."""
+        self.per_user.hit(str(user.id))
+        # per caller and number: strangers guessing cannot lock the real party out
+        self.per_case.hit(f"{user.id}|{data.case_no}")
+        raw = await self.col.find_one({"case_no": data.case_no})
+        code = self.cases.query_code(raw) if raw else _DUMMY_CODE
+        if not hmac.compare_digest(code.encode(), data.query_code.encode()) or raw is None:
+            raise lookup_failed()
+        case = CaseDoc.model_validate(raw)
+        viewer = self.cases.viewer(user, case)
+        if viewer is None:
+            case = await self.cases.link_party(case, user) or _refuse()
+            viewer = Viewer.party
+            await self._grant_materials(case, str(user.id))
+        if viewer == Viewer.staff:
+            await self.users.record(str(user.id), "case.read", str(case.id), court_id=case.court_id)
+        return await self.view(case, user, viewer)
+
+    async def _grant_materials(self, case: CaseDoc, user_id: str) -> None:
+        """A party linked by lookup reads the filing's materials, as the parties linked at
+        acceptance do."""
+        raw = await self.filings.find_one({"_id": ObjectId(case.filing_id)})
+        if raw is not None:
+            await self.files.grant(materials(FilingDoc.model_validate(raw)), reader_ids=[user_id])
+
+
+def _refuse() -> CaseDoc:
+    raise lookup_failed()

@@ -1,0 +1,402 @@
+"""Online filings (网上立案): drafting, submission, withdrawal, reading. No HTTP in here.
+
+Every transition is one conditional update on the state it expects (and the version the caller
+read), so a lost race is a 409 and never a double transition.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.common import Page
+from models.filings import (
+    EDITABLE,
+    PARTY_GROUPS,
+    FilingCreate,
+    FilingDoc,
+    FilingFields,
+    FilingOut,
+    FilingQuery,
+    FilingStatus,
+    FilingSummary,
+    PartyDoc,
+)
+from models.users import STAFF_ROLES, LawyerStatus, Role, UserDoc
+from server.filing.parties import Problem, completeness, party_doc, party_out, problem
+from server.identity.users import UserService
+from server.platform.clock import Clock, local_day
+from server.platform.config import Settings
+from server.platform.crypto import FieldCipher
+from server.platform.db import Database, in_transaction, update_returning
+from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.paging import decode_cursor, encode_cursor, object_id
+
+if TYPE_CHECKING:
+    from server.files.service import FileService
+    from server.notify.inbox import NotificationService
+    from server.platform.calendar import Calendars
+
+MIN_FACTS = 10
+
+
+def filing_not_found() -> NotFound:
+    return NotFound("立案申请不存在", code="filing_not_found")
+
+
+def materials(doc: FilingDoc) -> list[str]:
+    """The filing's files: evidence and the power of attorney."""
+    return [*doc.evidence, *([doc.power_of_attorney] if doc.power_of_attorney else [])]
+
+
+def summary(doc: FilingDoc) -> FilingSummary:
+    return FilingSummary(
+        id=str(doc.id),
+        court_id=doc.court_id,
+        case_kind=doc.case_kind,
+        cause=doc.cause,
+        status=doc.status,
+        plaintiff_names=[p.name for p in doc.plaintiffs],
+        defendant_names=[p.name for p in doc.defendants],
+        submitted_at=doc.submitted_at,
+        review_deadline=doc.review_deadline,
+        case_no=doc.case_no,
+        updated_at=doc.updated_at,
+    )
+
+
+def filing_out(doc: FilingDoc) -> FilingOut:
+    data = doc.model_dump(exclude={"id", "plaintiffs", "defendants", "third_parties"})
+    return FilingOut(
+        id=str(doc.id),
+        plaintiffs=[party_out(p) for p in doc.plaintiffs],
+        defendants=[party_out(p) for p in doc.defendants],
+        third_parties=[party_out(p) for p in doc.third_parties],
+        **data,
+    )
+
+
+class FilingService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        cipher: FieldCipher,
+        clock: Clock,
+        users: UserService,
+        files: FileService,
+        calendars: Calendars,
+        notifications: NotificationService,
+    ) -> None:
+        self.filings = db["filings"]
+        self.settings = settings
+        self.cipher = cipher
+        self.clock = clock
+        self.users = users
+        self.files = files
+        self.calendars = calendars
+        self.notifications = notifications
+
+    # ---- reading
+
+    async def load(self, filing_id: str) -> FilingDoc:
+        raw = (
+            await self.filings.find_one({"_id": ObjectId(filing_id)})
+            if ObjectId.is_valid(filing_id)
+            else None
+        )
+        if raw is None:
+            raise filing_not_found()
+        return FilingDoc.model_validate(raw)
+
+    def visible_to(self, user: UserDoc, doc: FilingDoc) -> bool:
+        """The filer; a client named as a party (by identity); staff of the court once filed."""
+        filed = doc.submitted_at is not None  # a draft withdrawn unfiled stays private
+        if user.role in STAFF_ROLES:
+            return user.court_id == doc.court_id and filed
+        if doc.filer_id == str(user.id):
+            return True
+        mine = user.identity.id_hash if user.identity else None
+        return bool(mine) and mine in doc.party_hashes and filed
+
+    async def get_for(self, user: UserDoc, filing_id: str) -> FilingDoc:
+        doc = await self.load(filing_id)
+        if not self.visible_to(user, doc):
+            raise filing_not_found()
+        return doc
+
+    async def list_mine(self, user: UserDoc, query: FilingQuery) -> Page[FilingSummary]:
+        filt: dict[str, Any] = {"filer_id": str(user.id)}
+        if query.status:
+            filt["status"] = query.status.value
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$lt": last}
+        raws = await self.filings.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
+        docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
+        more = len(raws) > query.limit
+        return Page[FilingSummary](
+            items=[summary(d) for d in docs],
+            next_cursor=encode_cursor([docs[-1].id]) if more and docs else None,
+        )
+
+    # ---- drafting
+
+    async def create(self, user: UserDoc, data: FilingCreate) -> FilingDoc:
+        court = self.settings.court(data.court_id)
+        if court is None:
+            raise ValidationFailed(
+                "法院不存在", code="unknown_court", details=[problem(["court_id"], "法院不存在")]
+            )
+        if data.case_kind not in court.case_types:
+            msg = "该法院不受理此类案件"
+            raise ValidationFailed(
+                msg, code="unknown_case_kind", details=[problem(["case_kind"], msg)]
+            )
+        if data.as_agent:
+            self._require_verified_lawyer(user)
+        now = self.clock.now()
+        doc: dict[str, Any] = {
+            "court_id": data.court_id,
+            "case_kind": data.case_kind,
+            "filer_id": str(user.id),
+            "as_agent": data.as_agent,
+            "green": False,
+            "status": FilingStatus.draft.value,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        doc.update(await self._fields(user, data, {}))
+        result = await self.filings.insert_one(doc)
+        return FilingDoc.model_validate({**doc, "_id": result.inserted_id})
+
+    @staticmethod
+    def _require_verified_lawyer(user: UserDoc) -> None:
+        if (
+            user.role != Role.lawyer
+            or not user.lawyer
+            or user.lawyer.status != LawyerStatus.verified
+        ):
+            raise Forbidden("只有已认证的律师可以代理立案", code="lawyer_not_verified")
+
+    async def update(self, user: UserDoc, filing_id: str, data: FilingFields) -> FilingDoc:
+        doc = await self.load(filing_id)
+        if doc.filer_id != str(user.id):
+            raise filing_not_found()
+        if doc.status not in EDITABLE:
+            raise Conflict("立案申请已提交，不能修改", code="filing_not_editable")
+        changes = await self._fields(user, data, self._parties_by_id(doc))
+        changes["updated_at"] = self.clock.now()
+        raw = await update_returning(
+            self.filings,
+            {"_id": doc.id, "version": doc.version, "status": {"$in": [s.value for s in EDITABLE]}},
+            {"$set": changes, "$inc": {"version": 1}},
+        )
+        if raw is None:
+            raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
+        return FilingDoc.model_validate(raw)
+
+    @staticmethod
+    def _parties_by_id(doc: FilingDoc) -> dict[str, PartyDoc]:
+        return {p.party_id: p for g in PARTY_GROUPS for p in getattr(doc, g)}
+
+    async def _fields(
+        self, user: UserDoc, data: FilingFields, kept: dict[str, PartyDoc]
+    ) -> dict[str, Any]:
+        """The stored form of the fields given; every problem is reported at once (422)."""
+        problems: list[Problem] = []
+        given = data.model_dump(exclude_unset=True, exclude={"court_id", "case_kind", "as_agent"})
+        today = self.clock.now().date()
+        for group in PARTY_GROUPS:
+            if getattr(data, group) is not None:
+                parties = [
+                    party_doc(group, i, p, kept, self.cipher, today, problems)
+                    for i, p in enumerate(getattr(data, group))
+                ]
+                given[group] = [p.model_dump() for p in parties]
+        if data.template_id is not None:
+            self._check_template(data.template_id, problems)
+        await self._check_files(user, data, problems)
+        if problems:
+            raise ValidationFailed(problems[0]["msg"], code="invalid_filing", details=problems)
+        if data.green_channel is not None:
+            given["green"] = bool(data.green_channel)
+        if data.plaintiffs is not None:
+            # the plaintiffs' identities: a lawyer's client follows the filing by these
+            given["party_hashes"] = sorted(
+                {p["id_hash"] for p in given["plaintiffs"] if p.get("id_hash")}
+            )
+        return given
+
+    def _check_template(self, template_id: str, problems: list[Problem]) -> None:
+        from server.filing.templates import get_template
+
+        try:
+            get_template(template_id)
+        except NotFound:
+            problems.append(problem(["template_id"], "要素式模板不存在"))
+
+    async def _check_files(
+        self, user: UserDoc, data: FilingFields, problems: list[Problem]
+    ) -> None:
+        ids = list(data.evidence or [])
+        if data.power_of_attorney:
+            ids.append(data.power_of_attorney)
+        if not ids:
+            return
+        try:
+            await self.files.check_owned(str(user.id), ids)
+        except ValidationFailed as e:
+            problems.append(problem(["evidence"], e.message))
+
+    # ---- submission and withdrawal
+
+    def completeness(self, user: UserDoc, doc: FilingDoc) -> list[Problem]:
+        """Everything still missing, all at once."""
+        found: list[Problem] = []
+        if not doc.cause:
+            found.append(problem(["cause"], "请填写案由"))
+        if not doc.plaintiffs:
+            found.append(problem(["plaintiffs"], "请至少填写一名原告（申请人）"))
+        if not doc.defendants:
+            found.append(problem(["defendants"], "请至少填写一名被告（被申请人）"))
+        for group in PARTY_GROUPS:
+            found += completeness(group, getattr(doc, group))
+        if not doc.claims:
+            found.append(problem(["claims"], "请填写诉讼请求"))
+        if not doc.facts or len(doc.facts.strip()) < MIN_FACTS:
+            found.append(problem(["facts"], f"请填写事实与理由（不少于{MIN_FACTS}字）"))
+        if not doc.evidence:
+            found.append(problem(["evidence"], "请上传证据材料"))
+        if doc.as_agent and not doc.power_of_attorney:
+            found.append(problem(["power_of_attorney"], "代理立案须上传授权委托书"))
+        if not doc.as_agent and not self._filer_is_plaintiff(user, doc):
+            found.append(problem(["plaintiffs"], "本人应为原告之一；为他人起诉请由律师代理立案"))
+        found += self._template_problems(doc)
+        return found
+
+    @staticmethod
+    def _filer_is_plaintiff(user: UserDoc, doc: FilingDoc) -> bool:
+        mine = user.identity.id_hash if user.identity else None
+        return any(
+            (p.id_hash and p.id_hash == mine)
+            or (p.type == "organization" and p.legal_representative == user.identity.name)
+            for p in doc.plaintiffs
+            if user.identity
+        )
+
+    def _template_problems(self, doc: FilingDoc) -> list[Problem]:
+        if not doc.template_id:
+            return [problem(["elements"], "填写要素须先选择要素式模板")] if doc.elements else []
+        from server.filing.templates import get_template, validate_elements
+
+        try:
+            template = get_template(doc.template_id)
+        except NotFound:
+            return [problem(["template_id"], "要素式模板不存在")]
+        today = self.calendars.for_court(doc.court_id).local_date(self.clock.now())
+        return validate_elements(template, doc.elements, today)
+
+    async def submit(self, user: UserDoc, filing_id: str) -> FilingDoc:
+        """File it: the transition, the court's access to the materials and the clerks'
+        notices commit together, or not at all."""
+        doc = await self.load(filing_id)
+        self._check_submittable(user, doc)
+        now = self.clock.now()
+        court = self.settings.court(doc.court_id)
+        assert court is not None
+        days = court.deadlines.review_days.get(doc.case_kind, court.deadlines.default_review_days)
+        deadline = self.calendars.for_court(doc.court_id).deadline_at(now, days)
+        action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
+
+        async def file_it(session: AsyncClientSession) -> FilingDoc:
+            raw = await update_returning(
+            self.filings, {"_id": doc.id, "version": doc.version, "status": doc.status.value},
+                {
+                    "$set": {"status": FilingStatus.submitted.value, "submitted_at": now,
+                             "review_deadline": deadline, "deadline_flag": None,
+                             "updated_at": now},
+                    "$inc": {"version": 1},
+                    "$push": {"decisions": {"action": action, "by": str(user.id), "at": now}},
+                },
+                session=session
+        )  # fmt: skip
+            if raw is None:
+                raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
+            filed = FilingDoc.model_validate(raw)
+            await self._announce(filed, session)
+            return filed
+
+        return await in_transaction(self.filings.database, file_it)
+
+    def _check_submittable(self, user: UserDoc, doc: FilingDoc) -> None:
+        if doc.filer_id != str(user.id):
+            raise filing_not_found()
+        if user.identity is None:
+            raise Forbidden("请先完成实名认证", code="identity_required")
+        if doc.status not in EDITABLE:
+            raise Conflict("立案申请已提交，不能重复提交", code="filing_not_editable")
+        problems = self.completeness(user, doc)
+        if problems:
+            raise ValidationFailed(
+                f"立案材料不完整，共{len(problems)}处需要补充",
+                code="filing_incomplete",
+                details=problems,
+            )
+
+    async def _announce(self, doc: FilingDoc, session: AsyncClientSession) -> None:
+        """The court (and a lawyer's clients) may now read the materials, and every clerk hears
+        of the filing at once."""
+        await self.files.grant(
+            materials(doc),
+            reader_ids=await self.clients(doc),
+            court_ids=[doc.court_id],
+            session=session,
+        )
+        names = "、".join(p.name for p in doc.plaintiffs[:2])
+        await self.notifications.notify_court_staff(
+            doc.court_id,
+            [Role.clerk.value],
+            "filing_submitted",
+            "新的网上立案申请",
+            f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
+            data={"filing_id": str(doc.id), "green_channel": doc.green},
+            template="filing_submitted",
+            page=f"pages/review/detail?id={doc.id}",
+            dedupe_key=f"filing:{doc.id}:submitted:{doc.version}",
+            session=session,
+        )
+
+    async def clients(self, doc: FilingDoc) -> list[str]:
+        """A lawyer's clients: the plaintiffs who hold an account (matched by identity)."""
+        if not doc.as_agent:
+            return []
+        return sorted((await self.users.by_identity(doc.party_hashes)).values())
+
+    async def withdraw(self, user: UserDoc, filing_id: str) -> FilingDoc:
+        doc = await self.load(filing_id)
+        if doc.filer_id != str(user.id):
+            raise filing_not_found()
+        open_states = [
+            FilingStatus.draft,
+            FilingStatus.submitted,
+            FilingStatus.correction_requested,
+        ]
+        if doc.status not in open_states:
+            raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
+        now = self.clock.now()
+        raw = await update_returning(
+            self.filings,
+            {"_id": doc.id, "status": {"$in": [s.value for s in open_states]}},
+            {
+                "$set": {"status": FilingStatus.withdrawn.value, "updated_at": now},
+                "$inc": {"version": 1},
+                "$push": {"decisions": {"action": "withdrawn", "by": str(user.id), "at": now}},
+            },
+        )
+        if raw is None:
+            raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
+        return FilingDoc.model_validate(raw)

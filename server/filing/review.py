@@ -1,0 +1,355 @@
+"""Filing review (立案审查) by the court's staff: the queue, the decisions, the deadline sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.cases import CaseDoc
+from models.common import Page, PageQuery
+from models.documents import DocumentKind
+from models.filings import (
+    AcceptIn,
+    AcceptOut,
+    CorrectionIn,
+    FilingDoc,
+    FilingStatus,
+    RejectIn,
+    ReviewItem,
+)
+from models.users import Role, UserDoc
+from server.cases import notices as court_notices
+from server.cases.service import CaseService
+from server.filing.filings import FilingService, filing_not_found, filing_out, materials, summary
+from server.identity.users import UserService
+from server.platform.clock import Clock, local_day
+from server.platform.config import Settings
+from server.platform.db import Database, in_transaction, update_returning
+from server.platform.errors import Conflict, Forbidden
+from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
+
+if TYPE_CHECKING:
+    from server.cases.service_of_documents import DocumentService
+    from server.fees.notices import FeeNoticeService, FeePlan
+    from server.files.service import FileService
+    from server.notify.inbox import NotificationService
+    from server.platform.calendar import Calendars
+
+SWEEP_BATCH = 500
+T = TypeVar("T")
+
+
+def not_pending() -> Conflict:
+    return Conflict("该立案申请不在待审查状态", code="filing_not_pending")
+
+
+class ReviewService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        users: UserService,
+        filings: FilingService,
+        cases: CaseService,
+        calendars: Calendars,
+        files: FileService,
+        notifications: NotificationService,
+        fees: FeeNoticeService,
+        service: DocumentService,
+    ) -> None:
+        self.db = db
+        self.fees = fees
+        self.service = service
+        self.col = db["filings"]
+        self.users = users
+        self.filings = filings
+        self.cases = cases
+        self.settings = settings
+        self.clock = clock
+        self.calendars = calendars
+        self.files = files
+        self.notifications = notifications
+
+    @staticmethod
+    def court_of(staff: UserDoc) -> str:
+        if not staff.court_id:
+            raise Forbidden("该账户不属于任何法院", code="no_court")
+        return staff.court_id
+
+    async def for_staff(self, staff: UserDoc, filing_id: str) -> FilingDoc:
+        doc = await self.filings.load(filing_id)
+        if doc.court_id != self.court_of(staff) or doc.submitted_at is None:
+            raise filing_not_found()
+        return doc
+
+    # ---- the queue
+
+    async def queue(self, staff: UserDoc, query: PageQuery) -> Page[ReviewItem]:
+        """Pending filings: green channel first, then the nearest deadline."""
+        court_id = self.court_of(staff)
+        filt: dict[str, Any] = {"court_id": court_id, "status": FilingStatus.submitted.value}
+        if query.cursor:
+            cursor = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
+            filt.update(_after(*cursor))
+        raws = (
+            await self.col.find(filt)
+            .sort([("green", -1), ("review_deadline", 1), ("_id", 1)])
+            .limit(query.limit + 1)
+            .to_list()
+        )
+        docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
+        last = docs[-1] if docs else None
+        return Page[ReviewItem](
+            items=[self._item(d) for d in docs],
+            next_cursor=encode_cursor([last.green, last.review_deadline.isoformat(), last.id])
+            if len(raws) > query.limit and last and last.review_deadline
+            else None,
+        )
+
+    def _item(self, doc: FilingDoc) -> ReviewItem:
+        now = self.clock.now()
+        deadline = doc.review_deadline or now
+        cal = self.calendars.for_court(doc.court_id)
+        left = cal.working_days_between(cal.local_date(now), cal.local_date(deadline))
+        return ReviewItem(
+            **summary(doc).model_dump(),
+            green_channel=doc.green_channel,
+            working_days_left=max(left, 0),
+            overdue=now > deadline,
+            deadline_flag=doc.deadline_flag,
+        )
+
+    # ---- decisions
+    #
+    # Each decision is one transaction: the conditional move of the filing, the audit row,
+    # the case (on acceptance), the file grants and the notices commit together or not at all.
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        return await in_transaction(self.db, work)
+
+    async def _decide(
+        self,
+        doc: FilingDoc,
+        staff: UserDoc,
+        changes: dict[str, Any],
+        decision: dict[str, Any],
+        session: AsyncClientSession,
+    ) -> FilingDoc:
+        now = self.clock.now()
+        raw = await update_returning(
+            self.col,
+            {"_id": doc.id, "status": FilingStatus.submitted.value, "version": doc.version},
+            {
+                "$set": {**changes, "updated_at": now},
+                "$inc": {"version": 1},
+                "$push": {"decisions": {**decision, "by": str(staff.id), "at": now}},
+            },
+            session=session,
+        )
+        if raw is None:
+            raise not_pending()
+        await self.users.record(
+            str(staff.id), f"filing.{decision['action']}", str(doc.id), session,
+            court_id=doc.court_id,
+        )  # fmt: skip
+        return FilingDoc.model_validate(raw)
+
+    async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
+        doc = await self.for_staff(staff, filing_id)
+        if doc.status != FilingStatus.submitted:
+            raise not_pending()
+        return doc
+
+    async def request_correction(
+        self, staff: UserDoc, filing_id: str, data: CorrectionIn
+    ) -> FilingDoc:
+        """One complete correction notice (一次性补正): a second one is a 409."""
+        doc = await self.pending(staff, filing_id)
+        if doc.correction is not None:
+            raise Conflict(
+                "补正通知只能发送一次，请一次列明全部事项", code="correction_already_requested"
+            )
+        now = self.clock.now()
+        due = self.calendars.for_court(doc.court_id).deadline_at(now, data.due_days)
+        correction = {"items": data.items, "due_at": due, "requested_by": str(staff.id),
+                      "requested_at": now}  # fmt: skip
+        items = "；".join(f"{i + 1}. {t}" for i, t in enumerate(data.items))
+
+        async def correct(session: AsyncClientSession) -> FilingDoc:
+            decided = await self._decide(
+                doc, staff,
+                {"status": FilingStatus.correction_requested.value, "correction": correction},
+                {"action": "correction_requested", "items": data.items}, session,
+            )  # fmt: skip
+            await self._tell_filer(decided, "filing_correction", "立案材料需要补正",
+                                   f"请在{local_day(due)}前补正：{items}", session)  # fmt: skip
+            return decided
+
+        return await self._in_transaction(correct)
+
+    async def reject(self, staff: UserDoc, filing_id: str, data: RejectIn) -> FilingDoc:
+        doc = await self.pending(staff, filing_id)
+
+        async def refuse(session: AsyncClientSession) -> FilingDoc:
+            decided = await self._decide(
+                doc, staff, {"status": FilingStatus.rejected.value},
+                {"action": "rejected", "reason": data.reason}, session,
+            )  # fmt: skip
+            await self._tell_filer(decided, "filing_rejected", "立案申请未通过",
+                                   f"不予受理理由：{data.reason}", session)  # fmt: skip
+            return decided
+
+        return await self._in_transaction(refuse)
+
+    async def accept(self, staff: UserDoc, filing_id: str, data: AcceptIn) -> AcceptOut:
+        """Register the case (立案): the filing accepted, its number counted, the case created."""
+        doc = await self.pending(staff, filing_id)
+        court = self.settings.court(doc.court_id)
+        assert court is not None
+        type_code = court.case_types[doc.case_kind]
+        year = self.calendars.for_court(doc.court_id).local_date(self.clock.now()).year
+        links = await self.cases.linked_users(doc)
+        fee_plan = self.fees.plan(doc, data)
+        case_id = ObjectId()
+
+        async def register(session: AsyncClientSession) -> tuple[FilingDoc, dict[str, Any]]:
+            number = await self.cases.next_number(court, type_code, year, session)
+            case = self.cases.case_document(
+                doc, case_id=case_id, number=number, year=year, type_code=type_code,
+                procedure=data.procedure, staff_id=str(staff.id), links=links,
+            )  # fmt: skip
+            decided = await self._decide(
+                doc, staff,
+                {"status": FilingStatus.accepted.value, "case_id": str(case_id),
+                 "case_no": number[1]},
+                {"action": "accepted", "procedure": data.procedure.value}, session,
+            )  # fmt: skip
+            await self.cases.insert(case, session)
+            await self._serve_notices(CaseDoc.model_validate(case), decided, staff, fee_plan,
+                                      session)  # fmt: skip
+            await self._tell_parties(decided, case, session)
+            return decided, case
+
+        decided, case = await self._in_transaction(register)
+        return AcceptOut(case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided))
+
+    async def _serve_notices(
+        self,
+        case: CaseDoc,
+        filing: FilingDoc,
+        staff: UserDoc,
+        fee_plan: FeePlan | None,
+        session: AsyncClientSession,
+    ) -> None:
+        """The 受理通知书 (with the query code) and, when a fee is prepaid, the fee notice:
+        generated, stored and served to the plaintiffs in the acceptance's transaction."""
+        court = self.settings.court(case.court_id)
+        assert court is not None
+        pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
+        plaintiffs = [p.party_id for p in case.plaintiffs]
+        await self.service.serve_generated(
+            case, staff, DocumentKind.acceptance_notice, pdf, plaintiffs, session
+        )
+        if fee_plan is not None:
+            await self.fees.issue(fee_plan, case, filing, staff, self.service, session)
+
+    async def _tell_parties(
+        self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession
+    ) -> None:
+        """Every party with an account may now read the materials, and hears the number."""
+        await self.files.grant(materials(doc), reader_ids=case["party_user_ids"], session=session)
+        await self._tell_filer(
+            doc, "filing_accepted", "立案成功", f"案号{case['case_no']}，请留意缴费通知",
+            session, extra=case["party_user_ids"],
+        )  # fmt: skip
+
+    async def _tell_filer(
+        self,
+        doc: FilingDoc,
+        kind: str,
+        title: str,
+        body: str,
+        session: AsyncClientSession,
+        extra: list[str] | None = None,
+    ) -> None:
+        """The filer, and the lawyer's clients (plaintiffs with an account), hear of it."""
+        clients = await self.filings.clients(doc)
+        await self.notifications.notify(
+            sorted({doc.filer_id, *clients, *(extra or [])}), kind, title, body,
+            data={"filing_id": str(doc.id), "status": doc.status.value, "case_id": doc.case_id},
+            template="filing_decided", page=f"pages/filing/detail?id={doc.id}",
+            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}", session=session,
+        )  # fmt: skip
+
+    # ---- the deadline sweep
+
+    async def sweep_deadlines(self) -> int:
+        """Flag filings near or past their review deadline and remind the court's clerks.
+
+        The flag is set by a conditional update, so any number of processes may sweep at once
+        and each filing is flagged (and announced) once per state.
+        """
+        flagged = 0
+        now = self.clock.now()
+        for court in self.settings.courts:
+            cal = self.calendars.for_court(court.id)
+            # due soon: the deadline falls today or on the next working day
+            tomorrow = cal.local_date(now) + dt.timedelta(days=1)
+            soon = cal.end_of_day(cal.next_working_day(tomorrow))
+            flagged += await self._flag(court.id, "overdue", {"$lt": now}, ["due_soon", None])
+            flagged += await self._flag(court.id, "due_soon", {"$gte": now, "$lte": soon}, [None])
+        return flagged
+
+    async def _flag(
+        self, court_id: str, flag: str, window: dict[str, Any], before: list[str | None]
+    ) -> int:
+        filt = {
+            "court_id": court_id,
+            "status": FilingStatus.submitted.value,
+            "review_deadline": window,
+            "deadline_flag": {"$in": before},
+        }
+        found = 0
+        async for raw in self.col.find(filt).limit(SWEEP_BATCH):
+            took = await self.col.update_one(
+                {
+                    "_id": raw["_id"],
+                    "version": raw["version"],
+                    "deadline_flag": raw.get("deadline_flag"),
+                },
+                {"$set": {"deadline_flag": flag}},
+            )
+            if took.modified_count:
+                found += 1
+                await self._remind(FilingDoc.model_validate(raw), flag)
+        return found
+
+    async def _remind(self, doc: FilingDoc, flag: str) -> None:
+        title = "立案审查已超期" if flag == "overdue" else "立案审查即将到期"
+        await self.notifications.notify_court_staff(
+            doc.court_id,
+            [Role.clerk.value],
+            "filing_deadline",
+            title,
+            f"{doc.cause}（{'、'.join(p.name for p in doc.plaintiffs[:2])}）审查期限："
+            f"{local_day(doc.review_deadline)}",
+            data={"filing_id": str(doc.id), "flag": flag},
+            template="deadline_reminder",
+            dedupe_key=f"filing:{doc.id}:{flag}:{doc.version}",
+        )
+
+
+def _after(green: bool, when: dt.datetime, oid: ObjectId) -> dict[str, Any]:
+    """Everything after (green, deadline, id) in the queue's order."""
+    return {
+        "$or": [
+            {"green": {"$lt": bool(green)}},
+            {"green": bool(green), "review_deadline": {"$gt": when}},
+            {"green": bool(green), "review_deadline": when, "_id": {"$gt": oid}},
+        ]
+    }

@@ -1,0 +1,188 @@
+"""Sign-in, session tokens and their revocation.
+
+A token is signed, so checking one needs no database; the user behind it comes from the
+user service's short in-process cache. Logout writes the session id to ``revocations``;
+the serving process forgets the session at once, and every process polls the collection
+often enough that a revoked token stops working everywhere within 60 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from models.users import Role, StaffLoginIn, TokenOut, UserDoc
+from server.identity.users import UserService, user_out
+from server.platform.clock import Clock
+from server.platform.config import Settings
+from server.platform.crypto import Passwords, TokenSigner
+from server.platform.db import Database
+from server.platform.errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from server.platform.ratelimit import RateLimiter
+from server.wechat.miniprogram import (
+    BAD_CODE_ERRCODES,
+    RATE_LIMIT_ERRCODES,
+    WeChatAdapter,
+    WeChatError,
+)
+
+log = logging.getLogger("microcourt.auth")
+
+STAFF_TOKEN_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user as of (at most) ``user_cache_seconds`` ago, and their session."""
+
+    user: UserDoc
+    sid: str
+
+    @property
+    def id(self) -> str:
+        return str(self.user.id)
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+class AuthService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        users: UserService,
+        signer: TokenSigner,
+        passwords: Passwords,
+        wechat: WeChatAdapter,
+        clock: Clock,
+    ) -> None:
+        self.revocations = db["revocations"]
+        self.settings = settings
+        self.users = users
+        self.signer = signer
+        self.passwords = passwords
+        self.wechat = wechat
+        self.clock = clock
+        per_minute = settings.security.login_attempts_per_minute
+        self.login_limiter = RateLimiter(per_minute, 60)
+        self._revoked: dict[str, dt.datetime] = {}
+        self._watermark: dt.datetime | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    # ---- issuing
+
+    def _issue(self, user: UserDoc, ttl: int) -> TokenOut:
+        now = self.clock.now()
+        expires = now + dt.timedelta(seconds=ttl)
+        claims = {
+            "sub": str(user.id),
+            "sid": secrets.token_urlsafe(12),
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+        }
+        return TokenOut(token=self.signer.issue(claims), expires_at=expires, user=user_out(user))
+
+    async def wx_login(self, code: str, client_ip: str) -> TokenOut:
+        self.login_limiter.hit(f"wx:{client_ip}")
+        try:
+            session = await self.wechat.code_to_session(code)
+        except WeChatError as e:
+            if e.errcode in BAD_CODE_ERRCODES:
+                raise Unauthorized(
+                    "登录凭证无效或已使用，请重新登录", code="invalid_login_code"
+                ) from None
+            if e.errcode in RATE_LIMIT_ERRCODES:
+                raise RateLimited() from None
+            log.warning("code2session failed: %s", e)
+            raise ServiceUnavailable(
+                "微信服务暂时不可用，请稍后再试", code="wechat_unavailable"
+            ) from None
+        user = await self.users.upsert_wx_user(session.openid, session.session_key, session.unionid)
+        if not user.active:
+            raise Unauthorized("账户已停用", code="account_disabled")
+        return self._issue(user, self.settings.security.token_ttl_seconds)
+
+    async def staff_login(self, data: StaffLoginIn, client_ip: str) -> TokenOut:
+        self.login_limiter.hit(f"staff:{client_ip}")
+        self.login_limiter.hit(f"staff-user:{data.username}")
+        raw = await self.users.by_username(data.username)
+        stored = raw.get("password_hash") if raw else None
+        ok = await self.passwords.verify(stored, data.password)
+        if not (ok and raw and raw.get("active", True)):
+            raise Unauthorized("用户名或密码错误", code="invalid_credentials")
+        user = UserDoc.model_validate(raw)
+        ttl = min(self.settings.security.token_ttl_seconds, STAFF_TOKEN_SECONDS)
+        return self._issue(user, ttl)
+
+    # ---- checking
+
+    async def authenticate(self, token: str) -> Principal:
+        claims = self.signer.verify(token)
+        if claims is None:
+            raise Unauthorized("登录状态无效，请重新登录", code="invalid_token")
+        if int(claims.get("exp", 0)) <= self.clock.now().timestamp():
+            raise Unauthorized("登录已过期，请重新登录", code="token_expired")
+        sid = str(claims.get("sid", ""))
+        if sid in self._revoked:
+            raise Unauthorized("已退出登录，请重新登录", code="token_revoked")
+        try:
+            user = await self.users.get_cached(str(claims.get("sub", "")))
+        except NotFound:
+            raise Unauthorized("登录状态无效，请重新登录", code="invalid_token") from None
+        if not user.active:
+            raise Unauthorized("账户已停用", code="account_disabled")
+        return Principal(user=user, sid=sid)
+
+    async def logout(self, principal: Principal, token: str) -> None:
+        claims = self.signer.verify(token) or {}
+        expires = dt.datetime.fromtimestamp(int(claims.get("exp", 0)), dt.UTC)
+        self._revoked[principal.sid] = expires
+        # revoked_at is the database's clock, not ours: every process compares against one clock
+        await self.revocations.update_one(
+            {"_id": principal.sid},
+            {"$setOnInsert": {"user_id": principal.id, "expires_at": expires},
+             "$currentDate": {"revoked_at": True}},
+            upsert=True,
+        )  # fmt: skip
+
+    # ---- revocations made by other processes
+
+    async def poll_revocations(self) -> int:
+        """Load revocations made since the last one seen (by the database's clock, with a
+        margin for writes still in flight)."""
+        now = self.clock.now()
+        if self._watermark is None:  # first poll: every session still unexpired
+            query: dict[str, Any] = {"expires_at": {"$gt": now}}
+        else:
+            query = {"revoked_at": {"$gte": self._watermark - dt.timedelta(seconds=5)}}
+        found = 0
+        async for doc in self.revocations.find(query, {"expires_at": 1, "revoked_at": 1}):
+            self._revoked[doc["_id"]] = doc["expires_at"]
+            self._watermark = max(self._watermark or doc["revoked_at"], doc["revoked_at"])
+            found += 1
+        self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+        return found
+
+    def start_polling(self) -> None:
+        self._poller = asyncio.create_task(self._poll_forever())
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self.poll_revocations()
+            except PyMongoError as e:
+                log.warning("revocation poll failed: %s", type(e).__name__)
+            await asyncio.sleep(self.settings.security.revocation_poll_seconds)
+
+    async def stop_polling(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+            self._poller = None

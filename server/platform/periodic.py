@@ -1,0 +1,50 @@
+"""A background job run every few seconds until stopped; a failed round is logged, not fatal.
+Given a lease, a round runs only in the process that holds it (``server/lease.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from server.platform.lease import Lease
+
+log = logging.getLogger("microcourt.periodic")
+
+
+class Periodic:
+    def __init__(
+        self,
+        name: str,
+        job: Callable[[], Awaitable[object]],
+        seconds: float,
+        lease: Lease | None = None,
+    ) -> None:
+        self.name = name
+        self.job = job
+        self.seconds = seconds
+        self.lease = lease
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.lease is not None:
+            await self.lease.release()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.lease is None or await self.lease.hold():
+                    await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: round failed", self.name)
+            await asyncio.sleep(self.seconds)

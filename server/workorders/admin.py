@@ -1,0 +1,272 @@
+"""Work orders, the court's side: the lists, answering, (re)assigning and closing.
+
+The assignee answers and closes; the court's supervisors (督办), division heads and admins
+see all of the court's orders and may answer, assign and close any of them. A judge or clerk
+sees the orders assigned to them and those on their cases. Each action is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.common import Page
+from models.users import UserDoc
+from models.workorders import (
+    AssignIn,
+    CloseIn,
+    ReplyIn,
+    WorkOrderDoc,
+    WorkOrderOut,
+    WorkOrderQuery,
+    WorkOrderStatus,
+    WorkOrderSummary,
+)
+from server.files.service import FileService
+from server.identity.users import UserService
+from server.platform.db import due_by
+from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.paging import (
+    WHOLE,
+    WINDOWS,
+    decode_cursor,
+    encode_cursor,
+    newest_first,
+    object_id,
+)
+from server.workorders.rules import schedule, to_ms
+from server.workorders.service import (
+    SUMMARY_EXCLUDE,
+    Change,
+    Standing,
+    WorkOrderService,
+    closed_conflict,
+    ensure_writable,
+    summary_out,
+    when,
+)
+
+Scope = dict[str, Any]
+#: the filters (all equalities) that an index (..., _id) serves as a prefix: a court's orders
+#: are read newest first in time windows under these (``newest_first``), the rest whole
+WINDOWED = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
+
+
+def not_assignee() -> Forbidden:
+    return Forbidden("只有承办人或督办人员可以办理该留言", code="not_assignee")
+
+
+class WorkOrderAdmin:
+    def __init__(
+        self, orders: WorkOrderService, users: UserService, files: FileService, max_thread: int
+    ) -> None:
+        self.orders = orders
+        self.col = orders.col
+        self.clock = orders.clock
+        self.users = users
+        self.files = files
+        self.max_thread = max_thread
+
+    # ---- lists
+
+    def _scopes(self, staff: UserDoc, query: WorkOrderQuery) -> list[Scope]:
+        """The court's orders for those who oversee it; otherwise those assigned to the
+        caller and those on the caller's cases (two indexed queries, merged)."""
+        uid = str(staff.id)
+        if staff.oversees:
+            if staff.court_id is None:
+                return [{}]  # the system administrator: every court
+            return [{"court_id": staff.court_id}]
+        if not staff.court_id:
+            raise Forbidden("该账户不属于任何法院", code="no_court")
+        return [{"court_id": staff.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
+
+    def _filters(self, query: WorkOrderQuery) -> Scope:
+        found: Scope = {}
+        if query.status:
+            found["status"] = query.status.value
+        if query.assignee_id:
+            found["assignee_id"] = query.assignee_id
+        if query.category:
+            found["category"] = query.category.value
+        now = self.clock.now()
+        if query.overdue is True:
+            found["overdue_at"] = due_by(now)
+        elif query.overdue is False:
+            found["$or"] = [{"overdue_at": None}, {"overdue_at": {"$gt": now}}]
+        return found
+
+    async def list_for(self, staff: UserDoc, query: WorkOrderQuery) -> Page[WorkOrderSummary]:
+        """Newest first, cursor-paged, filtered by status, assignee, category, overdue."""
+        extra = self._filters(query)
+        after = None
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            after = {"_id": last}
+        found: dict[Any, dict[str, Any]] = {}
+        for scope in self._scopes(staff, query):
+            if (
+                query.assignee_id
+                and scope.get("assignee_id", query.assignee_id) != query.assignee_id
+            ):
+                continue  # "assigned to me" cannot hold anyone else's
+            filt = {**extra, **scope}
+            rows = await newest_first(
+                self.col, filt, SUMMARY_EXCLUDE, query.limit + 1, now=self.clock.now(),
+                after=after, windows=WINDOWS if set(filt) in WINDOWED else WHOLE,
+            )  # fmt: skip
+            found.update((raw["_id"], raw) for raw in rows)
+        raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)
+        now = self.clock.now()
+        items = []
+        for raw in raws[: query.limit]:
+            item = summary_out(raw, now, staff=True)
+            if item.assignee is not None:
+                item.assignee.name = await self.orders.staff_name(raw.get("assignee_id"))
+            items.append(item)
+        more = len(raws) > query.limit
+        return Page[WorkOrderSummary](
+            items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
+        )
+
+    # ---- answering
+
+    async def reply(self, staff: UserDoc, order_id: str, data: ReplyIn) -> WorkOrderOut:
+        """The court answers: the first answer is timed against its deadline; a supervisor
+        answering an unassigned order takes it. 403 neither assignee nor supervisor;
+        404; 409 closed or thread full; 422 files not yours."""
+        uid = str(staff.id)
+        await self.orders.get_for(staff, order_id)  # 404 before looking at the files
+        files = await self.orders.owned(staff, data.attachments)
+        now = to_ms(self.clock.now())
+        entry = {"id": str(ObjectId()), "by": uid, "side": "court", "name": staff.name,
+                 "content": data.content, "attachments": files, "at": now}  # fmt: skip
+
+        def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
+            if seen_as != Standing.supervisor and doc.assignee_id != uid:
+                raise not_assignee()
+            ensure_writable(doc, self.max_thread)
+            sets: dict[str, Any] = {"status": WorkOrderStatus.replied.value}
+            if doc.assignee_id is None:
+                sets.update(assignee_id=uid, assigned_at=now)
+            if doc.first_replied_at is None:
+                sets.update(_first_reply(doc, now))
+            sets.update(schedule(doc, WorkOrderStatus.replied, replied=True))
+            return Change(
+                {"$set": sets, "$push": {"thread": entry}}, after=self._replied(staff, files)
+            )
+
+        done = await self.orders.change(staff, order_id, decide)
+        return await self.orders.out(done, Standing.supervisor)
+
+    def _replied(self, staff: UserDoc, files: list[str]) -> Any:
+        async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+            if files:
+                await self.files.grant(files, reader_ids=[doc.sender_id], session=session)
+            await self._audit(staff, "workorder.reply", doc, session)
+            notice = ("workorder_replied", "法院已答复您的留言",
+                      f"{doc.no}：{doc.thread[-1].content[:30]}")  # fmt: skip
+            await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)
+
+        return after
+
+    # ---- assigning and closing
+
+    async def assign(self, staff: UserDoc, order_id: str, data: AssignIn) -> WorkOrderOut:
+        """分派 or 改派, by those who oversee the court. 403 not a supervisor; 404;
+        409 closed; 422 not an active member of the order's court."""
+        doc, seen_as = await self.orders.get_for(staff, order_id)
+        if seen_as != Standing.supervisor:
+            raise Forbidden("只有督办人员可以分派留言", code="not_supervisor")
+        target = await self._assignee(doc.court_id, data.assignee_id)
+        now = to_ms(self.clock.now())
+        record = {"to": data.assignee_id, "by": str(staff.id), "at": now, "note": data.note}
+
+        def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change | None:
+            if doc.status == WorkOrderStatus.closed:
+                raise closed_conflict()
+            if doc.assignee_id == data.assignee_id:
+                return None  # already theirs: nothing to write, nobody to tell again
+            status = (
+                WorkOrderStatus.assigned if doc.status == WorkOrderStatus.pending else doc.status
+            )
+            replied = doc.first_replied_at is not None
+            sets: dict[str, Any] = {"assignee_id": data.assignee_id, "status": status.value,
+                                    **schedule(doc, status, replied)}  # fmt: skip
+            if doc.assigned_at is None:
+                sets["assigned_at"] = now
+            return Change({"$set": sets, "$push": {"assignments": record}},
+                          after=self._assigned(staff, target))  # fmt: skip
+
+        done = await self.orders.change(staff, order_id, decide)
+        return await self.orders.out(done, Standing.supervisor)
+
+    async def _assignee(self, court_id: str, user_id: str) -> UserDoc:
+        try:
+            user: UserDoc | None = await self.users.get(user_id)
+        except NotFound:
+            user = None
+        if user is None or not (user.active and user.is_staff and user.court_id == court_id):
+            raise ValidationFailed(
+                "只能分派给本院在职的工作人员", code="invalid_assignee",
+                details=[{"loc": ["assignee_id"], "msg": "不是本院在职的工作人员"}],
+            )  # fmt: skip
+        return user
+
+    def _assigned(self, staff: UserDoc, target: UserDoc) -> Any:
+        async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+            await self._audit(staff, "workorder.assign", doc, session, to=str(target.id))
+            due = doc.first_reply_due_at if doc.first_replied_at is None else doc.close_due_at
+            body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}，请于{when(due)}前办理"
+            notice = ("workorder_assigned", "留言已分派给您", body)
+            await self.orders.tell([str(target.id)], doc, notice, session)
+
+        return after
+
+    async def close(self, staff: UserDoc, order_id: str, data: CloseIn) -> WorkOrderOut:
+        """办结, once answered; the sender is asked to rate it. 403 neither assignee nor
+        supervisor; 404; 409 closed already or not answered yet."""
+        uid = str(staff.id)
+        now = to_ms(self.clock.now())
+
+        def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
+            if seen_as != Standing.supervisor and doc.assignee_id != uid:
+                raise not_assignee()
+            if doc.status == WorkOrderStatus.closed:
+                raise closed_conflict()
+            if doc.status != WorkOrderStatus.replied:
+                raise Conflict("请先答复留言再办结", code="workorder_not_replied")
+            sets = {"status": WorkOrderStatus.closed.value, "closed_at": now, "closed_by": uid,
+                    "close_note": data.note, "closed_on_time": now <= doc.close_due_at,
+                    "overdue_at": None, "sweep_at": None}  # fmt: skip
+            return Change({"$set": sets}, after=self._closed(staff))
+
+        done = await self.orders.change(staff, order_id, decide)
+        return await self.orders.out(done, Standing.supervisor)
+
+    def _closed(self, staff: UserDoc) -> Any:
+        async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+            await self._audit(staff, "workorder.close", doc, session)
+            notice = ("workorder_closed", "您的留言已办结", f"{doc.no}已办结，请对本次答复进行评价")
+            await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)
+
+        return after
+
+    async def _audit(
+        self, staff: UserDoc, action: str, doc: WorkOrderDoc, session: AsyncClientSession,
+        **details: Any,
+    ) -> None:  # fmt: skip
+        await self.users.record(
+            str(staff.id), action, str(doc.id), session, court_id=doc.court_id, **details
+        )
+
+
+def _first_reply(doc: WorkOrderDoc, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "first_replied_at": now,
+        "first_reply_seconds": (now - doc.created_at).total_seconds(),
+        "first_reply_on_time": now <= doc.first_reply_due_at,
+    }

@@ -1,0 +1,306 @@
+"""Messages to the court (联系法官), the sender's side: writing, following up, reading my
+messages, and rating a closed one (回访). No HTTP in here.
+
+Every text a party writes passes WeChat's content check (msgSecCheck v2, with the writer's
+openid) before anything is stored: a flagged text is a 422 ``content_flagged`` and nothing
+is written. A message becomes a work order in one transaction: its number, the order, the
+court's read access to the attachments and the push to whoever must answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.cases import CaseDoc
+from models.common import Page
+from models.users import UserDoc
+from models.workorders import (
+    MessageCreate,
+    MessageQuery,
+    RatingIn,
+    ReplyIn,
+    WorkOrderDoc,
+    WorkOrderOut,
+    WorkOrderStatus,
+    WorkOrderSummary,
+)
+from server.cases.service import CaseService
+from server.files.service import FileService
+from server.identity.users import UserService
+from server.platform.calendar import Calendars
+from server.platform.config import CourtSettings, Settings
+from server.platform.db import in_transaction
+from server.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from server.platform.paging import decode_cursor, encode_cursor, object_id
+from server.platform.ratelimit import RateLimiter
+from server.wechat.miniprogram import WeChatAdapter, WeChatError
+from server.workorders.rules import deadlines, schedule, to_ms
+from server.workorders.service import (
+    EXCERPT,
+    SUMMARY_EXCLUDE,
+    Change,
+    Standing,
+    WorkOrderService,
+    ensure_writable,
+    summary_out,
+    when,
+    workorder_not_found,
+)
+
+TOO_LONG = 45002  # msgSecCheck: content size out of limit
+# set later in an order's life; stored as null until then, so every order has one shape
+LATER = (
+    "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
+    "close_note", "closed_on_time", "rating", "rating_score",
+)  # fmt: skip
+
+
+class MessageService:
+    def __init__(
+        self,
+        settings: Settings,
+        orders: WorkOrderService,
+        cases: CaseService,
+        users: UserService,
+        files: FileService,
+        calendars: Calendars,
+        wechat: WeChatAdapter,
+    ) -> None:
+        self.settings = settings
+        self.orders = orders
+        self.col = orders.col
+        self.cases = cases
+        self.users = users
+        self.files = files
+        self.calendars = calendars
+        self.wechat = wechat
+        self.limiter = RateLimiter(settings.workorders.messages_per_minute, 60)
+
+    # ---- checks made before anything is written
+
+    async def check_content(self, user: UserDoc, text: str) -> dict[str, Any]:
+        """WeChat's verdict on a party's text: 422 flagged, 503 the check is unavailable."""
+        if not user.openid:
+            raise ServiceUnavailable(
+                "内容安全检查暂不可用，请稍后再试", code="content_check_unavailable"
+            )
+        try:
+            verdict = await self.wechat.check_text(user.openid, text)
+        except WeChatError as e:
+            if e.errcode == TOO_LONG:
+                raise ValidationFailed("内容过长", code="content_too_long") from None
+            raise ServiceUnavailable(
+                "内容安全检查暂不可用，请稍后再试", code="content_check_unavailable"
+            ) from None
+        if verdict.risky:
+            raise ValidationFailed(
+                "内容含有违法违规信息，请修改后再发送",
+                code="content_flagged",
+                details={"label": verdict.label},
+            )
+        return {"suggest": verdict.suggest, "label": verdict.label, "trace_id": verdict.trace_id}
+
+    async def _where(
+        self, user: UserDoc, data: MessageCreate
+    ) -> tuple[CourtSettings, CaseDoc | None]:
+        """The court written to, and the case (404 unless the caller is its party or agent)."""
+        case = None
+        if data.case_id is not None:
+            case, _ = await self.cases.get_for(user, data.case_id)
+        court_id = case.court_id if case else data.court_id
+        court = self.settings.court(court_id or "")
+        if court is None or (case and data.court_id not in (None, case.court_id)):
+            raise ValidationFailed(
+                "法院不存在或与案件不符", code="unknown_court",
+                details=[{"loc": ["court_id"], "msg": "unknown court or not the case's court"}],
+            )  # fmt: skip
+        return court, case
+
+    async def _route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
+        """The case's judge (or clerk, per the court's ``route_to``), the other one failing
+        that, the service desk (None) without a case or when neither is an active member."""
+        if case is None:
+            return None
+        first, second = (case.judge_id, case.clerk_id)
+        if court.deadlines.workorder.route_to == "clerk":
+            first, second = second, first
+        for user_id in (first, second):
+            if user_id and await self._active_staff(user_id, court.id):
+                return user_id
+        return None
+
+    async def _active_staff(self, user_id: str, court_id: str) -> bool:
+        try:
+            user = await self.users.get_cached(user_id)  # a deactivation shows within 30 s
+        except NotFound:
+            return False
+        return user.active and user.is_staff and user.court_id == court_id
+
+    # ---- writing
+
+    async def create(self, user: UserDoc, data: MessageCreate) -> WorkOrderOut:
+        """A new message and its work order. 404 a case not yours; 422 bad court, files not
+        yours, content flagged; 429 too many messages; 503 content check unavailable."""
+        self.limiter.hit(str(user.id))
+        court, case = await self._where(user, data)
+        files = await self.orders.owned(user, data.attachments)
+        check = await self.check_content(user, data.content)
+        assignee = await self._route(court, case)
+        doc = self._document(user, data, court, case, assignee, files, check)
+
+        async def work(session: AsyncClientSession) -> None:
+            seq, no = await self.orders.next_number(court, doc["year"], session)
+            doc.update(seq=seq, no=no)
+            await self.col.insert_one(doc, session=session)
+            if files:
+                await self.files.grant(files, court_ids=[court.id], session=session)
+            await self._announce(WorkOrderDoc.model_validate(doc), session)
+
+        await in_transaction(self.orders.db, work)
+        return await self.orders.out(WorkOrderDoc.model_validate(doc), Standing.sender)
+
+    def _document(
+        self,
+        user: UserDoc,
+        data: MessageCreate,
+        court: CourtSettings,
+        case: CaseDoc | None,
+        assignee: str | None,
+        files: list[str],
+        check: dict[str, Any],
+    ) -> dict[str, Any]:
+        now = to_ms(self.orders.clock.now())
+        cal = self.calendars.for_court(court.id)
+        order_id = ObjectId()
+        status = WorkOrderStatus.assigned if assignee else WorkOrderStatus.pending
+        doc: dict[str, Any] = {
+            "_id": order_id, "no": "", "seq": 0, "year": cal.local_date(now).year,
+            "court_id": court.id, "sender_id": str(user.id),
+            "sender_name": user.identity.name if user.identity else user.name,
+            "case_id": str(case.id) if case else None, "case_no": case.case_no if case else None,
+            "case_staff_ids": [s for s in (case.judge_id, case.clerk_id) if s] if case else [],
+            "category": data.category.value, "status": status.value, "assignee_id": assignee,
+            "assigned_at": now if assignee else None,
+            "thread": [self._entry(user, "sender", data.content, files, now)],
+            "excerpt": data.content[:EXCERPT], "attachments": files, "content_check": check,
+            **deadlines(cal, court.deadlines.workorder, now),
+            "escalations": [], "escalation_level": 0, "assignments": [],
+            **dict.fromkeys(LATER), "version": 1, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        draft = WorkOrderDoc.model_validate(doc)
+        doc.update(schedule(draft, status, replied=False, done=set()))
+        return doc
+
+    @staticmethod
+    def _entry(
+        user: UserDoc, side: str, content: str, files: list[str], now: dt.datetime
+    ) -> dict[str, Any]:
+        return {
+            "id": str(ObjectId()), "by": str(user.id), "side": side,
+            "name": user.name if side == "court" else None, "content": content,
+            "attachments": files, "at": now,
+        }  # fmt: skip
+
+    async def _announce(self, doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+        """A new order to its assignee; a message for the service desk to the overseers."""
+        body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}"
+        if doc.assignee_id:
+            notice = ("workorder_new", "新的留言待答复",
+                      f"{body}，请于{when(doc.first_reply_due_at)}前答复")  # fmt: skip
+            await self.orders.tell([doc.assignee_id], doc, notice, session)
+        else:
+            notice = ("workorder_new", "新的留言待分派",
+                      f"{body}，请于{when(doc.assign_due_at)}前分派")  # fmt: skip
+            overseers = await self.orders.overseers(doc.court_id, session=session)
+            await self.orders.tell(overseers, doc, notice, session)
+
+    async def follow_up(self, user: UserDoc, order_id: str, data: ReplyIn) -> WorkOrderOut:
+        """The sender writes again: content-checked; an answered order waits for an answer
+        again. 404 not yours; 409 closed or thread full; 422 flagged; 429."""
+        self.limiter.hit(str(user.id))
+        doc, _ = await self.orders.get_for(user, order_id)
+        ensure_writable(doc, self.settings.workorders.max_thread)
+        files = await self.orders.owned(user, data.attachments)
+        await self.check_content(user, data.content)
+        entry = self._entry(user, "sender", data.content, files, to_ms(self.orders.clock.now()))
+
+        def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
+            ensure_writable(doc, self.settings.workorders.max_thread)
+            back = doc.status == WorkOrderStatus.replied
+            status = WorkOrderStatus.assigned if back else doc.status
+            sets = {"status": status.value,
+                    **schedule(doc, status, replied=doc.first_replied_at is not None)}  # fmt: skip
+            return Change({"$set": sets, "$push": {"thread": entry}}, after=self._followed(files))
+
+        done = await self.orders.change(user, order_id, decide)
+        return await self.orders.out(done, Standing.sender)
+
+    def _followed(self, files: list[str]) -> Any:
+        async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+            if files:
+                await self.files.grant(files, court_ids=[doc.court_id], session=session)
+            notice = (
+                "workorder_followup",
+                "当事人追加留言",
+                f"{doc.no}：{doc.thread[-1].content[:30]}",
+            )
+            to = (
+                [doc.assignee_id]
+                if doc.assignee_id
+                else await self.orders.overseers(doc.court_id, session=session)
+            )
+            await self.orders.tell(to, doc, notice, session)
+
+        return after
+
+    async def rate(self, user: UserDoc, order_id: str, data: RatingIn) -> WorkOrderOut:
+        """回访: once, after closing. 404 not yours; 409 not closed yet or rated already."""
+        now = self.orders.clock.now()
+        rating = {"score": data.score, "comment": data.comment, "at": now}
+
+        def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
+            if seen_as != Standing.sender:
+                raise workorder_not_found()
+            if doc.status != WorkOrderStatus.closed:
+                raise Conflict("留言办结后才能评价", code="workorder_not_closed")
+            if doc.rating is not None:
+                raise Conflict("已经评价过了", code="already_rated")
+            return Change({"$set": {"rating": rating, "rating_score": data.score}})
+
+        done = await self.orders.change(user, order_id, decide)
+        return await self.orders.out(done, Standing.sender)
+
+    # ---- reading
+
+    async def list_mine(self, user: UserDoc, query: MessageQuery) -> Page[WorkOrderSummary]:
+        """My messages, newest first (index ``by_sender``), cursor-paged."""
+        filt: dict[str, Any] = {"sender_id": str(user.id)}
+        if query.status:
+            filt["status"] = query.status.value
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$lt": last}
+        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(query.limit + 1)
+        raws = await cursor.to_list()
+        now = self.orders.clock.now()
+        items = [summary_out(r, now, staff=False) for r in raws[: query.limit]]
+        for item, raw in zip(items, raws, strict=False):
+            if item.assignee is not None:
+                item.assignee.name = await self.orders.staff_name(raw.get("assignee_id"))
+        more = len(raws) > query.limit
+        return Page[WorkOrderSummary](
+            items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
+        )
+
+    async def detail(self, user: UserDoc, order_id: str) -> WorkOrderOut:
+        """The thread, as the caller may see it; staff reads are audited."""
+        doc, seen_as = await self.orders.get_for(user, order_id)
+        if seen_as != Standing.sender:
+            await self.users.record(
+                str(user.id), "workorder.read", str(doc.id), court_id=doc.court_id
+            )
+        return await self.orders.out(doc, seen_as)

@@ -1,0 +1,341 @@
+"""Work orders (工单): what the message side (server/messages.py), the staff side
+(server/workorder_admin.py), the escalation sweep and the statistics share.
+
+One document in ``workorders`` is both the message thread and its work order, under one id.
+Its number (工单号) is ``GD2026京0105-000123``: GD, the year (court time), the court's code
+and a count per court and year from 1, taken by an ``$inc`` on a counter inside the
+transaction that creates the order, so an aborted creation gives its number back (no gaps)
+and two creations never share one (no repeats); the unique index on ``no`` stands behind it.
+
+Who sees an order: its sender; staff of its court who are its assignee or the judge or
+clerk of its case (as the case stood when the message was sent); the court's supervisors,
+division heads and admins; the system administrator. Everyone else gets a 404.
+
+Every change is a conditional update on the version read, in one transaction with its
+notices and audit row; a change that loses to the sweep or to another change is re-read
+and decided again (still allowed: applied; not any more: the 409 of the new state).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.users import STAFF_ROLES, Role, UserDoc
+from models.workorders import (
+    STATUS_NAMES,
+    AssigneeOut,
+    EscalationOut,
+    RatingOut,
+    ThreadEntryOut,
+    WorkOrderDoc,
+    WorkOrderOut,
+    WorkOrderStatus,
+    WorkOrderSummary,
+)
+from server.files.service import FileService
+from server.identity.users import UserService
+from server.notify.inbox import Notice, NotificationService
+from server.platform.clock import SHANGHAI, Clock
+from server.platform.config import CourtSettings, Settings
+from server.platform.db import Database, in_transaction, update_returning
+from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.workorders.rules import overdue
+
+ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
+TEMPLATE = "workorder_update"
+EXCERPT = 60
+SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
+
+
+class Standing(StrEnum):
+    """How a user stands to an order."""
+
+    sender = "sender"
+    handler = "handler"  # its assignee, or the judge or clerk of its case
+    supervisor = "supervisor"  # the court's supervisors, division heads, admins
+
+
+def workorder_not_found() -> NotFound:
+    return NotFound("留言不存在", code="workorder_not_found")
+
+
+def closed_conflict() -> Conflict:
+    return Conflict("该留言已办结", code="workorder_closed")
+
+
+def ensure_writable(doc: WorkOrderDoc, max_thread: int) -> None:
+    """A reply or follow-up may be added: 409 once closed, or when the thread is full."""
+    if doc.status == WorkOrderStatus.closed:
+        raise closed_conflict()
+    if len(doc.thread) >= max_thread:
+        raise Conflict("留言往来已达上限，请另行留言", code="thread_full")
+
+
+def attachments_problem(error: ValidationFailed) -> ValidationFailed:
+    """FileService names the field ``file_ids``; here it is ``attachments``."""
+    details = [{**d, "loc": ["attachments", *d["loc"][1:]]} for d in error.details or []]
+    return ValidationFailed(error.message, code=error.code, details=details)
+
+
+def workorder_number(year: int, court_code: str, seq: int) -> str:
+    return f"GD{year}{court_code}-{seq:06d}"
+
+
+def when(at: dt.datetime | None) -> str:
+    """``11月24日 10:00`` in Beijing time, for notices."""
+    return at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M") if at else ""
+
+
+def standing(user: UserDoc, order: WorkOrderDoc) -> Standing | None:
+    """How ``user`` stands to ``order``; None: they may not see it."""
+    uid = str(user.id)
+    if user.role not in STAFF_ROLES:
+        return Standing.sender if order.sender_id == uid else None
+    if user.role == Role.admin and user.court_id is None:
+        return Standing.supervisor  # the system administrator
+    if user.court_id != order.court_id:
+        return None
+    if user.oversees:
+        return Standing.supervisor
+    if uid in (order.assignee_id, *order.case_staff_ids):
+        return Standing.handler
+    return None
+
+
+@dataclass
+class Change:
+    """What a decided change writes, and what it does after in the same transaction."""
+
+    update: dict[str, Any]
+    after: Callable[[WorkOrderDoc, AsyncClientSession], Awaitable[None]] | None = None
+
+
+Decide = Callable[[WorkOrderDoc, Standing], Change | None]
+
+
+class WorkOrderService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        users: UserService,
+        files: FileService,
+        notifications: NotificationService,
+    ) -> None:
+        self.db = db
+        self.files = files
+        self.col = db["workorders"]
+        self.counters = db["counters"]
+        self.users_col = db["users"]
+        self.settings = settings
+        self.clock = clock
+        self.users = users
+        self.notifications = notifications
+
+    # ---- numbers
+
+    async def next_number(
+        self, court: CourtSettings, year: int, session: AsyncClientSession
+    ) -> tuple[int, str]:
+        counter = await update_returning(
+            self.counters,
+            {"_id": f"workorder_no|{court.id}|{year}"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            session=session,
+        )
+        assert counter is not None
+        seq = int(counter["seq"])
+        return seq, workorder_number(year, court.code, seq)
+
+    # ---- reading
+
+    async def load(self, order_id: str) -> WorkOrderDoc:
+        raw = (
+            await self.col.find_one({"_id": ObjectId(order_id)})
+            if ObjectId.is_valid(order_id)
+            else None
+        )
+        if raw is None:
+            raise workorder_not_found()
+        return WorkOrderDoc.model_validate(raw)
+
+    async def get_for(self, user: UserDoc, order_id: str) -> tuple[WorkOrderDoc, Standing]:
+        """The order and how ``user`` stands to it; 404 for anyone who may not see it."""
+        doc = await self.load(order_id)
+        seen_as = standing(user, doc)
+        if seen_as is None:
+            raise workorder_not_found()
+        return doc, seen_as
+
+    # ---- changing
+
+    async def change(self, user: UserDoc, order_id: str, decide: Decide) -> WorkOrderDoc:
+        """Read, decide (raising the 403/409 of the state read), write on the version read;
+        on a lost race read again. ``decide`` returning None means nothing to write."""
+        for _ in range(ATTEMPTS):
+            doc, seen_as = await self.get_for(user, order_id)
+            decided = decide(doc, seen_as)
+            if decided is None:
+                return doc
+            done = await self._apply(doc, decided)
+            if done is not None:
+                return done
+        raise Conflict("留言正在被处理，请稍后重试", code="workorder_busy")
+
+    async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc | None:
+        update = {k: dict(v) for k, v in decided.update.items()}
+        update.setdefault("$set", {})["updated_at"] = self.clock.now()
+        update.setdefault("$inc", {})["version"] = 1
+
+        async def work(session: AsyncClientSession) -> WorkOrderDoc | None:
+            raw = await update_returning(
+                self.col, {"_id": doc.id, "version": doc.version}, update, session=session
+            )
+            if raw is None:
+                return None
+            new = WorkOrderDoc.model_validate(raw)
+            if decided.after is not None:
+                await decided.after(new, session)
+            return new
+
+        return await in_transaction(self.db, work)
+
+    # ---- attachments and people
+
+    async def owned(self, user: UserDoc, file_ids: Sequence[str]) -> list[str]:
+        """The ids, if every file is the user's upload; 422 naming each that is not."""
+        if not file_ids:
+            return []
+        try:
+            return [f.id for f in await self.files.check_owned(str(user.id), file_ids)]
+        except ValidationFailed as e:
+            raise attachments_problem(e) from None
+
+    async def overseers(
+        self, court_id: str, level: int = 1, session: AsyncClientSession | None = None
+    ) -> list[str]:
+        """Who hears of a court's unassigned and overdue orders: its supervisors (level 1)
+        or its division heads (level 2); failing those, the next ones up, then its admins."""
+        flags = ["supervisor", "division_head"] if level == 1 else ["division_head", "supervisor"]
+        for flag in flags:
+            query = {"court_id": court_id, flag: True, "active": True}
+            found = [
+                str(u["_id"]) async for u in self.users_col.find(query, {"_id": 1}, session=session)
+            ]
+            if found:
+                return found
+        return await self.notifications.court_staff(court_id, [Role.admin.value], session=session)
+
+    async def staff_name(self, user_id: str | None) -> str | None:
+        if not user_id:
+            return None
+        try:
+            return (await self.users.get_cached(user_id)).name
+        except NotFound:
+            return None
+
+    async def reachable(self, user_ids: Sequence[str]) -> set[str]:
+        """Those of ``user_ids`` a subscribe message can reach: accounts with a WeChat
+        openid. Staff sign in with a password: they get the inbox and the live feed."""
+        found = set()
+        for uid in dict.fromkeys(user_ids):
+            try:
+                if (await self.users.get_cached(uid)).openid:
+                    found.add(uid)
+            except NotFound:
+                continue
+        return found
+
+    def notices(
+        self,
+        user_ids: Sequence[str],
+        doc: WorkOrderDoc,
+        notice: tuple[str, str, str],
+        reachable: set[str],
+        *,
+        to_sender: bool = False,
+        dedupe_key: str | None = None,
+    ) -> list[Notice]:
+        """A notice (kind, title, body) about ``doc`` for each recipient: a subscribe message
+        too for those in ``reachable``; by default once per version of the order."""
+        kind, title, body = notice
+        page = "pages/message/detail" if to_sender else "pages/workorder/detail"
+        common: dict[str, Any] = {
+            "kind": kind, "title": title, "body": body,
+            "data": {"workorder_id": str(doc.id), "no": doc.no, "status": doc.status.value},
+            "page": f"{page}?id={doc.id}",
+            "dedupe_key": dedupe_key or f"wo:{doc.id}:{kind}:{doc.version}",
+        }  # fmt: skip
+        pushed = [u for u in user_ids if u in reachable]
+        quiet = [u for u in user_ids if u not in reachable]
+        found = [Notice(user_ids=pushed, template=TEMPLATE, **common)] if pushed else []
+        return found + ([Notice(user_ids=quiet, **common)] if quiet else [])
+
+    async def tell(
+        self,
+        user_ids: Sequence[str],
+        doc: WorkOrderDoc,
+        notice: tuple[str, str, str],
+        session: AsyncClientSession,
+        *,
+        to_sender: bool = False,
+    ) -> None:
+        """Notices about ``doc``: inbox, live feed and, where it can reach, a subscribe
+        message; once per change of the order (the dedupe key holds its version)."""
+        reach = await self.reachable(user_ids)
+        found = self.notices(user_ids, doc, notice, reach, to_sender=to_sender)
+        for n in found:
+            await self.notifications.notify(
+                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
+                page=n.page, dedupe_key=n.dedupe_key, session=session,
+            )  # fmt: skip
+
+    # ---- output
+
+    async def out(self, doc: WorkOrderDoc, seen_as: Standing) -> WorkOrderOut:
+        staff = seen_as != Standing.sender
+        now = self.clock.now()
+        base = summary_out(doc.model_dump(by_alias=True), now, staff)
+        if base.assignee is not None:
+            base.assignee.name = await self.staff_name(doc.assignee_id)
+        thread = [
+            ThreadEntryOut(**e.model_dump(exclude={"by"}), by=e.by if staff else None)
+            for e in doc.thread
+        ]
+        rating = RatingOut(**doc.rating.model_dump()) if doc.rating else None
+        return WorkOrderOut(
+            **base.model_dump(), content=doc.thread[0].content, attachments=doc.attachments,
+            thread=thread, assign_due_at=doc.assign_due_at,
+            overdue_since=doc.overdue_at if overdue(doc, now) else None,
+            first_replied_at=doc.first_replied_at, closed_at=doc.closed_at,
+            close_note=doc.close_note, rating=rating,
+            sender_id=doc.sender_id if staff else None,
+            sender_name=doc.sender_name if staff else None,
+            escalations=[EscalationOut(**e.model_dump()) for e in doc.escalations] if staff else [],
+        )  # fmt: skip
+
+
+def summary_out(raw: dict[str, Any], now: dt.datetime, staff: bool) -> WorkOrderSummary:
+    """A list item, from a document read without its thread."""
+    status = WorkOrderStatus(raw["status"])
+    assignee = raw.get("assignee_id")
+    due = raw.get("overdue_at")
+    return WorkOrderSummary(
+        id=str(raw["_id"]), no=raw["no"], court_id=raw["court_id"], case_id=raw.get("case_id"),
+        case_no=raw.get("case_no"), category=raw["category"], status=status,
+        status_name=STATUS_NAMES[status], excerpt=raw["excerpt"],
+        assignee=AssigneeOut(id=assignee if staff else None, name=None) if assignee else None,
+        first_reply_due_at=raw["first_reply_due_at"], close_due_at=raw["close_due_at"],
+        overdue=due is not None and due <= now, escalation_level=raw.get("escalation_level", 0),
+        replied=raw.get("first_replied_at") is not None, rated=raw.get("rating") is not None,
+        created_at=raw["created_at"], updated_at=raw["updated_at"],
+    )  # fmt: skip

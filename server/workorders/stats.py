@@ -1,0 +1,233 @@
+"""Work-order statistics: received, replied, reply rate, on-time rate, median and p90 time to
+first reply, overdue now, average rating; per assignee, category or court.
+
+Two aggregations, each starting with a ``$match`` on (court_id, created_at) that the index
+``stats`` serves (the system administrator's every-court view: one range per court):
+
+- the counts, one ``$group`` per key: exact integers, so rates and averages are exact too;
+- the percentiles, exact at any size and with no list in memory: the replied orders sorted
+  by time to first reply (``_id`` breaking ties), numbered up and down within each group
+  and over all of them (``$documentNumber`` windows), so each row knows its rank and its
+  group's size; only the rows at the ranks a percentile needs come back (at most four per
+  group). A percentile is linearly interpolated between the two nearest ranks (as Python's
+  ``statistics.quantiles(method="inclusive")``, NumPy's default and MongoDB 8's
+  ``continuous``): the median of an even count is the mean of the middle two.
+
+Time to first reply is elapsed time (what the sender waited), in seconds. ``on_time`` counts
+first replies made by their deadline; ``due`` those made, plus those not made whose deadline
+has passed: the on-time rate is ``on_time / due``. ``overdue_now``: open orders past the
+deadline of their current stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from models.users import UserDoc
+from models.workorders import GroupBy, StatsOut, StatsQuery, StatsRow
+from server.platform.calendar import Calendars
+from server.platform.clock import Clock
+from server.platform.config import Settings
+from server.platform.db import Database
+from server.platform.errors import Forbidden, ValidationFailed
+from server.workorders.service import WorkOrderService
+
+KEYS = {GroupBy.assignee: "$assignee_id", GroupBy.category: "$category", GroupBy.court: "$court_id"}
+PERCENTILES = (0.5, 0.9)
+COUNTS = ("received", "replied", "closed", "due", "on_time", "overdue_now", "rated", "rating_sum")
+DESK = "服务台（未分派）"
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"$ne": [{"$ifNull": [f"${field}", None]}, None]}
+
+
+def _count(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"$sum": {"$cond": [condition, 1, 0]}}
+
+
+def ranks(n: int, p: float) -> tuple[int, int, float]:
+    """The 1-based ranks around the ``p`` quantile of ``n`` sorted values, and the weight
+    of the upper one."""
+    r = p * (n - 1)
+    return math.floor(r) + 1, math.ceil(r) + 1, r - math.floor(r)
+
+
+def _targets(n_field: str) -> list[Any]:
+    """The same ranks as ``ranks``, as aggregation expressions."""
+    out: list[Any] = []
+    for p in PERCENTILES:
+        r = {"$multiply": [p, {"$subtract": [n_field, 1]}]}
+        out += [{"$add": [{"$floor": r}, 1]}, {"$add": [{"$ceil": r}, 1]}]
+    return out
+
+
+def _window(field: str, direction: int, by_group: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "sortBy": {"s": direction, "_id": direction},
+        "output": {field: {"$documentNumber": {}}},
+    }
+    if by_group:
+        spec["partitionBy"] = "$g"
+    return {"$setWindowFields": spec}
+
+
+class WorkOrderStats:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        calendars: Calendars,
+        orders: WorkOrderService,
+    ) -> None:
+        self.col = db["workorders"]
+        self.settings = settings
+        self.clock = clock
+        self.calendars = calendars
+        self.orders = orders
+
+    # ---- what the caller may count
+
+    def _courts(self, staff: UserDoc, query: StatsQuery) -> list[str]:
+        if staff.court_id is not None:
+            if query.court_id not in (None, staff.court_id):
+                raise Forbidden("只能查看本院的统计", code="other_court")
+            return [staff.court_id]
+        if not staff.oversees:
+            raise Forbidden("该账户不属于任何法院", code="no_court")
+        if query.court_id is None:
+            return [c.id for c in self.settings.courts]
+        if self.settings.court(query.court_id) is None:
+            raise ValidationFailed(
+                "法院不存在", code="unknown_court",
+                details=[{"loc": ["court_id"], "msg": "unknown court"}],
+            )  # fmt: skip
+        return [query.court_id]
+
+    def _match(self, courts: list[str], query: StatsQuery) -> dict[str, Any]:
+        """The indexed first stage: created between the two court dates, inclusive."""
+        cal = self.calendars.for_court(courts[0])
+        created = {
+            "$gt": cal.end_of_day(query.date_from - dt.timedelta(days=1)),
+            "$lte": cal.end_of_day(query.date_to),
+        }
+        where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
+        return {"$match": {"court_id": where, "created_at": created}}
+
+    @staticmethod
+    def _own(staff: UserDoc) -> list[dict[str, Any]]:
+        """A judge's or clerk's own orders only: assigned to them or on their cases."""
+        if staff.oversees:
+            return []
+        uid = str(staff.id)
+        return [{"$match": {"$or": [{"assignee_id": uid}, {"case_staff_ids": uid}]}}]
+
+    # ---- the report
+
+    async def stats(self, staff: UserDoc, query: StatsQuery) -> StatsOut:
+        """The report over orders created from ``from`` to ``to`` (court dates)."""
+        courts = self._courts(staff, query)
+        head = [self._match(courts, query), *self._own(staff)]
+        now = self.clock.now()
+        key = KEYS[query.group_by]
+        counts = await self._counts(head, key, now)
+        groups, overall = await self._percentiles(head, key, len(counts) > 1)
+        rows = [await self._row(query.group_by, k, c, groups.get(k, {})) for k, c in counts.items()]
+        rows.sort(key=lambda r: (-r.received, str(r.key)))
+        total = {f: sum(c[f] for c in counts.values()) for f in COUNTS}
+        return StatsOut(
+            date_from=query.date_from, date_to=query.date_to, group_by=query.group_by,
+            court_ids=courts, generated_at=now,
+            total=_row(None, "合计", total, overall), rows=rows,
+        )  # fmt: skip
+
+    async def _counts(
+        self, head: list[dict[str, Any]], key: str, now: dt.datetime
+    ) -> dict[Any, dict[str, int]]:
+        replied = _present("first_reply_seconds")
+        group = {
+            "_id": key,
+            "received": {"$sum": 1},
+            "replied": _count(replied),
+            "closed": _count({"$eq": ["$status", "closed"]}),
+            "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
+            "on_time": _count({"$eq": ["$first_reply_on_time", True]}),
+            "overdue_now": _count(
+                {"$and": [_present("overdue_at"), {"$lte": ["$overdue_at", now]}]}
+            ),
+            "rated": _count(_present("rating_score")),
+            "rating_sum": {"$sum": "$rating_score"},
+        }
+        cursor = await self.col.aggregate([*head, {"$group": group}])
+        return {raw["_id"]: {f: int(raw.get(f) or 0) for f in COUNTS} async for raw in cursor}
+
+    async def _percentiles(
+        self, head: list[dict[str, Any]], key: str, several: bool
+    ) -> tuple[dict[Any, dict[str, float]], dict[str, float]]:
+        """{group: {p50, p90}} and the same over every group (numbered again only when
+        there are ``several`` groups: over one group the two are the same)."""
+        windows = [_window("up", 1, True), _window("down", -1, True)]
+        whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
+        if several:
+            windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
+            whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
+        pipeline = [
+            *head,
+            {"$match": {"first_reply_seconds": {"$ne": None}}},
+            {"$project": {"g": key, "s": "$first_reply_seconds"}},
+            *windows,
+            {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
+            {"$set": whole},
+            {"$match": {"$expr": {"$or": [{"$in": ["$up", _targets("$n")]},
+                                          {"$in": ["$all_up", _targets("$all_n")]}]}}},
+            {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},
+        ]  # fmt: skip
+        by_group: dict[Any, tuple[int, dict[int, float]]] = {}
+        overall: tuple[int, dict[int, float]] = (0, {})
+        cursor = await self.col.aggregate(pipeline, allowDiskUse=True)
+        async for raw in cursor:
+            _, values = by_group.setdefault(raw["g"], (int(raw["n"]), {}))
+            values[int(raw["up"])] = float(raw["s"])
+            overall = (int(raw["all_n"]), overall[1])
+            overall[1][int(raw["all_up"])] = float(raw["s"])
+        return {g: _quantiles(*v) for g, v in by_group.items()}, _quantiles(*overall)
+
+    async def _row(
+        self, group_by: GroupBy, key: Any, counts: dict[str, int], quantiles: dict[str, float]
+    ) -> StatsRow:
+        if group_by == GroupBy.assignee:
+            name = await self.orders.staff_name(key) if key else DESK
+        elif group_by == GroupBy.court:
+            court = self.settings.court(str(key))
+            name = court.name if court else None
+        else:
+            name = key
+        return _row(key, name, counts, quantiles)
+
+
+def _quantiles(n: int, values: dict[int, float]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    if n < 1:
+        return found
+    for p in PERCENTILES:
+        low, high, weight = ranks(n, p)
+        if low in values and high in values:
+            found[f"p{round(p * 100)}"] = values[low] + weight * (values[high] - values[low])
+    return found
+
+
+def _row(key: Any, name: str | None, c: dict[str, int], q: dict[str, float]) -> StatsRow:
+    def share(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    return StatsRow(
+        key=None if key is None else str(key), name=name, received=c["received"],
+        replied=c["replied"], closed=c["closed"], reply_rate=share(c["replied"], c["received"]),
+        due=c["due"], on_time=c["on_time"], on_time_rate=share(c["on_time"], c["due"]),
+        median_first_reply_seconds=q.get("p50"), p90_first_reply_seconds=q.get("p90"),
+        overdue_now=c["overdue_now"], rated=c["rated"],
+        average_rating=share(c["rating_sum"], c["rated"]),
+    )  # fmt: skip
