@@ -4,13 +4,14 @@
     python3 tasks.py serve [--port N ...]   run the server on the embedded defaults
     python3 tasks.py test  [pytest args]    run the whole test suite
     python3 tasks.py bench [--smoke]        run the benchmark
-    python3 tasks.py lint                   ruff and mypy
+    python3 tasks.py lint                   ruff, mypy, and the code's sizes
 
 Each creates .venv in the checkout on first use and reinstalls when pyproject.toml changes.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import subprocess
@@ -46,6 +47,33 @@ def run(argv: list[str]) -> int:
     os.execv(argv[0], argv)  # replaces this process: signals go straight to the command
 
 
+CODE = ("server", "handlers", "models", "miniapp_stubs", "bench")
+
+
+def sizes() -> int:
+    """Print the ten longest functions, the modules over 500 lines and the `# fmt: skip`s."""
+    functions: list[tuple[int, str]] = []
+    modules: list[tuple[int, str]] = []
+    skips = 0
+    for path in sorted(p for d in CODE for p in (ROOT / d).rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(ROOT))
+        modules.append((len(text.splitlines()), name))
+        skips += text.count("# fmt: skip")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                functions.append((length, f"{name}:{node.lineno} {node.name}"))
+    print("ten longest functions (lines):")
+    for length, where in sorted(functions, reverse=True)[:10]:
+        print(f"  {length:4d}  {where}")
+    print(
+        "modules over 500 lines:", ", ".join(f"{n} ({c})" for c, n in modules if c > 500) or "none"
+    )
+    print(f"'# fmt: skip' markers: {skips}")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in {"serve", "test", "bench", "lint"}:
         print(__doc__)
@@ -60,7 +88,8 @@ def main() -> int:
         return run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest])
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
     code |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
-    return code | subprocess.call([str(BIN / "mypy")])
+    code |= subprocess.call([str(BIN / "mypy")])
+    return code | sizes()
 
 
 if __name__ == "__main__":
