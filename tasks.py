@@ -85,7 +85,7 @@ def main() -> int:
     if command == "test":
         return run([str(BIN / "python"), "-m", "pytest", *rest])
     if command == "bench":
-        return run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest])
+        return run([str(BIN / "python"), "-m", "bench", *rest])
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
     code |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
     code |= subprocess.call([str(BIN / "mypy")])

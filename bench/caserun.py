@@ -10,22 +10,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import caseseed as cs
-import filingseed as fs
-import raw
-import shapes
 from bson import ObjectId
-from filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, settle
-from loadgen import WrkRun
-from report import CASE_ROWS, case_keys, size_label
-from stack import DATABASE, Stack
 
-from server.platform.paging import WHOLE, WINDOWS, newest_first
+from bench import caseseed as cs
+from bench import filingseed as fs
+from bench import raw, shapes
+from bench.filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, settle
+from bench.loadgen import WrkRun
+from bench.report import CASE_ROWS, case_keys, size_label
+from bench.stack import DATABASE, Stack
+from server.cases.service_of_documents import MAX_DOCUMENTS
+from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, party_scopes
+from server.platform.paging import newest_first
 
 if TYPE_CHECKING:
-    from run import Bench
+    from bench.run import Bench
 
-Scopes = list[tuple[str | None, dict[str, Any]]]
 SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
 
 
@@ -40,7 +40,7 @@ class Row:
 def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
     o = bench.opts
     litigant, clerk = filings.filers[0], filings.clerk
-    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key)
+    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
     with fs.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         seeder = cs.CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
@@ -56,9 +56,9 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             Row("detail", f"/api/v1/cases/{case_id}", litigant.token,
                 lambda d: raw_detail(d, ObjectId(case_id))),
             Row("party", cs.CASES_PATH, litigant.token,
-                lambda d: raw_list(d, cs.party_scopes(litigant.user_id), WHOLE)),
+                lambda d: raw_list(d, party_scopes(litigant.user_id, {}))),
             Row("clerk", cs.CASES_PATH, clerk.token,
-                lambda d: raw_list(d, cs.court_scopes(shapes.COURT), WINDOWS)),
+                lambda d: raw_list(d, cs.court_scopes(shapes.COURT))),
         ]  # fmt: skip
         for size in (o.cases, o.cases_large):
             if size <= 0:
@@ -66,7 +66,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             grow(bench, seeder, size)
             label = size_label(size)
             with bench.stage(f"check GET {cs.CASES_PATH} (litigant, clerk) against raw at {label}"):
-                cs.check_list(stack.api, litigant.token, db, cs.party_scopes(litigant.user_id))
+                cs.check_list(stack.api, litigant.token, db, party_scopes(litigant.user_id, {}))
                 cs.check_list(stack.api, clerk.token, db, cs.court_scopes(shapes.COURT))
             explain(bench, db, case_id, litigant.user_id, label)
             for row in rows:
@@ -136,23 +136,23 @@ async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
     case = await db["cases"].find_one({"_id": case_id})
     sid = str(case_id)
     documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])
-    await documents.limit(cs.MAX_DOCUMENTS).to_list()
+    await documents.limit(MAX_DOCUMENTS).to_list()
     hearings = db["hearings"].find({"case_id": sid}).sort([("starts_at", 1)])
-    await hearings.limit(cs.MAX_HEARINGS).to_list()
+    await hearings.limit(MAX_HEARINGS).to_list()
     notices = db["fee_notices"].find({"case_id": sid}).sort([("_id", 1)])
     await notices.limit(50).to_list()
     return case is not None
 
 
-async def raw_list(db: raw.Db, scopes: Scopes, windows: tuple[dt.timedelta | None, ...]) -> bool:
+async def raw_list(db: raw.Db, scopes: cs.Scopes) -> bool:
     """``CaseViews.list_for``'s first page: each scope's finds, projected, sorted, limited to
     one more than the page, read whole (a litigant's) or in the same time windows (a
     court's) by the same ``newest_first`` over the bare driver."""
     found = 0
     now = dt.datetime.now(dt.UTC)
-    for index, scope in scopes:
+    for index, scope, windows in scopes:
         rows = await newest_first(
-            db["cases"], scope, cs.SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
+            db["cases"], scope, SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
             now=now, windows=windows, hint=index,
         )  # fmt: skip
         found += len(rows)

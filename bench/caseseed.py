@@ -15,11 +15,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import filingseed as fs
-import shapes
 from bson import ObjectId
 from pymongo.database import Database
-from seed import SeedError, SignedIn, http_json
+
+from bench import filingseed as fs
+from bench import shapes
+from bench.seed import SeedError, SignedIn, http_json
+from server.cases.service_of_documents import MAX_DOCUMENTS
+from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
+from server.platform.paging import WINDOWS
 
 COURT_CODE, TYPE_CODE = "京0105", "民初"  # config.yaml: bj-chaoyang, civil
 HISTORY_DAYS = 3 * 365  # cases were accepted over the last three years
@@ -27,26 +31,13 @@ MINE = 40  # cases the signed-in litigant is a party of: two pages
 PROCEDURES = {"ordinary": "普通程序", "simplified": "简易程序"}
 PAGE = 20  # GET /cases' default limit
 CASES_PATH = "/api/v1/cases"
-ORDER = [("last_activity_at", -1), ("_id", -1)]  # server/case_views.py
-SUMMARY_FIELDS = {
-    f: 1
-    for f in (
-        "case_no", "court_id", "cause", "procedure", "status", "plaintiffs.name",
-        "defendants.name", "judge_id", "accepted_at", "last_activity_at",
-    )
-}  # fmt: skip
-MAX_HEARINGS, MAX_DOCUMENTS = 100, 500  # case_views.MAX_HEARINGS, service_of_documents
+ORDER = [("last_activity_at", -1), ("_id", -1)]  # newest_first's
+Scopes = list[Scope]
 
 
-def party_scopes(user_id: str) -> list[tuple[str | None, dict[str, Any]]]:
-    """``CaseViews._scopes`` of a litigant: (index hint, filter) of its two queries; the
-    server leaves these to the planner (no hint) and reads each whole."""
-    return [(None, {"party_user_ids": user_id}), (None, {"agent_ids": user_id})]
-
-
-def court_scopes(court_id: str) -> list[tuple[str | None, dict[str, Any]]]:
+def court_scopes(court_id: str) -> Scopes:
     """``CaseViews._scopes`` of a clerk with no filter: read in time windows, no hint."""
-    return [(None, {"court_id": court_id})]
+    return [(None, {"court_id": court_id}, WINDOWS)]
 
 
 def case_doc(
@@ -172,13 +163,11 @@ def check_shape(db: Database[dict[str, Any]], api_id: str, seeded_id: ObjectId) 
         raise SeedError("seeded cases differ from the API's: " + "; ".join(problems))
 
 
-def first_page(
-    db: Database[dict[str, Any]], scopes: list[tuple[str | None, dict[str, Any]]]
-) -> list[str]:
+def first_page(db: Database[dict[str, Any]], scopes: Scopes) -> list[str]:
     """The first page of one sorted query per scope, merged as ``CaseViews.list_for`` merges
     them: what the server's time windows must add up to."""
     found = {}
-    for index, scope in scopes:
+    for index, scope, _ in scopes:
         cursor = db["cases"].find(scope, SUMMARY_FIELDS).sort(ORDER)
         cursor = cursor.hint(index) if index else cursor
         found.update({d["_id"]: d for d in cursor.limit(PAGE + 1)})
@@ -190,7 +179,7 @@ def check_list(
     api: str,
     token: str,
     db: Database[dict[str, Any]],
-    scopes: list[tuple[str | None, dict[str, Any]]],
+    scopes: Scopes,
 ) -> None:
     """The API's first page is the raw queries' first page, in order."""
     status, page = http_json(f"{api}{CASES_PATH}", headers=fs.bearer(token), timeout=1200)
@@ -219,14 +208,14 @@ def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str,
         return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
 
     first_window = {"last_activity_at": {"$gt": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}}
-    scopes = party_scopes(user_id) + [
-        (i, {**s, **first_window}) for i, s in court_scopes(shapes.COURT)
+    scopes = party_scopes(user_id, {}) + [
+        (i, {**s, **first_window}, w) for i, s, w in court_scopes(shapes.COURT)
     ]
     found = {
         f"list {i or next(iter(s))}": find(
             s, ORDER, PAGE + 1, projection=SUMMARY_FIELDS, **({"hint": i} if i else {})
         )
-        for i, s in scopes
+        for i, s, _ in scopes
     }
     found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
     found["detail hearings"] = {**find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS),

@@ -10,16 +10,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import filingseed as fs
-import raw
-import shapes
 from bson import ObjectId
-from loadgen import LoadResult, WrkRun
-from seed import SeedError, SignedIn, http_json
-from stack import DATABASE, Stack
+
+from bench import filingseed as fs
+from bench import raw, shapes
+from bench.loadgen import LoadResult, WrkRun
+from bench.seed import SeedError, SignedIn, http_json
+from bench.stack import DATABASE, Stack
 
 if TYPE_CHECKING:
-    from run import Bench
+    from bench.run import Bench
 
 BENCH = Path(__file__).resolve().parent
 POOLS = ("api warmup", "api measured", "raw warmup", "raw measured")
@@ -49,7 +49,7 @@ def pool_sizes(bench: Bench) -> list[int]:
 
 def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filings:
     o = bench.opts
-    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key)
+    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
     with fs.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage(f"insert {o.filings} pending filings with pymongo"):

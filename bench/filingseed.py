@@ -18,17 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import shapes
 from argon2 import PasswordHasher
 from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
-from seed import SeedError, SignedIn, api_login, http_json, phone_ip
+
+from bench import shapes
+from bench.seed import SeedError, SignedIn, api_login, http_json, phone_ip
+from server.filing.review import QUEUE_SORT, queue_filter
 
 BATCH = 5000
 BACKLOG_DAYS = 12  # pending filings were submitted over the last 12 days
-QUEUE_FILTER = {"court_id": shapes.COURT, "status": "submitted"}
-QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
+QUEUE_FILTER = queue_filter(shapes.COURT)  # ReviewService.queue's, sorted by QUEUE_SORT
 QUEUE_PAGE = 20  # the API's default limit
 QUEUE_PATH = "/api/v1/review/filings"
 FILER_BASE = 1 << 16  # X-Real-Ip numbers of the filers: after those of the /me users

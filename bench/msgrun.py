@@ -12,21 +12,23 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import filingseed as fs
-import msgraw
-import msgseed as ms
-import raw
-import shapes
 from bson import ObjectId
-from filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, serially, settle
-from loadgen import LoadResult, WrkRun
 from pymongo.asynchronous.client_session import AsyncClientSession
-from report import size_label
-from seed import SeedError, http_json
-from stack import DATABASE, Stack
+
+from bench import filingseed as fs
+from bench import msgraw, raw, shapes
+from bench import msgseed as ms
+from bench.filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, serially, settle
+from bench.loadgen import LoadResult, WrkRun
+from bench.report import size_label
+from bench.seed import SeedError, http_json
+from bench.stack import DATABASE, Stack
+from server.platform.db import update_returning
+from server.workorders.messages import SUMMARY_EXCLUDE, mine_filter
+from server.workorders.rules import to_ms
 
 if TYPE_CHECKING:
-    from run import Bench
+    from bench.run import Bench
 
 MINE = 60  # messages of the reader whose list is loaded: three pages
 KEYS = {
@@ -138,32 +140,27 @@ def load_list(bench: Bench, stack: Stack, filings: Filings, token: str, sender: 
 
 async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
     """``MessageService.list_mine``'s first page."""
-    cursor = db["workorders"].find({"sender_id": sender}, ms.SUMMARY_EXCLUDE).sort("_id", -1)
+    cursor = db["workorders"].find(mine_filter(sender), SUMMARY_EXCLUDE).sort("_id", -1)
     return await cursor.limit(ms.PAGE + 1).to_list()
 
 
 async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) -> bool:
     """``MessageService.create``'s database calls, in order: the case, then one transaction:
-    the number (``$inc`` and re-read), the order, the judge's notice (already told?, inbox,
-    outbox). The content check is WeChat's (an HTTP call), not the database's."""
+    the number (``update_returning``), the order, the judge's notice (``NotificationService``
+    itself). The content check is WeChat's (an HTTP call), not the database's."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
-    now = ms.ms(dt.datetime.now(dt.UTC))
+    now = to_ms(dt.datetime.now(dt.UTC))
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
     async def work(session: AsyncClientSession) -> None:
-        await db["counters"].update_one({"_id": key}, {"$inc": {"seq": 1}}, upsert=True,
-                                        session=session)  # fmt: skip
-        counter = await db["counters"].find_one({"_id": key}, session=session) or {}
-        doc = ms.order_doc(rng, int(counter["seq"]), now, case["filer_id"], judge,
+        counter = await update_returning(db["counters"], {"_id": key}, {"$inc": {"seq": 1}},
+                                         upsert=True, session=session)  # fmt: skip
+        doc = ms.order_doc(rng, int((counter or {})["seq"]), now, case["filer_id"], judge,
                            (str(case_id), case["case_no"]))  # fmt: skip
         await db["workorders"].insert_one(doc, session=session)
-        notice = ms.notice_doc(judge, doc, now)
-        if not await raw.already_told(db, [judge], notice["dedupe_key"], session):
-            await db["inbox"].insert_many([notice], ordered=False, session=session)
-            await db["outbox"].insert_many([ms.push_doc(notice, now)], ordered=False,
-                                           session=session)  # fmt: skip
+        await raw.notifier(db).notify([judge], **ms.notice(doc), session=session)
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)
@@ -180,7 +177,7 @@ def sweep_rate(
     assignment deadline go in, give it back, and time the server's sweep through them."""
     label = size_label(count)
     now = dt.datetime.now(dt.UTC)
-    due, far = ms.ms(now - dt.timedelta(minutes=1)), now + FAR
+    due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
     with fs.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage(f"insert {count} open orders past their assignment deadline"):

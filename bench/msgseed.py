@@ -17,76 +17,39 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import caseseed as cs
-import filingseed as fs
-import shapes
 from argon2 import PasswordHasher
 from bson import ObjectId
 from pymongo.database import Database
-from seed import SeedError, SignedIn, http_json, phone_ip
 
-COURT_CODE = "京0105"  # config.yaml: bj-chaoyang
+from bench import caseseed as cs
+from bench import filingseed as fs
+from bench import shapes
+from bench.seed import SeedError, SignedIn, http_json, phone_ip
+from models.workorders import WorkOrderStatus
+from server.workorders import rules
+from server.workorders.messages import SUMMARY_EXCLUDE, mine_filter
+from server.workorders.rules import to_ms
+from server.workorders.service import workorder_number
+
 CATEGORIES = ("进度查询", "庭审安排", "证据材料", "缴费退费", "执行", "投诉", "其他")
-WINDOWS = ((dt.time(9, 0), dt.time(12, 0)), (dt.time(13, 30), dt.time(17, 30)))
-DAY_HOURS = 7.0
-SPANS = {"assign": 1.0, "reply": DAY_HOURS, "close": 5 * DAY_HOURS}  # config.yaml bj-chaoyang
-DUE = {"assign": "assign_due_at", "reply": "first_reply_due_at", "close": "close_due_at"}
 MESSAGES_PATH = "/api/v1/messages"
 STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
-SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
 ASSIGNEES = 20  # judges the seeded orders are spread over
 LATER = (
     "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
     "close_note", "closed_on_time", "rating", "rating_score",
 )  # fmt: skip
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
-TEMPLATE_ID = "dev-tmpl-workorder-update"  # config.yaml notifications.templates
-
-
-def add_working_hours(start: dt.datetime, hours: float) -> dt.datetime:
-    """``CourtCalendar.add_working_hours`` on a weekdays-only calendar."""
-    left = dt.timedelta(hours=hours)
-    day = start.astimezone(shapes.SHANGHAI).date()
-    while True:
-        if day.weekday() < 5:
-            for a, b in WINDOWS:
-                begin = dt.datetime.combine(day, a, tzinfo=shapes.SHANGHAI).astimezone(dt.UTC)
-                end = dt.datetime.combine(day, b, tzinfo=shapes.SHANGHAI).astimezone(dt.UTC)
-                if end <= start:
-                    continue
-                begin = max(begin, start)
-                if left <= end - begin:
-                    return ms(begin + left)
-                left -= end - begin
-        day += dt.timedelta(days=1)
-
-
-def ms(when: dt.datetime) -> dt.datetime:
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
 def deadlines(created: dt.datetime) -> dict[str, Any]:
-    """``workorder_rules.deadlines``: the three deadlines and the six steps."""
-    found: dict[str, Any] = {"steps": []}
-    for kind, hours in SPANS.items():
-        due = add_working_hours(created, hours)
-        found[DUE[kind]] = due
-        found["steps"] += [
-            {"kind": kind, "level": 1, "at": due},
-            {"kind": kind, "level": 2, "at": add_working_hours(due, hours)},
-        ]
-    return found
+    """``workorders.rules.deadlines`` on the court's calendar: three deadlines, six steps."""
+    return rules.deadlines(shapes.calendar(), shapes.court().deadlines.workorder, created)
 
 
 def applicable(status: str, replied: bool) -> set[str]:
-    if status == "closed":
-        return set()
-    return (
-        {"close"}
-        | (set() if replied else {"reply"})
-        | ({"assign"} if status == "pending" else set())
-    )
+    return {k.value for k in rules.applicable(WorkOrderStatus(status), replied)}
 
 
 def swept(doc: dict[str, Any], now: dt.datetime) -> None:
@@ -181,7 +144,8 @@ def order_doc(
         1, 8
     )
     doc = {
-        "_id": ObjectId(), "no": f"GD{year}{COURT_CODE}-{seq:06d}", "seq": seq, "year": year,
+        "_id": ObjectId(), "no": workorder_number(year, shapes.court().code, seq), "seq": seq,
+        "year": year,
         "court_id": shapes.COURT, "sender_id": sender, "sender_name": shapes.person_name(rng),
         "case_id": case[0] if case else None, "case_no": case[1] if case else None,
         "case_staff_ids": [assignee] if case and assignee else [],
@@ -216,7 +180,7 @@ class OrderSeeder:
         case: tuple[str, str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
-        created = ms(created)
+        created = to_ms(created)
         year = created.astimezone(shapes.SHANGHAI).year
         if not self.seqs[year]:
             key = f"workorder_no|{shapes.COURT}|{year}"
@@ -229,7 +193,7 @@ class OrderSeeder:
         """Take a new order to ``status`` (replied, closed and maybe rated) as the API would,
         and leave it as the sweep would have by ``now``."""
         if status in ("replied", "closed"):
-            at = ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
+            at = to_ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
             at = min(at, now)
             doc["thread"].append({**doc["thread"][0], "id": str(ObjectId()), "side": "court",
                                   "by": doc["assignee_id"], "name": "王法官", "at": at,
@@ -238,7 +202,9 @@ class OrderSeeder:
                        first_reply_seconds=(at - doc["created_at"]).total_seconds(),
                        first_reply_on_time=at <= doc["first_reply_due_at"])  # fmt: skip
         if status == "closed":
-            at = min(ms(doc["first_replied_at"] + dt.timedelta(hours=self.rng.uniform(1, 48))), now)
+            at = min(
+                to_ms(doc["first_replied_at"] + dt.timedelta(hours=self.rng.uniform(1, 48))), now
+            )
             doc.update(
                 status="closed",
                 closed_at=at,
@@ -292,7 +258,7 @@ def check_shape(db: Database[dict[str, Any]], api_id: str, seeded: dict[str, Any
 
 
 def first_page(db: Database[dict[str, Any]], sender: str) -> list[str]:
-    cursor = db["workorders"].find({"sender_id": sender}, SUMMARY_EXCLUDE).sort("_id", -1)
+    cursor = db["workorders"].find(mine_filter(sender), SUMMARY_EXCLUDE).sort("_id", -1)
     return [str(d["_id"]) for d in cursor.limit(PAGE + 1)][:PAGE]
 
 
@@ -306,37 +272,15 @@ def check_list(api: str, token: str, db: Database[dict[str, Any]], sender: str) 
         )
 
 
-# ---- the notice of a new order, as ``NotificationService.notify`` writes it
-
-
-def _cut(text: str, limit: int = 20) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def notice_doc(user_id: str, doc: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """The assignee's inbox notice of a new order (``MessageService._announce``)."""
+def notice(doc: dict[str, Any]) -> dict[str, Any]:
+    """The assignee's notice of a new order (``MessageService._announce``, ``tell``)."""
     due = doc["first_reply_due_at"].astimezone(shapes.SHANGHAI).strftime("%m月%d日 %H:%M")
     return {
-        "_id": ObjectId(), "user_id": user_id, "kind": "workorder_new", "title": "新的留言待答复",
+        "kind": "workorder_new", "title": "新的留言待答复",
         "body": f"{doc['no']}（{doc['category']}）：{doc['excerpt'][:30]}，请于{due}前答复",
         "data": {"workorder_id": str(doc["_id"]), "no": doc["no"], "status": doc["status"]},
         "page": f"pages/workorder/detail?id={doc['_id']}", "template": "workorder_update",
-        "read": False, "read_at": None, "created_at": now,
         "dedupe_key": f"wo:{doc['_id']}:workorder_new:1",
-    }  # fmt: skip
-
-
-def push_doc(notice: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    rendered = {
-        "thing1": {"value": _cut(notice["title"])},
-        "thing2": {"value": _cut(notice["body"])},
-        "time3": {"value": now.astimezone(shapes.SHANGHAI).strftime("%Y-%m-%d %H:%M")},
-    }
-    return {
-        "notification_id": notice["_id"], "user_id": notice["user_id"],
-        "template": "workorder_update", "template_id": TEMPLATE_ID, "data": rendered,
-        "page": notice["page"], "status": "pending", "attempts": 0, "quota_taken": False,
-        "next_attempt_at": now, "created_at": now,
     }  # fmt: skip
 
 
@@ -347,7 +291,7 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
     """An unassigned order whose assignment deadline passed at ``due`` and whose other steps
     all lie at ``far``: the sweep has exactly one step of it to take."""
     doc = seeder.order(due - dt.timedelta(hours=1))
-    far = ms(far)
+    far = to_ms(far)
     for step in doc["steps"]:
         step["at"] = due if (step["kind"], step["level"]) == ("assign", 1) else far
     doc.update(assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due,
@@ -386,7 +330,7 @@ def escalation_waits(
     checks each of the ``count`` orders was escalated once and its supervisor told once
     (waiting a little longer if the last ones were not the last taken)."""
     for _ in range(120):
-        found = db["workorders"].find({"sweep_at": ms(far)}, {"escalations": 1})
+        found = db["workorders"].find({"sweep_at": to_ms(far)}, {"escalations": 1})
         waits = sorted(
             (d["escalations"][0]["at"] - since).total_seconds() * 1000
             for d in found

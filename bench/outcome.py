@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadgen import wrk_version
-from report import (
+from bench.loadgen import wrk_version
+from bench.report import (
     RATIO_DEFINITIONS,
     Stage,
     scaling,
@@ -19,10 +19,10 @@ from report import (
     target_line,
     write_json,
 )
-from report import ratios as compute_ratios
+from bench.report import ratios as compute_ratios
 
 if TYPE_CHECKING:
-    from run import Bench
+    from bench.run import Bench
 
 OUT = Path(__file__).resolve().parent / "out"
 

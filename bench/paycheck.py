@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import caseseed as cs
-import filingseed as fs
-import payseed as ps
 from bson import ObjectId
 from pymongo.database import Database
-from seed import SeedError, SignedIn, http_json
+
+from bench import caseseed as cs
+from bench import filingseed as fs
+from bench import payseed as ps
+from bench.seed import SeedError, SignedIn, http_json
 
 Db = Database[dict[str, Any]]
 PAID_EVENT = "缴费"  # the case's timeline event of PaymentService._announce_paid

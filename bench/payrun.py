@@ -23,14 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import caseseed as cs
-import filingseed as fs
-import payseed as ps
-import raw
-import shapes
-from filingrun import WRK_TIMEOUT, Filings, settle
-from loadgen import LoadResult, WrkRun
-from paycheck import (
+from bench import caseseed as cs
+from bench import filingseed as fs
+from bench import payseed as ps
+from bench import raw, shapes
+from bench.filingrun import WRK_TIMEOUT, Filings, settle
+from bench.loadgen import LoadResult, WrkRun
+from bench.paycheck import (
     ApiPaid,
     Ledger,
     api_paid,
@@ -40,11 +39,11 @@ from paycheck import (
     post,
     settled_ledger,
 )
-from seed import SeedError
-from stack import DATABASE, Stack
+from bench.seed import SeedError
+from bench.stack import DATABASE, Stack
 
 if TYPE_CHECKING:
-    from run import Bench
+    from bench.run import Bench
 
 BENCH = Path(__file__).resolve().parent
 KEYS = {"POST notify first": "notify_first", "POST notify repeat": "notify_repeat"}
@@ -59,7 +58,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         with bench.stage("pay one fee through the API and the emulator's callback"):
             api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
         keys = replace(keys, mchid=api.transaction["mchid"], appid=api.transaction["appid"])
-        cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key)
+        cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
         seeder = seed(bench, ps.PaySeeder(db, cipher, api.notice, court_name(api),
                                           filings.clerk.user_id))  # fmt: skip
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import random
 import secrets
@@ -32,20 +31,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import caseseed as cs
-import filingseed as fs
-import shapes
 from bson import ObjectId
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.database import Database
 
+from bench import caseseed as cs
+from bench import filingseed as fs
+from bench import shapes
+from server.wechat.pay_config import dev_public_key_id
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOTIFY_PATH = "/api/v1/payments/wechat/notify"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
-FEE_DUE_DAYS = 7  # courts.*.deadlines.fee_due_days (working days)
 RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
 PAYERS = 1000  # seeded litigants who pay, round-robin
 _NONCE = string.ascii_letters + string.digits
@@ -72,16 +72,7 @@ class PayKeys:
         pem = stored["wechatpay_platform_key"].encode()
         key = serialization.load_pem_private_key(pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
-        return cls(key, public_key_id(key), stored["wechatpay_apiv3_key"])
-
-
-def public_key_id(key: rsa.RSAPrivateKey) -> str:
-    """``server.wechat.pay_config.dev_public_key_id``: ``PUB_KEY_ID_01`` and 30 digits."""
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    digest = hashlib.sha256(pem).hexdigest()
-    return "PUB_KEY_ID_01" + str(int(digest[:24], 16)).zfill(30)[:30]
+        return cls(key, dev_public_key_id(key), stored["wechatpay_apiv3_key"])
 
 
 def beijing(when: dt.datetime) -> str:
@@ -192,7 +183,7 @@ def notice_doc(
         "status": "pending",
         "payer_ids": [payer_id],
         "issued_at": issued,
-        "due_at": shapes.review_deadline(issued, FEE_DUE_DAYS),
+        "due_at": shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
         "overdue_at": None,
         "paid_at": None,
         "document_id": None,

@@ -17,14 +17,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import shapes
 from bson import ObjectId
-from filingseed import QUEUE_FILTER, QUEUE_PAGE, QUEUE_SORT
-from loadgen import LoadResult
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
+
+from bench import shapes
+from bench.filingseed import QUEUE_PAGE
+from bench.loadgen import LoadResult
+from models.users import Role
+from server.filing.filings import submit_update
+from server.filing.review import QUEUE_SORT, queue_filter
+from server.notify.inbox import NotificationService
+from server.platform.clock import SystemClock, local_day
+from server.platform.db import update_returning
 
 Db = AsyncDatabase[dict[str, Any]]
 Op = Callable[[], Awaitable[bool]]  # one operation; False: nothing found or matched
@@ -162,7 +169,7 @@ def queue_ops() -> OpFactory:
 
 async def queue_page(db: Db) -> list[dict[str, Any]]:
     """``ReviewService.queue``'s query for the first page (one more, to know if there is more)."""
-    page = db["filings"].find(QUEUE_FILTER).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
+    page = db["filings"].find(queue_filter(shapes.COURT)).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
     return await page.to_list()
 
 
@@ -186,79 +193,39 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
 
 async def submit(db: Db, filing_id: ObjectId) -> bool:
     """``FilingService.submit``'s database calls, in the same order: the filing read, then one
-    transaction (the conditional update and re-read of ``update_returning``, the file grant,
-    the clerks' notices)."""
+    transaction: ``update_returning`` with ``submit_update``, the files' grant to the court
+    (``FileService.grant``), the clerks' notices (``NotificationService`` itself)."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
         return False
     now = dt.datetime.now(dt.UTC)
+    deadline = shapes.review_deadline(now)
 
     async def file_it(session: AsyncClientSession) -> bool:
-        return await _file(db, doc, now, session)
+        filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
+        update = submit_update(doc["filer_id"], "submitted", now, deadline)
+        filed = await update_returning(db["filings"], filt, update, session=session)
+        if filed is None:
+            return False
+        await db["files.files"].update_many(
+            {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}},
+            {"$addToSet": {"metadata.court_ids": {"$each": [filed["court_id"]]}}},
+            session=session,
+        )
+        names = "、".join(p["name"] for p in filed["plaintiffs"][:2])
+        await notifier(db).notify_court_staff(
+            filed["court_id"], [Role.clerk.value], "filing_submitted", "新的网上立案申请",
+            f"{names}：{filed['cause']}，请在{local_day(filed['review_deadline'])}前审查",
+            data={"filing_id": str(filed["_id"]), "green_channel": filed["green"]},
+            template="filing_submitted", page=f"pages/review/detail?id={filed['_id']}",
+            dedupe_key=f"filing:{filed['_id']}:submitted:{filed['version']}", session=session,
+        )  # fmt: skip
+        return True
 
     async with db.client.start_session() as session:
         return await session.with_transaction(file_it)
 
 
-async def _file(db: Db, doc: dict[str, Any], now: dt.datetime, session: AsyncClientSession) -> bool:
-    filings = db["filings"]
-    moved = await filings.update_one(
-        {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]},
-        {
-            "$set": {
-                "status": "submitted",
-                "submitted_at": now,
-                "review_deadline": shapes.review_deadline(now),
-                "deadline_flag": None,
-                "updated_at": now,
-            },
-            "$inc": {"version": 1},
-            "$push": {"decisions": {"action": "submitted", "by": doc["filer_id"], "at": now}},
-        },
-        session=session,
-    )
-    filed = await filings.find_one({"_id": doc["_id"]}, session=session)
-    if not moved.matched_count or filed is None:
-        return False
-    await db["files.files"].update_many(
-        {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}},
-        {"$addToSet": {"metadata.court_ids": {"$each": [filed["court_id"]]}}},
-        session=session,
-    )
-    await announce(db, filed, now, session)
-    return True
-
-
-async def announce(
-    db: Db, filed: dict[str, Any], now: dt.datetime, session: AsyncClientSession
-) -> None:
-    """``NotificationService.notify_court_staff`` in a transaction: the clerks, the notices
-    they do not have yet, their inbox, the outbox."""
-    query = {"court_id": filed["court_id"], "role": {"$in": ["clerk"]}, "active": True}
-    staff = db["users"].find(query, {"_id": 1}, session=session).limit(1000)
-    notices = [shapes.inbox_doc(str(d["_id"]), filed, now) async for d in staff]
-    if not notices:
-        return
-    known = await already_told(db, [n["user_id"] for n in notices], notices[0]["dedupe_key"],
-                               session)  # fmt: skip
-    notices = [n for n in notices if n["user_id"] not in known]
-    if notices:
-        await db["inbox"].insert_many(notices, ordered=False, session=session)
-        pushes = [shapes.outbox_doc(n, now) for n in notices]
-        await db["outbox"].insert_many(pushes, ordered=False, session=session)
-
-
-async def already_told(
-    db: Db, user_ids: list[str], dedupe_key: str, session: AsyncClientSession
-) -> set[str]:
-    """``NotificationService._not_yet_sent``: one point read per recipient up to ten of
-    them, one ``$in`` query for more."""
-    if len(user_ids) <= 10:
-        known = set()
-        for uid in user_ids:
-            mine = {"user_id": uid, "dedupe_key": dedupe_key}
-            if await db["inbox"].find_one(mine, {"_id": 1}, session=session):
-                known.add(uid)
-        return known
-    query = {"user_id": {"$in": user_ids}, "dedupe_key": dedupe_key}
-    return {d["user_id"] async for d in db["inbox"].find(query, {"user_id": 1}, session=session)}
+def notifier(db: Db) -> NotificationService:
+    """The server's own notice writer over the bench's client (inbox, outbox)."""
+    return NotificationService(db, shapes.settings(), SystemClock())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadgen import LoadResult
+from bench.loadgen import LoadResult
 
 TARGET = 0.70  # GET /me must reach 70 % of /healthz throughput
 

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -26,16 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import raw
-from caserun import run_cases
-from filingrun import load_filings, seed_filings
-from loadgen import LoadResult, WrkRun, ensure_wrk
-from msgrun import run_messages
-from outcome import OUT, finish
-from payrun import run_payments
-from report import Stage
-from seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
-from stack import DATABASE, Stack
+from bench import raw
+from bench.caserun import run_cases
+from bench.filingrun import load_filings, seed_filings
+from bench.loadgen import LoadResult, WrkRun, ensure_wrk
+from bench.msgrun import run_messages
+from bench.outcome import OUT, finish
+from bench.payrun import run_payments
+from bench.report import Stage
+from bench.seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
+from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -322,7 +321,3 @@ def run(bench: Bench) -> int:
         aborted = str(e)
         say(f"FAILED: {e}")
     return finish(bench, aborted)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

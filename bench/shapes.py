@@ -1,11 +1,8 @@
-"""Filing-related documents shaped exactly as the server writes them; no I/O in here.
+"""Filing-related documents shaped as the server writes them, with the server's own builders
+(``FieldCipher``, ``party_doc``, the court calendar, ``submit_update``); no I/O in here.
 
-- ``Cipher``: ``server.platform.crypto.FieldCipher``
-  (AES-256-GCM under the run's data key, HMAC-SHA256
-  under its hash key), so seeded ID numbers decrypt and match like the server's own.
 - ``draft_doc``: what ``FilingService.create`` inserts for the complaint of ``complaint_body``;
   ``submitted``: the same after ``FilingService.submit``; ``pending_doc``: a seeded pending one.
-- ``inbox_doc``/``outbox_doc``: what ``NotificationService.notify`` writes for the clerks.
 
 ``filingseed.check_shapes`` compares these with documents the API itself wrote in the same run.
 """
@@ -13,22 +10,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import os
 import random
-import secrets
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from models.filings import PartyIn, PartyType
+from server.filing import parties
+from server.filing.filings import submit_update
+from server.platform.calendar import Calendars, CourtCalendar
+from server.platform.config import CourtSettings, Settings, load_settings
+from server.platform.crypto import FieldCipher
+
+Cipher = FieldCipher
 COURT = "bj-chaoyang"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-SUBMIT_TEMPLATE_ID = "dev-tmpl-filing-submitted"  # config.yaml notifications.templates
 GREEN_SHARE = 0.05
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _REGIONS = ("110105", "110108", "110101", "110106", "130102", "310115", "320102", "410105")
@@ -38,20 +38,21 @@ _CAUSES = ("民间借贷纠纷", "买卖合同纠纷", "劳动争议", "物业�
 _GREEN = ("elderly", "disabled", "migrant_wages", "military", "minor", "enterprise")
 
 
-class Cipher:
-    """``server.platform.crypto.FieldCipher``, re-implemented: the bench imports nothing
-    from the server."""
+@cache
+def settings() -> Settings:
+    """config.yaml, as the server reads it (the courts, their calendars and deadlines)."""
+    return load_settings()
 
-    def __init__(self, data_key: bytes, hash_key: str) -> None:
-        self._aes = AESGCM(data_key)
-        self._hash_key = hash_key.encode()
 
-    def encrypt(self, text: str, context: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aes.encrypt(nonce, text.encode(), context)
+def court() -> CourtSettings:
+    found = settings().court(COURT)
+    assert found is not None
+    return found
 
-    def keyed_hash(self, text: str) -> str:
-        return hmac.new(self._hash_key, text.encode(), hashlib.sha256).hexdigest()
+
+@cache
+def calendar() -> CourtCalendar:
+    return Calendars(settings()).for_court(COURT)
 
 
 def id_number(rng: random.Random, serial: int | None = None) -> str:
@@ -92,22 +93,12 @@ def person(rng: random.Random, name: str | None = None, number: str | None = Non
     )
 
 
-def party_doc(p: Person, cipher: Cipher, with_phone: bool = True) -> dict[str, Any]:
-    """``PartyDoc(...).model_dump()`` of a person, as ``server.filing.parties.party_doc``
-    makes it."""
-    return {
-        "party_id": secrets.token_hex(6),
-        "type": "person",
-        "name": p.name,
-        "id_cipher": cipher.encrypt(p.id_number, b"id_number"),
-        "id_hash": cipher.keyed_hash(p.id_number),
-        "id_masked": p.id_number[:3] + "*" * 11 + p.id_number[-4:],
-        "credit_code": None,
-        "phone": p.phone if with_phone else None,
-        "address": p.address,
-        "legal_representative": None,
-        "user_id": None,
-    }
+def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[str, Any]:
+    """A person's stored form, by ``server.filing.parties.party_doc`` itself."""
+    data = PartyIn(type=PartyType.person, name=p.name, id_number=p.id_number,
+                   phone=p.phone if with_phone else None, address=p.address)  # fmt: skip
+    found = parties.party_doc("plaintiffs", 0, data, {}, cipher, dt.date.today(), [])
+    return found.model_dump()
 
 
 def complaint_body(plaintiff: Person, defendant: Person, evidence: list[str]) -> dict[str, Any]:
@@ -162,40 +153,28 @@ def draft_doc(
     return doc
 
 
-def end_of_day(day: dt.date) -> dt.datetime:
-    last = dt.datetime.combine(day, dt.time(23, 59, 59, 999_000), tzinfo=SHANGHAI)
-    return last.astimezone(dt.UTC)
-
-
-def review_deadline(submitted_at: dt.datetime, days: int = 7) -> dt.datetime:
-    """End of the ``days``-th working day after submission (weekends only: close enough)."""
-    day = submitted_at.astimezone(SHANGHAI).date()
-    while days:
-        day += dt.timedelta(days=1)
-        days -= day.weekday() < 5
-    return end_of_day(day)
+def review_deadline(submitted_at: dt.datetime, days: int | None = None) -> dt.datetime:
+    """``FilingService.submit``'s deadline: ``days`` (the court's for civil cases) working
+    days after, on the court's calendar."""
+    deadlines = court().deadlines
+    days = days or deadlines.review_days.get("civil", deadlines.default_review_days)
+    return calendar().deadline_at(submitted_at, days)
 
 
 def deadline_flag(deadline: dt.datetime, now: dt.datetime) -> str | None:
     """What the server's deadline sweep would have set by now (so it finds nothing to do)."""
     if deadline < now:
         return "overdue"
-    soon = end_of_day(now.astimezone(SHANGHAI).date() + dt.timedelta(days=4))
+    cal = calendar()  # as ``ReviewService.sweep_deadlines``: due today or the next working day
+    soon = cal.end_of_day(cal.next_working_day(cal.local_date(now) + dt.timedelta(days=1)))
     return "due_soon" if deadline <= soon else None
 
 
 def submitted(doc: dict[str, Any], at: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
-    """The draft after ``FilingService.submit``'s find_one_and_update."""
-    return {
-        **doc,
-        "status": "submitted",
-        "version": doc["version"] + 1,
-        "submitted_at": at,
-        "review_deadline": deadline,
-        "deadline_flag": None,
-        "updated_at": at,
-        "decisions": [{"action": "submitted", "by": doc["filer_id"], "at": at}],
-    }
+    """The draft after ``FilingService.submit``'s update (``submit_update``)."""
+    update = submit_update(doc["filer_id"], "submitted", at, deadline)
+    return {**doc, **update["$set"], "version": doc["version"] + 1,
+            "decisions": [update["$push"]["decisions"]]}  # fmt: skip
 
 
 def pending_doc(
@@ -214,60 +193,6 @@ def pending_doc(
     doc = submitted(draft, at + dt.timedelta(minutes=rng.uniform(1, 60)), deadline)
     doc["deadline_flag"] = deadline_flag(deadline, now)
     return doc
-
-
-def local_day(when: dt.datetime) -> str:
-    return when.astimezone(SHANGHAI).strftime("%Y年%m月%d日")
-
-
-def announcement(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """Title, body and data of the clerks' notice in ``FilingService._announce``."""
-    names = "、".join(p["name"] for p in doc["plaintiffs"][:2])
-    body = f"{names}：{doc['cause']}，请在{local_day(doc['review_deadline'])}前审查"
-    return "新的网上立案申请", body, {"filing_id": str(doc["_id"]), "green_channel": doc["green"]}
-
-
-def inbox_doc(user_id: str, doc: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    title, body, data = announcement(doc)
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "kind": "filing_submitted",
-        "title": title,
-        "body": body,
-        "data": data,
-        "page": f"pages/review/detail?id={doc['_id']}",
-        "template": "filing_submitted",
-        "read": False,
-        "read_at": None,
-        "created_at": now,
-        "dedupe_key": f"filing:{doc['_id']}:submitted:{doc['version']}",
-    }
-
-
-def _cut(text: str, limit: int = 20) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def outbox_doc(notice: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    rendered = {
-        "thing1": {"value": _cut(notice["title"])},
-        "thing2": {"value": _cut(notice["body"])},
-        "time3": {"value": now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")},
-    }
-    return {
-        "notification_id": notice["_id"],
-        "user_id": notice["user_id"],
-        "template": "filing_submitted",
-        "template_id": SUBMIT_TEMPLATE_ID,
-        "data": rendered,
-        "page": notice["page"],
-        "status": "pending",
-        "attempts": 0,
-        "quota_taken": False,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 def staff_doc(username: str, password_hash: str, now: dt.datetime) -> dict[str, Any]:

@@ -113,6 +113,14 @@ def full_contacts(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
     return {p.party_id for p in case.plaintiffs} if user_id == case.filer_id else set()
 
 
+def party_scopes(user_id: str, extra: dict[str, Any]) -> list[Scope]:
+    """A party's and an agent's cases: two queries, each read whole, left to the planner."""
+    return [
+        (None, {"party_user_ids": user_id, **extra}, WHOLE),
+        (None, {"agent_ids": user_id, **extra}, WHOLE),
+    ]
+
+
 class CaseViews:
     def __init__(
         self,
@@ -180,10 +188,7 @@ class CaseViews:
         uid = str(user.id)
         extra: dict[str, Any] = {"status": query.status.value} if query.status else {}
         if user.role not in STAFF_ROLES:
-            return [
-                (None, {"party_user_ids": uid, **extra}, WHOLE),
-                (None, {"agent_ids": uid, **extra}, WHOLE),
-            ]
+            return party_scopes(uid, extra)
         if not user.court_id:
             raise Forbidden("该账户不属于任何法院", code="no_court")
         if query.judge_id:

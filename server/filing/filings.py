@@ -6,6 +6,7 @@ read), so a lost race is a 409 and never a double transition.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -76,6 +77,16 @@ def filing_out(doc: FilingDoc) -> FilingOut:
         third_parties=[party_out(p) for p in doc.third_parties],
         **data,
     )
+
+
+def submit_update(by: str, action: str, now: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
+    """The update that files a draft (or a corrected filing) at ``now``."""
+    return {
+        "$set": {"status": FilingStatus.submitted.value, "submitted_at": now,
+                 "review_deadline": deadline, "deadline_flag": None, "updated_at": now},
+        "$inc": {"version": 1},
+        "$push": {"decisions": {"action": action, "by": by, "at": now}},
+    }  # fmt: skip
 
 
 class FilingService:
@@ -315,14 +326,7 @@ class FilingService:
         async def file_it(session: AsyncClientSession) -> FilingDoc:
             raw = await update_returning(
             self.filings, {"_id": doc.id, "version": doc.version, "status": doc.status.value},
-                {
-                    "$set": {"status": FilingStatus.submitted.value, "submitted_at": now,
-                             "review_deadline": deadline, "deadline_flag": None,
-                             "updated_at": now},
-                    "$inc": {"version": 1},
-                    "$push": {"decisions": {"action": action, "by": str(user.id), "at": now}},
-                },
-                session=session
+                submit_update(str(user.id), action, now, deadline), session=session
         )  # fmt: skip
             if raw is None:
                 raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")

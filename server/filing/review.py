@@ -43,6 +43,14 @@ SWEEP_BATCH = 500
 T = TypeVar("T")
 
 
+QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
+
+
+def queue_filter(court_id: str) -> dict[str, Any]:
+    """The review queue's filter (index ``review_queue``), read in ``QUEUE_SORT`` order."""
+    return {"court_id": court_id, "status": FilingStatus.submitted.value}
+
+
 def not_pending() -> Conflict:
     return Conflict("该立案申请不在待审查状态", code="filing_not_pending")
 
@@ -92,16 +100,11 @@ class ReviewService:
     async def queue(self, staff: UserDoc, query: PageQuery) -> Page[ReviewItem]:
         """Pending filings: green channel first, then the nearest deadline."""
         court_id = self.court_of(staff)
-        filt: dict[str, Any] = {"court_id": court_id, "status": FilingStatus.submitted.value}
+        filt = queue_filter(court_id)
         if query.cursor:
             cursor = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
             filt.update(_after(*cursor))
-        raws = (
-            await self.col.find(filt)
-            .sort([("green", -1), ("review_deadline", 1), ("_id", 1)])
-            .limit(query.limit + 1)
-            .to_list()
-        )
+        raws = await self.col.find(filt).sort(QUEUE_SORT).limit(query.limit + 1).to_list()
         docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
         last = docs[-1] if docs else None
         return Page[ReviewItem](

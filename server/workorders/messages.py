@@ -59,6 +59,11 @@ LATER = (
 )  # fmt: skip
 
 
+def mine_filter(sender_id: str, status: str | None = None) -> dict[str, Any]:
+    """A sender's messages (index ``by_sender``), read newest first (``_id`` descending)."""
+    return {"sender_id": sender_id, **({"status": status} if status else {})}
+
+
 class MessageService:
     def __init__(
         self,
@@ -278,9 +283,7 @@ class MessageService:
 
     async def list_mine(self, user: UserDoc, query: MessageQuery) -> Page[WorkOrderSummary]:
         """My messages, newest first (index ``by_sender``), cursor-paged."""
-        filt: dict[str, Any] = {"sender_id": str(user.id)}
-        if query.status:
-            filt["status"] = query.status.value
+        filt = mine_filter(str(user.id), query.status.value if query.status else None)
         if query.cursor:
             (last,) = decode_cursor(query.cursor, object_id)
             filt["_id"] = {"$lt": last}

@@ -27,7 +27,7 @@ from typing import Any
 
 from models.users import UserDoc
 from models.workorders import GroupBy, StatsOut, StatsQuery, StatsRow
-from server.platform.calendar import Calendars
+from server.platform.calendar import Calendars, CourtCalendar
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database
@@ -74,6 +74,55 @@ def _window(field: str, direction: int, by_group: bool) -> dict[str, Any]:
     return {"$setWindowFields": spec}
 
 
+def match_stage(
+    cal: CourtCalendar, courts: list[str], first: dt.date, last: dt.date
+) -> dict[str, Any]:
+    """The indexed first stage: created between the two court dates, inclusive."""
+    created = {"$gt": cal.end_of_day(first - dt.timedelta(days=1)), "$lte": cal.end_of_day(last)}
+    where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
+    return {"$match": {"court_id": where, "created_at": created}}
+
+
+def counts_pipeline(head: list[dict[str, Any]], key: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every count of the report, per group."""
+    replied = _present("first_reply_seconds")
+    group = {
+        "_id": key,
+        "received": {"$sum": 1},
+        "replied": _count(replied),
+        "closed": _count({"$eq": ["$status", "closed"]}),
+        "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
+        "on_time": _count({"$eq": ["$first_reply_on_time", True]}),
+        "overdue_now": _count({"$and": [_present("overdue_at"), {"$lte": ["$overdue_at", now]}]}),
+        "rated": _count(_present("rating_score")),
+        "rating_sum": {"$sum": "$rating_score"},
+    }
+    return [*head, {"$group": group}]
+
+
+def percentile_pipeline(
+    head: list[dict[str, Any]], key: str, several: bool
+) -> list[dict[str, Any]]:
+    """The replies' ranks at the percentiles, per group and (numbered again only when there
+    are ``several`` groups: over one group the two are the same) over every group."""
+    windows = [_window("up", 1, True), _window("down", -1, True)]
+    whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
+    if several:
+        windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
+        whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
+    return [
+        *head,
+        {"$match": {"first_reply_seconds": {"$ne": None}}},
+        {"$project": {"g": key, "s": "$first_reply_seconds"}},
+        *windows,
+        {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
+        {"$set": whole},
+        {"$match": {"$expr": {"$or": [{"$in": ["$up", _targets("$n")]},
+                                      {"$in": ["$all_up", _targets("$all_n")]}]}}},
+        {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},
+    ]  # fmt: skip
+
+
 class WorkOrderStats:
     def __init__(
         self,
@@ -110,12 +159,7 @@ class WorkOrderStats:
     def _match(self, courts: list[str], query: StatsQuery) -> dict[str, Any]:
         """The indexed first stage: created between the two court dates, inclusive."""
         cal = self.calendars.for_court(courts[0])
-        created = {
-            "$gt": cal.end_of_day(query.date_from - dt.timedelta(days=1)),
-            "$lte": cal.end_of_day(query.date_to),
-        }
-        where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
-        return {"$match": {"court_id": where, "created_at": created}}
+        return match_stage(cal, courts, query.date_from, query.date_to)
 
     @staticmethod
     def _own(staff: UserDoc) -> list[dict[str, Any]]:
@@ -147,21 +191,7 @@ class WorkOrderStats:
     async def _counts(
         self, head: list[dict[str, Any]], key: str, now: dt.datetime
     ) -> dict[Any, dict[str, int]]:
-        replied = _present("first_reply_seconds")
-        group = {
-            "_id": key,
-            "received": {"$sum": 1},
-            "replied": _count(replied),
-            "closed": _count({"$eq": ["$status", "closed"]}),
-            "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
-            "on_time": _count({"$eq": ["$first_reply_on_time", True]}),
-            "overdue_now": _count(
-                {"$and": [_present("overdue_at"), {"$lte": ["$overdue_at", now]}]}
-            ),
-            "rated": _count(_present("rating_score")),
-            "rating_sum": {"$sum": "$rating_score"},
-        }
-        cursor = await self.col.aggregate([*head, {"$group": group}])
+        cursor = await self.col.aggregate(counts_pipeline(head, key, now))
         return {raw["_id"]: {f: int(raw.get(f) or 0) for f in COUNTS} async for raw in cursor}
 
     async def _percentiles(
@@ -169,22 +199,7 @@ class WorkOrderStats:
     ) -> tuple[dict[Any, dict[str, float]], dict[str, float]]:
         """{group: {p50, p90}} and the same over every group (numbered again only when
         there are ``several`` groups: over one group the two are the same)."""
-        windows = [_window("up", 1, True), _window("down", -1, True)]
-        whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
-        if several:
-            windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
-            whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
-        pipeline = [
-            *head,
-            {"$match": {"first_reply_seconds": {"$ne": None}}},
-            {"$project": {"g": key, "s": "$first_reply_seconds"}},
-            *windows,
-            {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
-            {"$set": whole},
-            {"$match": {"$expr": {"$or": [{"$in": ["$up", _targets("$n")]},
-                                          {"$in": ["$all_up", _targets("$all_n")]}]}}},
-            {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},
-        ]  # fmt: skip
+        pipeline = percentile_pipeline(head, key, several)
         by_group: dict[Any, tuple[int, dict[int, float]]] = {}
         overall: tuple[int, dict[int, float]] = (0, {})
         cursor = await self.col.aggregate(pipeline, allowDiskUse=True)

@@ -1,0 +1,1 @@
+"""The microcourt benchmark (``python -m bench``): see bench/README.md."""
