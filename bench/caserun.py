@@ -20,7 +20,7 @@ from loadgen import WrkRun
 from report import CASE_ROWS, case_keys, size_label
 from stack import DATABASE, Stack
 
-from server.platform.paging import WHOLE, WINDOWS, newest_first
+from server.platform.mongo import first_page
 
 if TYPE_CHECKING:
     from run import Bench
@@ -56,9 +56,9 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             Row("detail", f"/api/v1/cases/{case_id}", litigant.token,
                 lambda d: raw_detail(d, ObjectId(case_id))),
             Row("party", cs.CASES_PATH, litigant.token,
-                lambda d: raw_list(d, cs.party_scopes(litigant.user_id), WHOLE)),
+                lambda d: raw_list(d, cs.party_scopes(litigant.user_id), False)),
             Row("clerk", cs.CASES_PATH, clerk.token,
-                lambda d: raw_list(d, cs.court_scopes(shapes.COURT), WINDOWS)),
+                lambda d: raw_list(d, cs.court_scopes(shapes.COURT), True)),
         ]  # fmt: skip
         for size in (o.cases, o.cases_large):
             if size <= 0:
@@ -144,16 +144,16 @@ async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
     return case is not None
 
 
-async def raw_list(db: raw.Db, scopes: Scopes, windows: tuple[dt.timedelta | None, ...]) -> bool:
+async def raw_list(db: raw.Db, scopes: Scopes, indexed: bool) -> bool:
     """``CaseViews.list_for``'s first page: each scope's finds, projected, sorted, limited to
     one more than the page, read whole (a litigant's) or in the same time windows (a
-    court's) by the same ``newest_first`` over the bare driver."""
+    court's) by the same ``first_page`` over the bare driver."""
     found = 0
     now = dt.datetime.now(dt.UTC)
     for index, scope in scopes:
-        rows = await newest_first(
+        rows = await first_page(
             db["cases"], scope, cs.SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
-            now=now, windows=windows, hint=index,
+            now=now, indexed_scope=indexed, index=index,
         )  # fmt: skip
         found += len(rows)
     return found > 0

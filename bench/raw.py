@@ -45,7 +45,7 @@ class Tally:
     last_error: str = ""
 
 
-#: the server's heartbeat timeout (``server.platform.db.connect``): with the driver's default a busy
+#: the server's heartbeat timeout (``platform.mongo.connect``): with the driver's default a busy
 #: SecantusDB answers a heartbeat late and the driver cancels the raw row's operation in flight
 #: (the raw statistics at 1M orders, after 9 min)
 HEARTBEAT_MS = 30000
@@ -186,7 +186,7 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
 
 async def submit(db: Db, filing_id: ObjectId) -> bool:
     """``FilingService.submit``'s database calls, in the same order: the filing read, then one
-    transaction (the conditional update and re-read of ``update_returning``, the file grant,
+    transaction (the conditional update and re-read of ``change_one``, the file grant,
     the clerks' notices)."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
