@@ -21,7 +21,7 @@ from bench.report import CASE_ROWS, case_keys, size_label
 from bench.stack import DATABASE, Stack
 from server.cases.service_of_documents import MAX_DOCUMENTS
 from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, party_scopes
-from server.platform.paging import newest_first
+from server.platform.mongo import first_page
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -147,13 +147,13 @@ async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
 async def raw_list(db: raw.Db, scopes: cs.Scopes) -> bool:
     """``CaseViews.list_for``'s first page: each scope's finds, projected, sorted, limited to
     one more than the page, read whole (a litigant's) or in the same time windows (a
-    court's) by the same ``newest_first`` over the bare driver."""
+    court's) by the same ``first_page`` over the bare driver."""
     found = 0
     now = dt.datetime.now(dt.UTC)
-    for index, scope, windows in scopes:
-        rows = await newest_first(
+    for index, scope, indexed in scopes:
+        rows = await first_page(
             db["cases"], scope, SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
-            now=now, windows=windows, hint=index,
+            now=now, indexed_scope=indexed, index=index,
         )  # fmt: skip
         found += len(rows)
     return found > 0

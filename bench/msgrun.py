@@ -23,7 +23,7 @@ from bench.loadgen import LoadResult, WrkRun
 from bench.report import size_label
 from bench.seed import SeedError, http_json
 from bench.stack import DATABASE, Stack
-from server.platform.db import update_returning
+from server.platform.mongo import change_one
 from server.workorders.messages import SUMMARY_EXCLUDE, mine_filter
 from server.workorders.rules import to_ms
 
@@ -146,7 +146,7 @@ async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
 
 async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) -> bool:
     """``MessageService.create``'s database calls, in order: the case, then one transaction:
-    the number (``update_returning``), the order, the judge's notice (``NotificationService``
+    the number (``change_one``), the order, the judge's notice (``NotificationService``
     itself). The content check is WeChat's (an HTTP call), not the database's."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
@@ -155,7 +155,7 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
     async def work(session: AsyncClientSession) -> None:
-        counter = await update_returning(db["counters"], {"_id": key}, {"$inc": {"seq": 1}},
+        counter = await change_one(db["counters"], {"_id": key}, {"$inc": {"seq": 1}},
                                          upsert=True, session=session)  # fmt: skip
         doc = ms.order_doc(rng, int((counter or {})["seq"]), now, case["filer_id"], judge,
                            (str(case_id), case["case_no"]))  # fmt: skip

@@ -31,7 +31,7 @@ from server.filing.filings import submit_update
 from server.filing.review import QUEUE_SORT, queue_filter
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock, local_day
-from server.platform.db import update_returning
+from server.platform.mongo import change_one
 
 Db = AsyncDatabase[dict[str, Any]]
 Op = Callable[[], Awaitable[bool]]  # one operation; False: nothing found or matched
@@ -52,7 +52,7 @@ class Tally:
     last_error: str = ""
 
 
-#: the server's heartbeat timeout (``server.platform.db.connect``): with the driver's default a busy
+#: the server's heartbeat timeout (``platform.mongo.connect``): with the driver's default a busy
 #: SecantusDB answers a heartbeat late and the driver cancels the raw row's operation in flight
 #: (the raw statistics at 1M orders, after 9 min)
 HEARTBEAT_MS = 30000
@@ -193,7 +193,7 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
 
 async def submit(db: Db, filing_id: ObjectId) -> bool:
     """``FilingService.submit``'s database calls, in the same order: the filing read, then one
-    transaction: ``update_returning`` with ``submit_update``, the files' grant to the court
+    transaction: ``change_one`` with ``submit_update``, the files' grant to the court
     (``FileService.grant``), the clerks' notices (``NotificationService`` itself)."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
@@ -204,7 +204,7 @@ async def submit(db: Db, filing_id: ObjectId) -> bool:
     async def file_it(session: AsyncClientSession) -> bool:
         filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
         update = submit_update(doc["filer_id"], "submitted", now, deadline)
-        filed = await update_returning(db["filings"], filt, update, session=session)
+        filed = await change_one(db["filings"], filt, update, session=session)
         if filed is None:
             return False
         await db["files.files"].update_many(

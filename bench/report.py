@@ -229,7 +229,7 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "    case by _id, its served_documents, hearings and fee_notices finds (CaseViews.detail);",
         "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
         "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id finds",
-        "    in the server's time windows, server/paging.py newest_first: the last hour, then 8x",
+        "    in the server's time windows, platform/mongo.py first_page: the last hour, then 8x",
         "    further back each time, until 21); a row measured serially has requests/s =",
         "    1 / latency",
         "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",

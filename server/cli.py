@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.devstack import EmbeddedDatabaseError
 from server.platform.config import ConfigError, Settings, load_settings
 from server.platform.observe import setup_logging
 
@@ -67,10 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"microcourt: {e}", file=sys.stderr)
         return 2
-    except EmbeddedDatabaseError as e:
+    except Exception as e:
+        if not _embedded_failed(e):
+            raise
         print(f"microcourt: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _embedded_failed(e: Exception) -> bool:
+    """The embedded database would not start: the development stack, imported only when
+    something is embedded or emulated, is then loaded."""
+    devstack = sys.modules.get("server.devstack")
+    return devstack is not None and isinstance(e, devstack.EmbeddedDatabaseError)
 
 
 def _reconcile(settings: Settings, day: dt.date, *, mend: bool) -> int:

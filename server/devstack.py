@@ -1,8 +1,14 @@
-"""The embedded database: SecantusDB as a child process, for development, tests and demos.
+"""The development stack: what ``serve`` starts in place of what is not configured.
 
-Started only when no ``mongodb.uri`` is configured. The child gets its own process group
-(so that Ctrl-C reaches us first and we stop it in order) and dies with us if we are killed
-(PR_SET_PDEATHSIG), so it is never left behind.
+- The embedded database, SecantusDB as a child process, when no ``mongodb.uri`` is set. The
+  child gets its own process group (so that Ctrl-C reaches us first and we stop it in order)
+  and dies with us if we are killed (PR_SET_PDEATHSIG), so it is never left behind.
+- The WeChat + WeChat Pay emulator (``miniapp_stubs``), when no WeChat or WeChat Pay
+  credentials are set.
+
+Only ``server.main`` imports this module, and only when something is embedded or emulated;
+the emulator itself is imported only when it is started. Code that runs in production never
+imports either (tests/test_devstack.py).
 """
 
 from __future__ import annotations
@@ -10,16 +16,25 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
+
+from server.platform.config import Settings
+from server.wechat.pay_config import PayCredentials
+
+if TYPE_CHECKING:
+    from miniapp_stubs.emulator import Emulator as Emulator
 
 log = logging.getLogger("microcourt.embedded")
 
@@ -137,3 +152,38 @@ class EmbeddedDatabase:
             proc.kill()
             await loop.run_in_executor(None, proc.wait)
         log.info("embedded database stopped")
+
+
+async def database_uri(settings: Settings, stack: AsyncExitStack) -> str:
+    """The embedded database started (and stopped with ``stack``); its URI."""
+    embedded = EmbeddedDatabase(
+        settings.mongodb.embedded_command,
+        settings.server.data_dir,
+        settings.mongodb.startup_timeout_seconds,
+    )
+    uri = await embedded.start()
+    stack.push_async_callback(embedded.stop)
+    return uri
+
+
+async def start_emulator(
+    settings: Settings, stack: AsyncExitStack, pay: PayCredentials, platform_key: str | None
+) -> Emulator:
+    """The WeChat + WeChat Pay emulator started (and stopped with ``stack``), our merchant
+    registered with it when WeChat Pay is emulated."""
+    from miniapp_stubs.emulator import PayOptions
+    from miniapp_stubs.emulator import start_emulator as start
+
+    options = PayOptions(
+        platform_private_key_pem=platform_key,
+        platform_public_key_id=pay.platform_public_key_id,
+        time_scale=1 / 30,  # callbacks retried after 0.5 s, 0.5 s, 1 s, 6 s ...
+        check_request_time=True,  # the emulator runs on the wall clock here
+    )
+    emulator = await start(settings.wechat.appid, secrets.token_hex(16), pay=options)
+    stack.push_async_callback(emulator.stop)
+    if platform_key is not None:
+        emulator.pay.add_merchant(
+            pay.mchid, pay.appid, pay.merchant_public_key_pem, pay.serial_no, pay.apiv3_key
+        )
+    return emulator

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 from server.app import make_app
-from server.devstack import EmbeddedDatabase, free_port
 from server.platform.clock import SystemClock
 from server.platform.config import Settings
 from server.platform.crypto import resolve_keys
-from server.platform.db import connect, ensure_indexes
+from server.platform.db import ensure_indexes
 from server.platform.lease import Lease
+from server.platform.mongo import connect
 from server.platform.periodic import Periodic
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, resolve_pay_credentials
 
 if TYPE_CHECKING:
-    from miniapp_stubs.emulator import Emulator
+    from server.devstack import Emulator
 
 log = logging.getLogger("microcourt")
 
@@ -32,14 +32,9 @@ log = logging.getLogger("microcourt")
 async def _database_uri(settings: Settings, stack: AsyncExitStack) -> str:
     if not settings.mongodb.embedded:
         return settings.mongodb.uri
-    embedded = EmbeddedDatabase(
-        settings.mongodb.embedded_command,
-        settings.server.data_dir,
-        settings.mongodb.startup_timeout_seconds,
-    )
-    uri = await embedded.start()
-    stack.push_async_callback(embedded.stop)
-    return uri
+    from server import devstack
+
+    return await devstack.database_uri(settings, stack)
 
 
 async def _emulator(
@@ -48,21 +43,9 @@ async def _emulator(
     """The WeChat + WeChat Pay emulator, started when either is not configured."""
     if not (settings.wechat.emulated or settings.wechatpay.emulated):
         return None
-    from miniapp_stubs.emulator import PayOptions, start_emulator
+    from server import devstack
 
-    options = PayOptions(
-        platform_private_key_pem=platform_key,
-        platform_public_key_id=pay.platform_public_key_id,
-        time_scale=1 / 30,  # callbacks retried after 0.5 s, 0.5 s, 1 s, 6 s ...
-        check_request_time=True,  # the emulator runs on the wall clock here
-    )
-    emulator = await start_emulator(settings.wechat.appid, secrets.token_hex(16), pay=options)
-    stack.push_async_callback(emulator.stop)
-    if platform_key is not None:
-        emulator.pay.add_merchant(
-            pay.mchid, pay.appid, pay.merchant_public_key_pem, pay.serial_no, pay.apiv3_key
-        )
-    return emulator
+    return await devstack.start_emulator(settings, stack, pay, platform_key)
 
 
 def _wechat(settings: Settings, stack: AsyncExitStack, emulator: Emulator | None) -> WeChatAdapter:
@@ -114,7 +97,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await ensure_indexes(db)
         emulator = await _emulator(settings, stack, pay, platform_key)
         wechat = _wechat(settings, stack, emulator)
-        port = settings.server.port or free_port(settings.server.host)
+        sockets = bind_sockets(settings.server.port, settings.server.host)
+        port = int(sockets[0].getsockname()[1])
         wechatpay = _wechatpay(settings, stack, pay, emulator, port)
         app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys)
         services: Any = app.settings["services"]
@@ -123,7 +107,7 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         server = HTTPServer(
             app, xheaders=settings.server.behind_proxy, max_body_size=settings.server.max_body_bytes
         )
-        server.listen(port, settings.server.host)
+        server.add_sockets(sockets)
         stack.push_async_callback(server.close_all_connections)
         stack.callback(server.stop)
         print(

@@ -1,4 +1,4 @@
-"""``newest_first``: pages read in time windows come out exactly as one sorted query would
+"""``first_page``: pages read in time windows come out exactly as one sorted query would
 give them, across window edges, ties and cursors, on the real database."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo import DESCENDING
 
 from server.platform.db import Database
-from server.platform.paging import WHOLE, WINDOWS, newest_first
+from server.platform.mongo import WINDOWS, first_page
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
@@ -33,10 +33,8 @@ def _times() -> list[dt.datetime]:
 
 
 @pytest.mark.gen_test(timeout=60)
-@pytest.mark.parametrize("windows", [WINDOWS, WHOLE], ids=["windows", "whole"])
-async def test_pages_match_one_sorted_query(
-    db: Database, windows: tuple[dt.timedelta | None, ...]
-) -> None:
+@pytest.mark.parametrize("indexed", [True, False], ids=["windows", "whole"])
+async def test_pages_match_one_sorted_query(db: Database, indexed: bool) -> None:
     col = db["paged"]
     await col.create_index([("k", 1), ("at", DESCENDING), ("_id", DESCENDING)])
     docs = [{"_id": ObjectId(), "k": "mine", "at": at} for at in _times()]
@@ -49,9 +47,9 @@ async def test_pages_match_one_sorted_query(
         seen: list[Any] = []
         after = None
         while True:
-            rows = await newest_first(
+            rows = await first_page(
                 col, {"k": "mine"}, {"at": 1}, size + 1, field="at", now=NOW, after=after,
-                windows=windows,
+                indexed_scope=indexed,
             )  # fmt: skip
             assert [r["_id"] for r in rows] == [d["_id"] for d in expected[len(seen) :]][: size + 1]
             page = rows[:size]
@@ -83,7 +81,7 @@ async def test_pages_by_id_match_one_sorted_query(db: Database) -> None:
         seen: list[Any] = []
         after = None
         while True:
-            rows = await newest_first(col, {"k": "mine"}, {}, size + 1, now=NOW, after=after)
+            rows = await first_page(col, {"k": "mine"}, {}, size + 1, now=NOW, after=after)
             assert [r["_id"] for r in rows] == expected[len(seen) : len(seen) + size + 1]
             seen += [r["_id"] for r in rows[:size]]
             if len(rows) <= size:
@@ -96,5 +94,5 @@ async def test_pages_by_id_match_one_sorted_query(db: Database) -> None:
 async def test_an_empty_scope_reads_every_window_and_finds_nothing(db: Database) -> None:
     col = db["paged"]
     await col.insert_one({"k": "other", "at": NOW})
-    assert await newest_first(col, {"k": "mine"}, {}, 21, field="at", now=NOW) == []
-    assert await newest_first(col, {"k": "mine"}, {}, 21, now=NOW) == []
+    assert await first_page(col, {"k": "mine"}, {}, 21, field="at", now=NOW) == []
+    assert await first_page(col, {"k": "mine"}, {}, 21, now=NOW) == []

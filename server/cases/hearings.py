@@ -15,6 +15,7 @@ sweeping processes remind once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bson import ObjectId
@@ -37,8 +38,9 @@ from server.cases.views import hearing_out
 from server.platform.calendar import Calendars
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import Settings
-from server.platform.db import Database, update_returning
+from server.platform.db import Database, read_decide_write, won
 from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.platform.mongo import change_one
 
 SWEEP_BATCH = 500
 Span = tuple[dt.datetime, dt.datetime]
@@ -190,24 +192,45 @@ class HearingService:
     async def _move(
         self, hearing: HearingDoc, changes: dict[str, Any], session: AsyncClientSession
     ) -> HearingDoc:
-        """The conditional update of a scheduled hearing (409 if it changed meanwhile)."""
-        raw = await update_returning(
+        """The conditional update of a scheduled hearing (``LostRace`` if it changed
+        meanwhile: ``_changed`` reads it again)."""
+        raw = await change_one(
             self.col,
             {"_id": hearing.id, "version": hearing.version, "status": SCHEDULED},
             {"$set": {**changes, "updated_at": self.clock.now()}, "$inc": {"version": 1}},
             session=session,
         )
-        if raw is None:
-            raise not_scheduled()
-        return HearingDoc.model_validate(raw)
+        return HearingDoc.model_validate(won(raw))  # lost: read again
 
     async def reschedule(
         self, staff: UserDoc, case_id: str, hearing_id: str, data: HearingUpdate
     ) -> HearingOut:
         """A new time (and room, length); the parties are told at once, and reminded again
         the day before. 404; 409 cancelled/held or room taken; 422 bad time."""
-        case = await self.admin.for_staff(staff, case_id)
-        hearing = await self._scheduled(case, hearing_id)
+        return await self._changed(
+            staff, case_id, hearing_id, lambda c, h: self._reschedule(staff, c, h, data)
+        )
+
+    async def _changed(
+        self,
+        staff: UserDoc,
+        case_id: str,
+        hearing_id: str,
+        decide_write: Callable[[CaseDoc, HearingDoc], Awaitable[HearingOut]],
+    ) -> HearingOut:
+        """Read the case and its scheduled hearing, decide and write (``_move`` in a
+        transaction); read again after a lost race."""
+
+        async def read() -> tuple[CaseDoc, HearingDoc]:
+            case = await self.admin.for_staff(staff, case_id)
+            return case, await self._scheduled(case, hearing_id)
+
+        return await read_decide_write(read, lambda found: decide_write(*found), not_scheduled)
+
+    async def _reschedule(
+        self, staff: UserDoc, case: CaseDoc, hearing: HearingDoc, data: HearingUpdate
+    ) -> HearingOut:
+        hearing_id = str(hearing.id)
         room = data.room or hearing.room
         minutes = data.duration_minutes or hearing.duration_minutes
         span = self._slot(case.court_id, data.at, minutes)
@@ -234,8 +257,14 @@ class HearingService:
     ) -> HearingOut:
         """Cancel, with the reason; the parties are told at once. When it was the case's last
         scheduled hearing, a scheduled case goes back to assigned. 404; 409 not scheduled."""
-        case = await self.admin.for_staff(staff, case_id)
-        hearing = await self._scheduled(case, hearing_id)
+        return await self._changed(
+            staff, case_id, hearing_id, lambda c, h: self._cancel(staff, c, h, data)
+        )
+
+    async def _cancel(
+        self, staff: UserDoc, case: CaseDoc, hearing: HearingDoc, data: HearingCancelIn
+    ) -> HearingOut:
+        hearing_id = str(hearing.id)
         body = f"{case.case_no}原定{describe(hearing)}已取消：{data.reason}"
         notice: Notice = ("hearing_cancelled", f"{hearing.kind.value}已取消", body)
 

@@ -22,8 +22,9 @@ from server.identity.users import UserService
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
 from server.platform.crypto import FieldCipher
-from server.platform.db import Database, update_returning
+from server.platform.db import Database
 from server.platform.errors import NotFound
+from server.platform.mongo import change_one
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
@@ -54,7 +55,7 @@ class CaseService:
     async def next_number(
         self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await update_returning(
+        counter = await change_one(
             self.counters,
             {"_id": f"case_no|{court.id}|{type_code}|{year}"},
             {"$inc": {"seq": 1}},
@@ -185,7 +186,7 @@ class CaseService:
         """Append a timeline event (with any ``changes``) if the case still matches ``expect``;
         None when it does not (the caller's 409)."""
         now = self.clock.now()
-        raw = await update_returning(
+        raw = await change_one(
             self.cases,
             {"_id": case_id, **(expect or {})},
             {
@@ -215,7 +216,7 @@ class CaseService:
         if not paths:
             return None
         uid = str(user.id)
-        raw = await update_returning(
+        raw = await change_one(
             self.cases,
             {"_id": case.id, **{f"{path}.id_hash": id_hash for path in paths}},
             {

@@ -43,19 +43,13 @@ from server.platform.calendar import Calendars
 from server.platform.config import Settings
 from server.platform.db import Database
 from server.platform.errors import Forbidden, NotFound
-from server.platform.paging import (
-    WHOLE,
-    WINDOWS,
-    as_datetime,
-    decode_cursor,
-    encode_cursor,
-    newest_first,
-    object_id,
-)
+from server.platform.mongo import first_page
+from server.platform.paging import as_datetime, decode_cursor, encode_cursor, object_id
 from server.platform.ratelimit import RateLimiter
 
-#: (index to name or None, filter, windows) of one of GET /cases' queries
-Scope = tuple[str | None, dict[str, Any], tuple[dt.timedelta | None, ...]]
+#: (index to name or None, filter, whether an index serves the filter as a prefix) of one
+#: of GET /cases' queries
+Scope = tuple[str | None, dict[str, Any], bool]
 SUMMARY_FIELDS = {
     f: 1
     for f in (
@@ -116,8 +110,8 @@ def full_contacts(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
 def party_scopes(user_id: str, extra: dict[str, Any]) -> list[Scope]:
     """A party's and an agent's cases: two queries, each read whole, left to the planner."""
     return [
-        (None, {"party_user_ids": user_id, **extra}, WHOLE),
-        (None, {"agent_ids": user_id, **extra}, WHOLE),
+        (None, {"party_user_ids": user_id, **extra}, False),
+        (None, {"agent_ids": user_id, **extra}, False),
     ]
 
 
@@ -156,16 +150,16 @@ class CaseViews:
     async def list_for(self, user: UserDoc, query: CaseQuery) -> Page[CaseSummary]:
         """Newest activity first, cursor-paged. A party's and an agent's cases come from two
         indexed queries merged here (no $or planning needed); staff see their court's, read
-        in time windows (``newest_first``)."""
+        a page at a time (``first_page``)."""
         after = None
         if query.cursor:
             when, last = decode_cursor(query.cursor, as_datetime, object_id)
             after = {"last_activity_at": when, "_id": last}
         found: dict[Any, dict[str, Any]] = {}
-        for index, scope, windows in self._scopes(user, query):
-            rows = await newest_first(
+        for index, scope, indexed in self._scopes(user, query):
+            rows = await first_page(
                 self.col, scope, SUMMARY_FIELDS, query.limit + 1, field="last_activity_at",
-                now=self.cases.clock.now(), after=after, windows=windows, hint=index,
+                now=self.cases.clock.now(), after=after, indexed_scope=indexed, index=index,
             )  # fmt: skip
             found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: (r["last_activity_at"], r["_id"]))[::-1]
@@ -179,12 +173,10 @@ class CaseViews:
         )
 
     def _scopes(self, user: UserDoc, query: CaseQuery) -> list[Scope]:
-        """(index, filter, windows) of each query. A party's or agent's cases are few and
-        read whole, found by the planner (on SecantusDB a hinted find walks the whole
-        index). A court's are read in windows, each an equality prefix and a range on the
-        activity time that the court's indexes serve; an accepted-date range makes a second
-        range, which SecantusDB serves by no index, so that query is read whole through
-        the named index."""
+        """(index, filter, indexed scope) of each query. A party's or agent's cases are few
+        and found by the planner. A court's filter is equalities that the court's indexes
+        serve as a prefix of the activity time; an accepted-date range makes a second range,
+        which the planner matches to no index, so that query names its index."""
         uid = str(user.id)
         extra: dict[str, Any] = {"status": query.status.value} if query.status else {}
         if user.role not in STAFF_ROLES:
@@ -195,7 +187,7 @@ class CaseViews:
             extra["judge_id"] = query.judge_id
         accepted = self._accepted_range(user.court_id, query.accepted_from, query.accepted_to)
         if not accepted:
-            return [(None, {"court_id": user.court_id, **extra}, WINDOWS)]
+            return [(None, {"court_id": user.court_id, **extra}, True)]
         index = (
             "court_judge_activity"
             if query.judge_id
@@ -203,7 +195,7 @@ class CaseViews:
             if query.status
             else "court_activity"
         )
-        return [(index, {"court_id": user.court_id, **extra, **accepted}, WHOLE)]
+        return [(index, {"court_id": user.court_id, **extra, **accepted}, False)]
 
     def _accepted_range(
         self, court_id: str, first: dt.date | None, last: dt.date | None

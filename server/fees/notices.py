@@ -37,8 +37,9 @@ from server.notify.inbox import NotificationService
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
-from server.platform.db import Database, update_returning
+from server.platform.db import Database
 from server.platform.errors import ValidationFailed
+from server.platform.mongo import change_one
 
 if TYPE_CHECKING:
     from server.cases.service_of_documents import DocumentService
@@ -162,7 +163,7 @@ class FeeNoticeService:
         self, notice_id: str, amount_fen: int, when: dt.datetime, session: AsyncClientSession
     ) -> FeeNoticeDoc:
         """Add a payment to the notice (in the payment's transaction); paid once covered."""
-        raw = await update_returning(
+        raw = await change_one(
             self.col,
             {"_id": ObjectId(notice_id)},
             {"$inc": {"paid_fen": amount_fen, "version": 1}},

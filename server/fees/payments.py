@@ -38,8 +38,9 @@ from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, LostRace, in_transaction, read_decide_write
 from server.platform.errors import Conflict, NotFound, ServiceUnavailable
+from server.platform.mongo import change_one
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import (
     CallbackRejected,
@@ -61,6 +62,10 @@ def payment_not_found() -> NotFound:
 
 def notice_not_found() -> NotFound:
     return NotFound("缴费通知不存在", code="fee_notice_not_found")
+
+
+def payment_in_progress() -> Conflict:
+    return Conflict("支付订单正在创建，请稍后重试", code="payment_in_progress")
 
 
 class UnknownOrder(CallbackRejected):
@@ -102,8 +107,8 @@ class PaymentService:
         """The notice's open order (False), or a new one (True). 404 not the caller's notice;
         409 paid, waived or cancelled, or another payer's order is open; 503 WeChat Pay down."""
         notice = await self._payable(user, data.fee_notice_id)
-        for _ in range(2):
-            open_ = await self._open_order(notice)
+
+        async def decide_write(open_: PaymentDoc | None) -> tuple[PaymentOut, bool]:
             if open_ is not None:
                 return await self._resume(user, open_), False
             doc = self._new_order(user, notice)
@@ -111,9 +116,12 @@ class PaymentService:
                 await self.col.insert_one({**doc.model_dump(by_alias=True),
                                            "open_for": str(notice.id)})  # fmt: skip
             except DuplicateKeyError:
-                continue  # a concurrent request opened it first: take theirs
+                raise LostRace from None  # a concurrent request opened it first: take theirs
             return await self._prepay(doc), True
-        raise Conflict("支付订单正在创建，请稍后重试", code="payment_in_progress")
+
+        return await read_decide_write(
+            lambda: self._open_order(notice), decide_write, payment_in_progress, attempts=2
+        )
 
     async def _payable(self, user: UserDoc, notice_id: str) -> FeeNoticeDoc:
         notice = await self.fees.load(notice_id)
@@ -285,7 +293,7 @@ class PaymentService:
         now = self.clock.now()
 
         async def credit(session: AsyncClientSession) -> bool:
-            raw = await update_returning(
+            raw = await change_one(
                 self.col,
                 {"_id": doc.id, "status": {"$in": [PaymentStatus.pending.value,
                                                    PaymentStatus.closed.value]}},

@@ -167,7 +167,7 @@ async def reconcile_once(settings: Settings, day: dt.date, *, mend: bool) -> Rec
     merchant, with the services the server itself uses."""
     from server.app import build_services
     from server.platform.clock import SystemClock
-    from server.platform.db import connect
+    from server.platform.mongo import connect
     from server.wechat.pay_config import resolve_pay_credentials
 
     clock = SystemClock()

@@ -36,8 +36,9 @@ from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, in_transaction
 from server.platform.errors import Conflict, ServiceUnavailable, ValidationFailed
+from server.platform.mongo import change_one
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import RefundStatus as WxRefundStatus
 from server.wechat.pay_models import WeChatPayError, WeChatPayUnavailable
@@ -181,7 +182,7 @@ class RefundService:
         return await in_transaction(self.db, done)
 
     async def _apply(self, refund: RefundDoc, session: AsyncClientSession) -> None:
-        raw = await update_returning(
+        raw = await change_one(
             self.payments.col,
             {"_id": ObjectId(refund.payment_id)},
             {"$inc": {"refunded_fen": refund.amount_fen, "version": 1},

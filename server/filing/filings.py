@@ -31,8 +31,9 @@ from server.identity.users import UserService
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, in_transaction, read_decide_write, won
 from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ MIN_FACTS = 10
 
 def filing_not_found() -> NotFound:
     return NotFound("立案申请不存在", code="filing_not_found")
+
+
+def filing_changed() -> Conflict:
+    return Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
+
+
+#: what its filer may still withdraw
+WITHDRAWABLE = (FilingStatus.draft, FilingStatus.submitted, FilingStatus.correction_requested)
 
 
 def materials(doc: FilingDoc) -> list[str]:
@@ -194,21 +203,22 @@ class FilingService:
             raise Forbidden("只有已认证的律师可以代理立案", code="lawyer_not_verified")
 
     async def update(self, user: UserDoc, filing_id: str, data: FilingFields) -> FilingDoc:
-        doc = await self.load(filing_id)
-        if doc.filer_id != str(user.id):
-            raise filing_not_found()
-        if doc.status not in EDITABLE:
-            raise Conflict("立案申请已提交，不能修改", code="filing_not_editable")
-        changes = await self._fields(user, data, self._parties_by_id(doc))
-        changes["updated_at"] = self.clock.now()
-        raw = await update_returning(
-            self.filings,
-            {"_id": doc.id, "version": doc.version, "status": {"$in": [s.value for s in EDITABLE]}},
-            {"$set": changes, "$inc": {"version": 1}},
-        )
-        if raw is None:
-            raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
-        return FilingDoc.model_validate(raw)
+        async def decide_write(doc: FilingDoc) -> FilingDoc:
+            if doc.filer_id != str(user.id):
+                raise filing_not_found()
+            if doc.status not in EDITABLE:
+                raise Conflict("立案申请已提交，不能修改", code="filing_not_editable")
+            changes = await self._fields(user, data, self._parties_by_id(doc))
+            changes["updated_at"] = self.clock.now()
+            editable = {"$in": [s.value for s in EDITABLE]}
+            raw = await change_one(
+                self.filings,
+                {"_id": doc.id, "version": doc.version, "status": editable},
+                {"$set": changes, "$inc": {"version": 1}},
+            )
+            return FilingDoc.model_validate(won(raw))
+
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)
 
     @staticmethod
     def _parties_by_id(doc: FilingDoc) -> dict[str, PartyDoc]:
@@ -314,8 +324,14 @@ class FilingService:
     async def submit(self, user: UserDoc, filing_id: str) -> FilingDoc:
         """File it: the transition, the court's access to the materials and the clerks'
         notices commit together, or not at all."""
-        doc = await self.load(filing_id)
-        self._check_submittable(user, doc)
+
+        async def decide_write(doc: FilingDoc) -> FilingDoc:
+            self._check_submittable(user, doc)
+            return await self._submit(user, doc)
+
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)
+
+    async def _submit(self, user: UserDoc, doc: FilingDoc) -> FilingDoc:
         now = self.clock.now()
         court = self.settings.court(doc.court_id)
         assert court is not None
@@ -324,13 +340,11 @@ class FilingService:
         action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
 
         async def file_it(session: AsyncClientSession) -> FilingDoc:
-            raw = await update_returning(
+            raw = await change_one(
             self.filings, {"_id": doc.id, "version": doc.version, "status": doc.status.value},
                 submit_update(str(user.id), action, now, deadline), session=session
         )  # fmt: skip
-            if raw is None:
-                raise Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
-            filed = FilingDoc.model_validate(raw)
+            filed = FilingDoc.model_validate(won(raw))
             await self._announce(filed, session)
             return filed
 
@@ -381,26 +395,21 @@ class FilingService:
         return sorted((await self.users.by_identity(doc.party_hashes)).values())
 
     async def withdraw(self, user: UserDoc, filing_id: str) -> FilingDoc:
-        doc = await self.load(filing_id)
-        if doc.filer_id != str(user.id):
-            raise filing_not_found()
-        open_states = [
-            FilingStatus.draft,
-            FilingStatus.submitted,
-            FilingStatus.correction_requested,
-        ]
-        if doc.status not in open_states:
-            raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
-        now = self.clock.now()
-        raw = await update_returning(
-            self.filings,
-            {"_id": doc.id, "status": {"$in": [s.value for s in open_states]}},
-            {
-                "$set": {"status": FilingStatus.withdrawn.value, "updated_at": now},
-                "$inc": {"version": 1},
-                "$push": {"decisions": {"action": "withdrawn", "by": str(user.id), "at": now}},
-            },
-        )
-        if raw is None:
-            raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
-        return FilingDoc.model_validate(raw)
+        async def decide_write(doc: FilingDoc) -> FilingDoc:
+            if doc.filer_id != str(user.id):
+                raise filing_not_found()
+            if doc.status not in WITHDRAWABLE:
+                raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
+            now = self.clock.now()
+            raw = await change_one(
+                self.filings,
+                {"_id": doc.id, "version": doc.version, "status": doc.status.value},
+                {
+                    "$set": {"status": FilingStatus.withdrawn.value, "updated_at": now},
+                    "$inc": {"version": 1},
+                    "$push": {"decisions": {"action": "withdrawn", "by": str(user.id), "at": now}},
+                },
+            )
+            return FilingDoc.model_validate(won(raw))
+
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)

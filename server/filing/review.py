@@ -28,8 +28,9 @@ from server.filing.filings import FilingService, filing_not_found, filing_out, m
 from server.identity.users import UserService
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, in_transaction, read_decide_write, won
 from server.platform.errors import Conflict, Forbidden
+from server.platform.mongo import change_one
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class ReviewService:
         session: AsyncClientSession,
     ) -> FilingDoc:
         now = self.clock.now()
-        raw = await update_returning(
+        raw = await change_one(
             self.col,
             {"_id": doc.id, "status": FilingStatus.submitted.value, "version": doc.version},
             {
@@ -154,13 +155,21 @@ class ReviewService:
             },
             session=session,
         )
-        if raw is None:
-            raise not_pending()
+        won(raw)  # lost to another decision: read again
         await self.users.record(
             str(staff.id), f"filing.{decision['action']}", str(doc.id), session,
             court_id=doc.court_id,
         )  # fmt: skip
         return FilingDoc.model_validate(raw)
+
+    async def _decided(
+        self, staff: UserDoc, filing_id: str, decide_write: Callable[[FilingDoc], Awaitable[T]]
+    ) -> T:
+        """Read the pending filing, decide and write (``_decide`` in a transaction); read
+        again after a lost race (a decided filing is then a 409)."""
+        return await read_decide_write(
+            lambda: self.pending(staff, filing_id), decide_write, not_pending
+        )
 
     async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.for_staff(staff, filing_id)
@@ -172,7 +181,13 @@ class ReviewService:
         self, staff: UserDoc, filing_id: str, data: CorrectionIn
     ) -> FilingDoc:
         """One complete correction notice (一次性补正): a second one is a 409."""
-        doc = await self.pending(staff, filing_id)
+        return await self._decided(
+            staff, filing_id, lambda doc: self._request_correction(staff, doc, data)
+        )
+
+    async def _request_correction(
+        self, staff: UserDoc, doc: FilingDoc, data: CorrectionIn
+    ) -> FilingDoc:
         if doc.correction is not None:
             raise Conflict(
                 "补正通知只能发送一次，请一次列明全部事项", code="correction_already_requested"
@@ -196,8 +211,9 @@ class ReviewService:
         return await self._in_transaction(correct)
 
     async def reject(self, staff: UserDoc, filing_id: str, data: RejectIn) -> FilingDoc:
-        doc = await self.pending(staff, filing_id)
+        return await self._decided(staff, filing_id, lambda doc: self._reject(staff, doc, data))
 
+    async def _reject(self, staff: UserDoc, doc: FilingDoc, data: RejectIn) -> FilingDoc:
         async def refuse(session: AsyncClientSession) -> FilingDoc:
             decided = await self._decide(
                 doc, staff, {"status": FilingStatus.rejected.value},
@@ -211,7 +227,9 @@ class ReviewService:
 
     async def accept(self, staff: UserDoc, filing_id: str, data: AcceptIn) -> AcceptOut:
         """Register the case (立案): the filing accepted, its number counted, the case created."""
-        doc = await self.pending(staff, filing_id)
+        return await self._decided(staff, filing_id, lambda doc: self._accept(staff, doc, data))
+
+    async def _accept(self, staff: UserDoc, doc: FilingDoc, data: AcceptIn) -> AcceptOut:
         court = self.settings.court(doc.court_id)
         assert court is not None
         type_code = court.case_types[doc.case_kind]

@@ -30,8 +30,9 @@ from server.identity.idnumber import id_number_problem, mask_id_number, normaliz
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
-from server.platform.db import Database, update_returning
+from server.platform.db import Database
 from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 log = logging.getLogger("microcourt.users")
@@ -140,7 +141,7 @@ class UserService:
     async def _update(
         self, user_id: ObjectId, query: dict[str, Any], update: dict[str, Any]
     ) -> UserDoc | None:
-        raw = await update_returning(self.users, {"_id": user_id, **query}, update)
+        raw = await change_one(self.users, {"_id": user_id, **query}, update)
         self.forget(str(user_id))
         return UserDoc.model_validate(raw) if raw else None
 
@@ -184,7 +185,7 @@ class UserService:
         return UserDoc.model_validate(raw)
 
     async def _upsert_openid(self, openid: str, update: dict[str, Any]) -> dict[str, Any]:
-        raw = await update_returning(self.users, {"openid": openid}, update, upsert=True)
+        raw = await change_one(self.users, {"openid": openid}, update, upsert=True)
         assert raw is not None  # an upsert returning the document after always has one
         return raw
 

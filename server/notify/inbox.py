@@ -225,8 +225,8 @@ class NotificationService:
         ids = [d["user_id"] for d in docs]
         known: set[str] = set()
         if len(ids) <= FEW_RECIPIENTS:
-            # one point read each: SecantusDB's planner takes the dedupe index for
-            # equalities only, and scans the whole inbox for an $in on its first field
+            # one point read each: an index serves equalities only (server.platform.mongo),
+            # an $in on its first field may scan the whole inbox
             for uid in ids:
                 mine = {"user_id": uid, "dedupe_key": dedupe_key}
                 if await self.inbox.find_one(mine, {"_id": 1}, session=session):
@@ -266,7 +266,8 @@ class NotificationService:
         if not ObjectId.is_valid(notification_id):
             raise NotFound("通知不存在", code="notification_not_found")
         mine = {"_id": ObjectId(notification_id), "user_id": user_id}
-        # update_one then find_one, not findAndModify: SecantusDB scans for the latter.
+        # update_one then find_one, not findAndModify (server.platform.mongo): marked read
+        # by whichever request came first, the notice as it now is
         await self.inbox.update_one(
             {**mine, "read": False}, {"$set": {"read": True, "read_at": self.clock.now()}}
         )

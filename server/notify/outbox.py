@@ -12,8 +12,8 @@ The user's quota is taken once per item (``quota_taken``), before the first send
 conditional decrement; retries do not take it again, and a final failure gives it back.
 
 Every claim and state change is a conditional ``update_one`` rather than a findAndModify:
-same guarantee, and on SecantusDB findAndModify scans the collection (hundreds of ms at
-20,000 documents) where a find plus an update by ``_id`` takes a few.
+same guarantee, and findAndModify is slow on the embedded database
+(``server.platform.mongo``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""The MongoDB client, and every index the application's queries rely on."""
+"""The database, its transactions, the read-decide-write of one document, and every index the
+application's queries rely on. What the embedded database needs is in ``server.platform.mongo``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 log = logging.getLogger("microcourt.db")
@@ -213,42 +212,11 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-#: before every date the application writes (see ``due_by``)
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def due_by(at: dt.datetime) -> dict[str, Any]:
-    """``{field: due_by(now)}``: a date on or before ``at``, never null. SecantusDB serves a
-    range open below from the start of the index, where the nulls are: the escalation sweep's
-    ``sweep_at <= now`` at 1M orders (most of them null, nothing left to escalate) read every
-    null order each round (2.9 s per 50k nulls) until given this lower bound (4 ms)."""
-    return {"$gt": EPOCH, "$lte": at}
-
-
-async def update_returning(
-    collection: AsyncCollection[dict[str, Any]],
-    query: dict[str, Any],
-    update: dict[str, Any],
-    *,
-    upsert: bool = False,
-    session: AsyncClientSession | None = None,
-) -> dict[str, Any] | None:
-    """A conditional update, then the document as it now is; None when nothing matched.
-
-    What find_one_and_update(..., AFTER) does, as two indexed operations: SecantusDB's
-    findAndModify scans the whole collection, even by _id. ``query`` must name ``_id``, or
-    still match the document after the update (as a unique key such as ``openid`` does).
-    """
-    result = await collection.update_one(query, update, upsert=upsert, session=session)
-    if result.upserted_id is not None:
-        return await collection.find_one({"_id": result.upserted_id}, session=session)
-    if result.matched_count == 0:
-        return None
-    again = {"_id": query["_id"]} if "_id" in query else query
-    return await collection.find_one(again, session=session)
-
-
 T = TypeVar("T")
+D = TypeVar("D")
+
+#: how many times a read-decide-write reads again after losing a race before it answers 409
+ATTEMPTS = 3
 
 
 async def in_transaction(db: Database, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
@@ -257,21 +225,40 @@ async def in_transaction(db: Database, work: Callable[[AsyncClientSession], Awai
         return await session.with_transaction(work)
 
 
-def connect(
-    uri: str, timeout_ms: int = 5000, heartbeat_timeout_ms: int = 30000
-) -> AsyncMongoClient[dict[str, Any]]:
-    """The client: a server not found within ``timeout_ms`` fails the request. The monitor's
-    heartbeat waits ``heartbeat_timeout_ms`` (``connectTimeoutMS`` is its socket timeout): a
-    heartbeat that times out makes PyMongo clear the pool and cancel every operation in
-    flight, and a busy SecantusDB (a bulk load beside a query reading 1M cases) answered one
-    later than 5 s, failing the sweeps, the outbox and the live feed at once."""
-    return AsyncMongoClient(
-        uri,
-        tz_aware=True,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=heartbeat_timeout_ms,
-        appname="microcourt",
-    )
+class LostRace(Exception):
+    """A conditional write found the document no longer as it was read: read again."""
+
+
+def won(raw: T | None) -> T:
+    """The result of a conditional write (``change_one``), or ``LostRace`` if it matched
+    nothing."""
+    if raw is None:
+        raise LostRace
+    return raw
+
+
+async def read_decide_write(
+    read: Callable[[], Awaitable[D]],
+    decide_write: Callable[[D], Awaitable[T]],
+    busy: Callable[[], Exception],
+    attempts: int = ATTEMPTS,
+) -> T:
+    """Change one document by what its current state allows, safe against concurrent writers.
+
+    ``read`` loads it (raising its 404); ``decide_write`` decides from the state read
+    (raising the typed 403/409/422 that state calls for) and writes conditionally on it (the
+    version or the status read; ``won`` of a ``change_one``), raising ``LostRace`` when the
+    condition no longer holds: a transaction around the write is then aborted with it, and
+    the document read again and decided anew. After ``attempts`` lost races, ``busy()`` (a
+    409) is raised.
+    """
+    for _ in range(attempts):
+        doc = await read()
+        try:
+            return await decide_write(doc)
+        except LostRace:
+            continue
+    raise busy()
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -27,16 +27,9 @@ from models.workorders import (
 )
 from server.files.service import FileService
 from server.identity.users import UserService
-from server.platform.db import due_by
+from server.platform import mongo
 from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from server.platform.paging import (
-    WHOLE,
-    WINDOWS,
-    decode_cursor,
-    encode_cursor,
-    newest_first,
-    object_id,
-)
+from server.platform.paging import decode_cursor, encode_cursor, object_id
 from server.workorders.rules import schedule, to_ms
 from server.workorders.service import (
     SUMMARY_EXCLUDE,
@@ -50,9 +43,9 @@ from server.workorders.service import (
 )
 
 Scope = dict[str, Any]
-#: the filters (all equalities) that an index (..., _id) serves as a prefix: a court's orders
-#: are read newest first in time windows under these (``newest_first``), the rest whole
-WINDOWED = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
+#: the filters (all equalities) that an index (..., _id) serves as a prefix (``first_page``'s
+#: ``indexed_scope``): a court's orders, by status or assignee
+INDEXED_SCOPES = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
 
 
 def not_assignee() -> Forbidden:
@@ -94,7 +87,7 @@ class WorkOrderAdmin:
             found["category"] = query.category.value
         now = self.clock.now()
         if query.overdue is True:
-            found["overdue_at"] = due_by(now)
+            found["overdue_at"] = mongo.due(now)
         elif query.overdue is False:
             found["$or"] = [{"overdue_at": None}, {"overdue_at": {"$gt": now}}]
         return found
@@ -114,9 +107,9 @@ class WorkOrderAdmin:
             ):
                 continue  # "assigned to me" cannot hold anyone else's
             filt = {**extra, **scope}
-            rows = await newest_first(
+            rows = await mongo.first_page(
                 self.col, filt, SUMMARY_EXCLUDE, query.limit + 1, now=self.clock.now(),
-                after=after, windows=WINDOWS if set(filt) in WINDOWED else WHOLE,
+                after=after, indexed_scope=set(filt) in INDEXED_SCOPES,
             )  # fmt: skip
             found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)

@@ -44,11 +44,18 @@ from server.identity.users import UserService
 from server.notify.inbox import Notice, NotificationService
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, in_transaction, read_decide_write, won
 from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.platform.mongo import change_one
 from server.workorders.rules import overdue
 
 ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
+
+
+def workorder_busy() -> Conflict:
+    return Conflict("留言正在被处理，请稍后重试", code="workorder_busy")
+
+
 TEMPLATE = "workorder_update"
 EXCERPT = 60
 SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
@@ -145,7 +152,7 @@ class WorkOrderService:
     async def next_number(
         self, court: CourtSettings, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await update_returning(
+        counter = await change_one(
             self.counters,
             {"_id": f"workorder_no|{court.id}|{year}"},
             {"$inc": {"seq": 1}},
@@ -181,28 +188,26 @@ class WorkOrderService:
     async def change(self, user: UserDoc, order_id: str, decide: Decide) -> WorkOrderDoc:
         """Read, decide (raising the 403/409 of the state read), write on the version read;
         on a lost race read again. ``decide`` returning None means nothing to write."""
-        for _ in range(ATTEMPTS):
-            doc, seen_as = await self.get_for(user, order_id)
-            decided = decide(doc, seen_as)
-            if decided is None:
-                return doc
-            done = await self._apply(doc, decided)
-            if done is not None:
-                return done
-        raise Conflict("留言正在被处理，请稍后重试", code="workorder_busy")
 
-    async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc | None:
+        async def decide_write(read: tuple[WorkOrderDoc, Standing]) -> WorkOrderDoc:
+            doc, seen_as = read
+            decided = decide(doc, seen_as)
+            return doc if decided is None else await self._apply(doc, decided)
+
+        return await read_decide_write(
+            lambda: self.get_for(user, order_id), decide_write, workorder_busy, ATTEMPTS
+        )
+
+    async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc:
         update = {k: dict(v) for k, v in decided.update.items()}
         update.setdefault("$set", {})["updated_at"] = self.clock.now()
         update.setdefault("$inc", {})["version"] = 1
 
-        async def work(session: AsyncClientSession) -> WorkOrderDoc | None:
-            raw = await update_returning(
+        async def work(session: AsyncClientSession) -> WorkOrderDoc:
+            raw = await change_one(
                 self.col, {"_id": doc.id, "version": doc.version}, update, session=session
             )
-            if raw is None:
-                return None
-            new = WorkOrderDoc.model_validate(raw)
+            new = WorkOrderDoc.model_validate(won(raw))
             if decided.after is not None:
                 await decided.after(new, session)
             return new

@@ -23,9 +23,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.workorders import DEADLINE_NAMES, Escalation, Step, WorkOrderDoc
 from server.notify.inbox import Notice
+from server.platform import mongo
 from server.platform.clock import Clock
 from server.platform.config import WorkOrderSettings
-from server.platform.db import Database, due_by, in_transaction
+from server.platform.db import Database, in_transaction
 from server.platform.lease import Lease
 from server.workorders.rules import due_steps, schedule
 from server.workorders.service import WorkOrderService, when
@@ -89,12 +90,13 @@ class EscalationSweep:
 
     async def _round(self, leased: bool) -> int:
         """One pass over the orders due now, in the index's order (the earliest first), a
-        batch per transaction. One cursor for the pass: SecantusDB reads every match of a
-        query, limit or not, so a query per batch would read the whole backlog each time.
+        batch per transaction. One cursor for the pass: a query may read every match, limit
+        or not (``server.platform.mongo``), so a query per batch could read the whole
+        backlog each time.
         An order a batch lost (to a reply, another sweep) waits for the next round."""
         now = self.clock.now()
         total = 0
-        cursor = self.col.find({"sweep_at": due_by(now)}, SWEEP_FIELDS)
+        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
         batch: list[WorkOrderDoc] = []
         async with cursor.batch_size(self.config.sweep_batch) as found:
             async for raw in found:
@@ -111,7 +113,7 @@ class EscalationSweep:
 
     async def due(self, now: dt.datetime) -> list[WorkOrderDoc]:
         """The first batch of the orders due at ``now`` (the earliest first)."""
-        cursor = self.col.find({"sweep_at": due_by(now)}, SWEEP_FIELDS)
+        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
         return [_parsed(raw) for raw in await cursor.limit(self.config.sweep_batch).to_list()]
 
     async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> tuple[int, int]:

@@ -1,0 +1,216 @@
+"""Every accommodation of the embedded database, each with its reason, written once here.
+
+The development stack, the tests and the demos run on SecantusDB, an embedded server that
+speaks MongoDB's wire protocol but plans and executes some queries differently from MongoDB;
+production may run either. The services ask for what they mean (``change_one``,
+``first_page``, ``due``; ``connect`` for the client) and never name the database; the reasons,
+with the figures measured, are kept here and in README's "embedded database's limits".
+
+What SecantusDB does that the rest of the code must not depend on knowing:
+
+- ``findAndModify`` scans the whole collection, even by ``_id`` (hundreds of ms at 20,000
+  documents, where a point update plus a point read take a few): ``change_one``.
+- A query's every match is materialised before its sort and limit, so a court's newest page
+  read as one sorted query costs the whole court (110 s at 1M cases): ``first_page``.
+- A range open below is served from the start of the index, where the nulls sort: the
+  escalation sweep's ``sweep_at <= now`` at 1M orders (most null) read every null each round
+  (2.9 s per 50k nulls) until given a lower bound (4 ms): ``due``.
+- The planner uses an index only when it holds every field of the filter (equalities first,
+  then at most one range), passes over partial indexes whose filter is ``$exists``/``$type``
+  (hence sparse unique indexes), takes a compound index for equalities only (an ``$in`` on its
+  first field scans), and a hinted find walks the whole index: so each query's owner declares
+  an index with every field it filters on, and hints only a query the planner cannot serve.
+- A busy server (a bulk load beside a query reading 1M cases) can answer the driver's
+  heartbeat later than 5 s: ``connect``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from typing import Any
+
+from bson import ObjectId
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+Collection = AsyncCollection[dict[str, Any]]
+
+
+# ---- the client
+
+
+def connect(
+    uri: str, timeout_ms: int = 5000, heartbeat_timeout_ms: int = 30000
+) -> AsyncMongoClient[dict[str, Any]]:
+    """The client: a server not found within ``timeout_ms`` fails the request. The monitor's
+    heartbeat waits ``heartbeat_timeout_ms`` (``connectTimeoutMS`` is its socket timeout): a
+    heartbeat that times out makes PyMongo clear the pool and cancel every operation in
+    flight, and a busy SecantusDB (a bulk load beside a query reading 1M cases) answered one
+    later than 5 s, failing the sweeps, the outbox and the live feed at once."""
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=heartbeat_timeout_ms,
+        appname="microcourt",
+    )
+
+
+# ---- one document changed, and exactly its new state
+
+
+async def change_one(
+    collection: Collection,
+    query: dict[str, Any],
+    update: dict[str, Any],
+    *,
+    upsert: bool = False,
+    session: AsyncClientSession | None = None,
+) -> dict[str, Any] | None:
+    """A conditional update of one document, and the state that update produced (what
+    ``find_one_and_update(..., AFTER)`` returns); None when nothing matched.
+
+    Done as a point update then a point read, because SecantusDB's ``findAndModify`` scans
+    the whole collection. The read sees exactly our own write, never a later writer's,
+    because both run in one transaction: the caller's (``session`` inside a transaction),
+    or else a short one of its own (one round trip more for the commit). ``query`` must name
+    ``_id``, or still match the document after the update (as a unique key does).
+    """
+    if session is not None and session.in_transaction:
+        return await _update_then_read(collection, query, update, upsert, session)
+    async with collection.database.client.start_session() as own:
+        for attempt in range(1, OWN_ATTEMPTS + 1):
+            await own.start_transaction()
+            try:
+                found = await _update_then_read(collection, query, update, upsert, own)
+                await own.commit_transaction()
+                return found
+            except PyMongoError as e:
+                if own.in_transaction:
+                    await own.abort_transaction()
+                if not _conflict(e) or attempt == OWN_ATTEMPTS:
+                    raise
+            await asyncio.sleep(random.uniform(0, 0.005 * attempt))
+    raise AssertionError("unreachable")
+
+
+#: how many times ``change_one``'s own transaction is tried when another writer conflicts.
+#: Not ``with_transaction``: it retries any transient error for two minutes, a database
+#: that is down included, where a request should fail at once (503).
+OWN_ATTEMPTS = 5
+
+
+def _conflict(e: PyMongoError) -> bool:
+    """A write conflict with a concurrent transaction: worth trying again at once."""
+    return e.has_error_label("TransientTransactionError") and not isinstance(e, ConnectionFailure)
+
+
+async def _update_then_read(
+    collection: Collection,
+    query: dict[str, Any],
+    update: dict[str, Any],
+    upsert: bool,
+    session: AsyncClientSession,
+) -> dict[str, Any] | None:
+    result = await collection.update_one(query, update, upsert=upsert, session=session)
+    if result.upserted_id is not None:
+        return await collection.find_one({"_id": result.upserted_id}, session=session)
+    if result.matched_count == 0:
+        return None
+    again = {"_id": query["_id"]} if "_id" in query else query
+    return await collection.find_one(again, session=session)
+
+
+# ---- what is due: a bounded range
+
+#: before every date the application writes (see ``due``)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def due(at: dt.datetime) -> dict[str, Any]:
+    """``{field: due(now)}``: a date on or before ``at``, never null. Bounded below, because
+    SecantusDB serves a range open below from the start of the index, where the nulls are:
+    the escalation sweep's ``sweep_at <= now`` at 1M orders (most of them null, nothing left
+    to escalate) read every null order each round (2.9 s per 50k nulls) until given this
+    lower bound (4 ms)."""
+    return {"$gt": EPOCH, "$lte": at}
+
+
+# ---- newest first: the first pages of long lists
+
+#: How far back each read of ``first_page`` reaches from where the page starts: one hour,
+#: then eight times further each time, then everything older. A busy court's first page
+#: comes from the first window or two; a quiet one costs a few empty index seeks.
+WINDOWS: tuple[dt.timedelta | None, ...] = (
+    *(dt.timedelta(hours=8**k) for k in range(6)),  # 1 h ... 32768 h (3.7 years)
+    None,
+)
+WHOLE: tuple[dt.timedelta | None, ...] = (None,)
+
+
+async def first_page(
+    col: Any,
+    scope: dict[str, Any],
+    projection: dict[str, Any],
+    limit: int,
+    *,
+    now: dt.datetime,
+    field: str = "_id",
+    after: dict[str, Any] | None = None,
+    indexed_scope: bool = True,
+    index: str | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` documents of ``scope``, newest ``field`` (a date, or ``_id`` whose
+    ObjectIds carry their creation time) first, ``_id`` breaking ties, after ``after``: the
+    last document of the previous page (its ``field`` and ``_id``).
+
+    ``indexed_scope``: the scope is equalities that an index on (scope..., field, _id) serves
+    as a prefix. Such a scope is read as a few bounded ranges rather than one sort over it:
+    the ties of the cursor position, then one window after another back in time
+    (``WINDOWS``) until the page is full, each an equality prefix plus one range on
+    ``field``. SecantusDB materialises every match of a query before its sort and limit, so
+    a court's first page read in one query costs the whole court (110 s at 1M cases), in
+    windows only the newest hours. Any other scope (a few documents, or a second range) is
+    read whole: each window would be a collection scan. ``index`` names the index for a
+    scope the planner cannot match to one (a second range); name none otherwise, since a
+    hinted find on SecantusDB walks the whole index.
+    """
+    windows = WINDOWS if indexed_scope else WHOLE
+    by_id = field == "_id"
+    order = [("_id", -1)] if by_id else [(field, -1), ("_id", -1)]
+
+    def bound(at: dt.datetime) -> Any:
+        return ObjectId.from_datetime(at) if by_id else at
+
+    async def read(where: dict[str, Any], room: int) -> list[dict[str, Any]]:
+        cursor = col.find({**scope, **where}, projection).sort(order)
+        if index:
+            cursor = cursor.hint(index)
+        found: list[dict[str, Any]] = await cursor.limit(room).to_list()
+        return found
+
+    rows: list[dict[str, Any]] = []
+    below: dict[str, Any] = {}  # the upper bound of the next window
+    edge = now
+    if after is not None:
+        if not by_id:
+            rows += await read({field: after[field], "_id": {"$lt": after["_id"]}}, limit)
+        below = {"$lt": after[field]}
+        edge = after["_id"].generation_time if by_id else after[field]
+    for reach in windows:
+        if len(rows) >= limit:
+            break
+        # Lower bounds are exclusive and the next window takes the bound itself ($lte):
+        # SecantusDB 0.7 bounds a range on a key that more keys follow by the bare key, so
+        # $gte on a descending key (as $lte on an ascending one) misses the documents equal
+        # to the bound (tests/test_paging.py walks every edge).
+        bounds = dict(below)
+        if reach is not None:
+            bounds["$gt"] = bound(edge - reach)
+            below = {"$lte": bound(edge - reach)}
+        rows += await read({field: bounds} if bounds else {}, limit - len(rows))
+    return rows
