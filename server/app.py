@@ -9,6 +9,7 @@ from tornado import web
 
 from handlers import admin, auth, courts, me, system
 from handlers import cases as cases_handlers
+from handlers import console as console_handlers
 from handlers import documents as documents_handlers
 from handlers import fees as fees_handlers
 from handlers import files as files_handlers
@@ -71,6 +72,7 @@ HANDLER_MODULES = (
     payments_handlers,
     messages_handlers,
     workorders_handlers,
+    console_handlers,  # the staff console's page and assets (/console/)
 )
 
 
