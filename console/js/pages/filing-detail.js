@@ -218,7 +218,7 @@ export default {
             <h3>审查记录</h3>
             <el-timeline class="block">
               <el-timeline-item v-for="d in filing.decisions" :key="d.at" :timestamp="fmtTime(d.at)">
-                {{ ({accepted: '受理立案', correction_requested: '要求补正', rejected: '不予受理', resubmitted: '补正后重新提交'})[d.action] || d.action }}
+                {{ ({submitted: '提交申请', resubmitted: '补正后重新提交', accepted: '受理立案', correction_requested: '一次性补正', rejected: '不予受理', withdrawn: '撤回申请'})[d.action] || d.action }}
                 <span v-if="d.reason">：{{ d.reason }}</span>
                 <span v-if="d.items">：{{ d.items.join('；') }}</span>
               </el-timeline-item>
