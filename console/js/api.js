@@ -87,7 +87,7 @@ export async function fileBlob(fileId) {
   return { blob: new Blob([bytes], { type }), type, name };
 }
 
-export async function upload(file, purpose = 'document') {
+export async function upload(file, purpose = 'other') {
   const form = new FormData();
   form.append('file', file, file.name);
   form.append('purpose', purpose);

@@ -124,3 +124,25 @@ export function newIdempotencyKey() {
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+export const CASE_STATUS = {
+  accepted: '已立案', assigned: '已分案', scheduled: '已排期', heard: '已开庭',
+  judged: '已宣判', closed: '已结案', archived: '已归档',
+};
+export const NOTICE_STATUS = { pending: '待缴费', paid: '已缴费', waived: '已免交', cancelled: '已撤销' };
+export const PAYMENT_STATUS = {
+  pending: '待支付', paid: '已支付', closed: '已关闭', partially_refunded: '部分退款', refunded: '已全额退款',
+};
+export const REFUND_STATUS = { processing: '退款处理中', succeeded: '已退款', failed: '退款失败' };
+export const REFUND_REASONS = {
+  dismissed: '驳回起诉或不予受理，退还受理费',
+  withdrawal: '撤诉，减半收取受理费',
+  mediation: '调解结案，减半收取受理费',
+  reduced_claim: '减少诉讼请求金额，退还差额',
+  other: '其他（须填写金额）',
+};
+export const DOCUMENT_KINDS = ['受理通知书', '缴费通知书', '传票', '举证通知书', '判决书', '裁定书', '调解书', '其他'];
+export const PAPER_WAYS = ['直接送达', '邮寄送达', '留置送达', '委托送达', '公告送达'];
+export const HEARING_KINDS = ['开庭', '调解', '询问', '宣判'];
+export const WO_CATEGORIES = ['进度查询', '庭审安排', '证据材料', '缴费退费', '执行', '投诉', '其他'];
+export const WO_STATUS = { pending: '待分派', assigned: '待答复', replied: '已答复', closed: '已办结' };

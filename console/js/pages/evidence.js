@@ -38,13 +38,14 @@ export default {
   template: `
     <div class="evidence">
       <div class="evidence-list">
-        <el-empty v-if="!files.length" description="未提交材料" :image-size="60" />
+        <span v-if="!files.length" class="muted">未提交材料</span>
+        <span v-else-if="!selected" class="muted">点击材料在页面内查看：</span>
         <el-button v-for="(id, i) in files" :key="id" :type="selected === id ? 'primary' : 'default'"
           size="small" @click="open(id)" :data-test="'evidence-' + i">
           {{ labels[id] || ('材料 ' + (i + 1)) }}
         </el-button>
       </div>
-      <div class="viewer" v-loading="loading">
+      <div v-if="selected" class="viewer" v-loading="loading">
         <el-alert v-if="error" :title="error" type="error" :closable="false" />
         <template v-else-if="shown">
           <div class="viewer-head">{{ shown.name }}
@@ -55,7 +56,6 @@ export default {
             class="img-view" data-test="img-view" />
           <p v-else class="muted">该类型无法预览，请下载查看。</p>
         </template>
-        <p v-else-if="files.length" class="muted viewer-hint">选择上方材料在此查看</p>
       </div>
     </div>`,
 };
