@@ -207,7 +207,7 @@ export const Reconcile = {
     <section class="page">
       <div class="page-head"><h2>支付对账 <small>微信支付账单与本系统记录逐笔核对</small></h2></div>
       <form class="filters" @submit.prevent="run">
-        <el-date-picker v-model="form.date" type="date" value-format="YYYY-MM-DD" :clearable="false" aria-label="对账日期" />
+        <el-date-picker v-model="form.date" type="date" value-format="YYYY-MM-DD" :clearable="false" aria-label="对账日期" placeholder="对账日期" />
         <el-checkbox v-model="form.mend">自动补记微信已收、本系统未记的款项</el-checkbox>
         <el-button type="primary" native-type="submit" :loading="busy" data-test="reconcile">开始对账</el-button>
       </form>

@@ -30,6 +30,9 @@ export default {
         items.value = page.items;
         next.value = page.next_cursor;
         error.value = '';
+        if (!performance.getEntriesByName('queue-rendered').length) {
+          Vue.nextTick(() => performance.mark('queue-rendered'));
+        }
       } catch (e) {
         error.value = e.message;
       } finally {
