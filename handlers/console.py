@@ -22,6 +22,7 @@ ASSETS_URL = "/console/assets/"
 YEAR = 365 * 24 * 3600
 _ASSET = re.compile(r"%ASSET:([A-Za-z0-9_./-]+)%")
 _IMPORT_MAP = "%IMPORTMAP%"
+_PRELOAD = "%MODULEPRELOAD%"
 
 
 _versions: dict[str, tuple[float, int, str]] = {}
@@ -39,11 +40,20 @@ def _versioned(rel: str) -> str:
     return f"{ASSETS_URL}{rel}?v={cached[2]}"
 
 
+def _modules() -> list[str]:
+    return sorted(p.relative_to(CONSOLE_DIR).as_posix() for p in CONSOLE_DIR.rglob("js/**/*.js"))
+
+
 def _import_map() -> str:
     """Each module's plain URL (what relative imports resolve to) -> its versioned URL."""
-    modules = sorted(p.relative_to(CONSOLE_DIR).as_posix() for p in CONSOLE_DIR.rglob("js/**/*.js"))
-    imports = {f"{ASSETS_URL}{rel}": _versioned(rel) for rel in modules}
+    imports = {f"{ASSETS_URL}{rel}": _versioned(rel) for rel in _modules()}
     return json.dumps({"imports": imports}, separators=(",", ":"))
+
+
+def _preloads() -> str:
+    """Every module fetched at once, beside the libraries, rather than level by level as
+    the imports are discovered."""
+    return "\n".join(f'<link rel="modulepreload" href="{_versioned(rel)}">' for rel in _modules())
 
 
 def _csp(inline_script: str) -> str:
@@ -80,6 +90,7 @@ class ConsoleIndexHandler(web.RequestHandler):
         page = (CONSOLE_DIR / "index.html").read_text(encoding="utf-8")
         import_map = _import_map()
         page = _ASSET.sub(lambda m: _versioned(m[1]), page).replace(_IMPORT_MAP, import_map)
+        page = page.replace(_PRELOAD, _preloads())
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")

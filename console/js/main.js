@@ -2,7 +2,7 @@
 // badge, the live-feed indicator, and the page of the current route.
 
 import { api, get, query } from './api.js';
-import { startFeed, stopFeed, onFeed, reconnectNow } from './feed.js';
+import { startFeed, stopFeed, reconnectNow } from './feed.js';
 import { defineRoutes, go, match, route } from './router.js';
 import { store, signOut, onSessionChange, savePrefs, courtName, isSupervisor } from './store.js';
 import { fmtTime, ROLE_NAMES } from './util.js';
@@ -245,5 +245,4 @@ async function boot() {
   }
 }
 
-onFeed(() => {});
 boot();

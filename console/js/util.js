@@ -108,7 +108,8 @@ export function fieldErrors(err) {
   const details = err && err.status === 422 && Array.isArray(err.details) ? err.details : [];
   for (const d of details) {
     if (!d || !Array.isArray(d.loc)) continue;
-    const text = PYDANTIC_MESSAGES[d.type] || d.msg_zh || '内容有误';
+    // the API's own checks explain themselves in Chinese; pydantic's are translated by type
+    const text = /[\u4e00-\u9fff]/.test(d.msg || '') ? d.msg : PYDANTIC_MESSAGES[d.type] || '内容有误';
     const loc = d.loc.filter((p) => p !== 'body');
     for (let i = loc.length; i >= 1; i -= 1) {
       const key = loc.slice(0, i).join('.');

@@ -31,7 +31,10 @@ export default {
         loading.value = false;
       }
     }
-    watch(() => props.files, release);
+    watch(() => props.files, () => {
+      release();
+      selected.value = null;
+    });
     onUnmounted(release);
     return { selected, shown, loading, error, open };
   },
