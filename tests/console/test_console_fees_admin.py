@@ -6,6 +6,7 @@ from __future__ import annotations
 from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court, eventually
 from tests.console.test_console_review import file_one
+from tests.console.test_console_signin import READY_MARK
 
 
 async def paid_case(court: Court, mp: MiniProgram) -> tuple[str, str]:
@@ -103,15 +104,7 @@ def test_a_queue_longer_than_a_page_is_read_page_by_page(court: Court) -> None:
         assert await rows.count() == 20
         # a reload with the session kept: how soon the queue itself is on screen
         await page.reload()
-        shown = await page.evaluate(
-            """() => new Promise((resolve) => {
-                const look = () => {
-                  const m = performance.getEntriesByName('queue-rendered')[0];
-                  if (m) resolve(m.startTime); else setTimeout(look, 10);
-                };
-                look();
-            })"""
-        )
+        shown = await page.evaluate(READY_MARK, "queue-rendered")
         print(f"\nreview queue (first page) rendered {shown:.0f} ms after navigation")
         assert shown < 1000
         await page.click("[data-test=next-page]")
