@@ -42,6 +42,25 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The console's browser tests drive Debian's Chromium (Playwright downloads no browser);
+    CJK fonts make the screenshots readable. CI runs as root with no stdin."""
+    if CHROMIUM.exists():
+        return
+    print("installing chromium and fonts-noto-cjk (apt-get) ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], check=True, env=env, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "chromium", "fonts-noto-cjk"],
+        check=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def run(argv: list[str]) -> int:
     os.chdir(ROOT)
     os.execv(argv[0], argv)  # replaces this process: signals go straight to the command
@@ -83,6 +102,7 @@ def main() -> int:
     if command == "serve":
         return run([str(BIN / "microcourt"), "serve", *rest])
     if command == "test":
+        ensure_chromium()
         return run([str(BIN / "python"), "-m", "pytest", *rest])
     if command == "bench":
         return run([str(BIN / "python"), "-m", "bench", *rest])

@@ -93,6 +93,10 @@ class StaffQuery(PageQuery):
     role: Role | None = None
 
 
+class ColleagueQuery(PageQuery):
+    role: Role | None = Field(None, description="judge or clerk (assignment pickers)")
+
+
 class LawyerQuery(PageQuery):
     status: LawyerStatus = LawyerStatus.pending
 
@@ -181,3 +185,13 @@ class TokenOut(OutputModel):
     token: str
     expires_at: dt.datetime
     user: UserOut
+
+
+class ColleagueOut(OutputModel):
+    """A member of the caller's court, as assignment pickers show them (no username)."""
+
+    id: str
+    role: Role
+    name: str | None = None
+    supervisor: bool = False
+    division_head: bool = False

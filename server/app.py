@@ -9,6 +9,8 @@ from tornado import web
 
 from handlers import admin, auth, courts, me, system
 from handlers import cases as cases_handlers
+from handlers import colleagues as colleagues_handlers
+from handlers import console as console_handlers
 from handlers import documents as documents_handlers
 from handlers import fees as fees_handlers
 from handlers import files as files_handlers
@@ -71,6 +73,8 @@ HANDLER_MODULES = (
     payments_handlers,
     messages_handlers,
     workorders_handlers,
+    colleagues_handlers,  # the staff of my court, for the console's pickers
+    console_handlers,  # the staff console's page and assets (/console/)
 )
 
 

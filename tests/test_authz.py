@@ -92,6 +92,11 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/workorders/stats", "get"): STAFF,
     ("/api/v1/workorders/{order_id}/assign", "post"): STAFF,
     ("/api/v1/workorders/{order_id}/close", "post"): STAFF,
+    ("/api/v1/colleagues", "get"): STAFF,  # a court's staff; the system admin (no court) 403
+    # the staff console's page and static assets: public (the data behind them is not)
+    ("/console", "get"): PUBLIC,
+    ("/console/", "get"): PUBLIC,
+    ("/console/assets/{path}", "get"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {
@@ -106,6 +111,7 @@ SAMPLE_PARAMS = {
     "payment_id": "0" * 24,
     "message_id": "0" * 24,
     "order_id": "0" * 24,
+    "path": "js/main.js",
 }
 
 

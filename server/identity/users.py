@@ -13,6 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from models.common import Page
 from models.users import (
     STAFF_ROLES,
+    ColleagueOut,
+    ColleagueQuery,
     IdentityIn,
     IdentityOut,
     LawyerDecisionIn,
@@ -341,6 +343,30 @@ class UserService:
             filt["_id"] = {"$lt": last}
         raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
         return self._page(raws, query.limit)
+
+    async def colleagues(self, staff: UserDoc, query: ColleagueQuery) -> Page[ColleagueOut]:
+        """The active staff of the caller's own court, newest first (the console's pickers
+        for assigning a case or a work order)."""
+        if not staff.court_id:
+            raise Forbidden("该账户不属于任何法院", code="no_court")
+        filt: dict[str, Any] = {"court_id": staff.court_id, "active": True}
+        if query.role:
+            filt["role"] = query.role.value
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            filt["_id"] = {"$lt": last}
+        raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
+        docs = [UserDoc.model_validate(r) for r in raws[: query.limit]]
+        return Page[ColleagueOut](
+            items=[
+                ColleagueOut(
+                    id=str(d.id), role=d.role, name=d.name,
+                    supervisor=d.supervisor, division_head=d.division_head,
+                )
+                for d in docs
+            ],
+            next_cursor=encode_cursor([docs[-1].id]) if len(raws) > query.limit else None,
+        )  # fmt: skip
 
     async def list_lawyers(self, query: LawyerQuery) -> Page[UserOut]:
         """Lawyer applications in one status, oldest first (the verification queue)."""

@@ -1,0 +1,152 @@
+"""The clerk's review in the browser: the live queue, the filing with its evidence, the
+correction list, the resubmission, the acceptance with its case number; and the other court."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from miniapp_stubs.client import MiniProgram
+from tests.conftest import id_number
+from tests.console.conftest import Court, eventually
+from tests.test_filings import PDF, complaint
+
+SELF_ID = id_number("19800101", "110105", "201")
+
+
+async def file_one(mp: MiniProgram, **extra: Any) -> str:
+    """What the mini-program's filing pages do: upload the evidence, draft, submit."""
+    evidence = await mp.upload(PDF + b"IOU", "借条.pdf")
+    assert evidence.status == 201, evidence.body
+    body = complaint([evidence.body["id"]], **extra)
+    body["plaintiffs"][0]["id_number"] = SELF_ID
+    draft = await mp.create_filing(body)
+    assert draft.status == 201, draft.body
+    submitted = await mp.submit_filing(draft.body["id"])
+    assert submitted.status == 200, submitted.body
+    return str(draft.body["id"])
+
+
+def test_filing_appears_live_is_corrected_resubmitted_and_accepted(court: Court) -> None:
+    async def journey() -> None:
+        username, _ = await court.staff("clerk")
+        other, _ = await court.staff("clerk", court_id="sh-pudong", name="浦东书记员")
+        page = await court.page()
+        await court.sign_in(page, username)
+        await page.wait_for_selector(".feed-state.online")
+        other_page = await court.page()
+        await court.sign_in(other_page, other)
+        await other_page.wait_for_selector(".feed-state.online")
+
+        # (a) a litigant files from the phone while the queue is open: it appears, no reload
+        mp = await court.litigant("张三", "201")
+        started = time.monotonic()
+        filing_id = await file_one(mp, fee_relief={"type": "reduce", "reason": "家庭困难"})
+        await page.wait_for_selector(f"[data-test=open-{filing_id}]", timeout=2000)
+        elapsed = time.monotonic() - started
+        print(f"\nfiling visible in the clerk's queue {elapsed * 1000:.0f} ms after submit")
+        assert elapsed < 2.0 + 0.5  # the submit call itself included
+        row = page.locator(".el-table__row", has_text="民间借贷纠纷")
+        assert "张三" in await row.inner_text() and "剩 " in await row.inner_text()
+        badge = await page.locator(".bell .el-badge__content").inner_text()
+        assert badge.strip() == "1"
+        await court.shot(page, "queue-live-arrival")
+        # the queue is read one page at a time: every read asks for one page by limit
+        reads = [
+            r for r in await page.evaluate("() => window.__consoleRequests") if "/review/" in r
+        ]
+        assert reads and all("limit=20" in r and "cursor" not in r for r in reads), reads
+
+        # (f) the clerk of another court sees nothing, and cannot open it by its address
+        await other_page.get_by_role("button", name="刷新").click()
+        await other_page.wait_for_selector("text=暂无待审查的申请")
+        assert await other_page.locator(f"[data-test=open-{filing_id}]").count() == 0
+        await other_page.goto(f"{court.console_url}#/review/{filing_id}")
+        await other_page.wait_for_selector("text=该申请不存在或不属于本院")
+        await court.shot(other_page, "other-court-refused")
+
+        # (b) the clerk opens it (by keyboard) and views the evidence in the page
+        await page.locator(f"[data-test=open-{filing_id}]").focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("text=诉讼请求")
+        assert "110***********" in await page.locator(".el-table").first.inner_text()
+        assert SELF_ID not in await page.content()
+        await page.click("[data-test=evidence-0]")
+        frame = page.locator("[data-test=pdf-frame]")
+        await frame.wait_for()
+        assert (await frame.get_attribute("src") or "").startswith("blob:")
+        await page.wait_for_selector("[data-test=estimate]:has-text('元')")
+        assert "申请减交" in await page.locator(".relief").inner_text()
+        await court.shot(page, "filing-detail-evidence")
+
+        # a correction list with no item: the API's 422 shown beside the field, in Chinese
+        await page.get_by_role("tab", name="一次性补正").click()
+        await page.click("[data-test=send-correction]")
+        await page.wait_for_selector(".el-form-item__error:has-text('至少填写一项')")
+        await court.shot(page, "correction-error-beside-field")
+        await page.fill("[data-test=item-0]", "请补充借条原件的清晰扫描件")
+        await page.click("[data-test=add-item]")
+        await page.fill("[data-test=item-1]", "请补充被告的身份证明")
+        await page.click("[data-test=send-correction]")
+        await page.wait_for_selector("[data-test=status]:has-text('待补正')")
+        await court.shot(page, "correction-sent")
+        notice = (await mp.filing(filing_id)).body
+        assert notice["status"] == "correction_requested"
+        items = ["请补充借条原件的清晰扫描件", "请补充被告的身份证明"]
+        assert notice["correction"]["items"] == items
+
+        # the litigant corrects and resubmits; the open page follows by itself
+        fixed = await mp.upload(PDF + b"ID", "身份证明.pdf")
+        evidence = [*notice["evidence"], fixed.body["id"]]
+        assert (await mp.update_filing(filing_id, {"evidence": evidence})).status == 200
+        assert (await mp.submit_filing(filing_id)).status == 200
+        await page.wait_for_selector("[data-test=status]:has-text('待审查')", timeout=2000)
+
+        # accept: a fee-relief request needs a decision; without it the API says so
+        await page.get_by_role("tab", name="受理立案").click()
+        await page.click("[data-test=accept]")
+        await page.wait_for_selector("[data-test=decision-error]")
+        await page.wait_for_selector(".el-form-item__error:has-text('请先对司法救助申请作出决定')")
+        await court.shot(page, "accept-needs-relief-decision")
+        await page.click("[data-test=grant]")
+        await page.get_by_role("option", name="减交").click()
+        await page.get_by_label("减交后应交金额（元）").fill("500")
+        await page.click("[data-test=accept]")
+        case_no = await page.locator("[data-test=case-no]").inner_text()
+        assert case_no.startswith("（2026）京0105民初") and case_no.endswith("号")
+        await court.shot(page, "accepted-case-number")
+        assert (await mp.filing(filing_id)).body["case_no"] == case_no
+
+        # the queue is empty again; the other court never saw anything
+        await page.get_by_role("button", name="返回队列").first.click()
+        await page.wait_for_selector("text=暂无待审查的申请")
+        other_reads = await other_page.evaluate("() => window.__consoleRequests")
+        assert not [r for r in other_reads if filing_id in r and "/filings/" not in r]
+
+    court.run(journey(), timeout=120)
+
+
+def test_a_notice_missed_while_offline_is_caught_up_on_reconnect(court: Court) -> None:
+    async def journey() -> None:
+        username, _ = await court.staff("clerk")
+        page = await court.page()
+        await court.sign_in(page, username)
+        await page.wait_for_selector(".feed-state.online")
+        # the server forgets this socket: a push made now reaches no browser
+        court.services.feed._sockets.clear()
+        mp = await court.litigant("张三", "201")
+        filing_id = await file_one(mp)
+
+        async def nothing_yet() -> bool:
+            return await page.locator(f"[data-test=open-{filing_id}]").count() == 0
+
+        assert await nothing_yet()
+        await page.evaluate("() => window.__consoleFeed.reconnectNow()")
+        await page.wait_for_selector(f"[data-test=open-{filing_id}]", timeout=3000)
+
+        async def online() -> bool:
+            return await page.evaluate("() => window.__consoleFeed.state") == "online"
+
+        await eventually(online)
+
+    court.run(journey())
