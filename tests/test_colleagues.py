@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
-from server.db import Database
+from server.platform.db import Database
 
 
 @pytest.mark.gen_test

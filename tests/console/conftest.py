@@ -30,12 +30,12 @@ from tornado.netutil import bind_sockets
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
-from server.clock import SystemClock
-from server.config import Settings, load_settings
-from server.db import Database, ensure_indexes
-from server.wechat import WeChatAdapter
-from server.wechatpay import WeChatPayAdapter
-from server.wechatpay_config import PayCredentials, load_private, public_pem
+from server.platform.clock import SystemClock
+from server.platform.config import Settings, load_settings
+from server.platform.db import Database, ensure_indexes
+from server.wechat.miniprogram import WeChatAdapter
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import PayCredentials, load_private, public_pem
 from tests.conftest import (
     EMULATOR_SECRET,
     PAY_APIV3_KEY,
