@@ -6,17 +6,14 @@ with ``--cases-large``, grow the cases to that many and measure the same rows ag
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bson import ObjectId
 
 from bench import caseseed as cs
-from bench import filingseed as fs
 from bench import raw, shapes
-from bench.filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, settle
-from bench.loadgen import WrkRun
+from bench.filingrun import Filings
+from bench.pairs import RawCall, client, pair
 from bench.report import CASE_ROWS, case_keys, size_label
 from bench.stack import DATABASE, Stack
 from server.cases.service_of_documents import MAX_DOCUMENTS
@@ -29,19 +26,11 @@ if TYPE_CHECKING:
 SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
 
 
-@dataclass(frozen=True)
-class Row:
-    kind: str  # CASE_ROWS
-    path: str
-    token: str
-    raw_call: Callable[[raw.Db], Awaitable[bool]]
-
-
 def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
     o = bench.opts
     litigant, clerk = filings.filers[0], filings.clerk
     cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
-    with fs.client(stack.db_uri) as mongo:
+    with client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         seeder = cs.CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
         grow(bench, seeder, o.cases)
@@ -52,13 +41,12 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             f"case detail: the litigant's case {case_id}, accepted through the API (filing, "
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
         )
-        rows = [
-            Row("detail", f"/api/v1/cases/{case_id}", litigant.token,
-                lambda d: raw_detail(d, ObjectId(case_id))),
-            Row("party", cs.CASES_PATH, litigant.token,
-                lambda d: raw_list(d, party_scopes(litigant.user_id, {}))),
-            Row("clerk", cs.CASES_PATH, clerk.token,
-                lambda d: raw_list(d, cs.court_scopes(shapes.COURT))),
+        mine, court = party_scopes(litigant.user_id, {}), cs.court_scopes(shapes.COURT)
+        rows: list[tuple[str, str, str, RawCall]] = [  # CASE_ROWS' kind, path, token, raw
+            ("detail", f"/api/v1/cases/{case_id}", litigant.token,
+             lambda d: raw_detail(d, ObjectId(case_id))),
+            ("party", cs.CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
+            ("clerk", cs.CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
         ]  # fmt: skip
         for size in (o.cases, o.cases_large):
             if size <= 0:
@@ -66,11 +54,16 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             grow(bench, seeder, size)
             label = size_label(size)
             with bench.stage(f"check GET {cs.CASES_PATH} (litigant, clerk) against raw at {label}"):
-                cs.check_list(stack.api, litigant.token, db, party_scopes(litigant.user_id, {}))
-                cs.check_list(stack.api, clerk.token, db, cs.court_scopes(shapes.COURT))
-            explain(bench, db, case_id, litigant.user_id, label)
-            for row in rows:
-                load(bench, stack, filings, row, size)
+                cs.check_list(stack.api, litigant.token, db, mine)
+                cs.check_list(stack.api, clerk.token, db, court)
+            found = cs.plans(db, case_id, litigant.user_id)
+            bench.fact(f"case plans at {label}", found)
+            bench.note(f"case query plans at {label}: "
+                       + "; ".join(f"{k}: {v}" for k, v in found.items()))  # fmt: skip
+            for kind, path, token, raw_call in rows:
+                api_name, raw_name = CASE_ROWS[kind]
+                names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
+                pair(bench, names, case_keys(kind, size), url, token, raw_call, timeout=SLOW)
     bench.fact("cases", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1),
                          "litigant_cases": len(seeder.mine) + 1})  # fmt: skip
 
@@ -87,43 +80,6 @@ def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:
         f"seeded {added} cases (to {seeder.count}) in {took:.1f} s "
         f"({added / max(took, 1e-9):.0f}/s)"
     )
-
-
-def explain(bench: Bench, db: Any, case_id: str, user_id: str, label: str) -> None:
-    found = cs.plans(db, case_id, user_id)
-    bench.fact(f"case plans at {label}", found)
-    bench.note(f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items()))
-
-
-def load(bench: Bench, stack: Stack, filings: Filings, row: Row, size: int) -> None:
-    """One row pair at one size: probe (one request alone each), then wrk and the raw load,
-    or, if a round of ``connections`` requests would not fit the duration, the lone times."""
-    label = size_label(size)
-    api_name, raw_name = (f"{n} {label}" for n in CASE_ROWS[row.kind])
-    keys = dict(zip((api_name, raw_name), case_keys(row.kind, size), strict=True))
-    url = f"{stack.api}{row.path}"
-
-    def api_call() -> None:
-        call_api(url, row.token, None, SLOW)
-
-    if not probe(bench, stack, (api_name, raw_name), api_call, row.raw_call, keys):
-        return
-    o = bench.opts
-    tokens = bench.workdir / f"case-token-{row.kind}.txt"
-    tokens.write_text(f"{row.token}\n")
-    script, args = BENCH / "me.lua", (str(tokens),)
-    run = WrkRun(bench.wrk, o.threads, o.connections, o.duration, script, args, WRK_TIMEOUT)
-    bench.record_wrk(run, api_name, url, keys[api_name])
-    settle(bench, stack, filings, f"the {api_name} load")
-    bench.record_raw(raw_name, keys[raw_name], ops(row.raw_call))
-    settle(bench, stack, filings, f"the {raw_name} load")
-
-
-def ops(call: Callable[[raw.Db], Awaitable[bool]]) -> raw.OpFactory:
-    def factory(db: raw.Db, phase: str) -> raw.Op:
-        return lambda: call(db)
-
-    return factory
 
 
 # ---- what the endpoints do in the database

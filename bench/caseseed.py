@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from pymongo.database import Database
 
 from bench import filingseed as fs
 from bench import shapes
-from bench.seed import SeedError, SignedIn, http_json
+from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, explain
 from server.cases.service_of_documents import MAX_DOCUMENTS
 from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
 
@@ -55,43 +54,18 @@ def case_doc(
     defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
     code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
     return {
-        "_id": ObjectId(),
-        "case_no": case_no,
-        "seq": seq,
-        "year": year,
-        "court_id": shapes.COURT,
-        "type_code": TYPE_CODE,
-        "case_kind": "civil",
-        "filing_id": str(ObjectId()),
-        "cause": rng.choice(shapes._CAUSES),
-        "procedure": procedure,
-        "status": "accepted",
-        "amount_fen": 10_000_000,
-        "plaintiffs": plaintiffs,
-        "defendants": defendants,
-        "third_parties": [],
-        "party_user_ids": [user_id] if user_id else [],
-        "agent_ids": [],
-        "filer_id": filer_id,
-        "query_code_cipher": cipher.encrypt(code, b"query_code"),
-        "version": 1,
-        "judge_id": None,
-        "clerk_id": None,
-        "green_channel": [],
-        "fee_relief": None,
-        "timeline": [
-            {
-                "at": at,
-                "kind": "立案",
-                "by": staff_id,
-                "note": f"{case_no}，适用{PROCEDURES[procedure]}",
-            }
-        ],
-        "accepted_at": at,
-        "created_at": at,
-        "updated_at": at,
-        "last_activity_at": at,
-    }
+        "_id": ObjectId(), "case_no": case_no, "seq": seq, "year": year,
+        "court_id": shapes.COURT, "type_code": TYPE_CODE, "case_kind": "civil",
+        "filing_id": str(ObjectId()), "cause": rng.choice(shapes._CAUSES),
+        "procedure": procedure, "status": "accepted", "amount_fen": 10_000_000,
+        "plaintiffs": plaintiffs, "defendants": defendants, "third_parties": [],
+        "party_user_ids": [user_id] if user_id else [], "agent_ids": [], "filer_id": filer_id,
+        "query_code_cipher": cipher.encrypt(code, b"query_code"), "version": 1,
+        "judge_id": None, "clerk_id": None, "green_channel": [], "fee_relief": None,
+        "timeline": [{"at": at, "kind": "立案", "by": staff_id,
+                      "note": f"{case_no}，适用{PROCEDURES[procedure]}"}],
+        "accepted_at": at, "created_at": at, "updated_at": at, "last_activity_at": at,
+    }  # fmt: skip
 
 
 @dataclass
@@ -112,33 +86,32 @@ class CaseSeeder:
         """Insert cases until there are ``total``; the seconds it took."""
         began = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
-        seqs: Counter[int] = Counter()
+        numbers = case_numbers(self.db)
         while self.count < total:
             n = min(fs.BATCH, total - self.count)
-            batch = [self._next(now, seqs, self.count + i < MINE) for i in range(n)]
+            batch = [self._next(now, numbers, self.count + i < MINE) for i in range(n)]
             self.db["cases"].insert_many(batch, ordered=False)
             self.mine += [d["_id"] for d in batch if d["filer_id"] == self.litigant.user_id]
             self.count += len(batch)
-        for year, seq in seqs.items():  # as the acceptances' $inc would have left them
-            key = f"case_no|{shapes.COURT}|{TYPE_CODE}|{year}"
-            self.db["counters"].update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+        numbers.commit()
         took = time.perf_counter() - began
         self.seconds += took
         return took
 
-    def _next(self, now: dt.datetime, seqs: Counter[int], mine: bool) -> dict[str, Any]:
+    def _next(self, now: dt.datetime, numbers: Numbers, mine: bool) -> dict[str, Any]:
         rng = self.rng
         at = now - dt.timedelta(seconds=rng.uniform(0, HISTORY_DAYS * 86400))
-        year = at.astimezone(shapes.SHANGHAI).year
-        if not seqs[year]:
-            key = f"case_no|{shapes.COURT}|{TYPE_CODE}|{year}"
-            seqs[year] = int((self.db["counters"].find_one({"_id": key}) or {}).get("seq", 0))
-        seqs[year] += 1
+        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
         if mine:
             filer, person = self.litigant.user_id, self.litigant.person
         else:  # another litigant's own filing: the plaintiff, linked by identity
             filer, person = rng.choice(self.users), shapes.person(rng)
-        return case_doc(self.cipher, rng, seqs[year], at, (person, filer), filer, self.staff_id)
+        return case_doc(self.cipher, rng, seq, at, (person, filer), filer, self.staff_id)
+
+
+def case_numbers(db: Database[dict[str, Any]]) -> Numbers:
+    """Case numbers of the court's civil first instance (``CaseService``'s counter)."""
+    return Numbers(db, f"case_no|{shapes.COURT}|{TYPE_CODE}")
 
 
 # ---- what the API writes, and what it answers, compared with the seeded cases and raw
@@ -147,19 +120,13 @@ class CaseSeeder:
 def api_case(api: str, litigant: fs.Filer, clerk: SignedIn, db: Database[dict[str, Any]]) -> str:
     """One filing of ``litigant`` through the API, submitted and accepted by ``clerk``."""
     _, filed = fs.api_filing(api, litigant, db)
-    path = f"/api/v1/review/filings/{filed['_id']}/accept"
-    status, body = http_json(f"{api}{path}", {"procedure": "ordinary"}, fs.bearer(clerk.token))
-    if status != 200:
-        raise SeedError(f"POST {path}: HTTP {status} {body}")
-    return str(body["case_id"])
+    path = f"{api}/api/v1/review/filings/{filed['_id']}/accept"
+    return str(call(path, {"procedure": "ordinary"}, clerk.token)["case_id"])
 
 
 def check_shape(db: Database[dict[str, Any]], api_id: str, seeded_id: ObjectId) -> None:
-    api_doc = db["cases"].find_one({"_id": ObjectId(api_id)})
-    seeded = db["cases"].find_one({"_id": seeded_id})
-    problems = fs.shape_diff(api_doc or {}, seeded or {})
-    if problems:
-        raise SeedError("seeded cases differ from the API's: " + "; ".join(problems))
+    theirs, ours = (db["cases"].find_one({"_id": i}) for i in (ObjectId(api_id), seeded_id))
+    check_shapes("cases", [(theirs, ours, "case")])
 
 
 def first_page(db: Database[dict[str, Any]], scopes: Scopes) -> list[str]:
@@ -174,30 +141,12 @@ def first_page(db: Database[dict[str, Any]], scopes: Scopes) -> list[str]:
     return [str(d["_id"]) for d in ordered[:PAGE]]
 
 
-def check_list(
-    api: str,
-    token: str,
-    db: Database[dict[str, Any]],
-    scopes: Scopes,
-) -> None:
+def check_list(api: str, token: str, db: Database[dict[str, Any]], scopes: Scopes) -> None:
     """The API's first page is the raw queries' first page, in order."""
-    status, page = http_json(f"{api}{CASES_PATH}", headers=fs.bearer(token), timeout=1200)
-    if status != 200:
-        raise SeedError(f"GET {CASES_PATH}: HTTP {status} {page}")
+    page = call(f"{api}{CASES_PATH}", token=token, timeout=1200)
     got, expected = [c["id"] for c in page.get("items", [])], first_page(db, scopes)
     if got != expected or len(got) != PAGE:
         raise SeedError(f"GET {CASES_PATH}: API {got[:3]}... ({len(got)}), raw {expected[:3]}...")
-
-
-def explain(db: Database[dict[str, Any]], command: dict[str, Any]) -> str:
-    """The winning plan of a find, as ``STAGE(index) <- STAGE ...``."""
-    plan = db.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
-    stages = []
-    while plan:
-        index = f"({plan['indexName']})" if plan.get("indexName") else ""
-        stages.append(f"{plan.get('stage', '?')}{index}")
-        plan = plan.get("inputStage")
-    return " <- ".join(stages)
 
 
 def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str, str]:

@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
 from bson import ObjectId
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from bench import shapes
-from bench.seed import SeedError, SignedIn, api_login, http_json, phone_ip
+from bench.seed import SeedError, SignedIn, api_login, call, explain, staff_login
+from bench.seed import check_shapes as check_shapes_of
 from server.filing.review import QUEUE_SORT, queue_filter
 
 BATCH = 5000
@@ -49,10 +48,6 @@ class Pending:
     green: int
     seconds: float
     sample_id: ObjectId | None  # a seeded filing outside the green channel
-
-
-def client(db_uri: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(db_uri, tz_aware=True)
 
 
 def insert_pending(
@@ -80,21 +75,8 @@ def insert_pending(
 
 def make_clerk(api: str, db: Database[dict[str, Any]]) -> SignedIn:
     """A clerk of the court, inserted with an argon2 hash, signed in through the API."""
-    username, password = f"bench.clerk.{secrets.token_hex(3)}", secrets.token_urlsafe(16)
-    now = dt.datetime.now(dt.UTC)
-    db["users"].insert_one(shapes.staff_doc(username, PasswordHasher().hash(password), now))
-    status, body = http_json(
-        f"{api}/api/v1/auth/staff-login",
-        {"username": username, "password": password},
-        {"X-Real-Ip": phone_ip(FILER_BASE - 1)},
-    )
-    if status != 200:
-        raise SeedError(f"POST /api/v1/auth/staff-login: HTTP {status} {body}")
-    return SignedIn(token=body["token"], user_id=body["user"]["id"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
+    return staff_login(api, db, doc, FILER_BASE - 1)
 
 
 def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
@@ -114,19 +96,11 @@ def make_filer(api: str, emulator: str, n: int) -> Filer:
     user = api_login(api, emulator, FILER_BASE + n)
     rng = random.Random(n)
     me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
-    status, body = http_json(
-        f"{api}/api/v1/me/identity",
-        {"name": me.name, "id_number": me.id_number, "phone": me.phone},
-        bearer(user.token),
-        method="PUT",
-    )
-    if status != 200:
-        raise SeedError(f"PUT /api/v1/me/identity: HTTP {status} {body}")
+    body = {"name": me.name, "id_number": me.id_number, "phone": me.phone}
+    call(f"{api}/api/v1/me/identity", body, user.token, method="PUT")
     pdf = multipart("借条.pdf", shapes.PDF + f"filer {n}".encode())
-    status, body = http_json(f"{api}/api/v1/files", headers=bearer(user.token), raw=pdf)
-    if status != 201:
-        raise SeedError(f"POST /api/v1/files: HTTP {status} {body}")
-    return Filer(user.token, user.user_id, me, body["id"])
+    uploaded = call(f"{api}/api/v1/files", token=user.token, raw=pdf, status=201)
+    return Filer(user.token, user.user_id, me, uploaded["id"])
 
 
 def make_filers(api: str, emulator: str, count: int, workers: int = 8) -> list[Filer]:
@@ -167,43 +141,14 @@ def split(
 # ---- what the API writes, compared with what was seeded
 
 
-def shape(value: Any, path: str = "") -> dict[str, str]:
-    """Every key path of a document with the type of its value; lists by their first item."""
-    if isinstance(value, dict):
-        found: dict[str, str] = {}
-        for key, item in value.items():
-            found.update(shape(item, f"{path}.{key}" if path else str(key)))
-        return found or {path: "dict"}
-    if isinstance(value, list) and value:
-        return shape(value[0], f"{path}[]")
-    return {path: type(value).__name__}
-
-
-def shape_diff(api_doc: dict[str, Any], seeded: dict[str, Any]) -> list[str]:
-    """Key paths one has and the other lacks, and types that differ (None matches any)."""
-    a, b = shape(api_doc), shape(seeded)
-    problems = [f"only the API writes {k}" for k in sorted(a.keys() - b.keys())]
-    problems += [f"only the bench writes {k}" for k in sorted(b.keys() - a.keys())]
-    problems += [
-        f"{k}: API {a[k]}, bench {b[k]}"
-        for k in sorted(a.keys() & b.keys())
-        if a[k] != b[k] and "NoneType" not in (a[k], b[k])
-    ]
-    return problems
-
-
 def api_filing(api: str, filer: Filer, db: Database[dict[str, Any]]) -> tuple[Any, Any]:
     """One draft created and submitted through the API; its stored form after each step."""
-    rng = random.Random(1)
-    body = shapes.complaint_body(filer.person, shapes.person(rng), [filer.file_id])
-    status, draft = http_json(f"{api}/api/v1/filings", body, bearer(filer.token))
-    if status != 201:
-        raise SeedError(f"POST /api/v1/filings: HTTP {status} {draft}")
+    body = shapes.complaint_body(filer.person, shapes.person(random.Random(1)), [filer.file_id])
+    draft = call(f"{api}/api/v1/filings", body, filer.token, status=201)
     stored = db["filings"].find_one({"_id": ObjectId(draft["id"])})
-    path = f"/api/v1/filings/{draft['id']}/submit"
-    status, filed = http_json(f"{api}{path}", {}, bearer(filer.token))
-    if status != 200 or filed.get("status") != "submitted":
-        raise SeedError(f"POST {path}: HTTP {status} {filed}")
+    filed = call(f"{api}/api/v1/filings/{draft['id']}/submit", {}, filer.token)
+    if filed.get("status") != "submitted":
+        raise SeedError(f"submitted through the API: {filed}")
     return stored, db["filings"].find_one({"_id": ObjectId(draft["id"])})
 
 
@@ -213,18 +158,13 @@ def check_shapes(
     """The API's draft and filed documents have the keys and types of the seeded ones
     (``seeded``: a draft's id and a pending filing's id)."""
     api_draft, api_filed = api_filing(api, filer, db)
-    seeded_draft, seeded_filed = (db["filings"].find_one({"_id": i}) for i in seeded)
-    problems = shape_diff(api_draft, seeded_draft or {})
-    problems += shape_diff(api_filed, seeded_filed or {})
-    if problems:
-        raise SeedError("seeded filings differ from the API's: " + "; ".join(problems))
+    ours = [db["filings"].find_one({"_id": i}) for i in seeded]
+    check_shapes_of("filings", [(api_draft, ours[0], "draft"), (api_filed, ours[1], "filed")])
 
 
 def check_queue(api: str, clerk: SignedIn, db: Database[dict[str, Any]]) -> None:
     """The API's first page is the raw query's first filings, in the same order."""
-    status, page = http_json(f"{api}{QUEUE_PATH}", headers=bearer(clerk.token))
-    if status != 200:
-        raise SeedError(f"GET {QUEUE_PATH}: HTTP {status} {page}")
+    page = call(f"{api}{QUEUE_PATH}", token=clerk.token)
     raw = db["filings"].find(QUEUE_FILTER, {"_id": 1}).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
     expected = [str(d["_id"]) for d in raw][:QUEUE_PAGE]
     got = [item["id"] for item in page.get("items", [])]
@@ -232,17 +172,8 @@ def check_queue(api: str, clerk: SignedIn, db: Database[dict[str, Any]]) -> None
         raise SeedError(f"review queue: API {got[:3]}..., raw {expected[:3]}...")
 
 
-def explain_queue(db: Database[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The winning plan of the queue's first-page query, outermost stage first."""
-    command = {
-        "find": "filings",
-        "filter": QUEUE_FILTER,
-        "sort": dict(QUEUE_SORT),
-        "limit": QUEUE_PAGE + 1,
-    }
-    plan = db.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
-    stages = []
-    while plan:
-        stages.append(plan)
-        plan = plan.get("inputStage")
-    return stages
+def explain_queue(db: Database[dict[str, Any]]) -> str:
+    """The plan of the queue's first-page query."""
+    command = {"find": "filings", "filter": QUEUE_FILTER, "sort": dict(QUEUE_SORT),
+               "limit": QUEUE_PAGE + 1}  # fmt: skip
+    return explain(db, command)

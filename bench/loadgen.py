@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +40,9 @@ class LoadResult:
         return not self.problem and self.requests > 0 and not any(self.errors.values())
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 3),
-            "requests_per_second": round(self.rps, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "errors": self.errors,
-            "problem": self.problem,
-        }
+        found = {**asdict(self), "ok": self.ok, "requests_per_second": round(self.rps, 1)}
+        del found["rps"]
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in found.items()}
 
 
 # ---- wrk
@@ -118,13 +110,8 @@ class WrkRun:
     timeout: int | None = None  # seconds; wrk's default is 2
 
     def argv(self, url: str, seconds: int) -> list[str]:
-        argv = [
-            self.wrk,
-            f"-t{min(self.threads, self.connections)}",
-            f"-c{self.connections}",
-            f"-d{seconds}s",
-            "--latency",
-        ]
+        threads = min(self.threads, self.connections)
+        argv = [self.wrk, f"-t{threads}", f"-c{self.connections}", f"-d{seconds}s", "--latency"]
         if self.timeout:
             argv += ["--timeout", f"{self.timeout}s"]
         if self.script:

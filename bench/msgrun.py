@@ -7,43 +7,46 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from bench import filingseed as fs
-from bench import msgraw, raw, shapes
 from bench import msgseed as ms
-from bench.filingrun import BENCH, WRK_TIMEOUT, Filings, call_api, probe, serially, settle
-from bench.loadgen import LoadResult, WrkRun
+from bench import raw, shapes
+from bench.filingrun import Filings
+from bench.loadgen import LoadResult
+from bench.pairs import client, pair, settle, token_file, wrk
 from bench.report import size_label
-from bench.seed import SeedError, http_json
+from bench.seed import SeedError, call, explain
 from bench.stack import DATABASE, Stack
+from models.workorders import GroupBy, WorkOrderDoc
 from server.platform.mongo import change_one
-from server.workorders.messages import SUMMARY_EXCLUDE, mine_filter
+from server.workorders.messages import SUMMARY_EXCLUDE, announcement, mine_filter
 from server.workorders.rules import to_ms
+from server.workorders.service import WorkOrderService
+from server.workorders.stats import (
+    KEYS,
+    _quantiles,
+    counts_pipeline,
+    match_stage,
+    percentile_pipeline,
+)
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
 MINE = 60  # messages of the reader whose list is loaded: three pages
-KEYS = {
-    "POST /messages": "message_post",
-    "raw message create": "raw_message_post",
-    "GET /messages": "message_list",
-    "raw message list": "raw_message_list",
-}
 FAR = dt.timedelta(days=30)
 
 
 def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
     o = bench.opts
     litigant, reader = filings.filers[0], filings.filers[1]
-    with fs.client(stack.db_uri) as mongo:
+    with client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("messages: a judge and a supervisor (API sign-in), judges inserted"):
             staff = ms.make_staff(stack.api, db)
@@ -51,91 +54,37 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
             case_id = ms.api_case_with_judge(stack.api, litigant, filings.clerk, staff.judge, db)
             case = db["cases"].find_one({"_id": ObjectId(case_id)}) or {}
         seeder = ms.OrderSeeder(db, [str(i) for i in user_ids], staff.assignees)
+        judge = staff.judge.user_id
         with bench.stage("check a message sent through the API against a seeded one"):
             sent = ms.api_message(stack.api, litigant, case_id)
             on_case = (case_id, str(case["case_no"]))
-            like = seeder.order(
-                dt.datetime.now(dt.UTC), sender=litigant.user_id,
-                assignee=staff.judge.user_id, case=on_case,
-            )  # fmt: skip
+            like = seeder.order(dt.datetime.now(dt.UTC), sender=litigant.user_id,
+                                assignee=judge, case=on_case)  # fmt: skip
             ms.check_shape(db, sent["id"], like)
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
-            now, judge = dt.datetime.now(dt.UTC), staff.judge.user_id
+            now = dt.datetime.now(dt.UTC)
             mine = [
                 seeder.order(now - dt.timedelta(minutes=i), sender=reader.user_id, assignee=judge)
                 for i in range(MINE)
             ]
             seeder.insert(mine)
             ms.check_list(stack.api, reader.token, db, reader.user_id)
-        load_post(bench, stack, filings, litigant.token, ObjectId(case_id), staff.judge.user_id)
-        load_list(bench, stack, filings, reader.token, reader.user_id)
-        sweep_rate(bench, stack, filings, seeder, o.open_orders)
-        statistics(bench, stack, filings, seeder, staff.supervisor.token)
+        url, rng = f"{stack.api}{ms.MESSAGES_PATH}", random.Random(3)
+        body = ms.message_body(case_id)
+        payload = bench.workdir / "message.json"
+        payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+        post_args = (token_file(bench, litigant.token, "message"), str(payload))
+        pair(
+            bench, ("POST /messages", "raw message create"), ("message_post", "raw_message_post"),
+            url, litigant.token, lambda d: create(d, ObjectId(case_id), judge, rng),
+            api_call=lambda: call(url, body, litigant.token, status=201),
+            run=wrk(bench, "post.lua", post_args),
+        )  # fmt: skip
+        pair(bench, ("GET /messages", "raw message list"), ("message_list", "raw_message_list"),
+             url, reader.token, lambda d: my_page(d, reader.user_id))  # fmt: skip
+        sweep_rate(bench, seeder, o.open_orders)
+        statistics(bench, stack, seeder, staff.supervisor.token)
     bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
-
-
-def _ops(call: Callable[[raw.Db], Awaitable[bool]]) -> raw.OpFactory:
-    def factory(db: raw.Db, phase: str) -> raw.Op:
-        return lambda: call(db)
-
-    return factory
-
-
-def _pair(
-    bench: Bench, stack: Stack, filings: Filings, names: tuple[str, str], url: str,
-    run: WrkRun, raw_call: Callable[[raw.Db], Awaitable[bool]],
-) -> None:  # fmt: skip
-    bench.record_wrk(run, names[0], url, KEYS[names[0]])
-    settle(bench, stack, filings, f"the {names[0]} load")
-    bench.record_raw(names[1], KEYS[names[1]], _ops(raw_call))
-    settle(bench, stack, filings, f"the {names[1]} load")
-
-
-# ---- POST /messages and GET /messages
-
-
-def load_post(
-    bench: Bench, stack: Stack, filings: Filings, token: str, case_id: ObjectId, judge: str
-) -> None:
-    url = f"{stack.api}{ms.MESSAGES_PATH}"
-    body = ms.message_body(str(case_id))
-    rng = random.Random(3)
-
-    def api_call() -> None:
-        status, answer = http_json(url, body, fs.bearer(token))
-        if status != 201:
-            raise SeedError(f"POST {ms.MESSAGES_PATH}: {status} {answer}")
-
-    async def raw_call(db: raw.Db) -> bool:
-        return await create(db, case_id, judge, rng)
-
-    names = ("POST /messages", "raw message create")
-    if not probe(bench, stack, names, api_call, raw_call, KEYS):
-        return
-    o = bench.opts
-    tokens, payload = bench.workdir / "message-token.txt", bench.workdir / "message.json"
-    tokens.write_text(f"{token}\n")
-    payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    run = WrkRun(bench.wrk, o.threads, o.connections, o.duration, BENCH / "post.lua",
-                 (str(tokens), str(payload)), WRK_TIMEOUT)  # fmt: skip
-    _pair(bench, stack, filings, names, url, run, raw_call)
-
-
-def load_list(bench: Bench, stack: Stack, filings: Filings, token: str, sender: str) -> None:
-    url = f"{stack.api}{ms.MESSAGES_PATH}"
-
-    async def raw_call(db: raw.Db) -> bool:
-        return len(await my_page(db, sender)) > 0
-
-    names = ("GET /messages", "raw message list")
-    if not probe(bench, stack, names, lambda: call_api(url, token, None), raw_call, KEYS):
-        return
-    o = bench.opts
-    tokens = bench.workdir / "reader-token.txt"
-    tokens.write_text(f"{token}\n")
-    run = WrkRun(bench.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua",
-                 (str(tokens),), WRK_TIMEOUT)  # fmt: skip
-    _pair(bench, stack, filings, names, url, run, raw_call)
 
 
 async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
@@ -146,8 +95,9 @@ async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
 
 async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) -> bool:
     """``MessageService.create``'s database calls, in order: the case, then one transaction:
-    the number (``change_one``), the order, the judge's notice (``NotificationService``
-    itself). The content check is WeChat's (an HTTP call), not the database's."""
+    the number (``change_one``), the order, the judge's notice (the server's
+    ``announcement`` and ``notices``, written by ``NotificationService`` itself). The content
+    check is WeChat's (an HTTP call), not the database's."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
@@ -160,7 +110,12 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
         doc = ms.order_doc(rng, int((counter or {})["seq"]), now, case["filer_id"], judge,
                            (str(case_id), case["case_no"]))  # fmt: skip
         await db["workorders"].insert_one(doc, session=session)
-        await raw.notifier(db).notify([judge], **ms.notice(doc), session=session)
+        order = WorkOrderDoc.model_validate(doc)
+        for n in WorkOrderService.notices([judge], order, announcement(order), set()):
+            await raw.notifier(db).notify(
+                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
+                page=n.page, dedupe_key=n.dedupe_key, session=session,
+            )  # fmt: skip
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)
@@ -170,45 +125,42 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
 # ---- the escalation sweep
 
 
-def sweep_rate(
-    bench: Bench, stack: Stack, filings: Filings, seeder: ms.OrderSeeder, count: int
-) -> None:
+def sweep_rate(bench: Bench, seeder: ms.OrderSeeder, count: int) -> None:
     """Hold the server's sweep lease while ``count`` unassigned orders past their
     assignment deadline go in, give it back, and time the server's sweep through them."""
     label = size_label(count)
     now = dt.datetime.now(dt.UTC)
     due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
-    with fs.client(stack.db_uri) as mongo:
-        db = mongo[DATABASE]
-        with bench.stage(f"insert {count} open orders past their assignment deadline"):
-            ms.hold_sweep(db, True)
-            docs = [ms.overdue_doc(seeder, due, far) for _ in range(count)]
-            seeder.insert(docs)
-        with bench.stage(f"escalation sweep through {label} orders (the server's own)"):
-            ms.hold_sweep(db, False)
-            since, began = dt.datetime.now(dt.UTC), time.perf_counter()
-            ms.wait_swept(db, [d["_id"] for d in docs[-10:]], timeout=max(600.0, count / 20))
-            took = time.perf_counter() - began
-            waits = ms.escalation_waits(db, far, since, count)
-        bench.note(
-            f"escalation sweep: {count} orders past their deadline, inserted while the bench "
-            f"held the sweep's lease, escalated by the server's periodic sweep (one pass, "
-            f"200 orders a transaction) in {took:.1f} s after the lease was given back: "
-            f"{count / took:.0f} orders/s; each escalated once and its supervisor told once; "
-            "p50/p99 = wait from then to each order's escalation"
-        )
+    db = seeder.db
+    with bench.stage(f"insert {count} open orders past their assignment deadline"):
+        ms.hold_sweep(db, True)
+        docs = [ms.overdue_doc(seeder, due, far) for _ in range(count)]
+        seeder.insert(docs)
+    with bench.stage(f"escalation sweep through {label} orders (the server's own)"):
+        ms.hold_sweep(db, False)
+        since, began = dt.datetime.now(dt.UTC), time.perf_counter()
+        ms.wait_swept(db, [d["_id"] for d in docs[-10:]], timeout=max(600.0, count / 20))
+        took = time.perf_counter() - began
+        waits = ms.escalation_waits(db, far, since, count)
+    bench.note(
+        f"escalation sweep: {count} orders past their deadline, inserted while the bench "
+        f"held the sweep's lease, escalated by the server's periodic sweep (one pass, "
+        f"200 orders a transaction) in {took:.1f} s after the lease was given back: "
+        f"{count / took:.0f} orders/s; each escalated once and its supervisor told once; "
+        "p50/p99 = wait from then to each order's escalation"
+    )
     result = LoadResult(f"escalation sweep {label}", requests=count, seconds=took,
                         rps=count / took, p50_ms=waits[0], p99_ms=waits[1])  # fmt: skip
     bench.record(result, "sweep")
-    settle(bench, stack, filings, "the escalation sweep", limit=max(300.0, count / 50))
+    settle(bench, "the escalation sweep", limit=max(300.0, count / 50))
 
 
 # ---- statistics
 
 
-def statistics(
-    bench: Bench, stack: Stack, filings: Filings, seeder: ms.OrderSeeder, token: str
-) -> None:
+def statistics(bench: Bench, stack: Stack, seeder: ms.OrderSeeder, token: str) -> None:
+    """Grow the orders to ``--orders``; check the API's totals against the raw aggregations
+    (one request alone each), then load both, or take those lone times as the rows."""
     o = bench.opts
     label = size_label(o.orders)
     now = dt.datetime.now(dt.UTC)
@@ -217,37 +169,76 @@ def statistics(
     bench.note(f"work orders grown to {o.orders} in {took:.1f} s")
     first, last = (now - dt.timedelta(days=400)).date(), now.date()
     url = f"{stack.api}{ms.STATS_PATH}?from={first}&to={last}&group_by=assignee"
-    head = msgraw.stats_head(first, last)
+    head = stats_head(first, last)
     names = (f"GET workorder stats {label}", f"raw stats aggregation {label}")
-    keys = {names[0]: "stats", names[1]: "raw_stats"}
+    found: dict[str, Any] = {}
+
+    async def raw_call(db: raw.Db) -> bool:
+        found.update(await raw_stats(db, head))
+        return True
+
     with bench.stage(f"check GET {ms.STATS_PATH} against the raw aggregations at {label}"):
         began = time.perf_counter()
-        status, report = http_json(url, headers=fs.bearer(token), timeout=3600)
+        report = call(url, token=token, timeout=3600)
         api_s = time.perf_counter() - began
-        if status != 200:
-            raise SeedError(f"GET {ms.STATS_PATH}: HTTP {status} {report}")
-        found: dict[str, Any] = {}
-
-        async def raw_call(db: raw.Db) -> bool:
-            found.update(await msgraw.raw_stats(db, head))
-            return True
-
         raw_s = asyncio.run(raw.time_once(stack.db_uri, DATABASE, raw_call))
-        msgraw.compare_stats(report["total"], found)
+        compare_stats(report["total"], found)
+    plan = explain(seeder.db, explain_command(head))
     bench.note(f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
-               f"plan of the first stage: {msgraw.explain_stats(stack.db_uri, head)}")  # fmt: skip
-    if max(api_s, raw_s) * o.connections * 2 > o.duration:
-        bench.note(f"{names[0]}: measured one request at a time (requests/s = 1 / latency)")
-        serially(bench, names, (api_s, raw_s), keys)
-        return
-    tokens = bench.workdir / "supervisor-token.txt"
-    tokens.write_text(f"{token}\n")
-    run = WrkRun(bench.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua",
-                 (str(tokens),), WRK_TIMEOUT)  # fmt: skip
-    bench.record_wrk(run, names[0], url, "stats")
-    settle(bench, stack, filings, f"the {names[0]} load")
-    bench.record_raw(names[1], "raw_stats", _ops(lambda db: _stats_once(db, head)))
+               f"plan of the first stage: {plan}")  # fmt: skip
+    pair(bench, names, ("stats", "raw_stats"), url, token, raw_call, lone=(api_s, raw_s))
 
 
-async def _stats_once(db: raw.Db, head: list[dict[str, Any]]) -> bool:
-    return bool(await msgraw.raw_stats(db, head))
+# ---- the statistics' aggregations, raw: what ``WorkOrderStats.stats`` runs for a supervisor
+# of the court (group by assignee), with the server's own pipelines
+
+
+KEY = KEYS[GroupBy.assignee]
+
+
+def stats_head(first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """``WorkOrderStats._match`` of one court: created from ``first`` to ``last`` inclusive."""
+    return [match_stage(shapes.calendar(), [shapes.COURT], first, last)]
+
+
+async def raw_stats(db: raw.Db, head: list[dict[str, Any]]) -> dict[str, Any]:
+    """Both aggregations; the totals the check compares."""
+    now = dt.datetime.now(dt.UTC)
+    totals = {"received": 0, "replied": 0, "rated": 0, "groups": 0}
+    async for row in await db["workorders"].aggregate(counts_pipeline(head, KEY, now)):
+        for key in ("received", "replied", "rated"):
+            totals[key] += int(row[key])
+        totals["groups"] += 1
+    n, values = 0, {}
+    pipeline = percentile_pipeline(head, KEY, totals["groups"] > 1)
+    cursor = await db["workorders"].aggregate(pipeline, allowDiskUse=True)
+    async for row in cursor:
+        n = int(row["all_n"])
+        values[int(row["all_up"])] = float(row["s"])
+    found = _quantiles(n, values)
+    return {**totals, "p50": found.get("p50"), "p90": found.get("p90")}
+
+
+def compare_stats(api_total: dict[str, Any], raw: dict[str, Any]) -> None:
+    """The API's totals are the raw aggregations' (the counts that do not move with time)."""
+    pairs = {
+        "received": (api_total["received"], raw["received"]),
+        "replied": (api_total["replied"], raw["replied"]),
+        "rated": (api_total["rated"], raw["rated"]),
+        "median": (api_total["median_first_reply_seconds"], raw["p50"]),
+        "p90": (api_total["p90_first_reply_seconds"], raw["p90"]),
+    }
+    wrong = {k: v for k, v in pairs.items() if not _same(*v)}
+    if wrong:
+        raise SeedError(f"GET /workorders/stats differs from the raw aggregations: {wrong}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9)
+    return bool(a == b)
+
+
+def explain_command(head: list[dict[str, Any]]) -> dict[str, Any]:
+    """The explain of the statistics' first stage (``seed.explain`` reads its plan)."""
+    return {"aggregate": "workorders", "pipeline": [*head, {"$count": "n"}], "cursor": {}}

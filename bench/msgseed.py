@@ -13,18 +13,16 @@ import datetime as dt
 import random
 import secrets
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from argon2 import PasswordHasher
 from bson import ObjectId
 from pymongo.database import Database
 
 from bench import caseseed as cs
 from bench import filingseed as fs
 from bench import shapes
-from bench.seed import SeedError, SignedIn, http_json, phone_ip
+from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, staff_login
 from models.workorders import WorkOrderStatus
 from server.workorders import rules
 from server.workorders.messages import SUMMARY_EXCLUDE, mine_filter
@@ -75,33 +73,20 @@ class Staff:
     assignees: list[str]  # the judge and the others orders are spread over
 
 
-def _staff_doc(role: str, name: str, now: dt.datetime, **flags: Any) -> dict[str, Any]:
-    username = f"bench.{role}.{secrets.token_hex(4)}"
-    doc = {**shapes.staff_doc(username, "", now), "role": role, "name": name, **flags}
-    return doc
-
-
 def make_staff(api: str, db: Database[dict[str, Any]]) -> Staff:
     """A judge and a supervisor signed in through the API (argon2 passwords), and the other
     judges orders are assigned to (inserted only)."""
     now = dt.datetime.now(dt.UTC)
-    signed: list[SignedIn] = []
-    for n, (role, flags) in enumerate((("judge", {}), ("clerk", {"supervisor": True}))):
-        password = secrets.token_urlsafe(16)
-        doc = _staff_doc(role, "王法官" if role == "judge" else "赵督办", now, **flags)
-        doc["password_hash"] = PasswordHasher().hash(password)
-        db["users"].insert_one(doc)
-        status, body = http_json(
-            f"{api}/api/v1/auth/staff-login",
-            {"username": doc["username"], "password": password},
-            {"X-Real-Ip": phone_ip(STAFF_BASE + n)},
-        )
-        if status != 200:
-            raise SeedError(f"POST /api/v1/auth/staff-login: HTTP {status} {body}")
-        signed.append(SignedIn(token=body["token"], user_id=body["user"]["id"]))
-    others = [_staff_doc("judge", f"法官{i}", now) for i in range(ASSIGNEES - 1)]
+
+    def doc(role: str, name: str, supervisor: bool = False) -> dict[str, Any]:
+        username = f"bench.{role}.{secrets.token_hex(4)}"
+        return shapes.staff_doc(username, now, role, name, supervisor)
+
+    judge = staff_login(api, db, doc("judge", "王法官"), STAFF_BASE)
+    supervisor = staff_login(api, db, doc("clerk", "赵督办", True), STAFF_BASE + 1)
+    others = [doc("judge", f"法官{i}") for i in range(ASSIGNEES - 1)]
     ids = db["users"].insert_many(others).inserted_ids
-    return Staff(signed[0], signed[1], [signed[0].user_id, *(str(i) for i in ids)])
+    return Staff(judge, supervisor, [judge.user_id, *(str(i) for i in ids)])
 
 
 def api_case_with_judge(
@@ -109,28 +94,20 @@ def api_case_with_judge(
 ) -> str:
     """A case of the litigant (filed and accepted through the API), assigned to the judge."""
     case_id = cs.api_case(api, litigant, clerk, db)
-    path = f"/api/v1/cases/{case_id}/assign"
     body = {"judge_id": judge.user_id, "clerk_id": clerk.user_id}
-    status, answer = http_json(f"{api}{path}", body, fs.bearer(clerk.token))
-    if status != 200:
-        raise SeedError(f"POST {path}: HTTP {status} {answer}")
+    call(f"{api}/api/v1/cases/{case_id}/assign", body, clerk.token)
     return case_id
 
 
 def message_body(case_id: str) -> dict[str, Any]:
-    return {
-        "case_id": case_id,
-        "category": "庭审安排",
-        "content": "请问本案何时开庭？能否线上开庭？",
-    }
+    content = "请问本案何时开庭？能否线上开庭？"
+    return {"case_id": case_id, "category": "庭审安排", "content": content}
 
 
 def api_message(api: str, litigant: fs.Filer, case_id: str) -> dict[str, Any]:
-    status, body = http_json(
-        f"{api}{MESSAGES_PATH}", message_body(case_id), fs.bearer(litigant.token)
-    )
-    if status != 201 or body.get("status") != "assigned":
-        raise SeedError(f"POST {MESSAGES_PATH}: HTTP {status} {body}")
+    body = call(f"{api}{MESSAGES_PATH}", message_body(case_id), litigant.token, status=201)
+    if body.get("status") != "assigned":
+        raise SeedError(f"POST {MESSAGES_PATH}: not assigned: {body}")
     return body
 
 
@@ -171,7 +148,7 @@ class OrderSeeder:
     senders: list[str]
     assignees: list[str]
     rng: random.Random = field(default_factory=lambda: random.Random(11))
-    seqs: Counter[int] = field(default_factory=Counter)
+    numbers: Numbers | None = None
     count: int = 0
     seconds: float = 0.0
 
@@ -181,13 +158,10 @@ class OrderSeeder:
     ) -> dict[str, Any]:  # fmt: skip
         """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
         created = to_ms(created)
-        year = created.astimezone(shapes.SHANGHAI).year
-        if not self.seqs[year]:
-            key = f"workorder_no|{shapes.COURT}|{year}"
-            self.seqs[year] = int((self.db["counters"].find_one({"_id": key}) or {}).get("seq", 0))
-        self.seqs[year] += 1
+        self.numbers = self.numbers or Numbers(self.db, f"workorder_no|{shapes.COURT}")
+        seq = self.numbers.next(created.astimezone(shapes.SHANGHAI).year)
         sender = sender or self.rng.choice(self.senders)
-        return order_doc(self.rng, self.seqs[year], created, sender, assignee, case)
+        return order_doc(self.rng, seq, created, sender, assignee, case)
 
     def advance(self, doc: dict[str, Any], status: str, now: dt.datetime) -> dict[str, Any]:
         """Take a new order to ``status`` (replied, closed and maybe rated) as the API would,
@@ -224,10 +198,8 @@ class OrderSeeder:
         for start in range(0, len(docs), fs.BATCH):
             self.db["workorders"].insert_many(docs[start : start + fs.BATCH], ordered=False)
         self.count += len(docs)
-        for year, seq in self.seqs.items():  # as the creations' $inc would have left them
-            key = f"workorder_no|{shapes.COURT}|{year}"
-            self.db["counters"].update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
-        self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
+        if self.numbers:
+            self.numbers.commit()
         self.seconds += time.perf_counter() - began
 
     def history(self, total: int, now: dt.datetime) -> float:
@@ -252,9 +224,7 @@ class OrderSeeder:
 
 def check_shape(db: Database[dict[str, Any]], api_id: str, seeded: dict[str, Any]) -> None:
     api_doc = db["workorders"].find_one({"_id": ObjectId(api_id)})
-    problems = fs.shape_diff(api_doc or {}, seeded)
-    if problems:
-        raise SeedError("seeded work orders differ from the API's: " + "; ".join(problems))
+    check_shapes("work orders", [(api_doc, seeded, "work order")])
 
 
 def first_page(db: Database[dict[str, Any]], sender: str) -> list[str]:
@@ -263,25 +233,10 @@ def first_page(db: Database[dict[str, Any]], sender: str) -> list[str]:
 
 
 def check_list(api: str, token: str, db: Database[dict[str, Any]], sender: str) -> None:
-    status, page = http_json(f"{api}{MESSAGES_PATH}", headers=fs.bearer(token))
-    got = [m["id"] for m in page.get("items", [])] if status == 200 else []
-    expected = first_page(db, sender)
+    page = call(f"{api}{MESSAGES_PATH}", token=token)
+    got, expected = [m["id"] for m in page.get("items", [])], first_page(db, sender)
     if got != expected or len(got) != PAGE:
-        raise SeedError(
-            f"GET {MESSAGES_PATH}: HTTP {status}, API {got[:3]}..., raw {expected[:3]}..."
-        )
-
-
-def notice(doc: dict[str, Any]) -> dict[str, Any]:
-    """The assignee's notice of a new order (``MessageService._announce``, ``tell``)."""
-    due = doc["first_reply_due_at"].astimezone(shapes.SHANGHAI).strftime("%m月%d日 %H:%M")
-    return {
-        "kind": "workorder_new", "title": "新的留言待答复",
-        "body": f"{doc['no']}（{doc['category']}）：{doc['excerpt'][:30]}，请于{due}前答复",
-        "data": {"workorder_id": str(doc["_id"]), "no": doc["no"], "status": doc["status"]},
-        "page": f"pages/workorder/detail?id={doc['_id']}", "template": "workorder_update",
-        "dedupe_key": f"wo:{doc['_id']}:workorder_new:1",
-    }  # fmt: skip
+        raise SeedError(f"GET {MESSAGES_PATH}: API {got[:3]}..., raw {expected[:3]}...")
 
 
 # ---- orders for the sweep

@@ -2,7 +2,7 @@
 as many asyncio tasks as wrk has connections, for the same time; every latency is recorded.
 
 - ``find_one``: ``find_one({"_id": ...})`` on users, as ``GET /me`` on a user-cache miss;
-- ``queue``: the review queue's first page, as ``ReviewService.queue``;
+- ``queue_page``: the review queue's first page, as ``ReviewService.queue``;
 - ``submit``: every database call of ``FilingService.submit``, each on a draft of its own.
 """
 
@@ -21,19 +21,23 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from bench import shapes
 from bench.filingseed import QUEUE_PAGE
 from bench.loadgen import LoadResult
+from models.filings import FilingDoc
 from models.users import Role
-from server.filing.filings import submit_update
+from server.files.service import grant_update
+from server.filing.filings import submit_update, submitted_notice
 from server.filing.review import QUEUE_SORT, queue_filter
 from server.notify.inbox import NotificationService
-from server.platform.clock import SystemClock, local_day
+from server.platform.clock import SystemClock
 from server.platform.mongo import change_one
 
 Db = AsyncDatabase[dict[str, Any]]
+SyncDb = Database[dict[str, Any]]
 Op = Callable[[], Awaitable[bool]]  # one operation; False: nothing found or matched
 OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> operation
 
@@ -157,16 +161,6 @@ def find_one_ops(ids: list[ObjectId]) -> OpFactory:
     return factory
 
 
-def queue_ops() -> OpFactory:
-    def factory(db: Db, phase: str) -> Op:
-        async def op() -> bool:
-            return bool(await queue_page(db))
-
-        return op
-
-    return factory
-
-
 async def queue_page(db: Db) -> list[dict[str, Any]]:
     """``ReviewService.queue``'s query for the first page (one more, to know if there is more)."""
     page = db["filings"].find(queue_filter(shapes.COURT)).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
@@ -194,7 +188,7 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
 async def submit(db: Db, filing_id: ObjectId) -> bool:
     """``FilingService.submit``'s database calls, in the same order: the filing read, then one
     transaction: ``change_one`` with ``submit_update``, the files' grant to the court
-    (``FileService.grant``), the clerks' notices (``NotificationService`` itself)."""
+    (``grant_update``), the clerks' notices (``submitted_notice``, by ``NotificationService``)."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
         return False
@@ -207,18 +201,12 @@ async def submit(db: Db, filing_id: ObjectId) -> bool:
         filed = await change_one(db["filings"], filt, update, session=session)
         if filed is None:
             return False
-        await db["files.files"].update_many(
-            {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}},
-            {"$addToSet": {"metadata.court_ids": {"$each": [filed["court_id"]]}}},
-            session=session,
-        )
-        names = "、".join(p["name"] for p in filed["plaintiffs"][:2])
+        evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
+        grant = grant_update(court_ids=[filed["court_id"]])
+        await db["files.files"].update_many(evidence, grant, session=session)
         await notifier(db).notify_court_staff(
-            filed["court_id"], [Role.clerk.value], "filing_submitted", "新的网上立案申请",
-            f"{names}：{filed['cause']}，请在{local_day(filed['review_deadline'])}前审查",
-            data={"filing_id": str(filed["_id"]), "green_channel": filed["green"]},
-            template="filing_submitted", page=f"pages/review/detail?id={filed['_id']}",
-            dedupe_key=f"filing:{filed['_id']}:submitted:{filed['version']}", session=session,
+            filed["court_id"], [Role.clerk.value],
+            **submitted_notice(FilingDoc.model_validate(filed)), session=session,
         )  # fmt: skip
         return True
 

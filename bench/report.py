@@ -1,14 +1,20 @@
-"""The table, the JSON file, and what the server's log says about the run."""
+"""After the run: the verdicts on the server's log and exit, the table, the JSON file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import platform
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.loadgen import LoadResult
+from bench.loadgen import LoadResult, wrk_version
+
+if TYPE_CHECKING:
+    from bench.run import Bench
 
 TARGET = 0.70  # GET /me must reach 70 % of /healthz throughput
 
@@ -85,16 +91,9 @@ RATIO_OF = {
     "notify_repeat": ("notify_repeat", "healthz"),
 }
 RATIO_DEFINITIONS = {
+    **{row: f"{n}_rps / {d}_rps" for row, (n, d) in RATIO_OF.items()},
     "healthz": "baseline (1.0)",
-    "me": "me_rps / healthz_rps",
-    "raw_find_one": "me_rps / raw_find_one_rps",
-    "raw_queue": "queue_rps / raw_queue_rps",
-    "raw_submit": "submit_rps / raw_submit_rps",
     "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
-    "fees": "fees_rps / healthz_rps",
-    "raw_message_post": "message_post_rps / raw_message_post_rps",
-    "raw_message_list": "message_list_rps / raw_message_list_rps",
-    "raw_stats": "stats_rps / raw_stats_rps",
     "notify_first": "notify_first_rps / healthz_rps (payment callbacks, each crediting)",
     "notify_repeat": "notify_repeat_rps / healthz_rps (callbacks of orders already credited)",
 }
@@ -164,35 +163,33 @@ ROWS = (  # label, result key, footnote mark
     ("POST submit", "submit", ""),
     ("raw submit", "raw_submit", " (d)"),
 )
-
-
-MESSAGE_ROWS = (  # result key, footnote mark; the label is the result's name (with its size)
-    ("message_post", ""),
-    ("raw_message_post", " (f)"),
-    ("message_list", ""),
-    ("raw_message_list", " (f)"),
-    ("sweep", " (g)"),
-    ("stats", ""),
-    ("raw_stats", " (h)"),
+LATER_ROWS = (  # after the case rows; None: the label is the result's name (with its size)
+    ("GET fee estimate", "fees", " (i)"),
+    ("POST notify first", "notify_first", " (j)"),
+    ("POST notify repeat", "notify_repeat", " (j)"),
+    (None, "message_post", ""),
+    (None, "raw_message_post", " (f)"),
+    (None, "message_list", ""),
+    (None, "raw_message_list", " (f)"),
+    (None, "sweep", " (g)"),
+    (None, "stats", ""),
+    (None, "raw_stats", " (h)"),
 )
 
 
-def message_lines(results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
-    lines = []
-    for key, mark in MESSAGE_ROWS:
+def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
+    found = []
+    for label, key, mark in rows:
         res = results.get(key)
-        ratio = _fmt(r.get(key), ".2f") if key.startswith("raw_") else ""
-        lines.append(_row(res.name if res else key, res, ratio, mark))
-    return lines
+        ratio = _fmt(r[key], ".2f") if key in r else ""
+        found.append(_row(label or (res.name if res else key), res, ratio, mark))
+    return found
 
 
 def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
-    lines += [
-        _row(label, results.get(key), _fmt(r[key], ".2f") if key in r else "", mark)
-        for label, key, mark in ROWS
-    ]
+    lines += _rows(ROWS, results, r)
     for size in cases:
         for kind, (api_name, raw_name) in CASE_ROWS.items():
             api_key, raw_key = case_keys(kind, size)
@@ -200,19 +197,14 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
             ratio = _fmt(r.get(raw_key), ".2f")
             lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
-    lines.append(_row("GET fee estimate", results.get("fees"), _fmt(r["fees"], ".2f"), " (i)"))
-    for label, key in (
-        ("POST notify first", "notify_first"),
-        ("POST notify repeat", "notify_repeat"),
-    ):
-        lines.append(_row(label, results.get(key), _fmt(r[key], ".2f"), " (j)"))
+    lines += _rows(LATER_ROWS[:3], results, r)
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
         lines += [
             f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
         ]
-    lines += message_lines(results, r)
+    lines += _rows(LATER_ROWS[3:], results, r)
     lines += [
         "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
         "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
@@ -235,7 +227,7 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
         "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",
         "    routed to its judge; the API also calls WeChat's content check, in the emulator) /",
         "    raw = the case find_one, then one transaction: number $inc + re-read, insert, the",
-        "    judge's notice (inbox find, inbox and outbox insert_many); GET /api/v1/messages",
+        "    judge's notice (inbox find, inbox insert_many: no push to staff); GET /messages",
         "    (first page of 20 of a party's 60) / raw = find sender_id, sort _id -1, limit 21",
         "(g) work orders escalated per second by the server's own periodic sweep (leased,",
         "    200 a transaction), all past their deadline at once; p50/p99 = wait from that moment",
@@ -271,3 +263,88 @@ def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# ---- after the run: the verdicts on the server's log and exit, the table, the JSON file
+
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def finish(bench: Bench, aborted: str) -> int:
+    o = bench.opts
+    log = summarize_log(bench.workdir / "server.log")
+    bench.stages.append(check_log(log.levels, log.statuses))
+    bench.stages.append(check_exit(bench.server_exit))
+    OUT.mkdir(parents=True, exist_ok=True)
+    problems = OUT / ("smoke-server-problems.jsonl" if o.smoke else "server-problems.jsonl")
+    problems.write_text("".join(f"{line}\n" for line in log.problems))
+    header = (
+        f"microcourt bench{' (smoke)' if o.smoke else ''}: {o.users} users, "
+        f"{o.tokens} signed in, {o.filings} pending filings, {o.filers} filers, "
+        f"{o.cases}{f' then {o.cases_large}' if o.cases_large else ''} cases, "
+        f"{o.connections} connections, {o.duration} s per load after {o.warmup} s warm-up, "
+        f"wrk {min(o.threads, o.connections)} threads, {os.cpu_count()} CPUs"
+    )
+    target, met = target_line(bench.results)
+    print("\n" + table(bench.results, header, o.filings, case_sizes(bench)) + "\n" + target)
+    print("".join(f"- {note}\n" for note in bench.notes))
+    failed = [s for s in bench.stages if not s.ok]
+    print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
+    for s in failed:
+        print(f"FAILED stage: {s.name}: {s.detail}")
+    print_log_summary(log.levels, len(log.problems), problems)
+    write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
+    print(f"bench: results written to {o.json_path}", flush=True)
+    return 1 if failed or aborted else 0
+
+
+def case_sizes(bench: Bench) -> list[int]:
+    o = bench.opts
+    return [o.cases, o.cases_large] if o.cases_large else [o.cases]
+
+
+def check_log(levels: Any, statuses: Any) -> Stage:
+    bad_levels = {k: v for k, v in levels.items() if k in ("error", "critical")}
+    bad_status = {k: v for k, v in statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
+    ok = not bad_levels and not bad_status
+    return Stage(
+        "server log: no errors, no 4xx/5xx", ok, "" if ok else f"{bad_levels} {bad_status}"
+    )
+
+
+def check_exit(codes: dict[str, int | None]) -> Stage:
+    ok = codes.get("server") == 0
+    return Stage("server stopped cleanly on SIGTERM", ok, "" if ok else f"exit codes {codes}")
+
+
+def print_log_summary(levels: Any, problems: int, path: Path) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(levels.items())) or "empty"
+    print(f"server log: {counts}; {problems} warning/error/4xx/5xx lines -> {path}")
+
+
+def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:
+    o = bench.opts
+    return {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ok": not aborted and all(s.ok for s in bench.stages),
+        "aborted": aborted or None,
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(o).items()},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "wrk": wrk_version(bench.wrk) if bench.wrk else None,
+        },
+        "results": {k: r.as_json() for k, r in bench.results.items()},
+        "ratios": ratios(bench.results),
+        "ratio_definitions": RATIO_DEFINITIONS,
+        "case_p50_large_over_small": scaling(bench.results, case_sizes(bench)),
+        "target": {"me_over_healthz_at_least": 0.70, "met": met},
+        "seeding_and_checks": bench.facts,
+        "notes": bench.notes,
+        "stages": [asdict(s) for s in bench.stages],
+        "server_exit_codes": bench.server_exit,
+        "server_log": log,
+        "wrk_output": bench.wrk_output,
+    }

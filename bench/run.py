@@ -30,18 +30,28 @@ from bench.caserun import run_cases
 from bench.filingrun import load_filings, seed_filings
 from bench.loadgen import LoadResult, WrkRun, ensure_wrk
 from bench.msgrun import run_messages
-from bench.outcome import OUT, finish
 from bench.payrun import run_payments
-from bench.report import Stage
-from bench.seed import Seeded, SignedIn, http_json, insert_users, litigant_ids, sign_in
+from bench.report import OUT, Stage, finish
+from bench.seed import Seeded, SeedError, SignedIn, call, insert_users, litigant_ids, sign_in
 from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
-SIZES = (
-    "users", "tokens", "filings", "filers", "submit_cap", "cases", "pay_cap", "connections",
-    "duration", "warmup", "open_orders", "orders",
-)  # fmt: skip
+# option: (full run, smoke, help); each --option overrides both
+SIZES: dict[str, tuple[int, int, str]] = {
+    "users": (10_000, 200, "users in the database"),
+    "tokens": (50, 20, "users signed in through the API"),
+    "filings": (100_000, 500, "pending filings"),
+    "filers": (50, 8, "litigants who submit drafts"),
+    "submit_cap": (800, 100, "submits/s there are drafts for"),
+    "cases": (10_000, 300, "cases in the database"),
+    "pay_cap": (100, 100, "callbacks/s there are orders for"),
+    "connections": (64, 8, "wrk connections = driver tasks"),
+    "duration": (10, 1, "seconds per measured load"),
+    "warmup": (2, 1, "seconds of warm-up before each load"),
+    "open_orders": (100_000, 300, "orders past a deadline to sweep"),
+    "orders": (1_000_000, 1500, "work orders for the statistics"),
+}
 # The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
 # Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
 # 795,555.5 -> 795,556 fen.
@@ -50,14 +60,6 @@ FEE_ESTIMATE = (
     "&court_id=bj-chaoyang"
 )
 FEE_EXPECTED = 795_556
-SMOKE = dict(zip(SIZES, (200, 20, 500, 8, 100, 300, 100, 8, 1, 1, 300, 1500), strict=True))
-FULL = dict(
-    zip(
-        SIZES,
-        (10_000, 50, 100_000, 50, 800, 10_000, 100, 64, 10, 2, 100_000, 1_000_000),
-        strict=True,
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Options:
     cases_large: int
     pay_cap: int
     connections: int
-    threads: int
+    threads: int  # at most ``connections``
     duration: int
     warmup: int
     json_path: Path
@@ -85,30 +87,21 @@ class Options:
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="a few seconds, small sizes; for CI")
-    p.add_argument("--users", type=int, help="users in the database (10000; smoke 200)")
-    p.add_argument("--tokens", type=int, help="users signed in through the API (50; smoke 20)")
-    p.add_argument("--filings", type=int, help="pending filings (100000; smoke 500)")
-    p.add_argument("--filers", type=int, help="litigants who submit drafts (50; smoke 8)")
-    p.add_argument("--submit-cap", type=int, help="submits/s there are drafts for (800; 100)")
-    p.add_argument("--cases", type=int, help="cases in the database (10000; smoke 300)")
+    for name, (full, smoke, what) in SIZES.items():
+        flag = f"--{name.replace('_', '-')}"
+        p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
     p.add_argument(
         "--cases-large", type=int, default=0,
         help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
     )  # fmt: skip
-    p.add_argument("--pay-cap", type=int, help="callbacks/s there are orders for (100; smoke 100)")
-    p.add_argument("--connections", type=int, help="wrk connections = driver tasks (64; 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    p.add_argument("--duration", type=int, help="seconds per measured load (10; smoke 1)")
-    p.add_argument("--warmup", type=int, help="seconds of warm-up before each load (2; 1)")
-    p.add_argument("--open-orders", type=int, help="orders past a deadline to sweep (100000; 300)")
-    p.add_argument("--orders", type=int, help="work orders for the statistics (1000000; 1500)")
     p.add_argument(
         "--only-messages", action="store_true", help="skip the foundation, filing and case loads"
     )
     p.add_argument("--json", type=Path, help="results file (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
-    sizes = {k: getattr(args, k) or v for k, v in (SMOKE if args.smoke else FULL).items()}
+    sizes = {k: int(getattr(args, k) or v[args.smoke]) for k, v in SIZES.items()}
     if sizes["tokens"] > sizes["users"] or min(sizes.values()) < 1 or args.threads < 1:
         p.error("sizes must be positive and --tokens at most --users")
     if args.cases_large and args.cases_large <= sizes["cases"]:
@@ -117,14 +110,10 @@ def parse_args(argv: list[str] | None) -> Options:
         p.error("--orders must be more than --open-orders, and --filers at least 2")
     default_json = OUT / ("smoke.json" if args.smoke else "results.json")
     return Options(
-        smoke=args.smoke,
-        threads=args.threads,
-        cases_large=args.cases_large,
-        json_path=args.json or default_json,
-        keep=args.keep,
-        only_messages=args.only_messages,
-        **sizes,
-    )
+        smoke=args.smoke, threads=min(args.threads, sizes["connections"]),
+        cases_large=args.cases_large, json_path=args.json or default_json, keep=args.keep,
+        only_messages=args.only_messages, **sizes,
+    )  # fmt: skip
 
 
 class Abort(Exception):
@@ -271,22 +260,16 @@ async def interruptible(work: Coroutine[Any, Any, T]) -> T:
 
 
 def check_endpoints(api: str, user: SignedIn) -> None:
-    status, body = http_json(f"{api}/healthz")
-    expect(status == 200 and body.get("status") == "ok", f"GET /healthz: {status} {body}")
-    status, body = http_json(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {user.token}"})
-    expect(status == 200, f"GET /api/v1/me: {status} {body}")
-    expect(body.get("id") == user.user_id and body.get("role") == "litigant", f"/me: {body}")
-    status, body = http_json(f"{api}{FEE_ESTIMATE}")
-    expect(status == 200 and body.get("fee_fen") == FEE_EXPECTED, f"fee estimate: {status} {body}")
-
-
-class CheckFailed(Exception):
-    pass
+    health, me = call(f"{api}/healthz"), call(f"{api}/api/v1/me", token=user.token)
+    fee = call(f"{api}{FEE_ESTIMATE}").get("fee_fen")
+    expect(health.get("status") == "ok", f"GET /healthz: {health}")
+    expect(me.get("id") == user.user_id and me.get("role") == "litigant", f"/me: {me}")
+    expect(fee == FEE_EXPECTED, f"fee estimate: {fee} fen, expected {FEE_EXPECTED}")
 
 
 def expect(condition: bool, message: str) -> None:
     if not condition:
-        raise CheckFailed(message)
+        raise SeedError(message)
 
 
 def say(message: str) -> None:

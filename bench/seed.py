@@ -16,13 +16,16 @@ import secrets
 import string
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from argon2 import PasswordHasher
 from bson import ObjectId
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo import MongoClient
+from pymongo.database import Database
 
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 BATCH = 1000
@@ -67,21 +70,114 @@ def http_json(
         return e.code, json.loads(e.read() or b"{}")
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def call(
+    url: str, body: dict[str, Any] | None = None, token: str | None = None, *, status: int = 200,
+    method: str | None = None, raw: tuple[bytes, str] | None = None, timeout: float = 30,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``http_json`` with ``token`` as the bearer; the answer, or SeedError unless ``status``."""
+    headers = {**(headers or {}), **(bearer(token) if token else {})}
+    got, answer = http_json(url, body, headers, method, raw, timeout)
+    if got != status:
+        verb = method or ("GET" if body is None and raw is None else "POST")
+        raise SeedError(f"{verb} {url}: HTTP {got} {answer}")
+    return answer
+
+
 def phone_ip(n: int) -> str:
     return f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
 
 
 def api_login(api: str, emulator: str, n: int) -> SignedIn:
     """What the mini-program does at launch: wx.login (emulator), then our wx-login."""
-    status, phone = http_json(f"{emulator}/_emulator/wx/login", {})
-    if status != 200:
-        raise SeedError(f"emulator wx.login: HTTP {status} {phone}")
-    status, body = http_json(
-        f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, {"X-Real-Ip": phone_ip(n)}
-    )
-    if status != 200:
-        raise SeedError(f"POST /api/v1/auth/wx-login: HTTP {status} {body}")
+    phone = call(f"{emulator}/_emulator/wx/login", {})
+    body = call(f"{api}/api/v1/auth/wx-login", {"code": phone["code"]},
+                headers={"X-Real-Ip": phone_ip(n)})  # fmt: skip
     return SignedIn(token=body["token"], user_id=body["user"]["id"])
+
+
+def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: int) -> SignedIn:
+    """A staff member (``UserService.create_staff``'s ``doc``) inserted with an argon2 hash
+    of a fresh password, signed in through the API."""
+    password = secrets.token_urlsafe(16)
+    db["users"].insert_one({**doc, "password_hash": PasswordHasher().hash(password)})
+    body = call(f"{api}/api/v1/auth/staff-login",
+                {"username": doc["username"], "password": password},
+                headers={"X-Real-Ip": phone_ip(n)})  # fmt: skip
+    return SignedIn(token=body["token"], user_id=body["user"]["id"])
+
+
+@dataclass
+class Numbers:
+    """Numbers per year as the server's counter ``{prefix}|{year}`` hands them out; ``commit``
+    moves the counters past them, as the server's ``$inc`` would have left them."""
+
+    db: Database[dict[str, Any]]
+    prefix: str
+    seqs: Counter[int] = field(default_factory=Counter)
+
+    def next(self, year: int) -> int:
+        if not self.seqs[year]:
+            found = self.db["counters"].find_one({"_id": f"{self.prefix}|{year}"}) or {}
+            self.seqs[year] = int(found.get("seq", 0))
+        self.seqs[year] += 1
+        return self.seqs[year]
+
+    def commit(self) -> None:
+        for year, seq in self.seqs.items():
+            self.db["counters"].update_one({"_id": f"{self.prefix}|{year}"},
+                                           {"$max": {"seq": seq}}, upsert=True)  # fmt: skip
+        self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
+
+
+def explain(db: Database[dict[str, Any]], command: dict[str, Any]) -> str:
+    """The winning plan of a find or of an aggregation's first stage, ``STAGE(index) <- ...``."""
+    found = db.command("explain", command, verbosity="queryPlanner")
+    top = (found.get("stages") or [{}])[0].get("$cursor", found)
+    plan = top.get("queryPlanner", {}).get("winningPlan", {})
+    stages = []
+    while plan:
+        index = f"({plan['indexName']})" if plan.get("indexName") else ""
+        stages.append(f"{plan.get('stage', '?')}{index}")
+        plan = plan.get("inputStage")
+    return " <- ".join(stages) or "unknown"
+
+
+def shape(value: Any, path: str = "") -> dict[str, str]:
+    """Every key path of a document with the type of its value; lists by their first item."""
+    if isinstance(value, dict):
+        found: dict[str, str] = {}
+        for key, item in value.items():
+            found.update(shape(item, f"{path}.{key}" if path else str(key)))
+        return found or {path: "dict"}
+    if isinstance(value, list) and value:
+        return shape(value[0], f"{path}[]")
+    return {path: type(value).__name__}
+
+
+def shape_diff(api_doc: Any, seeded: Any) -> list[str]:
+    """Key paths one has and the other lacks, and types that differ (None matches any)."""
+    a, b = shape(api_doc or {}), shape(seeded or {})
+    problems = [f"only the API writes {k}" for k in sorted(a.keys() - b.keys())]
+    problems += [f"only the bench writes {k}" for k in sorted(b.keys() - a.keys())]
+    problems += [
+        f"{k}: API {a[k]}, bench {b[k]}"
+        for k in sorted(a.keys() & b.keys())
+        if a[k] != b[k] and "NoneType" not in (a[k], b[k])
+    ]
+    return problems
+
+
+def check_shapes(what: str, pairs: list[tuple[Any, Any, str]]) -> None:
+    """SeedError unless each (the API's document, the seeded one, its name) have the same
+    key paths and value types."""
+    problems = [f"{name}: {p}" for theirs, ours, name in pairs for p in shape_diff(theirs, ours)]
+    if problems:
+        raise SeedError(f"seeded {what} differ from the API's: " + "; ".join(problems))
 
 
 def sign_in(api: str, emulator: str, count: int, workers: int = 8) -> list[SignedIn]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -104,21 +104,12 @@ def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[s
 def complaint_body(plaintiff: Person, defendant: Person, evidence: list[str]) -> dict[str, Any]:
     """The body of ``POST /api/v1/filings`` that ``draft_doc`` mirrors."""
     return {
-        "court_id": COURT,
-        "case_kind": "civil",
-        "cause": _CAUSES[0],
-        "plaintiffs": [
-            {"type": "person", "name": plaintiff.name, "id_number": plaintiff.id_number,
-             "phone": plaintiff.phone, "address": plaintiff.address}
-        ],
-        "defendants": [
-            {"type": "person", "name": defendant.name, "id_number": defendant.id_number,
-             "address": defendant.address}
-        ],
+        "court_id": COURT, "case_kind": "civil", "cause": _CAUSES[0],
+        "plaintiffs": [{"type": "person", **asdict(plaintiff)}],
+        "defendants": [{"type": "person", **asdict(defendant), "phone": None}],
         "claims": ["判令被告偿还借款本金100000元", "判令被告承担本案诉讼费用"],
         "facts": "2025年3月1日被告向原告借款10万元，约定2025年12月31日前归还，至今未还。",
-        "amount_fen": 10_000_000,
-        "evidence": evidence,
+        "amount_fen": 10_000_000, "evidence": evidence,
     }  # fmt: skip
 
 
@@ -130,26 +121,14 @@ def draft_doc(
     body = complaint_body(plaintiff, defendant, evidence)
     plaintiffs = [party_doc(plaintiff, cipher)]
     doc: dict[str, Any] = {
-        "court_id": COURT,
-        "case_kind": "civil",
-        "filer_id": filer_id,
-        "as_agent": False,
-        "green": bool(green),
-        "status": "draft",
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        "cause": cause,
-        "plaintiffs": plaintiffs,
+        "court_id": COURT, "case_kind": "civil", "filer_id": filer_id, "as_agent": False,
+        "green": bool(green), "status": "draft", "version": 1, "created_at": now,
+        "updated_at": now, "cause": cause, "plaintiffs": plaintiffs,
         "defendants": [party_doc(defendant, cipher, with_phone=False)],
-        "claims": body["claims"],
-        "facts": body["facts"],
-        "amount_fen": body["amount_fen"],
-        "evidence": evidence,
-    }
-    if green:
-        doc["green_channel"] = green
-    doc["party_hashes"] = sorted({p["id_hash"] for p in plaintiffs})
+        **{k: body[k] for k in ("claims", "facts", "amount_fen", "evidence")},
+        **({"green_channel": green} if green else {}),
+        "party_hashes": sorted({p["id_hash"] for p in plaintiffs}),
+    }  # fmt: skip
     return doc
 
 
@@ -195,16 +174,10 @@ def pending_doc(
     return doc
 
 
-def staff_doc(username: str, password_hash: str, now: dt.datetime) -> dict[str, Any]:
-    """A clerk of the court, as ``UserService.create_staff`` stores one."""
-    return {
-        "role": "clerk",
-        "username": username,
-        "name": "王书记员",
-        "court_id": COURT,
-        "supervisor": False,
-        "division_head": False,
-        "active": True,
-        "password_hash": password_hash,
-        "created_at": now,
-    }
+def staff_doc(username: str, now: dt.datetime, role: str = "clerk", name: str = "王书记员",
+              supervisor: bool = False) -> dict[str, Any]:  # fmt: skip
+    """A staff member of the court, as ``UserService.create_staff`` stores one (without the
+    password's hash: ``seed.staff_login`` adds it)."""
+    return {"role": role, "username": username, "name": name, "court_id": COURT,
+            "supervisor": supervisor, "division_head": False, "active": True,
+            "password_hash": "", "created_at": now}  # fmt: skip

@@ -127,17 +127,8 @@ class Stack:
     def start_database(self, timeout: float = 30.0) -> None:
         port = free_port()
         log_path = self.workdir / "secantusd.log"
-        argv = [
-            secantusd_command(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            str(self.workdir / "db"),
-            "--log-level",
-            "WARNING",
-        ]
+        options = f"--host 127.0.0.1 --port {port} --log-level WARNING".split()
+        argv = [secantusd_command(), *options, "--storage-path", str(self.workdir / "db")]
         with log_path.open("ab") as log:
             proc = _spawn(argv, log, subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(("secantusd", proc))
@@ -178,18 +169,8 @@ class Stack:
         }
 
     def start_server(self, timeout: float = 60.0) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--data-dir",
-            str(self.data_dir),
-        ]
+        serve = ["-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
+        argv = [sys.executable, *serve, "--data-dir", str(self.data_dir)]
         with (self.workdir / "server.stderr").open("ab") as err:
             proc = _spawn(argv, subprocess.PIPE, err, cwd=ROOT, env=self.server_env())
         self.procs.append(("server", proc))

@@ -83,6 +83,38 @@ class Delivery:
         }
 
 
+def envelope(
+    apiv3_key: str, event_type: str, resource: dict[str, Any], now: float, notification_id: str
+) -> str:
+    """A notification's JSON body: the envelope, ``resource`` sealed with the APIv3 key."""
+    original_type = "refund" if event_type.startswith("REFUND.") else "transaction"
+    plain = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    sealed = wpc.encrypt_resource(apiv3_key, plain, original_type)
+    return json.dumps(
+        {
+            "id": notification_id,
+            "create_time": beijing(now),
+            "resource_type": "encrypt-resource",
+            "event_type": event_type,
+            "summary": SUMMARIES[event_type],
+            "resource": {"original_type": original_type, **sealed},
+        },
+        ensure_ascii=False,
+    )
+
+
+def signed_headers(key: rsa.RSAPrivateKey, key_id: str, body: str, now: float) -> dict[str, str]:
+    """The platform's signature headers for ``body`` at ``now`` (a fresh nonce)."""
+    stamp, nonce = str(int(now)), wpc.nonce()
+    return {
+        "Wechatpay-Timestamp": stamp,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Signature": wpc.sign(key, wpc.response_message(stamp, nonce, body)),
+        "Wechatpay-Serial": key_id,
+        "Wechatpay-Signature-Type": wpc.SCHEME,
+    }
+
+
 class Notifier:
     """Builds, signs and posts notifications; every task it starts ends with ``stop()``."""
 
@@ -116,21 +148,8 @@ class Notifier:
         out_trade_no: str,
         out_refund_no: str | None = None,
     ) -> Delivery:
-        original_type = "refund" if event_type.startswith("REFUND.") else "transaction"
-        plain = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
         notification_id = str(uuid.uuid4())
-        envelope = {
-            "id": notification_id,
-            "create_time": beijing(self.clock()),
-            "resource_type": "encrypt-resource",
-            "event_type": event_type,
-            "summary": SUMMARIES[event_type],
-            "resource": {
-                "original_type": original_type,
-                **wpc.encrypt_resource(apiv3_key, plain, original_type),
-            },
-        }
-        body = json.dumps(envelope, ensure_ascii=False)
+        body = envelope(apiv3_key, event_type, resource, self.clock(), notification_id)
         delivery = Delivery(
             notification_id, event_type, url, out_trade_no, out_refund_no, body, resource
         )
@@ -140,17 +159,8 @@ class Notifier:
 
     def signed_headers(self, body: str, timestamp: float | None = None) -> dict[str, str]:
         """The platform's signature headers for ``body`` (responses and callbacks alike)."""
-        stamp = str(int(self.clock() if timestamp is None else timestamp))
-        nonce = wpc.nonce()
-        return {
-            "Wechatpay-Timestamp": stamp,
-            "Wechatpay-Nonce": nonce,
-            "Wechatpay-Signature": wpc.sign(
-                self.platform_key, wpc.response_message(stamp, nonce, body)
-            ),
-            "Wechatpay-Serial": self.platform_key_id,
-            "Wechatpay-Signature-Type": wpc.SCHEME,
-        }
+        stamp = self.clock() if timestamp is None else timestamp
+        return signed_headers(self.platform_key, self.platform_key_id, body, stamp)
 
     def later(self, delay: float, action: Callable[[], None]) -> None:
         """Run ``action`` after ``delay`` real seconds on the running loop (until ``stop``)."""

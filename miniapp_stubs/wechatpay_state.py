@@ -57,6 +57,12 @@ class Merchant:
     apiv3_key: str
 
 
+def transaction_id(now: float) -> str:
+    """A WeChat Pay transaction id: 4200, six digits, the Beijing date, ten digits."""
+    stamp = dt.datetime.fromtimestamp(now, BEIJING).strftime("%Y%m%d")
+    return f"4200{_digits(6)}{stamp}{_digits(10)}"
+
+
 @dataclass
 class Order:
     mchid: str
@@ -288,8 +294,7 @@ class PayState:
         if now >= order.time_expire:
             raise PayError(409, "ORDER_EXPIRED", "订单已超过支付结束时间")
         order.trade_state, order.success_time = "SUCCESS", now
-        stamp = dt.datetime.fromtimestamp(now, BEIJING).strftime("%Y%m%d")
-        order.transaction_id = f"4200{_digits(6)}{stamp}{_digits(10)}"
+        order.transaction_id = transaction_id(now)
         merchant = self.merchants[order.mchid]
         resource = order.as_json()
         self.notifier.send(

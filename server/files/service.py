@@ -79,6 +79,16 @@ def file_out(meta: FileMeta) -> FileOut:
     return FileOut.model_validate(meta.model_dump())
 
 
+def grant_update(reader_ids: Sequence[str] = (), court_ids: Sequence[str] = ()) -> dict[str, Any]:
+    """``FileService.grant``'s update of the files' metadata; empty if nothing is added."""
+    add: dict[str, Any] = {}
+    if reader_ids:
+        add["metadata.reader_ids"] = {"$each": list(dict.fromkeys(reader_ids))}
+    if court_ids:
+        add["metadata.court_ids"] = {"$each": list(dict.fromkeys(court_ids))}
+    return {"$addToSet": add} if add else {}
+
+
 def _object_ids(file_ids: Sequence[str]) -> list[ObjectId]:
     return [ObjectId(f) for f in dict.fromkeys(file_ids) if ObjectId.is_valid(f)]
 
@@ -205,15 +215,9 @@ class FileService:
         Idempotent; ids that name no file are ignored (check them first with ``check_owned``).
         """
         oids = _object_ids(file_ids)
-        add: dict[str, Any] = {}
-        if reader_ids:
-            add["metadata.reader_ids"] = {"$each": list(dict.fromkeys(reader_ids))}
-        if court_ids:
-            add["metadata.court_ids"] = {"$each": list(dict.fromkeys(court_ids))}
-        if oids and add:
-            await self.files.update_many(
-                {"_id": {"$in": oids}}, {"$addToSet": add}, session=session
-            )
+        update = grant_update(reader_ids, court_ids)
+        if oids and update:
+            await self.files.update_many({"_id": {"$in": oids}}, update, session=session)
 
     # ---- reading
 

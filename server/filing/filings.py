@@ -98,6 +98,20 @@ def submit_update(by: str, action: str, now: dt.datetime, deadline: dt.datetime)
     }  # fmt: skip
 
 
+def submitted_notice(doc: FilingDoc) -> dict[str, Any]:
+    """The clerks' notice of a filing just submitted (``notify_court_staff``'s arguments)."""
+    names = "、".join(p.name for p in doc.plaintiffs[:2])
+    return {
+        "kind": "filing_submitted",
+        "title": "新的网上立案申请",
+        "body": f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
+        "data": {"filing_id": str(doc.id), "green_channel": doc.green},
+        "template": "filing_submitted",
+        "page": f"pages/review/detail?id={doc.id}",
+        "dedupe_key": f"filing:{doc.id}:submitted:{doc.version}",
+    }
+
+
 class FilingService:
     def __init__(
         self,
@@ -374,18 +388,8 @@ class FilingService:
             court_ids=[doc.court_id],
             session=session,
         )
-        names = "、".join(p.name for p in doc.plaintiffs[:2])
         await self.notifications.notify_court_staff(
-            doc.court_id,
-            [Role.clerk.value],
-            "filing_submitted",
-            "新的网上立案申请",
-            f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
-            data={"filing_id": str(doc.id), "green_channel": doc.green},
-            template="filing_submitted",
-            page=f"pages/review/detail?id={doc.id}",
-            dedupe_key=f"filing:{doc.id}:submitted:{doc.version}",
-            session=session,
+            doc.court_id, [Role.clerk.value], **submitted_notice(doc), session=session
         )
 
     async def clients(self, doc: FilingDoc) -> list[str]:

@@ -64,6 +64,15 @@ def mine_filter(sender_id: str, status: str | None = None) -> dict[str, Any]:
     return {"sender_id": sender_id, **({"status": status} if status else {})}
 
 
+def announcement(doc: WorkOrderDoc) -> tuple[str, str, str]:
+    """The notice (kind, title, body) of a new order: to its assignee, or to assign it."""
+    body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}"
+    if doc.assignee_id:
+        return ("workorder_new", "新的留言待答复",
+                f"{body}，请于{when(doc.first_reply_due_at)}前答复")  # fmt: skip
+    return "workorder_new", "新的留言待分派", f"{body}，请于{when(doc.assign_due_at)}前分派"
+
+
 class MessageService:
     def __init__(
         self,
@@ -212,16 +221,11 @@ class MessageService:
 
     async def _announce(self, doc: WorkOrderDoc, session: AsyncClientSession) -> None:
         """A new order to its assignee; a message for the service desk to the overseers."""
-        body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}"
         if doc.assignee_id:
-            notice = ("workorder_new", "新的留言待答复",
-                      f"{body}，请于{when(doc.first_reply_due_at)}前答复")  # fmt: skip
-            await self.orders.tell([doc.assignee_id], doc, notice, session)
+            await self.orders.tell([doc.assignee_id], doc, announcement(doc), session)
         else:
-            notice = ("workorder_new", "新的留言待分派",
-                      f"{body}，请于{when(doc.assign_due_at)}前分派")  # fmt: skip
             overseers = await self.orders.overseers(doc.court_id, session=session)
-            await self.orders.tell(overseers, doc, notice, session)
+            await self.orders.tell(overseers, doc, announcement(doc), session)
 
     async def follow_up(self, user: UserDoc, order_id: str, data: ReplyIn) -> WorkOrderOut:
         """The sender writes again: content-checked; an answered order waits for an answer

@@ -260,8 +260,8 @@ class WorkOrderService:
                 continue
         return found
 
+    @staticmethod
     def notices(
-        self,
         user_ids: Sequence[str],
         doc: WorkOrderDoc,
         notice: tuple[str, str, str],

@@ -1,0 +1,158 @@
+"""A row pair: one request alone through the API and one raw (``probe``), then wrk and the raw
+driver for the same time, or, where SecantusDB would only queue them, the lone requests as the
+rows (``serially``); after each load, the wait for the work it left behind (``settle``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo import MongoClient
+
+from bench import raw
+from bench.loadgen import LoadResult, WrkRun
+from bench.seed import call
+from bench.stack import DATABASE
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+BENCH = Path(__file__).resolve().parent
+WRK_TIMEOUT = 30  # seconds: a slow answer is measured, not counted as an error
+IDLE_MS = 50.0  # the database is idle again when a point read takes less than this
+ONE_AT_A_TIME = "one request at a time instead (the row's requests/s is 1 / latency)"
+Names = tuple[str, str]  # (API row, raw row); their result keys likewise
+RawCall = Callable[[raw.Db], Awaitable[Any]]
+
+
+def client(db_uri: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(db_uri, tz_aware=True)
+
+
+def wrk(bench: Bench, script: str, args: tuple[str, ...], seconds: int | None = None) -> WrkRun:
+    """wrk with one of the bench's Lua scripts, the filing loads' 30 s timeout."""
+    o = bench.opts
+    return WrkRun(bench.wrk, o.threads, o.connections, seconds or o.duration, BENCH / script,
+                  args, WRK_TIMEOUT)  # fmt: skip
+
+
+def token_file(bench: Bench, token: str, name: str) -> str:
+    """A file of one token, for me.lua and post.lua."""
+    path = bench.workdir / f"token-{name}.txt"
+    path.write_text(f"{token}\n")
+    return str(path)
+
+
+def ops(call_: RawCall) -> raw.OpFactory:
+    """The same call in both phases."""
+
+    def factory(db: raw.Db, phase: str) -> raw.Op:
+        return lambda: call_(db)
+
+    return factory
+
+
+def pair(
+    bench: Bench, names: Names, keys: Names, url: str, token: str, raw_call: RawCall, *,
+    api_call: Callable[[], Any] | None = None, run: WrkRun | None = None,
+    warm: WrkRun | None = None, raw_ops: raw.OpFactory | None = None, timeout: float = 30,
+    lone: tuple[float, float] | None = None,
+) -> None:  # fmt: skip
+    """Probe (or take the ``lone`` times already measured), then wrk (``run``, else
+    ``me.lua`` GETting ``url`` with ``token``) and the raw load (``raw_ops``, else
+    ``raw_call`` over and over), each followed by ``settle``."""
+    api_call = api_call or (lambda: call(url, token=token, timeout=timeout))
+    ready = (
+        fits(bench, names, keys, lone) if lone else probe(bench, names, keys, api_call, raw_call)
+    )
+    if not ready:
+        return
+    run = run or wrk(bench, "me.lua", (token_file(bench, token, keys[0]),))
+    bench.record_wrk(run, names[0], url, keys[0], warm=warm)
+    settle(bench, f"the {names[0]} load")
+    bench.record_raw(names[1], keys[1], raw_ops or ops(raw_call))
+    settle(bench, f"the {names[1]} load")
+
+
+def probe(
+    bench: Bench, names: Names, keys: Names, api_call: Callable[[], Any], raw_call: RawCall
+) -> bool:
+    """One request alone through the API, one raw: whether the loads can run in time.
+
+    SecantusDB runs one query at a time, so ``connections`` requests in flight take about
+    ``connections`` times as long as one; if that exceeds half the load's duration, nothing
+    would complete and the database would be busy for minutes after: the rows are then made
+    of the lone requests (``serially``)."""
+    api_name = names[0]
+    try:
+        began = time.perf_counter()
+        api_call()
+        api_s = time.perf_counter() - began
+        raw_s = asyncio.run(raw.time_once(bench.db_uri, DATABASE, raw_call))
+    except Exception as e:
+        for name, key in zip(names, keys, strict=True):
+            problem = f"one request alone failed: {type(e).__name__}: {e}"
+            bench.record(LoadResult(name, problem=problem), key)
+        return False
+    bench.fact(f"{api_name} alone (s)", {"api": api_s, "raw": raw_s})
+    bench.note(
+        f"{api_name}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
+        f"(one at a time, API/raw = {raw_s / api_s:.2f})"
+    )
+    return fits(bench, names, keys, (api_s, raw_s))
+
+
+def fits(bench: Bench, names: Names, keys: Names, lone: tuple[float, float]) -> bool:
+    """Whether a round of ``connections`` requests fits half the load; else the rows are
+    made of the ``lone`` requests."""
+    if round_fits(bench, names[0], max(lone)):
+        return True
+    serially(bench, names, keys, lone)
+    return False
+
+
+def round_fits(bench: Bench, name: str, lone: float, instead: str = ONE_AT_A_TIME) -> bool:
+    """Whether ``connections`` requests of ``lone`` seconds, one after another as SecantusDB
+    serves them, take at most half the load; if not, says so."""
+    o = bench.opts
+    round_s = lone * o.connections
+    if round_s * 2 <= o.duration:  # concurrency costs more than the sum of lone requests
+        return True
+    bench.note(
+        f"{name}: {o.connections} connections x {lone:.2f} s = ~{round_s:.0f} s per round on "
+        f"the database, more than half the {o.duration} s load: measured {instead}"
+    )
+    return False
+
+
+def serially(bench: Bench, names: Names, keys: Names, seconds: tuple[float, float]) -> None:
+    """Rows from the lone requests: SecantusDB serves one query at a time, so concurrency would
+    only queue them; the ratio of one request's latencies is what can be measured."""
+    for name, key, took in zip(names, keys, seconds, strict=True):
+        ms = took * 1000
+        bench.record(LoadResult(name, 1, took, rps=1 / took, p50_ms=ms, p99_ms=ms), key)
+
+
+def settle(bench: Bench, after: str, limit: float = 300) -> None:
+    """Wait for the work a load left behind: queries still running for requests wrk gave up
+    on, and the outbox worker's sends of the notices just queued."""
+    began = time.perf_counter()
+    with client(bench.db_uri) as mongo:
+        db, quiet = mongo[DATABASE], 0
+        while quiet < 2 and time.perf_counter() - began < limit:
+            start = time.perf_counter()
+            db["users"].find_one({"_id": ObjectId()})  # a point read
+            slow = (time.perf_counter() - start) * 1000 > IDLE_MS
+            sending = db["outbox"].find_one({"status": {"$in": ["pending", "sending"]}}, {"_id": 1})
+            quiet = 0 if slow or sending else quiet + 1
+            time.sleep(0.1 if quiet == 0 else 0.02)
+    waited = time.perf_counter() - began
+    bench.fact(f"busy after {after} (s)", round(waited, 2))
+    if waited >= limit:
+        bench.note(f"database or outbox still busy {limit:.0f} s after {after}")
+    elif waited > 1.0:
+        bench.note(f"database and outbox busy for {waited:.1f} s after {after}")
