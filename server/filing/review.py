@@ -24,12 +24,13 @@ from models.filings import (
 from models.users import Role, UserDoc
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
-from server.filing.filings import FilingService, filing_not_found, filing_out, materials, summary
+from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
+from server.filing.filings import FilingService, filing_out, materials, summary
+from server.identity.errors import NoCourt
 from server.identity.users import UserService
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.db import Database, in_transaction, update_returning
-from server.platform.errors import Conflict, Forbidden
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 SWEEP_BATCH = 500
 T = TypeVar("T")
-
-
-def not_pending() -> Conflict:
-    return Conflict("该立案申请不在待审查状态", code="filing_not_pending")
 
 
 class ReviewService:
@@ -78,13 +75,13 @@ class ReviewService:
     @staticmethod
     def court_of(staff: UserDoc) -> str:
         if not staff.court_id:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         return staff.court_id
 
     async def for_staff(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.filings.load(filing_id)
         if doc.court_id != self.court_of(staff) or doc.submitted_at is None:
-            raise filing_not_found()
+            raise FilingNotFound()
         return doc
 
     # ---- the queue
@@ -152,7 +149,7 @@ class ReviewService:
             session=session,
         )
         if raw is None:
-            raise not_pending()
+            raise FilingNotPending()
         await self.users.record(
             str(staff.id), f"filing.{decision['action']}", str(doc.id), session,
             court_id=doc.court_id,
@@ -162,7 +159,7 @@ class ReviewService:
     async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.for_staff(staff, filing_id)
         if doc.status != FilingStatus.submitted:
-            raise not_pending()
+            raise FilingNotPending()
         return doc
 
     async def request_correction(
@@ -171,9 +168,7 @@ class ReviewService:
         """One complete correction notice (一次性补正): a second one is a 409."""
         doc = await self.pending(staff, filing_id)
         if doc.correction is not None:
-            raise Conflict(
-                "补正通知只能发送一次，请一次列明全部事项", code="correction_already_requested"
-            )
+            raise CorrectionAlreadyRequested()
         now = self.clock.now()
         due = self.calendars.for_court(doc.court_id).deadline_at(now, data.due_days)
         correction = {"items": data.items, "due_at": due, "requested_by": str(staff.id),
