@@ -21,12 +21,14 @@ from tornado import web
 
 from models.users import Role
 from server.platform.errors import (
+    GENERIC,
     APIError,
-    BadRequest,
-    Forbidden,
-    NotFound,
+    DatabaseUnavailable,
+    InternalError,
+    MalformedJson,
+    NoSuchEndpoint,
     PayloadTooLarge,
-    ServiceUnavailable,
+    RoleNotAllowed,
     Unauthorized,
     ValidationFailed,
 )
@@ -42,19 +44,6 @@ Method = Callable[..., Awaitable[None]]
 
 OBJECT_ID = r"[0-9a-f]{24}"  # path ids in routes: anything else is the JSON 404
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    429: "rate_limited",
-    503: "service_unavailable",
-}
 _DB_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
 
 
@@ -111,7 +100,7 @@ def needs_role(*roles: Role) -> Callable[[Method], Method]:
         async def wrapper(self: APIHandler, *args: Any, **kwargs: Any) -> None:
             principal = await self.authenticate()
             if allowed and principal.role not in allowed:
-                raise Forbidden("无权进行此操作", code="role_not_allowed")
+                raise RoleNotAllowed()
             await fn(self, *args, **kwargs)
 
         api_meta(wrapper)["roles"] = allowed or frozenset(Role)
@@ -230,9 +219,9 @@ class APIHandler(web.RequestHandler):
         try:
             data = json.loads(self.request.body or b"null")
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise BadRequest("请求内容不是有效的 JSON", code="malformed_json") from None
+            raise MalformedJson() from None
         if not isinstance(data, dict):
-            raise BadRequest("请求内容应为 JSON 对象", code="malformed_json")
+            raise MalformedJson("请求内容应为 JSON 对象")
         return self._validate(model, data)
 
     def parse_query(self, model: type[M]) -> M:
@@ -267,7 +256,7 @@ class APIHandler(web.RequestHandler):
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, _DB_DOWN):
-            e = ServiceUnavailable("数据库暂时不可用，请稍后再试", code="database_unavailable")
+            e = DatabaseUnavailable()
         if isinstance(e, APIError) and not self._finished:
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
@@ -278,9 +267,10 @@ class APIHandler(web.RequestHandler):
         if isinstance(exc, APIError):
             body = exc.to_json()
         elif status_code >= 500:
-            body = {"error": {"code": "internal_error", "message": "服务器内部错误，请稍后再试"}}
+            body = InternalError().to_json()
         else:
-            code = _STATUS_CODES.get(status_code, "http_error")
+            kind = GENERIC.get(status_code)
+            code = kind.code if kind else "http_error"
             body = {"error": {"code": code, "message": self._reason or "请求有误"}}
         if isinstance(exc, web.HTTPError) and status_code == 405:
             body["error"]["message"] = "不支持该请求方法"
@@ -306,6 +296,6 @@ class API404(APIHandler):
     """Anything under /api/ that no route matches: a JSON 404, never an HTML page."""
 
     def _missing(self, *args: Any, **kwargs: Any) -> None:
-        raise NotFound("接口不存在", code="no_such_endpoint")
+        raise NoSuchEndpoint()
 
     get = post = put = patch = delete = head = options = _missing

@@ -6,7 +6,7 @@ from handlers.base import OBJECT_ID, APIHandler, api, authenticated, public
 from models.fees import FeeEstimateQuery, FeeResult
 from models.payments import FeesOut
 from server.fees.schedule import court_fee
-from server.platform.errors import ValidationFailed
+from server.platform.errors import UnknownCourt
 
 
 class FeeEstimateHandler(APIHandler):
@@ -21,7 +21,7 @@ class FeeEstimateHandler(APIHandler):
             court = self.services.settings.court(q.court_id)
             if court is None:
                 details = [{"loc": ["court_id"], "msg": "法院不存在"}]
-                raise ValidationFailed("法院不存在", code="unknown_court", details=details)
+                raise UnknownCourt(details=details)
             fixed = court.fixed_fees
         self.write_json(court_fee(q.kind, q.amount_fen, procedure=q.procedure, fixed=fixed))
 

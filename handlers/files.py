@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated
 from models.files import FileOut, FileUploadForm
+from server.files.errors import FileMissing, FileTooLarge, MultipartRequired, TooManyFiles
 from server.files.service import file_out
 from server.platform.config import UPLOAD_OVERHEAD_BYTES
-from server.platform.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 
 @dataclass
@@ -53,26 +53,17 @@ class FilesHandler(APIHandler):
 
     def _file_part(self) -> _Part:
         if not self.is_multipart:
-            raise UnsupportedMediaType(
-                "请以 multipart/form-data 方式上传文件", code="multipart_required"
-            )
+            raise MultipartRequired()
         limit = self.services.settings.files.max_bytes
         if len(self.request.body) > limit + UPLOAD_OVERHEAD_BYTES:
-            raise PayloadTooLarge(
-                f"文件不能超过 {limit / 1024 / 1024:g} MB",
-                code="file_too_large",
-                details={"max_bytes": limit},
+            raise FileTooLarge(
+                f"文件不能超过 {limit / 1024 / 1024:g} MB", details={"max_bytes": limit}
             )
         files = self.request.files.get("file", [])
         bare = self.request.body_arguments.get("file", [])  # a part sent without a file name
         parts = [_Part(f.body, f.filename) for f in files] + [_Part(b, "") for b in bare]
         if len(parts) != 1:
-            problem = "请选择要上传的文件" if not parts else "一次只能上传一个文件"
-            raise ValidationFailed(
-                problem,
-                code="file_missing" if not parts else "too_many_files",
-                details=[{"loc": ["file"], "msg": problem}],
-            )
+            raise (TooManyFiles if parts else FileMissing).at(["file"])
         return parts[0]
 
 

@@ -15,7 +15,8 @@ from models.notifications import (
     SubscriptionsIn,
     SubscriptionsOut,
 )
-from server.platform.errors import BadRequest, Unauthorized
+from server.notify.errors import WebsocketRequired
+from server.platform.errors import Unauthorized
 
 if TYPE_CHECKING:
     from asyncio import Future
@@ -105,7 +106,7 @@ class FeedHandler(APIHandler, websocket.WebSocketHandler):
         ``?token=``); 426 unsupported WebSocket version.
         """
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
-            raise BadRequest("请使用 WebSocket 连接", code="websocket_required")
+            raise WebsocketRequired()
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:

@@ -11,7 +11,7 @@ from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent,
 from models.payments import PaymentCreate, PaymentOut, RefundCreate, RefundOut
 from models.users import PUBLIC_ROLES, STAFF_ROLES
 from server.platform.errors import APIError
-from server.wechat.pay_models import CallbackRejected
+from server.wechat.errors import CallbackRejected
 
 log = logging.getLogger("microcourt.payments")
 
@@ -60,6 +60,8 @@ class CallbackHandler(APIHandler):
     """WeChat Pay's notifications: trusted by their signature, not by a token. Success is an
     empty 204; anything refused is 4xx/5xx with ``{"code": "FAIL", "message": ...}``, which
     makes WeChat Pay deliver it again later."""
+
+    refuses = CallbackRejected  # its subclasses are the refusals the document lists
 
     def headers_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.request.headers.get_all()}

@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 
 from handlers.base import APIHandler, api, public
 from models.common import OutputModel
-from server.platform.errors import ServiceUnavailable
+from server.platform.errors import DatabaseUnavailable
 
 
 class HealthOut(OutputModel):
@@ -33,7 +33,7 @@ class ReadyHandler(APIHandler):
         try:
             await asyncio.wait_for(self.services.db.command("ping"), timeout=2)
         except (PyMongoError, TimeoutError):
-            raise ServiceUnavailable("数据库暂时不可用", code="database_unavailable") from None
+            raise DatabaseUnavailable("数据库暂时不可用") from None
         self.write_json({"status": "ready"})
 
 

@@ -24,14 +24,16 @@ from miniapp_stubs.emulator import Emulator
 from miniapp_stubs.wechatpay_state import FailNext
 from server.platform.clock import FixedClock
 from server.platform.config import Settings
-from server.wechat.pay import WeChatPayAdapter
-from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
-from server.wechat.pay_models import (
+from server.wechat.errors import (
     CallbackMalformed,
     CallbackRejected,
     CallbackSignatureInvalid,
     CallbackStale,
     CallbackUndecryptable,
+)
+from server.wechat.pay import WeChatPayAdapter
+from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
+from server.wechat.pay_models import (
     RefundStatus,
     TradeState,
     WeChatPayBadResponse,

@@ -30,13 +30,20 @@ from models.cases import (
     Viewer,
 )
 from models.users import Role, UserDoc
-from server.cases.service import CaseService, case_not_found
+from server.cases.errors import (
+    AssigneesNotAllowed,
+    AssigneesRequired,
+    CaseNotFound,
+    CaseStatusConflict,
+)
+from server.cases.service import CaseService
 from server.cases.views import CaseViews
+from server.identity.errors import InvalidAssignee
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.db import Database, in_transaction
-from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.platform.errors import Conflict, NotFound
 
 T = TypeVar("T")
 Notice = tuple[str, str, str]  # kind, title, body
@@ -52,10 +59,8 @@ EVENT_TITLES = {
 
 
 def status_conflict(status: CaseStatus, action: str) -> Conflict:
-    return Conflict(
-        f"案件当前状态为“{STATUS_NAMES[status]}”，不能{action}",
-        code="case_status_conflict",
-        details={"status": status.value},
+    return CaseStatusConflict(
+        f"案件当前状态为“{STATUS_NAMES[status]}”，不能{action}", details={"status": status.value}
     )
 
 
@@ -84,7 +89,7 @@ class CaseAdminService:
         """The case, if ``staff`` works at its court; 404 otherwise."""
         case, viewer = await self.cases.get_for(staff, case_id)
         if viewer != Viewer.staff:
-            raise case_not_found()
+            raise CaseNotFound()
         return case
 
     async def change(
@@ -185,7 +190,7 @@ class CaseAdminService:
             else:
                 found.append(user)
         if problems:
-            raise ValidationFailed("承办人员有误", code="invalid_assignee", details=problems)
+            raise InvalidAssignee(details=problems)
         return found[0], found[1]
 
     # ---- milestones
@@ -196,9 +201,9 @@ class CaseAdminService:
         need, to = TRANSITIONS[data.kind]
         assigning = data.kind == EventKind.assign
         if assigning and not (data.judge_id and data.clerk_id):
-            raise ValidationFailed("分案须指定承办法官和书记员", code="assignees_required")
+            raise AssigneesRequired()
         if not assigning and (data.judge_id or data.clerk_id):
-            raise ValidationFailed("只有分案可以指定承办人员", code="assignees_not_allowed")
+            raise AssigneesNotAllowed()
         if case.status not in need:
             raise status_conflict(case.status, data.kind.value)
         if assigning:

@@ -34,12 +34,20 @@ from models.cases import (
 )
 from models.users import UserDoc
 from server.cases.admin import CaseAdminService, Notice, status_conflict
+from server.cases.errors import (
+    HearingInPast,
+    HearingNotFound,
+    HearingNotScheduled,
+    HearingRoomTaken,
+    HearingTooFar,
+    NotAWorkingDay,
+    OutsideCourtHours,
+)
 from server.cases.views import hearing_out
 from server.platform.calendar import Calendars
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import Settings
 from server.platform.db import Database, read_decide_write, won
-from server.platform.errors import Conflict, NotFound, ValidationFailed
 from server.platform.mongo import change_one
 
 SWEEP_BATCH = 500
@@ -51,14 +59,6 @@ SCHEDULABLE = (CaseStatus.assigned, CaseStatus.scheduled, CaseStatus.heard)
 
 
 SCHEDULED = HearingStatus.scheduled.value
-
-
-def hearing_not_found() -> NotFound:
-    return NotFound("排期不存在", code="hearing_not_found")
-
-
-def not_scheduled() -> Conflict:
-    return Conflict("该排期已取消或已开庭", code="hearing_not_scheduled")
 
 
 def describe(h: HearingDoc) -> str:
@@ -91,20 +91,18 @@ class HearingService:
         starts = at.astimezone(dt.UTC).replace(microsecond=at.microsecond // 1000 * 1000)
         now = self.clock.now()
         if starts <= now:
-            raise ValidationFailed("开庭时间不能早于当前时间", code="hearing_in_past")
+            raise HearingInPast()
         if starts > now + MAX_AHEAD:
-            raise ValidationFailed("开庭时间不能晚于两年之后", code="hearing_too_far")
+            raise HearingTooFar()
         ends = starts + dt.timedelta(minutes=minutes)
         cal = self.calendars.for_court(court_id)
         local_start, local_end = starts.astimezone(cal.tz), ends.astimezone(cal.tz)
         if not cal.is_working_day(local_start.date()):
-            raise ValidationFailed("该日不是法院工作日", code="not_a_working_day")
+            raise NotAWorkingDay()
         first, last = self.hours
         if (local_start.time() < first or local_end.date() != local_start.date()
                 or local_end.time() > last):  # fmt: skip
-            raise ValidationFailed(
-                f"开庭时间应在{first:%H:%M}至{last:%H:%M}之间", code="outside_court_hours"
-            )
+            raise OutsideCourtHours(f"开庭时间应在{first:%H:%M}至{last:%H:%M}之间")
         return starts, ends
 
     async def _claim_room(
@@ -130,11 +128,8 @@ class HearingService:
         async for other in self.col.find(same_day, session=session):
             if (other["_id"] != moving and other["status"] == HearingStatus.scheduled.value
                     and other["ends_at"] > starts):  # fmt: skip
-                raise Conflict(
-                    f"{room}在该时段已有排期", code="hearing_room_taken",
-                    details={"starts_at": other["starts_at"].isoformat(),
-                             "ends_at": other["ends_at"].isoformat()},
-                )  # fmt: skip
+                taken = {k: other[k].isoformat() for k in ("starts_at", "ends_at")}
+                raise HearingRoomTaken(f"{room}在该时段已有排期", details=taken)
 
     # ---- scheduling
 
@@ -181,10 +176,10 @@ class HearingService:
             else None
         )
         if raw is None:
-            raise hearing_not_found()
+            raise HearingNotFound()
         hearing = HearingDoc.model_validate(raw)
         if hearing.status != HearingStatus.scheduled:
-            raise not_scheduled()
+            raise HearingNotScheduled()
         if case.status not in OPEN_STATUSES:
             raise status_conflict(case.status, "变更排期")
         return hearing
@@ -225,7 +220,9 @@ class HearingService:
             case = await self.admin.for_staff(staff, case_id)
             return case, await self._scheduled(case, hearing_id)
 
-        return await read_decide_write(read, lambda found: decide_write(*found), not_scheduled)
+        return await read_decide_write(
+            read, lambda found: decide_write(*found), HearingNotScheduled
+        )
 
     async def _reschedule(
         self, staff: UserDoc, case: CaseDoc, hearing: HearingDoc, data: HearingUpdate

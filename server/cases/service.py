@@ -18,21 +18,17 @@ from models.cases import CaseDoc, Viewer
 from models.documents import consent_at_filing
 from models.filings import PARTY_GROUPS, FilingDoc, PartyDoc, Procedure
 from models.users import STAFF_ROLES, UserDoc
+from server.cases.errors import CaseNotFound
 from server.identity.users import UserService
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database
-from server.platform.errors import NotFound
 from server.platform.mongo import change_one
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
 PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
-
-
-def case_not_found() -> NotFound:
-    return NotFound("案件不存在", code="case_not_found")
 
 
 def case_number(year: int, court_code: str, type_code: str, seq: int) -> str:
@@ -148,7 +144,7 @@ class CaseService:
             else None
         )
         if raw is None:
-            raise case_not_found()
+            raise CaseNotFound()
         return CaseDoc.model_validate(raw)
 
     @staticmethod
@@ -169,7 +165,7 @@ class CaseService:
         case = await self.load(case_id)
         seen_as = self.viewer(user, case)
         if seen_as is None:
-            raise case_not_found()
+            raise CaseNotFound()
         return case, seen_as
 
     async def add_event(

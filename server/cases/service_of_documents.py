@@ -39,25 +39,26 @@ from models.documents import (
 from models.files import FileKind, FileMeta, FilePurpose
 from models.filings import PARTY_GROUPS
 from models.users import UserDoc
-from server.cases.service import CaseService, case_not_found
+from server.cases.errors import (
+    AlreadyServed,
+    BadDeliveryTime,
+    CaseChanged,
+    CaseNotFound,
+    DocumentNotFound,
+    DocumentNotPdf,
+    NotAParty,
+    UnknownParty,
+)
+from server.cases.service import CaseService
 from server.files.service import FileService
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.db import Database, in_transaction
-from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 ROLE_NAMES = {"plaintiffs": "原告", "defendants": "被告", "third_parties": "第三人"}
 MAX_DOCUMENTS = 500  # per case, in the case detail
 T = TypeVar("T")
-
-
-def paper_already_recorded() -> Conflict:
-    return Conflict("该当事人已完成送达", code="already_served")
-
-
-def document_not_found() -> NotFound:
-    return NotFound("文书不存在", code="document_not_found")
 
 
 def represented(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
@@ -150,10 +151,10 @@ class DocumentService:
         caller's PDF or an unknown party."""
         case, viewer = await self.cases.get_for(staff, case_id)
         if viewer != Viewer.staff:
-            raise case_not_found()
+            raise CaseNotFound()
         (meta,) = await self.files.check_owned(str(staff.id), [data.file_id])
         if meta.content_type != FileKind.pdf:
-            raise ValidationFailed("送达的文书应为 PDF 文件", code="document_not_pdf")
+            raise DocumentNotPdf()
         doc = self._document(case, staff, meta, data.kind, data.title, data.recipients)
 
         async def write(session: AsyncClientSession) -> None:
@@ -208,7 +209,7 @@ class DocumentService:
             await self.cases.add_event(case.id, "送达", doc.served_by, _note(doc), session=session)
             is None
         ):
-            raise case_not_found()
+            raise CaseNotFound()
         await self.files.grant(
             [doc.file_id], reader_ids=doc.reader_ids, court_ids=[case.court_id], session=session
         )
@@ -224,12 +225,11 @@ class DocumentService:
         known = {p.party_id for _, p in every}
         unknown = [(i, pid) for i, pid in enumerate(wanted) if pid not in known]
         if unknown:
-            raise ValidationFailed(
-                "受送达人不是本案当事人",
-                code="unknown_party",
-                details=[{"loc": ["recipients", i], "msg": "不是本案当事人", "party_id": pid}
-                         for i, pid in unknown],
-            )  # fmt: skip
+            problems = [
+                {"loc": ["recipients", i], "msg": "不是本案当事人", "party_id": pid}
+                for i, pid in unknown
+            ]
+            raise UnknownParty(details=problems)
         chosen = set(wanted)
         return [(g, p) for g, p in every if p.party_id in chosen]
 
@@ -266,7 +266,7 @@ class DocumentService:
             else None
         )
         if raw is None:
-            raise document_not_found()
+            raise DocumentNotFound()
         return ServedDocumentDoc.model_validate(raw)
 
     async def _visible(
@@ -282,7 +282,7 @@ class DocumentService:
         lines = {r.party_id for r in doc.recipients
                  if r.party_id in mine and r.method == ServiceMethod.electronic}  # fmt: skip
         if not lines:
-            raise document_not_found()
+            raise DocumentNotFound()
         return case, doc, lines
 
     async def read(self, user: UserDoc, case_id: str, doc_id: str) -> DocumentOut:
@@ -365,15 +365,12 @@ class DocumentService:
         paper or electronically); 422 a time before serving or in the future, a bad receipt."""
         case, viewer = await self.cases.get_for(staff, case_id)
         if viewer != Viewer.staff:
-            raise case_not_found()
+            raise CaseNotFound()
         doc = await self._load(case, doc_id)
         index = self._paper_line(doc, data.party_id)
         when = data.delivered_at.astimezone(dt.UTC)
         if not doc.served_at <= when <= self.clock.now():
-            raise ValidationFailed(
-                "送达时间应在文书发出之后、当前时间之前", code="bad_delivery_time",
-                details=[{"loc": ["delivered_at"], "msg": "时间不合理"}],
-            )  # fmt: skip
+            raise BadDeliveryTime(details=[{"loc": ["delivered_at"], "msg": "时间不合理"}])
         if data.receipt_file_id:
             await self.files.check_owned(str(staff.id), [data.receipt_file_id])
         line = doc.recipients[index]
@@ -389,7 +386,7 @@ class DocumentService:
                 session=session,
             )  # fmt: skip
             if not took.modified_count:
-                raise paper_already_recorded()
+                raise AlreadyServed()
             note = f"《{doc.title}》{data.way.value}：{line.name}" + (
                 f"（{data.note}）" if data.note else "")  # fmt: skip
             await self.cases.add_event(case.id, "送达", str(staff.id), note, session=session)
@@ -407,12 +404,10 @@ class DocumentService:
             if line.party_id != party_id:
                 continue
             if line.method != ServiceMethod.paper or line.delivered_at is not None:
-                raise paper_already_recorded()
+                raise AlreadyServed()
             return index
-        raise ValidationFailed(
-            "受送达人不在本文书的送达名单中", code="unknown_party",
-            details=[{"loc": ["party_id"], "msg": "不在送达名单中"}],
-        )  # fmt: skip
+        problem = [{"loc": ["party_id"], "msg": "不在送达名单中"}]
+        raise UnknownParty("受送达人不在本文书的送达名单中", details=problem)
 
     # ---- consent
 
@@ -423,7 +418,7 @@ class DocumentService:
         uid = str(user.id)
         found = own_party(case, uid)
         if viewer != Viewer.party or found is None:
-            raise Forbidden("只有当事人本人可以确认电子送达", code="not_a_party")
+            raise NotAParty()
         group, index, party = found
         current = party.e_service
         if (current is None and not data.agree) or (
@@ -448,7 +443,7 @@ class DocumentService:
                 session=session,
             )  # fmt: skip
             if done is None:
-                raise Conflict("案件信息已变更，请刷新后重试", code="case_changed")
+                raise CaseChanged()
             await self.users.record(uid, "case.e_service_consent", case_id, session,
                                     party_id=party.party_id, agree=data.agree)  # fmt: skip
 

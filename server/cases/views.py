@@ -33,16 +33,18 @@ from models.common import Page
 from models.documents import DocumentOut
 from models.filings import FilingDoc
 from models.users import STAFF_ROLES, UserDoc
+from server.cases.errors import CaseLookupFailed
 from server.cases.service import CaseService
 from server.fees.notices import FeeNoticeService
 from server.files.service import FileService
 from server.filing.filings import materials
 from server.filing.parties import party_out
+from server.identity.errors import NoCourt
 from server.identity.users import UserService
 from server.platform.calendar import Calendars
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.errors import Forbidden, NotFound
+from server.platform.errors import NotFound
 from server.platform.mongo import first_page
 from server.platform.paging import as_datetime, decode_cursor, encode_cursor, object_id
 from server.platform.ratelimit import RateLimiter
@@ -71,7 +73,7 @@ class ServedDocuments(Protocol):
 
 def lookup_failed() -> NotFound:
     """One answer for an unknown number, a wrong code and a caller who is not a party."""
-    return NotFound("案号或查询码有误", code="case_lookup_failed")
+    return CaseLookupFailed()
 
 
 def hearing_out(doc: HearingDoc) -> HearingOut:
@@ -182,7 +184,7 @@ class CaseViews:
         if user.role not in STAFF_ROLES:
             return party_scopes(uid, extra)
         if not user.court_id:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         if query.judge_id:
             extra["judge_id"] = query.judge_id
         accepted = self._accepted_range(user.court_id, query.accepted_from, query.accepted_to)

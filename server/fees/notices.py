@@ -33,12 +33,12 @@ from models.users import Role, UserDoc
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
+from server.fees.errors import FeeReliefAmount, FeeReliefNotRequested, FeeReliefUndecided
 from server.notify.inbox import NotificationService
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.errors import ValidationFailed
 from server.platform.mongo import change_one
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ class FeePlan:
     fee_kind: FeeKind
     estimate: FeeResult
     relief: ReliefDecisionIn | None
-
-
-def relief_problem(message: str, code: str) -> ValidationFailed:
-    return ValidationFailed(message, code=code, details=[{"loc": ["fee_relief"], "msg": message}])
 
 
 class FeeNoticeService:
@@ -97,12 +93,12 @@ class FeeNoticeService:
         )
         relief = data.fee_relief
         if filing.fee_relief is None and relief is not None:
-            raise relief_problem("当事人未申请司法救助", "fee_relief_not_requested")
+            raise FeeReliefNotRequested.at(["fee_relief"])
         if filing.fee_relief is not None and relief is None:
-            raise relief_problem("请先对司法救助申请作出决定", "fee_relief_undecided")
+            raise FeeReliefUndecided.at(["fee_relief"])
         reduce_to = relief.amount_fen if relief and relief.grant == ReliefGrant.reduce else None
         if reduce_to is not None and reduce_to >= estimate.fee_fen:
-            raise relief_problem("减交后的金额应低于应交金额", "fee_relief_amount")
+            raise FeeReliefAmount.at(["fee_relief"])
         return FeePlan(kind, estimate, relief)
 
     async def issue(

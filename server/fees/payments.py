@@ -33,50 +33,31 @@ from models.payments import (
 from models.users import Role, UserDoc
 from server.cases.notices import yuan
 from server.cases.service import CaseService
+from server.fees.errors import (
+    FeeNoticeClosed,
+    FeeNoticeNotFound,
+    FeeNoticePaid,
+    OrderMismatch,
+    PaymentInProgress,
+    PaymentNotFound,
+    UnknownOrder,
+)
 from server.fees.notices import FeeNoticeService
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database, LostRace, in_transaction, read_decide_write
-from server.platform.errors import Conflict, NotFound, ServiceUnavailable
 from server.platform.mongo import change_one
+from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
-from server.wechat.pay_models import (
-    CallbackRejected,
-    TradeState,
-    Transaction,
-    WeChatPayError,
-)
+from server.wechat.pay_models import TradeState, Transaction, WeChatPayError
 
 log = logging.getLogger("microcourt.payments")
 
 SWEEP_BATCH = 200
 CLOSED_STATES = frozenset({TradeState.CLOSED, TradeState.REVOKED, TradeState.PAYERROR})
 PREPAY_WAIT_SECONDS = 3.0  # a concurrent request waits this long for the open order's prepay id
-
-
-def payment_not_found() -> NotFound:
-    return NotFound("支付记录不存在", code="payment_not_found")
-
-
-def notice_not_found() -> NotFound:
-    return NotFound("缴费通知不存在", code="fee_notice_not_found")
-
-
-def payment_in_progress() -> Conflict:
-    return Conflict("支付订单正在创建，请稍后重试", code="payment_in_progress")
-
-
-class UnknownOrder(CallbackRejected):
-    """A verified callback for an order we have no record of: refused, so that WeChat Pay
-    delivers it again (and reconciliation finds it)."""
-
-    status = 404
-
-
-class OrderMismatch(CallbackRejected):
-    """A verified callback whose merchant, app or amount is not the order's."""
 
 
 class PaymentService:
@@ -120,17 +101,17 @@ class PaymentService:
             return await self._prepay(doc), True
 
         return await read_decide_write(
-            lambda: self._open_order(notice), decide_write, payment_in_progress, attempts=2
+            lambda: self._open_order(notice), decide_write, PaymentInProgress, attempts=2
         )
 
     async def _payable(self, user: UserDoc, notice_id: str) -> FeeNoticeDoc:
         notice = await self.fees.load(notice_id)
         if notice is None or str(user.id) not in notice.payer_ids:
-            raise notice_not_found()
+            raise FeeNoticeNotFound()
         if notice.status == NoticeStatus.paid:
-            raise Conflict("该笔费用已缴纳", code="fee_notice_paid")
+            raise FeeNoticePaid()
         if notice.status != NoticeStatus.pending or notice.amount_fen <= notice.paid_fen:
-            raise Conflict("该缴费通知无需缴费", code="fee_notice_closed")
+            raise FeeNoticeClosed()
         return notice
 
     async def _open_order(self, notice: FeeNoticeDoc) -> PaymentDoc | None:
@@ -168,23 +149,21 @@ class PaymentService:
         except WeChatPayError as exc:
             log.warning("jsapi order %s failed: %s", doc.out_trade_no, exc)
             await self._close(doc, reason=str(exc))
-            raise ServiceUnavailable(
-                "微信支付暂时不可用，请稍后重试", code="wechatpay_unavailable"
-            ) from None
+            raise WeChatPayOutage() from None
         await self.col.update_one({"_id": doc.id}, {"$set": {"prepay_id": prepay_id}})
         doc.prepay_id = prepay_id
         return self.out(doc, with_params=True)
 
     async def _resume(self, user: UserDoc, doc: PaymentDoc) -> PaymentOut:
         if doc.payer_id != str(user.id):
-            raise Conflict("其他缴费人正在支付该笔费用", code="payment_in_progress")
+            raise PaymentInProgress("其他缴费人正在支付该笔费用")
         waited = 0.0
         while doc.prepay_id is None and waited < PREPAY_WAIT_SECONDS:
             await asyncio.sleep(0.1)
             waited += 0.1
             doc = await self._reload(doc)
         if doc.status != PaymentStatus.pending or doc.prepay_id is None:
-            raise Conflict("支付订单正在创建，请稍后重试", code="payment_in_progress")
+            raise PaymentInProgress()
         return self.out(doc, with_params=True)
 
     def out(self, doc: PaymentDoc, *, with_params: bool = False) -> PaymentOut:
@@ -205,7 +184,7 @@ class PaymentService:
             else None
         )
         if raw is None:
-            raise payment_not_found()
+            raise PaymentNotFound()
         return PaymentDoc.model_validate(raw)
 
     async def _reload(self, doc: PaymentDoc) -> PaymentDoc:
@@ -217,7 +196,7 @@ class PaymentService:
         mine = doc.payer_id == str(user.id)
         court = user.is_staff and user.court_id == doc.court_id
         if not (mine or court):
-            raise payment_not_found()
+            raise PaymentNotFound()
         return doc
 
     async def get(self, user: UserDoc, payment_id: str) -> PaymentOut:
@@ -350,7 +329,7 @@ class PaymentService:
         raw = await self.col.find_one({"out_trade_no": txn.out_trade_no})
         if raw is None:
             log.error("callback for an unknown order %s", txn.out_trade_no)
-            raise UnknownOrder("订单不存在")
+            raise UnknownOrder()
         if txn.trade_state != TradeState.SUCCESS:
             return  # nothing to do, but acknowledged so that it stops
         await self.mark_paid(PaymentDoc.model_validate(raw), txn)

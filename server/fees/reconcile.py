@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 from models.common import InputModel
 from models.payments import PaymentDoc, PaymentStatus, RefundDoc, RefundStatus
 from models.users import UserDoc
+from server.fees.errors import BillUnavailable, SystemAdminOnly
 from server.fees.payments import PaymentService
 from server.fees.refunds import RefundService
 from server.platform.clock import SHANGHAI
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.errors import Forbidden, ServiceUnavailable, ValidationFailed
+from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import BillRow, WeChatPayError, WeChatPayUnavailable
 
@@ -76,14 +77,14 @@ class Reconciler:
     async def run_for(self, user: UserDoc, data: ReconcileIn) -> ReconcileReport:
         """For the system administrator only: the bill is the merchant's, every court's."""
         if user.court_id is not None:
-            raise Forbidden("对账仅限系统管理员", code="system_admin_only")
+            raise SystemAdminOnly()
         try:
             return await self.run(data.date, mend=data.mend)
         except WeChatPayUnavailable:
-            raise ServiceUnavailable("微信支付暂时不可用", code="wechatpay_unavailable") from None
+            raise WeChatPayOutage("微信支付暂时不可用") from None
         except WeChatPayError as exc:  # e.g. STATEMENT_CREATING: the bill is not ready yet
-            raise ValidationFailed(f"微信支付：{exc.message}", code="bill_unavailable",
-                                   details={"wechatpay_code": exc.code}) from None  # fmt: skip
+            details = {"wechatpay_code": exc.code}
+            raise BillUnavailable(f"微信支付：{exc.message}", details=details) from None
 
     async def run(self, day: dt.date, *, mend: bool = True) -> ReconcileReport:
         """Compare ``day`` (Beijing) both ways; with ``mend``, credit what we missed."""

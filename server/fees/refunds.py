@@ -31,14 +31,24 @@ from models.users import UserDoc
 from server.cases.notices import yuan
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
-from server.fees.payments import OrderMismatch, PaymentService, UnknownOrder, payment_not_found
+from server.fees.errors import (
+    NoAmountInDispute,
+    NothingToRefund,
+    OrderMismatch,
+    PaymentNotFound,
+    PaymentNotPaid,
+    RefundExceedsPaid,
+    RefundRefused,
+    UnknownOrder,
+)
+from server.fees.payments import PaymentService
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database, in_transaction
-from server.platform.errors import Conflict, ServiceUnavailable, ValidationFailed
 from server.platform.mongo import change_one
+from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import RefundStatus as WxRefundStatus
 from server.wechat.pay_models import WeChatPayError, WeChatPayUnavailable
@@ -73,12 +83,12 @@ class RefundService:
         more than is left; 422 an amount the law does not give; 503 WeChat Pay down."""
         payment = await self.payments.load(payment_id)
         if not staff.court_id or staff.court_id != payment.court_id:
-            raise payment_not_found()
+            raise PaymentNotFound()
         if payment.status not in {PaymentStatus.paid, PaymentStatus.partially_refunded}:
-            raise Conflict("该笔支付未完成，不能退款", code="payment_not_paid")
+            raise PaymentNotPaid()
         amount = await self._amount(payment, data)
         if amount <= 0:
-            raise ValidationFailed("按规定无需退费", code="nothing_to_refund")
+            raise NothingToRefund()
         await self._reserve(payment, amount)
         refund = self._record(staff, payment, data, amount)
         await self.col.insert_one(refund.model_dump(by_alias=True))
@@ -99,8 +109,7 @@ class RefundService:
             return fee_schedule.refund_halving(held)
         if data.reason == RefundReason.reduced_claim:
             if notice.basis_amount_fen is None or data.new_amount_fen is None:
-                raise ValidationFailed("本案没有争议金额，不适用减少诉讼请求退费",
-                                       code="no_amount_in_dispute")  # fmt: skip
+                raise NoAmountInDispute()  # fmt: skip
             return fee_schedule.refund_reduced_claim(
                 FeeKind(notice.fee_kind), notice.basis_amount_fen, data.new_amount_fen,
                 procedure=Procedure(notice.procedure), fixed=court.fixed_fees if court else None,
@@ -115,9 +124,8 @@ class RefundService:
         )
         if not took.modified_count:
             left = (await self.payments.load(str(payment.id))).refundable_fen
-            raise Conflict(
+            raise RefundExceedsPaid(
                 f"退款金额超过可退金额（可退{yuan(left)}元）",
-                code="refund_exceeds_paid",
                 details={"refundable_fen": left, "amount_fen": amount},
             )
 
@@ -144,12 +152,10 @@ class RefundService:
         except WeChatPayError as exc:
             if not isinstance(exc, WeChatPayUnavailable):
                 await self.mark_failed(refund, f"{exc.code}: {exc.message}")
-                raise Conflict(f"微信支付拒绝退款：{exc.message}", code="refund_refused") from None
+                raise RefundRefused(f"微信支付拒绝退款：{exc.message}") from None
             # unknown outcome: the refund stays processing; its callback or a query settles it
             log.warning("refund %s outcome unknown: %s", refund.out_refund_no, exc)
-            raise ServiceUnavailable(
-                "微信支付暂时不可用，退款处理中", code="wechatpay_unavailable"
-            ) from None
+            raise WeChatPayOutage("微信支付暂时不可用，退款处理中") from None
         if result.status == WxRefundStatus.SUCCESS:
             await self.mark_succeeded(refund, result.refund_id, result.success_time)
         elif result.refund_id:

@@ -31,8 +31,15 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from models.common import MAX_AMOUNT_FEN, Procedure
 from models.fees import FeeKind, FeeLine, FeeResult, FeeStep, Halving
+from server.fees.errors import (
+    FeeAmountNotAllowed,
+    FeeAmountOutOfRange,
+    FeeAmountRequired,
+    FeeClaimNotReduced,
+    FeeHalvingNotAllowed,
+    FeeProcedureNotAllowed,
+)
 from server.platform.config import FixedFees
-from server.platform.errors import ValidationFailed
 
 YUAN = 100  # fen
 PRESERVATION_CAP_FEN = 5_000 * YUAN
@@ -164,7 +171,7 @@ def refund_reduced_claim(
     """A claim reduced before the end of the court investigation (Art. 21): the fee on the old
     amount minus the fee on the new one, each computed (and rounded) as a fee."""
     if new_amount_fen > old_amount_fen:
-        raise _invalid("new_amount_fen", "变更后的金额不得高于原金额", "fee_claim_not_reduced")
+        raise FeeClaimNotReduced.at(["new_amount_fen"])
     old = court_fee(kind, old_amount_fen, procedure=procedure, fixed=fixed)
     new = court_fee(kind, new_amount_fen, procedure=procedure, fixed=fixed)
     return old.fee_fen - new.fee_fen
@@ -219,33 +226,27 @@ def round_fen(value: Decimal) -> int:
 # ---- checks
 
 
-def _invalid(field: str, message: str, code: str) -> ValidationFailed:
-    return ValidationFailed(message, code=code, details=[{"loc": [field], "msg": message}])
-
-
 def _checked_amount(kind: FeeKind, amount_fen: int | None) -> int:
     """The amount as an int (0: none), after the rules of the kind."""
     if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)):
         raise TypeError("amount_fen must be an int of fen or None")
     amount = amount_fen or 0
     if not 0 <= amount <= MAX_AMOUNT_FEN:
-        raise _invalid("amount_fen", "金额超出可计算的范围", "fee_amount_out_of_range")
+        raise FeeAmountOutOfRange.at(["amount_fen"])
     if kind in AMOUNT_REQUIRED and amount == 0:
-        raise _invalid("amount_fen", "此类费用须填写大于零的争议金额", "fee_amount_required")
+        raise FeeAmountRequired.at(["amount_fen"])
     if kind in AMOUNT_REFUSED and amount != 0:
-        msg = "此类案件不按金额计费；涉及金额的请按财产案件计算"
-        raise _invalid("amount_fen", msg, "fee_amount_not_allowed")
+        raise FeeAmountNotAllowed.at(["amount_fen"])
     return amount
 
 
 def _halving(kind: FeeKind, procedure: Procedure, halving: Halving | None) -> Halving | None:
     if kind in APPLICATIONS and procedure is Procedure.simplified:
-        msg = "申请类费用（执行、保全、支付令）不适用简易程序"
-        raise _invalid("procedure", msg, "fee_procedure_not_allowed")
+        raise FeeProcedureNotAllowed.at(["procedure"])
     if kind in APPLICATIONS and halving is not None:
-        raise _invalid("halving", "申请类费用不减半交纳", "fee_halving_not_allowed")
+        raise FeeHalvingNotAllowed.at(["halving"])
     if halving is Halving.simplified and procedure is not Procedure.simplified:
-        raise _invalid("halving", "简易程序减半须以简易程序审理", "fee_halving_not_allowed")
+        raise FeeHalvingNotAllowed.at(["halving"], "简易程序减半须以简易程序审理")
     return Halving.simplified if procedure is Procedure.simplified else halving
 
 

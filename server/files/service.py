@@ -20,17 +20,18 @@ from gridfs import AsyncGridFSBucket, AsyncGridOut
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.files import EXTENSIONS, FileKind, FileMeta, FileOut, FilePurpose
+from server.files.errors import (
+    EmptyFile,
+    FileNotFound,
+    FileNotOwned,
+    FileTooLarge,
+    UnsupportedFileType,
+)
 from server.identity.auth import Principal
 from server.identity.users import UserService
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.errors import (
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
 from server.platform.ratelimit import RateLimiter
 
 log = logging.getLogger("microcourt.files")
@@ -46,10 +47,6 @@ _MAGIC: tuple[tuple[bytes, FileKind], ...] = (
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f"*:<>?|\u200b-\u200f\u202a-\u202e\u2066-\u2069]')
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _HASH_OFF_LOOP_BYTES = 1024 * 1024
-
-
-def file_not_found() -> NotFound:
-    return NotFound("文件不存在", code="file_not_found")
 
 
 def sniff(data: bytes) -> FileKind | None:
@@ -130,19 +127,15 @@ class FileService:
 
     def _check_upload(self, data: bytes) -> FileKind:
         if not data:
-            raise ValidationFailed("文件内容为空", code="empty_file")
+            raise EmptyFile()
         limit = self.settings.files.max_bytes
         if len(data) > limit:
-            raise PayloadTooLarge(
-                f"文件不能超过 {limit / 1024 / 1024:g} MB",
-                code="file_too_large",
-                details={"max_bytes": limit},
+            raise FileTooLarge(
+                f"文件不能超过 {limit / 1024 / 1024:g} MB", details={"max_bytes": limit}
             )
         kind = sniff(data)
         if kind is None:
-            raise UnsupportedMediaType(
-                "仅支持 PDF、JPG、PNG 格式的文件", code="unsupported_file_type"
-            )
+            raise UnsupportedFileType()
         return kind
 
     async def upload(
@@ -233,7 +226,7 @@ class FileService:
             else None
         )
         if raw is None or not raw.get("metadata"):
-            raise file_not_found()
+            raise FileNotFound()
         return raw
 
     async def check_owned(self, owner_id: str, file_ids: Sequence[str]) -> list[FileMeta]:
@@ -249,9 +242,8 @@ class FileService:
         missing = [f for f in unique if f not in found]
         if missing:
             first = {f: i for i, f in reversed(list(enumerate(file_ids)))}
-            raise ValidationFailed(
+            raise FileNotOwned(
                 f"以下文件不存在或不属于你：{'、'.join(m[:24] for m in missing)}",
-                code="file_not_owned",
                 details=[
                     {"loc": ["file_ids", first[f]], "msg": "文件不存在或不属于你", "file_id": f}
                     for f in missing
@@ -275,7 +267,7 @@ class FileService:
         raw = await self._find(file_id)
         meta = _meta(raw)
         if not await self.can_read(principal, meta):
-            raise file_not_found()
+            raise FileNotFound()
         if principal.id != meta.owner_id:
             await self.users.record(principal.id, "file.read", meta.id, owner_id=meta.owner_id)
         return meta, AsyncGridOut(self._root, file_document=raw)

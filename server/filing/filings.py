@@ -26,13 +26,24 @@ from models.filings import (
     PartyDoc,
 )
 from models.users import STAFF_ROLES, LawyerStatus, Role, UserDoc
+from server.filing.errors import (
+    FilingChanged,
+    FilingIncomplete,
+    FilingNotEditable,
+    FilingNotFound,
+    FilingNotWithdrawable,
+    InvalidFiling,
+    LawyerNotVerified,
+    UnknownCaseKind,
+)
 from server.filing.parties import Problem, completeness, party_doc, party_out, problem
+from server.identity.errors import IdentityRequired
 from server.identity.users import UserService
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database, in_transaction, read_decide_write, won
-from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.errors import NotFound, UnknownCourt, ValidationFailed
 from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
@@ -42,14 +53,6 @@ if TYPE_CHECKING:
     from server.platform.calendar import Calendars
 
 MIN_FACTS = 10
-
-
-def filing_not_found() -> NotFound:
-    return NotFound("立案申请不存在", code="filing_not_found")
-
-
-def filing_changed() -> Conflict:
-    return Conflict("立案申请已被修改，请刷新后重试", code="filing_changed")
 
 
 #: what its filer may still withdraw
@@ -142,7 +145,7 @@ class FilingService:
             else None
         )
         if raw is None:
-            raise filing_not_found()
+            raise FilingNotFound()
         return FilingDoc.model_validate(raw)
 
     def visible_to(self, user: UserDoc, doc: FilingDoc) -> bool:
@@ -158,7 +161,7 @@ class FilingService:
     async def get_for(self, user: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.load(filing_id)
         if not self.visible_to(user, doc):
-            raise filing_not_found()
+            raise FilingNotFound()
         return doc
 
     async def list_mine(self, user: UserDoc, query: FilingQuery) -> Page[FilingSummary]:
@@ -181,14 +184,10 @@ class FilingService:
     async def create(self, user: UserDoc, data: FilingCreate) -> FilingDoc:
         court = self.settings.court(data.court_id)
         if court is None:
-            raise ValidationFailed(
-                "法院不存在", code="unknown_court", details=[problem(["court_id"], "法院不存在")]
-            )
+            raise UnknownCourt(details=[problem(["court_id"], "法院不存在")])
         if data.case_kind not in court.case_types:
             msg = "该法院不受理此类案件"
-            raise ValidationFailed(
-                msg, code="unknown_case_kind", details=[problem(["case_kind"], msg)]
-            )
+            raise UnknownCaseKind(msg, details=[problem(["case_kind"], msg)])
         if data.as_agent:
             self._require_verified_lawyer(user)
         now = self.clock.now()
@@ -214,14 +213,14 @@ class FilingService:
             or not user.lawyer
             or user.lawyer.status != LawyerStatus.verified
         ):
-            raise Forbidden("只有已认证的律师可以代理立案", code="lawyer_not_verified")
+            raise LawyerNotVerified()
 
     async def update(self, user: UserDoc, filing_id: str, data: FilingFields) -> FilingDoc:
         async def decide_write(doc: FilingDoc) -> FilingDoc:
             if doc.filer_id != str(user.id):
-                raise filing_not_found()
+                raise FilingNotFound()
             if doc.status not in EDITABLE:
-                raise Conflict("立案申请已提交，不能修改", code="filing_not_editable")
+                raise FilingNotEditable()
             changes = await self._fields(user, data, self._parties_by_id(doc))
             changes["updated_at"] = self.clock.now()
             editable = {"$in": [s.value for s in EDITABLE]}
@@ -232,7 +231,7 @@ class FilingService:
             )
             return FilingDoc.model_validate(won(raw))
 
-        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)
 
     @staticmethod
     def _parties_by_id(doc: FilingDoc) -> dict[str, PartyDoc]:
@@ -256,7 +255,7 @@ class FilingService:
             self._check_template(data.template_id, problems)
         await self._check_files(user, data, problems)
         if problems:
-            raise ValidationFailed(problems[0]["msg"], code="invalid_filing", details=problems)
+            raise InvalidFiling(problems[0]["msg"], details=problems)
         if data.green_channel is not None:
             given["green"] = bool(data.green_channel)
         if data.plaintiffs is not None:
@@ -343,7 +342,7 @@ class FilingService:
             self._check_submittable(user, doc)
             return await self._submit(user, doc)
 
-        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)
 
     async def _submit(self, user: UserDoc, doc: FilingDoc) -> FilingDoc:
         now = self.clock.now()
@@ -366,18 +365,14 @@ class FilingService:
 
     def _check_submittable(self, user: UserDoc, doc: FilingDoc) -> None:
         if doc.filer_id != str(user.id):
-            raise filing_not_found()
+            raise FilingNotFound()
         if user.identity is None:
-            raise Forbidden("请先完成实名认证", code="identity_required")
+            raise IdentityRequired()
         if doc.status not in EDITABLE:
-            raise Conflict("立案申请已提交，不能重复提交", code="filing_not_editable")
+            raise FilingNotEditable("立案申请已提交，不能重复提交")
         problems = self.completeness(user, doc)
         if problems:
-            raise ValidationFailed(
-                f"立案材料不完整，共{len(problems)}处需要补充",
-                code="filing_incomplete",
-                details=problems,
-            )
+            raise FilingIncomplete(f"立案材料不完整，共{len(problems)}处需要补充", details=problems)
 
     async def _announce(self, doc: FilingDoc, session: AsyncClientSession) -> None:
         """The court (and a lawyer's clients) may now read the materials, and every clerk hears
@@ -401,9 +396,9 @@ class FilingService:
     async def withdraw(self, user: UserDoc, filing_id: str) -> FilingDoc:
         async def decide_write(doc: FilingDoc) -> FilingDoc:
             if doc.filer_id != str(user.id):
-                raise filing_not_found()
+                raise FilingNotFound()
             if doc.status not in WITHDRAWABLE:
-                raise Conflict("立案申请已审查完毕，不能撤回", code="filing_not_withdrawable")
+                raise FilingNotWithdrawable()
             now = self.clock.now()
             raw = await change_one(
                 self.filings,
@@ -416,4 +411,4 @@ class FilingService:
             )
             return FilingDoc.model_validate(won(raw))
 
-        return await read_decide_write(lambda: self.load(filing_id), decide_write, filing_changed)
+        return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)

@@ -24,12 +24,13 @@ from models.filings import (
 from models.users import Role, UserDoc
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
-from server.filing.filings import FilingService, filing_not_found, filing_out, materials, summary
+from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
+from server.filing.filings import FilingService, filing_out, materials, summary
+from server.identity.errors import NoCourt
 from server.identity.users import UserService
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.db import Database, in_transaction, read_decide_write, won
-from server.platform.errors import Conflict, Forbidden
 from server.platform.mongo import change_one
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
@@ -50,10 +51,6 @@ QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
 def queue_filter(court_id: str) -> dict[str, Any]:
     """The review queue's filter (index ``review_queue``), read in ``QUEUE_SORT`` order."""
     return {"court_id": court_id, "status": FilingStatus.submitted.value}
-
-
-def not_pending() -> Conflict:
-    return Conflict("该立案申请不在待审查状态", code="filing_not_pending")
 
 
 class ReviewService:
@@ -87,13 +84,13 @@ class ReviewService:
     @staticmethod
     def court_of(staff: UserDoc) -> str:
         if not staff.court_id:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         return staff.court_id
 
     async def for_staff(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.filings.load(filing_id)
         if doc.court_id != self.court_of(staff) or doc.submitted_at is None:
-            raise filing_not_found()
+            raise FilingNotFound()
         return doc
 
     # ---- the queue
@@ -168,13 +165,13 @@ class ReviewService:
         """Read the pending filing, decide and write (``_decide`` in a transaction); read
         again after a lost race (a decided filing is then a 409)."""
         return await read_decide_write(
-            lambda: self.pending(staff, filing_id), decide_write, not_pending
+            lambda: self.pending(staff, filing_id), decide_write, FilingNotPending
         )
 
     async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
         doc = await self.for_staff(staff, filing_id)
         if doc.status != FilingStatus.submitted:
-            raise not_pending()
+            raise FilingNotPending()
         return doc
 
     async def request_correction(
@@ -189,9 +186,7 @@ class ReviewService:
         self, staff: UserDoc, doc: FilingDoc, data: CorrectionIn
     ) -> FilingDoc:
         if doc.correction is not None:
-            raise Conflict(
-                "补正通知只能发送一次，请一次列明全部事项", code="correction_already_requested"
-            )
+            raise CorrectionAlreadyRequested()
         now = self.clock.now()
         due = self.calendars.for_court(doc.court_id).deadline_at(now, data.due_days)
         correction = {"items": data.items, "due_at": due, "requested_by": str(staff.id),

@@ -13,8 +13,8 @@ from functools import cache
 from typing import Any
 
 from models.templates import Element, ElementType, Template, TemplateSummary
+from server.filing.errors import TemplateNotFound
 from server.filing.template_data import TEMPLATES
-from server.platform.errors import NotFound
 
 # Amounts stay far inside MongoDB's 64-bit integers (and JSON's exact integers).
 MAX_AMOUNT_FEN = 10**15
@@ -39,7 +39,7 @@ def get_template(template_id: str) -> Template:
     """The template; NotFound (``template_not_found``) for an unknown id."""
     found = _by_id().get(template_id)
     if found is None:
-        raise NotFound("文书模板不存在", code="template_not_found")
+        raise TemplateNotFound()
     return found
 
 

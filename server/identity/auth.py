@@ -18,13 +18,22 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from models.users import Role, StaffLoginIn, TokenOut, UserDoc
+from server.identity.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    InvalidLoginCode,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+)
 from server.identity.users import UserService, user_out
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import Passwords, TokenSigner
 from server.platform.db import Database
-from server.platform.errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from server.platform.errors import NotFound, RateLimited
 from server.platform.ratelimit import RateLimiter
+from server.wechat.errors import WeChatOutage
 from server.wechat.miniprogram import (
     BAD_CODE_ERRCODES,
     RATE_LIMIT_ERRCODES,
@@ -96,18 +105,14 @@ class AuthService:
             session = await self.wechat.code_to_session(code)
         except WeChatError as e:
             if e.errcode in BAD_CODE_ERRCODES:
-                raise Unauthorized(
-                    "登录凭证无效或已使用，请重新登录", code="invalid_login_code"
-                ) from None
+                raise InvalidLoginCode() from None
             if e.errcode in RATE_LIMIT_ERRCODES:
                 raise RateLimited() from None
             log.warning("code2session failed: %s", e)
-            raise ServiceUnavailable(
-                "微信服务暂时不可用，请稍后再试", code="wechat_unavailable"
-            ) from None
+            raise WeChatOutage() from None
         user = await self.users.upsert_wx_user(session.openid, session.session_key, session.unionid)
         if not user.active:
-            raise Unauthorized("账户已停用", code="account_disabled")
+            raise AccountDisabled()
         return self._issue(user, self.settings.security.token_ttl_seconds)
 
     async def staff_login(self, data: StaffLoginIn, client_ip: str) -> TokenOut:
@@ -117,7 +122,7 @@ class AuthService:
         stored = raw.get("password_hash") if raw else None
         ok = await self.passwords.verify(stored, data.password)
         if not (ok and raw and raw.get("active", True)):
-            raise Unauthorized("用户名或密码错误", code="invalid_credentials")
+            raise InvalidCredentials()
         user = UserDoc.model_validate(raw)
         ttl = min(self.settings.security.token_ttl_seconds, STAFF_TOKEN_SECONDS)
         return self._issue(user, ttl)
@@ -127,18 +132,18 @@ class AuthService:
     async def authenticate(self, token: str) -> Principal:
         claims = self.signer.verify(token)
         if claims is None:
-            raise Unauthorized("登录状态无效，请重新登录", code="invalid_token")
+            raise InvalidToken()
         if int(claims.get("exp", 0)) <= self.clock.now().timestamp():
-            raise Unauthorized("登录已过期，请重新登录", code="token_expired")
+            raise TokenExpired()
         sid = str(claims.get("sid", ""))
         if sid in self._revoked:
-            raise Unauthorized("已退出登录，请重新登录", code="token_revoked")
+            raise TokenRevoked()
         try:
             user = await self.users.get_cached(str(claims.get("sub", "")))
         except NotFound:
-            raise Unauthorized("登录状态无效，请重新登录", code="invalid_token") from None
+            raise InvalidToken() from None
         if not user.active:
-            raise Unauthorized("账户已停用", code="account_disabled")
+            raise AccountDisabled()
         return Principal(user=user, sid=sid)
 
     async def logout(self, principal: Principal, token: str) -> None:

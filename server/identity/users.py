@@ -28,12 +28,30 @@ from models.users import (
     UserDoc,
     UserOut,
 )
+from server.identity.errors import (
+    IdentityAlreadyVerified,
+    IdentityInUse,
+    IdentityMismatch,
+    IdentityRequired,
+    InvalidIdNumber,
+    InvalidStaffRole,
+    LawyerAlreadyDecided,
+    LawyerAlreadyVerified,
+    LawyerApplicationNotFound,
+    NoCourt,
+    OtherCourt,
+    ReasonRequired,
+    StaffNoIdentity,
+    StaffNotLawyer,
+    UsernameTaken,
+    UserNotFound,
+)
 from server.identity.idnumber import id_number_problem, mask_id_number, normalize_id_number
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
 from server.platform.db import Database
-from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.errors import UnknownCourt
 from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
@@ -108,10 +126,10 @@ class UserService:
 
     async def get(self, user_id: str) -> UserDoc:
         if not ObjectId.is_valid(user_id):
-            raise NotFound("用户不存在", code="user_not_found")
+            raise UserNotFound()
         raw = await self.users.find_one({"_id": ObjectId(user_id)})
         if raw is None:
-            raise NotFound("用户不存在", code="user_not_found")
+            raise UserNotFound()
         return UserDoc.model_validate(raw)
 
     async def get_cached(self, user_id: str) -> UserDoc:
@@ -195,20 +213,18 @@ class UserService:
 
     async def set_identity(self, user: UserDoc, data: IdentityIn) -> UserDoc:
         if user.is_staff:
-            raise Forbidden("工作人员账户无需实名认证", code="staff_no_identity")
+            raise StaffNoIdentity()
         number = normalize_id_number(data.id_number)
         problem = id_number_problem(number, self.clock.now().date())
         if problem:
-            raise ValidationFailed(
-                problem, code="invalid_id_number", details=[{"loc": ["id_number"], "msg": problem}]
-            )
+            raise InvalidIdNumber(problem, details=[{"loc": ["id_number"], "msg": problem}])
         id_hash = self.cipher.keyed_hash(number)
         if user.identity is not None:
             if user.identity.id_hash == id_hash and user.identity.name == data.name:
                 return await self._set_phone(user, data.phone)
-            raise Conflict("实名信息已认证，不能更改", code="identity_already_verified")
+            raise IdentityAlreadyVerified()
         if not await self.verifier.verify(data.name, number):
-            raise ValidationFailed("姓名与身份证号不一致", code="identity_mismatch")
+            raise IdentityMismatch()
         identity = {
             "name": data.name,
             "id_cipher": self.cipher.encrypt(number, b"id_number"),
@@ -221,9 +237,9 @@ class UserService:
         try:
             doc = await self._update(user.id, {"identity": None}, {"$set": {"identity": identity}})
         except DuplicateKeyError:
-            raise Conflict("该身份证号已绑定其他微信账户", code="identity_in_use") from None
+            raise IdentityInUse() from None
         if doc is None:
-            raise Conflict("实名信息已认证，不能更改", code="identity_already_verified")
+            raise IdentityAlreadyVerified()
         return doc
 
     async def _set_phone(self, user: UserDoc, phone: str | None) -> UserDoc:
@@ -237,11 +253,11 @@ class UserService:
 
     async def apply_lawyer(self, user: UserDoc, data: LawyerIn) -> UserDoc:
         if user.is_staff:
-            raise Forbidden("工作人员账户不能登记为律师", code="staff_not_lawyer")
+            raise StaffNotLawyer()
         if user.identity is None:
-            raise Forbidden("请先完成实名认证", code="identity_required")
+            raise IdentityRequired()
         if user.lawyer and user.lawyer.status == LawyerStatus.verified:
-            raise Conflict("律师身份已认证", code="lawyer_already_verified")
+            raise LawyerAlreadyVerified()
         lawyer = {
             **data.model_dump(),
             "status": LawyerStatus.pending.value,
@@ -253,12 +269,12 @@ class UserService:
             {"$set": {"lawyer": lawyer}},
         )
         if doc is None:
-            raise Conflict("律师身份已认证", code="lawyer_already_verified")
+            raise LawyerAlreadyVerified()
         return doc
 
     async def decide_lawyer(self, admin: UserDoc, user_id: str, data: LawyerDecisionIn) -> UserDoc:
         if not data.approved and not data.reason:
-            raise ValidationFailed("驳回律师认证须说明理由", code="reason_required")
+            raise ReasonRequired()
         target = ObjectId(user_id) if ObjectId.is_valid(user_id) else None
         status = LawyerStatus.verified if data.approved else LawyerStatus.rejected
         update: dict[str, Any] = {
@@ -285,8 +301,8 @@ class UserService:
     async def _explain_lawyer_miss(self, target: ObjectId | None) -> None:
         raw = await self.users.find_one({"_id": target}, {"lawyer": 1}) if target else None
         if raw is None or not raw.get("lawyer"):
-            raise NotFound("没有该律师认证申请", code="lawyer_application_not_found")
-        raise Conflict("该申请已处理", code="lawyer_already_decided")
+            raise LawyerApplicationNotFound()
+        raise LawyerAlreadyDecided()
 
     # ---- staff
 
@@ -295,21 +311,15 @@ class UserService:
         if admin.court_id is None:
             return court_id
         if court_id not in (None, admin.court_id):
-            raise Forbidden("只能管理本院的工作人员", code="other_court")
+            raise OtherCourt()
         return admin.court_id
 
     async def create_staff(self, admin: UserDoc, data: StaffCreate) -> UserDoc:
         court_id = self._court_scope(admin, data.court_id)
         if self.settings.court(data.court_id) is None:
-            raise ValidationFailed(
-                "法院不存在",
-                code="unknown_court",
-                details=[{"loc": ["court_id"], "msg": "unknown court"}],
-            )
+            raise UnknownCourt(details=[{"loc": ["court_id"], "msg": "unknown court"}])
         if data.role not in STAFF_ROLES:
-            raise ValidationFailed(
-                "工作人员角色只能是书记员、法官或管理员", code="invalid_staff_role"
-            )
+            raise InvalidStaffRole()
         doc = {
             "role": data.role.value,
             "username": data.username,
@@ -325,7 +335,7 @@ class UserService:
         try:
             result = await self.users.insert_one(doc)
         except DuplicateKeyError:
-            raise Conflict("用户名已被使用", code="username_taken") from None
+            raise UsernameTaken() from None
         await self.record(str(admin.id), "staff.create", str(result.inserted_id), role=data.role)
         return UserDoc.model_validate({**doc, "_id": result.inserted_id})
 
@@ -348,7 +358,7 @@ class UserService:
         """The active staff of the caller's own court, newest first (the console's pickers
         for assigning a case or a work order)."""
         if not staff.court_id:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         filt: dict[str, Any] = {"court_id": staff.court_id, "active": True}
         if query.role:
             filt["role"] = query.role.value

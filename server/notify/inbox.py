@@ -31,11 +31,12 @@ from models.notifications import (
     SubscriptionsOut,
     notification_out,
 )
+from server.notify.errors import NotificationNotFound, UnknownTemplate
 from server.notify.templates import render
 from server.platform.clock import Clock
 from server.platform.config import PushTemplate, Settings
 from server.platform.db import Database
-from server.platform.errors import BadRequest, NotFound, ValidationFailed
+from server.platform.errors import InvalidCursor
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 log = logging.getLogger("microcourt.notifications")
@@ -247,7 +248,7 @@ class NotificationService:
         if query.cursor:
             values = decode_cursor(query.cursor)
             if len(values) != 1:
-                raise BadRequest("翻页参数无效", code="invalid_cursor")
+                raise InvalidCursor()
             filt["_id"] = {"$lt": object_id(values[0])}
         docs = await self.inbox.find(filt).sort("_id", DESCENDING).to_list(query.limit + 1)
         more = len(docs) > query.limit
@@ -264,7 +265,7 @@ class NotificationService:
     async def mark_read(self, user_id: str, notification_id: str) -> NotificationOut:
         """Mark one of the user's notices read; again is harmless; anyone else's is 404."""
         if not ObjectId.is_valid(notification_id):
-            raise NotFound("通知不存在", code="notification_not_found")
+            raise NotificationNotFound()
         mine = {"_id": ObjectId(notification_id), "user_id": user_id}
         # update_one then find_one, not findAndModify (server.platform.mongo): marked read
         # by whichever request came first, the notice as it now is
@@ -273,7 +274,7 @@ class NotificationService:
         )
         doc = await self.inbox.find_one(mine)
         if doc is None:
-            raise NotFound("通知不存在", code="notification_not_found")
+            raise NotificationNotFound()
         return notification_out(doc)
 
     # ---- subscribe-message quotas
@@ -283,7 +284,7 @@ class NotificationService:
         unknown = [(i, t) for i, t in enumerate(template_ids) if t not in self._names]
         if unknown:
             details = [{"loc": ["template_ids", i], "msg": f"unknown: {t}"} for i, t in unknown]
-            raise ValidationFailed("订阅消息模板无效", code="unknown_template", details=details)
+            raise UnknownTemplate(details=details)
         now = self.clock.now()
         ops = [
             UpdateOne(

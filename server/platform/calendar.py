@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from server.platform.config import CourtSettings, Settings
-from server.platform.errors import NotFound
+from server.platform.errors import CourtNotFound
 
 # The usual court office hours (local time); work-order deadlines count only this time.
 WORKING_WINDOWS: tuple[tuple[time, time], ...] = (
@@ -209,6 +209,6 @@ class Calendars:
             try:
                 court = self._courts[court_id]
             except KeyError:
-                raise NotFound("法院不存在", code="court_not_found") from None
+                raise CourtNotFound() from None
             calendar = self._built[court_id] = CourtCalendar(court)
         return calendar

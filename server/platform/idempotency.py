@@ -17,7 +17,11 @@ from pymongo.errors import DuplicateKeyError
 
 from server.platform.clock import Clock
 from server.platform.db import Database
-from server.platform.errors import Conflict, ValidationFailed
+from server.platform.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 # A claim not finished within this long (its process died) may be taken over by a retry.
@@ -44,9 +48,7 @@ class IdempotencyStore:
     ) -> StoredAnswer | None:
         """Claim ``key``; or return the stored answer of the request that claimed it first."""
         if not KEY_PATTERN.fullmatch(key):
-            raise ValidationFailed(
-                "Idempotency-Key 应为8至128位字母、数字或 _.:-", code="invalid_idempotency_key"
-            )
+            raise InvalidIdempotencyKey()
         fingerprint = hashlib.sha256(body).hexdigest()
         doc_id = self._id(user_id, method, path, key)
         now = self.clock.now()
@@ -60,14 +62,12 @@ class IdempotencyStore:
             pass
         first = await self.keys.find_one({"_id": doc_id})
         if first is not None and first["fingerprint"] != fingerprint:
-            raise ValidationFailed(
-                "同一 Idempotency-Key 不能用于不同的请求内容", code="idempotency_key_reused"
-            )
+            raise IdempotencyKeyReused()
         if first is not None and first["state"] == "done":
             return StoredAnswer(first["status"], first["body"])
         if first is not None and await self._take_over(first, now):
             return None
-        raise Conflict("请求正在处理，请稍后重试", code="idempotency_in_progress")
+        raise IdempotencyInProgress()
 
     async def _take_over(self, first: dict[str, Any], now: dt.datetime) -> bool:
         """A claim whose process died (still running past its time) passes to this retry."""

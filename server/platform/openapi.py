@@ -11,19 +11,25 @@ from pydantic.json_schema import models_json_schema
 from tornado.web import RequestHandler
 
 from models.common import ErrorOut
+from server.platform.errors import APIError, registered
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<regex>[^)]*)\)")
 _ERRORS = {
-    "400": "请求格式有误",
-    "401": "未登录或登录失效",
-    "403": "无权操作",
-    "404": "不存在或不属于你",
-    "409": "状态冲突",
-    "413": "内容过大",
-    "422": "内容校验失败",
-    "429": "过于频繁",
+    400: "请求格式有误",
+    401: "未登录或登录失效",
+    403: "无权操作",
+    404: "不存在或不属于你",
+    405: "不支持该请求方法",
+    409: "状态冲突",
+    413: "内容过大",
+    415: "内容类型不支持",
+    422: "内容校验失败",
+    429: "过于频繁",
+    500: "服务器内部错误",
+    503: "服务暂时不可用",
 }
+_CALLBACK_OK = {"code": {"type": "string", "const": "FAIL"}, "message": {"type": "string"}}
 
 
 def route_methods(handler: type[RequestHandler]) -> list[str]:
@@ -55,6 +61,7 @@ def _operation(
     params: list[tuple[str, str]],
     refs: dict[Any, Any],
     defs: dict[str, Any],
+    ordinary: list[type[APIError]],
 ) -> dict[str, Any]:
     fn = getattr(handler, method)
     meta = getattr(fn, "__api__", {})
@@ -94,14 +101,73 @@ def _operation(
     ok: dict[str, Any] = {"description": "成功"}
     if meta.get("response"):
         ok["content"] = {"application/json": {"schema": refs[(meta["response"], "serialization")]}}
-    error = {"content": {"application/json": {"schema": refs[(ErrorOut, "serialization")]}}}
-    op["responses"] = {status: ok, **{c: {"description": d, **error} for c, d in _ERRORS.items()}}
+    op["responses"] = {status: ok, **_error_responses(handler, ordinary)}
     roles = meta.get("roles")
     if roles is None:
         op["security"] = []
     else:
         op["x-roles"] = sorted(str(r) for r in roles)
     return op
+
+
+def _by_status(errors: list[type[APIError]]) -> dict[int, list[type[APIError]]]:
+    grouped: dict[int, list[type[APIError]]] = {}
+    for e in errors:
+        grouped.setdefault(e.status, []).append(e)
+    return grouped
+
+
+def _refusals(routes: list[tuple[str, type[RequestHandler]]]) -> tuple[type[APIError], ...]:
+    """The callback refusals (answered in WeChat Pay's shape) the routes declare."""
+    declared = (getattr(h, "refuses", None) for _, h in routes)
+    return tuple({r for r in declared if r is not None})
+
+
+def _error_responses(
+    handler: type[RequestHandler], ordinary: list[type[APIError]]
+) -> dict[str, Any]:
+    """Every status an operation may answer with an error: a callback lists its refusals,
+    any other operation refers to the shared error responses (each lists its codes)."""
+    refuses = getattr(handler, "refuses", None)
+    if refuses is None:
+        statuses = sorted({e.status for e in ordinary})
+        return {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in statuses}
+    refusals = [e for e in registered() if issubclass(e, refuses)]
+    schema = {"type": "object", "required": ["code", "message"], "properties": _CALLBACK_OK}
+    return {
+        str(s): {
+            "description": "拒收通知（微信支付稍后重新通知）",
+            "content": {"application/json": {"schema": schema, "examples": _examples(es, True)}},
+        }
+        for s, es in sorted(_by_status(refusals).items())
+    }
+
+
+def _examples(errors: list[type[APIError]], callback: bool = False) -> dict[str, Any]:
+    """One example per code, named by the code: the body that code is answered with."""
+    return {
+        e.code: {
+            "summary": e.message,
+            "value": {"code": "FAIL", "message": e.message}
+            if callback
+            else {"error": {"code": e.code, "message": e.message}},
+        }
+        for e in sorted(errors, key=lambda e: e.code)
+    }
+
+
+def _shared_responses(ordinary: list[type[APIError]], error_ref: dict[str, Any]) -> dict[str, Any]:
+    """One response per error status; its ``code`` is one of the codes of that status."""
+    out: dict[str, Any] = {}
+    for status, errors in sorted(_by_status(ordinary).items()):
+        codes = {"type": "string", "enum": sorted(e.code for e in errors)}
+        narrowed = {"properties": {"error": {"properties": {"code": codes}}}}
+        content = {"schema": {"allOf": [error_ref, narrowed]}, "examples": _examples(errors)}
+        out[f"Error{status}"] = {
+            "description": _ERRORS[status],
+            "content": {"application/json": content},
+        }
+    return out
 
 
 def _multipart(form: dict[str, Any]) -> dict[str, Any]:
@@ -118,13 +184,15 @@ def _multipart(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_openapi(routes: list[tuple[str, type[RequestHandler]]]) -> dict[str, Any]:
+    refusals = _refusals(routes)
+    ordinary = [e for e in registered() if not issubclass(e, refusals)]
     refs, schema = models_json_schema(_models(routes), ref_template="#/components/schemas/{model}")
     defs = schema.get("$defs", {})
     paths: dict[str, Any] = {}
     for pattern, handler in routes:
         path, params = openapi_path(pattern)
         paths[path] = {
-            m: _operation(handler, m, params, refs, defs) for m in route_methods(handler)
+            m: _operation(handler, m, params, refs, defs, ordinary) for m in route_methods(handler)
         }
     return {
         "openapi": "3.1.0",
@@ -137,6 +205,7 @@ def build_openapi(routes: list[tuple[str, type[RequestHandler]]]) -> dict[str, A
         "paths": paths,
         "components": {
             "schemas": defs,
+            "responses": _shared_responses(ordinary, refs[(ErrorOut, "serialization")]),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearerAuth": []}],

@@ -10,11 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from server.platform.errors import BadRequest
-
-
-def invalid_cursor() -> BadRequest:
-    return BadRequest("翻页参数无效", code="invalid_cursor")
+from server.platform.errors import InvalidCursor
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -31,33 +27,33 @@ def decode_cursor(cursor: str, *fields: Callable[[Any], Any]) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, RecursionError):
-        raise invalid_cursor() from None
+        raise InvalidCursor() from None
     if not isinstance(values, list) or (fields and len(values) != len(fields)):
-        raise invalid_cursor()
+        raise InvalidCursor()
     if not fields:
         return values
     try:
         return [convert(value) for convert, value in zip(fields, values, strict=True)]
     except (ValueError, TypeError, OverflowError):
-        raise invalid_cursor() from None
+        raise InvalidCursor() from None
 
 
 def object_id(value: Any) -> ObjectId:
     if isinstance(value, str) and ObjectId.is_valid(value):
         return ObjectId(value)
-    raise invalid_cursor()
+    raise InvalidCursor()
 
 
 def as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise invalid_cursor()
+    raise InvalidCursor()
 
 
 def as_datetime(value: Any) -> dt.datetime:
     if not isinstance(value, str):
-        raise invalid_cursor()
+        raise InvalidCursor()
     when = dt.datetime.fromisoformat(value)
     if when.tzinfo is None:
-        raise invalid_cursor()
+        raise InvalidCursor()
     return when.astimezone(dt.UTC)  # OverflowError at the calendar's edges: a bad cursor

@@ -43,13 +43,15 @@ from wechatpayv3.async_ import AsyncWeChatPay, WeChatPayType
 
 from server.platform.clock import Clock
 from server.platform.config import Settings
-from server.wechat.pay_config import PayCredentials, load_public
-from server.wechat.pay_models import (
-    BEIJING,
+from server.wechat.errors import (
     CallbackMalformed,
     CallbackSignatureInvalid,
     CallbackStale,
     CallbackUndecryptable,
+)
+from server.wechat.pay_config import PayCredentials, load_public
+from server.wechat.pay_models import (
+    BEIJING,
     PayNotification,
     Refund,
     TradeBill,
@@ -281,18 +283,18 @@ class WeChatPayAdapter:
             raise CallbackSignatureInvalid("未知的微信支付公钥")
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
         if not self._signed(f"{stamp}\n{nonce}\n{text}\n", signature):
-            raise CallbackSignatureInvalid("签名验证失败")
+            raise CallbackSignatureInvalid()
         if not stamp.isdigit():
             raise CallbackStale("时间戳格式有误")
         sent = dt.datetime.fromtimestamp(int(stamp), dt.UTC)
         if abs(self._clock.now() - sent) > CALLBACK_WINDOW:
-            raise CallbackStale("时间戳超出5分钟")
+            raise CallbackStale()
         envelope = _envelope(text)
         resource = self._decrypt(envelope["resource"])
         try:
             return PayNotification.model_validate({**envelope, "resource": resource})
         except ValidationError:
-            raise CallbackMalformed("通知格式有误") from None
+            raise CallbackMalformed() from None
 
     def _signed(self, message: str, signature: str) -> bool:
         try:
@@ -311,7 +313,7 @@ class WeChatPayAdapter:
             )
             decoded = json.loads(plain)
         except (KeyError, binascii.Error, ValueError, InvalidTag):
-            raise CallbackUndecryptable("解密失败") from None
+            raise CallbackUndecryptable() from None
         if not isinstance(decoded, dict):
             raise CallbackUndecryptable("解密结果不是JSON对象")
         return decoded

@@ -3,7 +3,8 @@
 Results mirror WeChat Pay v3's JSON (field names and nesting as documented), amounts in fen,
 times tz-aware. Errors: ``WeChatPayError`` (WeChat Pay said no: code, message, status),
 ``WeChatPayUnavailable`` (unreachable, 5xx, 429, or an answer we cannot trust: retry later,
-the outcome is unknown), and ``CallbackRejected`` subclasses for callbacks we refuse.
+the outcome is unknown). The callbacks we refuse raise ``CallbackRejected`` subclasses
+(``server/wechat/errors.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from server.wechat.errors import CallbackMalformed
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -41,40 +44,6 @@ class WeChatPayUnavailable(WeChatPayError):
 class WeChatPayBadResponse(WeChatPayUnavailable):
     """An answer we cannot trust: its platform signature fails, or its shape or bill hash is
     wrong (code INVALID_RESPONSE). Treated as an outage: never act on its content."""
-
-
-class CallbackRejected(Exception):
-    """A callback we do not trust; answer ``status`` with ``answer()`` (WeChat Pay retries)."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def answer(self) -> dict[str, str]:
-        """The body WeChat Pay expects on a refused notification."""
-        return {"code": "FAIL", "message": self.message}
-
-
-class CallbackSignatureInvalid(CallbackRejected):
-    """Wechatpay-* headers missing, an unknown Wechatpay-Serial, or a signature that fails."""
-
-    status = 401
-
-
-class CallbackStale(CallbackRejected):
-    """Wechatpay-Timestamp more than 5 minutes away from our clock (either direction)."""
-
-    status = 401
-
-
-class CallbackMalformed(CallbackRejected):
-    """Not a WeChat Pay notification: bad JSON, or not an AEAD_AES_256_GCM encrypt-resource."""
-
-
-class CallbackUndecryptable(CallbackRejected):
-    """The resource does not decrypt with our APIv3 key (or its plaintext is not JSON)."""
 
 
 class _Wire(BaseModel):

@@ -26,17 +26,23 @@ from models.workorders import (
     WorkOrderSummary,
 )
 from server.files.service import FileService
+from server.identity.errors import InvalidAssignee, NoCourt
 from server.identity.users import UserService
 from server.platform import mongo
-from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.errors import NotFound
 from server.platform.paging import decode_cursor, encode_cursor, object_id
+from server.workorders.errors import (
+    NotAssignee,
+    NotSupervisor,
+    WorkOrderClosed,
+    WorkOrderNotReplied,
+)
 from server.workorders.rules import schedule, to_ms
 from server.workorders.service import (
     SUMMARY_EXCLUDE,
     Change,
     Standing,
     WorkOrderService,
-    closed_conflict,
     ensure_writable,
     summary_out,
     when,
@@ -46,10 +52,6 @@ Scope = dict[str, Any]
 #: the filters (all equalities) that an index (..., _id) serves as a prefix (``first_page``'s
 #: ``indexed_scope``): a court's orders, by status or assignee
 INDEXED_SCOPES = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
-
-
-def not_assignee() -> Forbidden:
-    return Forbidden("只有承办人或督办人员可以办理该留言", code="not_assignee")
 
 
 class WorkOrderAdmin:
@@ -74,7 +76,7 @@ class WorkOrderAdmin:
                 return [{}]  # the system administrator: every court
             return [{"court_id": staff.court_id}]
         if not staff.court_id:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         return [{"court_id": staff.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
 
     def _filters(self, query: WorkOrderQuery) -> Scope:
@@ -140,7 +142,7 @@ class WorkOrderAdmin:
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             if seen_as != Standing.supervisor and doc.assignee_id != uid:
-                raise not_assignee()
+                raise NotAssignee()
             ensure_writable(doc, self.max_thread)
             sets: dict[str, Any] = {"status": WorkOrderStatus.replied.value}
             if doc.assignee_id is None:
@@ -173,14 +175,14 @@ class WorkOrderAdmin:
         409 closed; 422 not an active member of the order's court."""
         doc, seen_as = await self.orders.get_for(staff, order_id)
         if seen_as != Standing.supervisor:
-            raise Forbidden("只有督办人员可以分派留言", code="not_supervisor")
+            raise NotSupervisor()
         target = await self._assignee(doc.court_id, data.assignee_id)
         now = to_ms(self.clock.now())
         record = {"to": data.assignee_id, "by": str(staff.id), "at": now, "note": data.note}
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change | None:
             if doc.status == WorkOrderStatus.closed:
-                raise closed_conflict()
+                raise WorkOrderClosed()
             if doc.assignee_id == data.assignee_id:
                 return None  # already theirs: nothing to write, nobody to tell again
             status = (
@@ -203,10 +205,10 @@ class WorkOrderAdmin:
         except NotFound:
             user = None
         if user is None or not (user.active and user.is_staff and user.court_id == court_id):
-            raise ValidationFailed(
-                "只能分派给本院在职的工作人员", code="invalid_assignee",
+            raise InvalidAssignee(
+                "只能分派给本院在职的工作人员",
                 details=[{"loc": ["assignee_id"], "msg": "不是本院在职的工作人员"}],
-            )  # fmt: skip
+            )
         return user
 
     def _assigned(self, staff: UserDoc, target: UserDoc) -> Any:
@@ -227,11 +229,11 @@ class WorkOrderAdmin:
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             if seen_as != Standing.supervisor and doc.assignee_id != uid:
-                raise not_assignee()
+                raise NotAssignee()
             if doc.status == WorkOrderStatus.closed:
-                raise closed_conflict()
+                raise WorkOrderClosed()
             if doc.status != WorkOrderStatus.replied:
-                raise Conflict("请先答复留言再办结", code="workorder_not_replied")
+                raise WorkOrderNotReplied()
             sets = {"status": WorkOrderStatus.closed.value, "closed_at": now, "closed_by": uid,
                     "close_note": data.note, "closed_on_time": now <= doc.close_due_at,
                     "overdue_at": None, "sweep_at": None}  # fmt: skip

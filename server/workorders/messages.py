@@ -34,10 +34,21 @@ from server.identity.users import UserService
 from server.platform.calendar import Calendars
 from server.platform.config import CourtSettings, Settings
 from server.platform.db import in_transaction
-from server.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from server.platform.errors import (
+    NotFound,
+    UnknownCourt,
+)
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 from server.platform.ratelimit import RateLimiter
 from server.wechat.miniprogram import WeChatAdapter, WeChatError
+from server.workorders.errors import (
+    AlreadyRated,
+    ContentCheckUnavailable,
+    ContentFlagged,
+    ContentTooLong,
+    WorkOrderNotClosed,
+    WorkOrderNotFound,
+)
 from server.workorders.rules import deadlines, schedule, to_ms
 from server.workorders.service import (
     EXCERPT,
@@ -48,7 +59,6 @@ from server.workorders.service import (
     ensure_writable,
     summary_out,
     when,
-    workorder_not_found,
 )
 
 TOO_LONG = 45002  # msgSecCheck: content size out of limit
@@ -99,23 +109,15 @@ class MessageService:
     async def check_content(self, user: UserDoc, text: str) -> dict[str, Any]:
         """WeChat's verdict on a party's text: 422 flagged, 503 the check is unavailable."""
         if not user.openid:
-            raise ServiceUnavailable(
-                "内容安全检查暂不可用，请稍后再试", code="content_check_unavailable"
-            )
+            raise ContentCheckUnavailable()
         try:
             verdict = await self.wechat.check_text(user.openid, text)
         except WeChatError as e:
             if e.errcode == TOO_LONG:
-                raise ValidationFailed("内容过长", code="content_too_long") from None
-            raise ServiceUnavailable(
-                "内容安全检查暂不可用，请稍后再试", code="content_check_unavailable"
-            ) from None
+                raise ContentTooLong() from None
+            raise ContentCheckUnavailable() from None
         if verdict.risky:
-            raise ValidationFailed(
-                "内容含有违法违规信息，请修改后再发送",
-                code="content_flagged",
-                details={"label": verdict.label},
-            )
+            raise ContentFlagged(details={"label": verdict.label})
         return {"suggest": verdict.suggest, "label": verdict.label, "trace_id": verdict.trace_id}
 
     async def _where(
@@ -128,10 +130,10 @@ class MessageService:
         court_id = case.court_id if case else data.court_id
         court = self.settings.court(court_id or "")
         if court is None or (case and data.court_id not in (None, case.court_id)):
-            raise ValidationFailed(
-                "法院不存在或与案件不符", code="unknown_court",
+            raise UnknownCourt(
+                "法院不存在或与案件不符",
                 details=[{"loc": ["court_id"], "msg": "unknown court or not the case's court"}],
-            )  # fmt: skip
+            )
         return court, case
 
     async def _route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
@@ -273,11 +275,11 @@ class MessageService:
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             if seen_as != Standing.sender:
-                raise workorder_not_found()
+                raise WorkOrderNotFound()
             if doc.status != WorkOrderStatus.closed:
-                raise Conflict("留言办结后才能评价", code="workorder_not_closed")
+                raise WorkOrderNotClosed()
             if doc.rating is not None:
-                raise Conflict("已经评价过了", code="already_rated")
+                raise AlreadyRated()
             return Change({"$set": {"rating": rating, "rating_score": data.score}})
 
         done = await self.orders.change(user, order_id, decide)

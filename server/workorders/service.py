@@ -45,15 +45,12 @@ from server.notify.inbox import Notice, NotificationService
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
 from server.platform.db import Database, in_transaction, read_decide_write, won
-from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.platform.errors import NotFound, ValidationFailed
 from server.platform.mongo import change_one
+from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
 
 ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
-
-
-def workorder_busy() -> Conflict:
-    return Conflict("留言正在被处理，请稍后重试", code="workorder_busy")
 
 
 TEMPLATE = "workorder_update"
@@ -69,26 +66,18 @@ class Standing(StrEnum):
     supervisor = "supervisor"  # the court's supervisors, division heads, admins
 
 
-def workorder_not_found() -> NotFound:
-    return NotFound("留言不存在", code="workorder_not_found")
-
-
-def closed_conflict() -> Conflict:
-    return Conflict("该留言已办结", code="workorder_closed")
-
-
 def ensure_writable(doc: WorkOrderDoc, max_thread: int) -> None:
     """A reply or follow-up may be added: 409 once closed, or when the thread is full."""
     if doc.status == WorkOrderStatus.closed:
-        raise closed_conflict()
+        raise WorkOrderClosed()
     if len(doc.thread) >= max_thread:
-        raise Conflict("留言往来已达上限，请另行留言", code="thread_full")
+        raise ThreadFull()
 
 
 def attachments_problem(error: ValidationFailed) -> ValidationFailed:
     """FileService names the field ``file_ids``; here it is ``attachments``."""
     details = [{**d, "loc": ["attachments", *d["loc"][1:]]} for d in error.details or []]
-    return ValidationFailed(error.message, code=error.code, details=details)
+    return type(error)(error.message, details=details)
 
 
 def workorder_number(year: int, court_code: str, seq: int) -> str:
@@ -172,7 +161,7 @@ class WorkOrderService:
             else None
         )
         if raw is None:
-            raise workorder_not_found()
+            raise WorkOrderNotFound()
         return WorkOrderDoc.model_validate(raw)
 
     async def get_for(self, user: UserDoc, order_id: str) -> tuple[WorkOrderDoc, Standing]:
@@ -180,7 +169,7 @@ class WorkOrderService:
         doc = await self.load(order_id)
         seen_as = standing(user, doc)
         if seen_as is None:
-            raise workorder_not_found()
+            raise WorkOrderNotFound()
         return doc, seen_as
 
     # ---- changing
@@ -195,7 +184,7 @@ class WorkOrderService:
             return doc if decided is None else await self._apply(doc, decided)
 
         return await read_decide_write(
-            lambda: self.get_for(user, order_id), decide_write, workorder_busy, ATTEMPTS
+            lambda: self.get_for(user, order_id), decide_write, WorkOrderBusy, ATTEMPTS
         )
 
     async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc:

@@ -27,11 +27,12 @@ from typing import Any
 
 from models.users import UserDoc
 from models.workorders import GroupBy, StatsOut, StatsQuery, StatsRow
+from server.identity.errors import NoCourt, OtherCourt
 from server.platform.calendar import Calendars, CourtCalendar
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.errors import Forbidden, ValidationFailed
+from server.platform.errors import UnknownCourt
 from server.workorders.service import WorkOrderService
 
 KEYS = {GroupBy.assignee: "$assignee_id", GroupBy.category: "$category", GroupBy.court: "$court_id"}
@@ -143,17 +144,14 @@ class WorkOrderStats:
     def _courts(self, staff: UserDoc, query: StatsQuery) -> list[str]:
         if staff.court_id is not None:
             if query.court_id not in (None, staff.court_id):
-                raise Forbidden("只能查看本院的统计", code="other_court")
+                raise OtherCourt("只能查看本院的统计")
             return [staff.court_id]
         if not staff.oversees:
-            raise Forbidden("该账户不属于任何法院", code="no_court")
+            raise NoCourt()
         if query.court_id is None:
             return [c.id for c in self.settings.courts]
         if self.settings.court(query.court_id) is None:
-            raise ValidationFailed(
-                "法院不存在", code="unknown_court",
-                details=[{"loc": ["court_id"], "msg": "unknown court"}],
-            )  # fmt: skip
+            raise UnknownCourt(details=[{"loc": ["court_id"], "msg": "unknown court"}])  # fmt: skip
         return [query.court_id]
 
     def _match(self, courts: list[str], query: StatsQuery) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""The errors of work orders: messages to the court, their handling and rating."""
+
+from __future__ import annotations
+
+from server.platform.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+
+
+class WorkOrderNotFound(NotFound):
+    code = "workorder_not_found"
+    message = "留言不存在"
+
+
+class WorkOrderClosed(Conflict):
+    code = "workorder_closed"
+    message = "该留言已办结"
+
+
+class ThreadFull(Conflict):
+    code = "thread_full"
+    message = "留言往来已达上限，请另行留言"
+
+
+class WorkOrderBusy(Conflict):
+    code = "workorder_busy"
+    message = "留言正在被处理，请稍后重试"
+
+
+class WorkOrderNotReplied(Conflict):
+    code = "workorder_not_replied"
+    message = "请先答复留言再办结"
+
+
+class WorkOrderNotClosed(Conflict):
+    code = "workorder_not_closed"
+    message = "留言办结后才能评价"
+
+
+class AlreadyRated(Conflict):
+    code = "already_rated"
+    message = "已经评价过了"
+
+
+class NotAssignee(Forbidden):
+    code = "not_assignee"
+    message = "只有承办人或督办人员可以办理该留言"
+
+
+class NotSupervisor(Forbidden):
+    code = "not_supervisor"
+    message = "只有督办人员可以分派留言"
+
+
+class ContentTooLong(ValidationFailed):
+    code = "content_too_long"
+    message = "内容过长"
+
+
+class ContentFlagged(ValidationFailed):
+    code = "content_flagged"
+    message = "内容含有违法违规信息，请修改后再发送"
+
+
+class ContentCheckUnavailable(ServiceUnavailable):
+    code = "content_check_unavailable"
+    message = "内容安全检查暂不可用，请稍后再试"
