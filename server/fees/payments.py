@@ -271,6 +271,46 @@ class PaymentService:
             done += settled.status != PaymentStatus.pending
         return done
 
+    # ---- what a refund takes from the payment and gives back (server/fees/refunds.py)
+
+    async def reserve_refund(self, payment: PaymentDoc, amount: int) -> bool:
+        """Take ``amount`` from what the payment can still refund; False when less is left."""
+        took = await self.col.update_one(
+            {"_id": payment.id, "refundable_fen": {"$gte": amount}},
+            {"$inc": {"refundable_fen": -amount, "version": 1}},
+        )
+        return bool(took.modified_count)
+
+    async def release_refund(
+        self, payment_id: str, amount: int, session: AsyncClientSession
+    ) -> None:
+        """A refund that failed: its amount becomes refundable again."""
+        await self.col.update_one(
+            {"_id": ObjectId(payment_id)},
+            {"$inc": {"refundable_fen": amount, "version": 1}},
+            session=session,
+        )
+
+    async def credit_refund(
+        self, payment_id: str, amount: int, session: AsyncClientSession
+    ) -> PaymentDoc:
+        """A refund that succeeded: counted as refunded, the payment's status following."""
+        raw = await update_returning(
+            self.col,
+            {"_id": ObjectId(payment_id)},
+            {"$inc": {"refunded_fen": amount, "version": 1},
+             "$set": {"updated_at": self.clock.now()}},
+            session=session,
+        )  # fmt: skip
+        assert raw is not None
+        payment = PaymentDoc.model_validate(raw)
+        status = (PaymentStatus.refunded if payment.refunded_fen >= payment.amount_fen
+                  else PaymentStatus.partially_refunded)  # fmt: skip
+        await self.col.update_one(
+            {"_id": payment.id}, {"$set": {"status": status.value}}, session=session
+        )
+        return payment
+
     # ---- paid, exactly once
 
     async def mark_paid(self, doc: PaymentDoc, txn: Transaction) -> bool:

@@ -36,7 +36,7 @@ from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, update_returning
+from server.platform.db import Database, in_transaction
 from server.platform.errors import Conflict, ServiceUnavailable, ValidationFailed
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import RefundStatus as WxRefundStatus
@@ -108,11 +108,7 @@ class RefundService:
         return data.amount_fen
 
     async def _reserve(self, payment: PaymentDoc, amount: int) -> None:
-        took = await self.payments.col.update_one(
-            {"_id": payment.id, "refundable_fen": {"$gte": amount}},
-            {"$inc": {"refundable_fen": -amount, "version": 1}},
-        )
-        if not took.modified_count:
+        if not await self.payments.reserve_refund(payment, amount):
             left = (await self.payments.load(str(payment.id))).refundable_fen
             raise Conflict(
                 f"退款金额超过可退金额（可退{yuan(left)}元）",
@@ -181,20 +177,7 @@ class RefundService:
         return await in_transaction(self.db, done)
 
     async def _apply(self, refund: RefundDoc, session: AsyncClientSession) -> None:
-        raw = await update_returning(
-            self.payments.col,
-            {"_id": ObjectId(refund.payment_id)},
-            {"$inc": {"refunded_fen": refund.amount_fen, "version": 1},
-             "$set": {"updated_at": self.clock.now()}},
-            session=session,
-        )  # fmt: skip
-        assert raw is not None
-        payment = PaymentDoc.model_validate(raw)
-        status = (PaymentStatus.refunded if payment.refunded_fen >= payment.amount_fen
-                  else PaymentStatus.partially_refunded)  # fmt: skip
-        await self.payments.col.update_one(
-            {"_id": payment.id}, {"$set": {"status": status.value}}, session=session
-        )
+        payment = await self.payments.credit_refund(refund.payment_id, refund.amount_fen, session)
         note = f"退还诉讼费{yuan(refund.amount_fen)}元（{REASON_NAMES[refund.reason]}）"
         await self.cases.add_event(ObjectId(refund.case_id), "退费", refund.requested_by, note,
                                    session=session)  # fmt: skip
@@ -215,11 +198,7 @@ class RefundService:
             )
             if not took.modified_count:
                 return False
-            await self.payments.col.update_one(
-                {"_id": ObjectId(refund.payment_id)},
-                {"$inc": {"refundable_fen": refund.amount_fen, "version": 1}},
-                session=session,
-            )
+            await self.payments.release_refund(refund.payment_id, refund.amount_fen, session)
             return True
 
         return await in_transaction(self.db, failed)

@@ -27,6 +27,7 @@ from models.users import (
     UserOut,
 )
 from server.identity.idnumber import id_number_problem, mask_id_number, normalize_id_number
+from server.platform.audit import AuditLog
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
@@ -92,7 +93,7 @@ class UserService:
         verifier: IdentityVerifier | None = None,
     ) -> None:
         self.users = db["users"]
-        self.audit = db["audit"]
+        self.audit = AuditLog(db, clock)
         self.settings = settings
         self.cipher = cipher
         self.passwords = passwords
@@ -152,17 +153,9 @@ class UserService:
         session: AsyncClientSession | None = None,
         **details: Any,
     ) -> None:
-        """The audit log: every staff action and every read of another person's data."""
-        await self.audit.insert_one(
-            {
-                "actor_id": actor,
-                "action": action,
-                "target": target,
-                "details": details,
-                "at": self.clock.now(),
-            },
-            session=session,
-        )
+        """The audit log (platform's): every staff action and every read of another person's
+        data."""
+        await self.audit.record(actor, action, target, session, **details)
 
     # ---- WeChat users
 

@@ -30,16 +30,12 @@ from server.identity.users import UserService
 from server.platform.db import due_by
 from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.platform.paging import (
-    WHOLE,
-    WINDOWS,
     decode_cursor,
     encode_cursor,
-    newest_first,
     object_id,
 )
 from server.workorders.rules import schedule, to_ms
 from server.workorders.service import (
-    SUMMARY_EXCLUDE,
     Change,
     Standing,
     WorkOrderService,
@@ -64,7 +60,6 @@ class WorkOrderAdmin:
         self, orders: WorkOrderService, users: UserService, files: FileService, max_thread: int
     ) -> None:
         self.orders = orders
-        self.col = orders.col
         self.clock = orders.clock
         self.users = users
         self.files = files
@@ -114,10 +109,7 @@ class WorkOrderAdmin:
             ):
                 continue  # "assigned to me" cannot hold anyone else's
             filt = {**extra, **scope}
-            rows = await newest_first(
-                self.col, filt, SUMMARY_EXCLUDE, query.limit + 1, now=self.clock.now(),
-                after=after, windows=WINDOWS if set(filt) in WINDOWED else WHOLE,
-            )  # fmt: skip
+            rows = await self.orders.court_page(filt, query.limit + 1, after, set(filt) in WINDOWED)
             found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)
         now = self.clock.now()

@@ -40,12 +40,15 @@ from models.workorders import (
     WorkOrderSummary,
 )
 from server.files.service import FileService
+from server.identity.directory import Directory
 from server.identity.users import UserService
 from server.notify.inbox import Notice, NotificationService
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
+from server.platform.counters import Counters
 from server.platform.db import Database, in_transaction, update_returning
 from server.platform.errors import Conflict, NotFound, ValidationFailed
+from server.platform.paging import WHOLE, WINDOWS, newest_first
 from server.workorders.rules import overdue
 
 ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
@@ -133,8 +136,8 @@ class WorkOrderService:
         self.db = db
         self.files = files
         self.col = db["workorders"]
-        self.counters = db["counters"]
-        self.users_col = db["users"]
+        self.counters = Counters(db)
+        self.directory = Directory(db)
         self.settings = settings
         self.clock = clock
         self.users = users
@@ -145,15 +148,7 @@ class WorkOrderService:
     async def next_number(
         self, court: CourtSettings, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await update_returning(
-            self.counters,
-            {"_id": f"workorder_no|{court.id}|{year}"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            session=session,
-        )
-        assert counter is not None
-        seq = int(counter["seq"])
+        seq = await self.counters.take(f"workorder_no|{court.id}|{year}", session)
         return seq, workorder_number(year, court.code, seq)
 
     # ---- reading
@@ -168,6 +163,21 @@ class WorkOrderService:
             raise workorder_not_found()
         return WorkOrderDoc.model_validate(raw)
 
+    async def senders_page(self, filt: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries (no thread), newest first: a sender's list."""
+        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(limit)
+        return await cursor.to_list()
+
+    async def court_page(
+        self, filt: dict[str, Any], limit: int, after: dict[str, Any] | None, windowed: bool
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries, newest first, after ``after``: a staff list, read
+        in time windows when ``windowed`` (``newest_first``), else whole."""
+        return await newest_first(
+            self.col, filt, SUMMARY_EXCLUDE, limit, now=self.clock.now(),
+            after=after, windows=WINDOWS if windowed else WHOLE,
+        )  # fmt: skip
+
     async def get_for(self, user: UserDoc, order_id: str) -> tuple[WorkOrderDoc, Standing]:
         """The order and how ``user`` stands to it; 404 for anyone who may not see it."""
         doc = await self.load(order_id)
@@ -175,6 +185,12 @@ class WorkOrderService:
         if seen_as is None:
             raise workorder_not_found()
         return doc, seen_as
+
+    # ---- writing
+
+    async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
+        """A new order, as ``MessageService`` builds it, in the caller's transaction."""
+        await self.col.insert_one(doc, session=session)
 
     # ---- changing
 
@@ -227,10 +243,7 @@ class WorkOrderService:
         or its division heads (level 2); failing those, the next ones up, then its admins."""
         flags = ["supervisor", "division_head"] if level == 1 else ["division_head", "supervisor"]
         for flag in flags:
-            query = {"court_id": court_id, flag: True, "active": True}
-            found = [
-                str(u["_id"]) async for u in self.users_col.find(query, {"_id": 1}, session=session)
-            ]
+            found = await self.directory.flagged_staff_ids(court_id, flag, session)
             if found:
                 return found
         return await self.notifications.court_staff(court_id, [Role.admin.value], session=session)
