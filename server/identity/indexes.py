@@ -1,5 +1,5 @@
-"""The collections identity owns, and their indexes: accounts (server/identity/users.py, and
-server/identity/directory.py for the other capabilities' lookups) and revoked sessions
+"""The collections identity owns, and their indexes: accounts (server/identity/users.py:
+``UserService``, and ``Directory`` for the other capabilities' lookups) and revoked sessions
 (server/identity/auth.py)."""
 
 from __future__ import annotations

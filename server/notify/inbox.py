@@ -31,7 +31,7 @@ from models.notifications import (
     SubscriptionsOut,
     notification_out,
 )
-from server.identity.directory import Directory
+from server.identity.users import Directory
 from server.notify.templates import render
 from server.platform.clock import Clock
 from server.platform.config import PushTemplate, Settings

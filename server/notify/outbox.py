@@ -28,7 +28,7 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from models.notifications import OutboxStatus
-from server.identity.directory import Directory
+from server.identity.users import Directory
 from server.notify.inbox import subscription_id
 from server.platform.clock import Clock
 from server.platform.config import NotificationSettings

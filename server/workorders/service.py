@@ -40,8 +40,7 @@ from models.workorders import (
     WorkOrderSummary,
 )
 from server.files.service import FileService
-from server.identity.directory import Directory
-from server.identity.users import UserService
+from server.identity.users import Directory, UserService
 from server.notify.inbox import Notice, NotificationService
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
