@@ -151,7 +151,7 @@ def build_services(
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
     payments = PaymentService(db, settings, clock, wechatpay, users, cases, fees, notifications)
     refunds = RefundService(db, settings, clock, wechatpay, users, cases, payments, notifications)
-    reconciler = Reconciler(db, wechatpay, payments, refunds)
+    reconciler = Reconciler(wechatpay, payments, refunds)
     workorders = WorkOrderService(db, settings, clock, users, files, notifications)
     return Services(
         settings=settings,

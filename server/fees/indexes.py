@@ -1,5 +1,5 @@
 """The collections fees owns, and their indexes: fee notices (server/fees/notices.py),
-payments (payments.py) and refunds (refunds.py), which notices.py and reconcile.py also read."""
+payments (payments.py) and refunds (refunds.py), which notices.py also reads."""
 
 from __future__ import annotations
 

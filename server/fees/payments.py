@@ -14,7 +14,9 @@ Nothing paid twice, nothing lost:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -199,6 +201,20 @@ class PaymentService:
         if raw is None:
             raise payment_not_found()
         return PaymentDoc.model_validate(raw)
+
+    async def by_trade_no(self, out_trade_no: str) -> PaymentDoc | None:
+        raw = await self.col.find_one({"out_trade_no": out_trade_no})
+        return PaymentDoc.model_validate(raw) if raw else None
+
+    async def paid_between(
+        self, statuses: Iterable[PaymentStatus], start: dt.datetime, end: dt.datetime
+    ) -> list[PaymentDoc]:
+        """The payments in ``statuses`` paid in [start, end) (a day's reconciliation)."""
+        filt = {
+            "status": {"$in": [s.value for s in statuses]},
+            "paid_at": {"$gte": start, "$lt": end},
+        }
+        return [PaymentDoc.model_validate(raw) async for raw in self.col.find(filt)]
 
     async def _reload(self, doc: PaymentDoc) -> PaymentDoc:
         return await self.load(str(doc.id))

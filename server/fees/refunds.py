@@ -149,9 +149,9 @@ class RefundService:
             await self.mark_succeeded(refund, result.refund_id, result.success_time)
         elif result.refund_id:
             await self.col.update_one({"_id": refund.id}, {"$set": {"refund_id": result.refund_id}})
-        return await self._load(refund.out_refund_no) or refund
+        return await self.by_refund_no(refund.out_refund_no) or refund
 
-    async def _load(self, out_refund_no: str) -> RefundDoc | None:
+    async def by_refund_no(self, out_refund_no: str) -> RefundDoc | None:
         raw = await self.col.find_one({"out_refund_no": out_refund_no})
         return RefundDoc.model_validate(raw) if raw else None
 
@@ -208,7 +208,7 @@ class RefundService:
     async def on_notify(self, headers: dict[str, str], body: bytes) -> None:
         """A refund callback, verified like a payment's; each outcome applied once."""
         notice = self.pay.verify_callback(headers, body).refund()
-        refund = await self._load(notice.out_refund_no)
+        refund = await self.by_refund_no(notice.out_refund_no)
         if refund is None:
             log.error("refund callback for an unknown refund %s", notice.out_refund_no)
             raise UnknownOrder("退款单不存在")
