@@ -25,9 +25,9 @@ from bench.seed import SeedError, call, explain
 from bench.stack import DATABASE, Stack
 from models.workorders import GroupBy, WorkOrderDoc
 from server.platform.mongo import change_one
-from server.workorders.messages import SUMMARY_EXCLUDE, announcement, mine_filter
+from server.workorders.messages import announcement, mine_filter
 from server.workorders.rules import to_ms
-from server.workorders.service import WorkOrderService
+from server.workorders.service import SUMMARY_EXCLUDE, WorkOrderService
 from server.workorders.stats import (
     KEYS,
     _quantiles,

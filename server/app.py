@@ -151,11 +151,11 @@ def build_services(
     review = ReviewService(
         db, settings, clock, users, filings, cases, calendars, files, notifications, fees, service
     )
-    case_views = CaseViews(db, settings, cases, users, calendars, service, fees, files)
+    case_views = CaseViews(db, settings, cases, users, calendars, service, fees, files, filings)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
     payments = PaymentService(db, settings, clock, wechatpay, users, cases, fees, notifications)
     refunds = RefundService(db, settings, clock, wechatpay, users, cases, payments, notifications)
-    reconciler = Reconciler(db, wechatpay, payments, refunds)
+    reconciler = Reconciler(wechatpay, payments, refunds)
     workorders = WorkOrderService(db, settings, clock, users, files, notifications)
     return Services(
         settings=settings,

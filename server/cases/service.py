@@ -22,6 +22,7 @@ from server.cases.errors import CaseNotFound
 from server.identity.users import UserService
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
+from server.platform.counters import Counters
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database
 from server.platform.mongo import change_one
@@ -43,7 +44,7 @@ class CaseService:
     def __init__(self, db: Database, users: UserService, cipher: FieldCipher, clock: Clock) -> None:
         self.db = db
         self.cases = db["cases"]
-        self.counters = db["counters"]
+        self.counters = Counters(db)
         self.users = users
         self.cipher = cipher
         self.clock = clock
@@ -51,15 +52,7 @@ class CaseService:
     async def next_number(
         self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await change_one(
-            self.counters,
-            {"_id": f"case_no|{court.id}|{type_code}|{year}"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            session=session,
-        )
-        assert counter is not None
-        seq = int(counter["seq"])
+        seq = await self.counters.take(f"case_no|{court.id}|{type_code}|{year}", session)
         return seq, case_number(year, court.code, type_code, seq)
 
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:

@@ -13,8 +13,6 @@ import datetime as dt
 import hmac
 from typing import Any, Protocol
 
-from bson import ObjectId
-
 from models.cases import (
     STATUS_NAMES,
     CaseDoc,
@@ -31,13 +29,12 @@ from models.cases import (
 )
 from models.common import Page
 from models.documents import DocumentOut
-from models.filings import FilingDoc
 from models.users import STAFF_ROLES, UserDoc
 from server.cases.errors import CaseLookupFailed
 from server.cases.service import CaseService
 from server.fees.notices import FeeNoticeService
 from server.files.service import FileService
-from server.filing.filings import materials
+from server.filing.filings import FilingService
 from server.filing.parties import party_out
 from server.identity.errors import NoCourt
 from server.identity.users import UserService
@@ -128,6 +125,7 @@ class CaseViews:
         documents: ServedDocuments,
         fees: FeeNoticeService,
         files: FileService,
+        filings: FilingService,
     ) -> None:
         self.col = db["cases"]
         self.hearings = db["hearings"]
@@ -138,7 +136,7 @@ class CaseViews:
         self.documents = documents
         self.fees = fees
         self.files = files
-        self.filings = db["filings"]
+        self.filings = filings
         limits = settings.cases
         self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
         self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
@@ -283,9 +281,9 @@ class CaseViews:
     async def _grant_materials(self, case: CaseDoc, user_id: str) -> None:
         """A party linked by lookup reads the filing's materials, as the parties linked at
         acceptance do."""
-        raw = await self.filings.find_one({"_id": ObjectId(case.filing_id)})
-        if raw is not None:
-            await self.files.grant(materials(FilingDoc.model_validate(raw)), reader_ids=[user_id])
+        files = await self.filings.materials_of(case.filing_id)
+        if files is not None:
+            await self.files.grant(files, reader_ids=[user_id])
 
 
 def _refuse() -> CaseDoc:

@@ -14,7 +14,9 @@ Nothing paid twice, nothing lost:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -187,6 +189,20 @@ class PaymentService:
             raise PaymentNotFound()
         return PaymentDoc.model_validate(raw)
 
+    async def by_trade_no(self, out_trade_no: str) -> PaymentDoc | None:
+        raw = await self.col.find_one({"out_trade_no": out_trade_no})
+        return PaymentDoc.model_validate(raw) if raw else None
+
+    async def paid_between(
+        self, statuses: Iterable[PaymentStatus], start: dt.datetime, end: dt.datetime
+    ) -> list[PaymentDoc]:
+        """The payments in ``statuses`` paid in [start, end) (a day's reconciliation)."""
+        filt = {
+            "status": {"$in": [s.value for s in statuses]},
+            "paid_at": {"$gte": start, "$lt": end},
+        }
+        return [PaymentDoc.model_validate(raw) async for raw in self.col.find(filt)]
+
     async def _reload(self, doc: PaymentDoc) -> PaymentDoc:
         return await self.load(str(doc.id))
 
@@ -257,6 +273,46 @@ class PaymentService:
             settled = await self.settle(PaymentDoc.model_validate(raw))
             done += settled.status != PaymentStatus.pending
         return done
+
+    # ---- what a refund takes from the payment and gives back (server/fees/refunds.py)
+
+    async def reserve_refund(self, payment: PaymentDoc, amount: int) -> bool:
+        """Take ``amount`` from what the payment can still refund; False when less is left."""
+        took = await self.col.update_one(
+            {"_id": payment.id, "refundable_fen": {"$gte": amount}},
+            {"$inc": {"refundable_fen": -amount, "version": 1}},
+        )
+        return bool(took.modified_count)
+
+    async def release_refund(
+        self, payment_id: str, amount: int, session: AsyncClientSession
+    ) -> None:
+        """A refund that failed: its amount becomes refundable again."""
+        await self.col.update_one(
+            {"_id": ObjectId(payment_id)},
+            {"$inc": {"refundable_fen": amount, "version": 1}},
+            session=session,
+        )
+
+    async def credit_refund(
+        self, payment_id: str, amount: int, session: AsyncClientSession
+    ) -> PaymentDoc:
+        """A refund that succeeded: counted as refunded, the payment's status following."""
+        raw = await change_one(
+            self.col,
+            {"_id": ObjectId(payment_id)},
+            {"$inc": {"refunded_fen": amount, "version": 1},
+             "$set": {"updated_at": self.clock.now()}},
+            session=session,
+        )  # fmt: skip
+        assert raw is not None
+        payment = PaymentDoc.model_validate(raw)
+        status = (PaymentStatus.refunded if payment.refunded_fen >= payment.amount_fen
+                  else PaymentStatus.partially_refunded)  # fmt: skip
+        await self.col.update_one(
+            {"_id": payment.id}, {"$set": {"status": status.value}}, session=session
+        )
+        return payment
 
     # ---- paid, exactly once
 

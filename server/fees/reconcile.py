@@ -16,14 +16,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models.common import InputModel
-from models.payments import PaymentDoc, PaymentStatus, RefundDoc, RefundStatus
+from models.payments import PaymentDoc, PaymentStatus, RefundStatus
 from models.users import UserDoc
 from server.fees.errors import BillUnavailable, SystemAdminOnly
 from server.fees.payments import PaymentService
 from server.fees.refunds import RefundService
 from server.platform.clock import SHANGHAI
 from server.platform.config import Settings
-from server.platform.db import Database
 from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import BillRow, WeChatPayError, WeChatPayUnavailable
@@ -62,14 +61,8 @@ class ReconcileReport(BaseModel):
 
 class Reconciler:
     def __init__(
-        self,
-        db: Database,
-        pay: WeChatPayAdapter,
-        payments: PaymentService,
-        refunds: RefundService,
+        self, pay: WeChatPayAdapter, payments: PaymentService, refunds: RefundService
     ) -> None:
-        self.payments_col = db["payments"]
-        self.refunds_col = db["refunds"]
         self.pay = pay
         self.payments = payments
         self.refunds = refunds
@@ -92,12 +85,7 @@ class Reconciler:
         paid_rows = {r.out_trade_no: r for r in bill.rows if r.trade_state == "SUCCESS"}
         refund_rows = [r for r in bill.rows if r.out_refund_no and r.refund_status == "SUCCESS"]
         start, end = self._bounds(day)
-        ours = {
-            raw["out_trade_no"]: PaymentDoc.model_validate(raw)
-            async for raw in self.payments_col.find(
-                {"status": {"$in": [s.value for s in PAID]}, "paid_at": {"$gte": start, "$lt": end}}
-            )
-        }
+        ours = {doc.out_trade_no: doc for doc in await self.payments.paid_between(PAID, start, end)}
         only_wechat = [await self._missed_payment(r, mend) for r in paid_rows.values()
                        if r.out_trade_no not in ours]  # fmt: skip
         only_wechat += [f for r in refund_rows if (f := await self._missed_refund(r, mend))]
@@ -118,12 +106,11 @@ class Reconciler:
         return start, start + dt.timedelta(days=1)
 
     async def _missed_payment(self, row: BillRow, mend: bool) -> Finding | None:
-        raw = await self.payments_col.find_one({"out_trade_no": row.out_trade_no})
+        doc = await self.payments.by_trade_no(row.out_trade_no)
         base: dict[str, Any] = {"out_trade_no": row.out_trade_no, "amount_fen": row.total_fen,
                                 "theirs": row.trade_state}  # fmt: skip
-        if raw is None:
+        if doc is None:
             return Finding(**base, action="report", note="本系统无此订单")
-        doc = PaymentDoc.model_validate(raw)
         if doc.status in PAID:
             return None  # credited, on another day (a callback after midnight)
         if not mend:
@@ -134,14 +121,14 @@ class Reconciler:
                        note="已按微信支付记录入账" if credited else "查询结果未支付")  # fmt: skip
 
     async def _missed_refund(self, row: BillRow, mend: bool) -> Finding | None:
-        raw = await self.refunds_col.find_one({"out_refund_no": row.out_refund_no})
+        assert row.out_refund_no is not None  # refund rows only (see ``run``)
+        refund = await self.refunds.by_refund_no(row.out_refund_no)
         base: dict[str, Any] = {
             "out_trade_no": row.out_trade_no, "out_refund_no": row.out_refund_no,
             "amount_fen": row.refund_fen, "theirs": "REFUND.SUCCESS",
         }  # fmt: skip
-        if raw is None:
+        if refund is None:
             return Finding(**base, action="report", note="本系统无此退款单")
-        refund = RefundDoc.model_validate(raw)
         if refund.status == RefundStatus.succeeded:
             return None
         if not mend or refund.status != RefundStatus.processing:

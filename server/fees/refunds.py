@@ -47,7 +47,6 @@ from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database, in_transaction
-from server.platform.mongo import change_one
 from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import RefundStatus as WxRefundStatus
@@ -118,11 +117,7 @@ class RefundService:
         return data.amount_fen
 
     async def _reserve(self, payment: PaymentDoc, amount: int) -> None:
-        took = await self.payments.col.update_one(
-            {"_id": payment.id, "refundable_fen": {"$gte": amount}},
-            {"$inc": {"refundable_fen": -amount, "version": 1}},
-        )
-        if not took.modified_count:
+        if not await self.payments.reserve_refund(payment, amount):
             left = (await self.payments.load(str(payment.id))).refundable_fen
             raise RefundExceedsPaid(
                 f"退款金额超过可退金额（可退{yuan(left)}元）",
@@ -160,9 +155,9 @@ class RefundService:
             await self.mark_succeeded(refund, result.refund_id, result.success_time)
         elif result.refund_id:
             await self.col.update_one({"_id": refund.id}, {"$set": {"refund_id": result.refund_id}})
-        return await self._load(refund.out_refund_no) or refund
+        return await self.by_refund_no(refund.out_refund_no) or refund
 
-    async def _load(self, out_refund_no: str) -> RefundDoc | None:
+    async def by_refund_no(self, out_refund_no: str) -> RefundDoc | None:
         raw = await self.col.find_one({"out_refund_no": out_refund_no})
         return RefundDoc.model_validate(raw) if raw else None
 
@@ -188,20 +183,7 @@ class RefundService:
         return await in_transaction(self.db, done)
 
     async def _apply(self, refund: RefundDoc, session: AsyncClientSession) -> None:
-        raw = await change_one(
-            self.payments.col,
-            {"_id": ObjectId(refund.payment_id)},
-            {"$inc": {"refunded_fen": refund.amount_fen, "version": 1},
-             "$set": {"updated_at": self.clock.now()}},
-            session=session,
-        )  # fmt: skip
-        assert raw is not None
-        payment = PaymentDoc.model_validate(raw)
-        status = (PaymentStatus.refunded if payment.refunded_fen >= payment.amount_fen
-                  else PaymentStatus.partially_refunded)  # fmt: skip
-        await self.payments.col.update_one(
-            {"_id": payment.id}, {"$set": {"status": status.value}}, session=session
-        )
+        payment = await self.payments.credit_refund(refund.payment_id, refund.amount_fen, session)
         note = f"退还诉讼费{yuan(refund.amount_fen)}元（{REASON_NAMES[refund.reason]}）"
         await self.cases.add_event(ObjectId(refund.case_id), "退费", refund.requested_by, note,
                                    session=session)  # fmt: skip
@@ -222,11 +204,7 @@ class RefundService:
             )
             if not took.modified_count:
                 return False
-            await self.payments.col.update_one(
-                {"_id": ObjectId(refund.payment_id)},
-                {"$inc": {"refundable_fen": refund.amount_fen, "version": 1}},
-                session=session,
-            )
+            await self.payments.release_refund(refund.payment_id, refund.amount_fen, session)
             return True
 
         return await in_transaction(self.db, failed)
@@ -236,7 +214,7 @@ class RefundService:
     async def on_notify(self, headers: dict[str, str], body: bytes) -> None:
         """A refund callback, verified like a payment's; each outcome applied once."""
         notice = self.pay.verify_callback(headers, body).refund()
-        refund = await self._load(notice.out_refund_no)
+        refund = await self.by_refund_no(notice.out_refund_no)
         if refund is None:
             log.error("refund callback for an unknown refund %s", notice.out_refund_no)
             raise UnknownOrder("退款单不存在")

@@ -148,6 +148,12 @@ class FilingService:
             raise FilingNotFound()
         return FilingDoc.model_validate(raw)
 
+    async def materials_of(self, filing_id: str) -> list[str] | None:
+        """The files of a filing (evidence, power of attorney); None when there is no such
+        filing."""
+        raw = await self.filings.find_one({"_id": ObjectId(filing_id)})
+        return materials(FilingDoc.model_validate(raw)) if raw is not None else None
+
     def visible_to(self, user: UserDoc, doc: FilingDoc) -> bool:
         """The filer; a client named as a party (by identity); staff of the court once filed."""
         filed = doc.submitted_at is not None  # a draft withdrawn unfiled stays private

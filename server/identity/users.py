@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from bson import ObjectId
@@ -47,6 +48,7 @@ from server.identity.errors import (
     UserNotFound,
 )
 from server.identity.idnumber import id_number_problem, mask_id_number, normalize_id_number
+from server.platform.audit import AuditLog
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
@@ -102,6 +104,44 @@ def user_out(doc: UserDoc) -> UserOut:
     )
 
 
+class Directory:
+    """Who is who, for the other capabilities: the reads of ``users`` that notices and work
+    orders need (a court's staff by role or by flag, a user's openid), without the rest of
+    ``UserService`` (its cipher, passwords and cache). Cheap to make: ``Directory(db)``."""
+
+    def __init__(self, db: Database) -> None:
+        self.users = db["users"]
+
+    async def staff_ids(
+        self,
+        court_id: str,
+        roles: Iterable[str],
+        *,
+        limit: int,
+        session: AsyncClientSession | None = None,
+    ) -> list[str]:
+        """Ids of the active staff of a court with those roles, at most ``limit`` (index
+        ``staff_by_court_role``)."""
+        query = {"court_id": court_id, "role": {"$in": sorted(str(r) for r in roles)}}
+        cursor = self.users.find({**query, "active": True}, {"_id": 1}, session=session)
+        return [str(doc["_id"]) async for doc in cursor.limit(limit)]
+
+    async def flagged_staff_ids(
+        self, court_id: str, flag: str, session: AsyncClientSession | None = None
+    ) -> list[str]:
+        """Ids of the active staff of a court carrying ``flag`` (``supervisor`` or
+        ``division_head``; indexes ``supervisors`` and ``division_heads``)."""
+        query = {"court_id": court_id, flag: True, "active": True}
+        return [str(u["_id"]) async for u in self.users.find(query, {"_id": 1}, session=session)]
+
+    async def openid_of(self, user_id: str) -> str | None:
+        """The WeChat openid of an active user; None for staff (signed in by password), for an
+        inactive account and for an unknown one."""
+        user = await self.users.find_one({"_id": ObjectId(user_id)}, {"openid": 1, "active": 1})
+        openid = user.get("openid") if user and user.get("active", True) else None
+        return str(openid) if openid else None
+
+
 class UserService:
     def __init__(
         self,
@@ -113,7 +153,7 @@ class UserService:
         verifier: IdentityVerifier | None = None,
     ) -> None:
         self.users = db["users"]
-        self.audit = db["audit"]
+        self.audit = AuditLog(db, clock)
         self.settings = settings
         self.cipher = cipher
         self.passwords = passwords
@@ -173,17 +213,9 @@ class UserService:
         session: AsyncClientSession | None = None,
         **details: Any,
     ) -> None:
-        """The audit log: every staff action and every read of another person's data."""
-        await self.audit.insert_one(
-            {
-                "actor_id": actor,
-                "action": action,
-                "target": target,
-                "details": details,
-                "at": self.clock.now(),
-            },
-            session=session,
-        )
+        """The audit log (platform's): every staff action and every read of another person's
+        data."""
+        await self.audit.record(actor, action, target, session, **details)
 
     # ---- WeChat users
 

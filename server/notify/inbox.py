@@ -31,6 +31,7 @@ from models.notifications import (
     SubscriptionsOut,
     notification_out,
 )
+from server.identity.users import Directory
 from server.notify.errors import NotificationNotFound, UnknownTemplate
 from server.notify.templates import render
 from server.platform.clock import Clock
@@ -89,7 +90,7 @@ class NotificationService:
     ) -> None:
         self.inbox = db["inbox"]
         self.outbox = db["outbox"]
-        self.users = db["users"]
+        self.directory = Directory(db)
         self.subscriptions = db["subscriptions"]
         self.templates = settings.notifications.templates
         self.clock = clock
@@ -200,9 +201,9 @@ class NotificationService:
         self, court_id: str, roles: Iterable[str], *, session: AsyncClientSession | None = None
     ) -> list[str]:
         """Ids of the active staff of a court with those roles (index ``staff_by_court_role``)."""
-        query = {"court_id": court_id, "role": {"$in": sorted(str(r) for r in roles)}}
-        cursor = self.users.find({**query, "active": True}, {"_id": 1}, session=session)
-        return [str(doc["_id"]) async for doc in cursor.limit(MAX_STAFF_RECIPIENTS)]
+        return await self.directory.staff_ids(
+            court_id, roles, limit=MAX_STAFF_RECIPIENTS, session=session
+        )
 
     def _push(
         self, name: str, title: str, body: str, now: dt.datetime, data: dict[str, Any]

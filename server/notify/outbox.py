@@ -24,11 +24,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from models.notifications import OutboxStatus
+from server.identity.users import Directory
 from server.notify.inbox import subscription_id
 from server.platform.clock import Clock
 from server.platform.config import NotificationSettings
@@ -57,7 +57,7 @@ class OutboxWorker:
         owner: str | None = None,
     ) -> None:
         self.outbox = db["outbox"]
-        self.users = db["users"]
+        self.directory = Directory(db)
         self.subscriptions = db["subscriptions"]
         self.config = config
         self.wechat = wechat
@@ -116,10 +116,7 @@ class OutboxWorker:
         return True
 
     async def _handle(self, item: dict[str, Any]) -> None:
-        user = await self.users.find_one(
-            {"_id": ObjectId(item["user_id"])}, {"openid": 1, "active": 1}
-        )
-        openid = user.get("openid") if user and user.get("active", True) else None
+        openid = await self.directory.openid_of(item["user_id"])
         if not openid:  # staff signed in with a password: the inbox and the feed only
             await self._finish(item, OutboxStatus.skipped_no_openid)
             return

@@ -39,7 +39,6 @@ from server.workorders.errors import (
 )
 from server.workorders.rules import schedule, to_ms
 from server.workorders.service import (
-    SUMMARY_EXCLUDE,
     Change,
     Standing,
     WorkOrderService,
@@ -59,7 +58,6 @@ class WorkOrderAdmin:
         self, orders: WorkOrderService, users: UserService, files: FileService, max_thread: int
     ) -> None:
         self.orders = orders
-        self.col = orders.col
         self.clock = orders.clock
         self.users = users
         self.files = files
@@ -109,10 +107,9 @@ class WorkOrderAdmin:
             ):
                 continue  # "assigned to me" cannot hold anyone else's
             filt = {**extra, **scope}
-            rows = await mongo.first_page(
-                self.col, filt, SUMMARY_EXCLUDE, query.limit + 1, now=self.clock.now(),
-                after=after, indexed_scope=set(filt) in INDEXED_SCOPES,
-            )  # fmt: skip
+            rows = await self.orders.court_page(
+                filt, query.limit + 1, after, set(filt) in INDEXED_SCOPES
+            )
             found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)
         now = self.clock.now()

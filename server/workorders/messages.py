@@ -52,7 +52,6 @@ from server.workorders.errors import (
 from server.workorders.rules import deadlines, schedule, to_ms
 from server.workorders.service import (
     EXCERPT,
-    SUMMARY_EXCLUDE,
     Change,
     Standing,
     WorkOrderService,
@@ -96,7 +95,6 @@ class MessageService:
     ) -> None:
         self.settings = settings
         self.orders = orders
-        self.col = orders.col
         self.cases = cases
         self.users = users
         self.files = files
@@ -171,7 +169,7 @@ class MessageService:
         async def work(session: AsyncClientSession) -> None:
             seq, no = await self.orders.next_number(court, doc["year"], session)
             doc.update(seq=seq, no=no)
-            await self.col.insert_one(doc, session=session)
+            await self.orders.insert(doc, session)
             if files:
                 await self.files.grant(files, court_ids=[court.id], session=session)
             await self._announce(WorkOrderDoc.model_validate(doc), session)
@@ -293,8 +291,7 @@ class MessageService:
         if query.cursor:
             (last,) = decode_cursor(query.cursor, object_id)
             filt["_id"] = {"$lt": last}
-        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(query.limit + 1)
-        raws = await cursor.to_list()
+        raws = await self.orders.senders_page(filt, query.limit + 1)
         now = self.orders.clock.now()
         items = [summary_out(r, now, staff=False) for r in raws[: query.limit]]
         for item, raw in zip(items, raws, strict=False):

@@ -40,13 +40,14 @@ from models.workorders import (
     WorkOrderSummary,
 )
 from server.files.service import FileService
-from server.identity.users import UserService
+from server.identity.users import Directory, UserService
 from server.notify.inbox import Notice, NotificationService
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
+from server.platform.counters import Counters
 from server.platform.db import Database, in_transaction, read_decide_write, won
 from server.platform.errors import NotFound, ValidationFailed
-from server.platform.mongo import change_one
+from server.platform.mongo import change_one, first_page
 from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
 
@@ -129,8 +130,8 @@ class WorkOrderService:
         self.db = db
         self.files = files
         self.col = db["workorders"]
-        self.counters = db["counters"]
-        self.users_col = db["users"]
+        self.counters = Counters(db)
+        self.directory = Directory(db)
         self.settings = settings
         self.clock = clock
         self.users = users
@@ -141,15 +142,7 @@ class WorkOrderService:
     async def next_number(
         self, court: CourtSettings, year: int, session: AsyncClientSession
     ) -> tuple[int, str]:
-        counter = await change_one(
-            self.counters,
-            {"_id": f"workorder_no|{court.id}|{year}"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            session=session,
-        )
-        assert counter is not None
-        seq = int(counter["seq"])
+        seq = await self.counters.take(f"workorder_no|{court.id}|{year}", session)
         return seq, workorder_number(year, court.code, seq)
 
     # ---- reading
@@ -164,6 +157,21 @@ class WorkOrderService:
             raise WorkOrderNotFound()
         return WorkOrderDoc.model_validate(raw)
 
+    async def senders_page(self, filt: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries (no thread), newest first: a sender's list."""
+        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(limit)
+        return await cursor.to_list()
+
+    async def court_page(
+        self, filt: dict[str, Any], limit: int, after: dict[str, Any] | None, windowed: bool
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries, newest first, after ``after``: a staff list, read
+        a page at a time when an index serves ``filt`` as a prefix (``first_page``)."""
+        return await first_page(
+            self.col, filt, SUMMARY_EXCLUDE, limit, now=self.clock.now(),
+            after=after, indexed_scope=windowed,
+        )  # fmt: skip
+
     async def get_for(self, user: UserDoc, order_id: str) -> tuple[WorkOrderDoc, Standing]:
         """The order and how ``user`` stands to it; 404 for anyone who may not see it."""
         doc = await self.load(order_id)
@@ -171,6 +179,12 @@ class WorkOrderService:
         if seen_as is None:
             raise WorkOrderNotFound()
         return doc, seen_as
+
+    # ---- writing
+
+    async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
+        """A new order, as ``MessageService`` builds it, in the caller's transaction."""
+        await self.col.insert_one(doc, session=session)
 
     # ---- changing
 
@@ -221,10 +235,7 @@ class WorkOrderService:
         or its division heads (level 2); failing those, the next ones up, then its admins."""
         flags = ["supervisor", "division_head"] if level == 1 else ["division_head", "supervisor"]
         for flag in flags:
-            query = {"court_id": court_id, flag: True, "active": True}
-            found = [
-                str(u["_id"]) async for u in self.users_col.find(query, {"_id": 1}, session=session)
-            ]
+            found = await self.directory.flagged_staff_ids(court_id, flag, session)
             if found:
                 return found
         return await self.notifications.court_staff(court_id, [Role.admin.value], session=session)

@@ -1,0 +1,35 @@
+"""The collection filing owns, and its indexes: filings, drafts to decisions
+(server/filing/filings.py, server/filing/review.py)."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+COLLECTIONS = ("filings",)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "filings": [
+        IndexModel([("filer_id", ASCENDING), ("_id", DESCENDING)], name="by_filer"),
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("status", ASCENDING),
+                ("green", DESCENDING),
+                ("review_deadline", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="review_queue",
+        ),
+        IndexModel([("party_hashes", ASCENDING)], name="by_party"),
+        # the deadline sweep: every field of its filter
+        IndexModel(
+            [
+                ("court_id", ASCENDING),
+                ("status", ASCENDING),
+                ("review_deadline", ASCENDING),
+                ("deadline_flag", ASCENDING),
+            ],
+            name="deadline_sweep",
+        ),
+    ],
+}

@@ -1,0 +1,22 @@
+"""The collections notify owns, and their indexes: the in-app inbox (server/notify/inbox.py,
+watched by feed.py), the outbox of subscribe messages and the users' subscription quotas
+(inbox.py writes them, outbox.py sends and spends them)."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+COLLECTIONS = ("inbox", "outbox", "subscriptions")
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "inbox": [
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user"),
+        IndexModel([("user_id", ASCENDING), ("read", ASCENDING)], name="unread_by_user"),
+        # every notice has a dedupe_key (its own id when the caller gave none)
+        IndexModel([("user_id", ASCENDING), ("dedupe_key", ASCENDING)], name="dedupe", unique=True),
+    ],
+    "outbox": [
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+    ],
+    "subscriptions": [IndexModel([("user_id", ASCENDING)], name="by_user")],
+}
