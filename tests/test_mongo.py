@@ -11,6 +11,7 @@ import pytest
 from server.platform.db import Database, LostRace, read_decide_write, won
 from server.platform.errors import Conflict
 from server.platform.mongo import change_one
+from server.workorders.errors import WorkOrderBusy, WorkOrderClosed
 
 
 class Intruded:
@@ -66,8 +67,7 @@ async def test_change_one_in_the_callers_transaction_and_upserted(db: Database) 
     assert await change_one(col, {"_id": "nobody"}, {"$inc": {"seq": 1}}) is None
 
 
-def busy() -> Conflict:
-    return Conflict("正在被处理，请稍后重试", code="busy")
+busy = WorkOrderBusy  # any typed 409 will do
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -113,7 +113,7 @@ async def test_read_decide_write_answers_409_after_every_race_lost(db: Database)
 
     with pytest.raises(Conflict) as refused:
         await read_decide_write(read, decide_write, busy, attempts=3)
-    assert (refused.value.status, refused.value.code, reads) == (409, "busy", 3)
+    assert (refused.value.status, refused.value.code, reads) == (409, "workorder_busy", 3)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -122,8 +122,8 @@ async def test_read_decide_write_passes_the_decisions_own_errors(db: Database) -
         return 1
 
     async def decide_write(doc: int) -> int:
-        raise Conflict("已结束", code="closed")
+        raise WorkOrderClosed()
 
     with pytest.raises(Conflict) as refused:
         await read_decide_write(read, decide_write, busy)
-    assert refused.value.code == "closed"
+    assert refused.value.code == "workorder_closed"
