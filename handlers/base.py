@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from tornado import web
 
-from models.users import Role
+from models.users import Caller, Role
 from server.platform.errors import (
     GENERIC,
     APIError,
@@ -208,6 +208,11 @@ class APIHandler(web.RequestHandler):
         if self.principal is None:  # only reachable from a method without @needs_role
             raise Unauthorized()
         return self.principal
+
+    @property
+    def caller(self) -> Caller:
+        """The signed-in user, as services take it (after ``authenticate``)."""
+        return self.me.user
 
     @property
     def client_ip(self) -> str:

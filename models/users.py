@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -149,6 +149,12 @@ class UserDoc(BaseModel):
     def oversees(self) -> bool:
         """Supervises work orders: a supervisor or division head, or an admin."""
         return self.is_staff and (self.supervisor or self.division_head or self.role == Role.admin)
+
+
+#: The one type by which a service knows who calls it: the signed-in user, as the handler
+#: resolved it (``APIHandler.caller``). Every service method acting for someone takes it first,
+#: named ``caller``.
+Caller: TypeAlias = UserDoc
 
 
 # ---- outputs
