@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
+from tests.factories import Staff
 
-Staff = Callable[..., Awaitable[StaffConsole]]
 Phone = Callable[[], MiniProgram]
 
 NEW_CLERK = {
@@ -21,7 +21,7 @@ NEW_CLERK = {
 }
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_system_admin_creates_staff_who_can_sign_in(
     staff: Staff, api_url: str, services: Services
 ) -> None:
@@ -40,7 +40,7 @@ async def test_system_admin_creates_staff_who_can_sign_in(
     assert await services.db["audit"].count_documents({"action": "staff.create"}) == 1
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_staff_input_is_validated(staff: Staff, services: Services) -> None:
     admin = await staff("admin", court_id=None)
     bad = [
@@ -59,7 +59,7 @@ async def test_staff_input_is_validated(staff: Staff, services: Services) -> Non
     assert await services.db["users"].count_documents({"username": "clerk.wang"}) == 0
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_court_admin_manages_only_their_court(staff: Staff) -> None:
     court_admin = await staff("admin", court_id="sh-pudong")
     other = await court_admin.create_staff(**{**NEW_CLERK, "court_id": "bj-chaoyang"})
@@ -72,7 +72,7 @@ async def test_court_admin_manages_only_their_court(staff: Staff) -> None:
     assert {u["court_id"] for u in listed.body["items"]} == {"sh-pudong"}
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_staff_list_is_cursor_paged(staff: Staff) -> None:
     admin = await staff("admin", court_id=None)
     for i in range(5):
@@ -100,7 +100,7 @@ async def test_staff_list_is_cursor_paged(staff: Staff) -> None:
         assert res.body["error"]["code"] in ("validation_failed", "invalid_cursor")
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_courts_are_listed_for_everyone(phone: Phone) -> None:
     res = await phone().courts()
     assert res.status == 200

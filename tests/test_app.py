@@ -17,7 +17,7 @@ from miniapp_stubs.client import ApiSession, MiniProgram
 from server.app import make_app, routes
 from server.devstack import free_port
 from server.platform.openapi import openapi_path, route_methods
-from tests.conftest import TEST_KEYS
+from tests.factories import TEST_KEYS
 
 Phone = Callable[[], MiniProgram]
 

@@ -10,7 +10,7 @@ from tornado.testing import bind_unused_port
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services, make_app
-from tests.conftest import STAFF_PASSWORD, TEST_KEYS
+from tests.factories import STAFF_PASSWORD, TEST_KEYS
 
 Phone = Callable[[], MiniProgram]
 Factory = Callable[..., Awaitable[StaffConsole]]

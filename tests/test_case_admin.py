@@ -5,43 +5,27 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.client import MiniProgram
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import STAFF_PASSWORD
-from tests.test_cases import accepted, defendant, lawyer_case, plaintiff
-from tests.test_filings import kinds
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
-TUESDAY = "2026-11-24T{}:00+08:00"  # the day after the tests' Monday 2026-11-23 10:00
-
-
-def uid(session: MiniProgram | StaffConsole) -> str:
-    assert session.user is not None
-    return str(session.user["id"])
-
-
-async def relogin(*consoles: StaffConsole) -> None:
-    """Staff sessions last 12 hours: sign in again after moving the clock on."""
-    for console in consoles:
-        assert console.user is not None
-        assert (await console.login(console.user["username"], STAFF_PASSWORD)).status == 200
-
-
-async def assigned_case(
-    client: MiniProgram, clerk: StaffConsole, judge: StaffConsole
-) -> tuple[str, str]:
-    case_id, case_no = await accepted(client, clerk)
-    res = await clerk.assign_case(case_id, uid(judge), uid(clerk))
-    assert res.status == 200, res.body
-    return case_id, case_no
+from tests.factories import (
+    TUESDAY,
+    Litigant,
+    Staff,
+    accepted,
+    assigned_case,
+    defendant,
+    kinds,
+    lawyer_case,
+    plaintiff,
+    relogin,
+    uid,
+)
 
 
 async def counts(services: Services, case_id: str) -> tuple[int, int, int]:

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.test_case_admin import TUESDAY, assigned_case, relogin
-from tests.test_cases import plaintiff
-from tests.test_filings import PDF
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import PDF, TUESDAY, Litigant, Staff, assigned_case, plaintiff, relogin
 
 
 def cursor(values: list[object]) -> str:

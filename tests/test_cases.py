@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -12,46 +11,18 @@ from bson import ObjectId
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import STAFF_PASSWORD
-from tests.test_filings import DEFENDANT_ID, SELF_ID, complaint, submitted, upload
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
-LAWYER_ID = "11101201510123456"
-
-
-async def plaintiff(litigant: Litigant) -> MiniProgram:
-    mp = await litigant(identity=False)
-    assert (await mp.verify_identity("张三", SELF_ID, "13800138000")).status == 200
-    return mp
-
-
-async def defendant(litigant: Litigant) -> MiniProgram:
-    mp = await litigant(identity=False)
-    assert (await mp.verify_identity("李四", DEFENDANT_ID, "13900139000")).status == 200
-    return mp
-
-
-async def accepted(mp: MiniProgram, clerk: StaffConsole, **extra: Any) -> tuple[str, str]:
-    """A filing by ``mp``, accepted by ``clerk``: (case id, case number)."""
-    filing = await submitted(mp, **extra)
-    res = await clerk.accept_filing(filing["id"])
-    assert res.status == 200, res.body
-    return str(res.body["case_id"]), str(res.body["case_no"])
-
-
-async def lawyer_case(lawyer: MiniProgram, clerk: StaffConsole, admin: StaffConsole) -> str:
-    """The lawyer, verified by ``admin``, files for 张三 and the clerk accepts: the case id."""
-    res = await lawyer.register_lawyer(LAWYER_ID, "北京市某某律师事务所")
-    assert (await admin.verify_lawyer(res.body["id"])).status == 200
-    body = complaint([await upload(lawyer)], as_agent=True)
-    body["power_of_attorney"] = await upload(lawyer, "授权委托书.pdf", "power_of_attorney")
-    draft = await lawyer.create_filing(body)
-    assert draft.status == 201, draft.body
-    assert (await lawyer.submit_filing(draft.body["id"])).status == 200
-    res = await clerk.accept_filing(draft.body["id"])
-    assert res.status == 200, res.body
-    return str(res.body["case_id"])
+from tests.factories import (
+    DEFENDANT_ID,
+    SELF_ID,
+    STAFF_PASSWORD,
+    Litigant,
+    Staff,
+    accepted,
+    defendant,
+    lawyer_case,
+    plaintiff,
+    upload,
+)
 
 
 def by_name(case: dict[str, Any], group: str, name: str) -> dict[str, Any]:

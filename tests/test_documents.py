@@ -5,20 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from miniapp_stubs.client import ApiSession, MiniProgram, StaffConsole
+from miniapp_stubs.client import ApiSession
 from models.cases import Viewer
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import START
-from tests.test_filings import DEFENDANT_ID, PDF, SELF_ID, kinds, submitted
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import PDF, START, Litigant, Staff, accepted_case, kinds, submitted
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -34,21 +29,6 @@ async def pdf(session: ApiSession, name: str = "受理通知书.pdf") -> tuple[s
     return str(res.body["id"]), data
 
 
-async def a_case(
-    litigant: Litigant, staff: Staff, consent: bool = True
-) -> tuple[str, MiniProgram, MiniProgram, StaffConsole]:
-    """A case from a filing by 张三 (consenting or not) against 李四, who has an account."""
-    plaintiff = await litigant(identity=False)
-    assert (await plaintiff.verify_identity("张三", SELF_ID, "13800138000")).status == 200
-    defendant = await litigant(identity=False)
-    assert (await defendant.verify_identity("李四", DEFENDANT_ID)).status == 200
-    clerk = await staff("clerk")
-    filing = await submitted(plaintiff, consent_electronic_service=consent)
-    res = await clerk.accept_filing(filing["id"])
-    assert res.status == 200, res.body
-    return str(res.body["case_id"]), plaintiff, defendant, clerk
-
-
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in doc["recipients"]}
 
@@ -57,7 +37,7 @@ def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 async def test_served_read_and_certified(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, defendant, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, defendant, clerk = await accepted_case(litigant, staff)
     case = await services.cases.load(case_id)
     assert case.plaintiffs[0].e_service is not None
     assert case.plaintiffs[0].e_service.address == "移动微法院账户；13800138000"
@@ -116,7 +96,7 @@ async def test_served_read_and_certified(
 async def test_consent_from_the_case_and_the_next_document(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, defendant, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, defendant, clerk = await accepted_case(litigant, staff)
     first_id, _ = await pdf(clerk)
     first = await clerk.serve_document(case_id, first_id, "受理通知书")
     assert by_name(first.body)["李四"]["method"] == "paper"
@@ -161,7 +141,7 @@ async def test_consent_from_the_case_and_the_next_document(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_strangers_and_other_courts_get_404(litigant: Litigant, staff: Staff) -> None:
-    case_id, plaintiff, _, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff)
     file_id, _ = await pdf(clerk)
     doc_id = (await clerk.serve_document(case_id, file_id, "受理通知书")).body["id"]
     stranger = await litigant()
@@ -185,7 +165,7 @@ async def test_strangers_and_other_courts_get_404(litigant: Litigant, staff: Sta
 async def test_bad_requests_leave_nothing(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
-    case_id, plaintiff, _, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff)
     other_clerk = await staff("clerk")
     png = await clerk.upload(PNG, "scan.png", "other")
     theirs, _ = await pdf(other_clerk)
@@ -228,7 +208,7 @@ async def test_bad_requests_leave_nothing(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_without_consent_at_filing_all_on_paper(litigant: Litigant, staff: Staff) -> None:
-    case_id, plaintiff, _, clerk = await a_case(litigant, staff, consent=False)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff, consent=False)
     file_id, _ = await pdf(clerk)
     doc = await clerk.serve_document(case_id, file_id, "缴费通知书")
     assert {r["method"] for r in doc.body["recipients"]} == {"paper"}
@@ -240,7 +220,7 @@ async def test_without_consent_at_filing_all_on_paper(litigant: Litigant, staff:
 async def test_concurrent_first_reads_record_one_time(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, _, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff)
     file_id, _ = await pdf(clerk)
     doc_id = (await clerk.serve_document(case_id, file_id, "判决书")).body["id"]
     clock.advance(minutes=5)
@@ -257,7 +237,7 @@ async def test_concurrent_first_reads_record_one_time(
 async def test_paper_service_is_recorded_once_with_its_proof(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, defendant, clerk = await a_case(litigant, staff)
+    case_id, plaintiff, defendant, clerk = await accepted_case(litigant, staff)
     file_id, _ = await pdf(clerk, "传票.pdf")
     served = (await clerk.serve_document(case_id, file_id, "传票")).body
     lines = by_name(served)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,14 +13,18 @@ import pytest
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import STAFF_PASSWORD
-from tests.test_filings import DEFENDANT_ID, SELF_ID, kinds, submitted
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import (
+    FEE_100K,
+    SELF_ID,
+    STAFF_PASSWORD,
+    Litigant,
+    Staff,
+    accepted_case,
+    kinds,
+    submitted,
+)
 
 # 100,000 yuan in dispute (Art. 13): 50 for the first 10,000, then 2.5% of 90,000 = 2,250.
-FEE_100K = 230_000
 # Accepted Monday 2026-11-23: 7 days from the day after is Monday 11-30, end of day Beijing.
 DUE = "2026-11-30T15:59:59.999000Z"
 
@@ -32,21 +35,6 @@ def pdf_text(data: bytes) -> str:
         bytes.fromhex(h.decode()).decode("utf-16-be")
         for h in re.findall(rb"<([0-9A-F]+)> Tj", data)
     )
-
-
-async def accepted(
-    litigant: Litigant, staff: Staff, **accept: Any
-) -> tuple[str, MiniProgram, MiniProgram, StaffConsole]:
-    filing_extra = accept.pop("filing", {})
-    plaintiff = await litigant(identity=False)
-    assert (await plaintiff.verify_identity("张三", SELF_ID, "13800138000")).status == 200
-    defendant = await litigant(identity=False)
-    assert (await defendant.verify_identity("李四", DEFENDANT_ID)).status == 200
-    clerk = await staff("clerk")
-    filing = await submitted(plaintiff, consent_electronic_service=True, **filing_extra)
-    res = await clerk.accept_filing(filing["id"], **accept)
-    assert res.status == 200, res.body
-    return str(res.body["case_id"]), plaintiff, defendant, clerk
 
 
 async def fees(session: MiniProgram | StaffConsole, case_id: str) -> dict[str, Any]:
@@ -69,7 +57,7 @@ async def served_text(mp: MiniProgram, case_id: str, kind: str) -> str:
 async def test_acceptance_issues_and_serves_the_fee_notice(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
-    case_id, plaintiff, defendant, clerk = await accepted(litigant, staff)
+    case_id, plaintiff, defendant, clerk = await accepted_case(litigant, staff)
     (notice,) = (await fees(plaintiff, case_id))["notices"]
     assert notice["fee_kind"] == "property" and notice["basis_amount_fen"] == 10_000_000
     assert notice["full_fee_fen"] == FEE_100K and notice["amount_fen"] == FEE_100K
@@ -98,7 +86,7 @@ async def test_acceptance_issues_and_serves_the_fee_notice(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_simplified_procedure_halves_the_fee(litigant: Litigant, staff: Staff) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff, procedure="simplified")
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff, procedure="simplified")
     (notice,) = (await fees(plaintiff, case_id))["notices"]
     assert notice["full_fee_fen"] == FEE_100K // 2 and notice["amount_fen"] == FEE_100K // 2
 
@@ -136,7 +124,7 @@ async def test_fee_relief_is_decided_at_acceptance(
 @pytest.mark.gen_test(timeout=60)
 async def test_a_waived_fee(litigant: Litigant, staff: Staff) -> None:
     waive = {"fee_relief": {"type": "waive", "reason": "特困供养人员"}}
-    case_id, plaintiff, _, _ = await accepted(
+    case_id, plaintiff, _, _ = await accepted_case(
         litigant, staff, filing=waive, fee_relief={"grant": "waive"}
     )
     (notice,) = (await fees(plaintiff, case_id))["notices"]
@@ -148,7 +136,7 @@ async def test_a_waived_fee(litigant: Litigant, staff: Staff) -> None:
 async def test_a_deferred_fee(litigant: Litigant, staff: Staff) -> None:
     defer = {"fee_relief": {"type": "defer", "reason": "暂时困难"}}
     # 2027-01-01 is New Year's Day: the last day moves to the next working day
-    case_id, plaintiff, _, _ = await accepted(
+    case_id, plaintiff, _, _ = await accepted_case(
         litigant, staff, filing=defer, fee_relief={"grant": "defer", "due_date": "2027-01-01"}
     )
     (notice,) = (await fees(plaintiff, case_id))["notices"]
@@ -171,7 +159,7 @@ async def test_relief_only_when_asked_for(litigant: Litigant, staff: Staff) -> N
 async def test_unpaid_past_deadline_flags_the_case_once(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, _, clerk = await accepted(litigant, staff)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff)
     clock.set(dt.datetime(2026, 11, 30, 15, 59, tzinfo=dt.UTC))  # 23:59 Beijing, the last day
     assert await services.fees.sweep_overdue() == 0
     clock.set(dt.datetime(2026, 11, 30, 16, 0, 1, tzinfo=dt.UTC))
@@ -191,7 +179,7 @@ async def test_unpaid_past_deadline_flags_the_case_once(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_execution_cases_prepay_nothing(litigant: Litigant, staff: Staff) -> None:
-    case_id, plaintiff, _, _ = await accepted(
+    case_id, plaintiff, _, _ = await accepted_case(
         litigant, staff, filing={"case_kind": "execution", "cause": "申请执行"}
     )
     assert (await fees(plaintiff, case_id))["notices"] == []
@@ -202,7 +190,7 @@ async def test_execution_cases_prepay_nothing(litigant: Litigant, staff: Staff) 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_fees_are_the_case_readers_only(litigant: Litigant, staff: Staff) -> None:
-    case_id, _, _, _ = await accepted(litigant, staff)
+    case_id, _, _, _ = await accepted_case(litigant, staff)
     stranger = await litigant()
     other_court = await staff("clerk", court_id="sh-pudong")
     for who in (stranger, other_court):

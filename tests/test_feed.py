@@ -5,53 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
 from tornado.web import Application
 
-from miniapp_stubs.client import ApiSession, Feed, MiniProgram, StaffConsole
-from miniapp_stubs.emulator import Emulator
-from server.app import Services, make_app
+from miniapp_stubs.client import ApiSession
+from server.app import Services
 from server.notify.feed import FeedHub
-from server.platform.clock import FixedClock
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.wechat.miniprogram import WeChatAdapter
-from tests.conftest import EMULATOR_SECRET, TEST_KEYS
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
-
-
-@pytest.fixture
-def other_app(
-    settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
-) -> Iterator[Application]:
-    """A second process's application on the same database."""
-    wechat = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
-    yield make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
-    wechat.close()
-
-
-def uid(session: ApiSession) -> str:
-    assert session.user is not None
-    return str(session.user["id"])
+from tests.factories import Litigant, Staff, open_feed, uid
+from tests.waiting import until
 
 
 async def started(hub: FeedHub) -> FeedHub:
     hub.start()
     await asyncio.wait_for(hub.ready.wait(), 10)
     return hub
-
-
-async def open_feed(session: ApiSession, **kw: Any) -> Feed:
-    feed = await session.connect_feed(**kw)
-    hello = await feed.next()
-    assert hello is not None and hello["type"] == "ready", hello
-    return feed
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -109,10 +81,7 @@ async def test_the_token_may_come_in_the_query_and_unread_is_counted(
     assert await feed.next() == {"type": "pong"}
     assert services.feed.connections == 1
     feed.close()
-    for _ in range(50):
-        if services.feed.connections == 0:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: services.feed.connections == 0)
     assert services.feed.connections == 0
 
 
@@ -176,10 +145,7 @@ async def test_without_change_streams_the_feed_polls(
         assert hub.mode == "polling"
         hub.add(uid(mp), socket)
         await services.notifications.notify([uid(mp)], "case_update", "新的", "内容")
-        for _ in range(100):
-            if socket.got:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: socket.got)
     finally:
         await hub.stop()
     assert [m["notification"]["title"] for m in socket.got] == ["新的"]  # not the old one

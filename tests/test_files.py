@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import pytest
 
 from handlers.files import content_disposition
-from miniapp_stubs.client import MiniProgram, StaffConsole, multipart
+from miniapp_stubs.client import MiniProgram, multipart
 from models.files import FileKind
 from server.app import Services
 from server.files.service import sanitize_filename, sniff
 from server.platform.clock import FixedClock
 from server.platform.errors import NotFound, ValidationFailed
 from server.platform.ratelimit import RateLimiter
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import Litigant, Staff
 
 PDF = b"%PDF-1.7\n1 0 obj <</Type /Catalog>> endobj\ntrailer <<>>\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(200) + b"\xff\xd9"

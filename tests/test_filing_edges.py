@@ -7,14 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.client import MiniProgram
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import SELF_ID
-from tests.test_filings import complaint, submitted, upload
+from tests.factories import SELF_ID, Litigant, Staff, complaint, submitted, upload
 
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 

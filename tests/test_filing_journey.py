@@ -4,33 +4,16 @@ feed and inbox, WeChat subscribe messages through the emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
-from miniapp_stubs.client import Feed, MiniProgram, StaffConsole
+from miniapp_stubs.client import MiniProgram
 from server.app import Services
-from tests.conftest import id_number
-from tests.test_filings import PDF, complaint
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import PDF, Staff, complaint, id_number, next_kind, open_feed
 
 PLAINTIFF_ID = id_number("19850301", "110105", "011")
 DECIDED = "dev-tmpl-filing-decided"
-
-
-async def open_feed(session: StaffConsole | MiniProgram) -> Feed:
-    feed = await session.connect_feed()
-    hello = await feed.next()
-    assert hello is not None and hello["type"] == "ready"
-    return feed
-
-
-async def next_kind(feed: Feed) -> str:
-    message = await feed.next(timeout=5)
-    assert message is not None and message["type"] == "notification", message
-    return str(message["notification"]["kind"])
 
 
 @pytest.mark.gen_test(timeout=60)

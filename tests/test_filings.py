@@ -9,70 +9,24 @@ from typing import Any
 
 import pytest
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.client import MiniProgram
 from server.app import Services
 from server.identity.creditcode import credit_check_char
 from server.platform.clock import FixedClock
-from tests.conftest import SELF_ID, STAFF_PASSWORD, id_number
+from tests.factories import (
+    DEFENDANT_ID,
+    SELF_ID,
+    STAFF_PASSWORD,
+    Litigant,
+    Staff,
+    complaint,
+    kinds,
+    submitted,
+    upload,
+)
 
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-DEFENDANT_ID = id_number("19750505", "110108", "302")
 COMPANY = "91110105MA01" + "ABCD1"
 COMPANY += credit_check_char(COMPANY)
-
-
-async def upload(mp: MiniProgram, name: str = "借条.pdf", purpose: str = "evidence") -> str:
-    res = await mp.upload(PDF + name.encode(), name, purpose)
-    assert res.status == 201, res.body
-    return str(res.body["id"])
-
-
-def complaint(evidence: list[str], **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "court_id": "bj-chaoyang",
-        "case_kind": "civil",
-        "cause": "民间借贷纠纷",
-        "plaintiffs": [
-            {
-                "type": "person",
-                "name": "张三",
-                "id_number": SELF_ID,
-                "phone": "13800138000",
-                "address": "北京市朝阳区建国路1号",
-            }
-        ],
-        "defendants": [
-            {
-                "type": "person",
-                "name": "李四",
-                "id_number": DEFENDANT_ID,
-                "address": "北京市海淀区中关村大街2号",
-            }
-        ],
-        "claims": ["判令被告偿还借款本金100000元", "判令被告承担本案诉讼费用"],
-        "facts": "2025年3月1日被告向原告借款10万元，约定2025年12月31日前归还，至今未还。",
-        "amount_fen": 10_000_000,
-        "evidence": evidence,
-    }
-    body.update(extra)
-    return body
-
-
-async def submitted(mp: MiniProgram, **extra: Any) -> dict[str, Any]:
-    draft = await mp.post("/api/v1/filings", complaint([await upload(mp)], **extra))
-    assert draft.status == 201, draft.body
-    res = await mp.post(f"/api/v1/filings/{draft.body['id']}/submit")
-    assert res.status == 200, res.body
-    return dict(res.body)
-
-
-async def kinds(session: StaffConsole | MiniProgram) -> list[str]:
-    res = await session.get("/api/v1/notifications?limit=50")
-    assert res.status == 200, res.body
-    return [n["kind"] for n in res.body["items"]]
 
 
 @pytest.mark.gen_test(timeout=30)

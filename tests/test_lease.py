@@ -3,15 +3,14 @@ once, a dead one when its lease runs out."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from server.platform.clock import FixedClock
 from server.platform.db import Database
 from server.platform.lease import Lease
 from server.platform.periodic import Periodic
-from tests.conftest import START
+from tests.factories import START
+from tests.waiting import until
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -27,14 +26,15 @@ async def test_one_process_runs_a_leased_job_and_hands_it_over(db: Database) -> 
 
     first, second = job("a"), job("b")
     first.start()
-    await asyncio.sleep(0.1)
+    await until(lambda: rounds["a"] >= 1)  # the first holds the lease
     second.start()
-    await asyncio.sleep(0.3)
-    assert rounds["a"] >= 5 and rounds["b"] == 0, rounds
+    started = rounds["a"]
+    await until(lambda: rounds["a"] >= started + 5)  # the second tried as often, in vain
+    assert rounds["b"] == 0, rounds
     await first.stop()  # gives the lease back: the other takes over at once
     before = rounds["a"]
-    await asyncio.sleep(0.3)
-    assert rounds["a"] == before and rounds["b"] >= 5, rounds
+    await until(lambda: rounds["b"] >= 5)
+    assert rounds["a"] == before, rounds
     await second.stop()
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.client import MiniProgram
 from server.app import Services
 from server.identity.idnumber import check_char
-from tests.conftest import id_number
+from tests.factories import Litigant, Staff, id_number
 
 Phone = Callable[[], MiniProgram]
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 
 
 @pytest.mark.gen_test

@@ -6,57 +6,44 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import ApiSession, Feed, MiniProgram, Response, StaffConsole
+from miniapp_stubs.client import ApiSession, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.test_case_admin import assigned_case, relogin, uid
-from tests.test_cases import plaintiff
-from tests.test_feed import open_feed
-from tests.test_filings import kinds, upload
+from tests.factories import (
+    STAFF_PASSWORD,
+    Litigant,
+    Staff,
+    accepted,
+    assigned_case,
+    at,
+    desk_message,
+    error,
+    iso,
+    kinds,
+    lawyer_case,
+    next_kind,
+    open_feed,
+    plaintiff,
+    relogin,
+    uid,
+    upload,
+    written,
+)
 
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 TEMPLATE = "dev-tmpl-workorder-update"  # config.yaml notifications.templates.workorder_update
 NUMBER = re.compile(r"^GD2026京0105-\d{6}$")
-
-
-def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    """November ``day`` (December once past 30), 2026, ``hour:minute`` in Beijing."""
-    month, day = (11, day) if day <= 30 else (12, day - 30)
-    return dt.datetime(2026, month, day, hour, minute, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-
-
-def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def risky(emulator: Emulator, *words: str) -> None:
     """Words WeChat's content check flags from now on."""
     res = await ApiSession(emulator.url).post("/_emulator/content/risky-words", {"words": words})
     assert res.status == 200, res.body
-
-
-async def written(
-    mp: MiniProgram, content: str = "请问案件什么时候开庭？", **kw: Any
-) -> dict[str, Any]:
-    res = await mp.send_message(content, **kw)
-    assert res.status == 201, res.body
-    return dict(res.body)
-
-
-async def desk_message(
-    mp: MiniProgram, content: str = "请问如何申请诉讼费缓交？", **kw: Any
-) -> str:
-    """A message without a case, to the service desk of 北京市朝阳区人民法院: its id."""
-    kw.setdefault("category", "缴费退费")
-    return str((await written(mp, content, court_id="bj-chaoyang", **kw))["id"])
 
 
 async def footprint(services: Services) -> tuple[int, int, int, int]:
@@ -68,16 +55,6 @@ async def footprint(services: Services) -> tuple[int, int, int, int]:
         await db["inbox"].count_documents({}),
         await db["audit"].count_documents({"action": {"$regex": "^workorder"}}),
     )
-
-
-async def next_kind(feed: Feed) -> str:
-    message = await feed.next(timeout=5)
-    assert message is not None and message["type"] == "notification", message
-    return str(message["notification"]["kind"])
-
-
-def error(res: Response) -> tuple[int, str | None]:
-    return res.status, res.error_code
 
 
 @pytest.mark.gen_test(timeout=120)
@@ -358,7 +335,6 @@ async def test_a_retried_message_is_one_message(
 async def test_a_case_message_goes_to_the_clerk_when_configured_or_no_judge_yet(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
-    from tests.test_cases import accepted
 
     client = await plaintiff(litigant)
     clerk, judge, head = (
@@ -455,7 +431,6 @@ async def test_nothing_is_stored_while_the_content_check_is_down(
 async def test_a_lawyer_writes_on_a_case_filed_for_a_client(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
-    from tests.test_cases import lawyer_case
 
     client, lawyer = await plaintiff(litigant), await litigant(name="周律师")
     clerk, judge = await staff("clerk"), await staff("judge")
@@ -472,7 +447,6 @@ async def test_a_lawyer_writes_on_a_case_filed_for_a_client(
 async def test_supervisors_and_division_heads_are_made_by_the_admin(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    from tests.conftest import STAFF_PASSWORD
 
     admin = await staff("admin", court_id="bj-chaoyang")
     made = {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,38 +14,19 @@ from bson import ObjectId
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, make_emulator_app
 from models.notifications import NotificationQuery
-from server.app import Services, make_app
+from server.app import Services
 from server.notify.inbox import NotificationService
 from server.notify.outbox import OutboxWorker
 from server.notify.templates import keyword_value
 from server.platform.clock import FixedClock
 from server.platform.config import ConfigError, Settings, load_settings
 from server.platform.db import Database
-from server.wechat.miniprogram import WeChatAdapter
-from tests.conftest import EMULATOR_SECRET, TEST_KEYS
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
+from tests.factories import Litigant, Staff, uid
+from tests.waiting import until
 
 DECIDED = "dev-tmpl-filing-decided"  # config.yaml's filing_decided template id
-
-
-@pytest.fixture
-def other_app(
-    settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
-) -> Iterator[Application]:
-    """A second process's application on the same database (its own adapter and worker)."""
-    wechat = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
-    yield make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
-    wechat.close()
-
-
-def uid(session: MiniProgram | StaffConsole) -> str:
-    assert session.user is not None
-    return str(session.user["id"])
 
 
 async def outbox_items(db: Database, user_id: str) -> list[dict[str, Any]]:
@@ -374,10 +354,7 @@ async def test_the_background_worker_sends_soon_after_notify(
     services.outbox.start()
     try:
         await decided(services, uid(mp))
-        for _ in range(100):
-            if await mp.subscribe_messages():
-                break
-            await asyncio.sleep(0.05)
+        await until(mp.subscribe_messages)
     finally:
         await services.outbox.stop()
     assert len(await mp.subscribe_messages()) == 1

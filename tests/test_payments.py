@@ -4,40 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.test_fee_notices import FEE_100K, accepted, kinds
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
-
-
-async def notice_of(mp: MiniProgram, case_id: str) -> dict[str, Any]:
-    res = await mp.fees(case_id)
-    assert res.status == 200, res.body
-    (notice,) = res.body["notices"]
-    return dict(notice)
-
-
-async def paid_case(
-    litigant: Litigant, staff: Staff, emulator: Emulator
-) -> tuple[str, dict[str, Any], MiniProgram, MiniProgram, StaffConsole]:
-    """A case whose acceptance fee 张三 paid; the callbacks all delivered."""
-    case_id, plaintiff, defendant, clerk = await accepted(litigant, staff)
-    notice = await notice_of(plaintiff, case_id)
-    order = await plaintiff.pay_notice(notice["id"])
-    assert order.status == 201, order.body
-    assert (await plaintiff.request_payment(order.body["pay_params"])).status == 200
-    await emulator.pay.notifier.idle()
-    return case_id, dict(order.body), plaintiff, defendant, clerk
+from tests.factories import (
+    FEE_100K,
+    Litigant,
+    Staff,
+    accepted_case,
+    kinds,
+    notice_of,
+    paid_but_lost,
+)
 
 
 async def post_callback(url: str, body: str, headers: dict[str, str]) -> tuple[int, Any]:
@@ -55,7 +38,7 @@ async def post_callback(url: str, body: str, headers: dict[str, str]) -> tuple[i
 async def test_a_fee_paid_once_however_often_wechat_pay_calls_back(
     litigant: Litigant, staff: Staff, emulator: Emulator, services: Services
 ) -> None:
-    case_id, plaintiff, _, clerk = await accepted(litigant, staff)
+    case_id, plaintiff, _, clerk = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
 
     order = await plaintiff.pay_notice(notice["id"], idempotency_key="pay-once-1")
@@ -104,7 +87,7 @@ async def test_a_fee_paid_once_however_often_wechat_pay_calls_back(
 async def test_forged_stale_and_tampered_callbacks_change_nothing(
     litigant: Litigant, staff: Staff, emulator: Emulator, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     order = await plaintiff.pay_notice(notice["id"])
     out_trade_no = f"MC{order.body['payment_id']}"
@@ -143,19 +126,6 @@ async def test_forged_stale_and_tampered_callbacks_change_nothing(
     assert (await notice_of(plaintiff, case_id))["status"] == "paid"
 
 
-async def paid_but_lost(
-    litigant: Litigant, staff: Staff, emulator: Emulator
-) -> tuple[str, MiniProgram, Any]:
-    """A case whose fee 张三 paid at WeChat Pay, every callback of it lost on the way."""
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
-    notice = await notice_of(plaintiff, case_id)
-    order = await plaintiff.pay_notice(notice["id"])
-    emulator.pay.notifier.dropped.add(f"MC{order.body['payment_id']}")
-    assert (await plaintiff.request_payment(order.body["pay_params"])).status == 200
-    await emulator.pay.notifier.idle()
-    return case_id, plaintiff, order
-
-
 @pytest.mark.gen_test(timeout=90)
 async def test_a_lost_callback_is_found_by_asking_wechat_pay(
     litigant: Litigant, staff: Staff, emulator: Emulator
@@ -171,7 +141,7 @@ async def test_a_lost_callback_is_found_by_asking_wechat_pay(
 async def test_unpaid_orders_close_after_their_time_limit(
     litigant: Litigant, staff: Staff, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     first = await plaintiff.pay_notice(notice["id"])
     assert first.status == 201
@@ -190,7 +160,7 @@ async def test_unpaid_orders_close_after_their_time_limit(
 async def test_who_may_pay_and_what(
     litigant: Litigant, staff: Staff, services: Services, emulator: Emulator
 ) -> None:
-    case_id, plaintiff, defendant, clerk = await accepted(litigant, staff)
+    case_id, plaintiff, defendant, clerk = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     stranger = await litigant()
     for who in (defendant, stranger):  # not theirs to pay: nothing reveals it exists
@@ -215,7 +185,7 @@ async def test_who_may_pay_and_what(
 async def test_wechat_pay_down_leaves_no_open_order(
     litigant: Litigant, staff: Staff, emulator: Emulator, services: Services
 ) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     await plaintiff.post(f"{emulator.url}/_emulator/pay/fail-next", {"count": 1}, token="")
     down = await plaintiff.pay_notice(notice["id"])
@@ -229,7 +199,7 @@ async def test_wechat_pay_down_leaves_no_open_order(
 async def test_concurrent_taps_open_one_order(
     litigant: Litigant, staff: Staff, services: Services
 ) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     answers = await asyncio.gather(*(plaintiff.pay_notice(notice["id"]) for _ in range(5)))
     assert {a.status for a in answers} <= {200, 201}

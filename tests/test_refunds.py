@@ -7,31 +7,32 @@ import asyncio
 import base64
 import datetime as dt
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server import cli
 from server.app import Services
 from server.platform.clock import FixedClock
-from tests.conftest import (
+from tests.factories import (
+    FEE_100K,
     PAY_APIV3_KEY,
     PAY_MCHID,
     PAY_SERIAL,
     STAFF_PASSWORD,
+    Litigant,
     PayKeys,
+    Staff,
+    accepted_case,
     id_number,
+    kinds,
+    notice_of,
+    paid_but_lost,
+    paid_case,
+    submitted,
 )
-from tests.test_fee_notices import FEE_100K, accepted, kinds
-from tests.test_filings import submitted
-from tests.test_payments import notice_of, paid_but_lost, paid_case
-
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 
 
 @pytest.fixture(autouse=True)
@@ -169,7 +170,7 @@ async def test_a_refund_wechat_pay_closes_can_be_made_again(
 async def test_reconciliation_mends_a_lost_callback_and_reports_the_rest(
     litigant: Litigant, staff: Staff, emulator: Emulator, services: Services, clock: FixedClock
 ) -> None:
-    case_id, plaintiff, _, _ = await accepted(litigant, staff)
+    case_id, plaintiff, _, _ = await accepted_case(litigant, staff)
     notice = await notice_of(plaintiff, case_id)
     order = await plaintiff.pay_notice(notice["id"])
     emulator.pay.notifier.dropped.add(f"MC{order.body['payment_id']}")  # the callback is lost

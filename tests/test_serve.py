@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.platform.config import REPO_ROOT
-from tests.conftest import TEST_KEYS, id_number
-
-READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROCOURT_")}
-    return {**env, **extra}
+from tests.factories import TEST_KEYS, clean_env, id_number, serving
 
 
 def call(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -56,31 +46,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@contextmanager
-def serving(
-    data_dir: Path, env: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
-    # run from the data dir's parent with a relative --data-dir, as a user would
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", data_dir.name],
-        cwd=data_dir.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        match = READY.match(line)
-        assert match, f"unexpected first line: {line!r}"
-        yield proc, match[1], match[2]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
     proc.send_signal(sig)
     return proc.wait(timeout=30)
@@ -95,7 +60,7 @@ def wx_login(api: str, emulator: str, openid: str | None = None) -> dict[str, An
 
 
 def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
-    env = _env(MICROCOURT_ADMIN_PASSWORD="first-admin-password")
+    env = clean_env(MICROCOURT_ADMIN_PASSWORD="first-admin-password")
     with serving(tmp_path, env) as (proc, api, emulator):
         dbs = [
             c for c in children(proc.pid) if "secantusd" in Path(f"/proc/{c}/cmdline").read_text()
@@ -123,7 +88,7 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "secantusd.log", "secrets.json"]
 
     # started again without the admin password: the data, the keys and the sessions are kept
-    with serving(tmp_path, _env()) as (proc, api, emulator):
+    with serving(tmp_path, clean_env()) as (proc, api, emulator):
         status, me = call(f"{api}/api/v1/me", token=user["token"])
         assert status == 200 and me["identity"]["id_number_masked"].endswith(number[-4:])
         again = wx_login(api, emulator, user["openid"])
@@ -139,7 +104,7 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
 
 
 def test_serve_with_a_mongodb_uri_starts_no_database(tmp_path: Path, mongo_uri: str) -> None:
-    env = _env(
+    env = clean_env(
         MICROCOURT_MONGODB__URI=mongo_uri,
         MICROCOURT_MONGODB__DATABASE=f"serve_{os.getpid()}",
         MICROCOURT_SECURITY__TOKEN_SECRET=TEST_KEYS.token_secret.decode(),
@@ -180,7 +145,7 @@ def test_a_bad_setting_stops_start_up_with_one_line(
     res = subprocess.run(
         [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(tmp_path)],
         cwd=REPO_ROOT,
-        env=_env(**env),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,11 +3,10 @@ callbacks verified and decrypted, refunds, bills, and every error the service mu
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,8 @@ from server.wechat.pay_models import (
     WeChatPayError,
     WeChatPayUnavailable,
 )
-from tests.conftest import START, new_key
+from tests.factories import START, new_key
+from tests.waiting import until
 
 OPENID = "o" + "P" * 27
 
@@ -82,12 +82,6 @@ def recorder(io_loop: IOLoop) -> Iterator[Recorder]:
     rec.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/notify"
     yield rec
     server.stop()
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 def expire(clock: FixedClock, minutes: int = 30) -> dt.datetime:

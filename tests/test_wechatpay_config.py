@@ -15,8 +15,7 @@ from server.platform.crypto import resolve_keys
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import DEV_MCHID, load_private, public_pem, resolve_pay_credentials
 from server.wechat.pay_models import TradeState
-from tests.conftest import PayKeys, run_aside
-from tests.test_serve import _env, serving
+from tests.factories import PayKeys, clean_env, run_aside, serving
 
 APIV3 = "0123456789abcdef0123456789abcdef"
 
@@ -133,7 +132,7 @@ def test_serve_wires_the_emulator_to_the_development_merchant(tmp_path: Path) ->
     from the emulator, signed and verified both ways on the wall clock."""
     data = tmp_path / "data"
     data.mkdir()
-    with serving(data, _env()) as (_proc, _api, emulator):
+    with serving(data, clean_env()) as (_proc, _api, emulator):
         settings = load_settings(server={"data_dir": data})
         creds, _ = resolve_pay_credentials(settings)
 

@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from miniapp_stubs import wechatpay_crypto as wpc
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.platform.clock import FixedClock
-from tests.conftest import PAY_MCHID, PAY_SERIAL, START, PayKeys, new_key
+from tests.factories import PAY_MCHID, PAY_SERIAL, START, PayKeys, new_key
 
 APPID = "wx0000000000000dev"
 OPENID = "o" + "E" * 27

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import random
 import statistics
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.platform.clock import FixedClock
 from server.workorders.stats import ranks
-from tests.test_case_admin import relogin, uid
-from tests.test_messages import at, desk_message, error
+from tests.factories import Litigant, Staff, at, desk_message, error, relogin, uid
 
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 MONDAY = "2026-11-23"
 
 

@@ -7,29 +7,30 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from bson import ObjectId
 from tornado.web import Application
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
-from miniapp_stubs.emulator import Emulator
-from server.app import Services, make_app
+from server.app import Services
 from server.platform.calendar import Calendars
 from server.platform.clock import FixedClock
 from server.platform.config import Settings
-from server.platform.db import Database
-from server.wechat.miniprogram import WeChatAdapter
 from server.workorders.rules import deadlines
-from tests.conftest import EMULATOR_SECRET, TEST_KEYS
-from tests.test_case_admin import assigned_case, relogin, uid
-from tests.test_cases import plaintiff
-from tests.test_filings import kinds
-from tests.test_messages import at, desk_message, iso, written
+from tests.factories import (
+    Litigant,
+    Staff,
+    assigned_case,
+    at,
+    desk_message,
+    iso,
+    kinds,
+    plaintiff,
+    relogin,
+    uid,
+    written,
+)
 
-Litigant = Callable[..., Awaitable[MiniProgram]]
-Staff = Callable[..., Awaitable[StaffConsole]]
 ESCALATED = "workorder_escalated"
 
 
@@ -161,16 +162,6 @@ async def test_an_unassigned_message_is_escalated_for_assignment(
     clock.set(at(24, 10))  # the first reply's deadline still runs
     assert await services.workorder_sweep.sweep() == 1
     assert await escalations(services, desk) == [("assign", 1), ("assign", 2), ("reply", 1)]
-
-
-@pytest.fixture
-def other_app(
-    settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
-) -> Iterator[Application]:
-    """A second server process on the same database."""
-    wechat = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
-    yield make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
-    wechat.close()
 
 
 @pytest.mark.gen_test(timeout=180)
