@@ -27,6 +27,7 @@ from server.platform.crypto import Keys
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
+Phone = Callable[[], MiniProgram]
 
 # ---- constants and keys
 

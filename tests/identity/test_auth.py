@@ -10,9 +10,8 @@ from tornado.testing import bind_unused_port
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services, make_app
-from tests.factories import STAFF_PASSWORD, TEST_KEYS
+from tests.factories import STAFF_PASSWORD, TEST_KEYS, Phone
 
-Phone = Callable[[], MiniProgram]
 Factory = Callable[..., Awaitable[StaffConsole]]
 
 

@@ -159,7 +159,7 @@ def test_serve_wires_the_emulator_to_the_development_merchant(tmp_path: Path) ->
 
 def test_config_yaml_holds_no_pay_secrets() -> None:
     # config.yaml documents the settings; the secrets come from the environment or a file
-    text = (Path(__file__).parent.parent / "config.yaml").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "config.yaml").read_text(encoding="utf-8")
     section = text.split("wechatpay:", 1)[1].split("\nsecurity:", 1)[0]
     for line in section.splitlines():
         if line.strip().startswith(("merchant_private_key", "apiv3_key")):

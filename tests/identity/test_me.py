@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from miniapp_stubs.client import MiniProgram
 from server.app import Services
 from server.identity.idnumber import check_char
-from tests.factories import Litigant, Staff, id_number
-
-Phone = Callable[[], MiniProgram]
+from tests.factories import Litigant, Phone, Staff, id_number
 
 
 @pytest.mark.gen_test

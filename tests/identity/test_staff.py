@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from miniapp_stubs.client import MiniProgram, StaffConsole
+from miniapp_stubs.client import StaffConsole
 from server.app import Services
-from tests.factories import Staff
-
-Phone = Callable[[], MiniProgram]
+from tests.factories import Phone, Staff
 
 NEW_CLERK = {
     "username": "clerk.wang",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +17,7 @@ from miniapp_stubs.client import ApiSession, MiniProgram
 from server.app import make_app, routes
 from server.devstack import free_port
 from server.platform.openapi import openapi_path, route_methods
-from tests.factories import TEST_KEYS
-
-Phone = Callable[[], MiniProgram]
+from tests.factories import TEST_KEYS, Phone
 
 
 @pytest.mark.gen_test
