@@ -1,20 +1,16 @@
 """Test fixtures: one real SecantusDB per session, a fresh database per test, the WeChat
-emulator in-process on a free port, an injected clock, and factories for users and staff."""
+emulator in-process on a free port, an injected clock, a second process's application, and
+factories for users and staff. What tests build from these lives in tests/factories.py."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import datetime as dt
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import AsyncMongoClient
 from tornado.ioloop import IOLoop
 from tornado.web import Application
@@ -23,56 +19,30 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
 from server.devstack import EmbeddedDatabase
-from server.identity.idnumber import check_char
 from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
-from server.platform.crypto import Keys, Passwords
+from server.platform.crypto import Passwords
 from server.platform.db import Database, ensure_indexes
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
-
-# Monday 2026-11-23 10:00 in Beijing: a working day, well inside office hours.
-START = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
-STAFF_PASSWORD = "correct-horse-battery"
-TEST_KEYS = Keys(b"t" * 40, base64.b64decode(base64.b64encode(b"k" * 32)), b"h" * 40)
-EMULATOR_SECRET = "emulator-test-secret"
-PAY_MCHID = "1900000109"
-PAY_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-PAY_APIV3_KEY = "apiv3-test-key-0123456789abcdefg"  # 32 bytes
-
-
-@dataclass(frozen=True)
-class PayKeys:
-    merchant: str  # PEM, PKCS#8
-    platform: str
-
-
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
+from tests.factories import (
+    EMULATOR_SECRET,
+    PAY_APIV3_KEY,
+    PAY_MCHID,
+    PAY_SERIAL,
+    SELF_ID,
+    STAFF_PASSWORD,
+    START,
+    TEST_KEYS,
+    PayKeys,
+    id_number,
+    new_key,
+    run_aside,
+)
 
 for name in [k for k in os.environ if k.startswith("MICROCOURT_")]:
     del os.environ[name]  # the developer's own environment must not leak into the tests
-
-
-def id_number(birth: str = "19900101", region: str = "110105", seq: str = "123") -> str:
-    """A valid 18-digit ID number (check digit computed)."""
-    first = f"{region}{birth}{seq}"
-    return first + check_char(first)
-
-
-def run_aside(coro: Awaitable[Any]) -> Any:
-    """Run a coroutine on a private loop, leaving the test's current IOLoop untouched
-    (asyncio.run would unset it)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
-
-
-SELF_ID = id_number("19800101", "110105", "201")  # 张三, the plaintiff of most filings
 
 
 @pytest.fixture
@@ -207,6 +177,17 @@ def app(
     wechatpay: WeChatPayAdapter,
 ) -> Application:
     return make_app(settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS)
+
+
+@pytest.fixture
+def other_app(
+    settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
+) -> Iterator[Application]:
+    """A second server process's application on the same database (its own adapter and
+    workers)."""
+    wechat = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
+    yield make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
+    wechat.close()
 
 
 @pytest.fixture
