@@ -8,7 +8,7 @@
 
 Only ``server.main`` imports this module, and only when something is embedded or emulated;
 the emulator itself is imported only when it is started. Code that runs in production never
-imports either (tests/test_devstack.py).
+imports either (tests/platform/test_devstack.py).
 """
 
 from __future__ import annotations

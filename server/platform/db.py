@@ -19,7 +19,8 @@ Database = AsyncDatabase[dict[str, Any]]
 
 #: The packages that own collections. Each declares, in its ``indexes`` module, the collections
 #: it owns (``COLLECTIONS``: only that package's modules read or write them; the other
-#: capabilities call its services, as tests/test_ownership.py checks) and their ``INDEXES``.
+#: capabilities call its services, as tests/platform/test_ownership.py checks) and their
+#: ``INDEXES``.
 OWNERS = ("platform", "identity", "files", "notify", "filing", "cases", "workorders", "fees")
 
 

@@ -207,7 +207,7 @@ async def first_page(
         # Lower bounds are exclusive and the next window takes the bound itself ($lte):
         # SecantusDB 0.7 bounds a range on a key that more keys follow by the bare key, so
         # $gte on a descending key (as $lte on an ascending one) misses the documents equal
-        # to the bound (tests/test_paging.py walks every edge).
+        # to the bound (tests/platform/test_paging.py walks every edge).
         bounds = dict(below)
         if reach is not None:
             bounds["$gt"] = bound(edge - reach)

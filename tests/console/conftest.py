@@ -36,7 +36,7 @@ from server.platform.db import Database, ensure_indexes
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, public_pem
-from tests.conftest import (
+from tests.factories import (
     EMULATOR_SECRET,
     PAY_APIV3_KEY,
     PAY_MCHID,

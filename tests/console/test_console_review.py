@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 from miniapp_stubs.client import MiniProgram
-from tests.conftest import id_number
 from tests.console.conftest import Court, eventually
-from tests.test_filings import PDF, complaint
+from tests.factories import PDF, complaint, id_number
 
 SELF_ID = id_number("19800101", "110105", "201")
 

@@ -9,7 +9,7 @@ from typing import Any
 from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court
 from tests.console.test_console_review import file_one
-from tests.test_filings import PDF
+from tests.factories import PDF
 
 
 async def accepted_case(court: Court, mp: MiniProgram) -> tuple[str, str, str]:

@@ -53,7 +53,7 @@ def test_no_raising_site_writes_a_code() -> None:
     """Codes live in the errors modules only: nowhere else is ``code=`` passed to an error."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     sites = [
         f"{path.relative_to(root)}:{n}"
         for folder in ("server", "handlers")

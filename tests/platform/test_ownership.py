@@ -32,7 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.platform.db import all_indexes, ownership
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("server", "handlers")
 DATABASE_NAMES = {"db", "database", "_db"}
 #: the attributes of a database that are not collections (``db.command``, ``db.client`` ...)
