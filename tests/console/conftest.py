@@ -30,7 +30,6 @@ from tornado.netutil import bind_sockets
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
-from server.platform.clock import SystemClock
 from server.platform.config import Settings, load_settings
 from server.platform.db import Database, ensure_indexes
 from server.wechat.miniprogram import WeChatAdapter
@@ -61,6 +60,20 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 TIMEOUT_MS = 10_000
+
+
+class ShiftedClock:
+    """The wall clock, moved on by ``shift`` when a test needs tomorrow (the server's and
+    WeChat Pay's clocks alike; the browser keeps the real time)."""
+
+    def __init__(self) -> None:
+        self.shift = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.shift
+
+    def epoch(self) -> float:
+        return self.now().timestamp()
 
 
 class Loop:
@@ -121,6 +134,7 @@ class Court:
     services: Services
     db: Database
     emulator: Emulator
+    clock: ShiftedClock
     test_name: str
     _counter: Any = field(default_factory=lambda: iter(range(1, 10_000)))
     _shots: int = 0
@@ -204,7 +218,8 @@ async def _start_stack(
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     db = client[f"c_{uuid.uuid4().hex[:12]}"]
     await ensure_indexes(db)
-    options = PayOptions(platform_private_key_pem=pay_keys.platform)
+    clock = ShiftedClock()
+    options = PayOptions(platform_private_key_pem=pay_keys.platform, clock=clock.epoch)
     emulator = await start_emulator(settings.wechat.appid, EMULATOR_SECRET, pay=options)
     emulator.pay.add_merchant(
         PAY_MCHID,
@@ -224,7 +239,6 @@ async def _start_stack(
         platform_public_key_pem=emulator.platform_public_key_pem,
         platform_public_key_id=emulator.platform_public_key_id,
     )
-    clock = SystemClock()
     wechatpay = WeChatPayAdapter.from_settings(
         settings, credentials, clock, api_base=emulator.url, notify_base_url=url
     )
@@ -254,6 +268,7 @@ async def _start_stack(
         services=services,
         db=db,
         emulator=emulator,
+        clock=clock,
         test_name="",
     )
     return server, court, stop

@@ -218,7 +218,7 @@ export const Reconcile = {
           :title="report.only_wechat.length || report.only_ours.length ? '发现差异' : '账实相符'"
           :sub-title="report.day + '：微信账单 ' + report.wechat_paid + ' 笔，本系统 ' + report.ours_paid + ' 笔'" />
         <h3>微信有、本系统无（{{ report.only_wechat.length }}）</h3>
-        <el-table :data="report.only_wechat" size="small" border empty-text="无">
+        <el-table :data="report.only_wechat" size="small" border empty-text="无" data-test="only-wechat">
           <el-table-column prop="out_trade_no" label="商户订单号" min-width="180" />
           <el-table-column prop="out_refund_no" label="退款单号" />
           <el-table-column label="金额"><template #default="{ row }">{{ yuan(row.amount_fen) }}</template></el-table-column>
@@ -226,7 +226,7 @@ export const Reconcile = {
           <el-table-column label="处理"><template #default="{ row }">{{ row.action === 'mended' ? '已补记' : '待核查' }} {{ row.note }}</template></el-table-column>
         </el-table>
         <h3>本系统有、微信无（{{ report.only_ours.length }}）</h3>
-        <el-table :data="report.only_ours" size="small" border empty-text="无">
+        <el-table :data="report.only_ours" size="small" border empty-text="无" data-test="only-ours">
           <el-table-column prop="out_trade_no" label="商户订单号" min-width="180" />
           <el-table-column label="金额"><template #default="{ row }">{{ yuan(row.amount_fen) }}</template></el-table-column>
           <el-table-column prop="ours" label="本系统" /><el-table-column prop="theirs" label="微信当前状态" />
