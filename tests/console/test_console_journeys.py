@@ -191,6 +191,7 @@ def test_the_system_admin_reconciles_a_day_and_a_lost_payment_is_mended(court: C
         finding = page.locator("[data-test=only-wechat] .el-table__row", has_text=out_trade_no)
         text = await finding.inner_text()
         assert "已补记" in text and "2,300.00 元" in text, text
+        assert "支付成功" in text and "待支付" in text, text  # states in words, not codes
         summary = await page.locator(".el-result").inner_text()
         assert "微信账单 1 笔，本系统 0 笔" in summary, summary  # as found, before mending
         await court.shot(page, "reconcile-finding-mended")

@@ -189,10 +189,10 @@ export default {
         <el-tab-pane :label="'庭审 (' + kase.hearings.length + ')'" name="hearings">
           <el-table :data="kase.hearings" size="small" border empty-text="尚未排期" data-test="hearings">
             <el-table-column prop="kind" label="类型" width="70" />
-            <el-table-column label="时间" min-width="200"><template #default="{ row }">{{ fmtTime(row.starts_at) }} – {{ fmtTime(row.ends_at).slice(-5) }}</template></el-table-column>
+            <el-table-column label="时间" width="230"><template #default="{ row }">{{ fmtTime(row.starts_at) }} – {{ fmtTime(row.ends_at).slice(-5) }}</template></el-table-column>
             <el-table-column prop="room" label="法庭" />
             <el-table-column label="方式" width="70"><template #default="{ row }">{{ row.online ? '在线' : '现场' }}</template></el-table-column>
-            <el-table-column label="状态" width="90"><template #default="{ row }">{{ HEARING_STATUS[row.status] }}<div v-if="row.cancel_reason" class="muted">{{ row.cancel_reason }}</div></template></el-table-column>
+            <el-table-column label="状态" min-width="200"><template #default="{ row }">{{ HEARING_STATUS[row.status] }}<div v-if="row.cancel_reason" class="muted">取消理由：{{ row.cancel_reason }}</div></template></el-table-column>
             <el-table-column label="操作" width="170">
               <template #default="{ row }">
                 <template v-if="row.status === 'scheduled'">
