@@ -65,8 +65,9 @@ def _csp(inline_script: str) -> str:
             f"script-src 'self' 'unsafe-eval' 'sha256-{digest}'",
             "style-src 'self' 'unsafe-inline'",  # Element Plus positions popups inline
             "img-src 'self' blob: data:",
-            "frame-src 'self' blob:",
-            "object-src 'self' blob:",
+            "worker-src 'self'",  # pdf.js parses PDFs in its vendored worker
+            "frame-src 'none'",
+            "object-src 'none'",
             "connect-src 'self' ws: wss:",
             "frame-ancestors 'none'",
             "base-uri 'none'",
@@ -109,6 +110,12 @@ class ConsoleAssetHandler(web.StaticFileHandler):
 
     def get_cache_time(self, path: str, modified: object, mime_type: str) -> int:
         return YEAR if "v" in self.request.arguments or path.startswith("vendor/") else 0
+
+    def get_content_type(self) -> str:
+        # pdf.js ships ES modules as .mjs, which not every system's MIME table knows
+        if self.absolute_path and self.absolute_path.endswith(".mjs"):
+            return "text/javascript; charset=utf-8"
+        return super().get_content_type()
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")

@@ -62,7 +62,7 @@ export function query(params) {
   return s ? `?${s}` : '';
 }
 
-/** A file the caller may read, as a Blob (for <iframe>/<img> through an object URL). */
+/** A file the caller may read, as a Blob (pdf.js reads its bytes; <img> an object URL). */
 export async function fileBlob(fileId) {
   requestLog.push(`GET /files/${fileId}`);
   const res = await fetch(`/api/v1/files/${fileId}`, {

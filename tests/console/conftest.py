@@ -30,7 +30,6 @@ from tornado.netutil import bind_sockets
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
-from server.platform.clock import SystemClock
 from server.platform.config import Settings, load_settings
 from server.platform.db import Database, ensure_indexes
 from server.wechat.miniprogram import WeChatAdapter
@@ -61,6 +60,20 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 TIMEOUT_MS = 10_000
+
+
+class ShiftedClock:
+    """The wall clock, moved on by ``shift`` when a test needs tomorrow (the server's and
+    WeChat Pay's clocks alike; the browser keeps the real time)."""
+
+    def __init__(self) -> None:
+        self.shift = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.shift
+
+    def epoch(self) -> float:
+        return self.now().timestamp()
 
 
 class Loop:
@@ -121,6 +134,7 @@ class Court:
     services: Services
     db: Database
     emulator: Emulator
+    clock: ShiftedClock
     test_name: str
     _counter: Any = field(default_factory=lambda: iter(range(1, 10_000)))
     _shots: int = 0
@@ -204,7 +218,8 @@ async def _start_stack(
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     db = client[f"c_{uuid.uuid4().hex[:12]}"]
     await ensure_indexes(db)
-    options = PayOptions(platform_private_key_pem=pay_keys.platform)
+    clock = ShiftedClock()
+    options = PayOptions(platform_private_key_pem=pay_keys.platform, clock=clock.epoch)
     emulator = await start_emulator(settings.wechat.appid, EMULATOR_SECRET, pay=options)
     emulator.pay.add_merchant(
         PAY_MCHID,
@@ -224,7 +239,6 @@ async def _start_stack(
         platform_public_key_pem=emulator.platform_public_key_pem,
         platform_public_key_id=emulator.platform_public_key_id,
     )
-    clock = SystemClock()
     wechatpay = WeChatPayAdapter.from_settings(
         settings, credentials, clock, api_base=emulator.url, notify_base_url=url
     )
@@ -254,6 +268,7 @@ async def _start_stack(
         services=services,
         db=db,
         emulator=emulator,
+        clock=clock,
         test_name="",
     )
     return server, court, stop
@@ -291,3 +306,33 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def text_pdf(*pages: str) -> bytes:
+    """A small, valid PDF: one page per text (ASCII, Helvetica), for pdf.js to draw and read."""
+    count = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {count} >>",
+    ]
+    font = 3 + 2 * count
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 28 Tf 72 700 Td ({text}) Tj ET 0 0 1 RG 4 w 72 660 450 -560 re S"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {4 + 2 * i} 0 R"
+            f" /Resources << /Font << /F1 {font} 0 R >> >> >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R >>"
+    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

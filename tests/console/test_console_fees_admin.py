@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court, eventually
-from tests.console.test_console_review import file_one
-from tests.console.test_console_signin import READY_MARK
+from tests.console.steps import READY_MARK, file_one
 
 
 async def paid_case(court: Court, mp: MiniProgram) -> tuple[str, str]:

@@ -4,26 +4,11 @@ correction list, the resubmission, the acceptance with its case number; and the 
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from miniapp_stubs.client import MiniProgram
-from tests.console.conftest import Court, eventually
-from tests.factories import PDF, complaint, id_number
+from playwright.async_api import Page
 
-SELF_ID = id_number("19800101", "110105", "201")
-
-
-async def file_one(mp: MiniProgram, **extra: Any) -> str:
-    """What the mini-program's filing pages do: upload the evidence, draft, submit."""
-    evidence = await mp.upload(PDF + b"IOU", "借条.pdf")
-    assert evidence.status == 201, evidence.body
-    body = complaint([evidence.body["id"]], **extra)
-    body["plaintiffs"][0]["id_number"] = SELF_ID
-    draft = await mp.create_filing(body)
-    assert draft.status == 201, draft.body
-    submitted = await mp.submit_filing(draft.body["id"])
-    assert submitted.status == 200, submitted.body
-    return str(draft.body["id"])
+from tests.console.conftest import Court, eventually, text_pdf
+from tests.console.steps import SELF_ID, file_one
 
 
 def test_filing_appears_live_is_corrected_resubmitted_and_accepted(court: Court) -> None:
@@ -71,11 +56,25 @@ def test_filing_appears_live_is_corrected_resubmitted_and_accepted(court: Court)
         assert "110***********" in await page.locator(".el-table").first.inner_text()
         assert SELF_ID not in await page.content()
         await page.click("[data-test=evidence-0]")
-        frame = page.locator("[data-test=pdf-frame]")
-        await frame.wait_for()
-        assert (await frame.get_attribute("src") or "").startswith("blob:")
+        await page.wait_for_selector("[data-test=pdf-canvas][data-rendered-page='1']")
+        pdf = await page.evaluate("() => window.__consolePdf")
+        assert (pdf["name"], pdf["numPages"], pdf["page"]) == ("借条.pdf", 2, 1)
+        assert "Zhang San owes 100,000 yuan" in pdf["text"]
+        assert await inked(page) > 1000, "the PDF's page was not drawn"
+        await page.click("[data-test=pdf-next]")
+        await page.wait_for_selector("[data-test=pdf-canvas][data-rendered-page='2']")
+        assert "Signed 2026-01-05" in (await page.evaluate("() => window.__consolePdf"))["text"]
+        assert "第 2 / 2 页" in await page.locator("[data-test=pdf-page]").inner_text()
+        await page.click("[data-test=pdf-prev]")
+        await page.wait_for_selector("[data-test=pdf-canvas][data-rendered-page='1']")
+        before = await page.locator("[data-test=pdf-zoom]").inner_text()
+        await page.click("[data-test=pdf-zoom-in]")
+        await eventually(lambda: _zoom_changed(page, before))
+        await page.get_by_role("button", name="适合宽度").click()
+        await page.wait_for_selector(f"[data-test=pdf-zoom]:has-text('{before}')")
         await page.wait_for_selector("[data-test=estimate]:has-text('元')")
         assert "申请减交" in await page.locator(".relief").inner_text()
+        await page.locator("[data-test=pdf-view]").scroll_into_view_if_needed()
         await court.shot(page, "filing-detail-evidence")
 
         # a correction list with no item: the API's 422 shown beside the field, in Chinese
@@ -95,7 +94,7 @@ def test_filing_appears_live_is_corrected_resubmitted_and_accepted(court: Court)
         assert notice["correction"]["items"] == items
 
         # the litigant corrects and resubmits; the open page follows by itself
-        fixed = await mp.upload(PDF + b"ID", "身份证明.pdf")
+        fixed = await mp.upload(text_pdf("ID card of Li Si"), "身份证明.pdf")
         evidence = [*notice["evidence"], fixed.body["id"]]
         assert (await mp.update_filing(filing_id, {"evidence": evidence})).status == 200
         assert (await mp.submit_filing(filing_id)).status == 200
@@ -149,3 +148,24 @@ def test_a_notice_missed_while_offline_is_caught_up_on_reconnect(court: Court) -
         await eventually(online)
 
     court.run(journey())
+
+
+async def inked(page: Page) -> int:
+    """How many pixels of the PDF canvas are not white: zero if nothing was drawn."""
+    return int(
+        await page.evaluate(
+            """() => {
+              const c = document.querySelector('[data-test=pdf-canvas]');
+              const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 0; i < px.length; i += 4) {
+                if (px[i + 3] && (px[i] < 200 || px[i + 1] < 200 || px[i + 2] < 200)) n += 1;
+              }
+              return n;
+            }"""
+        )
+    )
+
+
+async def _zoom_changed(page: Page, before: str) -> bool:
+    return bool(await page.locator("[data-test=pdf-zoom]").inner_text() != before)

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from miniapp_stubs.client import ApiSession
 from tests.console.conftest import Court
-
-READY_MARK = """(name) => new Promise((resolve) => {
-    const look = () => {
-      const m = performance.getEntriesByName(name)[0];
-      if (m) resolve(m.startTime); else setTimeout(look, 10);
-    };
-    look();
-})"""
+from tests.console.steps import READY_MARK
 
 
 def test_console_is_served_with_versioned_cacheable_assets(court: Court) -> None:

@@ -6,23 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court
-from tests.console.test_console_review import file_one
+from tests.console.steps import accepted_case, file_one
 from tests.factories import PDF
-
-
-async def accepted_case(court: Court, mp: MiniProgram) -> tuple[str, str, str]:
-    """A filed, accepted case with a judge and clerk: (case_id, judge username, clerk id)."""
-    clerk_name, clerk_id = await court.staff("clerk", name="王书记员")
-    judge_name, judge_id = await court.staff("judge", name="刘法官")
-    clerk = await court.api_staff(clerk_name)
-    filing_id = await file_one(mp)
-    accepted = await clerk.accept_filing(filing_id)
-    assert accepted.status == 200, accepted.body
-    case_id = accepted.body["case_id"]
-    assert (await clerk.assign_case(case_id, judge_id, clerk_id)).status == 200
-    return case_id, judge_name, clerk_name
 
 
 def test_judge_answers_a_work_order_and_the_sender_sees_the_answer(court: Court) -> None:

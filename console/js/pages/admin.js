@@ -3,7 +3,16 @@
 
 import { api, get, query } from '../api.js';
 import { store, courtName } from '../store.js';
-import { fieldErrors, fmtTime, courtDay, addDays, yuan, ROLE_NAMES } from '../util.js';
+import {
+  fieldErrors, fmtTime, courtDay, addDays, yuan, ROLE_NAMES, PAYMENT_STATUS, REFUND_STATUS,
+} from '../util.js';
+
+// WeChat Pay's trade and refund states, as a person reads them
+const WECHAT_STATES = {
+  SUCCESS: '支付成功', REFUND: '转入退款', NOTPAY: '未支付', CLOSED: '已关闭', REVOKED: '已撤销',
+  USERPAYING: '用户支付中', PAYERROR: '支付失败', PROCESSING: '退款处理中', ABNORMAL: '退款异常',
+};
+const stateName = (table, v) => (v ? `${table[v] || v}` : '—');
 
 const { ref, reactive, onMounted } = Vue;
 
@@ -201,7 +210,9 @@ export const Reconcile = {
         busy.value = false;
       }
     }
-    return { form, report, error, busy, run, yuan };
+    const theirs = (v) => stateName(WECHAT_STATES, v);
+    const ours = (v) => stateName({ ...REFUND_STATUS, ...PAYMENT_STATUS }, v);
+    return { form, report, error, busy, run, yuan, theirs, ours };
   },
   template: `
     <section class="page">
@@ -218,18 +229,20 @@ export const Reconcile = {
           :title="report.only_wechat.length || report.only_ours.length ? '发现差异' : '账实相符'"
           :sub-title="report.day + '：微信账单 ' + report.wechat_paid + ' 笔，本系统 ' + report.ours_paid + ' 笔'" />
         <h3>微信有、本系统无（{{ report.only_wechat.length }}）</h3>
-        <el-table :data="report.only_wechat" size="small" border empty-text="无">
+        <el-table :data="report.only_wechat" size="small" border empty-text="无" data-test="only-wechat">
           <el-table-column prop="out_trade_no" label="商户订单号" min-width="180" />
           <el-table-column prop="out_refund_no" label="退款单号" />
           <el-table-column label="金额"><template #default="{ row }">{{ yuan(row.amount_fen) }}</template></el-table-column>
-          <el-table-column prop="theirs" label="微信状态" /><el-table-column prop="ours" label="本系统" />
+          <el-table-column label="微信状态"><template #default="{ row }">{{ theirs(row.theirs) }}</template></el-table-column>
+          <el-table-column label="本系统（对账时）"><template #default="{ row }">{{ ours(row.ours) }}</template></el-table-column>
           <el-table-column label="处理"><template #default="{ row }">{{ row.action === 'mended' ? '已补记' : '待核查' }} {{ row.note }}</template></el-table-column>
         </el-table>
         <h3>本系统有、微信无（{{ report.only_ours.length }}）</h3>
-        <el-table :data="report.only_ours" size="small" border empty-text="无">
+        <el-table :data="report.only_ours" size="small" border empty-text="无" data-test="only-ours">
           <el-table-column prop="out_trade_no" label="商户订单号" min-width="180" />
           <el-table-column label="金额"><template #default="{ row }">{{ yuan(row.amount_fen) }}</template></el-table-column>
-          <el-table-column prop="ours" label="本系统" /><el-table-column prop="theirs" label="微信当前状态" />
+          <el-table-column label="本系统"><template #default="{ row }">{{ ours(row.ours) }}</template></el-table-column>
+          <el-table-column label="微信当前状态"><template #default="{ row }">{{ theirs(row.theirs) }}</template></el-table-column>
           <el-table-column label="说明"><template #default="{ row }">{{ row.note || '请人工核查' }}</template></el-table-column>
         </el-table>
       </template>

@@ -189,15 +189,15 @@ export default {
         <el-tab-pane :label="'庭审 (' + kase.hearings.length + ')'" name="hearings">
           <el-table :data="kase.hearings" size="small" border empty-text="尚未排期" data-test="hearings">
             <el-table-column prop="kind" label="类型" width="70" />
-            <el-table-column label="时间" min-width="200"><template #default="{ row }">{{ fmtTime(row.starts_at) }} – {{ fmtTime(row.ends_at).slice(-5) }}</template></el-table-column>
+            <el-table-column label="时间" width="230"><template #default="{ row }">{{ fmtTime(row.starts_at) }} – {{ fmtTime(row.ends_at).slice(-5) }}</template></el-table-column>
             <el-table-column prop="room" label="法庭" />
             <el-table-column label="方式" width="70"><template #default="{ row }">{{ row.online ? '在线' : '现场' }}</template></el-table-column>
-            <el-table-column label="状态" width="90"><template #default="{ row }">{{ HEARING_STATUS[row.status] }}<div v-if="row.cancel_reason" class="muted">{{ row.cancel_reason }}</div></template></el-table-column>
+            <el-table-column label="状态" min-width="200"><template #default="{ row }">{{ HEARING_STATUS[row.status] }}<div v-if="row.cancel_reason" class="muted">取消理由：{{ row.cancel_reason }}</div></template></el-table-column>
             <el-table-column label="操作" width="170">
               <template #default="{ row }">
                 <template v-if="row.status === 'scheduled'">
-                  <el-button size="small" @click="open('hearing', { id: row.id, at: '', room: row.room, duration_minutes: row.duration_minutes })">改期</el-button>
-                  <el-button size="small" type="danger" plain @click="open('cancel', { id: row.id, reason: '' })">取消</el-button>
+                  <el-button size="small" @click="open('hearing', { id: row.id, at: '', room: row.room, duration_minutes: row.duration_minutes })" :data-test="'move-' + row.id">改期</el-button>
+                  <el-button size="small" type="danger" plain @click="open('cancel', { id: row.id, reason: '' })" :data-test="'cancel-' + row.id">取消</el-button>
                 </template>
               </template>
             </el-table-column>
@@ -214,7 +214,7 @@ export default {
               <el-table-column label="阅知时间" width="150"><template #default="{ row }"><span :data-test="'read-' + row.party_id">{{ row.read_at ? fmtTime(row.read_at) : '未阅' }}</span></template></el-table-column>
               <el-table-column label="操作" width="110">
                 <template #default="{ row }">
-                  <el-button v-if="!row.delivered_at" size="small" @click="open('paper', { doc_id: d.id, party_id: row.party_id, delivered_at: '', note: '' })">记录送达</el-button>
+                  <el-button v-if="!row.delivered_at" size="small" @click="open('paper', { doc_id: d.id, party_id: row.party_id, delivered_at: '', note: '' })" :data-test="'paper-' + d.id + '-' + row.party_id">记录送达</el-button>
                 </template>
               </el-table-column>
             </el-table>
@@ -256,8 +256,8 @@ export default {
           <el-button type="primary" native-type="submit" :loading="busy" data-test="submit-hearing">保存</el-button>
         </el-form>
         <el-form v-if="dialog === 'cancel'" label-position="top" @submit.prevent="cancelHearing">
-          <el-form-item label="取消理由" :error="errors.reason"><el-input v-model="forms.cancel.reason" /></el-form-item>
-          <el-button type="danger" native-type="submit" :loading="busy">取消庭审</el-button>
+          <el-form-item label="取消理由" :error="errors.reason"><el-input v-model="forms.cancel.reason" data-test="cancel-reason" /></el-form-item>
+          <el-button type="danger" native-type="submit" :loading="busy" data-test="submit-cancel">取消庭审</el-button>
         </el-form>
         <el-form v-if="dialog === 'serve'" label-position="top" @submit.prevent="serve">
           <el-form-item label="文书（PDF）" :error="errors.file_id">
@@ -277,13 +277,13 @@ export default {
         </el-form>
         <el-form v-if="dialog === 'paper'" label-position="top" @submit.prevent="paper">
           <el-form-item label="送达方式" :error="errors.way">
-            <el-select v-model="forms.paper.way"><el-option v-for="w in PAPER_WAYS" :key="w" :label="w" :value="w" /></el-select>
+            <el-select v-model="forms.paper.way" data-test="paper-way"><el-option v-for="w in PAPER_WAYS" :key="w" :label="w" :value="w" /></el-select>
           </el-form-item>
           <el-form-item label="签收时间" :error="errors.delivered_at">
-            <el-date-picker v-model="forms.paper.delivered_at" type="datetime" value-format="YYYY-MM-DDTHH:mm:ss" format="YYYY-MM-DD HH:mm" />
+            <div data-test="paper-at"><el-date-picker v-model="forms.paper.delivered_at" type="datetime" value-format="YYYY-MM-DDTHH:mm:ss" format="YYYY-MM-DD HH:mm" /></div>
           </el-form-item>
-          <el-form-item label="备注" :error="errors.note"><el-input v-model="forms.paper.note" /></el-form-item>
-          <el-button type="primary" native-type="submit" :loading="busy">记录</el-button>
+          <el-form-item label="备注" :error="errors.note"><el-input v-model="forms.paper.note" data-test="paper-note" /></el-form-item>
+          <el-button type="primary" native-type="submit" :loading="busy" data-test="submit-paper">记录</el-button>
         </el-form>
         <el-form v-if="dialog === 'event'" label-position="top" @submit.prevent="recordEvent">
           <el-form-item label="节点" :error="errors.kind">

@@ -1,11 +1,14 @@
-// Evidence and documents viewed inside the page: the file is fetched with the Bearer token
-// and shown from a blob: URL (PDF in an <iframe>, images as <img>); nothing opens elsewhere.
+// Evidence and documents viewed inside the page: the file is fetched with the Bearer token;
+// a PDF is drawn by pdf.js on a canvas (PdfView), an image shown from a blob: URL; nothing
+// opens elsewhere, and no browser plugin is needed.
 
 import { fileBlob } from '../api.js';
+import PdfView from './pdf-view.js';
 
 const { ref, onUnmounted, watch } = Vue;
 
 export default {
+  components: { PdfView },
   props: { files: { type: Array, required: true }, labels: { type: Object, default: () => ({}) } },
   setup(props) {
     const selected = ref(null);
@@ -24,7 +27,8 @@ export default {
       loading.value = true;
       try {
         const { blob, type, name } = await fileBlob(id);
-        shown.value = { url: URL.createObjectURL(blob), type, name };
+        const data = type === 'application/pdf' ? await blob.arrayBuffer() : null;
+        shown.value = { url: URL.createObjectURL(blob), type, name, data };
       } catch (e) {
         error.value = e.message;
       } finally {
@@ -53,8 +57,7 @@ export default {
         <template v-else-if="shown">
           <div class="viewer-head">{{ shown.name }}
             <a :href="shown.url" :download="shown.name" class="viewer-dl">下载</a></div>
-          <iframe v-if="shown.type === 'application/pdf'" :src="shown.url" class="pdf-frame"
-            title="材料预览" data-test="pdf-frame"></iframe>
+          <PdfView v-if="shown.type === 'application/pdf'" :key="shown.url" :data="shown.data" :name="shown.name" />
           <img v-else-if="shown.type.startsWith('image/')" :src="shown.url" :alt="shown.name"
             class="img-view" data-test="img-view" />
           <p v-else class="muted">该类型无法预览，请下载查看。</p>
