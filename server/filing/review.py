@@ -156,10 +156,10 @@ class ReviewService:
         """Read the pending filing, decide and write (``_decide`` in a transaction); read
         again after a lost race (a decided filing is then a 409)."""
         return await read_decide_write(
-            lambda: self.pending(caller, filing_id), decide_write, FilingNotPending
+            lambda: self._pending(caller, filing_id), decide_write, FilingNotPending
         )
 
-    async def pending(self, caller: Caller, filing_id: str) -> FilingDoc:
+    async def _pending(self, caller: Caller, filing_id: str) -> FilingDoc:
         doc = (await self.access_filing(caller, filing_id)).obj
         if doc.status != FilingStatus.submitted:
             raise FilingNotPending()
