@@ -16,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket, AsyncGridOut
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 
 from models.files import FileMeta
 from server.platform.db import Database
@@ -62,7 +63,7 @@ class StoredFile:
 
     meta: FileMeta
     _raw: dict[str, Any]
-    _root: Any
+    _root: AsyncCollection[dict[str, Any]]
 
     def open(self) -> AsyncGridOut:
         return AsyncGridOut(self._root, file_document=self._raw)
