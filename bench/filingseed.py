@@ -24,7 +24,7 @@ from pymongo.database import Database
 from bench import shapes
 from bench.seed import SeedError, SignedIn, api_login, call, explain, staff_login
 from bench.seed import check_shapes as check_shapes_of
-from server.filing.review import QUEUE_SORT, queue_filter
+from server.filing.store import QUEUE_SORT, queue_filter
 
 BATCH = 5000
 BACKLOG_DAYS = 12  # pending filings were submitted over the last 12 days

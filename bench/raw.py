@@ -29,9 +29,9 @@ from bench.filingseed import QUEUE_PAGE
 from bench.loadgen import LoadResult
 from models.filings import FilingDoc
 from models.users import Role
-from server.files.service import grant_update
-from server.filing.filings import submit_update, submitted_notice
-from server.filing.review import QUEUE_SORT, queue_filter
+from server.files.store import grant_update
+from server.filing.filings import submitted_notice
+from server.filing.store import QUEUE_SORT, queue_filter, submit_update
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
 from server.platform.mongo import change_one

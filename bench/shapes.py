@@ -20,7 +20,7 @@ from bson import ObjectId
 
 from models.filings import PartyIn, PartyType
 from server.filing import parties
-from server.filing.filings import submit_update
+from server.filing.store import submit_update
 from server.platform.calendar import Calendars, CourtCalendar
 from server.platform.config import CourtSettings, Settings, load_settings
 from server.platform.crypto import FieldCipher

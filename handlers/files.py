@@ -48,7 +48,7 @@ class FilesHandler(APIHandler):
             if k != "file"
         }
         form = self._validate(FileUploadForm, fields)
-        meta = await self.services.files.upload(self.me.id, part.data, part.filename, form.purpose)
+        meta = await self.services.files.upload(self.caller, part.data, part.filename, form.purpose)
         self.write_json(file_out(meta), status=201)
 
     def _file_part(self) -> _Part:
@@ -75,7 +75,8 @@ class FileHandler(APIHandler):
         200 for the owner, granted readers and staff of a granted court (reads of another
         person's file are audited); 404 for everyone else and for unknown ids; 401.
         """
-        meta, stream = await self.services.files.open_for(self.me, file_id)
+        download = await self.services.files.download(self.caller, file_id)
+        meta, stream = download.meta, download.stream
         self.set_header("Content-Type", meta.content_type.value)
         self.set_header("Content-Length", str(meta.size))
         self.set_header("Content-Disposition", content_disposition(meta.filename))

@@ -22,7 +22,7 @@ class FilingsHandler(APIHandler):
         invalid ID numbers or credit codes, files that are not yours (every problem at once).
         """
         data = self.parse_body(FilingCreate)
-        doc = await self.services.filings.create(self.me.user, data)
+        doc = await self.services.filings.create(self.caller, data)
         self.write_json(filing_out(doc), status=201)
 
     @needs_role(*PARTIES)
@@ -30,7 +30,7 @@ class FilingsHandler(APIHandler):
     async def get(self) -> None:
         """GET /api/v1/filings: my filings, newest first, cursor-paged. 200; 400; 422."""
         query = self.parse_query(FilingQuery)
-        self.write_json(await self.services.filings.list_mine(self.me.user, query))
+        self.write_json(await self.services.filings.list_mine(self.caller, query))
 
 
 class FilingHandler(APIHandler):
@@ -41,8 +41,8 @@ class FilingHandler(APIHandler):
 
         The filer, a client named as a plaintiff, and (once submitted) the court's staff.
         """
-        doc = await self.services.filings.get_for(self.me.user, filing_id)
-        self.write_json(filing_out(doc))
+        access = await self.services.filings.access_filing(self.caller, filing_id)
+        self.write_json(filing_out(access.obj))
 
     @needs_role(*PARTIES)
     @api(body=FilingUpdate, response=FilingOut)
@@ -52,7 +52,7 @@ class FilingHandler(APIHandler):
         200; 404 not yours; 409 already submitted or changed meanwhile; 422 invalid fields.
         """
         data = self.parse_body(FilingUpdate)
-        doc = await self.services.filings.update(self.me.user, filing_id, data)
+        doc = await self.services.filings.update(self.caller, filing_id, data)
         self.write_json(filing_out(doc))
 
 
@@ -66,7 +66,7 @@ class SubmitHandler(APIHandler):
         200 submitted, with its review deadline; 403 no verified identity; 404 not yours;
         409 already submitted; 422 incomplete, every missing item listed in `details`.
         """
-        doc = await self.services.filings.submit(self.me.user, filing_id)
+        doc = await self.services.filings.submit(self.caller, filing_id)
         self.write_json(filing_out(doc))
 
 
@@ -76,7 +76,7 @@ class WithdrawHandler(APIHandler):
     @api(response=FilingOut)
     async def post(self, filing_id: str) -> None:
         """POST /api/v1/filings/{id}/withdraw: 200 withdrawn; 404 not yours; 409 decided."""
-        doc = await self.services.filings.withdraw(self.me.user, filing_id)
+        doc = await self.services.filings.withdraw(self.caller, filing_id)
         self.write_json(filing_out(doc))
 
 

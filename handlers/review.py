@@ -18,7 +18,7 @@ class ReviewQueueHandler(APIHandler):
         """GET /api/v1/review/filings: my court's pending filings, green channel first, then
         by review deadline; each with its deadline and working days left. 200; 400; 403."""
         query = self.parse_query(PageQuery)
-        self.write_json(await self.services.review.queue(self.me.user, query))
+        self.write_json(await self.services.review.queue(self.caller, query))
 
 
 class AcceptHandler(APIHandler):
@@ -32,7 +32,7 @@ class AcceptHandler(APIHandler):
         already, withdrawn); 422 bad procedure.
         """
         data = self.parse_body(AcceptIn)
-        self.write_json(await self.services.review.accept(self.me.user, filing_id, data))
+        self.write_json(await self.services.review.accept(self.caller, filing_id, data))
 
 
 class CorrectionHandler(APIHandler):
@@ -43,7 +43,7 @@ class CorrectionHandler(APIHandler):
         """POST /api/v1/review/filings/{id}/request-correction: one complete list of what to
         correct, and the days allowed. 200; 404; 409 not pending; 422 no items."""
         data = self.parse_body(CorrectionIn)
-        doc = await self.services.review.request_correction(self.me.user, filing_id, data)
+        doc = await self.services.review.request_correction(self.caller, filing_id, data)
         self.write_json(filing_out(doc))
 
 
@@ -55,7 +55,7 @@ class RejectHandler(APIHandler):
         """POST /api/v1/review/filings/{id}/reject: refuse, with the reason (required).
         200; 404; 409 not pending; 422 no reason."""
         data = self.parse_body(RejectIn)
-        doc = await self.services.review.reject(self.me.user, filing_id, data)
+        doc = await self.services.review.reject(self.caller, filing_id, data)
         self.write_json(filing_out(doc))
 
 

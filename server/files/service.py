@@ -1,9 +1,5 @@
-"""Uploaded files: typed by their bytes, stored in GridFS, readable only by those granted.
-
-Everything about a file lives in its GridFS ``files.files`` document (its ``metadata`` holds the
-owner, purpose, sniffed type, sha256 and the access list), so an upload is one GridFS write:
-the chunks first, the files document last, and an upload that fails leaves nothing visible.
-"""
+"""Uploaded files: typed by their bytes, stored in GridFS (server/files/store.py), readable
+only by those granted."""
 
 from __future__ import annotations
 
@@ -13,13 +9,15 @@ import logging
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from bson import ObjectId
-from gridfs import AsyncGridFSBucket, AsyncGridOut
+from gridfs import AsyncGridOut
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.files import EXTENSIONS, FileKind, FileMeta, FileOut, FilePurpose
+from models.users import Caller
 from server.files.errors import (
     EmptyFile,
     FileNotFound,
@@ -27,8 +25,9 @@ from server.files.errors import (
     FileTooLarge,
     UnsupportedFileType,
 )
-from server.identity.auth import Principal
+from server.files.store import FileStore, StoredFile, file_meta
 from server.identity.users import UserService
+from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database
@@ -36,8 +35,6 @@ from server.platform.ratelimit import RateLimiter
 
 log = logging.getLogger("microcourt.files")
 
-BUCKET = "files"
-CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 FILENAME_MAX = 100
 _MAGIC: tuple[tuple[bytes, FileKind], ...] = (
     (b"%PDF-", FileKind.pdf),
@@ -76,34 +73,20 @@ def file_out(meta: FileMeta) -> FileOut:
     return FileOut.model_validate(meta.model_dump())
 
 
-def grant_update(reader_ids: Sequence[str] = (), court_ids: Sequence[str] = ()) -> dict[str, Any]:
-    """``FileService.grant``'s update of the files' metadata; empty if nothing is added."""
-    add: dict[str, Any] = {}
-    if reader_ids:
-        add["metadata.reader_ids"] = {"$each": list(dict.fromkeys(reader_ids))}
-    if court_ids:
-        add["metadata.court_ids"] = {"$each": list(dict.fromkeys(court_ids))}
-    return {"$addToSet": add} if add else {}
+class FileStanding(StrEnum):
+    """How a reader stands to a file: why they may read it."""
+
+    owner = "owner"
+    reader = "reader"  # granted by name (a party of the case, a lawyer's client ...)
+    court = "court"  # staff of a court the file was granted to
 
 
-def _object_ids(file_ids: Sequence[str]) -> list[ObjectId]:
-    return [ObjectId(f) for f in dict.fromkeys(file_ids) if ObjectId.is_valid(f)]
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file's metadata and the stream of its bytes."""
 
-
-def _meta(raw: dict[str, Any]) -> FileMeta:
-    info = raw.get("metadata") or {}
-    return FileMeta(
-        id=str(raw["_id"]),
-        owner_id=info["owner_id"],
-        purpose=info["purpose"],
-        content_type=info["content_type"],
-        size=raw["length"],
-        sha256=info["sha256"],
-        filename=raw["filename"],
-        created_at=info["created_at"],
-        reader_ids=info.get("reader_ids", []),
-        court_ids=info.get("court_ids", []),
-    )
+    meta: FileMeta
+    stream: AsyncGridOut
 
 
 async def _sha256(data: bytes) -> str:
@@ -115,9 +98,7 @@ async def _sha256(data: bytes) -> str:
 
 class FileService:
     def __init__(self, db: Database, settings: Settings, users: UserService, clock: Clock) -> None:
-        self.bucket = AsyncGridFSBucket(db, bucket_name=BUCKET)
-        self.files = db[f"{BUCKET}.files"]
-        self._root = db[BUCKET]  # GridFS names ".files" and ".chunks" after it
+        self.gridfs = FileStore(db)
         self.settings = settings
         self.users = users
         self.clock = clock
@@ -139,10 +120,11 @@ class FileService:
         return kind
 
     async def upload(
-        self, owner_id: str, data: bytes, filename: str, purpose: FilePurpose
+        self, caller: Caller, data: bytes, filename: str, purpose: FilePurpose
     ) -> FileMeta:
         """Store one upload; 429 past the per-user rate, 422 empty, 413 too big, 415 not
         PDF/JPEG/PNG by its bytes."""
+        owner_id = str(caller.id)
         self.limiter.hit(owner_id)
         kind = self._check_upload(data)
         return await self.store(owner_id, data, filename, purpose, kind)
@@ -160,41 +142,24 @@ class FileService:
     ) -> FileMeta:
         """Store checked bytes: an upload, or a document the court generated (in the
         generating transaction when ``session`` is given)."""
+        now = self.clock.now()
         metadata: dict[str, Any] = {
             "owner_id": owner_id,
             "purpose": purpose.value,
             "content_type": kind.value,
             "sha256": await _sha256(data),
-            "created_at": self.clock.now(),
+            "created_at": now,
             "reader_ids": [],
             "court_ids": list(court_ids),
         }
         name = sanitize_filename(filename, kind)
         if session is None:
-            file_id = await self.bucket.upload_from_stream(name, data, metadata=metadata)
+            file_id = await self.gridfs.write(name, data, metadata)
         else:
-            file_id = await self._write_in_transaction(name, data, metadata, session)
+            file_id = await self.gridfs.write_in_transaction(name, data, metadata, now, session)
         log.info("file stored id=%s size=%d type=%s", file_id, len(data), kind.value)
-        return _meta({"_id": file_id, "length": len(data), "filename": name, "metadata": metadata})
-
-    async def _write_in_transaction(
-        self, name: str, data: bytes, metadata: dict[str, Any], session: AsyncClientSession
-    ) -> ObjectId:
-        """The GridFS documents written by hand: PyMongo's GridFS refuses transactions, and a
-        generated notice must commit with the decision that made it. Same layout as GridFS
-        (chunks of ``CHUNK_BYTES``, then the files document), so the bucket reads it back."""
-        file_id = ObjectId()
-        chunks = [
-            {"_id": ObjectId(), "files_id": file_id, "n": n, "data": data[i : i + CHUNK_BYTES]}
-            for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
-        ]
-        await self._root.chunks.insert_many(chunks, session=session)
-        await self.files.insert_one(
-            {"_id": file_id, "length": len(data), "chunkSize": CHUNK_BYTES,
-             "uploadDate": self.clock.now(), "filename": name, "metadata": metadata},
-            session=session,
-        )  # fmt: skip
-        return file_id
+        raw = {"_id": file_id, "length": len(data), "filename": name, "metadata": metadata}
+        return file_meta(raw)
 
     async def grant(
         self,
@@ -207,38 +172,22 @@ class FileService:
 
         Idempotent; ids that name no file are ignored (check them first with ``check_owned``).
         """
-        oids = _object_ids(file_ids)
-        update = grant_update(reader_ids, court_ids)
-        if oids and update:
-            await self.files.update_many({"_id": {"$in": oids}}, update, session=session)
+        await self.gridfs.grant(file_ids, reader_ids, court_ids, session)
 
     # ---- reading
 
     async def get_meta(self, file_id: str) -> FileMeta:
         """The file's metadata; NotFound (``file_not_found``) if there is no such file."""
-        raw = await self._find(file_id)
-        return _meta(raw)
-
-    async def _find(self, file_id: str) -> dict[str, Any]:
-        raw = (
-            await self.files.find_one({"_id": ObjectId(file_id)})
-            if ObjectId.is_valid(file_id)
-            else None
-        )
-        if raw is None or not raw.get("metadata"):
+        found = await self.gridfs.find(file_id)
+        if found is None:
             raise FileNotFound()
-        return raw
+        return found.meta
 
     async def check_owned(self, owner_id: str, file_ids: Sequence[str]) -> list[FileMeta]:
         """The files, in the order given (duplicates collapsed), if every one exists and
         belongs to ``owner_id``; otherwise ValidationFailed naming each id that does not."""
         unique = list(dict.fromkeys(file_ids))
-        oids = _object_ids(unique)
-        found: dict[str, FileMeta] = {}
-        if oids:
-            query = {"_id": {"$in": oids}, "metadata.owner_id": owner_id}
-            async for raw in self.files.find(query):
-                found[str(raw["_id"])] = _meta(raw)
+        found = await self.gridfs.owned_by(owner_id, unique)
         missing = [f for f in unique if f not in found]
         if missing:
             first = {f: i for i, f in reversed(list(enumerate(file_ids)))}
@@ -251,23 +200,31 @@ class FileService:
             )
         return [found[f] for f in unique]
 
-    async def can_read(self, principal: Principal, meta: FileMeta) -> bool:
-        """The owner, users granted as readers, and staff of a granted court."""
-        if principal.id == meta.owner_id or principal.id in meta.reader_ids:
-            return True
-        user = principal.user
-        return user.is_staff and user.court_id is not None and user.court_id in meta.court_ids
-
-    async def open_for(self, principal: Principal, file_id: str) -> tuple[FileMeta, AsyncGridOut]:
-        """The file's metadata and a stream of its bytes, for someone allowed to read it.
-
-        Anyone else gets the same NotFound as for a missing file. Reads of another person's
-        file go to the audit log.
-        """
-        raw = await self._find(file_id)
-        meta = _meta(raw)
-        if not await self.can_read(principal, meta):
+    async def access_file(self, caller: Caller, file_id: str) -> Access[StoredFile, FileStanding]:
+        """The file and why the caller may read it: the owner, users granted as readers, and
+        staff of a granted court. Anyone else gets the same 404 as for a missing file."""
+        found = await self.gridfs.find(file_id)
+        standing = _standing(caller, found.meta) if found is not None else None
+        if found is None or standing is None:
             raise FileNotFound()
-        if principal.id != meta.owner_id:
-            await self.users.record(principal.id, "file.read", meta.id, owner_id=meta.owner_id)
-        return meta, AsyncGridOut(self._root, file_document=raw)
+        return Access(found, standing)
+
+    async def download(self, caller: Caller, file_id: str) -> Download:
+        """The file's metadata and a stream of its bytes, for someone allowed to read it.
+        Reads of another person's file go to the audit log."""
+        access = await self.access_file(caller, file_id)
+        meta = access.obj.meta
+        if access.standing != FileStanding.owner:
+            await self.users.record(str(caller.id), "file.read", meta.id, owner_id=meta.owner_id)
+        return Download(meta, access.obj.open())
+
+
+def _standing(caller: Caller, meta: FileMeta) -> FileStanding | None:
+    me = str(caller.id)
+    if me == meta.owner_id:
+        return FileStanding.owner
+    if me in meta.reader_ids:
+        return FileStanding.reader
+    if caller.is_staff and caller.court_id is not None and caller.court_id in meta.court_ids:
+        return FileStanding.court
+    return None

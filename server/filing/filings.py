@@ -1,15 +1,15 @@
 """Online filings (网上立案): drafting, submission, withdrawal, reading. No HTTP in here.
 
-Every transition is one conditional update on the state it expects (and the version the caller
-read), so a lost race is a 409 and never a double transition.
+Every transition goes through ``FilingStore`` as one conditional update on the state and
+version read (``read_decide_write`` reads again after a lost race), so a lost race is a 409 and
+never a double transition.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.common import Page
@@ -25,7 +25,7 @@ from models.filings import (
     FilingSummary,
     PartyDoc,
 )
-from models.users import STAFF_ROLES, LawyerStatus, Role, UserDoc
+from models.users import STAFF_ROLES, Caller, LawyerStatus, Role
 from server.filing.errors import (
     FilingChanged,
     FilingIncomplete,
@@ -37,14 +37,15 @@ from server.filing.errors import (
     UnknownCaseKind,
 )
 from server.filing.parties import Problem, completeness, party_doc, party_out, problem
+from server.filing.store import FilingStore, decision_update, submit_update
 from server.identity.errors import IdentityRequired
 from server.identity.users import UserService
+from server.platform.access import Access
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher
-from server.platform.db import Database, in_transaction, read_decide_write, won
+from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, UnknownCourt, ValidationFailed
-from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -91,16 +92,6 @@ def filing_out(doc: FilingDoc) -> FilingOut:
     )
 
 
-def submit_update(by: str, action: str, now: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
-    """The update that files a draft (or a corrected filing) at ``now``."""
-    return {
-        "$set": {"status": FilingStatus.submitted.value, "submitted_at": now,
-                 "review_deadline": deadline, "deadline_flag": None, "updated_at": now},
-        "$inc": {"version": 1},
-        "$push": {"decisions": {"action": action, "by": by, "at": now}},
-    }  # fmt: skip
-
-
 def submitted_notice(doc: FilingDoc) -> dict[str, Any]:
     """The clerks' notice of a filing just submitted (``notify_court_staff``'s arguments)."""
     names = "、".join(p.name for p in doc.plaintiffs[:2])
@@ -115,6 +106,26 @@ def submitted_notice(doc: FilingDoc) -> dict[str, Any]:
     }
 
 
+class FilingStanding(StrEnum):
+    """How a caller stands to a filing: why they may read it."""
+
+    filer = "filer"
+    client = "client"  # a plaintiff, by identity, of a lawyer's filing
+    court = "court"  # staff of the filing's court, once it is filed
+
+
+def standing_of(caller: Caller, doc: FilingDoc) -> FilingStanding | None:
+    """The filer; a client named as a party (by identity); staff of the court once filed."""
+    filed = doc.submitted_at is not None  # a draft withdrawn unfiled stays private
+    if caller.role in STAFF_ROLES:
+        same_court = caller.court_id == doc.court_id
+        return FilingStanding.court if same_court and filed else None
+    if doc.filer_id == str(caller.id):
+        return FilingStanding.filer
+    mine = caller.identity.id_hash if caller.identity else None
+    return FilingStanding.client if mine and mine in doc.party_hashes and filed else None
+
+
 class FilingService:
     def __init__(
         self,
@@ -127,7 +138,7 @@ class FilingService:
         calendars: Calendars,
         notifications: NotificationService,
     ) -> None:
-        self.filings = db["filings"]
+        self.store = FilingStore(db)
         self.settings = settings
         self.cipher = cipher
         self.clock = clock
@@ -139,47 +150,32 @@ class FilingService:
     # ---- reading
 
     async def load(self, filing_id: str) -> FilingDoc:
-        raw = (
-            await self.filings.find_one({"_id": ObjectId(filing_id)})
-            if ObjectId.is_valid(filing_id)
-            else None
-        )
-        if raw is None:
+        doc = await self.store.load(filing_id)
+        if doc is None:
             raise FilingNotFound()
-        return FilingDoc.model_validate(raw)
+        return doc
 
     async def materials_of(self, filing_id: str) -> list[str] | None:
         """The files of a filing (evidence, power of attorney); None when there is no such
         filing."""
-        raw = await self.filings.find_one({"_id": ObjectId(filing_id)})
-        return materials(FilingDoc.model_validate(raw)) if raw is not None else None
+        doc = await self.store.load(filing_id)
+        return materials(doc) if doc is not None else None
 
-    def visible_to(self, user: UserDoc, doc: FilingDoc) -> bool:
-        """The filer; a client named as a party (by identity); staff of the court once filed."""
-        filed = doc.submitted_at is not None  # a draft withdrawn unfiled stays private
-        if user.role in STAFF_ROLES:
-            return user.court_id == doc.court_id and filed
-        if doc.filer_id == str(user.id):
-            return True
-        mine = user.identity.id_hash if user.identity else None
-        return bool(mine) and mine in doc.party_hashes and filed
-
-    async def get_for(self, user: UserDoc, filing_id: str) -> FilingDoc:
+    async def access_filing(
+        self, caller: Caller, filing_id: str
+    ) -> Access[FilingDoc, FilingStanding]:
+        """The filing and how the caller stands to it; 404 for anyone who may not see it."""
         doc = await self.load(filing_id)
-        if not self.visible_to(user, doc):
+        standing = standing_of(caller, doc)
+        if standing is None:
             raise FilingNotFound()
-        return doc
+        return Access(doc, standing)
 
-    async def list_mine(self, user: UserDoc, query: FilingQuery) -> Page[FilingSummary]:
-        filt: dict[str, Any] = {"filer_id": str(user.id)}
-        if query.status:
-            filt["status"] = query.status.value
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            filt["_id"] = {"$lt": last}
-        raws = await self.filings.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
-        docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
-        more = len(raws) > query.limit
+    async def list_mine(self, caller: Caller, query: FilingQuery) -> Page[FilingSummary]:
+        before = decode_cursor(query.cursor, object_id)[0] if query.cursor else None
+        found = await self.store.by_filer(str(caller.id), query.status, before, query.limit + 1)
+        docs = found[: query.limit]
+        more = len(found) > query.limit
         return Page[FilingSummary](
             items=[summary(d) for d in docs],
             next_cursor=encode_cursor([docs[-1].id]) if more and docs else None,
@@ -187,7 +183,7 @@ class FilingService:
 
     # ---- drafting
 
-    async def create(self, user: UserDoc, data: FilingCreate) -> FilingDoc:
+    async def create(self, caller: Caller, data: FilingCreate) -> FilingDoc:
         court = self.settings.court(data.court_id)
         if court is None:
             raise UnknownCourt(details=[problem(["court_id"], "法院不存在")])
@@ -195,12 +191,12 @@ class FilingService:
             msg = "该法院不受理此类案件"
             raise UnknownCaseKind(msg, details=[problem(["case_kind"], msg)])
         if data.as_agent:
-            self._require_verified_lawyer(user)
+            self._require_verified_lawyer(caller)
         now = self.clock.now()
         doc: dict[str, Any] = {
             "court_id": data.court_id,
             "case_kind": data.case_kind,
-            "filer_id": str(user.id),
+            "filer_id": str(caller.id),
             "as_agent": data.as_agent,
             "green": False,
             "status": FilingStatus.draft.value,
@@ -208,34 +204,27 @@ class FilingService:
             "created_at": now,
             "updated_at": now,
         }
-        doc.update(await self._fields(user, data, {}))
-        result = await self.filings.insert_one(doc)
-        return FilingDoc.model_validate({**doc, "_id": result.inserted_id})
+        doc.update(await self._fields(caller, data, {}))
+        return await self.store.insert(doc)
 
     @staticmethod
-    def _require_verified_lawyer(user: UserDoc) -> None:
+    def _require_verified_lawyer(caller: Caller) -> None:
         if (
-            user.role != Role.lawyer
-            or not user.lawyer
-            or user.lawyer.status != LawyerStatus.verified
+            caller.role != Role.lawyer
+            or not caller.lawyer
+            or caller.lawyer.status != LawyerStatus.verified
         ):
             raise LawyerNotVerified()
 
-    async def update(self, user: UserDoc, filing_id: str, data: FilingFields) -> FilingDoc:
+    async def update(self, caller: Caller, filing_id: str, data: FilingFields) -> FilingDoc:
         async def decide_write(doc: FilingDoc) -> FilingDoc:
-            if doc.filer_id != str(user.id):
+            if doc.filer_id != str(caller.id):
                 raise FilingNotFound()
             if doc.status not in EDITABLE:
                 raise FilingNotEditable()
-            changes = await self._fields(user, data, self._parties_by_id(doc))
+            changes = await self._fields(caller, data, self._parties_by_id(doc))
             changes["updated_at"] = self.clock.now()
-            editable = {"$in": [s.value for s in EDITABLE]}
-            raw = await change_one(
-                self.filings,
-                {"_id": doc.id, "version": doc.version, "status": editable},
-                {"$set": changes, "$inc": {"version": 1}},
-            )
-            return FilingDoc.model_validate(won(raw))
+            return await self.store.edit(doc, changes)
 
         return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)
 
@@ -244,7 +233,7 @@ class FilingService:
         return {p.party_id: p for g in PARTY_GROUPS for p in getattr(doc, g)}
 
     async def _fields(
-        self, user: UserDoc, data: FilingFields, kept: dict[str, PartyDoc]
+        self, caller: Caller, data: FilingFields, kept: dict[str, PartyDoc]
     ) -> dict[str, Any]:
         """The stored form of the fields given; every problem is reported at once (422)."""
         problems: list[Problem] = []
@@ -259,7 +248,7 @@ class FilingService:
                 given[group] = [p.model_dump() for p in parties]
         if data.template_id is not None:
             self._check_template(data.template_id, problems)
-        await self._check_files(user, data, problems)
+        await self._check_files(caller, data, problems)
         if problems:
             raise InvalidFiling(problems[0]["msg"], details=problems)
         if data.green_channel is not None:
@@ -280,7 +269,7 @@ class FilingService:
             problems.append(problem(["template_id"], "要素式模板不存在"))
 
     async def _check_files(
-        self, user: UserDoc, data: FilingFields, problems: list[Problem]
+        self, caller: Caller, data: FilingFields, problems: list[Problem]
     ) -> None:
         ids = list(data.evidence or [])
         if data.power_of_attorney:
@@ -288,13 +277,13 @@ class FilingService:
         if not ids:
             return
         try:
-            await self.files.check_owned(str(user.id), ids)
+            await self.files.check_owned(str(caller.id), ids)
         except ValidationFailed as e:
             problems.append(problem(["evidence"], e.message))
 
     # ---- submission and withdrawal
 
-    def completeness(self, user: UserDoc, doc: FilingDoc) -> list[Problem]:
+    def completeness(self, caller: Caller, doc: FilingDoc) -> list[Problem]:
         """Everything still missing, all at once."""
         found: list[Problem] = []
         if not doc.cause:
@@ -313,19 +302,19 @@ class FilingService:
             found.append(problem(["evidence"], "请上传证据材料"))
         if doc.as_agent and not doc.power_of_attorney:
             found.append(problem(["power_of_attorney"], "代理立案须上传授权委托书"))
-        if not doc.as_agent and not self._filer_is_plaintiff(user, doc):
+        if not doc.as_agent and not self._filer_is_plaintiff(caller, doc):
             found.append(problem(["plaintiffs"], "本人应为原告之一；为他人起诉请由律师代理立案"))
         found += self._template_problems(doc)
         return found
 
     @staticmethod
-    def _filer_is_plaintiff(user: UserDoc, doc: FilingDoc) -> bool:
-        mine = user.identity.id_hash if user.identity else None
+    def _filer_is_plaintiff(caller: Caller, doc: FilingDoc) -> bool:
+        mine = caller.identity.id_hash if caller.identity else None
         return any(
             (p.id_hash and p.id_hash == mine)
-            or (p.type == "organization" and p.legal_representative == user.identity.name)
+            or (p.type == "organization" and p.legal_representative == caller.identity.name)
             for p in doc.plaintiffs
-            if user.identity
+            if caller.identity
         )
 
     def _template_problems(self, doc: FilingDoc) -> list[Problem]:
@@ -340,17 +329,17 @@ class FilingService:
         today = self.calendars.for_court(doc.court_id).local_date(self.clock.now())
         return validate_elements(template, doc.elements, today)
 
-    async def submit(self, user: UserDoc, filing_id: str) -> FilingDoc:
+    async def submit(self, caller: Caller, filing_id: str) -> FilingDoc:
         """File it: the transition, the court's access to the materials and the clerks'
         notices commit together, or not at all."""
 
         async def decide_write(doc: FilingDoc) -> FilingDoc:
-            self._check_submittable(user, doc)
-            return await self._submit(user, doc)
+            self._check_submittable(caller, doc)
+            return await self._submit(caller, doc)
 
         return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)
 
-    async def _submit(self, user: UserDoc, doc: FilingDoc) -> FilingDoc:
+    async def _submit(self, caller: Caller, doc: FilingDoc) -> FilingDoc:
         now = self.clock.now()
         court = self.settings.court(doc.court_id)
         assert court is not None
@@ -358,25 +347,23 @@ class FilingService:
         deadline = self.calendars.for_court(doc.court_id).deadline_at(now, days)
         action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
 
+        update = submit_update(str(caller.id), action, now, deadline)
+
         async def file_it(session: AsyncClientSession) -> FilingDoc:
-            raw = await change_one(
-            self.filings, {"_id": doc.id, "version": doc.version, "status": doc.status.value},
-                submit_update(str(user.id), action, now, deadline), session=session
-        )  # fmt: skip
-            filed = FilingDoc.model_validate(won(raw))
+            filed = await self.store.move(doc, update, session)
             await self._announce(filed, session)
             return filed
 
-        return await in_transaction(self.filings.database, file_it)
+        return await in_transaction(self.store.db, file_it)
 
-    def _check_submittable(self, user: UserDoc, doc: FilingDoc) -> None:
-        if doc.filer_id != str(user.id):
+    def _check_submittable(self, caller: Caller, doc: FilingDoc) -> None:
+        if doc.filer_id != str(caller.id):
             raise FilingNotFound()
-        if user.identity is None:
+        if caller.identity is None:
             raise IdentityRequired()
         if doc.status not in EDITABLE:
             raise FilingNotEditable("立案申请已提交，不能重复提交")
-        problems = self.completeness(user, doc)
+        problems = self.completeness(caller, doc)
         if problems:
             raise FilingIncomplete(f"立案材料不完整，共{len(problems)}处需要补充", details=problems)
 
@@ -399,22 +386,15 @@ class FilingService:
             return []
         return sorted((await self.users.by_identity(doc.party_hashes)).values())
 
-    async def withdraw(self, user: UserDoc, filing_id: str) -> FilingDoc:
+    async def withdraw(self, caller: Caller, filing_id: str) -> FilingDoc:
         async def decide_write(doc: FilingDoc) -> FilingDoc:
-            if doc.filer_id != str(user.id):
+            if doc.filer_id != str(caller.id):
                 raise FilingNotFound()
             if doc.status not in WITHDRAWABLE:
                 raise FilingNotWithdrawable()
-            now = self.clock.now()
-            raw = await change_one(
-                self.filings,
-                {"_id": doc.id, "version": doc.version, "status": doc.status.value},
-                {
-                    "$set": {"status": FilingStatus.withdrawn.value, "updated_at": now},
-                    "$inc": {"version": 1},
-                    "$push": {"decisions": {"action": "withdrawn", "by": str(user.id), "at": now}},
-                },
-            )
-            return FilingDoc.model_validate(won(raw))
+            withdrawn = {"status": FilingStatus.withdrawn.value}
+            by = str(caller.id)
+            update = decision_update(withdrawn, {"action": "withdrawn"}, by, self.clock.now())
+            return await self.store.move(doc, update)
 
         return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)

@@ -1,5 +1,5 @@
-"""The collection filing owns, and its indexes: filings, drafts to decisions
-(server/filing/filings.py, server/filing/review.py)."""
+"""The collection filing owns, and its indexes: filings, drafts to decisions, read and written
+only by server/filing/store.py."""
 
 from __future__ import annotations
 

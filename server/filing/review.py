@@ -21,17 +21,24 @@ from models.filings import (
     RejectIn,
     ReviewItem,
 )
-from models.users import Role, UserDoc
+from models.users import Caller, Role
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
 from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
-from server.filing.filings import FilingService, filing_out, materials, summary
+from server.filing.filings import (
+    FilingService,
+    FilingStanding,
+    filing_out,
+    materials,
+    summary,
+)
+from server.filing.store import FilingStore, decision_update
 from server.identity.errors import NoCourt
 from server.identity.users import UserService
+from server.platform.access import Access
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, read_decide_write, won
-from server.platform.mongo import change_one
+from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -41,16 +48,7 @@ if TYPE_CHECKING:
     from server.notify.inbox import NotificationService
     from server.platform.calendar import Calendars
 
-SWEEP_BATCH = 500
 T = TypeVar("T")
-
-
-QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
-
-
-def queue_filter(court_id: str) -> dict[str, Any]:
-    """The review queue's filter (index ``review_queue``), read in ``QUEUE_SORT`` order."""
-    return {"court_id": court_id, "status": FilingStatus.submitted.value}
 
 
 class ReviewService:
@@ -68,10 +66,9 @@ class ReviewService:
         fees: FeeNoticeService,
         service: DocumentService,
     ) -> None:
-        self.db = db
+        self.store = FilingStore(db)
         self.fees = fees
         self.service = service
-        self.col = db["filings"]
         self.users = users
         self.filings = filings
         self.cases = cases
@@ -82,33 +79,37 @@ class ReviewService:
         self.notifications = notifications
 
     @staticmethod
-    def court_of(staff: UserDoc) -> str:
-        if not staff.court_id:
+    def court_of(caller: Caller) -> str:
+        if not caller.court_id:
             raise NoCourt()
-        return staff.court_id
+        return caller.court_id
 
-    async def for_staff(self, staff: UserDoc, filing_id: str) -> FilingDoc:
-        doc = await self.filings.load(filing_id)
-        if doc.court_id != self.court_of(staff) or doc.submitted_at is None:
+    async def access_filing(
+        self, caller: Caller, filing_id: str
+    ) -> Access[FilingDoc, FilingStanding]:
+        """A filing of the caller's court, once filed; 404 for any other."""
+        self.court_of(caller)
+        access = await self.filings.access_filing(caller, filing_id)
+        if access.standing != FilingStanding.court:
             raise FilingNotFound()
-        return doc
+        return access
 
     # ---- the queue
 
-    async def queue(self, staff: UserDoc, query: PageQuery) -> Page[ReviewItem]:
+    async def queue(self, caller: Caller, query: PageQuery) -> Page[ReviewItem]:
         """Pending filings: green channel first, then the nearest deadline."""
-        court_id = self.court_of(staff)
-        filt = queue_filter(court_id)
+        court_id = self.court_of(caller)
+        after = None
         if query.cursor:
-            cursor = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
-            filt.update(_after(*cursor))
-        raws = await self.col.find(filt).sort(QUEUE_SORT).limit(query.limit + 1).to_list()
-        docs = [FilingDoc.model_validate(r) for r in raws[: query.limit]]
+            green, when, oid = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
+            after = (green, when, oid)
+        found = await self.store.pending_for_court(court_id, after, query.limit + 1)
+        docs = found[: query.limit]
         last = docs[-1] if docs else None
         return Page[ReviewItem](
             items=[self._item(d) for d in docs],
             next_cursor=encode_cursor([last.green, last.review_deadline.isoformat(), last.id])
-            if len(raws) > query.limit and last and last.review_deadline
+            if len(found) > query.limit and last and last.review_deadline
             else None,
         )
 
@@ -131,100 +132,92 @@ class ReviewService:
     # the case (on acceptance), the file grants and the notices commit together or not at all.
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        return await in_transaction(self.db, work)
+        return await in_transaction(self.store.db, work)
 
     async def _decide(
         self,
         doc: FilingDoc,
-        staff: UserDoc,
+        caller: Caller,
         changes: dict[str, Any],
         decision: dict[str, Any],
         session: AsyncClientSession,
     ) -> FilingDoc:
-        now = self.clock.now()
-        raw = await change_one(
-            self.col,
-            {"_id": doc.id, "status": FilingStatus.submitted.value, "version": doc.version},
-            {
-                "$set": {**changes, "updated_at": now},
-                "$inc": {"version": 1},
-                "$push": {"decisions": {**decision, "by": str(staff.id), "at": now}},
-            },
-            session=session,
-        )
-        won(raw)  # lost to another decision: read again
-        await self.users.record(
-            str(staff.id), f"filing.{decision['action']}", str(doc.id), session,
-            court_id=doc.court_id,
-        )  # fmt: skip
-        return FilingDoc.model_validate(raw)
+        """Move the pending filing as read (a lost race to another decision reads again)."""
+        by = str(caller.id)
+        update = decision_update(changes, decision, by, self.clock.now())
+        decided = await self.store.move(doc, update, session)
+        action = f"filing.{decision['action']}"
+        await self.users.record(by, action, str(doc.id), session, court_id=doc.court_id)
+        return decided
 
     async def _decided(
-        self, staff: UserDoc, filing_id: str, decide_write: Callable[[FilingDoc], Awaitable[T]]
+        self, caller: Caller, filing_id: str, decide_write: Callable[[FilingDoc], Awaitable[T]]
     ) -> T:
         """Read the pending filing, decide and write (``_decide`` in a transaction); read
         again after a lost race (a decided filing is then a 409)."""
         return await read_decide_write(
-            lambda: self.pending(staff, filing_id), decide_write, FilingNotPending
+            lambda: self._pending(caller, filing_id), decide_write, FilingNotPending
         )
 
-    async def pending(self, staff: UserDoc, filing_id: str) -> FilingDoc:
-        doc = await self.for_staff(staff, filing_id)
+    async def _pending(self, caller: Caller, filing_id: str) -> FilingDoc:
+        doc = (await self.access_filing(caller, filing_id)).obj
         if doc.status != FilingStatus.submitted:
             raise FilingNotPending()
         return doc
 
     async def request_correction(
-        self, staff: UserDoc, filing_id: str, data: CorrectionIn
+        self, caller: Caller, filing_id: str, data: CorrectionIn
     ) -> FilingDoc:
         """One complete correction notice (一次性补正): a second one is a 409."""
         return await self._decided(
-            staff, filing_id, lambda doc: self._request_correction(staff, doc, data)
+            caller, filing_id, lambda doc: self._request_correction(caller, doc, data)
         )
 
     async def _request_correction(
-        self, staff: UserDoc, doc: FilingDoc, data: CorrectionIn
+        self, caller: Caller, doc: FilingDoc, data: CorrectionIn
     ) -> FilingDoc:
         if doc.correction is not None:
             raise CorrectionAlreadyRequested()
         now = self.clock.now()
         due = self.calendars.for_court(doc.court_id).deadline_at(now, data.due_days)
-        correction = {"items": data.items, "due_at": due, "requested_by": str(staff.id),
-                      "requested_at": now}  # fmt: skip
+        correction = {
+            "items": data.items,
+            "due_at": due,
+            "requested_by": str(caller.id),
+            "requested_at": now,
+        }
+        changes = {"status": FilingStatus.correction_requested.value, "correction": correction}
+        decision = {"action": "correction_requested", "items": data.items}
         items = "；".join(f"{i + 1}. {t}" for i, t in enumerate(data.items))
+        body = f"请在{local_day(due)}前补正：{items}"
 
         async def correct(session: AsyncClientSession) -> FilingDoc:
-            decided = await self._decide(
-                doc, staff,
-                {"status": FilingStatus.correction_requested.value, "correction": correction},
-                {"action": "correction_requested", "items": data.items}, session,
-            )  # fmt: skip
-            await self._tell_filer(decided, "filing_correction", "立案材料需要补正",
-                                   f"请在{local_day(due)}前补正：{items}", session)  # fmt: skip
+            decided = await self._decide(doc, caller, changes, decision, session)
+            await self._tell_filer(decided, "filing_correction", "立案材料需要补正", body, session)
             return decided
 
         return await self._in_transaction(correct)
 
-    async def reject(self, staff: UserDoc, filing_id: str, data: RejectIn) -> FilingDoc:
-        return await self._decided(staff, filing_id, lambda doc: self._reject(staff, doc, data))
+    async def reject(self, caller: Caller, filing_id: str, data: RejectIn) -> FilingDoc:
+        return await self._decided(caller, filing_id, lambda doc: self._reject(caller, doc, data))
 
-    async def _reject(self, staff: UserDoc, doc: FilingDoc, data: RejectIn) -> FilingDoc:
+    async def _reject(self, caller: Caller, doc: FilingDoc, data: RejectIn) -> FilingDoc:
+        changes = {"status": FilingStatus.rejected.value}
+        decision = {"action": "rejected", "reason": data.reason}
+        body = f"不予受理理由：{data.reason}"
+
         async def refuse(session: AsyncClientSession) -> FilingDoc:
-            decided = await self._decide(
-                doc, staff, {"status": FilingStatus.rejected.value},
-                {"action": "rejected", "reason": data.reason}, session,
-            )  # fmt: skip
-            await self._tell_filer(decided, "filing_rejected", "立案申请未通过",
-                                   f"不予受理理由：{data.reason}", session)  # fmt: skip
+            decided = await self._decide(doc, caller, changes, decision, session)
+            await self._tell_filer(decided, "filing_rejected", "立案申请未通过", body, session)
             return decided
 
         return await self._in_transaction(refuse)
 
-    async def accept(self, staff: UserDoc, filing_id: str, data: AcceptIn) -> AcceptOut:
+    async def accept(self, caller: Caller, filing_id: str, data: AcceptIn) -> AcceptOut:
         """Register the case (立案): the filing accepted, its number counted, the case created."""
-        return await self._decided(staff, filing_id, lambda doc: self._accept(staff, doc, data))
+        return await self._decided(caller, filing_id, lambda doc: self._accept(caller, doc, data))
 
-    async def _accept(self, staff: UserDoc, doc: FilingDoc, data: AcceptIn) -> AcceptOut:
+    async def _accept(self, caller: Caller, doc: FilingDoc, data: AcceptIn) -> AcceptOut:
         court = self.settings.court(doc.court_id)
         assert court is not None
         type_code = court.case_types[doc.case_kind]
@@ -232,33 +225,41 @@ class ReviewService:
         links = await self.cases.linked_users(doc)
         fee_plan = self.fees.plan(doc, data)
         case_id = ObjectId()
+        decision = {"action": "accepted", "procedure": data.procedure.value}
 
-        async def register(session: AsyncClientSession) -> tuple[FilingDoc, dict[str, Any]]:
+        async def register(session: AsyncClientSession) -> AcceptOut:
             number = await self.cases.next_number(court, type_code, year, session)
             case = self.cases.case_document(
-                doc, case_id=case_id, number=number, year=year, type_code=type_code,
-                procedure=data.procedure, staff_id=str(staff.id), links=links,
-            )  # fmt: skip
-            decided = await self._decide(
-                doc, staff,
-                {"status": FilingStatus.accepted.value, "case_id": str(case_id),
-                 "case_no": number[1]},
-                {"action": "accepted", "procedure": data.procedure.value}, session,
-            )  # fmt: skip
+                doc,
+                case_id=case_id,
+                number=number,
+                year=year,
+                type_code=type_code,
+                procedure=data.procedure,
+                staff_id=str(caller.id),
+                links=links,
+            )
+            accepted = {
+                "status": FilingStatus.accepted.value,
+                "case_id": str(case_id),
+                "case_no": number[1],
+            }
+            decided = await self._decide(doc, caller, accepted, decision, session)
             await self.cases.insert(case, session)
-            await self._serve_notices(CaseDoc.model_validate(case), decided, staff, fee_plan,
-                                      session)  # fmt: skip
+            stored = CaseDoc.model_validate(case)
+            await self._serve_notices(stored, decided, caller, fee_plan, session)
             await self._tell_parties(decided, case, session)
-            return decided, case
+            return AcceptOut(
+                case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided)
+            )
 
-        decided, case = await self._in_transaction(register)
-        return AcceptOut(case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided))
+        return await self._in_transaction(register)
 
     async def _serve_notices(
         self,
         case: CaseDoc,
         filing: FilingDoc,
-        staff: UserDoc,
+        caller: Caller,
         fee_plan: FeePlan | None,
         session: AsyncClientSession,
     ) -> None:
@@ -269,20 +270,19 @@ class ReviewService:
         pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
         plaintiffs = [p.party_id for p in case.plaintiffs]
         await self.service.serve_generated(
-            case, staff, DocumentKind.acceptance_notice, pdf, plaintiffs, session
+            case, caller, DocumentKind.acceptance_notice, pdf, plaintiffs, session
         )
         if fee_plan is not None:
-            await self.fees.issue(fee_plan, case, filing, staff, self.service, session)
+            await self.fees.issue(fee_plan, case, filing, caller, self.service, session)
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession
     ) -> None:
         """Every party with an account may now read the materials, and hears the number."""
-        await self.files.grant(materials(doc), reader_ids=case["party_user_ids"], session=session)
-        await self._tell_filer(
-            doc, "filing_accepted", "立案成功", f"案号{case['case_no']}，请留意缴费通知",
-            session, extra=case["party_user_ids"],
-        )  # fmt: skip
+        readers = case["party_user_ids"]
+        await self.files.grant(materials(doc), reader_ids=readers, session=session)
+        body = f"案号{case['case_no']}，请留意缴费通知"
+        await self._tell_filer(doc, "filing_accepted", "立案成功", body, session, extra=readers)
 
     async def _tell_filer(
         self,
@@ -296,11 +296,16 @@ class ReviewService:
         """The filer, and the lawyer's clients (plaintiffs with an account), hear of it."""
         clients = await self.filings.clients(doc)
         await self.notifications.notify(
-            sorted({doc.filer_id, *clients, *(extra or [])}), kind, title, body,
+            sorted({doc.filer_id, *clients, *(extra or [])}),
+            kind,
+            title,
+            body,
             data={"filing_id": str(doc.id), "status": doc.status.value, "case_id": doc.case_id},
-            template="filing_decided", page=f"pages/filing/detail?id={doc.id}",
-            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}", session=session,
-        )  # fmt: skip
+            template="filing_decided",
+            page=f"pages/filing/detail?id={doc.id}",
+            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}",
+            session=session,
+        )
 
     # ---- the deadline sweep
 
@@ -324,25 +329,11 @@ class ReviewService:
     async def _flag(
         self, court_id: str, flag: str, window: dict[str, Any], before: list[str | None]
     ) -> int:
-        filt = {
-            "court_id": court_id,
-            "status": FilingStatus.submitted.value,
-            "review_deadline": window,
-            "deadline_flag": {"$in": before},
-        }
         found = 0
-        async for raw in self.col.find(filt).limit(SWEEP_BATCH):
-            took = await self.col.update_one(
-                {
-                    "_id": raw["_id"],
-                    "version": raw["version"],
-                    "deadline_flag": raw.get("deadline_flag"),
-                },
-                {"$set": {"deadline_flag": flag}},
-            )
-            if took.modified_count:
+        async for doc in self.store.unflagged(court_id, window, before):
+            if await self.store.flag(doc, flag):
                 found += 1
-                await self._remind(FilingDoc.model_validate(raw), flag)
+                await self._remind(doc, flag)
         return found
 
     async def _remind(self, doc: FilingDoc, flag: str) -> None:
@@ -358,14 +349,3 @@ class ReviewService:
             template="deadline_reminder",
             dedupe_key=f"filing:{doc.id}:{flag}:{doc.version}",
         )
-
-
-def _after(green: bool, when: dt.datetime, oid: ObjectId) -> dict[str, Any]:
-    """Everything after (green, deadline, id) in the queue's order."""
-    return {
-        "$or": [
-            {"green": {"$lt": bool(green)}},
-            {"green": bool(green), "review_deadline": {"$gt": when}},
-            {"green": bool(green), "review_deadline": when, "_id": {"$gt": oid}},
-        ]
-    }

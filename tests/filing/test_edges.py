@@ -13,6 +13,35 @@ from server.platform.clock import FixedClock
 from tests.factories import SELF_ID, Litigant, Staff, complaint, submitted, upload
 
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+NOT_NULLABLE = [
+    "plaintiffs",
+    "defendants",
+    "claims",
+    "evidence",
+    "elements",
+    "green_channel",
+    "consent_electronic_service",
+]
+#: too large, a NUL or a space in a key, nested, a list, a float, too many keys
+BAD_ELEMENTS: list[dict[str, object]] = [
+    {"x": 10**30},
+    {"a\u0000b": 1},
+    {"Bad Key": "v"},
+    {"x": {"nested": 1}},
+    {"x": [1, 2]},
+    {"x": 1.5},
+    {f"k{i}": 1 for i in range(61)},
+]
+#: base64 of: [], [1, 2], [null], ["x"], not json, [true, "bad", "x"], [true, 1, "<24 zeros>"]
+BAD_CURSORS = [
+    "W10",
+    "WzEsIDJd",
+    "W251bGxd",
+    "WyJ4Il0",
+    "bm90IGpzb24",
+    "W3RydWUsICJiYWQiLCAieCJd",
+    "W3RydWUsIDEsICIwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiXQ",
+]
 
 
 @pytest.mark.gen_test
@@ -22,12 +51,12 @@ async def test_nulls_are_refused_and_the_filing_stays_readable(
     mp = await filer()
     draft = await mp.create_filing(complaint([await upload(mp)]))
     fid = draft.body["id"]
-    for field in ["plaintiffs", "defendants", "claims", "evidence", "elements",
-                  "green_channel", "consent_electronic_service"]:  # fmt: skip
+    for field in NOT_NULLABLE:
         res = await mp.update_filing(fid, {field: None})
         assert (res.status, res.error_code) == (422, "validation_failed"), field
-    res = await mp.create_filing({"court_id": "bj-chaoyang", "case_kind": "civil",
-                                  "plaintiffs": None})  # fmt: skip
+    res = await mp.create_filing(
+        {"court_id": "bj-chaoyang", "case_kind": "civil", "plaintiffs": None}
+    )
     assert res.status == 422
     cleared = await mp.update_filing(fid, {"fee_relief": None, "amount_fen": None})
     assert cleared.status == 200 and cleared.body["amount_fen"] is None
@@ -43,8 +72,7 @@ async def test_elements_are_flat_bounded_values(
     mp = await filer()
     draft = await mp.create_filing(complaint([await upload(mp)]))
     fid = draft.body["id"]
-    for elements in [{"x": 10**30}, {"a\u0000b": 1}, {"Bad Key": "v"}, {"x": {"nested": 1}},
-                     {"x": [1, 2]}, {"x": 1.5}, {f"k{i}": 1 for i in range(61)}]:  # fmt: skip
+    for elements in BAD_ELEMENTS:
         res = await mp.update_filing(fid, {"elements": elements})
         assert (res.status, res.error_code) == (422, "validation_failed"), elements
     ok = await mp.update_filing(fid, {"elements": {"loan_amount_fen": 100, "note": "借条"}})
@@ -64,12 +92,15 @@ async def test_odd_tokens_cursors_and_bodies_are_4xx(
     for token in ["a.é", "é.é", "\u00ff" * 40]:
         res = await mp.get("/api/v1/me", token=token)
         assert (res.status, res.error_code) == (401, "invalid_token")
-    bad = ["W10", "WzEsIDJd", "W251bGxd", "WyJ4Il0", "bm90IGpzb24", "W3RydWUsICJiYWQiLCAieCJd",
-           "W3RydWUsIDEsICIwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiXQ"]  # fmt: skip
-    for cursor in bad:
-        for session, path in [(mp, "/api/v1/filings"), (admin, "/api/v1/admin/staff"),
-                              (admin, "/api/v1/admin/lawyers"), (clerk, "/api/v1/review/filings"),
-                              (mp, "/api/v1/notifications")]:  # fmt: skip
+    paged = [
+        (mp, "/api/v1/filings"),
+        (admin, "/api/v1/admin/staff"),
+        (admin, "/api/v1/admin/lawyers"),
+        (clerk, "/api/v1/review/filings"),
+        (mp, "/api/v1/notifications"),
+    ]
+    for cursor in BAD_CURSORS:
+        for session, path in paged:
             res = await session.get(f"{path}?cursor={cursor}")
             assert (res.status, res.error_code) == (400, "invalid_cursor"), (path, cursor)
     deep = b"[" * 5000 + b"]" * 5000

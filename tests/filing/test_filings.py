@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from miniapp_stubs.client import MiniProgram
+from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
 from server.identity.creditcode import credit_check_char
 from server.platform.clock import FixedClock
@@ -50,16 +50,8 @@ async def test_from_draft_to_case(
     assert "filing_submitted" in await kinds(clerk)
     assert "filing_submitted" not in await kinds(other_clerk)
 
-    queue = await clerk.get("/api/v1/review/filings")
-    assert [i["id"] for i in queue.body["items"]] == [filing["id"]]
-    assert queue.body["items"][0]["working_days_left"] == 5
-    assert queue.body["items"][0]["overdue"] is False
-    assert (await other_clerk.get("/api/v1/review/filings")).body["items"] == []
-    assert (await other_clerk.get(f"/api/v1/filings/{filing['id']}")).status == 404
+    await _queued_for_its_court_only(filing["id"], clerk, other_clerk, defendant)
     path = f"/api/v1/review/filings/{filing['id']}/accept"
-    assert (await other_clerk.post(path, {"procedure": "ordinary"})).status == 404
-    assert (await defendant.get(f"/api/v1/filings/{filing['id']}")).status == 404
-
     accepted = await clerk.post(path, {"procedure": "simplified"})
     assert accepted.status == 200, accepted.body
     assert accepted.body["case_no"] == "（2026）京0105民初1号"
@@ -78,6 +70,21 @@ async def test_from_draft_to_case(
     assert case["timeline"][0]["kind"] == "立案" and case["procedure"] == "simplified"
     assert "query_code" not in case and len(services.cases.query_code(case)) == 8
     assert "filing_accepted" in await kinds(defendant)  # linked by identity, told at once
+
+
+async def _queued_for_its_court_only(
+    filing_id: str, clerk: StaffConsole, other_clerk: StaffConsole, defendant: MiniProgram
+) -> None:
+    """In its court's review queue, with the working days left; nobody else sees it."""
+    queue = await clerk.get("/api/v1/review/filings")
+    assert [i["id"] for i in queue.body["items"]] == [filing_id]
+    assert queue.body["items"][0]["working_days_left"] == 5
+    assert queue.body["items"][0]["overdue"] is False
+    assert (await other_clerk.get("/api/v1/review/filings")).body["items"] == []
+    assert (await other_clerk.get(f"/api/v1/filings/{filing_id}")).status == 404
+    path = f"/api/v1/review/filings/{filing_id}/accept"
+    assert (await other_clerk.post(path, {"procedure": "ordinary"})).status == 404
+    assert (await defendant.get(f"/api/v1/filings/{filing_id}")).status == 404
 
 
 def _oid(value: str) -> Any:
@@ -109,16 +116,13 @@ async def test_submit_lists_every_missing_item(
     assert stored is not None and stored["status"] == "draft"
 
 
-@pytest.mark.gen_test
-async def test_bad_drafts_are_refused_and_nothing_is_written(
-    filer: Callable[[], Awaitable[MiniProgram]], litigant: Litigant, services: Services
-) -> None:
-    mp = await filer()
-    other = await litigant()
-    theirs = await upload(other)
-    mine = await upload(mp)
-    bad_id = SELF_ID[:17] + ("1" if SELF_ID[17] != "1" else "2")
-    cases: list[tuple[dict[str, Any], str, tuple[Any, ...] | None]] = [
+BadDraft = tuple[dict[str, Any], str, tuple[Any, ...] | None]
+
+
+def _bad_drafts(mine: str, theirs: str, bad_id: str) -> list[BadDraft]:
+    """Drafts that must be refused: (body, error code, the location named in the details)."""
+    bad_company = {"type": "organization", "name": "某公司", "credit_code": COMPANY[:-1] + "0"}
+    return [
         (complaint([mine], court_id="nowhere"), "unknown_court", ("court_id",)),
         (complaint([mine], case_kind="space_law"), "unknown_case_kind", ("case_kind",)),
         (
@@ -127,12 +131,7 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(
             ("plaintiffs", 0, "id_number"),
         ),
         (
-            complaint(
-                [mine],
-                defendants=[
-                    {"type": "organization", "name": "某公司", "credit_code": COMPANY[:-1] + "0"}
-                ],
-            ),
+            complaint([mine], defendants=[bad_company]),
             "invalid_filing",
             ("defendants", 0, "credit_code"),
         ),
@@ -145,6 +144,18 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(
         (complaint([mine], colour="red"), "validation_failed", None),
         ({"court_id": "bj-chaoyang"}, "validation_failed", None),
     ]
+
+
+@pytest.mark.gen_test
+async def test_bad_drafts_are_refused_and_nothing_is_written(
+    filer: Callable[[], Awaitable[MiniProgram]], litigant: Litigant, services: Services
+) -> None:
+    mp = await filer()
+    other = await litigant()
+    theirs = await upload(other)
+    mine = await upload(mp)
+    bad_id = SELF_ID[:17] + ("1" if SELF_ID[17] != "1" else "2")
+    cases = _bad_drafts(mine, theirs, bad_id)
     for body, code, loc in cases:
         res = await mp.post("/api/v1/filings", body)
         assert (res.status, res.error_code) == (422, code), (body, res.body)
@@ -152,20 +163,13 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(
             assert list(loc) in [d["loc"] for d in res.body["error"]["details"]]
         assert bad_id not in str(res.body)
     assert await services.db["filings"].count_documents({}) == 0
-    ok = await mp.post(
-        "/api/v1/filings",
-        complaint(
-            [mine],
-            defendants=[
-                {
-                    "type": "organization",
-                    "name": "某科技有限公司",
-                    "credit_code": COMPANY,
-                    "address": "北京市朝阳区某路3号",
-                }
-            ],
-        ),
-    )
+    company = {
+        "type": "organization",
+        "name": "某科技有限公司",
+        "credit_code": COMPANY,
+        "address": "北京市朝阳区某路3号",
+    }
+    ok = await mp.post("/api/v1/filings", complaint([mine], defendants=[company]))
     assert ok.status == 201 and ok.body["defendants"][0]["credit_code"] == COMPANY
 
 
