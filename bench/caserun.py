@@ -43,11 +43,15 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
         )
         mine, court = party_scopes(litigant.user_id, {}), cs.court_scopes(shapes.COURT)
         rows: list[tuple[str, str, str, RawCall]] = [  # CASE_ROWS' kind, path, token, raw
-            ("detail", f"/api/v1/cases/{case_id}", litigant.token,
-             lambda d: raw_detail(d, ObjectId(case_id))),
+            (
+                "detail",
+                f"/api/v1/cases/{case_id}",
+                litigant.token,
+                lambda d: raw_detail(d, ObjectId(case_id)),
+            ),
             ("party", cs.CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
             ("clerk", cs.CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
-        ]  # fmt: skip
+        ]
         for size in (o.cases, o.cases_large):
             if size <= 0:
                 continue
@@ -58,14 +62,21 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                 cs.check_list(stack.api, clerk.token, db, court)
             found = cs.plans(db, case_id, litigant.user_id)
             bench.fact(f"case plans at {label}", found)
-            bench.note(f"case query plans at {label}: "
-                       + "; ".join(f"{k}: {v}" for k, v in found.items()))  # fmt: skip
+            bench.note(
+                f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items())
+            )
             for kind, path, token, raw_call in rows:
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, names, case_keys(kind, size), url, token, raw_call, timeout=SLOW)
-    bench.fact("cases", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1),
-                         "litigant_cases": len(seeder.mine) + 1})  # fmt: skip
+    bench.fact(
+        "cases",
+        {
+            "seeded": seeder.count,
+            "seconds": round(seeder.seconds, 1),
+            "litigant_cases": len(seeder.mine) + 1,
+        },
+    )
 
 
 def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:
@@ -108,8 +119,14 @@ async def raw_list(db: raw.Db, scopes: cs.Scopes) -> bool:
     now = dt.datetime.now(dt.UTC)
     for index, scope, indexed in scopes:
         rows = await first_page(
-            db["cases"], scope, SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
-            now=now, indexed_scope=indexed, index=index,
-        )  # fmt: skip
+            db["cases"],
+            scope,
+            SUMMARY_FIELDS,
+            cs.PAGE + 1,
+            field="last_activity_at",
+            now=now,
+            indexed_scope=indexed,
+            index=index,
+        )
         found += len(rows)
     return found > 0

@@ -58,8 +58,9 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         with bench.stage("check a message sent through the API against a seeded one"):
             sent = ms.api_message(stack.api, litigant, case_id)
             on_case = (case_id, str(case["case_no"]))
-            like = seeder.order(dt.datetime.now(dt.UTC), sender=litigant.user_id,
-                                assignee=judge, case=on_case)  # fmt: skip
+            like = seeder.order(
+                dt.datetime.now(dt.UTC), sender=litigant.user_id, assignee=judge, case=on_case
+            )
             ms.check_shape(db, sent["id"], like)
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
             now = dt.datetime.now(dt.UTC)
@@ -75,13 +76,23 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
         post_args = (token_file(bench, litigant.token, "message"), str(payload))
         pair(
-            bench, ("POST /messages", "raw message create"), ("message_post", "raw_message_post"),
-            url, litigant.token, lambda d: create(d, ObjectId(case_id), judge, rng),
+            bench,
+            ("POST /messages", "raw message create"),
+            ("message_post", "raw_message_post"),
+            url,
+            litigant.token,
+            lambda d: create(d, ObjectId(case_id), judge, rng),
             api_call=lambda: call(url, body, litigant.token, status=201),
             run=wrk(bench, "post.lua", post_args),
-        )  # fmt: skip
-        pair(bench, ("GET /messages", "raw message list"), ("message_list", "raw_message_list"),
-             url, reader.token, lambda d: my_page(d, reader.user_id))  # fmt: skip
+        )
+        pair(
+            bench,
+            ("GET /messages", "raw message list"),
+            ("message_list", "raw_message_list"),
+            url,
+            reader.token,
+            lambda d: my_page(d, reader.user_id),
+        )
         sweep_rate(bench, seeder, o.open_orders)
         statistics(bench, stack, seeder, staff.supervisor.token)
     bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
@@ -105,17 +116,31 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
     async def work(session: AsyncClientSession) -> None:
-        counter = await change_one(db["counters"], {"_id": key}, {"$inc": {"seq": 1}},
-                                         upsert=True, session=session)  # fmt: skip
-        doc = ms.order_doc(rng, int((counter or {})["seq"]), now, case["filer_id"], judge,
-                           (str(case_id), case["case_no"]))  # fmt: skip
+        counter = await change_one(
+            db["counters"], {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, session=session
+        )
+        doc = ms.order_doc(
+            rng,
+            int((counter or {})["seq"]),
+            now,
+            case["filer_id"],
+            judge,
+            (str(case_id), case["case_no"]),
+        )
         await db["workorders"].insert_one(doc, session=session)
         order = WorkOrderDoc.model_validate(doc)
         for n in WorkOrderService.notices([judge], order, announcement(order), set()):
             await raw.notifier(db).notify(
-                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
-                page=n.page, dedupe_key=n.dedupe_key, session=session,
-            )  # fmt: skip
+                n.user_ids,
+                n.kind,
+                n.title,
+                n.body,
+                data=n.data,
+                template=n.template,
+                page=n.page,
+                dedupe_key=n.dedupe_key,
+                session=session,
+            )
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)
@@ -149,8 +174,14 @@ def sweep_rate(bench: Bench, seeder: ms.OrderSeeder, count: int) -> None:
         f"{count / took:.0f} orders/s; each escalated once and its supervisor told once; "
         "p50/p99 = wait from then to each order's escalation"
     )
-    result = LoadResult(f"escalation sweep {label}", requests=count, seconds=took,
-                        rps=count / took, p50_ms=waits[0], p99_ms=waits[1])  # fmt: skip
+    result = LoadResult(
+        f"escalation sweep {label}",
+        requests=count,
+        seconds=took,
+        rps=count / took,
+        p50_ms=waits[0],
+        p99_ms=waits[1],
+    )
     bench.record(result, "sweep")
     settle(bench, "the escalation sweep", limit=max(300.0, count / 50))
 
@@ -184,8 +215,10 @@ def statistics(bench: Bench, stack: Stack, seeder: ms.OrderSeeder, token: str) -
         raw_s = asyncio.run(raw.time_once(stack.db_uri, DATABASE, raw_call))
         compare_stats(report["total"], found)
     plan = explain(seeder.db, explain_command(head))
-    bench.note(f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
-               f"plan of the first stage: {plan}")  # fmt: skip
+    bench.note(
+        f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
+        f"plan of the first stage: {plan}"
+    )
     pair(bench, names, ("stats", "raw_stats"), url, token, raw_call, lone=(api_s, raw_s))
 
 

@@ -35,9 +35,16 @@ STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
 ASSIGNEES = 20  # judges the seeded orders are spread over
 LATER = (
-    "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
-    "close_note", "closed_on_time", "rating", "rating_score",
-)  # fmt: skip
+    "first_replied_at",
+    "first_reply_seconds",
+    "first_reply_on_time",
+    "closed_at",
+    "closed_by",
+    "close_note",
+    "closed_on_time",
+    "rating",
+    "rating_score",
+)
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
 
 
@@ -112,30 +119,56 @@ def api_message(api: str, litigant: fs.Filer, case_id: str) -> dict[str, Any]:
 
 
 def order_doc(
-    rng: random.Random, seq: int, created: dt.datetime, sender: str, assignee: str | None,
+    rng: random.Random,
+    seq: int,
+    created: dt.datetime,
+    sender: str,
+    assignee: str | None,
     case: tuple[str, str] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What ``MessageService.create`` inserts (number ``seq`` of its year)."""
     year = created.astimezone(shapes.SHANGHAI).year
     content = f"请问第{rng.randrange(1, 999)}号问题如何处理？" + "请尽快答复。" * rng.randrange(
         1, 8
     )
     doc = {
-        "_id": ObjectId(), "no": workorder_number(year, shapes.court().code, seq), "seq": seq,
+        "_id": ObjectId(),
+        "no": workorder_number(year, shapes.court().code, seq),
+        "seq": seq,
         "year": year,
-        "court_id": shapes.COURT, "sender_id": sender, "sender_name": shapes.person_name(rng),
-        "case_id": case[0] if case else None, "case_no": case[1] if case else None,
+        "court_id": shapes.COURT,
+        "sender_id": sender,
+        "sender_name": shapes.person_name(rng),
+        "case_id": case[0] if case else None,
+        "case_no": case[1] if case else None,
         "case_staff_ids": [assignee] if case and assignee else [],
         "category": rng.choice(CATEGORIES),
-        "status": "assigned" if assignee else "pending", "assignee_id": assignee,
+        "status": "assigned" if assignee else "pending",
+        "assignee_id": assignee,
         "assigned_at": created if assignee else None,
-        "thread": [{"id": str(ObjectId()), "by": sender, "side": "sender", "name": None,
-                    "content": content, "attachments": [], "at": created}],
-        "excerpt": content[:60], "attachments": [],
+        "thread": [
+            {
+                "id": str(ObjectId()),
+                "by": sender,
+                "side": "sender",
+                "name": None,
+                "content": content,
+                "attachments": [],
+                "at": created,
+            }
+        ],
+        "excerpt": content[:60],
+        "attachments": [],
         "content_check": {"suggest": "pass", "label": 100, "trace_id": secrets.token_hex(8)},
-        **deadlines(created), "escalations": [], "escalation_level": 0, "assignments": [],
-        **dict.fromkeys(LATER), "version": 1, "created_at": created, "updated_at": created,
-    }  # fmt: skip
+        **deadlines(created),
+        "escalations": [],
+        "escalation_level": 0,
+        "assignments": [],
+        **dict.fromkeys(LATER),
+        "version": 1,
+        "created_at": created,
+        "updated_at": created,
+    }
     swept(doc, created)
     return doc
 
@@ -153,9 +186,13 @@ class OrderSeeder:
     seconds: float = 0.0
 
     def order(
-        self, created: dt.datetime, *, sender: str | None = None, assignee: str | None = None,
+        self,
+        created: dt.datetime,
+        *,
+        sender: str | None = None,
+        assignee: str | None = None,
         case: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
         created = to_ms(created)
         self.numbers = self.numbers or Numbers(self.db, f"workorder_no|{shapes.COURT}")
@@ -169,12 +206,25 @@ class OrderSeeder:
         if status in ("replied", "closed"):
             at = to_ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
             at = min(at, now)
-            doc["thread"].append({**doc["thread"][0], "id": str(ObjectId()), "side": "court",
-                                  "by": doc["assignee_id"], "name": "王法官", "at": at,
-                                  "content": "已收到，正在办理。"})  # fmt: skip
-            doc.update(status="replied", first_replied_at=at, updated_at=at, version=2,
-                       first_reply_seconds=(at - doc["created_at"]).total_seconds(),
-                       first_reply_on_time=at <= doc["first_reply_due_at"])  # fmt: skip
+            doc["thread"].append(
+                {
+                    **doc["thread"][0],
+                    "id": str(ObjectId()),
+                    "side": "court",
+                    "by": doc["assignee_id"],
+                    "name": "王法官",
+                    "at": at,
+                    "content": "已收到，正在办理。",
+                }
+            )
+            doc.update(
+                status="replied",
+                first_replied_at=at,
+                updated_at=at,
+                version=2,
+                first_reply_seconds=(at - doc["created_at"]).total_seconds(),
+                first_reply_on_time=at <= doc["first_reply_due_at"],
+            )
         if status == "closed":
             at = min(
                 to_ms(doc["first_replied_at"] + dt.timedelta(hours=self.rng.uniform(1, 48))), now
@@ -217,8 +267,11 @@ class OrderSeeder:
         created = now - dt.timedelta(seconds=self.rng.uniform(3600, 365 * 86400))
         roll = self.rng.random()
         assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
-        status = "pending" if assignee is None else (
-            "assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")  # fmt: skip
+        status = (
+            "pending"
+            if assignee is None
+            else ("assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")
+        )
         return self.advance(self.order(created, assignee=assignee), status, now)
 
 
@@ -249,8 +302,9 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
     far = to_ms(far)
     for step in doc["steps"]:
         step["at"] = due if (step["kind"], step["level"]) == ("assign", 1) else far
-    doc.update(assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due,
-               sweep_at=due)  # fmt: skip
+    doc.update(
+        assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due, sweep_at=due
+    )
     return doc
 
 

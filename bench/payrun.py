@@ -65,8 +65,10 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         )
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
-        bench.note(f"one callback alone: first delivery {lone[0] * 1000:.0f} ms, repeat "
-                   f"{lone[1] * 1000:.0f} ms")  # fmt: skip
+        bench.note(
+            f"one callback alone: first delivery {lone[0] * 1000:.0f} ms, repeat "
+            f"{lone[1] * 1000:.0f} ms"
+        )
         with bench.stage("explain the callback's order lookup: IXSCAN"):
             plan = explain(db, {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1})
             bench.fact("order lookup plan", plan)
@@ -91,8 +93,10 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
             paid = db["payments"].count_documents({"status": "paid"})
             if audits != paid:
                 raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
-    bench.fact("payments", {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1),
-                            "credited": after.paid})  # fmt: skip
+    bench.fact(
+        "payments",
+        {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1), "credited": after.paid},
+    )
 
 
 def check_one(
@@ -218,9 +222,12 @@ def repeat(calls: Callbacks, db: Any, lone: float) -> None:
 
 
 def check_ledger(
-    bench: Bench, db: Any, orders: list[ps.Order], after: str,
+    bench: Bench,
+    db: Any,
+    orders: list[ps.Order],
+    after: str,
     load: tuple[list[ps.Order], LoadResult] | None,
-) -> Ledger:  # fmt: skip
+) -> Ledger:
     """Every seeded order credited at most once; with ``load`` (its orders and result), at
     least as many of those orders credited as answers were counted."""
     with bench.stage(f"check after the {after}: no order credited twice"):
@@ -282,8 +289,11 @@ def delivered(emulator: str, out_trade_no: str, timeout: float = 15) -> dict[str
     url = f"{emulator}/_emulator/pay/notifications?out_trade_no={out_trade_no}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [n for n in call(url).get("notifications", [])
-                 if n["event_type"] == "TRANSACTION.SUCCESS"]  # fmt: skip
+        found = [
+            n
+            for n in call(url).get("notifications", [])
+            if n["event_type"] == "TRANSACTION.SUCCESS"
+        ]
         if found and found[0]["done"]:
             answers = [a["status"] for a in found[0]["attempts"]]
             if not answers or set(answers) != {204}:
@@ -297,12 +307,15 @@ def check_shapes(api: ApiPaid, db: Db, order: ps.Order, resource: dict[str, Any]
     """The seeded case, notice and order (credited by the bench's callback carrying
     ``resource``) have the keys and value types of the API's; the bench's transaction those
     of the emulator's."""
-    check_shapes_of("payments", [
-        (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
-        (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
-        (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
-        (api.transaction, resource, "callback's transaction"),
-    ])  # fmt: skip
+    check_shapes_of(
+        "payments",
+        [
+            (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
+            (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
+            (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
+            (api.transaction, resource, "callback's transaction"),
+        ],
+    )
 
 
 def post(api: str, keys: ps.PayKeys, body: str) -> float:
@@ -358,8 +371,13 @@ def ledger(db: Db, orders: list[ps.Order]) -> Ledger:
         )
         cases = _by_id(db, "cases", [o.case_id for o in chunk], "timeline.kind")
         for o in chunk:
-            _tally(out, o, payments.get(o.payment["_id"]), notices.get(o.notice_id),
-                   cases.get(o.case_id))  # fmt: skip
+            _tally(
+                out,
+                o,
+                payments.get(o.payment["_id"]),
+                notices.get(o.notice_id),
+                cases.get(o.case_id),
+            )
     return out
 
 

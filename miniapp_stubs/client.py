@@ -230,8 +230,9 @@ class MiniProgram(ApiSession):
     async def pay_notice(self, fee_notice_id: str, idempotency_key: str | None = None) -> Response:
         """The fee page's 缴费 button: our order for the notice, with pay_params."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return await self.post("/api/v1/payments", {"fee_notice_id": fee_notice_id},
-                               headers=headers)  # fmt: skip
+        return await self.post(
+            "/api/v1/payments", {"fee_notice_id": fee_notice_id}, headers=headers
+        )
 
     async def request_payment(self, pay_params: dict[str, Any]) -> Response:
         """``wx.requestPayment(pay_params)`` and the user pays: WeChat checks paySign, the

@@ -153,10 +153,12 @@ class AuthService:
         # revoked_at is the database's clock, not ours: every process compares against one clock
         await self.revocations.update_one(
             {"_id": principal.sid},
-            {"$setOnInsert": {"user_id": principal.id, "expires_at": expires},
-             "$currentDate": {"revoked_at": True}},
+            {
+                "$setOnInsert": {"user_id": principal.id, "expires_at": expires},
+                "$currentDate": {"revoked_at": True},
+            },
             upsert=True,
-        )  # fmt: skip
+        )
 
     # ---- revocations made by other processes
 

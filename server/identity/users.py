@@ -402,13 +402,16 @@ class UserService:
         return Page[ColleagueOut](
             items=[
                 ColleagueOut(
-                    id=str(d.id), role=d.role, name=d.name,
-                    supervisor=d.supervisor, division_head=d.division_head,
+                    id=str(d.id),
+                    role=d.role,
+                    name=d.name,
+                    supervisor=d.supervisor,
+                    division_head=d.division_head,
                 )
                 for d in docs
             ],
             next_cursor=encode_cursor([docs[-1].id]) if len(raws) > query.limit else None,
-        )  # fmt: skip
+        )
 
     async def list_lawyers(self, query: LawyerQuery) -> Page[UserOut]:
         """Lawyer applications in one status, oldest first (the verification queue)."""
