@@ -6,9 +6,10 @@ with ``--cases-large``, grow the cases to that many and measure the same rows ag
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from pymongo.database import Database
 
 from bench import caseseed as cs
 from bench import raw, shapes
@@ -42,16 +43,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
         )
         mine, court = party_scopes(litigant.user_id, {}), cs.court_scopes(shapes.COURT)
-        rows: list[tuple[str, str, str, RawCall]] = [  # CASE_ROWS' kind, path, token, raw
-            (
-                "detail",
-                f"/api/v1/cases/{case_id}",
-                litigant.token,
-                lambda d: raw_detail(d, ObjectId(case_id)),
-            ),
-            ("party", cs.CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
-            ("clerk", cs.CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
-        ]
+        rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
         for size in (o.cases, o.cases_large):
             if size <= 0:
                 continue
@@ -60,11 +52,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             with bench.stage(f"check GET {cs.CASES_PATH} (litigant, clerk) against raw at {label}"):
                 cs.check_list(stack.api, litigant.token, db, mine)
                 cs.check_list(stack.api, clerk.token, db, court)
-            found = cs.plans(db, case_id, litigant.user_id)
-            bench.fact(f"case plans at {label}", found)
-            bench.note(
-                f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items())
-            )
+            note_plans(bench, db, case_id, litigant.user_id, label)
             for kind, path, token, raw_call in rows:
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
@@ -77,6 +65,26 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             "litigant_cases": len(seeder.mine) + 1,
         },
     )
+
+
+def case_rows(
+    case_id: str, litigant_token: str, clerk_token: str, mine: cs.Scopes, court: cs.Scopes
+) -> list[tuple[str, str, str, RawCall]]:
+    """Each of ``CASE_ROWS``' kinds: the API path, whose token, and the raw reads."""
+    detail = f"/api/v1/cases/{case_id}"
+    return [
+        ("detail", detail, litigant_token, lambda d: raw_detail(d, ObjectId(case_id))),
+        ("party", cs.CASES_PATH, litigant_token, lambda d: raw_list(d, mine)),
+        ("clerk", cs.CASES_PATH, clerk_token, lambda d: raw_list(d, court)),
+    ]
+
+
+def note_plans(
+    bench: Bench, db: Database[dict[str, Any]], case_id: str, user_id: str, label: str
+) -> None:
+    found = cs.plans(db, case_id, user_id)
+    bench.fact(f"case plans at {label}", found)
+    bench.note(f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items()))
 
 
 def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:

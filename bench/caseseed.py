@@ -58,43 +58,41 @@ def case_doc(
     plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
     defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
     code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
+    note = f"{case_no}，适用{PROCEDURES[procedure]}"
     return {
+        **_accepted_civil_case(),
         "_id": ObjectId(),
         "case_no": case_no,
         "seq": seq,
         "year": year,
-        "court_id": shapes.COURT,
-        "type_code": TYPE_CODE,
-        "case_kind": "civil",
         "filing_id": str(ObjectId()),
         "cause": rng.choice(shapes._CAUSES),
         "procedure": procedure,
-        "status": "accepted",
-        "amount_fen": 10_000_000,
         "plaintiffs": plaintiffs,
         "defendants": defendants,
-        "third_parties": [],
         "party_user_ids": [user_id] if user_id else [],
-        "agent_ids": [],
         "filer_id": filer_id,
         "query_code_cipher": cipher.encrypt(code, b"query_code"),
+        "timeline": [{"at": at, "kind": "立案", "by": staff_id, "note": note}],
+        **dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), at),
+    }
+
+
+def _accepted_civil_case() -> dict[str, Any]:
+    """What every seeded case shares: a civil case just accepted, not yet assigned."""
+    return {
+        "court_id": shapes.COURT,
+        "type_code": TYPE_CODE,
+        "case_kind": "civil",
+        "status": "accepted",
+        "amount_fen": 10_000_000,
+        "third_parties": [],
+        "agent_ids": [],
         "version": 1,
         "judge_id": None,
         "clerk_id": None,
         "green_channel": [],
         "fee_relief": None,
-        "timeline": [
-            {
-                "at": at,
-                "kind": "立案",
-                "by": staff_id,
-                "note": f"{case_no}，适用{PROCEDURES[procedure]}",
-            }
-        ],
-        "accepted_at": at,
-        "created_at": at,
-        "updated_at": at,
-        "last_activity_at": at,
     }
 
 

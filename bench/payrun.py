@@ -57,24 +57,14 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         seeder = ps.PaySeeder(db, cipher, api.notice, court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
-        with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
-            seeder.insert(1 + warm + measured)
-        bench.note(
-            f"seeded {len(seeder.orders)} cases, each with a fee notice and a pending order of "
-            f"{seeder.fees['amount_fen']} fen, in {seeder.seconds:.1f} s"
-        )
+        seed_orders(bench, seeder, 1 + warm + measured)
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
         bench.note(
             f"one callback alone: first delivery {lone[0] * 1000:.0f} ms, repeat "
             f"{lone[1] * 1000:.0f} ms"
         )
-        with bench.stage("explain the callback's order lookup: IXSCAN"):
-            plan = explain(db, {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1})
-            bench.fact("order lookup plan", plan)
-            bench.note(f"the callback's order lookup: {plan}")
-            if "IXSCAN" not in plan:  # without an index every callback reads every order
-                raise SeedError(f"the callback's order lookup uses no index: {plan}")
+        explain_lookup(bench, db)
         calls = Callbacks(bench, stack.api, keys)
         rest = seeder.orders[1:]
         pool, began = first_delivery(calls, (rest[:warm], rest[warm:]), lone[0])
@@ -87,16 +77,39 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         settle(bench, "the repeated callbacks")
         after = check_ledger(bench, db, seeder.orders, "repeats", None)
         with bench.stage("check: the repeated callbacks changed nothing"):
-            if not after.same_as(before):
-                raise SeedError(f"before {before.summary()}; after {after.summary()}")
-            audits = db["audit"].count_documents({"action": "payment.paid"})
-            paid = db["payments"].count_documents({"status": "paid"})
-            if audits != paid:
-                raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
+            check_unchanged(db, before, after)
     bench.fact(
         "payments",
         {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1), "credited": after.paid},
     )
+
+
+def seed_orders(bench: Bench, seeder: ps.PaySeeder, count: int) -> None:
+    with bench.stage(f"insert {count} cases, fee notices and pending orders"):
+        seeder.insert(count)
+    bench.note(
+        f"seeded {len(seeder.orders)} cases, each with a fee notice and a pending order of "
+        f"{seeder.fees['amount_fen']} fen, in {seeder.seconds:.1f} s"
+    )
+
+
+def explain_lookup(bench: Bench, db: Db) -> None:
+    with bench.stage("explain the callback's order lookup: IXSCAN"):
+        plan = explain(db, {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1})
+        bench.fact("order lookup plan", plan)
+        bench.note(f"the callback's order lookup: {plan}")
+        if "IXSCAN" not in plan:  # without an index every callback reads every order
+            raise SeedError(f"the callback's order lookup uses no index: {plan}")
+
+
+def check_unchanged(db: Db, before: Ledger, after: Ledger) -> None:
+    """The repeats left the ledger as it was, and each payment has one audit entry."""
+    if not after.same_as(before):
+        raise SeedError(f"before {before.summary()}; after {after.summary()}")
+    audits = db["audit"].count_documents({"action": "payment.paid"})
+    paid = db["payments"].count_documents({"status": "paid"})
+    if audits != paid:
+        raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
 
 
 def check_one(
