@@ -6,9 +6,10 @@ with ``--cases-large``, grow the cases to that many and measure the same rows ag
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from pymongo.database import Database
 
 from bench import caseseed as cs
 from bench import raw, shapes
@@ -42,12 +43,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
         )
         mine, court = party_scopes(litigant.user_id, {}), cs.court_scopes(shapes.COURT)
-        rows: list[tuple[str, str, str, RawCall]] = [  # CASE_ROWS' kind, path, token, raw
-            ("detail", f"/api/v1/cases/{case_id}", litigant.token,
-             lambda d: raw_detail(d, ObjectId(case_id))),
-            ("party", cs.CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
-            ("clerk", cs.CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
-        ]  # fmt: skip
+        rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
         for size in (o.cases, o.cases_large):
             if size <= 0:
                 continue
@@ -56,16 +52,39 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             with bench.stage(f"check GET {cs.CASES_PATH} (litigant, clerk) against raw at {label}"):
                 cs.check_list(stack.api, litigant.token, db, mine)
                 cs.check_list(stack.api, clerk.token, db, court)
-            found = cs.plans(db, case_id, litigant.user_id)
-            bench.fact(f"case plans at {label}", found)
-            bench.note(f"case query plans at {label}: "
-                       + "; ".join(f"{k}: {v}" for k, v in found.items()))  # fmt: skip
+            note_plans(bench, db, case_id, litigant.user_id, label)
             for kind, path, token, raw_call in rows:
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, names, case_keys(kind, size), url, token, raw_call, timeout=SLOW)
-    bench.fact("cases", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1),
-                         "litigant_cases": len(seeder.mine) + 1})  # fmt: skip
+    bench.fact(
+        "cases",
+        {
+            "seeded": seeder.count,
+            "seconds": round(seeder.seconds, 1),
+            "litigant_cases": len(seeder.mine) + 1,
+        },
+    )
+
+
+def case_rows(
+    case_id: str, litigant_token: str, clerk_token: str, mine: cs.Scopes, court: cs.Scopes
+) -> list[tuple[str, str, str, RawCall]]:
+    """Each of ``CASE_ROWS``' kinds: the API path, whose token, and the raw reads."""
+    detail = f"/api/v1/cases/{case_id}"
+    return [
+        ("detail", detail, litigant_token, lambda d: raw_detail(d, ObjectId(case_id))),
+        ("party", cs.CASES_PATH, litigant_token, lambda d: raw_list(d, mine)),
+        ("clerk", cs.CASES_PATH, clerk_token, lambda d: raw_list(d, court)),
+    ]
+
+
+def note_plans(
+    bench: Bench, db: Database[dict[str, Any]], case_id: str, user_id: str, label: str
+) -> None:
+    found = cs.plans(db, case_id, user_id)
+    bench.fact(f"case plans at {label}", found)
+    bench.note(f"case query plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items()))
 
 
 def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:
@@ -108,8 +127,14 @@ async def raw_list(db: raw.Db, scopes: cs.Scopes) -> bool:
     now = dt.datetime.now(dt.UTC)
     for index, scope, indexed in scopes:
         rows = await first_page(
-            db["cases"], scope, SUMMARY_FIELDS, cs.PAGE + 1, field="last_activity_at",
-            now=now, indexed_scope=indexed, index=index,
-        )  # fmt: skip
+            db["cases"],
+            scope,
+            SUMMARY_FIELDS,
+            cs.PAGE + 1,
+            field="last_activity_at",
+            now=now,
+            indexed_scope=indexed,
+            index=index,
+        )
         found += len(rows)
     return found > 0

@@ -39,10 +39,15 @@ def court_scopes(court_id: str) -> Scopes:
 
 
 def case_doc(
-    cipher: shapes.Cipher, rng: random.Random, seq: int, at: dt.datetime,
-    plaintiff: tuple[shapes.Person, str | None], filer_id: str, staff_id: str,
+    cipher: shapes.Cipher,
+    rng: random.Random,
+    seq: int,
+    at: dt.datetime,
+    plaintiff: tuple[shapes.Person, str | None],
+    filer_id: str,
+    staff_id: str,
     procedure: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """``CaseService.case_document`` of a civil filing accepted at ``at`` (no consent to
     electronic service, no green channel, no fee relief, no agent); ``procedure`` at random
     unless given."""
@@ -53,19 +58,42 @@ def case_doc(
     plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
     defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
     code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
+    note = f"{case_no}，适用{PROCEDURES[procedure]}"
     return {
-        "_id": ObjectId(), "case_no": case_no, "seq": seq, "year": year,
-        "court_id": shapes.COURT, "type_code": TYPE_CODE, "case_kind": "civil",
-        "filing_id": str(ObjectId()), "cause": rng.choice(shapes._CAUSES),
-        "procedure": procedure, "status": "accepted", "amount_fen": 10_000_000,
-        "plaintiffs": plaintiffs, "defendants": defendants, "third_parties": [],
-        "party_user_ids": [user_id] if user_id else [], "agent_ids": [], "filer_id": filer_id,
-        "query_code_cipher": cipher.encrypt(code, b"query_code"), "version": 1,
-        "judge_id": None, "clerk_id": None, "green_channel": [], "fee_relief": None,
-        "timeline": [{"at": at, "kind": "立案", "by": staff_id,
-                      "note": f"{case_no}，适用{PROCEDURES[procedure]}"}],
-        "accepted_at": at, "created_at": at, "updated_at": at, "last_activity_at": at,
-    }  # fmt: skip
+        **_accepted_civil_case(),
+        "_id": ObjectId(),
+        "case_no": case_no,
+        "seq": seq,
+        "year": year,
+        "filing_id": str(ObjectId()),
+        "cause": rng.choice(shapes._CAUSES),
+        "procedure": procedure,
+        "plaintiffs": plaintiffs,
+        "defendants": defendants,
+        "party_user_ids": [user_id] if user_id else [],
+        "filer_id": filer_id,
+        "query_code_cipher": cipher.encrypt(code, b"query_code"),
+        "timeline": [{"at": at, "kind": "立案", "by": staff_id, "note": note}],
+        **dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), at),
+    }
+
+
+def _accepted_civil_case() -> dict[str, Any]:
+    """What every seeded case shares: a civil case just accepted, not yet assigned."""
+    return {
+        "court_id": shapes.COURT,
+        "type_code": TYPE_CODE,
+        "case_kind": "civil",
+        "status": "accepted",
+        "amount_fen": 10_000_000,
+        "third_parties": [],
+        "agent_ids": [],
+        "version": 1,
+        "judge_id": None,
+        "clerk_id": None,
+        "green_channel": [],
+        "fee_relief": None,
+    }
 
 
 @dataclass
@@ -166,8 +194,12 @@ def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str,
         for i, s, _ in scopes
     }
     found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
-    found["detail hearings"] = {**find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS),
-                                "find": "hearings"}  # fmt: skip
-    found["detail documents"] = {**find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS),
-                                 "find": "served_documents"}  # fmt: skip
+    found["detail hearings"] = {
+        **find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS),
+        "find": "hearings",
+    }
+    found["detail documents"] = {
+        **find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS),
+        "find": "served_documents",
+    }
     return {name: explain(db, command) for name, command in found.items()}

@@ -90,14 +90,22 @@ def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
             raise SeedError(f"raw submit of {raw_draft}: draft not found")
 
     o = bench.opts
-    drafts = {phase: [i for _, i in filings.pools[pool][1:]]
-              for phase, pool in (("warmup", POOLS[2]), ("measured", POOLS[3]))}  # fmt: skip
+    drafts = {
+        phase: [i for _, i in filings.pools[pool][1:]]
+        for phase, pool in (("warmup", POOLS[2]), ("measured", POOLS[3]))
+    }
     pair(
-        bench, ("POST submit", "raw submit"), ("submit", "raw_submit"), stack.api, token, raw_call,
+        bench,
+        ("POST submit", "raw submit"),
+        ("submit", "raw_submit"),
+        stack.api,
+        token,
+        raw_call,
         api_call=lambda: call(f"{stack.api}/api/v1/filings/{api_draft}/submit", {}, token),
         run=submit_run(bench, filings, POOLS[1], o.duration),
-        warm=submit_run(bench, filings, POOLS[0], o.warmup), raw_ops=raw.submit_ops(drafts),
-    )  # fmt: skip
+        warm=submit_run(bench, filings, POOLS[0], o.warmup),
+        raw_ops=raw.submit_ops(drafts),
+    )
 
 
 def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> WrkRun:

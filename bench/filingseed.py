@@ -174,6 +174,10 @@ def check_queue(api: str, clerk: SignedIn, db: Database[dict[str, Any]]) -> None
 
 def explain_queue(db: Database[dict[str, Any]]) -> str:
     """The plan of the queue's first-page query."""
-    command = {"find": "filings", "filter": QUEUE_FILTER, "sort": dict(QUEUE_SORT),
-               "limit": QUEUE_PAGE + 1}  # fmt: skip
+    command = {
+        "find": "filings",
+        "filter": QUEUE_FILTER,
+        "sort": dict(QUEUE_SORT),
+        "limit": QUEUE_PAGE + 1,
+    }
     return explain(db, command)

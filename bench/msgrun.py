@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from bench import filingseed as fs
 from bench import msgseed as ms
 from bench import raw, shapes
 from bench.filingrun import Filings
@@ -58,33 +59,56 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         with bench.stage("check a message sent through the API against a seeded one"):
             sent = ms.api_message(stack.api, litigant, case_id)
             on_case = (case_id, str(case["case_no"]))
-            like = seeder.order(dt.datetime.now(dt.UTC), sender=litigant.user_id,
-                                assignee=judge, case=on_case)  # fmt: skip
+            like = seeder.order(
+                dt.datetime.now(dt.UTC), sender=litigant.user_id, assignee=judge, case=on_case
+            )
             ms.check_shape(db, sent["id"], like)
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
-            now = dt.datetime.now(dt.UTC)
-            mine = [
-                seeder.order(now - dt.timedelta(minutes=i), sender=reader.user_id, assignee=judge)
-                for i in range(MINE)
-            ]
-            seeder.insert(mine)
+            seed_reader(seeder, reader.user_id, judge)
             ms.check_list(stack.api, reader.token, db, reader.user_id)
-        url, rng = f"{stack.api}{ms.MESSAGES_PATH}", random.Random(3)
-        body = ms.message_body(case_id)
-        payload = bench.workdir / "message.json"
-        payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-        post_args = (token_file(bench, litigant.token, "message"), str(payload))
-        pair(
-            bench, ("POST /messages", "raw message create"), ("message_post", "raw_message_post"),
-            url, litigant.token, lambda d: create(d, ObjectId(case_id), judge, rng),
-            api_call=lambda: call(url, body, litigant.token, status=201),
-            run=wrk(bench, "post.lua", post_args),
-        )  # fmt: skip
-        pair(bench, ("GET /messages", "raw message list"), ("message_list", "raw_message_list"),
-             url, reader.token, lambda d: my_page(d, reader.user_id))  # fmt: skip
+        message_pairs(bench, stack, case_id, judge, litigant, reader)
         sweep_rate(bench, seeder, o.open_orders)
         statistics(bench, stack, seeder, staff.supervisor.token)
     bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
+
+
+def seed_reader(seeder: ms.OrderSeeder, reader: str, judge: str) -> None:
+    """``MINE`` messages of the reader, a minute apart, all assigned to the judge."""
+    now = dt.datetime.now(dt.UTC)
+    mine = [
+        seeder.order(now - dt.timedelta(minutes=i), sender=reader, assignee=judge)
+        for i in range(MINE)
+    ]
+    seeder.insert(mine)
+
+
+def message_pairs(
+    bench: Bench, stack: Stack, case_id: str, judge: str, litigant: fs.Filer, reader: fs.Filer
+) -> None:
+    """Sending a message and listing one's own, each through the API and raw."""
+    url, rng = f"{stack.api}{ms.MESSAGES_PATH}", random.Random(3)
+    body = ms.message_body(case_id)
+    payload = bench.workdir / "message.json"
+    payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    post_args = (token_file(bench, litigant.token, "message"), str(payload))
+    pair(
+        bench,
+        ("POST /messages", "raw message create"),
+        ("message_post", "raw_message_post"),
+        url,
+        litigant.token,
+        lambda d: create(d, ObjectId(case_id), judge, rng),
+        api_call=lambda: call(url, body, litigant.token, status=201),
+        run=wrk(bench, "post.lua", post_args),
+    )
+    pair(
+        bench,
+        ("GET /messages", "raw message list"),
+        ("message_list", "raw_message_list"),
+        url,
+        reader.token,
+        lambda d: my_page(d, reader.user_id),
+    )
 
 
 async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
@@ -105,21 +129,41 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
     async def work(session: AsyncClientSession) -> None:
-        counter = await change_one(db["counters"], {"_id": key}, {"$inc": {"seq": 1}},
-                                         upsert=True, session=session)  # fmt: skip
-        doc = ms.order_doc(rng, int((counter or {})["seq"]), now, case["filer_id"], judge,
-                           (str(case_id), case["case_no"]))  # fmt: skip
+        counter = await change_one(
+            db["counters"], {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, session=session
+        )
+        doc = ms.order_doc(
+            rng,
+            int((counter or {})["seq"]),
+            now,
+            case["filer_id"],
+            judge,
+            (str(case_id), case["case_no"]),
+        )
         await db["workorders"].insert_one(doc, session=session)
-        order = WorkOrderDoc.model_validate(doc)
-        for n in WorkOrderService.notices([judge], order, announcement(order), set()):
-            await raw.notifier(db).notify(
-                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
-                page=n.page, dedupe_key=n.dedupe_key, session=session,
-            )  # fmt: skip
+        await tell_judge(db, judge, WorkOrderDoc.model_validate(doc), session)
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)
     return True
+
+
+async def tell_judge(
+    db: raw.Db, judge: str, order: WorkOrderDoc, session: AsyncClientSession
+) -> None:
+    """The judge's notice of a new order, as ``NotificationService`` itself writes it."""
+    for n in WorkOrderService.notices([judge], order, announcement(order), set()):
+        await raw.notifier(db).notify(
+            n.user_ids,
+            n.kind,
+            n.title,
+            n.body,
+            data=n.data,
+            template=n.template,
+            page=n.page,
+            dedupe_key=n.dedupe_key,
+            session=session,
+        )
 
 
 # ---- the escalation sweep
@@ -149,8 +193,14 @@ def sweep_rate(bench: Bench, seeder: ms.OrderSeeder, count: int) -> None:
         f"{count / took:.0f} orders/s; each escalated once and its supervisor told once; "
         "p50/p99 = wait from then to each order's escalation"
     )
-    result = LoadResult(f"escalation sweep {label}", requests=count, seconds=took,
-                        rps=count / took, p50_ms=waits[0], p99_ms=waits[1])  # fmt: skip
+    result = LoadResult(
+        f"escalation sweep {label}",
+        requests=count,
+        seconds=took,
+        rps=count / took,
+        p50_ms=waits[0],
+        p99_ms=waits[1],
+    )
     bench.record(result, "sweep")
     settle(bench, "the escalation sweep", limit=max(300.0, count / 50))
 
@@ -184,8 +234,10 @@ def statistics(bench: Bench, stack: Stack, seeder: ms.OrderSeeder, token: str) -
         raw_s = asyncio.run(raw.time_once(stack.db_uri, DATABASE, raw_call))
         compare_stats(report["total"], found)
     plan = explain(seeder.db, explain_command(head))
-    bench.note(f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
-               f"plan of the first stage: {plan}")  # fmt: skip
+    bench.note(
+        f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
+        f"plan of the first stage: {plan}"
+    )
     pair(bench, names, ("stats", "raw_stats"), url, token, raw_call, lone=(api_s, raw_s))
 
 

@@ -35,9 +35,16 @@ STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
 ASSIGNEES = 20  # judges the seeded orders are spread over
 LATER = (
-    "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
-    "close_note", "closed_on_time", "rating", "rating_score",
-)  # fmt: skip
+    "first_replied_at",
+    "first_reply_seconds",
+    "first_reply_on_time",
+    "closed_at",
+    "closed_by",
+    "close_note",
+    "closed_on_time",
+    "rating",
+    "rating_score",
+)
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
 
 
@@ -111,31 +118,70 @@ def api_message(api: str, litigant: fs.Filer, case_id: str) -> dict[str, Any]:
     return body
 
 
-def order_doc(
-    rng: random.Random, seq: int, created: dt.datetime, sender: str, assignee: str | None,
+def _unescalated() -> dict[str, Any]:
+    """A new order's own history: never escalated, never reassigned, at its first version."""
+    return {"escalations": [], "escalation_level": 0, "assignments": [], "version": 1}
+
+
+def _routing(
+    rng: random.Random,
+    created: dt.datetime,
+    sender: str,
+    assignee: str | None,
     case: tuple[str, str] | None,
-) -> dict[str, Any]:  # fmt: skip
-    """What ``MessageService.create`` inserts (number ``seq`` of its year)."""
-    year = created.astimezone(shapes.SHANGHAI).year
-    content = f"请问第{rng.randrange(1, 999)}号问题如何处理？" + "请尽快答复。" * rng.randrange(
-        1, 8
-    )
-    doc = {
-        "_id": ObjectId(), "no": workorder_number(year, shapes.court().code, seq), "seq": seq,
-        "year": year,
-        "court_id": shapes.COURT, "sender_id": sender, "sender_name": shapes.person_name(rng),
-        "case_id": case[0] if case else None, "case_no": case[1] if case else None,
+) -> dict[str, Any]:
+    """Who sent the order, on which case, and to whom it went."""
+    return {
+        "court_id": shapes.COURT,
+        "sender_id": sender,
+        "sender_name": shapes.person_name(rng),
+        "case_id": case[0] if case else None,
+        "case_no": case[1] if case else None,
         "case_staff_ids": [assignee] if case and assignee else [],
         "category": rng.choice(CATEGORIES),
-        "status": "assigned" if assignee else "pending", "assignee_id": assignee,
+        "status": "assigned" if assignee else "pending",
+        "assignee_id": assignee,
         "assigned_at": created if assignee else None,
-        "thread": [{"id": str(ObjectId()), "by": sender, "side": "sender", "name": None,
-                    "content": content, "attachments": [], "at": created}],
-        "excerpt": content[:60], "attachments": [],
+    }
+
+
+def order_doc(
+    rng: random.Random,
+    seq: int,
+    created: dt.datetime,
+    sender: str,
+    assignee: str | None,
+    case: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """What ``MessageService.create`` inserts (number ``seq`` of its year)."""
+    year = created.astimezone(shapes.SHANGHAI).year
+    question = f"请问第{rng.randrange(1, 999)}号问题如何处理？"
+    content = question + "请尽快答复。" * rng.randrange(1, 8)
+    first: dict[str, Any] = {
+        "id": str(ObjectId()),
+        "by": sender,
+        "side": "sender",
+        "name": None,
+        "content": content,
+        "attachments": [],
+        "at": created,
+    }
+    doc = {
+        "_id": ObjectId(),
+        "no": workorder_number(year, shapes.court().code, seq),
+        "seq": seq,
+        "year": year,
+        **_routing(rng, created, sender, assignee, case),
+        "thread": [first],
+        "excerpt": content[:60],
+        "attachments": [],
         "content_check": {"suggest": "pass", "label": 100, "trace_id": secrets.token_hex(8)},
-        **deadlines(created), "escalations": [], "escalation_level": 0, "assignments": [],
-        **dict.fromkeys(LATER), "version": 1, "created_at": created, "updated_at": created,
-    }  # fmt: skip
+        **deadlines(created),
+        **dict.fromkeys(LATER),
+        **_unescalated(),
+        "created_at": created,
+        "updated_at": created,
+    }
     swept(doc, created)
     return doc
 
@@ -153,9 +199,13 @@ class OrderSeeder:
     seconds: float = 0.0
 
     def order(
-        self, created: dt.datetime, *, sender: str | None = None, assignee: str | None = None,
+        self,
+        created: dt.datetime,
+        *,
+        sender: str | None = None,
+        assignee: str | None = None,
         case: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
         created = to_ms(created)
         self.numbers = self.numbers or Numbers(self.db, f"workorder_no|{shapes.COURT}")
@@ -167,31 +217,49 @@ class OrderSeeder:
         """Take a new order to ``status`` (replied, closed and maybe rated) as the API would,
         and leave it as the sweep would have by ``now``."""
         if status in ("replied", "closed"):
-            at = to_ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
-            at = min(at, now)
-            doc["thread"].append({**doc["thread"][0], "id": str(ObjectId()), "side": "court",
-                                  "by": doc["assignee_id"], "name": "王法官", "at": at,
-                                  "content": "已收到，正在办理。"})  # fmt: skip
-            doc.update(status="replied", first_replied_at=at, updated_at=at, version=2,
-                       first_reply_seconds=(at - doc["created_at"]).total_seconds(),
-                       first_reply_on_time=at <= doc["first_reply_due_at"])  # fmt: skip
+            self._reply(doc, now)
         if status == "closed":
-            at = min(
-                to_ms(doc["first_replied_at"] + dt.timedelta(hours=self.rng.uniform(1, 48))), now
-            )
-            doc.update(
-                status="closed",
-                closed_at=at,
-                closed_by=doc["assignee_id"],
-                closed_on_time=at <= doc["close_due_at"],
-                updated_at=at,
-                version=3,
-            )
-            if self.rng.random() < 0.7:
-                score = self.rng.choice((5, 5, 5, 4, 4, 3, 2, 1))
-                doc.update(rating={"score": score, "comment": None, "at": at}, rating_score=score)
+            self._close(doc, now)
         swept(doc, now)
         return doc
+
+    def _reply(self, doc: dict[str, Any], now: dt.datetime) -> None:
+        at = to_ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
+        at = min(at, now)
+        reply = {"id": str(ObjectId()), "side": "court", "by": doc["assignee_id"]}
+        doc["thread"].append(
+            {
+                **doc["thread"][0],
+                **reply,
+                "name": "王法官",
+                "at": at,
+                "content": "已收到，正在办理。",
+            }
+        )
+        doc.update(
+            status="replied",
+            first_replied_at=at,
+            updated_at=at,
+            version=2,
+            first_reply_seconds=(at - doc["created_at"]).total_seconds(),
+            first_reply_on_time=at <= doc["first_reply_due_at"],
+        )
+
+    def _close(self, doc: dict[str, Any], now: dt.datetime) -> None:
+        """Closed a while after the reply; rated (most often well) seven times in ten."""
+        after = dt.timedelta(hours=self.rng.uniform(1, 48))
+        at = min(to_ms(doc["first_replied_at"] + after), now)
+        doc.update(
+            status="closed",
+            closed_at=at,
+            closed_by=doc["assignee_id"],
+            closed_on_time=at <= doc["close_due_at"],
+            updated_at=at,
+            version=3,
+        )
+        if self.rng.random() < 0.7:
+            score = self.rng.choice((5, 5, 5, 4, 4, 3, 2, 1))
+            doc.update(rating={"score": score, "comment": None, "at": at}, rating_score=score)
 
     def insert(self, docs: list[dict[str, Any]]) -> None:
         began = time.perf_counter()
@@ -217,8 +285,11 @@ class OrderSeeder:
         created = now - dt.timedelta(seconds=self.rng.uniform(3600, 365 * 86400))
         roll = self.rng.random()
         assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
-        status = "pending" if assignee is None else (
-            "assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")  # fmt: skip
+        status = (
+            "pending"
+            if assignee is None
+            else ("assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")
+        )
         return self.advance(self.order(created, assignee=assignee), status, now)
 
 
@@ -249,8 +320,9 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
     far = to_ms(far)
     for step in doc["steps"]:
         step["at"] = due if (step["kind"], step["level"]) == ("assign", 1) else far
-    doc.update(assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due,
-               sweep_at=due)  # fmt: skip
+    doc.update(
+        assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due, sweep_at=due
+    )
     return doc
 
 

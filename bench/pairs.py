@@ -36,8 +36,15 @@ def client(db_uri: str) -> MongoClient[dict[str, Any]]:
 def wrk(bench: Bench, script: str, args: tuple[str, ...], seconds: int | None = None) -> WrkRun:
     """wrk with one of the bench's Lua scripts, the filing loads' 30 s timeout."""
     o = bench.opts
-    return WrkRun(bench.wrk, o.threads, o.connections, seconds or o.duration, BENCH / script,
-                  args, WRK_TIMEOUT)  # fmt: skip
+    return WrkRun(
+        bench.wrk,
+        o.threads,
+        o.connections,
+        seconds or o.duration,
+        BENCH / script,
+        args,
+        WRK_TIMEOUT,
+    )
 
 
 def token_file(bench: Bench, token: str, name: str) -> str:
@@ -57,11 +64,20 @@ def ops(call_: RawCall) -> raw.OpFactory:
 
 
 def pair(
-    bench: Bench, names: Names, keys: Names, url: str, token: str, raw_call: RawCall, *,
-    api_call: Callable[[], Any] | None = None, run: WrkRun | None = None,
-    warm: WrkRun | None = None, raw_ops: raw.OpFactory | None = None, timeout: float = 30,
+    bench: Bench,
+    names: Names,
+    keys: Names,
+    url: str,
+    token: str,
+    raw_call: RawCall,
+    *,
+    api_call: Callable[[], Any] | None = None,
+    run: WrkRun | None = None,
+    warm: WrkRun | None = None,
+    raw_ops: raw.OpFactory | None = None,
+    timeout: float = 30,
     lone: tuple[float, float] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Probe (or take the ``lone`` times already measured), then wrk (``run``, else
     ``me.lua`` GETting ``url`` with ``token``) and the raw load (``raw_ops``, else
     ``raw_call`` over and over), each followed by ``settle``."""

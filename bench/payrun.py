@@ -57,22 +57,14 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         seeder = ps.PaySeeder(db, cipher, api.notice, court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
-        with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
-            seeder.insert(1 + warm + measured)
-        bench.note(
-            f"seeded {len(seeder.orders)} cases, each with a fee notice and a pending order of "
-            f"{seeder.fees['amount_fen']} fen, in {seeder.seconds:.1f} s"
-        )
+        seed_orders(bench, seeder, 1 + warm + measured)
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
-        bench.note(f"one callback alone: first delivery {lone[0] * 1000:.0f} ms, repeat "
-                   f"{lone[1] * 1000:.0f} ms")  # fmt: skip
-        with bench.stage("explain the callback's order lookup: IXSCAN"):
-            plan = explain(db, {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1})
-            bench.fact("order lookup plan", plan)
-            bench.note(f"the callback's order lookup: {plan}")
-            if "IXSCAN" not in plan:  # without an index every callback reads every order
-                raise SeedError(f"the callback's order lookup uses no index: {plan}")
+        bench.note(
+            f"one callback alone: first delivery {lone[0] * 1000:.0f} ms, repeat "
+            f"{lone[1] * 1000:.0f} ms"
+        )
+        explain_lookup(bench, db)
         calls = Callbacks(bench, stack.api, keys)
         rest = seeder.orders[1:]
         pool, began = first_delivery(calls, (rest[:warm], rest[warm:]), lone[0])
@@ -85,14 +77,39 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         settle(bench, "the repeated callbacks")
         after = check_ledger(bench, db, seeder.orders, "repeats", None)
         with bench.stage("check: the repeated callbacks changed nothing"):
-            if not after.same_as(before):
-                raise SeedError(f"before {before.summary()}; after {after.summary()}")
-            audits = db["audit"].count_documents({"action": "payment.paid"})
-            paid = db["payments"].count_documents({"status": "paid"})
-            if audits != paid:
-                raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
-    bench.fact("payments", {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1),
-                            "credited": after.paid})  # fmt: skip
+            check_unchanged(db, before, after)
+    bench.fact(
+        "payments",
+        {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1), "credited": after.paid},
+    )
+
+
+def seed_orders(bench: Bench, seeder: ps.PaySeeder, count: int) -> None:
+    with bench.stage(f"insert {count} cases, fee notices and pending orders"):
+        seeder.insert(count)
+    bench.note(
+        f"seeded {len(seeder.orders)} cases, each with a fee notice and a pending order of "
+        f"{seeder.fees['amount_fen']} fen, in {seeder.seconds:.1f} s"
+    )
+
+
+def explain_lookup(bench: Bench, db: Db) -> None:
+    with bench.stage("explain the callback's order lookup: IXSCAN"):
+        plan = explain(db, {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1})
+        bench.fact("order lookup plan", plan)
+        bench.note(f"the callback's order lookup: {plan}")
+        if "IXSCAN" not in plan:  # without an index every callback reads every order
+            raise SeedError(f"the callback's order lookup uses no index: {plan}")
+
+
+def check_unchanged(db: Db, before: Ledger, after: Ledger) -> None:
+    """The repeats left the ledger as it was, and each payment has one audit entry."""
+    if not after.same_as(before):
+        raise SeedError(f"before {before.summary()}; after {after.summary()}")
+    audits = db["audit"].count_documents({"action": "payment.paid"})
+    paid = db["payments"].count_documents({"status": "paid"})
+    if audits != paid:
+        raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
 
 
 def check_one(
@@ -218,9 +235,12 @@ def repeat(calls: Callbacks, db: Any, lone: float) -> None:
 
 
 def check_ledger(
-    bench: Bench, db: Any, orders: list[ps.Order], after: str,
+    bench: Bench,
+    db: Any,
+    orders: list[ps.Order],
+    after: str,
     load: tuple[list[ps.Order], LoadResult] | None,
-) -> Ledger:  # fmt: skip
+) -> Ledger:
     """Every seeded order credited at most once; with ``load`` (its orders and result), at
     least as many of those orders credited as answers were counted."""
     with bench.stage(f"check after the {after}: no order credited twice"):
@@ -282,8 +302,11 @@ def delivered(emulator: str, out_trade_no: str, timeout: float = 15) -> dict[str
     url = f"{emulator}/_emulator/pay/notifications?out_trade_no={out_trade_no}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [n for n in call(url).get("notifications", [])
-                 if n["event_type"] == "TRANSACTION.SUCCESS"]  # fmt: skip
+        found = [
+            n
+            for n in call(url).get("notifications", [])
+            if n["event_type"] == "TRANSACTION.SUCCESS"
+        ]
         if found and found[0]["done"]:
             answers = [a["status"] for a in found[0]["attempts"]]
             if not answers or set(answers) != {204}:
@@ -297,12 +320,15 @@ def check_shapes(api: ApiPaid, db: Db, order: ps.Order, resource: dict[str, Any]
     """The seeded case, notice and order (credited by the bench's callback carrying
     ``resource``) have the keys and value types of the API's; the bench's transaction those
     of the emulator's."""
-    check_shapes_of("payments", [
-        (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
-        (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
-        (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
-        (api.transaction, resource, "callback's transaction"),
-    ])  # fmt: skip
+    check_shapes_of(
+        "payments",
+        [
+            (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
+            (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
+            (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
+            (api.transaction, resource, "callback's transaction"),
+        ],
+    )
 
 
 def post(api: str, keys: ps.PayKeys, body: str) -> float:
@@ -358,8 +384,13 @@ def ledger(db: Db, orders: list[ps.Order]) -> Ledger:
         )
         cases = _by_id(db, "cases", [o.case_id for o in chunk], "timeline.kind")
         for o in chunk:
-            _tally(out, o, payments.get(o.payment["_id"]), notices.get(o.notice_id),
-                   cases.get(o.case_id))  # fmt: skip
+            _tally(
+                out,
+                o,
+                payments.get(o.payment["_id"]),
+                notices.get(o.notice_id),
+                cases.get(o.case_id),
+            )
     return out
 
 

@@ -70,9 +70,13 @@ class PayKeys:
 
     def transaction(self, payment: dict[str, Any], paid: dt.datetime) -> dict[str, Any]:
         """TRANSACTION.SUCCESS's resource for ``payment``, by the emulator's ``Order``."""
-        request = {"appid": self.appid, "out_trade_no": payment["out_trade_no"], "attach": "",
-                   "amount": {"total": payment["amount_fen"]},
-                   "openid": payment["payer_openid"]}  # fmt: skip
+        request = {
+            "appid": self.appid,
+            "out_trade_no": payment["out_trade_no"],
+            "attach": "",
+            "amount": {"total": payment["amount_fen"]},
+            "openid": payment["payer_openid"],
+        }
         at = paid.timestamp()
         order = PayOrder(self.mchid, request, at, at, "", at, "SUCCESS", transaction_id(at), at)
         return order.as_json()
@@ -81,8 +85,9 @@ class PayKeys:
         """The notification's JSON body, by the emulator's ``envelope``: the resource sealed
         with the APIv3 key (AES-256-GCM, associated data ``transaction``)."""
         notification_id = str(uuid.uuid4())
-        return envelope(self.apiv3_key, "TRANSACTION.SUCCESS", resource, now.timestamp(),
-                        notification_id)  # fmt: skip
+        return envelope(
+            self.apiv3_key, "TRANSACTION.SUCCESS", resource, now.timestamp(), notification_id
+        )
 
     def headers(self, body: str) -> dict[str, str]:
         """A delivery of ``body`` now (the server allows ±5 minutes), by the emulator's
@@ -106,12 +111,17 @@ def notice_doc(
     """``FeeNoticeService.issue``'s ``FeeNoticeDoc`` for ``case`` (no fee relief), the
     amounts of ``fees`` (a notice the API issued for the same claim and procedure)."""
     return FeeNoticeDoc(
-        id=ObjectId(), case_id=str(case["_id"]), case_no=case["case_no"],
-        court_id=case["court_id"], **{k: fees[k] for k in FEE_FIELDS},
-        breakdown=fees["breakdown"], status=NoticeStatus.pending, payer_ids=[payer_id],
+        id=ObjectId(),
+        case_id=str(case["_id"]),
+        case_no=case["case_no"],
+        court_id=case["court_id"],
+        **{k: fees[k] for k in FEE_FIELDS},
+        breakdown=fees["breakdown"],
+        status=NoticeStatus.pending,
+        payer_ids=[payer_id],
         issued_at=issued,
         due_at=shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
-    ).model_dump(by_alias=True)  # fmt: skip
+    ).model_dump(by_alias=True)
 
 
 def payment_doc(
@@ -122,14 +132,22 @@ def payment_doc(
     oid = ObjectId()
     stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
     doc = PaymentDoc(
-        id=oid, out_trade_no=f"MC{oid}", fee_notice_id=str(notice["_id"]),
-        case_id=notice["case_id"], case_no=notice["case_no"], court_id=notice["court_id"],
-        payer_id=payer[0], payer_openid=payer[1],
+        id=oid,
+        out_trade_no=f"MC{oid}",
+        fee_notice_id=str(notice["_id"]),
+        case_id=notice["case_id"],
+        case_no=notice["case_no"],
+        court_id=notice["court_id"],
+        payer_id=payer[0],
+        payer_openid=payer[1],
         amount_fen=notice["amount_fen"] - notice["paid_fen"],
         description=f"{court_name}诉讼费-{notice['case_no']}"[:120],
-        status=PaymentStatus.pending, prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
-        expires_at=made + dt.timedelta(minutes=ORDER_MINUTES), created_at=made, updated_at=made,
-    )  # fmt: skip
+        status=PaymentStatus.pending,
+        prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
+        expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
+        created_at=made,
+        updated_at=made,
+    )
     return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
 
 
@@ -181,9 +199,15 @@ class PaySeeder:
         at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
         seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
         case = cs.case_doc(
-            self.cipher, rng, seq, at, (shapes.person(rng), payer[0]), payer[0],
-            self.staff_id, procedure=self.fees["procedure"],
-        )  # fmt: skip
+            self.cipher,
+            rng,
+            seq,
+            at,
+            (shapes.person(rng), payer[0]),
+            payer[0],
+            self.staff_id,
+            procedure=self.fees["procedure"],
+        )
         case["amount_fen"] = self.fees["basis_amount_fen"]
         notice = notice_doc(case, self.fees, payer[0], at)
         ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))

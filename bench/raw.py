@@ -205,9 +205,11 @@ async def submit(db: Db, filing_id: ObjectId) -> bool:
         grant = grant_update(court_ids=[filed["court_id"]])
         await db["files.files"].update_many(evidence, grant, session=session)
         await notifier(db).notify_court_staff(
-            filed["court_id"], [Role.clerk.value],
-            **submitted_notice(FilingDoc.model_validate(filed)), session=session,
-        )  # fmt: skip
+            filed["court_id"],
+            [Role.clerk.value],
+            **submitted_notice(FilingDoc.model_validate(filed)),
+            session=session,
+        )
         return True
 
     async with db.client.start_session() as session:

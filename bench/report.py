@@ -186,6 +186,48 @@ def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None])
     return found
 
 
+#: The notes under the table; ``{filings}`` is the number of pending filings.
+FOOTNOTES = (
+    "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
+    "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
+    "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss)",
+    "(c) GET /api/v1/review/filings (first page of 20, a clerk, {filings} pending) req/s /",
+    "    raw queue find req/s; raw = find({court_id, status: submitted})",
+    "    .sort(green -1, review_deadline 1, _id 1).limit(21), as ReviewService.queue",
+    "(d) POST /api/v1/filings/{id}/submit (each on a draft of its own) req/s / raw submit",
+    "    req/s; raw = submit's database calls: find_one filing, then one transaction:",
+    "    update_one on (_id, version, status) + find_one, files update_many (grant), clerks",
+    "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
+    "(e) API requests/s / raw requests/s, cases of one court (bj-chaoyang) in the database;",
+    "    GET case = GET /api/v1/cases/{id}, a case of the signed-in litigant; raw = find_one",
+    "    case by _id, its served_documents, hearings and fee_notices finds (CaseViews.detail);",
+    "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
+    "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id finds",
+    "    in the server's time windows, platform/mongo.py first_page: the last hour, then 8x",
+    "    further back each time, until 21); a row measured serially has requests/s =",
+    "    1 / latency",
+    "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",
+    "    routed to its judge; the API also calls WeChat's content check, in the emulator) /",
+    "    raw = the case find_one, then one transaction: number $inc + re-read, insert, the",
+    "    judge's notice (inbox find, inbox insert_many: no push to staff); GET /messages",
+    "    (first page of 20 of a party's 60) / raw = find sender_id, sort _id -1, limit 21",
+    "(g) work orders escalated per second by the server's own periodic sweep (leased,",
+    "    200 a transaction), all past their deadline at once; p50/p99 = wait from that moment",
+    "    to each order's escalation",
+    "(h) GET /api/v1/workorders/stats over a year of the court's orders, by assignee / raw =",
+    "    the same two aggregations (counts; the percentiles' numbered windows)",
+    "(i) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
+    "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
+    "(j) POST /api/v1/payments/wechat/notify (WeChat Pay's TRANSACTION.SUCCESS, signed with",
+    "    the platform key, the transaction AES-256-GCM under the APIv3 key) callbacks/s /",
+    "    healthz requests/s; first = each credits an order of its own (one transaction:",
+    "    payment, fee notice, case event, notices, audit); repeat = orders already credited,",
+    "    delivered again (verify, decrypt, order lookup, a conditional update matching none)",
+    "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
+    "    from the bench process",
+)
+
+
 def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
@@ -205,45 +247,7 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
         ]
     lines += _rows(LATER_ROWS[3:], results, r)
-    lines += [
-        "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
-        "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
-        "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss)",
-        f"(c) GET /api/v1/review/filings (first page of 20, a clerk, {filings} pending) req/s /",
-        "    raw queue find req/s; raw = find({court_id, status: submitted})",
-        "    .sort(green -1, review_deadline 1, _id 1).limit(21), as ReviewService.queue",
-        "(d) POST /api/v1/filings/{id}/submit (each on a draft of its own) req/s / raw submit",
-        "    req/s; raw = submit's database calls: find_one filing, then one transaction:",
-        "    update_one on (_id, version, status) + find_one, files update_many (grant), clerks",
-        "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
-        "(e) API requests/s / raw requests/s, cases of one court (bj-chaoyang) in the database;",
-        "    GET case = GET /api/v1/cases/{id}, a case of the signed-in litigant; raw = find_one",
-        "    case by _id, its served_documents, hearings and fee_notices finds (CaseViews.detail);",
-        "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
-        "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id finds",
-        "    in the server's time windows, platform/mongo.py first_page: the last hour, then 8x",
-        "    further back each time, until 21); a row measured serially has requests/s =",
-        "    1 / latency",
-        "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",
-        "    routed to its judge; the API also calls WeChat's content check, in the emulator) /",
-        "    raw = the case find_one, then one transaction: number $inc + re-read, insert, the",
-        "    judge's notice (inbox find, inbox insert_many: no push to staff); GET /messages",
-        "    (first page of 20 of a party's 60) / raw = find sender_id, sort _id -1, limit 21",
-        "(g) work orders escalated per second by the server's own periodic sweep (leased,",
-        "    200 a transaction), all past their deadline at once; p50/p99 = wait from that moment",
-        "    to each order's escalation",
-        "(h) GET /api/v1/workorders/stats over a year of the court's orders, by assignee / raw =",
-        "    the same two aggregations (counts; the percentiles' numbered windows)",
-        "(i) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
-        "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
-        "(j) POST /api/v1/payments/wechat/notify (WeChat Pay's TRANSACTION.SUCCESS, signed with",
-        "    the platform key, the transaction AES-256-GCM under the APIv3 key) callbacks/s /",
-        "    healthz requests/s; first = each credits an order of its own (one transaction:",
-        "    payment, fee notice, case event, notices, audit); repeat = orders already credited,",
-        "    delivered again (verify, decrypt, order lookup, a conditional update matching none)",
-        "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
-        "    from the bench process",
-    ]
+    lines += [note.replace("{filings}", str(filings)) for note in FOOTNOTES]
     return "\n".join(lines)
 
 

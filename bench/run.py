@@ -91,9 +91,11 @@ def parse_args(argv: list[str] | None) -> Options:
         flag = f"--{name.replace('_', '-')}"
         p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
     p.add_argument(
-        "--cases-large", type=int, default=0,
+        "--cases-large",
+        type=int,
+        default=0,
         help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
-    )  # fmt: skip
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument(
         "--only-messages", action="store_true", help="skip the foundation, filing and case loads"
@@ -110,10 +112,14 @@ def parse_args(argv: list[str] | None) -> Options:
         p.error("--orders must be more than --open-orders, and --filers at least 2")
     default_json = OUT / ("smoke.json" if args.smoke else "results.json")
     return Options(
-        smoke=args.smoke, threads=min(args.threads, sizes["connections"]),
-        cases_large=args.cases_large, json_path=args.json or default_json, keep=args.keep,
-        only_messages=args.only_messages, **sizes,
-    )  # fmt: skip
+        smoke=args.smoke,
+        threads=min(args.threads, sizes["connections"]),
+        cases_large=args.cases_large,
+        json_path=args.json or default_json,
+        keep=args.keep,
+        only_messages=args.only_messages,
+        **sizes,
+    )
 
 
 class Abort(Exception):
@@ -216,9 +222,14 @@ class Bench:
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
-        self, run: WrkRun, name: str, url: str, key: str, warm: WrkRun | None = None,
+        self,
+        run: WrkRun,
+        name: str,
+        url: str,
+        key: str,
+        warm: WrkRun | None = None,
         between: Callable[[], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run;
         ``between`` is called after a ``warm`` run, before the measured one."""
         say(f"wrk {name} ...")

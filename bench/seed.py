@@ -75,10 +75,16 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def call(
-    url: str, body: dict[str, Any] | None = None, token: str | None = None, *, status: int = 200,
-    method: str | None = None, raw: tuple[bytes, str] | None = None, timeout: float = 30,
+    url: str,
+    body: dict[str, Any] | None = None,
+    token: str | None = None,
+    *,
+    status: int = 200,
+    method: str | None = None,
+    raw: tuple[bytes, str] | None = None,
+    timeout: float = 30,
     headers: dict[str, str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """``http_json`` with ``token`` as the bearer; the answer, or SeedError unless ``status``."""
     headers = {**(headers or {}), **(bearer(token) if token else {})}
     got, answer = http_json(url, body, headers, method, raw, timeout)
@@ -95,8 +101,9 @@ def phone_ip(n: int) -> str:
 def api_login(api: str, emulator: str, n: int) -> SignedIn:
     """What the mini-program does at launch: wx.login (emulator), then our wx-login."""
     phone = call(f"{emulator}/_emulator/wx/login", {})
-    body = call(f"{api}/api/v1/auth/wx-login", {"code": phone["code"]},
-                headers={"X-Real-Ip": phone_ip(n)})  # fmt: skip
+    body = call(
+        f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, headers={"X-Real-Ip": phone_ip(n)}
+    )
     return SignedIn(token=body["token"], user_id=body["user"]["id"])
 
 
@@ -105,9 +112,11 @@ def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: 
     of a fresh password, signed in through the API."""
     password = secrets.token_urlsafe(16)
     db["users"].insert_one({**doc, "password_hash": PasswordHasher().hash(password)})
-    body = call(f"{api}/api/v1/auth/staff-login",
-                {"username": doc["username"], "password": password},
-                headers={"X-Real-Ip": phone_ip(n)})  # fmt: skip
+    body = call(
+        f"{api}/api/v1/auth/staff-login",
+        {"username": doc["username"], "password": password},
+        headers={"X-Real-Ip": phone_ip(n)},
+    )
     return SignedIn(token=body["token"], user_id=body["user"]["id"])
 
 
@@ -129,8 +138,9 @@ class Numbers:
 
     def commit(self) -> None:
         for year, seq in self.seqs.items():
-            self.db["counters"].update_one({"_id": f"{self.prefix}|{year}"},
-                                           {"$max": {"seq": seq}}, upsert=True)  # fmt: skip
+            self.db["counters"].update_one(
+                {"_id": f"{self.prefix}|{year}"}, {"$max": {"seq": seq}}, upsert=True
+            )
         self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
 
 

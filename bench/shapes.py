@@ -95,8 +95,13 @@ def person(rng: random.Random, name: str | None = None, number: str | None = Non
 
 def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[str, Any]:
     """A person's stored form, by ``server.filing.parties.party_doc`` itself."""
-    data = PartyIn(type=PartyType.person, name=p.name, id_number=p.id_number,
-                   phone=p.phone if with_phone else None, address=p.address)  # fmt: skip
+    data = PartyIn(
+        type=PartyType.person,
+        name=p.name,
+        id_number=p.id_number,
+        phone=p.phone if with_phone else None,
+        address=p.address,
+    )
     found = parties.party_doc("plaintiffs", 0, data, {}, cipher, dt.date.today(), [])
     return found.model_dump()
 
@@ -104,31 +109,48 @@ def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[s
 def complaint_body(plaintiff: Person, defendant: Person, evidence: list[str]) -> dict[str, Any]:
     """The body of ``POST /api/v1/filings`` that ``draft_doc`` mirrors."""
     return {
-        "court_id": COURT, "case_kind": "civil", "cause": _CAUSES[0],
+        "court_id": COURT,
+        "case_kind": "civil",
+        "cause": _CAUSES[0],
         "plaintiffs": [{"type": "person", **asdict(plaintiff)}],
         "defendants": [{"type": "person", **asdict(defendant), "phone": None}],
         "claims": ["判令被告偿还借款本金100000元", "判令被告承担本案诉讼费用"],
         "facts": "2025年3月1日被告向原告借款10万元，约定2025年12月31日前归还，至今未还。",
-        "amount_fen": 10_000_000, "evidence": evidence,
-    }  # fmt: skip
+        "amount_fen": 10_000_000,
+        "evidence": evidence,
+    }
 
 
 def draft_doc(
-    cipher: Cipher, filer_id: str, plaintiff: Person, defendant: Person, evidence: list[str],
-    now: dt.datetime, cause: str = _CAUSES[0], green: list[str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    cipher: Cipher,
+    filer_id: str,
+    plaintiff: Person,
+    defendant: Person,
+    evidence: list[str],
+    now: dt.datetime,
+    cause: str = _CAUSES[0],
+    green: list[str] | None = None,
+) -> dict[str, Any]:
     """What ``FilingService.create`` inserts for ``complaint_body`` (+ ``green_channel``)."""
     body = complaint_body(plaintiff, defendant, evidence)
     plaintiffs = [party_doc(plaintiff, cipher)]
     doc: dict[str, Any] = {
-        "court_id": COURT, "case_kind": "civil", "filer_id": filer_id, "as_agent": False,
-        "green": bool(green), "status": "draft", "version": 1, "created_at": now,
-        "updated_at": now, "cause": cause, "plaintiffs": plaintiffs,
+        "court_id": COURT,
+        "case_kind": "civil",
+        "filer_id": filer_id,
+        "as_agent": False,
+        "green": bool(green),
+        "status": "draft",
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "cause": cause,
+        "plaintiffs": plaintiffs,
         "defendants": [party_doc(defendant, cipher, with_phone=False)],
         **{k: body[k] for k in ("claims", "facts", "amount_fen", "evidence")},
         **({"green_channel": green} if green else {}),
         "party_hashes": sorted({p["id_hash"] for p in plaintiffs}),
-    }  # fmt: skip
+    }
     return doc
 
 
@@ -152,8 +174,12 @@ def deadline_flag(deadline: dt.datetime, now: dt.datetime) -> str | None:
 def submitted(doc: dict[str, Any], at: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
     """The draft after ``FilingService.submit``'s update (``submit_update``)."""
     update = submit_update(doc["filer_id"], "submitted", at, deadline)
-    return {**doc, **update["$set"], "version": doc["version"] + 1,
-            "decisions": [update["$push"]["decisions"]]}  # fmt: skip
+    return {
+        **doc,
+        **update["$set"],
+        "version": doc["version"] + 1,
+        "decisions": [update["$push"]["decisions"]],
+    }
 
 
 def pending_doc(
@@ -174,10 +200,23 @@ def pending_doc(
     return doc
 
 
-def staff_doc(username: str, now: dt.datetime, role: str = "clerk", name: str = "王书记员",
-              supervisor: bool = False) -> dict[str, Any]:  # fmt: skip
+def staff_doc(
+    username: str,
+    now: dt.datetime,
+    role: str = "clerk",
+    name: str = "王书记员",
+    supervisor: bool = False,
+) -> dict[str, Any]:
     """A staff member of the court, as ``UserService.create_staff`` stores one (without the
     password's hash: ``seed.staff_login`` adds it)."""
-    return {"role": role, "username": username, "name": name, "court_id": COURT,
-            "supervisor": supervisor, "division_head": False, "active": True,
-            "password_hash": "", "created_at": now}  # fmt: skip
+    return {
+        "role": role,
+        "username": username,
+        "name": name,
+        "court_id": COURT,
+        "supervisor": supervisor,
+        "division_head": False,
+        "active": True,
+        "password_hash": "",
+        "created_at": now,
+    }

@@ -18,7 +18,7 @@ class StaffHandler(APIHandler):
         201 created; 403 not an admin, or another court's admin; 409 username taken; 422.
         """
         data = self.parse_body(StaffCreate)
-        doc = await self.services.users.create_staff(self.me.user, data)
+        doc = await self.services.users.create_staff(self.caller, data)
         self.write_json(user_out(doc), status=201)
 
     @needs_role(Role.admin)
@@ -29,7 +29,7 @@ class StaffHandler(APIHandler):
         200; 400 bad cursor; 403 not an admin, or another court; 422 bad query.
         """
         query = self.parse_query(StaffQuery)
-        self.write_json(await self.services.users.list_staff(self.me.user, query))
+        self.write_json(await self.services.users.list_staff(self.caller, query))
 
 
 class LawyersHandler(APIHandler):
@@ -41,7 +41,7 @@ class LawyersHandler(APIHandler):
         200; 400 bad cursor; 403 not an admin; 422 bad query.
         """
         query = self.parse_query(LawyerQuery)
-        self.write_json(await self.services.users.list_lawyers(query))
+        self.write_json(await self.services.users.list_lawyers(self.caller, query))
 
 
 class LawyerVerifyHandler(APIHandler):
@@ -54,7 +54,7 @@ class LawyerVerifyHandler(APIHandler):
         409 already decided; 422 rejection without a reason; 403 not an admin.
         """
         data = self.parse_body(LawyerDecisionIn)
-        doc = await self.services.users.decide_lawyer(self.me.user, user_id, data)
+        doc = await self.services.users.decide_lawyer(self.caller, user_id, data)
         self.write_json(user_out(doc))
 
 
@@ -67,7 +67,7 @@ class ReconcileHandler(APIHandler):
         report; 403 not the system administrator (the bill spans every court); 422 a day
         not yet billed or a bad date; 503 WeChat Pay down."""
         data = self.parse_body(ReconcileIn)
-        self.write_json(await self.services.reconciler.run_for(self.me.user, data))
+        self.write_json(await self.services.reconciler.run_for(self.caller, data))
 
 
 default_handlers = [

@@ -34,7 +34,7 @@ class LogoutHandler(APIHandler):
     async def post(self) -> None:
         """POST /api/v1/auth/logout: 204, the token stops working; 401 not signed in."""
         token = self.request.headers["Authorization"].partition(" ")[2].strip()
-        await self.services.auth.logout(self.me, token)
+        await self.services.auth.logout(self.caller, token)
         self.set_status(204)
         self.finish()
 

@@ -18,7 +18,7 @@ class ColleaguesHandler(APIHandler):
         judge and clerk for a case or an assignee for a work order. 200; 400 bad cursor;
         403 not staff, or staff of no court; 422 bad query."""
         query = self.parse_query(ColleagueQuery)
-        self.write_json(await self.services.users.colleagues(self.me.user, query))
+        self.write_json(await self.services.users.colleagues(self.caller, query))
 
 
 default_handlers = [(r"/api/v1/colleagues", ColleaguesHandler)]

@@ -12,7 +12,7 @@ class MeHandler(APIHandler):
     @api(response=UserOut)
     async def get(self) -> None:
         """GET /api/v1/me: 200 the caller, ID number masked; 401 not signed in."""
-        self.write_json(user_out(self.me.user))
+        self.write_json(user_out(self.caller))
 
 
 class IdentityHandler(APIHandler):
@@ -26,7 +26,7 @@ class IdentityHandler(APIHandler):
         403 staff.
         """
         data = self.parse_body(IdentityIn)
-        self.write_json(user_out(await self.services.users.set_identity(self.me.user, data)))
+        self.write_json(user_out(await self.services.users.set_identity(self.caller, data)))
 
 
 class LawyerHandler(APIHandler):
@@ -38,7 +38,7 @@ class LawyerHandler(APIHandler):
         200 pending; 403 no verified identity yet, or staff; 409 already verified; 422.
         """
         data = self.parse_body(LawyerIn)
-        self.write_json(user_out(await self.services.users.apply_lawyer(self.me.user, data)))
+        self.write_json(user_out(await self.services.users.apply_lawyer(self.caller, data)))
 
 
 default_handlers = [

@@ -6,30 +6,16 @@ The end-to-end tests and the benchmark drive the backend through this, as a phon
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httputil import HTTPHeaders
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import websocket_connect
 
+from miniapp_stubs.wire import Feed, Response, decode_body, multipart, query_string
 
-@dataclass
-class Response:
-    status: int
-    body: Any
-    headers: HTTPHeaders = field(default_factory=HTTPHeaders)
-    content: bytes = b""  # the raw body (downloads)
-
-    @property
-    def error_code(self) -> str | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return str(self.body["error"].get("code"))
-        return None
+__all__ = ["ApiSession", "Feed", "MiniProgram", "Response", "StaffConsole", "multipart"]
 
 
 class ApiSession:
@@ -63,7 +49,7 @@ class ApiSession:
         res = await self.http.fetch(req, raise_error=False)
         if res.code == 599:
             raise ConnectionError(f"{method} {url}: {res.error}")
-        return Response(res.code, _decode(res.body), res.headers, res.body or b"")
+        return Response(res.code, decode_body(res.body), res.headers, res.body or b"")
 
     async def get(self, path: str, **kw: Any) -> Response:
         return await self.request("GET", path, **kw)
@@ -132,7 +118,7 @@ class ApiSession:
     async def cases(self, **params: Any) -> Response:
         """My cases, newest activity first; params: ``limit``, ``cursor``, ``status`` (staff
         also ``judge_id``, ``accepted_from``, ``accepted_to``)."""
-        return await self.get("/api/v1/cases" + _query(params))
+        return await self.get("/api/v1/cases" + query_string(params))
 
     async def case(self, case_id: str) -> Response:
         return await self.get(f"/api/v1/cases/{case_id}")
@@ -230,8 +216,9 @@ class MiniProgram(ApiSession):
     async def pay_notice(self, fee_notice_id: str, idempotency_key: str | None = None) -> Response:
         """The fee page's 缴费 button: our order for the notice, with pay_params."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return await self.post("/api/v1/payments", {"fee_notice_id": fee_notice_id},
-                               headers=headers)  # fmt: skip
+        return await self.post(
+            "/api/v1/payments", {"fee_notice_id": fee_notice_id}, headers=headers
+        )
 
     async def request_payment(self, pay_params: dict[str, Any]) -> Response:
         """``wx.requestPayment(pay_params)`` and the user pays: WeChat checks paySign, the
@@ -247,7 +234,7 @@ class MiniProgram(ApiSession):
 
     async def fee_estimate(self, **params: Any) -> Response:
         """The fee calculator page: kind, amount_fen, procedure, court_id; no sign-in."""
-        return await self.get(f"/api/v1/fees/estimate{_query(params)}", token="")
+        return await self.get(f"/api/v1/fees/estimate{query_string(params)}", token="")
 
     async def create_filing(self, body: dict[str, Any]) -> Response:
         return await self.post("/api/v1/filings", body)
@@ -263,7 +250,7 @@ class MiniProgram(ApiSession):
         return await self.post(f"/api/v1/filings/{filing_id}/withdraw")
 
     async def my_filings(self, **params: Any) -> Response:
-        return await self.get("/api/v1/filings" + _query(params))
+        return await self.get("/api/v1/filings" + query_string(params))
 
     async def subscribe_messages(self) -> list[dict[str, Any]]:
         """The subscribe messages WeChat delivered to this phone, oldest first."""
@@ -311,7 +298,7 @@ class MiniProgram(ApiSession):
 
     async def my_messages(self, **params: Any) -> Response:
         """My messages, newest first; params: ``status``, ``limit``, ``cursor``."""
-        return await self.get("/api/v1/messages" + _query(params))
+        return await self.get("/api/v1/messages" + query_string(params))
 
     async def rate_message(
         self, message_id: str, score: int, comment: str | None = None
@@ -337,7 +324,7 @@ class StaffConsole(ApiSession):
     # ---- the review console (立案审查)
 
     async def review_queue(self, **params: Any) -> Response:
-        return await self.get("/api/v1/review/filings" + _query(params))
+        return await self.get("/api/v1/review/filings" + query_string(params))
 
     async def accept_filing(
         self, filing_id: str, procedure: str = "ordinary", **extra: Any
@@ -433,7 +420,7 @@ class StaffConsole(ApiSession):
     async def workorders(self, **params: Any) -> Response:
         """Mine, or the court's for supervisors; params: ``status``, ``assignee_id``,
         ``category``, ``overdue`` (true/false), ``limit``, ``cursor``."""
-        return await self.get("/api/v1/workorders" + _query(params))
+        return await self.get("/api/v1/workorders" + query_string(params))
 
     async def assign_workorder(
         self, order_id: str, assignee_id: str, note: str | None = None
@@ -450,64 +437,4 @@ class StaffConsole(ApiSession):
         """Statistics of the orders created from ``date_from`` to ``date_to`` (YYYY-MM-DD);
         params: ``group_by`` (assignee, category, court), ``court_id``."""
         query = {"from": date_from, "to": date_to, **params}
-        return await self.get("/api/v1/workorders/stats" + _query(query))
-
-
-def _query(params: dict[str, Any]) -> str:
-    return ("?" + urlencode(params)) if params else ""
-
-
-def multipart(
-    fields: dict[str, str],
-    file_field: str,
-    filename: str,
-    data: bytes,
-    part_type: str = "application/octet-stream",
-) -> tuple[bytes, str]:
-    """A multipart/form-data body and its Content-Type, as browsers and WeChat build them."""
-    boundary = f"----microcourt{uuid.uuid4().hex}"
-    safe_name = filename.replace("\r", " ").replace("\n", " ").replace('"', "%22")
-    out = bytearray()
-    for name, value in fields.items():
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += value.encode() + b"\r\n"
-    out += (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
-        f"Content-Type: {part_type}\r\n\r\n"
-    ).encode()
-    out += data + f"\r\n--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
-
-
-class Feed:
-    """An open live feed (``GET /api/v1/ws``)."""
-
-    def __init__(self, conn: WebSocketClientConnection) -> None:
-        self.conn = conn
-
-    async def next(self, timeout: float = 5.0) -> dict[str, Any] | None:
-        """The next message, decoded; None once the server has closed the feed.
-
-        Raises TimeoutError when nothing arrives within ``timeout`` seconds."""
-        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
-        return None if raw is None else json.loads(raw)
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.conn.write_message(json.dumps(message))
-
-    @property
-    def close_code(self) -> int | None:
-        return self.conn.close_code
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def _decode(body: bytes | None) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")
+        return await self.get("/api/v1/workorders/stats" + query_string(query))

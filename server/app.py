@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tornado import web
 
@@ -113,6 +113,56 @@ class Services:
     workorder_stats: WorkOrderStats
 
 
+class _Base(NamedTuple):
+    """What every capability is built from."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    cipher: FieldCipher
+    calendars: Calendars
+
+
+class _Identity(NamedTuple):
+    users: UserService
+    auth: AuthService
+    idempotency: IdempotencyStore
+
+
+class _Notify(NamedTuple):
+    files: FileService
+    notifications: NotificationService
+    outbox: OutboxWorker
+    feed: FeedHub
+
+
+class _Court(NamedTuple):
+    """Filing, cases and their fee notices: one web of services that call each other."""
+
+    cases: CaseService
+    fees: FeeNoticeService
+    filings: FilingService
+    review: ReviewService
+    case_views: CaseViews
+    case_admin: CaseAdminService
+    hearings: HearingService
+    service: DocumentService
+
+
+class _Money(NamedTuple):
+    payments: PaymentService
+    refunds: RefundService
+    reconciler: Reconciler
+
+
+class _WorkOrders(NamedTuple):
+    workorders: WorkOrderService
+    messages: MessageService
+    workorder_admin: WorkOrderAdmin
+    workorder_sweep: EscalationSweep
+    workorder_stats: WorkOrderStats
+
+
 def build_services(
     settings: Settings,
     db: Database,
@@ -122,28 +172,72 @@ def build_services(
     wechatpay: WeChatPayAdapter | None = None,
     keys: Keys | None = None,
 ) -> Services:
+    """Every service, each built once, in the order they depend on one another."""
     clock = clock or SystemClock()
     keys = keys or resolve_keys(settings)
-    wechat = wechat or WeChatAdapter(
+    wechat = wechat or _wechat_adapter(settings)
+    wechatpay = wechatpay or WeChatPayAdapter.from_settings(
+        settings, resolve_pay_credentials(settings)[0], clock
+    )
+    cipher = FieldCipher(keys.data_key, keys.hash_key)
+    base = _Base(settings, db, clock, cipher, Calendars(settings))
+    # Unpacked, not read by attribute: names such as ``files`` and ``cases`` are also the
+    # stores' collection handles, which tests/platform/test_ownership.py keeps in their stores.
+    identity = _identity(base, keys, wechat)
+    users, auth, _ = identity
+    notify = _notify(base, users, auth, wechat)
+    files, notifications, *_ = notify
+    court = _court(base, users, files, notifications)
+    cases, fees, *_ = court
+    money = _money(base, wechatpay, users, cases, fees, notifications)
+    workorders = _workorders(base, wechat, users, files, notifications, cases)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        calendars=base.calendars,
+        wechat=wechat,
+        wechatpay=wechatpay,
+        **identity._asdict(),
+        **notify._asdict(),
+        **court._asdict(),
+        **money._asdict(),
+        **workorders._asdict(),
+    )
+
+
+def _wechat_adapter(settings: Settings) -> WeChatAdapter:
+    return WeChatAdapter(
         settings.wechat.appid,
         settings.wechat.secret or "emulator-secret",
         settings.wechat.api_base,
         settings.wechat.timeout_seconds,
     )
-    wechatpay = wechatpay or WeChatPayAdapter.from_settings(
-        settings, resolve_pay_credentials(settings)[0], clock
-    )
+
+
+def _identity(base: _Base, keys: Keys, wechat: WeChatAdapter) -> _Identity:
+    settings, db, clock = base.settings, base.db, base.clock
     passwords = Passwords()
-    cipher = FieldCipher(keys.data_key, keys.hash_key)
-    users = UserService(db, settings, cipher, passwords, clock)
+    users = UserService(db, settings, base.cipher, passwords, clock)
     auth = AuthService(
         db, settings, users, TokenSigner(keys.token_secret), passwords, wechat, clock
     )
+    return _Identity(users, auth, IdempotencyStore(db, clock))
+
+
+def _notify(base: _Base, users: UserService, auth: AuthService, wechat: WeChatAdapter) -> _Notify:
+    settings, db, clock = base.settings, base.db, base.clock
     files = FileService(db, settings, users, clock)
     outbox = OutboxWorker(db, settings.notifications, wechat, clock)
     notifications = NotificationService(db, settings, clock, on_enqueued=outbox.wake)
     feed = FeedHub(db, settings.notifications, auth.authenticate)
-    calendars = Calendars(settings)
+    return _Notify(files, notifications, outbox, feed)
+
+
+def _court(
+    base: _Base, users: UserService, files: FileService, notifications: NotificationService
+) -> _Court:
+    settings, db, clock, cipher, calendars = base
     cases = CaseService(db, users, cipher, clock)
     filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
     service = DocumentService(db, clock, users, cases, files, notifications)
@@ -153,35 +247,35 @@ def build_services(
     )
     case_views = CaseViews(db, settings, cases, users, calendars, service, fees, files, filings)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
+    hearings = HearingService(db, settings, clock, calendars, case_admin)
+    return _Court(cases, fees, filings, review, case_views, case_admin, hearings, service)
+
+
+def _money(
+    base: _Base,
+    wechatpay: WeChatPayAdapter,
+    users: UserService,
+    cases: CaseService,
+    fees: FeeNoticeService,
+    notifications: NotificationService,
+) -> _Money:
+    settings, db, clock = base.settings, base.db, base.clock
     payments = PaymentService(db, settings, clock, wechatpay, users, cases, fees, notifications)
     refunds = RefundService(db, settings, clock, wechatpay, users, cases, payments, notifications)
-    reconciler = Reconciler(wechatpay, payments, refunds)
+    return _Money(payments, refunds, Reconciler(wechatpay, payments, refunds))
+
+
+def _workorders(
+    base: _Base,
+    wechat: WeChatAdapter,
+    users: UserService,
+    files: FileService,
+    notifications: NotificationService,
+    cases: CaseService,
+) -> _WorkOrders:
+    settings, db, clock, calendars = base.settings, base.db, base.clock, base.calendars
     workorders = WorkOrderService(db, settings, clock, users, files, notifications)
-    return Services(
-        settings=settings,
-        db=db,
-        clock=clock,
-        wechat=wechat,
-        wechatpay=wechatpay,
-        users=users,
-        auth=auth,
-        files=files,
-        notifications=notifications,
-        outbox=outbox,
-        feed=feed,
-        idempotency=IdempotencyStore(db, clock),
-        calendars=calendars,
-        cases=cases,
-        filings=filings,
-        review=review,
-        service=service,
-        fees=fees,
-        payments=payments,
-        refunds=refunds,
-        reconciler=reconciler,
-        case_views=case_views,
-        case_admin=case_admin,
-        hearings=HearingService(db, settings, clock, calendars, case_admin),
+    return _WorkOrders(
         workorders=workorders,
         messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
         workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),

@@ -13,11 +13,10 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from models.users import Role, StaffLoginIn, TokenOut, UserDoc
+from models.users import Caller, Role, StaffLoginIn, TokenOut, UserDoc
 from server.identity.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -26,6 +25,7 @@ from server.identity.errors import (
     TokenExpired,
     TokenRevoked,
 )
+from server.identity.store import RevocationStore
 from server.identity.users import UserService, user_out
 from server.platform.clock import Clock
 from server.platform.config import Settings
@@ -73,7 +73,7 @@ class AuthService:
         wechat: WeChatAdapter,
         clock: Clock,
     ) -> None:
-        self.revocations = db["revocations"]
+        self.revocations = RevocationStore(db)
         self.settings = settings
         self.users = users
         self.signer = signer
@@ -146,17 +146,13 @@ class AuthService:
             raise AccountDisabled()
         return Principal(user=user, sid=sid)
 
-    async def logout(self, principal: Principal, token: str) -> None:
+    async def logout(self, caller: Caller, token: str) -> None:
+        """Revoke the session of ``token`` (already authenticated as ``caller``'s)."""
         claims = self.signer.verify(token) or {}
+        sid = str(claims.get("sid", ""))
         expires = dt.datetime.fromtimestamp(int(claims.get("exp", 0)), dt.UTC)
-        self._revoked[principal.sid] = expires
-        # revoked_at is the database's clock, not ours: every process compares against one clock
-        await self.revocations.update_one(
-            {"_id": principal.sid},
-            {"$setOnInsert": {"user_id": principal.id, "expires_at": expires},
-             "$currentDate": {"revoked_at": True}},
-            upsert=True,
-        )  # fmt: skip
+        self._revoked[sid] = expires
+        await self.revocations.revoke(sid, str(caller.id), expires)
 
     # ---- revocations made by other processes
 
@@ -164,12 +160,10 @@ class AuthService:
         """Load revocations made since the last one seen (by the database's clock, with a
         margin for writes still in flight)."""
         now = self.clock.now()
-        if self._watermark is None:  # first poll: every session still unexpired
-            query: dict[str, Any] = {"expires_at": {"$gt": now}}
-        else:
-            query = {"revoked_at": {"$gte": self._watermark - dt.timedelta(seconds=5)}}
+        since = self._watermark - dt.timedelta(seconds=5) if self._watermark is not None else None
         found = 0
-        async for doc in self.revocations.find(query, {"expires_at": 1, "revoked_at": 1}):
+        # the first poll (no watermark yet) loads every session still unexpired
+        async for doc in self.revocations.revoked(unexpired_at=now, since=since):
             self._revoked[doc["_id"]] = doc["expires_at"]
             self._watermark = max(self._watermark or doc["revoked_at"], doc["revoked_at"])
             found += 1

@@ -1,6 +1,6 @@
-"""The collections identity owns, and their indexes: accounts (server/identity/users.py:
-``UserService``, and ``Directory`` for the other capabilities' lookups) and revoked sessions
-(server/identity/auth.py)."""
+"""The collections identity owns, and their indexes: accounts and revoked sessions, both read
+and written by server/identity/store.py only (``UserStore``, ``RevocationStore``) for
+``UserService``, ``Directory`` (the other capabilities' lookups) and ``AuthService``."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("identity.id_hash", ASCENDING)], name="id_hash_sparse", unique=True, sparse=True
         ),
         IndexModel([("court_id", ASCENDING), ("_id", DESCENDING)], name="by_court"),
-        # Directory.staff_ids (a court's staff by role, for notices)
+        # UserStore.staff_ids (a court's staff by role, for notices)
         IndexModel([("court_id", ASCENDING), ("role", ASCENDING)], name="staff_by_court_role"),
         IndexModel([("lawyer.status", ASCENDING), ("_id", ASCENDING)], name="lawyers_by_status"),
-        # Directory.flagged_staff_ids: who hears of a court's unassigned and overdue orders
+        # UserStore.flagged_staff_ids: who hears of a court's unassigned and overdue orders
         IndexModel(
             [("court_id", ASCENDING), ("supervisor", ASCENDING), ("active", ASCENDING)],
             name="supervisors",

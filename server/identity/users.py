@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from models.common import Page
 from models.users import (
     STAFF_ROLES,
+    Caller,
     ColleagueOut,
     ColleagueQuery,
     IdentityIn,
@@ -48,13 +49,13 @@ from server.identity.errors import (
     UserNotFound,
 )
 from server.identity.idnumber import id_number_problem, mask_id_number, normalize_id_number
+from server.identity.store import UserStore
 from server.platform.audit import AuditLog
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
 from server.platform.db import Database
 from server.platform.errors import UnknownCourt
-from server.platform.mongo import change_one
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 log = logging.getLogger("microcourt.users")
@@ -110,7 +111,7 @@ class Directory:
     ``UserService`` (its cipher, passwords and cache). Cheap to make: ``Directory(db)``."""
 
     def __init__(self, db: Database) -> None:
-        self.users = db["users"]
+        self.store = UserStore(db)
 
     async def staff_ids(
         self,
@@ -120,26 +121,20 @@ class Directory:
         limit: int,
         session: AsyncClientSession | None = None,
     ) -> list[str]:
-        """Ids of the active staff of a court with those roles, at most ``limit`` (index
-        ``staff_by_court_role``)."""
-        query = {"court_id": court_id, "role": {"$in": sorted(str(r) for r in roles)}}
-        cursor = self.users.find({**query, "active": True}, {"_id": 1}, session=session)
-        return [str(doc["_id"]) async for doc in cursor.limit(limit)]
+        """Ids of the active staff of a court with those roles, at most ``limit``."""
+        return await self.store.staff_ids(court_id, roles, limit=limit, session=session)
 
     async def flagged_staff_ids(
         self, court_id: str, flag: str, session: AsyncClientSession | None = None
     ) -> list[str]:
         """Ids of the active staff of a court carrying ``flag`` (``supervisor`` or
-        ``division_head``; indexes ``supervisors`` and ``division_heads``)."""
-        query = {"court_id": court_id, flag: True, "active": True}
-        return [str(u["_id"]) async for u in self.users.find(query, {"_id": 1}, session=session)]
+        ``division_head``)."""
+        return await self.store.flagged_staff_ids(court_id, flag, session)
 
     async def openid_of(self, user_id: str) -> str | None:
         """The WeChat openid of an active user; None for staff (signed in by password), for an
         inactive account and for an unknown one."""
-        user = await self.users.find_one({"_id": ObjectId(user_id)}, {"openid": 1, "active": 1})
-        openid = user.get("openid") if user and user.get("active", True) else None
-        return str(openid) if openid else None
+        return await self.store.openid_of(user_id)
 
 
 class UserService:
@@ -152,7 +147,7 @@ class UserService:
         clock: Clock,
         verifier: IdentityVerifier | None = None,
     ) -> None:
-        self.users = db["users"]
+        self.store = UserStore(db)
         self.audit = AuditLog(db, clock)
         self.settings = settings
         self.cipher = cipher
@@ -167,7 +162,7 @@ class UserService:
     async def get(self, user_id: str) -> UserDoc:
         if not ObjectId.is_valid(user_id):
             raise UserNotFound()
-        raw = await self.users.find_one({"_id": ObjectId(user_id)})
+        raw = await self.store.by_id(ObjectId(user_id))
         if raw is None:
             raise UserNotFound()
         return UserDoc.model_validate(raw)
@@ -186,14 +181,13 @@ class UserService:
 
     async def by_username(self, username: str) -> dict[str, Any] | None:
         """A staff account as stored (with its password hash), or None."""
-        return await self.users.find_one({"username": username})
+        return await self.store.by_username(username)
 
     async def by_identity(self, id_hashes: list[str]) -> dict[str, str]:
         """ID-number hash -> user id, for each hash that a verified account holds."""
         if not id_hashes:
             return {}
-        found = self.users.find({"identity.id_hash": {"$in": id_hashes}}, {"identity.id_hash": 1})
-        return {u["identity"]["id_hash"]: str(u["_id"]) async for u in found}
+        return await self.store.ids_by_identity(id_hashes)
 
     def forget(self, user_id: str) -> None:
         self._cache.pop(user_id, None)
@@ -201,7 +195,7 @@ class UserService:
     async def _update(
         self, user_id: ObjectId, query: dict[str, Any], update: dict[str, Any]
     ) -> UserDoc | None:
-        raw = await change_one(self.users, {"_id": user_id, **query}, update)
+        raw = await self.store.change(user_id, query, update)
         self.forget(str(user_id))
         return UserDoc.model_validate(raw) if raw else None
 
@@ -230,30 +224,25 @@ class UserService:
             "$setOnInsert": {"role": Role.litigant.value, "active": True, "created_at": now},
         }
         try:
-            raw = await self._upsert_openid(openid, update)
+            raw = await self.store.upsert_by_openid(openid, update)
         except DuplicateKeyError:  # two first logins raced: the loser now finds the winner
-            raw = await self._upsert_openid(openid, update)
+            raw = await self.store.upsert_by_openid(openid, update)
         self.forget(str(raw["_id"]))
         return UserDoc.model_validate(raw)
 
-    async def _upsert_openid(self, openid: str, update: dict[str, Any]) -> dict[str, Any]:
-        raw = await change_one(self.users, {"openid": openid}, update, upsert=True)
-        assert raw is not None  # an upsert returning the document after always has one
-        return raw
-
     # ---- identity
 
-    async def set_identity(self, user: UserDoc, data: IdentityIn) -> UserDoc:
-        if user.is_staff:
+    async def set_identity(self, caller: Caller, data: IdentityIn) -> UserDoc:
+        if caller.is_staff:
             raise StaffNoIdentity()
         number = normalize_id_number(data.id_number)
         problem = id_number_problem(number, self.clock.now().date())
         if problem:
             raise InvalidIdNumber(problem, details=[{"loc": ["id_number"], "msg": problem}])
         id_hash = self.cipher.keyed_hash(number)
-        if user.identity is not None:
-            if user.identity.id_hash == id_hash and user.identity.name == data.name:
-                return await self._set_phone(user, data.phone)
+        if caller.identity is not None:
+            if caller.identity.id_hash == id_hash and caller.identity.name == data.name:
+                return await self._set_phone(caller, data.phone)
             raise IdentityAlreadyVerified()
         if not await self.verifier.verify(data.name, number):
             raise IdentityMismatch()
@@ -267,28 +256,30 @@ class UserService:
             "verified_at": self.clock.now(),
         }
         try:
-            doc = await self._update(user.id, {"identity": None}, {"$set": {"identity": identity}})
+            doc = await self._update(
+                caller.id, {"identity": None}, {"$set": {"identity": identity}}
+            )
         except DuplicateKeyError:
             raise IdentityInUse() from None
         if doc is None:
             raise IdentityAlreadyVerified()
         return doc
 
-    async def _set_phone(self, user: UserDoc, phone: str | None) -> UserDoc:
-        if phone is None or (user.identity and user.identity.phone == phone):
-            return user
-        doc = await self._update(user.id, {}, {"$set": {"identity.phone": phone}})
+    async def _set_phone(self, caller: Caller, phone: str | None) -> UserDoc:
+        if phone is None or (caller.identity and caller.identity.phone == phone):
+            return caller
+        doc = await self._update(caller.id, {}, {"$set": {"identity.phone": phone}})
         assert doc is not None
         return doc
 
     # ---- lawyers
 
-    async def apply_lawyer(self, user: UserDoc, data: LawyerIn) -> UserDoc:
-        if user.is_staff:
+    async def apply_lawyer(self, caller: Caller, data: LawyerIn) -> UserDoc:
+        if caller.is_staff:
             raise StaffNotLawyer()
-        if user.identity is None:
+        if caller.identity is None:
             raise IdentityRequired()
-        if user.lawyer and user.lawyer.status == LawyerStatus.verified:
+        if caller.lawyer and caller.lawyer.status == LawyerStatus.verified:
             raise LawyerAlreadyVerified()
         lawyer = {
             **data.model_dump(),
@@ -296,7 +287,7 @@ class UserService:
             "submitted_at": self.clock.now(),
         }
         doc = await self._update(
-            user.id,
+            caller.id,
             {"lawyer.status": {"$ne": LawyerStatus.verified.value}},
             {"$set": {"lawyer": lawyer}},
         )
@@ -304,7 +295,8 @@ class UserService:
             raise LawyerAlreadyVerified()
         return doc
 
-    async def decide_lawyer(self, admin: UserDoc, user_id: str, data: LawyerDecisionIn) -> UserDoc:
+    async def decide_lawyer(self, caller: Caller, user_id: str, data: LawyerDecisionIn) -> UserDoc:
+        """An admin approves or rejects a pending application."""
         if not data.approved and not data.reason:
             raise ReasonRequired()
         target = ObjectId(user_id) if ObjectId.is_valid(user_id) else None
@@ -313,7 +305,7 @@ class UserService:
             "$set": {
                 "lawyer.status": status.value,
                 "lawyer.decided_at": self.clock.now(),
-                "lawyer.decided_by": str(admin.id),
+                "lawyer.decided_by": str(caller.id),
                 "lawyer.reason": data.reason,
             }
         }
@@ -327,27 +319,34 @@ class UserService:
         if doc is None:
             await self._explain_lawyer_miss(target)
         assert doc is not None
-        await self.record(str(admin.id), f"lawyer.{status.value}", user_id, reason=data.reason)
+        await self.record(str(caller.id), f"lawyer.{status.value}", user_id, reason=data.reason)
         return doc
 
     async def _explain_lawyer_miss(self, target: ObjectId | None) -> None:
-        raw = await self.users.find_one({"_id": target}, {"lawyer": 1}) if target else None
+        raw = await self.store.lawyer_of(target) if target else None
         if raw is None or not raw.get("lawyer"):
             raise LawyerApplicationNotFound()
         raise LawyerAlreadyDecided()
 
+    async def list_lawyers(self, caller: Caller, query: LawyerQuery) -> Page[UserOut]:
+        """Lawyer applications in one status, oldest first (an admin's verification queue)."""
+        raws = await self.store.lawyers_page(
+            query.status.value, _after_cursor(query.cursor), query.limit
+        )
+        return self._page(raws, query.limit)
+
     # ---- staff
 
-    def _court_scope(self, admin: UserDoc, court_id: str | None) -> str | None:
+    def _court_scope(self, caller: Caller, court_id: str | None) -> str | None:
         """A court admin acts in their own court only; the system admin (no court) in any."""
-        if admin.court_id is None:
+        if caller.court_id is None:
             return court_id
-        if court_id not in (None, admin.court_id):
+        if court_id not in (None, caller.court_id):
             raise OtherCourt()
-        return admin.court_id
+        return caller.court_id
 
-    async def create_staff(self, admin: UserDoc, data: StaffCreate) -> UserDoc:
-        court_id = self._court_scope(admin, data.court_id)
+    async def create_staff(self, caller: Caller, data: StaffCreate) -> UserDoc:
+        court_id = self._court_scope(caller, data.court_id)
         if self.settings.court(data.court_id) is None:
             raise UnknownCourt(details=[{"loc": ["court_id"], "msg": "unknown court"}])
         if data.role not in STAFF_ROLES:
@@ -362,62 +361,44 @@ class UserService:
             "active": True,
             "password_hash": await self.passwords.hash(data.password),
             "created_at": self.clock.now(),
-            "created_by": str(admin.id),
+            "created_by": str(caller.id),
         }
         try:
-            result = await self.users.insert_one(doc)
+            inserted = await self.store.insert(doc)
         except DuplicateKeyError:
             raise UsernameTaken() from None
-        await self.record(str(admin.id), "staff.create", str(result.inserted_id), role=data.role)
-        return UserDoc.model_validate({**doc, "_id": result.inserted_id})
+        await self.record(str(caller.id), "staff.create", str(inserted), role=data.role)
+        return UserDoc.model_validate({**doc, "_id": inserted})
 
-    async def list_staff(self, admin: UserDoc, query: StaffQuery) -> Page[UserOut]:
-        court_id = self._court_scope(admin, query.court_id)
-        filt: dict[str, Any] = (
-            {"court_id": court_id}
-            if court_id
-            else {"court_id": {"$exists": True, "$type": "string"}}
-        )
-        if query.role:
-            filt["role"] = query.role.value
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            filt["_id"] = {"$lt": last}
-        raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
+    async def list_staff(self, caller: Caller, query: StaffQuery) -> Page[UserOut]:
+        court_id = self._court_scope(caller, query.court_id)
+        role = query.role.value if query.role else None
+        raws = await self.store.staff_page(court_id, role, _after_cursor(query.cursor), query.limit)
         return self._page(raws, query.limit)
 
-    async def colleagues(self, staff: UserDoc, query: ColleagueQuery) -> Page[ColleagueOut]:
+    async def colleagues(self, caller: Caller, query: ColleagueQuery) -> Page[ColleagueOut]:
         """The active staff of the caller's own court, newest first (the console's pickers
         for assigning a case or a work order)."""
-        if not staff.court_id:
+        if not caller.court_id:
             raise NoCourt()
-        filt: dict[str, Any] = {"court_id": staff.court_id, "active": True}
-        if query.role:
-            filt["role"] = query.role.value
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            filt["_id"] = {"$lt": last}
-        raws = await self.users.find(filt).sort("_id", -1).limit(query.limit + 1).to_list()
+        role = query.role.value if query.role else None
+        raws = await self.store.colleagues_page(
+            caller.court_id, role, _after_cursor(query.cursor), query.limit
+        )
         docs = [UserDoc.model_validate(r) for r in raws[: query.limit]]
         return Page[ColleagueOut](
             items=[
                 ColleagueOut(
-                    id=str(d.id), role=d.role, name=d.name,
-                    supervisor=d.supervisor, division_head=d.division_head,
+                    id=str(d.id),
+                    role=d.role,
+                    name=d.name,
+                    supervisor=d.supervisor,
+                    division_head=d.division_head,
                 )
                 for d in docs
             ],
             next_cursor=encode_cursor([docs[-1].id]) if len(raws) > query.limit else None,
-        )  # fmt: skip
-
-    async def list_lawyers(self, query: LawyerQuery) -> Page[UserOut]:
-        """Lawyer applications in one status, oldest first (the verification queue)."""
-        filt: dict[str, Any] = {"lawyer.status": query.status.value}
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            filt["_id"] = {"$gt": last}
-        raws = await self.users.find(filt).sort("_id", 1).limit(query.limit + 1).to_list()
-        return self._page(raws, query.limit)
+        )
 
     def _page(self, raws: list[dict[str, Any]], limit: int) -> Page[UserOut]:
         docs = [UserDoc.model_validate(r) for r in raws[:limit]]
@@ -429,7 +410,7 @@ class UserService:
 
     async def ensure_admin(self, password: str) -> None:
         """Create user ``admin`` (system administrator) once, from MICROCOURT_ADMIN_PASSWORD."""
-        if await self.users.find_one({"username": "admin"}, {"_id": 1}):
+        if await self.store.admin_exists():
             return
         doc = {
             "role": Role.admin.value,
@@ -441,7 +422,15 @@ class UserService:
             "password_hash": await self.passwords.hash(password),
         }
         try:
-            await self.users.insert_one(doc)
+            await self.store.insert(doc)
             log.info("created the first admin user")
         except DuplicateKeyError:
             pass  # another process made it first
+
+
+def _after_cursor(cursor: str | None) -> ObjectId | None:
+    """The last id of the page before, from its cursor (400 for a bad one)."""
+    if not cursor:
+        return None
+    (last,) = decode_cursor(cursor, object_id)
+    return last

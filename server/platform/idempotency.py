@@ -54,9 +54,14 @@ class IdempotencyStore:
         now = self.clock.now()
         try:
             await self.keys.insert_one(
-                {"_id": doc_id, "fingerprint": fingerprint, "state": "running",
-                 "claimed_until": now + CLAIM, "created_at": now}
-            )  # fmt: skip
+                {
+                    "_id": doc_id,
+                    "fingerprint": fingerprint,
+                    "state": "running",
+                    "claimed_until": now + CLAIM,
+                    "created_at": now,
+                }
+            )
             return None
         except DuplicateKeyError:
             pass

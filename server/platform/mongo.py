@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -141,6 +142,17 @@ def due(at: dt.datetime) -> dict[str, Any]:
 
 
 # ---- newest first: the first pages of long lists
+#
+# An ``indexed_scope`` of ``first_page`` is equalities that an index on (scope..., field, _id)
+# serves as a prefix. Such a scope is read as a few bounded ranges rather than one sort over
+# it: the ties of the cursor position, then one window after another back in time
+# (``WINDOWS``) until the page is full, each an equality prefix plus one range on ``field``.
+# SecantusDB materialises every match of a query before its sort and limit, so a court's
+# first page read in one query costs the whole court (110 s at 1M cases), in windows only
+# the newest hours. Any other scope (a few documents, or a second range) is read whole: each
+# window would be a collection scan. ``index`` names the index for a scope the planner cannot
+# match to one (a second range); name none otherwise, since a hinted find on SecantusDB walks
+# the whole index.
 
 #: How far back each read of ``first_page`` reaches from where the page starts: one hour,
 #: then eight times further each time, then everything older. A busy court's first page
@@ -150,6 +162,32 @@ WINDOWS: tuple[dt.timedelta | None, ...] = (
     None,
 )
 WHOLE: tuple[dt.timedelta | None, ...] = (None,)
+
+
+@dataclass(frozen=True)
+class _PageReader:
+    """One list's reads: its scope, projection, order and optional index hint."""
+
+    col: Any
+    scope: dict[str, Any]
+    projection: dict[str, Any]
+    field: str
+    index: str | None
+
+    @property
+    def by_id(self) -> bool:
+        return self.field == "_id"
+
+    def bound(self, at: dt.datetime) -> Any:
+        return ObjectId.from_datetime(at) if self.by_id else at
+
+    async def read(self, where: dict[str, Any], room: int) -> list[dict[str, Any]]:
+        order = [("_id", -1)] if self.by_id else [(self.field, -1), ("_id", -1)]
+        cursor = self.col.find({**self.scope, **where}, self.projection).sort(order)
+        if self.index:
+            cursor = cursor.hint(self.index)
+        found: list[dict[str, Any]] = await cursor.limit(room).to_list()
+        return found
 
 
 async def first_page(
@@ -166,42 +204,18 @@ async def first_page(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` documents of ``scope``, newest ``field`` (a date, or ``_id`` whose
     ObjectIds carry their creation time) first, ``_id`` breaking ties, after ``after``: the
-    last document of the previous page (its ``field`` and ``_id``).
-
-    ``indexed_scope``: the scope is equalities that an index on (scope..., field, _id) serves
-    as a prefix. Such a scope is read as a few bounded ranges rather than one sort over it:
-    the ties of the cursor position, then one window after another back in time
-    (``WINDOWS``) until the page is full, each an equality prefix plus one range on
-    ``field``. SecantusDB materialises every match of a query before its sort and limit, so
-    a court's first page read in one query costs the whole court (110 s at 1M cases), in
-    windows only the newest hours. Any other scope (a few documents, or a second range) is
-    read whole: each window would be a collection scan. ``index`` names the index for a
-    scope the planner cannot match to one (a second range); name none otherwise, since a
-    hinted find on SecantusDB walks the whole index.
-    """
-    windows = WINDOWS if indexed_scope else WHOLE
-    by_id = field == "_id"
-    order = [("_id", -1)] if by_id else [(field, -1), ("_id", -1)]
-
-    def bound(at: dt.datetime) -> Any:
-        return ObjectId.from_datetime(at) if by_id else at
-
-    async def read(where: dict[str, Any], room: int) -> list[dict[str, Any]]:
-        cursor = col.find({**scope, **where}, projection).sort(order)
-        if index:
-            cursor = cursor.hint(index)
-        found: list[dict[str, Any]] = await cursor.limit(room).to_list()
-        return found
-
+    last document of the previous page (its ``field`` and ``_id``). See above for
+    ``indexed_scope`` and ``index``."""
+    reader = _PageReader(col, scope, projection, field, index)
     rows: list[dict[str, Any]] = []
     below: dict[str, Any] = {}  # the upper bound of the next window
     edge = now
     if after is not None:
-        if not by_id:
-            rows += await read({field: after[field], "_id": {"$lt": after["_id"]}}, limit)
+        if not reader.by_id:
+            rows += await reader.read({field: after[field], "_id": {"$lt": after["_id"]}}, limit)
         below = {"$lt": after[field]}
-        edge = after["_id"].generation_time if by_id else after[field]
-    for reach in windows:
+        edge = after["_id"].generation_time if reader.by_id else after[field]
+    for reach in WINDOWS if indexed_scope else WHOLE:
         if len(rows) >= limit:
             break
         # Lower bounds are exclusive and the next window takes the bound itself ($lte):
@@ -210,7 +224,7 @@ async def first_page(
         # to the bound (tests/platform/test_paging.py walks every edge).
         bounds = dict(below)
         if reach is not None:
-            bounds["$gt"] = bound(edge - reach)
-            below = {"$lte": bound(edge - reach)}
-        rows += await read({field: bounds} if bounds else {}, limit - len(rows))
+            bounds["$gt"] = reader.bound(edge - reach)
+            below = {"$lte": reader.bound(edge - reach)}
+        rows += await reader.read({field: bounds} if bounds else {}, limit - len(rows))
     return rows

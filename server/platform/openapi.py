@@ -70,33 +70,13 @@ def _operation(
     op: dict[str, Any] = {
         "operationId": f"{handler.__name__}.{method}",
         "summary": summary.strip(),
-        "parameters": [
-            {
-                "name": n,
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "pattern": f"^{r}$"},
-            }
-            for n, r in params
-        ],
+        "parameters": _parameters(meta, params, refs, defs),
     }
     if description.strip():
         op["description"] = description.strip()
-    if meta.get("query"):
-        name = refs[(meta["query"], "validation")]["$ref"].rsplit("/", 1)[1]
-        props, required = defs[name]["properties"], defs[name].get("required", [])
-        op["parameters"] += [
-            {"name": n, "in": "query", "required": n in required, "schema": s}
-            for n, s in props.items()
-        ]
-    if meta.get("body"):
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": refs[(meta["body"], "validation")]}},
-        }
-    if meta.get("form"):
-        name = refs[(meta["form"], "validation")]["$ref"].rsplit("/", 1)[1]
-        op["requestBody"] = _multipart(defs[name])
+    body = _request_body(meta, refs, defs)
+    if body is not None:
+        op["requestBody"] = body
     status = str(meta.get("status", 200))
     ok: dict[str, Any] = {"description": "成功"}
     if meta.get("response"):
@@ -108,6 +88,45 @@ def _operation(
     else:
         op["x-roles"] = sorted(str(r) for r in roles)
     return op
+
+
+def _parameters(
+    meta: dict[str, Any], params: list[tuple[str, str]], refs: dict[Any, Any], defs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The path parameters, then the fields of the query model."""
+    out: list[dict[str, Any]] = [
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^{r}$"},
+        }
+        for n, r in params
+    ]
+    if meta.get("query"):
+        name = refs[(meta["query"], "validation")]["$ref"].rsplit("/", 1)[1]
+        props, required = defs[name]["properties"], defs[name].get("required", [])
+        out += [
+            {"name": n, "in": "query", "required": n in required, "schema": s}
+            for n, s in props.items()
+        ]
+    return out
+
+
+def _request_body(
+    meta: dict[str, Any], refs: dict[Any, Any], defs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A JSON body, or a multipart upload (which wins when a handler declares both)."""
+    body: dict[str, Any] | None = None
+    if meta.get("body"):
+        body = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(meta["body"], "validation")]}},
+        }
+    if meta.get("form"):
+        name = refs[(meta["form"], "validation")]["$ref"].rsplit("/", 1)[1]
+        body = _multipart(defs[name])
+    return body
 
 
 def _by_status(errors: list[type[APIError]]) -> dict[int, list[type[APIError]]]:

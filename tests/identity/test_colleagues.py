@@ -10,7 +10,7 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.platform.db import Database
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)  # five staff sign-ins (argon2), as in test_staff.py
 async def test_staff_see_their_own_courts_active_staff_only(
     staff: Callable[..., Awaitable[StaffConsole]],
     litigant: Callable[..., Awaitable[MiniProgram]],

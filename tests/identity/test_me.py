@@ -96,10 +96,11 @@ async def test_identity_cannot_change_or_be_taken_twice(phone: Phone) -> None:
     assert (await b.me()).body["identity"] is None
 
 
+LICENCE, FIRM = "11101201510123456", "北京市某某律师事务所"
+
+
 @pytest.mark.gen_test
-async def test_lawyer_registration_and_verification(
-    phone: Phone, litigant: Litigant, staff: Staff, services: Services
-) -> None:
+async def test_lawyer_registration(phone: Phone, litigant: Litigant) -> None:
     bare = phone()
     await bare.login()
     res = await bare.register_lawyer("11101201510123456", "北京市某某律师事务所")
@@ -119,6 +120,12 @@ async def test_lawyer_registration_and_verification(
     }
     assert res.body["role"] == "litigant"
 
+
+@pytest.mark.gen_test
+async def test_lawyer_verification(litigant: Litigant, staff: Staff, services: Services) -> None:
+    lawyer = await litigant(name="周律师")
+    res = await lawyer.register_lawyer(LICENCE, FIRM)
+    assert res.status == 200
     admin = await staff("admin", court_id=None)
     clerk = await staff("clerk")
     uid = res.body["id"]

@@ -48,9 +48,15 @@ async def test_pages_match_one_sorted_query(db: Database, indexed: bool) -> None
         after = None
         while True:
             rows = await first_page(
-                col, {"k": "mine"}, {"at": 1}, size + 1, field="at", now=NOW, after=after,
+                col,
+                {"k": "mine"},
+                {"at": 1},
+                size + 1,
+                field="at",
+                now=NOW,
+                after=after,
                 indexed_scope=indexed,
-            )  # fmt: skip
+            )
             assert [r["_id"] for r in rows] == [d["_id"] for d in expected[len(seen) :]][: size + 1]
             page = rows[:size]
             seen += [r["_id"] for r in page]
