@@ -67,7 +67,7 @@ class ReconcileHandler(APIHandler):
         report; 403 not the system administrator (the bill spans every court); 422 a day
         not yet billed or a bad date; 503 WeChat Pay down."""
         data = self.parse_body(ReconcileIn)
-        self.write_json(await self.services.reconciler.run_for(self.me.user, data))
+        self.write_json(await self.services.reconciler.run_for(self.caller, data))
 
 
 default_handlers = [

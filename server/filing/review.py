@@ -272,7 +272,7 @@ class ReviewService:
             case, staff, DocumentKind.acceptance_notice, pdf, plaintiffs, session
         )
         if fee_plan is not None:
-            await self.fees.issue(fee_plan, case, filing, staff, self.service, session)
+            await self.fees.issue(staff, fee_plan, case, filing, self.service, session)
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession
