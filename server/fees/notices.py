@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -33,9 +34,15 @@ from models.users import Caller, Role
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
-from server.fees.errors import FeeReliefAmount, FeeReliefNotRequested, FeeReliefUndecided
+from server.fees.errors import (
+    FeeNoticeNotFound,
+    FeeReliefAmount,
+    FeeReliefNotRequested,
+    FeeReliefUndecided,
+)
 from server.fees.store import FeeStore
 from server.notify.inbox import NotificationService
+from server.platform.access import Access
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
@@ -46,6 +53,12 @@ if TYPE_CHECKING:
 
 SWEEP_BATCH = 500
 NOT_PREPAID = frozenset({FeeKind.execution})
+
+
+class NoticeStanding(StrEnum):
+    """How a caller stands to a fee notice: one who may pay it (a plaintiff or their agent)."""
+
+    payer = "payer"
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,15 @@ class FeeNoticeService:
 
     async def load(self, notice_id: str) -> FeeNoticeDoc | None:
         return await self.store.notices.load(notice_id)
+
+    async def access_notice(
+        self, caller: Caller, notice_id: str
+    ) -> Access[FeeNoticeDoc, NoticeStanding]:
+        """A notice the caller may pay; 404 for anyone else (staff read notices with the case)."""
+        notice = await self.store.notices.load(notice_id)
+        if notice is None or str(caller.id) not in notice.payer_ids:
+            raise FeeNoticeNotFound()
+        return Access(notice, NoticeStanding.payer)
 
     async def credit(
         self, notice_id: str, amount_fen: int, when: dt.datetime, session: AsyncClientSession

@@ -38,7 +38,6 @@ from server.cases.notices import yuan
 from server.cases.service import CaseService
 from server.fees.errors import (
     FeeNoticeClosed,
-    FeeNoticeNotFound,
     FeeNoticePaid,
     OrderMismatch,
     PaymentInProgress,
@@ -121,9 +120,7 @@ class PaymentService:
         )
 
     async def _payable(self, caller: Caller, notice_id: str) -> FeeNoticeDoc:
-        notice = await self.fees.load(notice_id)
-        if notice is None or str(caller.id) not in notice.payer_ids:
-            raise FeeNoticeNotFound()
+        notice = (await self.fees.access_notice(caller, notice_id)).obj
         if notice.status == NoticeStatus.paid:
             raise FeeNoticePaid()
         if notice.status != NoticeStatus.pending or notice.amount_fen <= notice.paid_fen:

@@ -188,7 +188,8 @@ async def reconcile_once(settings: Settings, day: dt.date, *, mend: bool) -> Rec
     from server.wechat.pay_config import resolve_pay_credentials
 
     clock = SystemClock()
-    pay = WeChatPayAdapter.from_settings(settings, resolve_pay_credentials(settings)[0], clock)
+    credentials = resolve_pay_credentials(settings).credentials
+    pay = WeChatPayAdapter.from_settings(settings, credentials, clock)
     client = connect(settings.mongodb.uri)
     db = client[settings.mongodb.database]
     try:
