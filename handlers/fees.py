@@ -32,7 +32,7 @@ class CaseFeesHandler(APIHandler):
     async def get(self, case_id: str) -> None:
         """GET /api/v1/cases/{id}/fees: the case's fee notices, payments and refunds (a party
         or agent sees the payments they made; staff all of them). 200; 404 not their case."""
-        self.write_json(await self.services.fees.case_fees(self.me.user, case_id))
+        self.write_json(await self.services.fees.case_fees(self.caller, case_id))
 
 
 default_handlers = [

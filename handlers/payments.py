@@ -30,8 +30,8 @@ class PaymentsHandler(APIHandler):
         order; 404 not the caller's notice; 409 paid, waived, or another payer's order open;
         503 WeChat Pay unavailable."""
         data = self.parse_body(PaymentCreate)
-        out, created = await self.services.payments.create(self.me.user, data)
-        self.write_json(out, status=201 if created else 200)
+        order = await self.services.payments.create(self.caller, data)
+        self.write_json(order.payment, status=201 if order.created else 200)
 
 
 class PaymentHandler(APIHandler):
@@ -40,7 +40,7 @@ class PaymentHandler(APIHandler):
     async def get(self, payment_id: str) -> None:
         """GET /api/v1/payments/{id}: the payment, WeChat Pay asked first while it is pending.
         200; 404 not the payer's (or, for staff, not their court's)."""
-        self.write_json(await self.services.payments.get(self.me.user, payment_id))
+        self.write_json(await self.services.payments.get(self.caller, payment_id))
 
 
 class RefundsHandler(APIHandler):
@@ -52,7 +52,7 @@ class RefundsHandler(APIHandler):
         (the law's reasons computed by the fee schedule). 201; 404 another court's payment;
         409 not paid, or more than is left to refund; 422 bad amounts; 503 WeChat Pay down."""
         data = self.parse_body(RefundCreate)
-        refund = await self.services.refunds.create(self.me.user, payment_id, data)
+        refund = await self.services.refunds.create(self.caller, payment_id, data)
         self.write_json(refund, status=201)
 
 

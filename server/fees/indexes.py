@@ -1,5 +1,5 @@
-"""The collections fees owns, and their indexes: fee notices (server/fees/notices.py),
-payments (payments.py) and refunds (refunds.py), which notices.py also reads."""
+"""The collections fees owns, and their indexes: fee notices, payments and refunds, read and
+written by server/fees/store.py alone (each index names the store's query it serves)."""
 
 from __future__ import annotations
 

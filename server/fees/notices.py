@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -28,24 +29,36 @@ from models.fee_notices import (
 )
 from models.fees import FeeKind, FeeResult
 from models.filings import AcceptIn, FilingDoc
-from models.payments import FeesOut, PaymentDoc, RefundDoc, payment_out, refund_out
-from models.users import Role, UserDoc
+from models.payments import FeesOut, payment_out, refund_out
+from models.users import Caller, Role
 from server.cases import notices as court_notices
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
-from server.fees.errors import FeeReliefAmount, FeeReliefNotRequested, FeeReliefUndecided
+from server.fees.errors import (
+    FeeNoticeNotFound,
+    FeeReliefAmount,
+    FeeReliefNotRequested,
+    FeeReliefUndecided,
+)
+from server.fees.store import FeeStore
 from server.notify.inbox import NotificationService
+from server.platform.access import Access
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.db import Database
-from server.platform.mongo import change_one
 
 if TYPE_CHECKING:
     from server.cases.service_of_documents import DocumentService
 
 SWEEP_BATCH = 500
 NOT_PREPAID = frozenset({FeeKind.execution})
+
+
+class NoticeStanding(StrEnum):
+    """How a caller stands to a fee notice: one who may pay it (a plaintiff or their agent)."""
+
+    payer = "payer"
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,7 @@ class FeeNoticeService:
         cases: CaseService,
         notifications: NotificationService,
     ) -> None:
-        self.col = db["fee_notices"]
-        self.payments = db["payments"]
-        self.refunds = db["refunds"]
+        self.store = FeeStore(db)
         self.case_service = cases
         self.settings = settings
         self.clock = clock
@@ -103,96 +114,97 @@ class FeeNoticeService:
 
     async def issue(
         self,
+        caller: Caller,
         plan: FeePlan,
         case: CaseDoc,
         filing: FilingDoc,
-        staff: UserDoc,
         service: DocumentService,
         session: AsyncClientSession,
     ) -> FeeNoticeDoc:
         """Write the notice and serve its 缴费通知书 to the plaintiffs, in the acceptance's
-        transaction."""
+        transaction; ``caller`` is the staff member accepting the case."""
+        court = self.settings.court(case.court_id)
+        assert court is not None
+        notice = self._notice(caller, plan, case, filing)
+        pdf = court_notices.fee_notice(case, court, notice)
+        plaintiffs = [p.party_id for p in case.plaintiffs]
+        served = await service.serve_generated(
+            case, caller, DocumentKind.fee_notice, pdf, plaintiffs, session
+        )
+        notice.document_id = str(served.id)
+        await self.store.notices.insert(notice, session)
+        return notice
+
+    def _notice(
+        self, caller: Caller, plan: FeePlan, case: CaseDoc, filing: FilingDoc
+    ) -> FeeNoticeDoc:
         now = self.clock.now()
+        amount = _amount_due(plan)
+        estimate, relief = plan.estimate, plan.relief
+        return FeeNoticeDoc(
+            id=ObjectId(),
+            case_id=str(case.id),
+            case_no=case.case_no,
+            court_id=case.court_id,
+            fee_kind=plan.fee_kind.value,
+            basis_amount_fen=filing.amount_fen,
+            procedure=case.procedure.value,
+            full_fee_fen=estimate.fee_fen,
+            amount_fen=amount,
+            breakdown=[
+                FeeLine.model_validate(x.model_dump()) for x in [*estimate.lines, *estimate.steps]
+            ],
+            relief=_relief(caller, relief, filing, now) if relief else None,
+            status=NoticeStatus.waived if amount == 0 else NoticeStatus.pending,
+            payer_ids=payers(case),
+            issued_at=now,
+            due_at=self._due(case, relief, now),
+        )
+
+    def _due(self, case: CaseDoc, relief: ReliefDecisionIn | None, now: dt.datetime) -> dt.datetime:
+        """The deadline: the court's days for the fee, or later when the fee was deferred."""
         cal = self.calendars.for_court(case.court_id)
         court = self.settings.court(case.court_id)
         assert court is not None
         due = cal.deadline_at(now, court.deadlines.fee_due_days)
-        relief = plan.relief
         if relief and relief.grant == ReliefGrant.defer and relief.due_date:
             due = max(due, cal.end_of_day(cal.next_working_day(relief.due_date)))
-        amount = plan.estimate.fee_fen
-        if relief and relief.grant == ReliefGrant.reduce and relief.amount_fen:
-            amount = relief.amount_fen
-        if relief and relief.grant == ReliefGrant.waive:
-            amount = 0
-        notice = FeeNoticeDoc(
-            id=ObjectId(), case_id=str(case.id), case_no=case.case_no, court_id=case.court_id,
-            fee_kind=plan.fee_kind.value, basis_amount_fen=filing.amount_fen,
-            procedure=case.procedure.value, full_fee_fen=plan.estimate.fee_fen,
-            amount_fen=amount,
-            breakdown=[FeeLine.model_validate(x.model_dump())
-                       for x in [*plan.estimate.lines, *plan.estimate.steps]],
-            relief=ReliefDoc(
-                grant=relief.grant, requested=filing.fee_relief.type.value
-                if filing.fee_relief else None, reason=relief.reason,
-                decided_by=str(staff.id), decided_at=now,
-            ) if relief else None,
-            status=NoticeStatus.waived if amount == 0 else NoticeStatus.pending,
-            payer_ids=payers(case), issued_at=now, due_at=due,
-        )  # fmt: skip
-        pdf = court_notices.fee_notice(case, court, notice)
-        plaintiffs = [p.party_id for p in case.plaintiffs]
-        served = await service.serve_generated(
-            case, staff, DocumentKind.fee_notice, pdf, plaintiffs, session
-        )
-        notice.document_id = str(served.id)
-        await self.col.insert_one(notice.model_dump(by_alias=True), session=session)
-        return notice
+        return due
 
     # ---- reading
 
     async def load(self, notice_id: str) -> FeeNoticeDoc | None:
-        raw = await self.col.find_one({"_id": ObjectId(notice_id)})
-        return FeeNoticeDoc.model_validate(raw) if raw else None
+        return await self.store.notices.load(notice_id)
+
+    async def access_notice(
+        self, caller: Caller, notice_id: str
+    ) -> Access[FeeNoticeDoc, NoticeStanding]:
+        """A notice the caller may pay; 404 for anyone else (staff read notices with the case)."""
+        notice = await self.store.notices.load(notice_id)
+        if notice is None or str(caller.id) not in notice.payer_ids:
+            raise FeeNoticeNotFound()
+        return Access(notice, NoticeStanding.payer)
 
     async def credit(
         self, notice_id: str, amount_fen: int, when: dt.datetime, session: AsyncClientSession
     ) -> FeeNoticeDoc:
         """Add a payment to the notice (in the payment's transaction); paid once covered."""
-        raw = await change_one(
-            self.col,
-            {"_id": ObjectId(notice_id)},
-            {"$inc": {"paid_fen": amount_fen, "version": 1}},
-            session=session,
-        )
-        assert raw is not None
-        notice = FeeNoticeDoc.model_validate(raw)
-        if notice.paid_fen >= notice.amount_fen and notice.status == NoticeStatus.pending:
-            await self.col.update_one(
-                {"_id": notice.id, "status": NoticeStatus.pending.value},
-                {"$set": {"status": NoticeStatus.paid.value, "paid_at": when}},
-                session=session,
-            )
-            notice.status = NoticeStatus.paid
-        return notice
+        return await self.store.notices.credit(notice_id, amount_fen, when, session)
 
     async def of_case(self, case_id: str) -> list[FeeNoticeDoc]:
-        raws = await self.col.find({"case_id": case_id}).sort([("_id", 1)]).limit(50).to_list()
-        return [FeeNoticeDoc.model_validate(r) for r in raws]
+        return await self.store.notices.of_case(case_id)
 
-    async def case_fees(self, user: UserDoc, case_id: str) -> FeesOut:
+    async def case_fees(self, caller: Caller, case_id: str) -> FeesOut:
         """Notices for everyone who may read the case; payments and refunds: staff all, a
         party or agent those they paid."""
-        case, viewer = await self.case_service.get_for(user, case_id)
-        filt: dict[str, Any] = {"case_id": str(case.id)}
-        if viewer != Viewer.staff:
-            filt["payer_id"] = str(user.id)
-        payments = await self.payments.find(filt).sort([("_id", 1)]).limit(100).to_list()
-        refunds = await self.refunds.find(filt).sort([("_id", 1)]).limit(100).to_list()
+        case, viewer = await self.case_service.get_for(caller, case_id)
+        payer = None if viewer == Viewer.staff else str(caller.id)
+        payments = await self.store.payments.of_case(str(case.id), payer)
+        refunds = await self.store.refunds.of_case(str(case.id), payer)
         return FeesOut(
             notices=[notice_out(n) for n in await self.of_case(str(case.id))],
-            payments=[payment_out(PaymentDoc.model_validate(p)) for p in payments],
-            refunds=[refund_out(RefundDoc.model_validate(r)) for r in refunds],
+            payments=[payment_out(p) for p in payments],
+            refunds=[refund_out(r) for r in refunds],
         )
 
     async def status(self, case: CaseDoc) -> FeeStatusOut:
@@ -219,15 +231,10 @@ class FeeNoticeService:
         of processes may sweep), mark its case for 按撤诉处理 and tell the clerk."""
         now = self.clock.now()
         flagged = 0
-        filt = {"status": NoticeStatus.pending.value, "overdue_at": None, "due_at": {"$lt": now}}
-        async for raw in self.col.find(filt).limit(SWEEP_BATCH):
-            took = await self.col.update_one(
-                {"_id": raw["_id"], "status": NoticeStatus.pending.value, "overdue_at": None},
-                {"$set": {"overdue_at": now}, "$inc": {"version": 1}},
-            )
-            if took.modified_count:
+        async for notice in self.store.notices.overdue(now, SWEEP_BATCH):
+            if await self.store.notices.flag_overdue(notice.id, now):
                 flagged += 1
-                await self._overdue(FeeNoticeDoc.model_validate(raw))
+                await self._overdue(notice)
         return flagged
 
     async def _overdue(self, notice: FeeNoticeDoc) -> None:
@@ -247,6 +254,28 @@ class FeeNoticeService:
             await self.notifications.notify_court_staff(
                 notice.court_id, [Role.clerk.value], "fee_overdue", title, note, **common
             )
+
+
+def _relief(
+    caller: Caller, relief: ReliefDecisionIn, filing: FilingDoc, now: dt.datetime
+) -> ReliefDoc:
+    return ReliefDoc(
+        grant=relief.grant,
+        requested=filing.fee_relief.type.value if filing.fee_relief else None,
+        reason=relief.reason,
+        decided_by=str(caller.id),
+        decided_at=now,
+    )
+
+
+def _amount_due(plan: FeePlan) -> int:
+    """The full fee, unless relief reduced or waived it."""
+    relief = plan.relief
+    if relief and relief.grant == ReliefGrant.reduce and relief.amount_fen:
+        return relief.amount_fen
+    if relief and relief.grant == ReliefGrant.waive:
+        return 0
+    return plan.estimate.fee_fen
 
 
 def payers(case: CaseDoc) -> list[str]:

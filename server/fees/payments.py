@@ -17,11 +17,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
 
 from models.fee_notices import FeeNoticeDoc, NoticeStatus
 from models.payments import (
@@ -32,12 +33,11 @@ from models.payments import (
     PayParams,
     payment_out,
 )
-from models.users import Role, UserDoc
+from models.users import Caller, Role
 from server.cases.notices import yuan
 from server.cases.service import CaseService
 from server.fees.errors import (
     FeeNoticeClosed,
-    FeeNoticeNotFound,
     FeeNoticePaid,
     OrderMismatch,
     PaymentInProgress,
@@ -45,12 +45,13 @@ from server.fees.errors import (
     UnknownOrder,
 )
 from server.fees.notices import FeeNoticeService
+from server.fees.store import FeeStore
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
+from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database, LostRace, in_transaction, read_decide_write
-from server.platform.mongo import change_one
 from server.wechat.errors import WeChatPayOutage
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_models import TradeState, Transaction, WeChatPayError
@@ -60,6 +61,21 @@ log = logging.getLogger("microcourt.payments")
 SWEEP_BATCH = 200
 CLOSED_STATES = frozenset({TradeState.CLOSED, TradeState.REVOKED, TradeState.PAYERROR})
 PREPAY_WAIT_SECONDS = 3.0  # a concurrent request waits this long for the open order's prepay id
+
+
+class PaymentStanding(StrEnum):
+    """How a caller stands to a payment: the one who paid, or staff of its court."""
+
+    payer = "payer"
+    staff = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """The answer to an order request: the payment, and whether this request opened it."""
+
+    payment: PaymentOut
+    created: bool
 
 
 class PaymentService:
@@ -75,7 +91,7 @@ class PaymentService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.col = db["payments"]
+        self.store = FeeStore(db).payments
         self.settings = settings
         self.clock = clock
         self.pay = pay
@@ -86,30 +102,25 @@ class PaymentService:
 
     # ---- ordering
 
-    async def create(self, user: UserDoc, data: PaymentCreate) -> tuple[PaymentOut, bool]:
-        """The notice's open order (False), or a new one (True). 404 not the caller's notice;
+    async def create(self, caller: Caller, data: PaymentCreate) -> Order:
+        """The notice's open order (not created), or a new one. 404 not the caller's notice;
         409 paid, waived or cancelled, or another payer's order is open; 503 WeChat Pay down."""
-        notice = await self._payable(user, data.fee_notice_id)
+        notice = await self._payable(caller, data.fee_notice_id)
 
-        async def decide_write(open_: PaymentDoc | None) -> tuple[PaymentOut, bool]:
+        async def decide_write(open_: PaymentDoc | None) -> Order:
             if open_ is not None:
-                return await self._resume(user, open_), False
-            doc = self._new_order(user, notice)
-            try:
-                await self.col.insert_one({**doc.model_dump(by_alias=True),
-                                           "open_for": str(notice.id)})  # fmt: skip
-            except DuplicateKeyError:
-                raise LostRace from None  # a concurrent request opened it first: take theirs
-            return await self._prepay(doc), True
+                return Order(await self._resume(caller, open_), created=False)
+            doc = self._new_order(caller, notice)
+            if not await self.store.open_order(doc, str(notice.id)):
+                raise LostRace  # a concurrent request opened it first: take theirs
+            return Order(await self._prepay(doc), created=True)
 
         return await read_decide_write(
             lambda: self._open_order(notice), decide_write, PaymentInProgress, attempts=2
         )
 
-    async def _payable(self, user: UserDoc, notice_id: str) -> FeeNoticeDoc:
-        notice = await self.fees.load(notice_id)
-        if notice is None or str(user.id) not in notice.payer_ids:
-            raise FeeNoticeNotFound()
+    async def _payable(self, caller: Caller, notice_id: str) -> FeeNoticeDoc:
+        notice = (await self.fees.access_notice(caller, notice_id)).obj
         if notice.status == NoticeStatus.paid:
             raise FeeNoticePaid()
         if notice.status != NoticeStatus.pending or notice.amount_fen <= notice.paid_fen:
@@ -118,46 +129,55 @@ class PaymentService:
 
     async def _open_order(self, notice: FeeNoticeDoc) -> PaymentDoc | None:
         """The notice's open order, unless it has expired (then it is closed first)."""
-        raw = await self.col.find_one({"open_for": str(notice.id)})
-        if raw is None:
+        doc = await self.store.open_for(str(notice.id))
+        if doc is None:
             return None
-        doc = PaymentDoc.model_validate(raw)
         if doc.expires_at <= self.clock.now():
             await self.settle(doc)
             return await self._open_order(notice) if doc.status == PaymentStatus.pending else None
         return doc
 
-    def _new_order(self, user: UserDoc, notice: FeeNoticeDoc) -> PaymentDoc:
+    def _new_order(self, caller: Caller, notice: FeeNoticeDoc) -> PaymentDoc:
         now = self.clock.now()
         oid = ObjectId()
         court = self.settings.court(notice.court_id)
         return PaymentDoc(
-            id=oid, out_trade_no=f"MC{oid}", fee_notice_id=str(notice.id),
-            case_id=notice.case_id, case_no=notice.case_no, court_id=notice.court_id,
-            payer_id=str(user.id), payer_openid=user.openid or "",
+            id=oid,
+            out_trade_no=f"MC{oid}",
+            fee_notice_id=str(notice.id),
+            case_id=notice.case_id,
+            case_no=notice.case_no,
+            court_id=notice.court_id,
+            payer_id=str(caller.id),
+            payer_openid=caller.openid or "",
             amount_fen=notice.amount_fen - notice.paid_fen,
             description=f"{court.name if court else ''}诉讼费-{notice.case_no}"[:120],
-            status=PaymentStatus.pending, expires_at=self.pay.default_time_expire(),
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+            status=PaymentStatus.pending,
+            expires_at=self.pay.default_time_expire(),
+            created_at=now,
+            updated_at=now,
+        )
 
     async def _prepay(self, doc: PaymentDoc) -> PaymentOut:
         try:
             prepay_id = await self.pay.create_jsapi_order(
-                out_trade_no=doc.out_trade_no, description=doc.description,
-                amount_fen=doc.amount_fen, openid=doc.payer_openid,
-                notify_url=self.notify_url("notify"), time_expire=doc.expires_at,
-            )  # fmt: skip
+                out_trade_no=doc.out_trade_no,
+                description=doc.description,
+                amount_fen=doc.amount_fen,
+                openid=doc.payer_openid,
+                notify_url=self.notify_url("notify"),
+                time_expire=doc.expires_at,
+            )
         except WeChatPayError as exc:
             log.warning("jsapi order %s failed: %s", doc.out_trade_no, exc)
             await self._close(doc, reason=str(exc))
             raise WeChatPayOutage() from None
-        await self.col.update_one({"_id": doc.id}, {"$set": {"prepay_id": prepay_id}})
+        await self.store.set_prepay(doc.id, prepay_id)
         doc.prepay_id = prepay_id
         return self.out(doc, with_params=True)
 
-    async def _resume(self, user: UserDoc, doc: PaymentDoc) -> PaymentOut:
-        if doc.payer_id != str(user.id):
+    async def _resume(self, caller: Caller, doc: PaymentDoc) -> PaymentOut:
+        if doc.payer_id != str(caller.id):
             raise PaymentInProgress("其他缴费人正在支付该笔费用")
         waited = 0.0
         while doc.prepay_id is None and waited < PREPAY_WAIT_SECONDS:
@@ -180,47 +200,41 @@ class PaymentService:
     # ---- reading
 
     async def load(self, payment_id: str) -> PaymentDoc:
-        raw = (
-            await self.col.find_one({"_id": ObjectId(payment_id)})
-            if ObjectId.is_valid(payment_id)
-            else None
-        )
-        if raw is None:
+        doc = await self.store.load(payment_id)
+        if doc is None:
             raise PaymentNotFound()
-        return PaymentDoc.model_validate(raw)
+        return doc
 
     async def by_trade_no(self, out_trade_no: str) -> PaymentDoc | None:
-        raw = await self.col.find_one({"out_trade_no": out_trade_no})
-        return PaymentDoc.model_validate(raw) if raw else None
+        return await self.store.by_trade_no(out_trade_no)
 
     async def paid_between(
         self, statuses: Iterable[PaymentStatus], start: dt.datetime, end: dt.datetime
     ) -> list[PaymentDoc]:
         """The payments in ``statuses`` paid in [start, end) (a day's reconciliation)."""
-        filt = {
-            "status": {"$in": [s.value for s in statuses]},
-            "paid_at": {"$gte": start, "$lt": end},
-        }
-        return [PaymentDoc.model_validate(raw) async for raw in self.col.find(filt)]
+        return await self.store.paid_between(statuses, start, end)
 
     async def _reload(self, doc: PaymentDoc) -> PaymentDoc:
         return await self.load(str(doc.id))
 
-    async def visible(self, user: UserDoc, payment_id: str) -> PaymentDoc:
+    async def access_payment(
+        self, caller: Caller, payment_id: str
+    ) -> Access[PaymentDoc, PaymentStanding]:
         """The payer's own payment, or any of their court's for staff; 404 otherwise."""
         doc = await self.load(payment_id)
-        mine = doc.payer_id == str(user.id)
-        court = user.is_staff and user.court_id == doc.court_id
-        if not (mine or court):
-            raise PaymentNotFound()
-        return doc
+        if doc.payer_id == str(caller.id):
+            return Access(doc, PaymentStanding.payer)
+        if caller.is_staff and caller.court_id == doc.court_id:
+            return Access(doc, PaymentStanding.staff)
+        raise PaymentNotFound()
 
-    async def get(self, user: UserDoc, payment_id: str) -> PaymentOut:
+    async def get(self, caller: Caller, payment_id: str) -> PaymentOut:
         """The payment; while pending, WeChat Pay is asked first (and an expired order closed)."""
-        doc = await self.visible(user, payment_id)
+        access = await self.access_payment(caller, payment_id)
+        doc = access.obj
         if doc.status == PaymentStatus.pending:
             doc = await self.settle(doc)
-        return self.out(doc, with_params=doc.payer_id == str(user.id))
+        return self.out(doc, with_params=access.standing is PaymentStanding.payer)
 
     # ---- the state WeChat Pay knows
 
@@ -255,22 +269,14 @@ class PaymentService:
         await self._close(doc, reason="expired")
 
     async def _close(self, doc: PaymentDoc, *, reason: str) -> None:
-        now = self.clock.now()
-        await self.col.update_one(
-            {"_id": doc.id, "status": PaymentStatus.pending.value},
-            {"$set": {"status": PaymentStatus.closed.value, "updated_at": now,
-                      "close_reason": reason}, "$unset": {"open_for": ""},
-             "$inc": {"version": 1}},
-        )  # fmt: skip
+        await self.store.close(doc.id, reason, self.clock.now())
 
     async def sweep_expired(self) -> int:
         """Close the orders unpaid after their time limit (asking WeChat Pay first); any
         number of processes may sweep, each order is settled by conditional updates."""
-        now = self.clock.now()
-        filt = {"status": PaymentStatus.pending.value, "expires_at": {"$lt": now}}
         done = 0
-        async for raw in self.col.find(filt).limit(SWEEP_BATCH):
-            settled = await self.settle(PaymentDoc.model_validate(raw))
+        async for doc in self.store.expired(self.clock.now(), SWEEP_BATCH):
+            settled = await self.settle(doc)
             done += settled.status != PaymentStatus.pending
         return done
 
@@ -278,73 +284,50 @@ class PaymentService:
 
     async def reserve_refund(self, payment: PaymentDoc, amount: int) -> bool:
         """Take ``amount`` from what the payment can still refund; False when less is left."""
-        took = await self.col.update_one(
-            {"_id": payment.id, "refundable_fen": {"$gte": amount}},
-            {"$inc": {"refundable_fen": -amount, "version": 1}},
-        )
-        return bool(took.modified_count)
+        return await self.store.reserve_refund(payment.id, amount)
 
     async def release_refund(
         self, payment_id: str, amount: int, session: AsyncClientSession
     ) -> None:
         """A refund that failed: its amount becomes refundable again."""
-        await self.col.update_one(
-            {"_id": ObjectId(payment_id)},
-            {"$inc": {"refundable_fen": amount, "version": 1}},
-            session=session,
-        )
+        await self.store.release_refund(payment_id, amount, session)
 
     async def credit_refund(
         self, payment_id: str, amount: int, session: AsyncClientSession
     ) -> PaymentDoc:
         """A refund that succeeded: counted as refunded, the payment's status following."""
-        raw = await change_one(
-            self.col,
-            {"_id": ObjectId(payment_id)},
-            {"$inc": {"refunded_fen": amount, "version": 1},
-             "$set": {"updated_at": self.clock.now()}},
-            session=session,
-        )  # fmt: skip
-        assert raw is not None
-        payment = PaymentDoc.model_validate(raw)
-        status = (PaymentStatus.refunded if payment.refunded_fen >= payment.amount_fen
-                  else PaymentStatus.partially_refunded)  # fmt: skip
-        await self.col.update_one(
-            {"_id": payment.id}, {"$set": {"status": status.value}}, session=session
-        )
-        return payment
+        return await self.store.credit_refund(payment_id, amount, self.clock.now(), session)
 
     # ---- paid, exactly once
 
     async def mark_paid(self, doc: PaymentDoc, txn: Transaction) -> bool:
         """Credit the payment once; False when it already was (a repeated callback)."""
-        if txn.amount.total != doc.amount_fen or txn.out_trade_no != doc.out_trade_no:
-            log.error("payment %s: WeChat Pay reports %s fen, ordered %s", doc.out_trade_no,
-                      txn.amount.total, doc.amount_fen)  # fmt: skip
-            raise OrderMismatch("订单金额不符")
-        if txn.mchid != self.pay.mchid or txn.appid != self.pay.appid:
-            log.error("payment %s: another merchant or app", doc.out_trade_no)
-            raise OrderMismatch("商户号或应用不符")
+        self._check_matches(doc, txn)
         now = self.clock.now()
 
         async def credit(session: AsyncClientSession) -> bool:
-            raw = await change_one(
-                self.col,
-                {"_id": doc.id, "status": {"$in": [PaymentStatus.pending.value,
-                                                   PaymentStatus.closed.value]}},
-                {"$set": {"status": PaymentStatus.paid.value, "transaction_id": txn.transaction_id,
-                          "paid_at": txn.success_time or now, "refundable_fen": doc.amount_fen,
-                          "updated_at": now}, "$unset": {"open_for": ""},
-                 "$inc": {"version": 1}},
-                session=session,
-            )  # fmt: skip
-            if raw is None:
+            paid_at = txn.success_time or now
+            if not await self.store.mark_paid(doc, txn.transaction_id, paid_at, now, session):
                 return False
             notice = await self.fees.credit(doc.fee_notice_id, doc.amount_fen, now, session)
             await self._announce_paid(doc, notice, session)
             return True
 
         return await in_transaction(self.db, credit)
+
+    def _check_matches(self, doc: PaymentDoc, txn: Transaction) -> None:
+        """Believe WeChat Pay's word only for this order, this merchant and this app."""
+        if txn.amount.total != doc.amount_fen or txn.out_trade_no != doc.out_trade_no:
+            log.error(
+                "payment %s: WeChat Pay reports %s fen, ordered %s",
+                doc.out_trade_no,
+                txn.amount.total,
+                doc.amount_fen,
+            )
+            raise OrderMismatch("订单金额不符")
+        if txn.mchid != self.pay.mchid or txn.appid != self.pay.appid:
+            log.error("payment %s: another merchant or app", doc.out_trade_no)
+            raise OrderMismatch("商户号或应用不符")
 
     async def _announce_paid(
         self, doc: PaymentDoc, notice: FeeNoticeDoc, session: AsyncClientSession
@@ -363,8 +346,9 @@ class PaymentService:
             "dedupe_key": f"payment:{doc.id}:paid",
             "session": session,
         }
-        await self.notifications.notify([doc.payer_id], "payment_paid", "缴费成功",
-                                        f"{doc.case_no}：{note}", **common)  # fmt: skip
+        await self.notifications.notify(
+            [doc.payer_id], "payment_paid", "缴费成功", f"{doc.case_no}：{note}", **common
+        )
         title, body = f"{doc.case_no}已缴费", f"当事人{note}"
         if case and case.clerk_id:
             await self.notifications.notify([case.clerk_id], "payment_paid", title, body, **common)
@@ -372,8 +356,14 @@ class PaymentService:
             await self.notifications.notify_court_staff(
                 doc.court_id, [Role.clerk.value], "payment_paid", title, body, **common
             )
-        await self.users.record(doc.payer_id, "payment.paid", str(doc.id), session,
-                                case_id=doc.case_id, amount_fen=doc.amount_fen)  # fmt: skip
+        await self.users.record(
+            doc.payer_id,
+            "payment.paid",
+            str(doc.id),
+            session,
+            case_id=doc.case_id,
+            amount_fen=doc.amount_fen,
+        )
 
     # ---- the callback
 
@@ -382,10 +372,10 @@ class PaymentService:
         CallbackRejected for anything we cannot accept (WeChat Pay delivers it again)."""
         event = self.pay.verify_callback(headers, body)
         txn = event.transaction()
-        raw = await self.col.find_one({"out_trade_no": txn.out_trade_no})
-        if raw is None:
+        doc = await self.store.by_trade_no(txn.out_trade_no)
+        if doc is None:
             log.error("callback for an unknown order %s", txn.out_trade_no)
             raise UnknownOrder()
         if txn.trade_state != TradeState.SUCCESS:
             return  # nothing to do, but acknowledged so that it stops
-        await self.mark_paid(PaymentDoc.model_validate(raw), txn)
+        await self.mark_paid(doc, txn)

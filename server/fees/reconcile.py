@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from models.common import InputModel
 from models.payments import PaymentDoc, PaymentStatus, RefundStatus
-from models.users import UserDoc
+from models.users import Caller
 from server.fees.errors import BillUnavailable, SystemAdminOnly
 from server.fees.payments import PaymentService
 from server.fees.refunds import RefundService
@@ -67,9 +67,9 @@ class Reconciler:
         self.payments = payments
         self.refunds = refunds
 
-    async def run_for(self, user: UserDoc, data: ReconcileIn) -> ReconcileReport:
+    async def run_for(self, caller: Caller, data: ReconcileIn) -> ReconcileReport:
         """For the system administrator only: the bill is the merchant's, every court's."""
-        if user.court_id is not None:
+        if caller.court_id is not None:
             raise SystemAdminOnly()
         try:
             return await self.run(data.date, mend=data.mend)
@@ -86,19 +86,30 @@ class Reconciler:
         refund_rows = [r for r in bill.rows if r.out_refund_no and r.refund_status == "SUCCESS"]
         start, end = self._bounds(day)
         ours = {doc.out_trade_no: doc for doc in await self.payments.paid_between(PAID, start, end)}
-        only_wechat = [await self._missed_payment(r, mend) for r in paid_rows.values()
-                       if r.out_trade_no not in ours]  # fmt: skip
+        only_wechat = [
+            await self._missed_payment(r, mend)
+            for r in paid_rows.values()
+            if r.out_trade_no not in ours
+        ]
         only_wechat += [f for r in refund_rows if (f := await self._missed_refund(r, mend))]
-        only_ours = [await self._unconfirmed(doc) for no, doc in ours.items()
-                     if no not in paid_rows]  # fmt: skip
+        only_ours = [
+            await self._unconfirmed(doc) for no, doc in ours.items() if no not in paid_rows
+        ]
         report = ReconcileReport(
-            day=day, wechat_paid=len(paid_rows), ours_paid=len(ours),
+            day=day,
+            wechat_paid=len(paid_rows),
+            ours_paid=len(ours),
             only_wechat=[f for f in only_wechat if f is not None],
             only_ours=[f for f in only_ours if f is not None],
-        )  # fmt: skip
-        log.info("reconciled %s: %d paid there, %d here, %d+%d findings", day,
-                 report.wechat_paid, report.ours_paid, len(report.only_wechat),
-                 len(report.only_ours))  # fmt: skip
+        )
+        log.info(
+            "reconciled %s: %d paid there, %d here, %d+%d findings",
+            day,
+            report.wechat_paid,
+            report.ours_paid,
+            len(report.only_wechat),
+            len(report.only_ours),
+        )
         return report
 
     def _bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -107,8 +118,11 @@ class Reconciler:
 
     async def _missed_payment(self, row: BillRow, mend: bool) -> Finding | None:
         doc = await self.payments.by_trade_no(row.out_trade_no)
-        base: dict[str, Any] = {"out_trade_no": row.out_trade_no, "amount_fen": row.total_fen,
-                                "theirs": row.trade_state}  # fmt: skip
+        base: dict[str, Any] = {
+            "out_trade_no": row.out_trade_no,
+            "amount_fen": row.total_fen,
+            "theirs": row.trade_state,
+        }
         if doc is None:
             return Finding(**base, action="report", note="本系统无此订单")
         if doc.status in PAID:
@@ -117,16 +131,22 @@ class Reconciler:
             return Finding(**base, ours=doc.status.value, action="report", note="未入账")
         txn = await self.pay.query_order(doc.out_trade_no)
         credited = txn.paid and await self.payments.mark_paid(doc, txn)
-        return Finding(**base, ours=doc.status.value, action="mended" if credited else "report",
-                       note="已按微信支付记录入账" if credited else "查询结果未支付")  # fmt: skip
+        return Finding(
+            **base,
+            ours=doc.status.value,
+            action="mended" if credited else "report",
+            note="已按微信支付记录入账" if credited else "查询结果未支付",
+        )
 
     async def _missed_refund(self, row: BillRow, mend: bool) -> Finding | None:
         assert row.out_refund_no is not None  # refund rows only (see ``run``)
         refund = await self.refunds.by_refund_no(row.out_refund_no)
         base: dict[str, Any] = {
-            "out_trade_no": row.out_trade_no, "out_refund_no": row.out_refund_no,
-            "amount_fen": row.refund_fen, "theirs": "REFUND.SUCCESS",
-        }  # fmt: skip
+            "out_trade_no": row.out_trade_no,
+            "out_refund_no": row.out_refund_no,
+            "amount_fen": row.refund_fen,
+            "theirs": "REFUND.SUCCESS",
+        }
         if refund is None:
             return Finding(**base, action="report", note="本系统无此退款单")
         if refund.status == RefundStatus.succeeded:
@@ -134,8 +154,12 @@ class Reconciler:
         if not mend or refund.status != RefundStatus.processing:
             return Finding(**base, ours=refund.status.value, action="report", note="退款状态不符")
         done = await self.refunds.mark_succeeded(refund, row.refund_id, None)
-        return Finding(**base, ours=refund.status.value, action="mended" if done else "report",
-                       note="已按微信支付记录确认退款")  # fmt: skip
+        return Finding(
+            **base,
+            ours=refund.status.value,
+            action="mended" if done else "report",
+            note="已按微信支付记录确认退款",
+        )
 
     async def _unconfirmed(self, doc: PaymentDoc) -> Finding | None:
         try:
@@ -145,9 +169,14 @@ class Reconciler:
                 return None  # paid there too, billed on another day
         except WeChatPayError as exc:
             theirs = exc.code
-        return Finding(out_trade_no=doc.out_trade_no, amount_fen=doc.amount_fen,
-                       ours=doc.status.value, theirs=theirs, action="report",
-                       note="本系统已入账，微信支付无此笔交易，请人工核对")  # fmt: skip
+        return Finding(
+            out_trade_no=doc.out_trade_no,
+            amount_fen=doc.amount_fen,
+            ours=doc.status.value,
+            theirs=theirs,
+            action="report",
+            note="本系统已入账，微信支付无此笔交易，请人工核对",
+        )
 
 
 async def reconcile_once(settings: Settings, day: dt.date, *, mend: bool) -> ReconcileReport:
@@ -159,7 +188,8 @@ async def reconcile_once(settings: Settings, day: dt.date, *, mend: bool) -> Rec
     from server.wechat.pay_config import resolve_pay_credentials
 
     clock = SystemClock()
-    pay = WeChatPayAdapter.from_settings(settings, resolve_pay_credentials(settings)[0], clock)
+    credentials = resolve_pay_credentials(settings).credentials
+    pay = WeChatPayAdapter.from_settings(settings, credentials, clock)
     client = connect(settings.mongodb.uri)
     db = client[settings.mongodb.database]
     try:

@@ -27,7 +27,7 @@ from models.payments import (
     RefundStatus,
     refund_out,
 )
-from models.users import UserDoc
+from models.users import Caller
 from server.cases.notices import yuan
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
@@ -42,6 +42,7 @@ from server.fees.errors import (
     UnknownOrder,
 )
 from server.fees.payments import PaymentService
+from server.fees.store import FeeStore
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.clock import Clock
@@ -68,7 +69,7 @@ class RefundService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.col = db["refunds"]
+        self.store = FeeStore(db).refunds
         self.settings = settings
         self.clock = clock
         self.pay = pay
@@ -77,11 +78,11 @@ class RefundService:
         self.payments = payments
         self.notifications = notifications
 
-    async def create(self, staff: UserDoc, payment_id: str, data: RefundCreate) -> RefundOut:
+    async def create(self, caller: Caller, payment_id: str, data: RefundCreate) -> RefundOut:
         """Reserve, record, then ask WeChat Pay. 404 another court's payment; 409 not paid or
         more than is left; 422 an amount the law does not give; 503 WeChat Pay down."""
         payment = await self.payments.load(payment_id)
-        if not staff.court_id or staff.court_id != payment.court_id:
+        if not caller.court_id or caller.court_id != payment.court_id:
             raise PaymentNotFound()
         if payment.status not in {PaymentStatus.paid, PaymentStatus.partially_refunded}:
             raise PaymentNotPaid()
@@ -89,11 +90,16 @@ class RefundService:
         if amount <= 0:
             raise NothingToRefund()
         await self._reserve(payment, amount)
-        refund = self._record(staff, payment, data, amount)
-        await self.col.insert_one(refund.model_dump(by_alias=True))
-        await self.users.record(str(staff.id), "refund.create", str(refund.id),
-                                payment_id=payment_id, amount_fen=amount,
-                                reason=data.reason.value)  # fmt: skip
+        refund = self._record(caller, payment, data, amount)
+        await self.store.insert(refund)
+        await self.users.record(
+            str(caller.id),
+            "refund.create",
+            str(refund.id),
+            payment_id=payment_id,
+            amount_fen=amount,
+            reason=data.reason.value,
+        )
         return refund_out(await self._submit(payment, refund))
 
     async def _amount(self, payment: PaymentDoc, data: RefundCreate) -> int:
@@ -108,11 +114,14 @@ class RefundService:
             return fee_schedule.refund_halving(held)
         if data.reason == RefundReason.reduced_claim:
             if notice.basis_amount_fen is None or data.new_amount_fen is None:
-                raise NoAmountInDispute()  # fmt: skip
+                raise NoAmountInDispute()
             return fee_schedule.refund_reduced_claim(
-                FeeKind(notice.fee_kind), notice.basis_amount_fen, data.new_amount_fen,
-                procedure=Procedure(notice.procedure), fixed=court.fixed_fees if court else None,
-            )  # fmt: skip
+                FeeKind(notice.fee_kind),
+                notice.basis_amount_fen,
+                data.new_amount_fen,
+                procedure=Procedure(notice.procedure),
+                fixed=court.fixed_fees if court else None,
+            )
         assert data.amount_fen is not None
         return data.amount_fen
 
@@ -125,25 +134,35 @@ class RefundService:
             )
 
     def _record(
-        self, staff: UserDoc, payment: PaymentDoc, data: RefundCreate, amount: int
+        self, caller: Caller, payment: PaymentDoc, data: RefundCreate, amount: int
     ) -> RefundDoc:
         oid = ObjectId()
         return RefundDoc(
-            id=oid, out_refund_no=f"RF{oid}", payment_id=str(payment.id),
-            out_trade_no=payment.out_trade_no, case_id=payment.case_id,
-            court_id=payment.court_id, payer_id=payment.payer_id, amount_fen=amount,
-            reason=data.reason, note=data.note, status=RefundStatus.processing,
-            requested_by=str(staff.id), created_at=self.clock.now(),
-        )  # fmt: skip
+            id=oid,
+            out_refund_no=f"RF{oid}",
+            payment_id=str(payment.id),
+            out_trade_no=payment.out_trade_no,
+            case_id=payment.case_id,
+            court_id=payment.court_id,
+            payer_id=payment.payer_id,
+            amount_fen=amount,
+            reason=data.reason,
+            note=data.note,
+            status=RefundStatus.processing,
+            requested_by=str(caller.id),
+            created_at=self.clock.now(),
+        )
 
     async def _submit(self, payment: PaymentDoc, refund: RefundDoc) -> RefundDoc:
         try:
             result = await self.pay.refund(
-                out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
-                refund_fen=refund.amount_fen, total_fen=payment.amount_fen,
+                out_trade_no=payment.out_trade_no,
+                out_refund_no=refund.out_refund_no,
+                refund_fen=refund.amount_fen,
+                total_fen=payment.amount_fen,
                 reason=REASON_NAMES[refund.reason],
                 notify_url=self.payments.notify_url("refund-notify"),
-            )  # fmt: skip
+            )
         except WeChatPayError as exc:
             if not isinstance(exc, WeChatPayUnavailable):
                 await self.mark_failed(refund, f"{exc.code}: {exc.message}")
@@ -154,12 +173,11 @@ class RefundService:
         if result.status == WxRefundStatus.SUCCESS:
             await self.mark_succeeded(refund, result.refund_id, result.success_time)
         elif result.refund_id:
-            await self.col.update_one({"_id": refund.id}, {"$set": {"refund_id": result.refund_id}})
+            await self.store.set_refund_id(refund.id, result.refund_id)
         return await self.by_refund_no(refund.out_refund_no) or refund
 
     async def by_refund_no(self, out_refund_no: str) -> RefundDoc | None:
-        raw = await self.col.find_one({"out_refund_no": out_refund_no})
-        return RefundDoc.model_validate(raw) if raw else None
+        return await self.store.by_refund_no(out_refund_no)
 
     # ---- outcomes, each once
 
@@ -169,13 +187,7 @@ class RefundService:
         now = self.clock.now()
 
         async def done(session: AsyncClientSession) -> bool:
-            took = await self.col.update_one(
-                {"_id": refund.id, "status": RefundStatus.processing.value},
-                {"$set": {"status": RefundStatus.succeeded.value, "refund_id": refund_id,
-                          "succeeded_at": when or now}},
-                session=session,
-            )  # fmt: skip
-            if not took.modified_count:
+            if not await self.store.succeed(refund.id, refund_id, when or now, session):
                 return False
             await self._apply(refund, session)
             return True
@@ -185,24 +197,25 @@ class RefundService:
     async def _apply(self, refund: RefundDoc, session: AsyncClientSession) -> None:
         payment = await self.payments.credit_refund(refund.payment_id, refund.amount_fen, session)
         note = f"退还诉讼费{yuan(refund.amount_fen)}元（{REASON_NAMES[refund.reason]}）"
-        await self.cases.add_event(ObjectId(refund.case_id), "退费", refund.requested_by, note,
-                                   session=session)  # fmt: skip
+        await self.cases.add_event(
+            ObjectId(refund.case_id), "退费", refund.requested_by, note, session=session
+        )
         await self.notifications.notify(
-            [refund.payer_id], "refund_succeeded", "退费已到账", f"{payment.case_no}：{note}",
+            [refund.payer_id],
+            "refund_succeeded",
+            "退费已到账",
+            f"{payment.case_no}：{note}",
             data={"case_id": refund.case_id, "refund_id": str(refund.id)},
-            template="case_update", dedupe_key=f"refund:{refund.id}:succeeded", session=session,
-        )  # fmt: skip
+            template="case_update",
+            dedupe_key=f"refund:{refund.id}:succeeded",
+            session=session,
+        )
 
     async def mark_failed(self, refund: RefundDoc, error: str) -> bool:
         """The refund did not happen: the amount becomes refundable again (once)."""
 
         async def failed(session: AsyncClientSession) -> bool:
-            took = await self.col.update_one(
-                {"_id": refund.id, "status": RefundStatus.processing.value},
-                {"$set": {"status": RefundStatus.failed.value, "error": error}},
-                session=session,
-            )
-            if not took.modified_count:
+            if not await self.store.fail(refund.id, error, session):
                 return False
             await self.payments.release_refund(refund.payment_id, refund.amount_fen, session)
             return True

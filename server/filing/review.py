@@ -273,7 +273,7 @@ class ReviewService:
             case, caller, DocumentKind.acceptance_notice, pdf, plaintiffs, session
         )
         if fee_plan is not None:
-            await self.fees.issue(fee_plan, case, filing, caller, self.service, session)
+            await self.fees.issue(caller, fee_plan, case, filing, self.service, session)
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession

@@ -15,6 +15,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -87,12 +88,20 @@ def _dev_apiv3_key() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
 
 
-def resolve_pay_credentials(settings: Settings) -> tuple[PayCredentials, str | None]:
+class ResolvedPay(NamedTuple):
     """The merchant's credentials, and the emulator's platform private key (PEM) when the
-    emulator is to be used (None with a real merchant). ConfigError names a bad setting."""
+    emulator is to be used (None with a real merchant)."""
+
+    credentials: PayCredentials
+    platform_key_pem: str | None
+
+
+def resolve_pay_credentials(settings: Settings) -> ResolvedPay:
+    """The credentials WeChat Pay is called with (see ``ResolvedPay``). ConfigError names a
+    bad setting."""
     pay = settings.wechatpay
     if not pay.emulated:
-        return _configured(pay), None
+        return ResolvedPay(_configured(pay), None)
     dev = generated_secrets(
         settings.server.data_dir / "secrets.json",
         {
@@ -115,7 +124,7 @@ def resolve_pay_credentials(settings: Settings) -> tuple[PayCredentials, str | N
         platform_public_key_pem=public_pem(platform),
         platform_public_key_id=dev_public_key_id(platform),
     )
-    return credentials, dev["wechatpay_platform_key"]
+    return ResolvedPay(credentials, dev["wechatpay_platform_key"])
 
 
 def dev_public_key_id(key: rsa.RSAPrivateKey) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -246,7 +246,12 @@ def _row(values: dict[str, str]) -> BillRow:
     )
 
 
-def parse_trade_bill(text: str) -> tuple[list[BillRow], BillSummary | None]:
+class ParsedBill(NamedTuple):
+    rows: list[BillRow]
+    summary: BillSummary | None
+
+
+def parse_trade_bill(text: str) -> ParsedBill:
     """Rows and summary of a trade bill's text; ValueError if it is not one."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
@@ -267,4 +272,4 @@ def parse_trade_bill(text: str) -> tuple[list[BillRow], BillSummary | None]:
             )
     except (KeyError, ValueError, InvalidOperation) as e:
         raise ValueError(f"not a trade bill: {type(e).__name__}") from None
-    return rows, summary
+    return ParsedBill(rows, summary)

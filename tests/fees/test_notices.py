@@ -65,8 +65,12 @@ async def test_acceptance_issues_and_serves_the_fee_notice(
     assert notice["due_at"] == DUE and notice["overdue"] is False
 
     case = (await plaintiff.case(case_id)).body
-    assert case["fees"] == {"status": "pending", "amount_fen": FEE_100K, "paid_fen": 0,
-                            "due_at": DUE}  # fmt: skip
+    assert case["fees"] == {
+        "status": "pending",
+        "amount_fen": FEE_100K,
+        "paid_fen": 0,
+        "due_at": DUE,
+    }
     kinds_served = sorted(d["kind"] for d in case["documents"])
     assert kinds_served == ["受理通知书", "缴费通知书"]
     assert [e["kind"] for e in case["timeline"]] == ["立案", "送达", "送达"]

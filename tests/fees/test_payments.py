@@ -55,8 +55,9 @@ async def test_a_fee_paid_once_however_often_wechat_pay_calls_back(
 
     assert (await plaintiff.request_payment(params)).status == 200
     await emulator.pay.notifier.idle()
-    deliveries = [d for d in emulator.pay.notifier.deliveries
-                  if d.event_type == "TRANSACTION.SUCCESS"]  # fmt: skip
+    deliveries = [
+        d for d in emulator.pay.notifier.deliveries if d.event_type == "TRANSACTION.SUCCESS"
+    ]
     statuses = [a.status for d in deliveries for a in d.attempts]
     assert len(statuses) >= 2 and set(statuses) == {204}  # WeChat Pay repeats; we ack each
 

@@ -58,12 +58,18 @@ async def test_a_partial_refund_then_the_rest(
 ) -> None:
     case_id, order, plaintiff, _, clerk = await paid_case(litigant, staff, emulator)
     pid = order["payment_id"]
-    first = await clerk.refund(pid, {"reason": "other", "amount_fen": 50_000, "note": "多缴"},
-                               idempotency_key="refund-first")  # fmt: skip
+    first = await clerk.refund(
+        pid,
+        {"reason": "other", "amount_fen": 50_000, "note": "多缴"},
+        idempotency_key="refund-first",
+    )
     assert first.status == 201, first.body
     assert first.body["status"] == "processing" and first.body["amount_fen"] == 50_000
-    again = await clerk.refund(pid, {"reason": "other", "amount_fen": 50_000, "note": "多缴"},
-                               idempotency_key="refund-first")  # fmt: skip
+    again = await clerk.refund(
+        pid,
+        {"reason": "other", "amount_fen": 50_000, "note": "多缴"},
+        idempotency_key="refund-first",
+    )
     assert again.body == first.body
     assert await services.db["refunds"].count_documents({}) == 1
 
@@ -126,8 +132,9 @@ async def test_who_may_refund(
     far = await staff("clerk", court_id="sh-pudong")
     res = await far.refund(order["payment_id"], {"reason": "dismissed"})
     assert (res.status, res.error_code) == (404, "payment_not_found")
-    res = await plaintiff.post(f"/api/v1/payments/{order['payment_id']}/refunds",
-                               {"reason": "dismissed"})  # fmt: skip
+    res = await plaintiff.post(
+        f"/api/v1/payments/{order['payment_id']}/refunds", {"reason": "dismissed"}
+    )
     assert res.status == 403
     assert await services.db["refunds"].count_documents({}) == 0
 
@@ -144,8 +151,13 @@ async def accepted_other(litigant: Litigant, staff: Staff) -> Any:
     mp = await litigant(identity=False)
     assert (await mp.verify_identity("王五", id_number("19800808", "110105", "456"))).status == 200
     clerk = await staff("clerk")
-    person = {"type": "person", "name": "王五", "id_number": id_number("19800808", "110105", "456"),
-              "phone": "13700137000", "address": "北京市朝阳区建国路2号"}  # fmt: skip
+    person = {
+        "type": "person",
+        "name": "王五",
+        "id_number": id_number("19800808", "110105", "456"),
+        "phone": "13700137000",
+        "address": "北京市朝阳区建国路2号",
+    }
     filing = await submitted(mp, plaintiffs=[person])
     res = await clerk.accept_filing(filing["id"])
     assert res.status == 200, res.body
