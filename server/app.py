@@ -186,7 +186,7 @@ def build_services(
         messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
         workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),
         workorder_sweep=EscalationSweep(db, settings.workorders, clock, workorders),
-        workorder_stats=WorkOrderStats(db, settings, clock, calendars, workorders),
+        workorder_stats=WorkOrderStats(settings, clock, calendars, workorders),
     )
 
 
