@@ -26,14 +26,15 @@ from bench.seed import SeedError, call, explain
 from bench.stack import DATABASE, Stack
 from models.workorders import GroupBy, WorkOrderDoc
 from server.platform.mongo import change_one
-from server.workorders.messages import announcement, mine_filter
+from server.workorders.messages import announcement
 from server.workorders.rules import to_ms
-from server.workorders.service import SUMMARY_EXCLUDE, WorkOrderService
-from server.workorders.stats import (
-    KEYS,
-    _quantiles,
+from server.workorders.service import WorkOrderService
+from server.workorders.stats import KEYS, _quantiles
+from server.workorders.store import (
+    SUMMARY_EXCLUDE,
     counts_pipeline,
     match_stage,
+    mine_filter,
     percentile_pipeline,
 )
 

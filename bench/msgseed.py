@@ -25,9 +25,8 @@ from bench import shapes
 from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, staff_login
 from models.workorders import WorkOrderStatus
 from server.workorders import rules
-from server.workorders.messages import mine_filter
 from server.workorders.rules import to_ms
-from server.workorders.service import SUMMARY_EXCLUDE, workorder_number
+from server.workorders.store import SUMMARY_EXCLUDE, mine_filter, workorder_number
 
 CATEGORIES = ("进度查询", "庭审安排", "证据材料", "缴费退费", "执行", "投诉", "其他")
 MESSAGES_PATH = "/api/v1/messages"

@@ -33,7 +33,7 @@ class MessagesHandler(APIHandler):
         stored); 429 too many messages; 503 the content check is unavailable.
         """
         data = self.parse_body(MessageCreate)
-        order = await self.services.messages.create(self.me.user, data)
+        order = await self.services.messages.create(self.caller, data)
         self.write_json(order, status=201)
 
     @needs_role(*PARTIES)
@@ -42,7 +42,7 @@ class MessagesHandler(APIHandler):
         """GET /api/v1/messages: my messages, newest first, with their state and deadlines,
         cursor-paged. 200; 400 bad cursor; 422 bad filter."""
         query = self.parse_query(MessageQuery)
-        self.write_json(await self.services.messages.list_mine(self.me.user, query))
+        self.write_json(await self.services.messages.list_mine(self.caller, query))
 
 
 class MessageHandler(APIHandler):
@@ -52,7 +52,7 @@ class MessageHandler(APIHandler):
         """GET /api/v1/messages/{id}: the thread (message, follow-ups and answers), its
         deadlines and state; for the sender, and for staff who may see the order (audited).
         200; 404 not yours."""
-        self.write_json(await self.services.messages.detail(self.me.user, message_id))
+        self.write_json(await self.services.messages.detail(self.caller, message_id))
 
 
 class RepliesHandler(APIHandler):
@@ -67,11 +67,11 @@ class RepliesHandler(APIHandler):
         or the thread is full; 422 bad content or attachments, flagged content; 429.
         """
         data = self.parse_body(ReplyIn)
-        user = self.me.user
-        if user.is_staff:
-            order = await self.services.workorder_admin.reply(user, message_id, data)
+        caller = self.caller
+        if caller.is_staff:
+            order = await self.services.workorder_admin.reply(caller, message_id, data)
         else:
-            order = await self.services.messages.follow_up(user, message_id, data)
+            order = await self.services.messages.follow_up(caller, message_id, data)
         self.write_json(order, status=201)
 
 
@@ -83,7 +83,7 @@ class RatingHandler(APIHandler):
         """POST /api/v1/messages/{id}/rating {score 1-5, comment}: 回访, once the message is
         closed. 200; 404 not yours; 409 not closed yet, or rated already; 422 bad score."""
         data = self.parse_body(RatingIn)
-        self.write_json(await self.services.messages.rate(self.me.user, message_id, data))
+        self.write_json(await self.services.messages.rate(self.caller, message_id, data))
 
 
 default_handlers = [

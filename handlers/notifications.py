@@ -37,7 +37,7 @@ class NotificationsHandler(APIHandler):
         200; 400 bad cursor; 401 not signed in; 422 bad query.
         """
         query = self.parse_query(NotificationQuery)
-        self.write_json(await self.services.notifications.list_for(self.me.id, query))
+        self.write_json(await self.services.notifications.list_for(self.caller, query))
 
 
 class NotificationReadHandler(APIHandler):
@@ -49,7 +49,7 @@ class NotificationReadHandler(APIHandler):
         200 the notice (marking it again changes nothing); 404 no such notice of mine;
         401 not signed in.
         """
-        notice = await self.services.notifications.mark_read(self.me.id, notification_id)
+        notice = await self.services.notifications.mark_read(self.caller, notification_id)
         self.write_json(notice)
 
 
@@ -64,7 +64,7 @@ class SubscriptionsHandler(APIHandler):
         template id or a bad body; 401 not signed in.
         """
         data = self.parse_body(SubscriptionsIn)
-        result = await self.services.notifications.add_subscriptions(self.me.id, data.template_ids)
+        result = await self.services.notifications.add_subscriptions(self.caller, data.template_ids)
         self.write_json(result)
 
 
@@ -125,7 +125,7 @@ class FeedHandler(APIHandler, websocket.WebSocketHandler):
     async def open(self, *args: str, **kwargs: str) -> None:
         self._user_id = self.me.id
         self.hub.add(self._user_id, self)
-        unread = await self.services.notifications.unread_count(self._user_id)
+        unread = await self.services.notifications.unread_count(self.caller)
         self.send({"type": "ready", "unread": unread})
 
     def on_message(self, message: str | bytes) -> None:

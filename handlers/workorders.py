@@ -27,7 +27,7 @@ class WorkOrdersHandler(APIHandler):
         its supervisors; by status, assignee_id, category, overdue; newest first,
         cursor-paged. 200; 400 bad cursor; 403 staff of no court; 422 bad filter."""
         query = self.parse_query(WorkOrderQuery)
-        self.write_json(await self.services.workorder_admin.list_for(self.me.user, query))
+        self.write_json(await self.services.workorder_admin.list_for(self.caller, query))
 
 
 class WorkOrderAssignHandler(APIHandler):
@@ -40,7 +40,7 @@ class WorkOrderAssignHandler(APIHandler):
         member of the order's court."""
         data = self.parse_body(AssignIn)
         admin = self.services.workorder_admin
-        self.write_json(await admin.assign(self.me.user, order_id, data))
+        self.write_json(await admin.assign(self.caller, order_id, data))
 
 
 class WorkOrderCloseHandler(APIHandler):
@@ -53,7 +53,7 @@ class WorkOrderCloseHandler(APIHandler):
         not answered yet."""
         data = self.parse_body(CloseIn)
         admin = self.services.workorder_admin
-        self.write_json(await admin.close(self.me.user, order_id, data))
+        self.write_json(await admin.close(self.caller, order_id, data))
 
 
 class StatsHandler(APIHandler):
@@ -65,7 +65,7 @@ class StatsHandler(APIHandler):
         average rating of the orders created in those court dates: the court's for its
         supervisors, a judge's or clerk's own otherwise. 200; 403 another court; 422."""
         query = self.parse_query(StatsQuery)
-        self.write_json(await self.services.workorder_stats.stats(self.me.user, query))
+        self.write_json(await self.services.workorder_stats.stats(self.caller, query))
 
 
 default_handlers = [

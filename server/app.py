@@ -280,7 +280,7 @@ def _workorders(
         messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
         workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),
         workorder_sweep=EscalationSweep(db, settings.workorders, clock, workorders),
-        workorder_stats=WorkOrderStats(db, settings, clock, calendars, workorders),
+        workorder_stats=WorkOrderStats(settings, clock, calendars, workorders),
     )
 
 

@@ -18,17 +18,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
 from models.notifications import notification_out
+from server.notify.store import InboxStore
 from server.platform.config import NotificationSettings
 from server.platform.db import Database
 from server.platform.errors import Unauthorized
 
 log = logging.getLogger("microcourt.feed")
 
-INSERTS = [{"$match": {"operationType": "insert"}}]
 POLL_BATCH = 500
 RETRY_SECONDS = 1.0
 GOING_AWAY = 1001
@@ -54,7 +53,7 @@ class FeedHub:
         *,
         change_streams: bool = True,
     ) -> None:
-        self.inbox = db["inbox"]
+        self.inbox = InboxStore(db)
         self.config = config
         self.check_token = check_token
         self.use_change_streams = change_streams
@@ -132,7 +131,7 @@ class FeedHub:
             await asyncio.sleep(RETRY_SECONDS)
 
     async def _follow_stream(self) -> None:
-        stream = await self.inbox.watch(INSERTS, resume_after=self._resume)
+        stream = await self.inbox.watch_inserts(self._resume)
         async with stream:
             self.mode = "change_stream"
             self.ready.set()
@@ -152,14 +151,11 @@ class FeedHub:
             await asyncio.sleep(self.config.feed_poll_seconds)
 
     async def _newest_id(self) -> ObjectId | None:
-        newest = await self.inbox.find_one({}, {"_id": 1}, sort=[("_id", DESCENDING)])
-        return newest["_id"] if newest else None
+        return await self.inbox.newest_id()
 
     async def poll_once(self, after: ObjectId | None) -> ObjectId | None:
         """Dispatch inbox documents with ``_id > after``; the last ``_id`` seen."""
-        query = {"_id": {"$gt": after}} if after is not None else {}
-        cursor = self.inbox.find(query).sort("_id", ASCENDING).limit(POLL_BATCH)
-        async for doc in cursor:
+        async for doc in self.inbox.inserted_after(after, POLL_BATCH):
             self._dispatch_safely(doc)
             after = doc["_id"]
         return after

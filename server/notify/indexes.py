@@ -1,6 +1,6 @@
-"""The collections notify owns, and their indexes: the in-app inbox (server/notify/inbox.py,
+"""The collections notify owns, and their indexes: the in-app inbox (written by inbox.py,
 watched by feed.py), the outbox of subscribe messages and the users' subscription quotas
-(inbox.py writes them, outbox.py sends and spends them)."""
+(inbox.py writes them, outbox.py sends and spends them), all through server/notify/store.py."""
 
 from __future__ import annotations
 

@@ -11,9 +11,8 @@ offers no idempotency key, and a repeated reminder is better than a lost one.
 The user's quota is taken once per item (``quota_taken``), before the first send, with a
 conditional decrement; retries do not take it again, and a final failure gives it back.
 
-Every claim and state change is a conditional ``update_one`` rather than a findAndModify:
-same guarantee, and findAndModify is slow on the embedded database
-(``server.platform.mongo``).
+The items and quotas are read and written by ``server.notify.store`` (``OutboxStore``,
+``SubscriptionStore``), each claim and state change conditional on what was read.
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from models.notifications import OutboxStatus
 from server.identity.users import Directory
-from server.notify.inbox import subscription_id
+from server.notify.store import OutboxStore, SubscriptionStore
 from server.platform.clock import Clock
 from server.platform.config import NotificationSettings
 from server.platform.db import Database
@@ -56,9 +54,9 @@ class OutboxWorker:
         clock: Clock,
         owner: str | None = None,
     ) -> None:
-        self.outbox = db["outbox"]
+        self.outbox = OutboxStore(db)
         self.directory = Directory(db)
-        self.subscriptions = db["subscriptions"]
+        self.subscriptions = SubscriptionStore(db)
         self.config = config
         self.wechat = wechat
         self.clock = clock
@@ -95,9 +93,7 @@ class OutboxWorker:
         are the items whose claim ran out: their worker died."""
         if limit <= 0:
             return []
-        query = {"status": status.value, "next_attempt_at": {"$lte": self.clock.now()}}
-        cursor = self.outbox.find(query).sort("next_attempt_at", ASCENDING)
-        return await cursor.to_list(limit)
+        return await self.outbox.due(status, self.clock.now(), limit)
 
     async def _claim(self, item: dict[str, Any]) -> bool:
         """Make the item ours if it is still as we read it; ``item`` then shows the claim."""
@@ -108,9 +104,7 @@ class OutboxWorker:
             "claimed_until": until,
             "next_attempt_at": until,
         }
-        as_read = {k: item[k] for k in ("_id", "status", "next_attempt_at", "attempts")}
-        result = await self.outbox.update_one(as_read, {"$set": claim, "$inc": {"attempts": 1}})
-        if not result.modified_count:
+        if not await self.outbox.claim(item, claim):
             return False
         item.update(claim, attempts=item["attempts"] + 1)
         return True
@@ -133,15 +127,9 @@ class OutboxWorker:
         await self._finish(item, OutboxStatus.sent, msgid=result.get("msgid"))
 
     async def _take_quota(self, item: dict[str, Any]) -> bool:
-        taken = await self.subscriptions.update_one(
-            {"_id": subscription_id(item["user_id"], item["template_id"]), "quota": {"$gt": 0}},
-            {"$inc": {"quota": -1}},
-        )
-        if not taken.modified_count:
+        if not await self.subscriptions.take(item["user_id"], item["template_id"]):
             return False
-        await self.outbox.update_one(
-            {"_id": item["_id"], "claimed_by": self.owner}, {"$set": {"quota_taken": True}}
-        )
+        await self.outbox.quota_taken(item["_id"], self.owner)
         item["quota_taken"] = True
         return True
 
@@ -149,10 +137,7 @@ class OutboxWorker:
         note = f"{error.errcode}: {error.errmsg[:200]}"
         if error.errcode == NO_QUOTA:
             # WeChat knows better than our count: none left.
-            await self.subscriptions.update_one(
-                {"_id": subscription_id(item["user_id"], item["template_id"])},
-                {"$set": {"quota": 0}},
-            )
+            await self.subscriptions.none_left(item["user_id"], item["template_id"])
             await self._finish(item, OutboxStatus.skipped_no_quota, last_error=note)
             return
         if error.errcode in TRANSIENT and item["attempts"] < self.config.max_attempts:
@@ -168,35 +153,21 @@ class OutboxWorker:
         return dt.timedelta(seconds=min(seconds, self.config.backoff_max_seconds))
 
     async def _retry_later(self, item: dict[str, Any], note: str) -> None:
-        await self.outbox.update_one(
-            {"_id": item["_id"], "claimed_by": self.owner, "status": OutboxStatus.sending.value},
-            {
-                "$set": {
-                    "status": OutboxStatus.pending.value,
-                    "next_attempt_at": self.clock.now() + self.backoff(item["attempts"]),
-                    "last_error": note,
-                },
-                "$unset": {"claimed_by": "", "claimed_until": ""},
-            },
-        )
+        sets = {
+            "status": OutboxStatus.pending.value,
+            "next_attempt_at": self.clock.now() + self.backoff(item["attempts"]),
+            "last_error": note,
+        }
+        await self.outbox.release(item["_id"], self.owner, sets, ("claimed_by", "claimed_until"))
 
     async def _give_back_quota(self, item: dict[str, Any]) -> None:
         if item.get("quota_taken"):
-            await self.subscriptions.update_one(
-                {"_id": subscription_id(item["user_id"], item["template_id"])},
-                {"$inc": {"quota": 1}},
-            )
+            await self.subscriptions.give_back(item["user_id"], item["template_id"])
 
     async def _finish(self, item: dict[str, Any], status: OutboxStatus, **extra: Any) -> None:
-        # Conditional on our claim: a worker that lost its claim (it took too long and the
-        # item was taken up again) must not overwrite the newer outcome.
-        await self.outbox.update_one(
-            {"_id": item["_id"], "claimed_by": self.owner, "status": OutboxStatus.sending.value},
-            {
-                "$set": {"status": status.value, "finished_at": self.clock.now(), **extra},
-                "$unset": {"claimed_by": "", "claimed_until": "", "next_attempt_at": ""},
-            },
-        )
+        sets = {"status": status.value, "finished_at": self.clock.now(), **extra}
+        unset = ("claimed_by", "claimed_until", "next_attempt_at")
+        await self.outbox.release(item["_id"], self.owner, sets, unset)
 
     # ---- the background task
 

@@ -14,7 +14,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.common import Page
-from models.users import UserDoc
+from models.users import Caller, UserDoc
 from models.workorders import (
     AssignIn,
     CloseIn,
@@ -40,6 +40,7 @@ from server.workorders.errors import (
 from server.workorders.rules import schedule, to_ms
 from server.workorders.service import (
     Change,
+    NoticeText,
     Standing,
     WorkOrderService,
     ensure_writable,
@@ -58,24 +59,24 @@ class WorkOrderAdmin:
         self, orders: WorkOrderService, users: UserService, files: FileService, max_thread: int
     ) -> None:
         self.orders = orders
-        self.clock = orders.clock
         self.users = users
         self.files = files
         self.max_thread = max_thread
 
     # ---- lists
 
-    def _scopes(self, staff: UserDoc, query: WorkOrderQuery) -> list[Scope]:
+    @staticmethod
+    def _scopes(caller: Caller) -> list[Scope]:
         """The court's orders for those who oversee it; otherwise those assigned to the
         caller and those on the caller's cases (two indexed queries, merged)."""
-        uid = str(staff.id)
-        if staff.oversees:
-            if staff.court_id is None:
+        uid = str(caller.id)
+        if caller.oversees:
+            if caller.court_id is None:
                 return [{}]  # the system administrator: every court
-            return [{"court_id": staff.court_id}]
-        if not staff.court_id:
+            return [{"court_id": caller.court_id}]
+        if not caller.court_id:
             raise NoCourt()
-        return [{"court_id": staff.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
+        return [{"court_id": caller.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
 
     def _filters(self, query: WorkOrderQuery) -> Scope:
         found: Scope = {}
@@ -85,34 +86,17 @@ class WorkOrderAdmin:
             found["assignee_id"] = query.assignee_id
         if query.category:
             found["category"] = query.category.value
-        now = self.clock.now()
+        now = self.orders.now()
         if query.overdue is True:
             found["overdue_at"] = mongo.due(now)
         elif query.overdue is False:
             found["$or"] = [{"overdue_at": None}, {"overdue_at": {"$gt": now}}]
         return found
 
-    async def list_for(self, staff: UserDoc, query: WorkOrderQuery) -> Page[WorkOrderSummary]:
+    async def list_for(self, caller: Caller, query: WorkOrderQuery) -> Page[WorkOrderSummary]:
         """Newest first, cursor-paged, filtered by status, assignee, category, overdue."""
-        extra = self._filters(query)
-        after = None
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            after = {"_id": last}
-        found: dict[Any, dict[str, Any]] = {}
-        for scope in self._scopes(staff, query):
-            if (
-                query.assignee_id
-                and scope.get("assignee_id", query.assignee_id) != query.assignee_id
-            ):
-                continue  # "assigned to me" cannot hold anyone else's
-            filt = {**extra, **scope}
-            rows = await self.orders.court_page(
-                filt, query.limit + 1, after, set(filt) in INDEXED_SCOPES
-            )
-            found.update((raw["_id"], raw) for raw in rows)
-        raws = sorted(found.values(), key=lambda r: r["_id"], reverse=True)
-        now = self.clock.now()
+        raws = await self._rows(caller, query)
+        now = self.orders.now()
         items = []
         for raw in raws[: query.limit]:
             item = summary_out(raw, now, staff=True)
@@ -124,18 +108,48 @@ class WorkOrderAdmin:
             items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
 
+    async def _rows(self, caller: Caller, query: WorkOrderQuery) -> list[dict[str, Any]]:
+        """Up to one more than a page of rows, newest first, over the caller's scopes."""
+        extra = self._filters(query)
+        after = None
+        if query.cursor:
+            (last,) = decode_cursor(query.cursor, object_id)
+            after = {"_id": last}
+        found: dict[Any, dict[str, Any]] = {}
+        for scope in self._scopes(caller):
+            wanted = query.assignee_id
+            if wanted and scope.get("assignee_id", wanted) != wanted:
+                continue  # "assigned to me" cannot hold anyone else's
+            filt = {**extra, **scope}
+            rows = await self.orders.store.court_page(
+                filt,
+                query.limit + 1,
+                after,
+                windowed=set(filt) in INDEXED_SCOPES,
+                now=self.orders.now(),
+            )
+            found.update((raw["_id"], raw) for raw in rows)
+        return sorted(found.values(), key=lambda r: r["_id"], reverse=True)
+
     # ---- answering
 
-    async def reply(self, staff: UserDoc, order_id: str, data: ReplyIn) -> WorkOrderOut:
+    async def reply(self, caller: Caller, order_id: str, data: ReplyIn) -> WorkOrderOut:
         """The court answers: the first answer is timed against its deadline; a supervisor
         answering an unassigned order takes it. 403 neither assignee nor supervisor;
         404; 409 closed or thread full; 422 files not yours."""
-        uid = str(staff.id)
-        await self.orders.get_for(staff, order_id)  # 404 before looking at the files
-        files = await self.orders.owned(staff, data.attachments)
-        now = to_ms(self.clock.now())
-        entry = {"id": str(ObjectId()), "by": uid, "side": "court", "name": staff.name,
-                 "content": data.content, "attachments": files, "at": now}  # fmt: skip
+        uid = str(caller.id)
+        await self.orders.access_workorder(caller, order_id)  # 404 before looking at the files
+        files = await self.orders.owned(caller, data.attachments)
+        now = to_ms(self.orders.now())
+        entry = {
+            "id": str(ObjectId()),
+            "by": uid,
+            "side": "court",
+            "name": caller.name,
+            "content": data.content,
+            "attachments": files,
+            "at": now,
+        }
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             if seen_as != Standing.supervisor and doc.assignee_id != uid:
@@ -148,34 +162,34 @@ class WorkOrderAdmin:
                 sets.update(_first_reply(doc, now))
             sets.update(schedule(doc, WorkOrderStatus.replied, replied=True))
             return Change(
-                {"$set": sets, "$push": {"thread": entry}}, after=self._replied(staff, files)
+                {"$set": sets, "$push": {"thread": entry}}, after=self._replied(caller, files)
             )
 
-        done = await self.orders.change(staff, order_id, decide)
+        done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.supervisor)
 
-    def _replied(self, staff: UserDoc, files: list[str]) -> Any:
+    def _replied(self, caller: Caller, files: list[str]) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
             if files:
                 await self.files.grant(files, reader_ids=[doc.sender_id], session=session)
-            await self._audit(staff, "workorder.reply", doc, session)
-            notice = ("workorder_replied", "法院已答复您的留言",
-                      f"{doc.no}：{doc.thread[-1].content[:30]}")  # fmt: skip
+            await self._audit(caller, "workorder.reply", doc, session)
+            text = f"{doc.no}：{doc.thread[-1].content[:30]}"
+            notice = NoticeText("workorder_replied", "法院已答复您的留言", text)
             await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)
 
         return after
 
     # ---- assigning and closing
 
-    async def assign(self, staff: UserDoc, order_id: str, data: AssignIn) -> WorkOrderOut:
+    async def assign(self, caller: Caller, order_id: str, data: AssignIn) -> WorkOrderOut:
         """分派 or 改派, by those who oversee the court. 403 not a supervisor; 404;
         409 closed; 422 not an active member of the order's court."""
-        doc, seen_as = await self.orders.get_for(staff, order_id)
-        if seen_as != Standing.supervisor:
+        access = await self.orders.access_workorder(caller, order_id)
+        if access.standing != Standing.supervisor:
             raise NotSupervisor()
-        target = await self._assignee(doc.court_id, data.assignee_id)
-        now = to_ms(self.clock.now())
-        record = {"to": data.assignee_id, "by": str(staff.id), "at": now, "note": data.note}
+        target = await self._assignee(access.obj.court_id, data.assignee_id)
+        now = to_ms(self.orders.now())
+        record = {"to": data.assignee_id, "by": str(caller.id), "at": now, "note": data.note}
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change | None:
             if doc.status == WorkOrderStatus.closed:
@@ -186,14 +200,17 @@ class WorkOrderAdmin:
                 WorkOrderStatus.assigned if doc.status == WorkOrderStatus.pending else doc.status
             )
             replied = doc.first_replied_at is not None
-            sets: dict[str, Any] = {"assignee_id": data.assignee_id, "status": status.value,
-                                    **schedule(doc, status, replied)}  # fmt: skip
+            sets: dict[str, Any] = {
+                "assignee_id": data.assignee_id,
+                "status": status.value,
+                **schedule(doc, status, replied),
+            }
             if doc.assigned_at is None:
                 sets["assigned_at"] = now
-            return Change({"$set": sets, "$push": {"assignments": record}},
-                          after=self._assigned(staff, target))  # fmt: skip
+            push = {"assignments": record}
+            return Change({"$set": sets, "$push": push}, after=self._assigned(caller, target))
 
-        done = await self.orders.change(staff, order_id, decide)
+        done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.supervisor)
 
     async def _assignee(self, court_id: str, user_id: str) -> UserDoc:
@@ -208,21 +225,21 @@ class WorkOrderAdmin:
             )
         return user
 
-    def _assigned(self, staff: UserDoc, target: UserDoc) -> Any:
+    def _assigned(self, caller: Caller, target: UserDoc) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
-            await self._audit(staff, "workorder.assign", doc, session, to=str(target.id))
+            await self._audit(caller, "workorder.assign", doc, session, to=str(target.id))
             due = doc.first_reply_due_at if doc.first_replied_at is None else doc.close_due_at
             body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}，请于{when(due)}前办理"
-            notice = ("workorder_assigned", "留言已分派给您", body)
+            notice = NoticeText("workorder_assigned", "留言已分派给您", body)
             await self.orders.tell([str(target.id)], doc, notice, session)
 
         return after
 
-    async def close(self, staff: UserDoc, order_id: str, data: CloseIn) -> WorkOrderOut:
+    async def close(self, caller: Caller, order_id: str, data: CloseIn) -> WorkOrderOut:
         """办结, once answered; the sender is asked to rate it. 403 neither assignee nor
         supervisor; 404; 409 closed already or not answered yet."""
-        uid = str(staff.id)
-        now = to_ms(self.clock.now())
+        uid = str(caller.id)
+        now = to_ms(self.orders.now())
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             if seen_as != Standing.supervisor and doc.assignee_id != uid:
@@ -231,28 +248,39 @@ class WorkOrderAdmin:
                 raise WorkOrderClosed()
             if doc.status != WorkOrderStatus.replied:
                 raise WorkOrderNotReplied()
-            sets = {"status": WorkOrderStatus.closed.value, "closed_at": now, "closed_by": uid,
-                    "close_note": data.note, "closed_on_time": now <= doc.close_due_at,
-                    "overdue_at": None, "sweep_at": None}  # fmt: skip
-            return Change({"$set": sets}, after=self._closed(staff))
+            sets = {
+                "status": WorkOrderStatus.closed.value,
+                "closed_at": now,
+                "closed_by": uid,
+                "close_note": data.note,
+                "closed_on_time": now <= doc.close_due_at,
+                "overdue_at": None,
+                "sweep_at": None,
+            }
+            return Change({"$set": sets}, after=self._closed(caller))
 
-        done = await self.orders.change(staff, order_id, decide)
+        done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.supervisor)
 
-    def _closed(self, staff: UserDoc) -> Any:
+    def _closed(self, caller: Caller) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
-            await self._audit(staff, "workorder.close", doc, session)
-            notice = ("workorder_closed", "您的留言已办结", f"{doc.no}已办结，请对本次答复进行评价")
+            await self._audit(caller, "workorder.close", doc, session)
+            text = f"{doc.no}已办结，请对本次答复进行评价"
+            notice = NoticeText("workorder_closed", "您的留言已办结", text)
             await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)
 
         return after
 
     async def _audit(
-        self, staff: UserDoc, action: str, doc: WorkOrderDoc, session: AsyncClientSession,
+        self,
+        caller: Caller,
+        action: str,
+        doc: WorkOrderDoc,
+        session: AsyncClientSession,
         **details: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         await self.users.record(
-            str(staff.id), action, str(doc.id), session, court_id=doc.court_id, **details
+            str(caller.id), action, str(doc.id), session, court_id=doc.court_id, **details
         )
 
 

@@ -1,5 +1,5 @@
-"""The collection workorders owns, and its indexes: messages and their work orders
-(server/workorders/service.py, read by stats.py and sweep.py)."""
+"""The collection workorders owns, and its indexes: messages and their work orders, read and
+written by server/workorders/store.py alone."""
 
 from __future__ import annotations
 

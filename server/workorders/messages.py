@@ -10,14 +10,14 @@ court's read access to the attachments and the push to whoever must answer.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc
 from models.common import Page
-from models.users import UserDoc
+from models.users import Caller
 from models.workorders import (
     MessageCreate,
     MessageQuery,
@@ -33,11 +33,7 @@ from server.files.service import FileService
 from server.identity.users import UserService
 from server.platform.calendar import Calendars
 from server.platform.config import CourtSettings, Settings
-from server.platform.db import in_transaction
-from server.platform.errors import (
-    NotFound,
-    UnknownCourt,
-)
+from server.platform.errors import NotFound, UnknownCourt
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 from server.platform.ratelimit import RateLimiter
 from server.wechat.miniprogram import WeChatAdapter, WeChatError
@@ -53,33 +49,47 @@ from server.workorders.rules import deadlines, schedule, to_ms
 from server.workorders.service import (
     EXCERPT,
     Change,
+    NoticeText,
     Standing,
     WorkOrderService,
     ensure_writable,
     summary_out,
     when,
 )
+from server.workorders.store import mine_filter
 
 TOO_LONG = 45002  # msgSecCheck: content size out of limit
 # set later in an order's life; stored as null until then, so every order has one shape
 LATER = (
-    "first_replied_at", "first_reply_seconds", "first_reply_on_time", "closed_at", "closed_by",
-    "close_note", "closed_on_time", "rating", "rating_score",
-)  # fmt: skip
+    *("first_replied_at", "first_reply_seconds", "first_reply_on_time"),
+    *("closed_at", "closed_by", "close_note", "closed_on_time", "rating", "rating_score"),
+)
 
 
-def mine_filter(sender_id: str, status: str | None = None) -> dict[str, Any]:
-    """A sender's messages (index ``by_sender``), read newest first (``_id`` descending)."""
-    return {"sender_id": sender_id, **({"status": status} if status else {})}
-
-
-def announcement(doc: WorkOrderDoc) -> tuple[str, str, str]:
-    """The notice (kind, title, body) of a new order: to its assignee, or to assign it."""
+def announcement(doc: WorkOrderDoc) -> NoticeText:
+    """The notice of a new order: to its assignee, or to assign it."""
     body = f"{doc.no}（{doc.category.value}）：{doc.excerpt[:30]}"
     if doc.assignee_id:
-        return ("workorder_new", "新的留言待答复",
-                f"{body}，请于{when(doc.first_reply_due_at)}前答复")  # fmt: skip
-    return "workorder_new", "新的留言待分派", f"{body}，请于{when(doc.assign_due_at)}前分派"
+        due = f"{body}，请于{when(doc.first_reply_due_at)}前答复"
+        return NoticeText("workorder_new", "新的留言待答复", due)
+    return NoticeText(
+        "workorder_new", "新的留言待分派", f"{body}，请于{when(doc.assign_due_at)}前分派"
+    )
+
+
+class Addressee(NamedTuple):
+    """Where a message goes: the court, and the case if it is about one."""
+
+    court: CourtSettings
+    case: CaseDoc | None
+
+
+class Opening(NamedTuple):
+    """What a new order starts with besides the message: its assignee, files and check."""
+
+    assignee: str | None
+    attachments: list[str]
+    check: dict[str, Any]
 
 
 class MessageService:
@@ -104,12 +114,12 @@ class MessageService:
 
     # ---- checks made before anything is written
 
-    async def check_content(self, user: UserDoc, text: str) -> dict[str, Any]:
+    async def check_content(self, caller: Caller, text: str) -> dict[str, Any]:
         """WeChat's verdict on a party's text: 422 flagged, 503 the check is unavailable."""
-        if not user.openid:
+        if not caller.openid:
             raise ContentCheckUnavailable()
         try:
-            verdict = await self.wechat.check_text(user.openid, text)
+            verdict = await self.wechat.check_text(caller.openid, text)
         except WeChatError as e:
             if e.errcode == TOO_LONG:
                 raise ContentTooLong() from None
@@ -118,13 +128,11 @@ class MessageService:
             raise ContentFlagged(details={"label": verdict.label})
         return {"suggest": verdict.suggest, "label": verdict.label, "trace_id": verdict.trace_id}
 
-    async def _where(
-        self, user: UserDoc, data: MessageCreate
-    ) -> tuple[CourtSettings, CaseDoc | None]:
+    async def _where(self, caller: Caller, data: MessageCreate) -> Addressee:
         """The court written to, and the case (404 unless the caller is its party or agent)."""
         case = None
         if data.case_id is not None:
-            case, _ = await self.cases.get_for(user, data.case_id)
+            case, _ = await self.cases.get_for(caller, data.case_id)
         court_id = case.court_id if case else data.court_id
         court = self.settings.court(court_id or "")
         if court is None or (case and data.court_id not in (None, case.court_id)):
@@ -132,7 +140,7 @@ class MessageService:
                 "法院不存在或与案件不符",
                 details=[{"loc": ["court_id"], "msg": "unknown court or not the case's court"}],
             )
-        return court, case
+        return Addressee(court, case)
 
     async def _route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
         """The case's judge (or clerk, per the court's ``route_to``), the other one failing
@@ -156,68 +164,60 @@ class MessageService:
 
     # ---- writing
 
-    async def create(self, user: UserDoc, data: MessageCreate) -> WorkOrderOut:
+    async def create(self, caller: Caller, data: MessageCreate) -> WorkOrderOut:
         """A new message and its work order. 404 a case not yours; 422 bad court, files not
         yours, content flagged; 429 too many messages; 503 content check unavailable."""
-        self.limiter.hit(str(user.id))
-        court, case = await self._where(user, data)
-        files = await self.orders.owned(user, data.attachments)
-        check = await self.check_content(user, data.content)
-        assignee = await self._route(court, case)
-        doc = self._document(user, data, court, case, assignee, files, check)
+        self.limiter.hit(str(caller.id))
+        to = await self._where(caller, data)
+        files = await self.orders.owned(caller, data.attachments)
+        check = await self.check_content(caller, data.content)
+        assignee = await self._route(to.court, to.case)
+        doc = self._document(caller, data, to, Opening(assignee, files, check))
 
         async def work(session: AsyncClientSession) -> None:
-            seq, no = await self.orders.next_number(court, doc["year"], session)
-            doc.update(seq=seq, no=no)
-            await self.orders.insert(doc, session)
+            doc.update((await self.orders.next_number(to.court, doc["year"], session))._asdict())
+            await self.orders.store.insert(doc, session)
             if files:
-                await self.files.grant(files, court_ids=[court.id], session=session)
+                await self.files.grant(files, court_ids=[to.court.id], session=session)
             await self._announce(WorkOrderDoc.model_validate(doc), session)
 
-        await in_transaction(self.orders.db, work)
+        await self.orders.in_transaction(work)
         return await self.orders.out(WorkOrderDoc.model_validate(doc), Standing.sender)
 
     def _document(
-        self,
-        user: UserDoc,
-        data: MessageCreate,
-        court: CourtSettings,
-        case: CaseDoc | None,
-        assignee: str | None,
-        files: list[str],
-        check: dict[str, Any],
+        self, caller: Caller, data: MessageCreate, to: Addressee, opening: Opening
     ) -> dict[str, Any]:
-        now = to_ms(self.orders.clock.now())
-        cal = self.calendars.for_court(court.id)
-        order_id = ObjectId()
-        status = WorkOrderStatus.assigned if assignee else WorkOrderStatus.pending
+        now = to_ms(self.orders.now())
+        cal = self.calendars.for_court(to.court.id)
+        status = WorkOrderStatus.assigned if opening.assignee else WorkOrderStatus.pending
+        case = to.case
         doc: dict[str, Any] = {
-            "_id": order_id, "no": "", "seq": 0, "year": cal.local_date(now).year,
-            "court_id": court.id, "sender_id": str(user.id),
-            "sender_name": user.identity.name if user.identity else user.name,
-            "case_id": str(case.id) if case else None, "case_no": case.case_no if case else None,
+            "_id": ObjectId(),
+            "no": "",
+            "seq": 0,
+            "year": cal.local_date(now).year,
+            "court_id": to.court.id,
+            "sender_id": str(caller.id),
+            "sender_name": caller.identity.name if caller.identity else caller.name,
+            "case_id": str(case.id) if case else None,
+            "case_no": case.case_no if case else None,
             "case_staff_ids": [s for s in (case.judge_id, case.clerk_id) if s] if case else [],
-            "category": data.category.value, "status": status.value, "assignee_id": assignee,
-            "assigned_at": now if assignee else None,
-            "thread": [self._entry(user, "sender", data.content, files, now)],
-            "excerpt": data.content[:EXCERPT], "attachments": files, "content_check": check,
-            **deadlines(cal, court.deadlines.workorder, now),
-            "escalations": [], "escalation_level": 0, "assignments": [],
-            **dict.fromkeys(LATER), "version": 1, "created_at": now, "updated_at": now,
-        }  # fmt: skip
+            "category": data.category.value,
+            "status": status.value,
+            "assignee_id": opening.assignee,
+            "assigned_at": now if opening.assignee else None,
+            "thread": [_entry(caller, "sender", data.content, opening.attachments, now)],
+            "excerpt": data.content[:EXCERPT],
+            "attachments": opening.attachments,
+            "content_check": opening.check,
+            **deadlines(cal, to.court.deadlines.workorder, now),
+            **{"escalations": [], "escalation_level": 0, "assignments": []},
+            **dict.fromkeys(LATER),
+            **{"version": 1, "created_at": now, "updated_at": now},
+        }
         draft = WorkOrderDoc.model_validate(doc)
         doc.update(schedule(draft, status, replied=False, done=set()))
         return doc
-
-    @staticmethod
-    def _entry(
-        user: UserDoc, side: str, content: str, files: list[str], now: dt.datetime
-    ) -> dict[str, Any]:
-        return {
-            "id": str(ObjectId()), "by": str(user.id), "side": side,
-            "name": user.name if side == "court" else None, "content": content,
-            "attachments": files, "at": now,
-        }  # fmt: skip
 
     async def _announce(self, doc: WorkOrderDoc, session: AsyncClientSession) -> None:
         """A new order to its assignee; a message for the service desk to the overseers."""
@@ -227,32 +227,32 @@ class MessageService:
             overseers = await self.orders.overseers(doc.court_id, session=session)
             await self.orders.tell(overseers, doc, announcement(doc), session)
 
-    async def follow_up(self, user: UserDoc, order_id: str, data: ReplyIn) -> WorkOrderOut:
+    async def follow_up(self, caller: Caller, order_id: str, data: ReplyIn) -> WorkOrderOut:
         """The sender writes again: content-checked; an answered order waits for an answer
         again. 404 not yours; 409 closed or thread full; 422 flagged; 429."""
-        self.limiter.hit(str(user.id))
-        doc, _ = await self.orders.get_for(user, order_id)
-        ensure_writable(doc, self.settings.workorders.max_thread)
-        files = await self.orders.owned(user, data.attachments)
-        await self.check_content(user, data.content)
-        entry = self._entry(user, "sender", data.content, files, to_ms(self.orders.clock.now()))
+        self.limiter.hit(str(caller.id))
+        access = await self.orders.access_workorder(caller, order_id)
+        ensure_writable(access.obj, self.settings.workorders.max_thread)
+        files = await self.orders.owned(caller, data.attachments)
+        await self.check_content(caller, data.content)
+        entry = _entry(caller, "sender", data.content, files, to_ms(self.orders.now()))
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
             ensure_writable(doc, self.settings.workorders.max_thread)
             back = doc.status == WorkOrderStatus.replied
             status = WorkOrderStatus.assigned if back else doc.status
-            sets = {"status": status.value,
-                    **schedule(doc, status, replied=doc.first_replied_at is not None)}  # fmt: skip
+            replied = doc.first_replied_at is not None
+            sets = {"status": status.value, **schedule(doc, status, replied=replied)}
             return Change({"$set": sets, "$push": {"thread": entry}}, after=self._followed(files))
 
-        done = await self.orders.change(user, order_id, decide)
+        done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.sender)
 
     def _followed(self, files: list[str]) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
             if files:
                 await self.files.grant(files, court_ids=[doc.court_id], session=session)
-            notice = (
+            notice = NoticeText(
                 "workorder_followup",
                 "当事人追加留言",
                 f"{doc.no}：{doc.thread[-1].content[:30]}",
@@ -266,9 +266,9 @@ class MessageService:
 
         return after
 
-    async def rate(self, user: UserDoc, order_id: str, data: RatingIn) -> WorkOrderOut:
+    async def rate(self, caller: Caller, order_id: str, data: RatingIn) -> WorkOrderOut:
         """回访: once, after closing. 404 not yours; 409 not closed yet or rated already."""
-        now = self.orders.clock.now()
+        now = self.orders.now()
         rating = {"score": data.score, "comment": data.comment, "at": now}
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change:
@@ -280,19 +280,19 @@ class MessageService:
                 raise AlreadyRated()
             return Change({"$set": {"rating": rating, "rating_score": data.score}})
 
-        done = await self.orders.change(user, order_id, decide)
+        done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.sender)
 
     # ---- reading
 
-    async def list_mine(self, user: UserDoc, query: MessageQuery) -> Page[WorkOrderSummary]:
+    async def list_mine(self, caller: Caller, query: MessageQuery) -> Page[WorkOrderSummary]:
         """My messages, newest first (index ``by_sender``), cursor-paged."""
-        filt = mine_filter(str(user.id), query.status.value if query.status else None)
+        filt = mine_filter(str(caller.id), query.status.value if query.status else None)
         if query.cursor:
             (last,) = decode_cursor(query.cursor, object_id)
             filt["_id"] = {"$lt": last}
-        raws = await self.orders.senders_page(filt, query.limit + 1)
-        now = self.orders.clock.now()
+        raws = await self.orders.store.senders_page(filt, query.limit + 1)
+        now = self.orders.now()
         items = [summary_out(r, now, staff=False) for r in raws[: query.limit]]
         for item, raw in zip(items, raws, strict=False):
             if item.assignee is not None:
@@ -302,11 +302,27 @@ class MessageService:
             items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
 
-    async def detail(self, user: UserDoc, order_id: str) -> WorkOrderOut:
+    async def detail(self, caller: Caller, order_id: str) -> WorkOrderOut:
         """The thread, as the caller may see it; staff reads are audited."""
-        doc, seen_as = await self.orders.get_for(user, order_id)
-        if seen_as != Standing.sender:
+        access = await self.orders.access_workorder(caller, order_id)
+        doc = access.obj
+        if access.standing != Standing.sender:
             await self.users.record(
-                str(user.id), "workorder.read", str(doc.id), court_id=doc.court_id
+                str(caller.id), "workorder.read", str(doc.id), court_id=doc.court_id
             )
-        return await self.orders.out(doc, seen_as)
+        return await self.orders.out(doc, access.standing)
+
+
+def _entry(
+    caller: Caller, side: str, content: str, files: list[str], now: dt.datetime
+) -> dict[str, Any]:
+    """One entry of a thread: the sender's (no name shown) or the court's."""
+    return {
+        "id": str(ObjectId()),
+        "by": str(caller.id),
+        "side": side,
+        "name": caller.name if side == "court" else None,
+        "content": content,
+        "attachments": files,
+        "at": now,
+    }

@@ -1,5 +1,5 @@
-"""Work orders (工单): what the message side (server/messages.py), the staff side
-(server/workorder_admin.py), the escalation sweep and the statistics share.
+"""Work orders (工单): what the message side (messages.py), the staff side (admin.py), the
+escalation sweep and the statistics share. The orders are read and written by store.py.
 
 One document in ``workorders`` is both the message thread and its work order, under one id.
 Its number (工单号) is ``GD2026京0105-000123``: GD, the year (court time), the court's code
@@ -22,12 +22,11 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from models.users import STAFF_ROLES, Role, UserDoc
+from models.users import STAFF_ROLES, Caller, Role
 from models.workorders import (
     STATUS_NAMES,
     AssigneeOut,
@@ -42,21 +41,21 @@ from models.workorders import (
 from server.files.service import FileService
 from server.identity.users import Directory, UserService
 from server.notify.inbox import Notice, NotificationService
+from server.platform.access import Access
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
 from server.platform.counters import Counters
-from server.platform.db import Database, in_transaction, read_decide_write, won
+from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, ValidationFailed
-from server.platform.mongo import change_one, first_page
 from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
+from server.workorders.store import WorkOrderStore, workorder_number
 
 ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
 
 
 TEMPLATE = "workorder_update"
 EXCERPT = 60
-SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
 
 
 class Standing(StrEnum):
@@ -81,8 +80,19 @@ def attachments_problem(error: ValidationFailed) -> ValidationFailed:
     return type(error)(error.message, details=details)
 
 
-def workorder_number(year: int, court_code: str, seq: int) -> str:
-    return f"GD{year}{court_code}-{seq:06d}"
+class NoticeText(NamedTuple):
+    """What a notice about an order says."""
+
+    kind: str
+    title: str
+    body: str
+
+
+class Number(NamedTuple):
+    """An order's count within its court and year, and its number (工单号)."""
+
+    seq: int
+    no: str
 
 
 def when(at: dt.datetime | None) -> str:
@@ -90,16 +100,16 @@ def when(at: dt.datetime | None) -> str:
     return at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M") if at else ""
 
 
-def standing(user: UserDoc, order: WorkOrderDoc) -> Standing | None:
-    """How ``user`` stands to ``order``; None: they may not see it."""
-    uid = str(user.id)
-    if user.role not in STAFF_ROLES:
+def standing_of(caller: Caller, order: WorkOrderDoc) -> Standing | None:
+    """How ``caller`` stands to ``order``; None: they may not see it."""
+    uid = str(caller.id)
+    if caller.role not in STAFF_ROLES:
         return Standing.sender if order.sender_id == uid else None
-    if user.role == Role.admin and user.court_id is None:
+    if caller.role == Role.admin and caller.court_id is None:
         return Standing.supervisor  # the system administrator
-    if user.court_id != order.court_id:
+    if caller.court_id != order.court_id:
         return None
-    if user.oversees:
+    if caller.oversees:
         return Standing.supervisor
     if uid in (order.assignee_id, *order.case_staff_ids):
         return Standing.handler
@@ -115,6 +125,7 @@ class Change:
 
 
 Decide = Callable[[WorkOrderDoc, Standing], Change | None]
+WorkOrderAccess = Access[WorkOrderDoc, Standing]
 
 
 class WorkOrderService:
@@ -128,8 +139,8 @@ class WorkOrderService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
+        self.store = WorkOrderStore(db)
         self.files = files
-        self.col = db["workorders"]
         self.counters = Counters(db)
         self.directory = Directory(db)
         self.settings = settings
@@ -137,68 +148,43 @@ class WorkOrderService:
         self.users = users
         self.notifications = notifications
 
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[Any]]) -> Any:
+        """``work`` in one transaction, retried as ``server.platform.db`` retries it."""
+        return await in_transaction(self.db, work)
+
     # ---- numbers
 
     async def next_number(
         self, court: CourtSettings, year: int, session: AsyncClientSession
-    ) -> tuple[int, str]:
+    ) -> Number:
         seq = await self.counters.take(f"workorder_no|{court.id}|{year}", session)
-        return seq, workorder_number(year, court.code, seq)
+        return Number(seq, workorder_number(year, court.code, seq))
 
-    # ---- reading
+    # ---- access
 
-    async def load(self, order_id: str) -> WorkOrderDoc:
-        raw = (
-            await self.col.find_one({"_id": ObjectId(order_id)})
-            if ObjectId.is_valid(order_id)
-            else None
-        )
-        if raw is None:
-            raise WorkOrderNotFound()
-        return WorkOrderDoc.model_validate(raw)
-
-    async def senders_page(self, filt: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` orders' summaries (no thread), newest first: a sender's list."""
-        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(limit)
-        return await cursor.to_list()
-
-    async def court_page(
-        self, filt: dict[str, Any], limit: int, after: dict[str, Any] | None, windowed: bool
-    ) -> list[dict[str, Any]]:
-        """Up to ``limit`` orders' summaries, newest first, after ``after``: a staff list, read
-        a page at a time when an index serves ``filt`` as a prefix (``first_page``)."""
-        return await first_page(
-            self.col, filt, SUMMARY_EXCLUDE, limit, now=self.clock.now(),
-            after=after, indexed_scope=windowed,
-        )  # fmt: skip
-
-    async def get_for(self, user: UserDoc, order_id: str) -> tuple[WorkOrderDoc, Standing]:
-        """The order and how ``user`` stands to it; 404 for anyone who may not see it."""
-        doc = await self.load(order_id)
-        seen_as = standing(user, doc)
+    async def access_workorder(self, caller: Caller, order_id: str) -> WorkOrderAccess:
+        """The order and how ``caller`` stands to it; 404 for anyone who may not see it."""
+        doc = await self.store.load(order_id)
+        seen_as = standing_of(caller, doc)
         if seen_as is None:
             raise WorkOrderNotFound()
-        return doc, seen_as
-
-    # ---- writing
-
-    async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
-        """A new order, as ``MessageService`` builds it, in the caller's transaction."""
-        await self.col.insert_one(doc, session=session)
+        return Access(doc, seen_as)
 
     # ---- changing
 
-    async def change(self, user: UserDoc, order_id: str, decide: Decide) -> WorkOrderDoc:
+    async def change(self, caller: Caller, order_id: str, decide: Decide) -> WorkOrderDoc:
         """Read, decide (raising the 403/409 of the state read), write on the version read;
         on a lost race read again. ``decide`` returning None means nothing to write."""
 
-        async def decide_write(read: tuple[WorkOrderDoc, Standing]) -> WorkOrderDoc:
-            doc, seen_as = read
-            decided = decide(doc, seen_as)
-            return doc if decided is None else await self._apply(doc, decided)
+        async def decide_write(read: WorkOrderAccess) -> WorkOrderDoc:
+            decided = decide(read.obj, read.standing)
+            return read.obj if decided is None else await self._apply(read.obj, decided)
 
         return await read_decide_write(
-            lambda: self.get_for(user, order_id), decide_write, WorkOrderBusy, ATTEMPTS
+            lambda: self.access_workorder(caller, order_id), decide_write, WorkOrderBusy, ATTEMPTS
         )
 
     async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc:
@@ -207,10 +193,7 @@ class WorkOrderService:
         update.setdefault("$inc", {})["version"] = 1
 
         async def work(session: AsyncClientSession) -> WorkOrderDoc:
-            raw = await change_one(
-                self.col, {"_id": doc.id, "version": doc.version}, update, session=session
-            )
-            new = WorkOrderDoc.model_validate(won(raw))
+            new = await self.store.change_on_version(doc, update, session)
             if decided.after is not None:
                 await decided.after(new, session)
             return new
@@ -219,12 +202,12 @@ class WorkOrderService:
 
     # ---- attachments and people
 
-    async def owned(self, user: UserDoc, file_ids: Sequence[str]) -> list[str]:
-        """The ids, if every file is the user's upload; 422 naming each that is not."""
+    async def owned(self, caller: Caller, file_ids: Sequence[str]) -> list[str]:
+        """The ids, if every file is the caller's upload; 422 naming each that is not."""
         if not file_ids:
             return []
         try:
-            return [f.id for f in await self.files.check_owned(str(user.id), file_ids)]
+            return [f.id for f in await self.files.check_owned(str(caller.id), file_ids)]
         except ValidationFailed as e:
             raise attachments_problem(e) from None
 
@@ -264,7 +247,7 @@ class WorkOrderService:
     def notices(
         user_ids: Sequence[str],
         doc: WorkOrderDoc,
-        notice: tuple[str, str, str],
+        notice: NoticeText,
         reachable: set[str],
         *,
         to_sender: bool = False,
@@ -275,11 +258,13 @@ class WorkOrderService:
         kind, title, body = notice
         page = "pages/message/detail" if to_sender else "pages/workorder/detail"
         common: dict[str, Any] = {
-            "kind": kind, "title": title, "body": body,
+            "kind": kind,
+            "title": title,
+            "body": body,
             "data": {"workorder_id": str(doc.id), "no": doc.no, "status": doc.status.value},
             "page": f"{page}?id={doc.id}",
             "dedupe_key": dedupe_key or f"wo:{doc.id}:{kind}:{doc.version}",
-        }  # fmt: skip
+        }
         pushed = [u for u in user_ids if u in reachable]
         quiet = [u for u in user_ids if u not in reachable]
         found = [Notice(user_ids=pushed, template=TEMPLATE, **common)] if pushed else []
@@ -289,7 +274,7 @@ class WorkOrderService:
         self,
         user_ids: Sequence[str],
         doc: WorkOrderDoc,
-        notice: tuple[str, str, str],
+        notice: NoticeText,
         session: AsyncClientSession,
         *,
         to_sender: bool = False,
@@ -300,9 +285,16 @@ class WorkOrderService:
         found = self.notices(user_ids, doc, notice, reach, to_sender=to_sender)
         for n in found:
             await self.notifications.notify(
-                n.user_ids, n.kind, n.title, n.body, data=n.data, template=n.template,
-                page=n.page, dedupe_key=n.dedupe_key, session=session,
-            )  # fmt: skip
+                n.user_ids,
+                n.kind,
+                n.title,
+                n.body,
+                data=n.data,
+                template=n.template,
+                page=n.page,
+                dedupe_key=n.dedupe_key,
+                session=session,
+            )
 
     # ---- output
 
@@ -318,15 +310,20 @@ class WorkOrderService:
         ]
         rating = RatingOut(**doc.rating.model_dump()) if doc.rating else None
         return WorkOrderOut(
-            **base.model_dump(), content=doc.thread[0].content, attachments=doc.attachments,
-            thread=thread, assign_due_at=doc.assign_due_at,
+            **base.model_dump(),
+            content=doc.thread[0].content,
+            attachments=doc.attachments,
+            thread=thread,
+            assign_due_at=doc.assign_due_at,
             overdue_since=doc.overdue_at if overdue(doc, now) else None,
-            first_replied_at=doc.first_replied_at, closed_at=doc.closed_at,
-            close_note=doc.close_note, rating=rating,
+            first_replied_at=doc.first_replied_at,
+            closed_at=doc.closed_at,
+            close_note=doc.close_note,
+            rating=rating,
             sender_id=doc.sender_id if staff else None,
             sender_name=doc.sender_name if staff else None,
             escalations=[EscalationOut(**e.model_dump()) for e in doc.escalations] if staff else [],
-        )  # fmt: skip
+        )
 
 
 def summary_out(raw: dict[str, Any], now: dt.datetime, staff: bool) -> WorkOrderSummary:
@@ -335,12 +332,22 @@ def summary_out(raw: dict[str, Any], now: dt.datetime, staff: bool) -> WorkOrder
     assignee = raw.get("assignee_id")
     due = raw.get("overdue_at")
     return WorkOrderSummary(
-        id=str(raw["_id"]), no=raw["no"], court_id=raw["court_id"], case_id=raw.get("case_id"),
-        case_no=raw.get("case_no"), category=raw["category"], status=status,
-        status_name=STATUS_NAMES[status], excerpt=raw["excerpt"],
+        id=str(raw["_id"]),
+        no=raw["no"],
+        court_id=raw["court_id"],
+        case_id=raw.get("case_id"),
+        case_no=raw.get("case_no"),
+        category=raw["category"],
+        status=status,
+        status_name=STATUS_NAMES[status],
+        excerpt=raw["excerpt"],
         assignee=AssigneeOut(id=assignee if staff else None, name=None) if assignee else None,
-        first_reply_due_at=raw["first_reply_due_at"], close_due_at=raw["close_due_at"],
-        overdue=due is not None and due <= now, escalation_level=raw.get("escalation_level", 0),
-        replied=raw.get("first_replied_at") is not None, rated=raw.get("rating") is not None,
-        created_at=raw["created_at"], updated_at=raw["updated_at"],
-    )  # fmt: skip
+        first_reply_due_at=raw["first_reply_due_at"],
+        close_due_at=raw["close_due_at"],
+        overdue=due is not None and due <= now,
+        escalation_level=raw.get("escalation_level", 0),
+        replied=raw.get("first_replied_at") is not None,
+        rated=raw.get("rating") is not None,
+        created_at=raw["created_at"],
+        updated_at=raw["updated_at"],
+    )

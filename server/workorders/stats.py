@@ -25,28 +25,19 @@ import datetime as dt
 import math
 from typing import Any
 
-from models.users import UserDoc
+from models.users import Caller
 from models.workorders import GroupBy, StatsOut, StatsQuery, StatsRow
 from server.identity.errors import NoCourt, OtherCourt
-from server.platform.calendar import Calendars, CourtCalendar
+from server.platform.calendar import Calendars
 from server.platform.clock import Clock
 from server.platform.config import Settings
-from server.platform.db import Database
 from server.platform.errors import UnknownCourt
 from server.workorders.service import WorkOrderService
+from server.workorders.store import PERCENTILES, Pipeline, match_stage
 
 KEYS = {GroupBy.assignee: "$assignee_id", GroupBy.category: "$category", GroupBy.court: "$court_id"}
-PERCENTILES = (0.5, 0.9)
 COUNTS = ("received", "replied", "closed", "due", "on_time", "overdue_now", "rated", "rating_sum")
 DESK = "服务台（未分派）"
-
-
-def _present(field: str) -> dict[str, Any]:
-    return {"$ne": [{"$ifNull": [f"${field}", None]}, None]}
-
-
-def _count(condition: dict[str, Any]) -> dict[str, Any]:
-    return {"$sum": {"$cond": [condition, 1, 0]}}
 
 
 def ranks(n: int, p: float) -> tuple[int, int, float]:
@@ -56,84 +47,15 @@ def ranks(n: int, p: float) -> tuple[int, int, float]:
     return math.floor(r) + 1, math.ceil(r) + 1, r - math.floor(r)
 
 
-def _targets(n_field: str) -> list[Any]:
-    """The same ranks as ``ranks``, as aggregation expressions."""
-    out: list[Any] = []
-    for p in PERCENTILES:
-        r = {"$multiply": [p, {"$subtract": [n_field, 1]}]}
-        out += [{"$add": [{"$floor": r}, 1]}, {"$add": [{"$ceil": r}, 1]}]
-    return out
-
-
-def _window(field: str, direction: int, by_group: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "sortBy": {"s": direction, "_id": direction},
-        "output": {field: {"$documentNumber": {}}},
-    }
-    if by_group:
-        spec["partitionBy"] = "$g"
-    return {"$setWindowFields": spec}
-
-
-def match_stage(
-    cal: CourtCalendar, courts: list[str], first: dt.date, last: dt.date
-) -> dict[str, Any]:
-    """The indexed first stage: created between the two court dates, inclusive."""
-    created = {"$gt": cal.end_of_day(first - dt.timedelta(days=1)), "$lte": cal.end_of_day(last)}
-    where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
-    return {"$match": {"court_id": where, "created_at": created}}
-
-
-def counts_pipeline(head: list[dict[str, Any]], key: str, now: dt.datetime) -> list[dict[str, Any]]:
-    """Every count of the report, per group."""
-    replied = _present("first_reply_seconds")
-    group = {
-        "_id": key,
-        "received": {"$sum": 1},
-        "replied": _count(replied),
-        "closed": _count({"$eq": ["$status", "closed"]}),
-        "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
-        "on_time": _count({"$eq": ["$first_reply_on_time", True]}),
-        "overdue_now": _count({"$and": [_present("overdue_at"), {"$lte": ["$overdue_at", now]}]}),
-        "rated": _count(_present("rating_score")),
-        "rating_sum": {"$sum": "$rating_score"},
-    }
-    return [*head, {"$group": group}]
-
-
-def percentile_pipeline(
-    head: list[dict[str, Any]], key: str, several: bool
-) -> list[dict[str, Any]]:
-    """The replies' ranks at the percentiles, per group and (numbered again only when there
-    are ``several`` groups: over one group the two are the same) over every group."""
-    windows = [_window("up", 1, True), _window("down", -1, True)]
-    whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
-    if several:
-        windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
-        whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
-    return [
-        *head,
-        {"$match": {"first_reply_seconds": {"$ne": None}}},
-        {"$project": {"g": key, "s": "$first_reply_seconds"}},
-        *windows,
-        {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
-        {"$set": whole},
-        {"$match": {"$expr": {"$or": [{"$in": ["$up", _targets("$n")]},
-                                      {"$in": ["$all_up", _targets("$all_n")]}]}}},
-        {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},
-    ]  # fmt: skip
-
-
 class WorkOrderStats:
     def __init__(
         self,
-        db: Database,
         settings: Settings,
         clock: Clock,
         calendars: Calendars,
         orders: WorkOrderService,
     ) -> None:
-        self.col = db["workorders"]
+        self.store = orders.store
         self.settings = settings
         self.clock = clock
         self.calendars = calendars
@@ -141,17 +63,17 @@ class WorkOrderStats:
 
     # ---- what the caller may count
 
-    def _courts(self, staff: UserDoc, query: StatsQuery) -> list[str]:
-        if staff.court_id is not None:
-            if query.court_id not in (None, staff.court_id):
+    def _courts(self, caller: Caller, query: StatsQuery) -> list[str]:
+        if caller.court_id is not None:
+            if query.court_id not in (None, caller.court_id):
                 raise OtherCourt("只能查看本院的统计")
-            return [staff.court_id]
-        if not staff.oversees:
+            return [caller.court_id]
+        if not caller.oversees:
             raise NoCourt()
         if query.court_id is None:
             return [c.id for c in self.settings.courts]
         if self.settings.court(query.court_id) is None:
-            raise UnknownCourt(details=[{"loc": ["court_id"], "msg": "unknown court"}])  # fmt: skip
+            raise UnknownCourt(details=[{"loc": ["court_id"], "msg": "unknown court"}])
         return [query.court_id]
 
     def _match(self, courts: list[str], query: StatsQuery) -> dict[str, Any]:
@@ -160,19 +82,19 @@ class WorkOrderStats:
         return match_stage(cal, courts, query.date_from, query.date_to)
 
     @staticmethod
-    def _own(staff: UserDoc) -> list[dict[str, Any]]:
+    def _own(caller: Caller) -> Pipeline:
         """A judge's or clerk's own orders only: assigned to them or on their cases."""
-        if staff.oversees:
+        if caller.oversees:
             return []
-        uid = str(staff.id)
+        uid = str(caller.id)
         return [{"$match": {"$or": [{"assignee_id": uid}, {"case_staff_ids": uid}]}}]
 
     # ---- the report
 
-    async def stats(self, staff: UserDoc, query: StatsQuery) -> StatsOut:
+    async def stats(self, caller: Caller, query: StatsQuery) -> StatsOut:
         """The report over orders created from ``from`` to ``to`` (court dates)."""
-        courts = self._courts(staff, query)
-        head = [self._match(courts, query), *self._own(staff)]
+        courts = self._courts(caller, query)
+        head = [self._match(courts, query), *self._own(caller)]
         now = self.clock.now()
         key = KEYS[query.group_by]
         counts = await self._counts(head, key, now)
@@ -181,27 +103,29 @@ class WorkOrderStats:
         rows.sort(key=lambda r: (-r.received, str(r.key)))
         total = {f: sum(c[f] for c in counts.values()) for f in COUNTS}
         return StatsOut(
-            date_from=query.date_from, date_to=query.date_to, group_by=query.group_by,
-            court_ids=courts, generated_at=now,
-            total=_row(None, "合计", total, overall), rows=rows,
-        )  # fmt: skip
+            date_from=query.date_from,
+            date_to=query.date_to,
+            group_by=query.group_by,
+            court_ids=courts,
+            generated_at=now,
+            total=_row(None, "合计", total, overall),
+            rows=rows,
+        )
 
     async def _counts(
-        self, head: list[dict[str, Any]], key: str, now: dt.datetime
+        self, head: Pipeline, key: str, now: dt.datetime
     ) -> dict[Any, dict[str, int]]:
-        cursor = await self.col.aggregate(counts_pipeline(head, key, now))
-        return {raw["_id"]: {f: int(raw.get(f) or 0) for f in COUNTS} async for raw in cursor}
+        rows = await self.store.count_rows(head, key, now)
+        return {raw["_id"]: {f: int(raw.get(f) or 0) for f in COUNTS} for raw in rows}
 
     async def _percentiles(
-        self, head: list[dict[str, Any]], key: str, several: bool
+        self, head: Pipeline, key: str, several: bool
     ) -> tuple[dict[Any, dict[str, float]], dict[str, float]]:
         """{group: {p50, p90}} and the same over every group (numbered again only when
         there are ``several`` groups: over one group the two are the same)."""
-        pipeline = percentile_pipeline(head, key, several)
         by_group: dict[Any, tuple[int, dict[int, float]]] = {}
         overall: tuple[int, dict[int, float]] = (0, {})
-        cursor = await self.col.aggregate(pipeline, allowDiskUse=True)
-        async for raw in cursor:
+        for raw in await self.store.percentile_rows(head, key, several):
             _, values = by_group.setdefault(raw["g"], (int(raw["n"]), {}))
             values[int(raw["up"])] = float(raw["s"])
             overall = (int(raw["all_n"]), overall[1])
@@ -237,10 +161,18 @@ def _row(key: Any, name: str | None, c: dict[str, int], q: dict[str, float]) -> 
         return part / whole if whole else None
 
     return StatsRow(
-        key=None if key is None else str(key), name=name, received=c["received"],
-        replied=c["replied"], closed=c["closed"], reply_rate=share(c["replied"], c["received"]),
-        due=c["due"], on_time=c["on_time"], on_time_rate=share(c["on_time"], c["due"]),
-        median_first_reply_seconds=q.get("p50"), p90_first_reply_seconds=q.get("p90"),
-        overdue_now=c["overdue_now"], rated=c["rated"],
+        key=None if key is None else str(key),
+        name=name,
+        received=c["received"],
+        replied=c["replied"],
+        closed=c["closed"],
+        reply_rate=share(c["replied"], c["received"]),
+        due=c["due"],
+        on_time=c["on_time"],
+        on_time_rate=share(c["on_time"], c["due"]),
+        median_first_reply_seconds=q.get("p50"),
+        p90_first_reply_seconds=q.get("p90"),
+        overdue_now=c["overdue_now"],
+        rated=c["rated"],
         average_rating=share(c["rating_sum"], c["rated"]),
-    )  # fmt: skip
+    )

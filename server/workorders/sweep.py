@@ -16,29 +16,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from contextlib import aclosing
+from typing import Any, NamedTuple
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.workorders import DEADLINE_NAMES, Escalation, Step, WorkOrderDoc
 from server.notify.inbox import Notice
-from server.platform import mongo
 from server.platform.clock import Clock
 from server.platform.config import WorkOrderSettings
 from server.platform.db import Database, in_transaction
 from server.platform.lease import Lease
 from server.workorders.rules import due_steps, schedule
-from server.workorders.service import WorkOrderService, when
+from server.workorders.service import NoticeText, WorkOrderService, when
 
 LEASE_ID = "workorder-sweep"
 TITLES = {1: "留言工单已超期，请督办", 2: "留言工单超期未办，请庭长督办"}
-# what the sweep reads of an order: not its thread, attachments or history
-SWEEP_FIELDS = {"thread": 0, "content_check": 0, "attachments": 0, "assignments": 0}
 
 
-def _parsed(raw: dict[str, Any]) -> WorkOrderDoc:
-    return WorkOrderDoc.model_validate({**raw, "thread": []})
+class Escalated(NamedTuple):
+    """What one batch escalated: the orders it moved, and their steps."""
+
+    orders: int
+    steps: int
 
 
 def _escalation(
@@ -68,7 +68,7 @@ class EscalationSweep:
         owner: str | None = None,
     ) -> None:
         self.db = db
-        self.col = db["workorders"]
+        self.store = orders.store
         self.config = config
         self.clock = clock
         self.orders = orders
@@ -90,34 +90,24 @@ class EscalationSweep:
 
     async def _round(self, leased: bool) -> int:
         """One pass over the orders due now, in the index's order (the earliest first), a
-        batch per transaction. One cursor for the pass: a query may read every match, limit
-        or not (``server.platform.mongo``), so a query per batch could read the whole
-        backlog each time.
+        batch per transaction, through one cursor (``WorkOrderStore.due_batches``).
         An order a batch lost (to a reply, another sweep) waits for the next round."""
         now = self.clock.now()
         total = 0
-        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
-        batch: list[WorkOrderDoc] = []
-        async with cursor.batch_size(self.config.sweep_batch) as found:
-            async for raw in found:
-                batch.append(_parsed(raw))
-                if len(batch) < self.config.sweep_batch:
-                    continue
-                total += (await self.escalate(batch, now))[1]
-                batch = []
-                if leased and not await self.lease.keep():
+        async with aclosing(self.store.due_batches(now, self.config.sweep_batch)) as batches:
+            async for batch in batches:
+                total += (await self.escalate(batch, now)).steps
+                full = len(batch) == self.config.sweep_batch
+                if leased and full and not await self.lease.keep():
                     return total  # another process has the lease now: it goes on
-        if batch:
-            total += (await self.escalate(batch, now))[1]
         return total
 
     async def due(self, now: dt.datetime) -> list[WorkOrderDoc]:
         """The first batch of the orders due at ``now`` (the earliest first)."""
-        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
-        return [_parsed(raw) for raw in await cursor.limit(self.config.sweep_batch).to_list()]
+        return await self.store.due_first(now, self.config.sweep_batch)
 
-    async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> tuple[int, int]:
-        """Escalate what has come of ``docs`` as read: (orders moved, steps escalated).
+    async def escalate(self, docs: list[WorkOrderDoc], now: dt.datetime) -> Escalated:
+        """Escalate what has come of ``docs`` as read: the orders moved, the steps escalated.
 
         One bulk write of updates conditional on the version each order was read at, each
         marking it with this batch's token; the orders read back with the token are this
@@ -126,18 +116,16 @@ class EscalationSweep:
         plans = [(doc, due_steps(doc, now)) for doc in docs]
         token, at = uuid.uuid4().hex, self.clock.now()
 
-        async def work(session: AsyncClientSession) -> tuple[int, int]:
-            ops = [UpdateOne({"_id": d.id, "version": d.version}, _escalation(d, s, at, token))
-                   for d, s in plans]  # fmt: skip
-            await self.col.bulk_write(ops, ordered=False, session=session)
-            read = self.col.find({"_id": {"$in": [d.id for d in docs]}}, {"sweep_token": 1},
-                                 session=session)  # fmt: skip
-            won = {raw["_id"] async for raw in read if raw.get("sweep_token") == token}
+        async def work(session: AsyncClientSession) -> Escalated:
+            updates = [(d, _escalation(d, s, at, token)) for d, s in plans]
+            won = await self.store.escalate_batch(updates, token, session)
             mine = [(d, s) for d, s in plans if d.id in won]
-            notices = [n for d, s in mine for step in s
-                       for n in await self._notices(d, step, session)]  # fmt: skip
+            notices: list[Notice] = []
+            for d, steps in mine:
+                for step in steps:
+                    notices += await self._notices(d, step, session)
             await self.orders.notifications.notify_many(notices, session=session)
-            return len(mine), sum(len(s) for _, s in mine)
+            return Escalated(len(mine), sum(len(s) for _, s in mine))
 
         self._recipients = {}
         return await in_transaction(self.db, work)
@@ -152,10 +140,12 @@ class EscalationSweep:
             self._recipients[key] = found
         to = [*self._recipients[key], *([doc.assignee_id] if doc.assignee_id else [])]
         who = await self.orders.staff_name(doc.assignee_id) or "待分派"
-        body = (f"{doc.no}（{doc.category.value}）{DEADLINE_NAMES[step.kind]}期限"
-                f"{when(step.at)}已过，承办人：{who}")  # fmt: skip
+        deadline = f"{DEADLINE_NAMES[step.kind]}期限{when(step.at)}已过"
+        body = f"{doc.no}（{doc.category.value}）{deadline}，承办人：{who}"
         return self.orders.notices(
-            to, doc, ("workorder_escalated", TITLES[step.level], body),
+            to,
+            doc,
+            NoticeText("workorder_escalated", TITLES[step.level], body),
             await self.orders.reachable(to),
             dedupe_key=f"wo:{doc.id}:escalated:{step.kind.value}:{step.level}",
-        )  # fmt: skip
+        )

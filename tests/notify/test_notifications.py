@@ -40,9 +40,14 @@ async def quota(db: Database, user_id: str, template_id: str = DECIDED) -> int:
 
 async def decided(services: Services, user_id: str, title: str = "立案成功", **kw: Any) -> None:
     await services.notifications.notify(
-        [user_id], "filing_accepted", title, "案号（2026）京0105民初1号，请留意缴费通知",
-        template="filing_decided", page="pages/filing/detail?id=1", **kw,
-    )  # fmt: skip
+        [user_id],
+        "filing_accepted",
+        title,
+        "案号（2026）京0105民初1号，请留意缴费通知",
+        template="filing_decided",
+        page="pages/filing/detail?id=1",
+        **kw,
+    )
 
 
 # ---- the inbox
@@ -105,9 +110,13 @@ async def test_dedupe_key_makes_a_repeat_a_no_op_per_recipient(
     a, b, c = await litigant(), await litigant(), await litigant()
     for recipients in ([uid(a), uid(b)], [uid(a), uid(b)], [uid(a), uid(b), uid(c)]):
         await services.notifications.notify(
-            recipients, "filing_accepted", "立案成功", "请留意缴费通知",
-            template="filing_decided", dedupe_key="filing:1:accepted",
-        )  # fmt: skip
+            recipients,
+            "filing_accepted",
+            "立案成功",
+            "请留意缴费通知",
+            template="filing_decided",
+            dedupe_key="filing:1:accepted",
+        )
     for who in (a, b, c):
         assert await db["inbox"].count_documents({"user_id": uid(who)}) == 1
         assert len(await outbox_items(db, uid(who))) == 1
@@ -126,9 +135,13 @@ async def test_notify_inside_a_transaction_skips_known_duplicates(
     for _ in range(2):
         async with client.start_session() as session, await session.start_transaction():
             await services.notifications.notify(
-                [uid(mp)], "case_update", "开庭通知", "内容", dedupe_key="hearing:1",
+                [uid(mp)],
+                "case_update",
+                "开庭通知",
+                "内容",
+                dedupe_key="hearing:1",
                 session=session,
-            )  # fmt: skip
+            )
     assert await db["inbox"].count_documents({"user_id": uid(mp)}) == 1
 
 
@@ -143,9 +156,14 @@ async def test_court_staff_are_the_active_staff_of_that_court_with_those_roles(
         {"role": "clerk", "court_id": "bj-chaoyang", "active": False, "created_at": clock.now()}
     )
     await services.notifications.notify_court_staff(
-        "bj-chaoyang", ["clerk"], "filing_submitted", "新的网上立案申请", "张三：民间借贷纠纷",
-        template="filing_submitted", dedupe_key="filing:9:submitted",
-    )  # fmt: skip
+        "bj-chaoyang",
+        ["clerk"],
+        "filing_submitted",
+        "新的网上立案申请",
+        "张三：民间借贷纠纷",
+        template="filing_submitted",
+        dedupe_key="filing:9:submitted",
+    )
     for clerk in clerks:
         assert (await clerk.notifications()).body["unread"] == 1
     for nobody in (judge, elsewhere):
@@ -399,7 +417,8 @@ async def test_a_template_that_cannot_be_filled_costs_the_push_only(
     )
     [item] = await outbox_items(db, uid(mp))
     assert item["data"] == {"thing1": {"value": "缴费提醒"}, "time2": {"value": "2026-11-30 23:59"}}
-    [notice] = (await services.notifications.list_for(uid(mp), NotificationQuery())).items[:1]
+    caller = await services.users.get(uid(mp))
+    [notice] = (await services.notifications.list_for(caller, NotificationQuery())).items[:1]
     assert notice.data == {"due_at": when.replace(tzinfo=dt.UTC)}
 
 

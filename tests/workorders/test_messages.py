@@ -157,24 +157,42 @@ async def test_bad_messages_are_refused_and_nothing_is_written(
     bad: list[tuple[dict[str, Any], int, str]] = [
         ({"category": "进度查询", "content": "", "case_id": case_id}, 422, "validation_failed"),
         ({"category": "进度查询", "content": "   ", "case_id": case_id}, 422, "validation_failed"),
-        ({"category": "进度查询", "content": "长" * 1001, "case_id": case_id}, 422,
-         "validation_failed"),
+        (
+            {"category": "进度查询", "content": "长" * 1001, "case_id": case_id},
+            422,
+            "validation_failed",
+        ),
         ({"category": "催办", "content": "请问进度", "case_id": case_id}, 422, "validation_failed"),
         ({"category": "其他", "content": "请问进度"}, 422, "validation_failed"),  # no case or court
         ({"category": "其他", "content": "请问", "court_id": "nowhere"}, 422, "unknown_court"),
-        ({"category": "其他", "content": "请问", "case_id": case_id, "court_id": "sh-pudong"},
-         422, "unknown_court"),
-        ({"category": "其他", "content": "请问", "case_id": str(ObjectId())}, 404,
-         "case_not_found"),
+        (
+            {"category": "其他", "content": "请问", "case_id": case_id, "court_id": "sh-pudong"},
+            422,
+            "unknown_court",
+        ),
+        (
+            {"category": "其他", "content": "请问", "case_id": str(ObjectId())},
+            404,
+            "case_not_found",
+        ),
         ({"category": "其他", "content": "请问", "case_id": "nope"}, 422, "validation_failed"),
-        ({"category": "其他", "content": "请问", "case_id": case_id, "attachments": [theirs]},
-         422, "file_not_owned"),
-        ({"category": "其他", "content": "你们这里能赌博吗", "case_id": case_id}, 422,
-         "content_flagged"),
-        ({"category": "其他", "content": "请问", "case_id": case_id, "extra": 1}, 422,
-         "validation_failed"),
+        (
+            {"category": "其他", "content": "请问", "case_id": case_id, "attachments": [theirs]},
+            422,
+            "file_not_owned",
+        ),
+        (
+            {"category": "其他", "content": "你们这里能赌博吗", "case_id": case_id},
+            422,
+            "content_flagged",
+        ),
+        (
+            {"category": "其他", "content": "请问", "case_id": case_id, "extra": 1},
+            422,
+            "validation_failed",
+        ),
         ({"category": "其他", "content": "请\x00问", "case_id": case_id}, 422, "validation_failed"),
-    ]  # fmt: skip
+    ]
     for body, status, code in bad:
         res = await client.post("/api/v1/messages", body)
         assert error(res) == (status, code), (body, res.body)
@@ -186,8 +204,9 @@ async def test_bad_messages_are_refused_and_nothing_is_written(
     # the case is not the stranger's: the same 404 as a case that does not exist
     res = await stranger.send_message("请问进度", case_id=case_id)
     assert error(res) == (404, "case_not_found")
-    staff_try = await clerk.post("/api/v1/messages", {"category": "其他", "content": "请问",
-                                                     "court_id": "bj-chaoyang"})  # fmt: skip
+    staff_try = await clerk.post(
+        "/api/v1/messages", {"category": "其他", "content": "请问", "court_id": "bj-chaoyang"}
+    )
     assert error(staff_try) == (403, "role_not_allowed")
     assert (await client.post("/api/v1/messages", raw=b"{")).status == 400
     assert await footprint(services) == before
@@ -240,22 +259,17 @@ async def test_the_service_desk_and_who_sees_and_answers_what(
     assert error(await clerk.reply_message(on_case, "收到")) == (403, "not_assignee")
     assert error(await clerk.close_workorder(on_case)) == (403, "not_assignee")
     assert error(await judge.assign_workorder(on_case, uid(clerk))) == (403, "not_supervisor")
-    assert error(await colleague.assign_workorder(desk, uid(colleague))) == (
-        404,
-        "workorder_not_found",
-    )
-    assert error(await far_clerk.assign_workorder(desk, uid(far_clerk))) == (
-        404,
-        "workorder_not_found",
-    )
+    res = await colleague.assign_workorder(desk, uid(colleague))
+    assert error(res) == (404, "workorder_not_found")
+    res = await far_clerk.assign_workorder(desk, uid(far_clerk))
+    assert error(res) == (404, "workorder_not_found")
 
     before = await footprint(services)
     for target in (uid(far_clerk), uid(client), str(ObjectId())):
         res = await head.assign_workorder(desk, target)
         assert error(res) == (422, "invalid_assignee"), res.body
-    assert error(await head.post(f"/api/v1/workorders/{desk}/assign", {"assignee_id": "x"})) == (
-        422, "validation_failed",
-    )  # fmt: skip
+    res = await head.post(f"/api/v1/workorders/{desk}/assign", {"assignee_id": "x"})
+    assert error(res) == (422, "validation_failed")
     assert await footprint(services) == before
     assigned = await head.assign_workorder(desk, uid(colleague), "请及时答复")
     assert assigned.status == 200 and assigned.body["status"] == "assigned", assigned.body
@@ -297,9 +311,8 @@ async def test_numbers_count_per_court_and_year_without_gaps_or_repeats(
     assert far.body["no"] == "GD2026沪0115-000001"  # each court counts on its own
     next_one = await client.send_message("再问", "其他", court_id="bj-chaoyang")
     assert next_one.body["no"] == "GD2026京0105-000009"  # the refused one took no number
-    assert error(await client.send_message("太多了", "其他", court_id="bj-chaoyang")) == (
-        429, "rate_limited",
-    )  # fmt: skip
+    res = await client.send_message("太多了", "其他", court_id="bj-chaoyang")
+    assert error(res) == (429, "rate_limited")
     services.messages.limiter.limit = 100
     clock.set(dt.datetime(2027, 1, 4, 2, 0, tzinfo=dt.UTC))  # Monday 4 January 2027
     assert (await client.login()).status == 200  # a week's session has run out
@@ -367,8 +380,10 @@ async def test_lists_are_paged_and_filtered(
 ) -> None:
     client = await litigant()
     supervisor, judge = await staff("clerk", supervisor=True), await staff("judge")
-    ids = [await desk_message(client, f"第{i}问", category=c)
-           for i, c in enumerate(["执行", "投诉", "执行"])]  # fmt: skip
+    ids = [
+        await desk_message(client, f"第{i}问", category=c)
+        for i, c in enumerate(["执行", "投诉", "执行"])
+    ]
     first = await client.my_messages(limit=2)
     assert [m["id"] for m in first.body["items"]] == ids[:0:-1]
     second = await client.my_messages(limit=2, cursor=first.body["next_cursor"])
@@ -402,12 +417,10 @@ async def test_lists_are_paged_and_filtered(
     assert (await client.download(letter)).status == 200
     stranger = await litigant()
     assert (await stranger.download(letter)).status == 404
-    assert error(await judge.reply_message(ids[0], "再附", [str(ObjectId())])) == (
-        422, "file_not_owned",
-    )  # fmt: skip
-    assert error(await judge.post(f"/api/v1/messages/{ids[0]}/replies", {})) == (
-        422, "validation_failed",
-    )  # fmt: skip
+    res = await judge.reply_message(ids[0], "再附", [str(ObjectId())])
+    assert error(res) == (422, "file_not_owned")
+    res = await judge.post(f"/api/v1/messages/{ids[0]}/replies", {})
+    assert error(res) == (422, "validation_failed")
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -455,20 +468,32 @@ async def test_supervisors_and_division_heads_are_made_by_the_admin(
         ("zhao.tz", {"division_head": True}),
     ):
         res = await admin.create_staff(
-            username=username, password=STAFF_PASSWORD, name="王督办", role="judge",
-            court_id="bj-chaoyang", **flags,
-        )  # fmt: skip
+            username=username,
+            password=STAFF_PASSWORD,
+            name="王督办",
+            role="judge",
+            court_id="bj-chaoyang",
+            **flags,
+        )
         assert res.status == 201, res.body
         assert (res.body["supervisor"], res.body["division_head"]) == (
-            flags.get("supervisor", False), flags.get("division_head", False),
-        )  # fmt: skip
+            flags.get("supervisor", False),
+            flags.get("division_head", False),
+        )
         console = StaffConsole(admin.api_url)
         assert (await console.login(username, STAFF_PASSWORD)).status == 200
         made[username] = console
-    bad = await admin.post("/api/v1/admin/staff", {
-        "username": "li.x", "password": STAFF_PASSWORD, "name": "李某", "role": "clerk",
-        "court_id": "bj-chaoyang", "division_head": "yes",
-    })  # fmt: skip
+    bad = await admin.post(
+        "/api/v1/admin/staff",
+        {
+            "username": "li.x",
+            "password": STAFF_PASSWORD,
+            "name": "李某",
+            "role": "clerk",
+            "court_id": "bj-chaoyang",
+            "division_head": "yes",
+        },
+    )
     assert error(bad) == (422, "validation_failed")
     desk = await desk_message(await litigant())
     supervisor, head = made["wang.dc"], made["zhao.tz"]

@@ -76,23 +76,53 @@ async def test_statistics_match_what_was_done(
     rows = report["rows"]
     assert [r["key"] for r in rows] == [a, b, None]  # the most received first
     assert row(rows, a) == {
-        "key": a, "name": "李四", "received": 3, "replied": 3, "closed": 2, "reply_rate": 1.0,
-        "due": 3, "on_time": 3, "on_time_rate": 1.0,
-        "median_first_reply_seconds": 1800.0, "p90_first_reply_seconds": 6120.0,
-        "overdue_now": 0, "rated": 2, "average_rating": 4.0,
-    }  # fmt: skip
+        "key": a,
+        "name": "李四",
+        "received": 3,
+        "replied": 3,
+        "closed": 2,
+        "reply_rate": 1.0,
+        "due": 3,
+        "on_time": 3,
+        "on_time_rate": 1.0,
+        "median_first_reply_seconds": 1800.0,
+        "p90_first_reply_seconds": 6120.0,
+        "overdue_now": 0,
+        "rated": 2,
+        "average_rating": 4.0,
+    }
     assert row(rows, b) == {
-        "key": b, "name": "李四", "received": 2, "replied": 1, "closed": 1, "reply_rate": 0.5,
-        "due": 2, "on_time": 0, "on_time_rate": 0.0,
-        "median_first_reply_seconds": 90000.0, "p90_first_reply_seconds": 90000.0,
-        "overdue_now": 1, "rated": 0, "average_rating": None,
-    }  # fmt: skip
+        "key": b,
+        "name": "李四",
+        "received": 2,
+        "replied": 1,
+        "closed": 1,
+        "reply_rate": 0.5,
+        "due": 2,
+        "on_time": 0,
+        "on_time_rate": 0.0,
+        "median_first_reply_seconds": 90000.0,
+        "p90_first_reply_seconds": 90000.0,
+        "overdue_now": 1,
+        "rated": 0,
+        "average_rating": None,
+    }
     assert row(rows, None) == {
-        "key": None, "name": "服务台（未分派）", "received": 1, "replied": 0, "closed": 0,
-        "reply_rate": 0.0, "due": 1, "on_time": 0, "on_time_rate": 0.0,
-        "median_first_reply_seconds": None, "p90_first_reply_seconds": None,
-        "overdue_now": 1, "rated": 0, "average_rating": None,
-    }  # fmt: skip
+        "key": None,
+        "name": "服务台（未分派）",
+        "received": 1,
+        "replied": 0,
+        "closed": 0,
+        "reply_rate": 0.0,
+        "due": 1,
+        "on_time": 0,
+        "on_time_rate": 0.0,
+        "median_first_reply_seconds": None,
+        "p90_first_reply_seconds": None,
+        "overdue_now": 1,
+        "rated": 0,
+        "average_rating": None,
+    }
     total = report["total"]
     assert (total["received"], total["replied"], total["closed"]) == (6, 4, 3)
     assert total["reply_rate"] == pytest.approx(4 / 6) and total["on_time_rate"] == 0.5
@@ -148,14 +178,23 @@ async def test_percentiles_are_exact_at_any_count_and_with_ties(
             answered = i < size
             if answered:
                 values[group].append(seconds)
-            docs.append({
-                "_id": ObjectId(), "no": f"{group}-{i}", "court_id": "bj-chaoyang",
-                "created_at": now,
-                "assignee_id": group, "category": "其他", "status": "replied",
-                "case_staff_ids": [], "first_reply_seconds": seconds if answered else None,
-                "first_reply_on_time": answered, "first_reply_due_at": now,
-                "overdue_at": None, "rating_score": None,
-            })  # fmt: skip
+            docs.append(
+                {
+                    "_id": ObjectId(),
+                    "no": f"{group}-{i}",
+                    "court_id": "bj-chaoyang",
+                    "created_at": now,
+                    "assignee_id": group,
+                    "category": "其他",
+                    "status": "replied",
+                    "case_staff_ids": [],
+                    "first_reply_seconds": seconds if answered else None,
+                    "first_reply_on_time": answered,
+                    "first_reply_due_at": now,
+                    "overdue_at": None,
+                    "rating_score": None,
+                }
+            )
     await services.db["workorders"].insert_many(docs)
     report = (await supervisor.workorder_stats(MONDAY, MONDAY)).body
     for group, found in values.items():

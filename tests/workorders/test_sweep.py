@@ -38,6 +38,7 @@ def local(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%m-%d %H:%M")
 
 
+# laid out by hand, not by the formatter: a table, each row's six step times in order
 @pytest.mark.parametrize(
     ("created", "expected"),
     [
@@ -129,8 +130,11 @@ async def test_an_unanswered_message_is_escalated_once_at_each_level(
     clock.set(at(37, 10))  # Monday 7 December: twice the time
     assert await services.workorder_sweep.sweep() == 1
     assert await escalations(services, oid) == [
-        ("reply", 1), ("reply", 2), ("close", 1), ("close", 2),
-    ]  # fmt: skip
+        ("reply", 1),
+        ("reply", 2),
+        ("close", 1),
+        ("close", 2),
+    ]
     await relogin(judge)
     assert (await judge.close_workorder(oid)).status == 200
     clock.set(at(60, 10))
@@ -189,8 +193,10 @@ async def test_two_processes_escalate_and_push_each_step_once(
     assert sum(second) == 24, second
     for oid in orders:
         assert sorted(await escalations(services, oid)) == [
-            ("assign", 1), ("assign", 2), ("reply", 1),
-        ]  # fmt: skip
+            ("assign", 1),
+            ("assign", 2),
+            ("reply", 1),
+        ]
     sup = await escalation_notices(services, uid(supervisor))
     top = await escalation_notices(services, uid(head))
     assert len(sup) == 24 and set(sup.values()) == {1}  # assign 1 and reply 1 of each

@@ -1,0 +1,229 @@
+"""The one reader and writer of ``workorders``: the message threads and their work orders.
+
+The services call it by intent (load an order, a sender's page, a court's page, change an
+order on the version read, the sweep's batches, the statistics' aggregations). The pure
+query builders that the benchmark runs as its raw rows live here too, so a raw row runs the
+very query the service runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from models.workorders import WorkOrderDoc
+from server.platform import mongo
+from server.platform.calendar import CourtCalendar
+from server.platform.db import Database, won
+from server.workorders.errors import WorkOrderNotFound
+
+#: a list item is read without the thread and the history
+SUMMARY_EXCLUDE = {"thread": 0, "steps": 0, "escalations": 0, "content_check": 0}
+#: what the sweep reads of an order: not its thread, attachments or history
+SWEEP_FIELDS = {"thread": 0, "content_check": 0, "attachments": 0, "assignments": 0}
+PERCENTILES = (0.5, 0.9)
+
+Pipeline = list[dict[str, Any]]
+
+
+def workorder_number(year: int, court_code: str, seq: int) -> str:
+    return f"GD{year}{court_code}-{seq:06d}"
+
+
+def mine_filter(sender_id: str, status: str | None = None) -> dict[str, Any]:
+    """A sender's messages (index ``by_sender``), read newest first (``_id`` descending)."""
+    return {"sender_id": sender_id, **({"status": status} if status else {})}
+
+
+# ---- the statistics' aggregations (server/workorders/stats.py explains them)
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"$ne": [{"$ifNull": [f"${field}", None]}, None]}
+
+
+def _count(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"$sum": {"$cond": [condition, 1, 0]}}
+
+
+def _targets(n_field: str) -> list[Any]:
+    """The ranks of ``stats.ranks``, as aggregation expressions."""
+    out: list[Any] = []
+    for p in PERCENTILES:
+        r = {"$multiply": [p, {"$subtract": [n_field, 1]}]}
+        out += [{"$add": [{"$floor": r}, 1]}, {"$add": [{"$ceil": r}, 1]}]
+    return out
+
+
+def _window(field: str, direction: int, by_group: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "sortBy": {"s": direction, "_id": direction},
+        "output": {field: {"$documentNumber": {}}},
+    }
+    if by_group:
+        spec["partitionBy"] = "$g"
+    return {"$setWindowFields": spec}
+
+
+def match_stage(
+    cal: CourtCalendar, courts: list[str], first: dt.date, last: dt.date
+) -> dict[str, Any]:
+    """The indexed first stage: created between the two court dates, inclusive."""
+    created = {"$gt": cal.end_of_day(first - dt.timedelta(days=1)), "$lte": cal.end_of_day(last)}
+    where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
+    return {"$match": {"court_id": where, "created_at": created}}
+
+
+def counts_pipeline(head: Pipeline, key: str, now: dt.datetime) -> Pipeline:
+    """Every count of the report, per group."""
+    replied = _present("first_reply_seconds")
+    group = {
+        "_id": key,
+        "received": {"$sum": 1},
+        "replied": _count(replied),
+        "closed": _count({"$eq": ["$status", "closed"]}),
+        "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
+        "on_time": _count({"$eq": ["$first_reply_on_time", True]}),
+        "overdue_now": _count({"$and": [_present("overdue_at"), {"$lte": ["$overdue_at", now]}]}),
+        "rated": _count(_present("rating_score")),
+        "rating_sum": {"$sum": "$rating_score"},
+    }
+    return [*head, {"$group": group}]
+
+
+def percentile_pipeline(head: Pipeline, key: str, several: bool) -> Pipeline:
+    """The replies' ranks at the percentiles, per group and (numbered again only when there
+    are ``several`` groups: over one group the two are the same) over every group."""
+    windows = [_window("up", 1, True), _window("down", -1, True)]
+    whole: dict[str, Any] = {"all_up": "$up", "all_n": "$n"}
+    if several:
+        windows += [_window("all_up", 1, False), _window("all_down", -1, False)]
+        whole = {"all_n": {"$subtract": [{"$add": ["$all_up", "$all_down"]}, 1]}}
+    at_a_rank = {
+        "$or": [{"$in": ["$up", _targets("$n")]}, {"$in": ["$all_up", _targets("$all_n")]}]
+    }
+    return [
+        *head,
+        {"$match": {"first_reply_seconds": {"$ne": None}}},
+        {"$project": {"g": key, "s": "$first_reply_seconds"}},
+        *windows,
+        {"$set": {"n": {"$subtract": [{"$add": ["$up", "$down"]}, 1]}}},
+        {"$set": whole},
+        {"$match": {"$expr": at_a_rank}},
+        {"$project": {"_id": 0, "g": 1, "s": 1, "up": 1, "n": 1, "all_up": 1, "all_n": 1}},
+    ]
+
+
+def _swept(raw: dict[str, Any]) -> WorkOrderDoc:
+    return WorkOrderDoc.model_validate({**raw, "thread": []})
+
+
+class WorkOrderStore:
+    def __init__(self, db: Database) -> None:
+        self.col = db["workorders"]
+
+    # ---- one order
+
+    async def load(self, order_id: str) -> WorkOrderDoc:
+        """The order; 404 for an id that names none."""
+        raw = (
+            await self.col.find_one({"_id": ObjectId(order_id)})
+            if ObjectId.is_valid(order_id)
+            else None
+        )
+        if raw is None:
+            raise WorkOrderNotFound()
+        return WorkOrderDoc.model_validate(raw)
+
+    async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
+        """A new order, in the caller's transaction."""
+        await self.col.insert_one(doc, session=session)
+
+    async def change_on_version(
+        self, doc: WorkOrderDoc, update: dict[str, Any], session: AsyncClientSession
+    ) -> WorkOrderDoc:
+        """Apply ``update`` if the order is still at the version read; ``LostRace`` if not."""
+        raw = await mongo.change_one(
+            self.col, {"_id": doc.id, "version": doc.version}, update, session=session
+        )
+        return WorkOrderDoc.model_validate(won(raw))
+
+    # ---- lists
+
+    async def senders_page(self, filt: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries (no thread), newest first: a sender's list."""
+        cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(limit)
+        return await cursor.to_list()
+
+    async def court_page(
+        self,
+        filt: dict[str, Any],
+        limit: int,
+        after: dict[str, Any] | None,
+        *,
+        windowed: bool,
+        now: dt.datetime,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` orders' summaries, newest first, after ``after``: a staff list, read
+        a page at a time when an index serves ``filt`` as a prefix (``first_page``)."""
+        return await mongo.first_page(
+            self.col, filt, SUMMARY_EXCLUDE, limit, now=now, after=after, indexed_scope=windowed
+        )
+
+    # ---- the sweep
+
+    async def due_batches(self, now: dt.datetime, size: int) -> AsyncGenerator[list[WorkOrderDoc]]:
+        """The orders due at ``now`` (index ``sweep``, the earliest first), ``size`` at a time,
+        through one cursor: a query may read every match, limit or not
+        (``server.platform.mongo``), so a query per batch could read the whole backlog."""
+        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
+        batch: list[WorkOrderDoc] = []
+        async with cursor.batch_size(size) as found:
+            async for raw in found:
+                batch.append(_swept(raw))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    async def due_first(self, now: dt.datetime, limit: int) -> list[WorkOrderDoc]:
+        """The first ``limit`` orders due at ``now`` (the earliest first)."""
+        cursor = self.col.find({"sweep_at": mongo.due(now)}, SWEEP_FIELDS)
+        return [_swept(raw) for raw in await cursor.limit(limit).to_list()]
+
+    async def escalate_batch(
+        self,
+        updates: list[tuple[WorkOrderDoc, dict[str, Any]]],
+        token: str,
+        session: AsyncClientSession,
+    ) -> set[ObjectId]:
+        """One bulk write of ``updates``, each conditional on the version its order was read
+        at and marking it with ``token``; the ids of the orders that now carry the token
+        (another writer's change makes an update miss)."""
+        ops = [UpdateOne({"_id": d.id, "version": d.version}, u) for d, u in updates]
+        await self.col.bulk_write(ops, ordered=False, session=session)
+        ids = [d.id for d, _ in updates]
+        read = self.col.find({"_id": {"$in": ids}}, {"sweep_token": 1}, session=session)
+        return {raw["_id"] async for raw in read if raw.get("sweep_token") == token}
+
+    # ---- the statistics
+
+    async def count_rows(self, head: Pipeline, key: str, now: dt.datetime) -> list[dict[str, Any]]:
+        """The rows of ``counts_pipeline``: one per group."""
+        cursor = await self.col.aggregate(counts_pipeline(head, key, now))
+        return await cursor.to_list()
+
+    async def percentile_rows(
+        self, head: Pipeline, key: str, several: bool
+    ) -> list[dict[str, Any]]:
+        """The rows of ``percentile_pipeline``: at most four per group."""
+        cursor = await self.col.aggregate(
+            percentile_pipeline(head, key, several), allowDiskUse=True
+        )
+        return await cursor.to_list()
