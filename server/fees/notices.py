@@ -143,7 +143,7 @@ class FeeNoticeService:
         pdf = court_notices.fee_notice(case, court, notice)
         plaintiffs = [p.party_id for p in case.plaintiffs]
         served = await service.serve_generated(
-            case, staff, DocumentKind.fee_notice, pdf, plaintiffs, session
+            staff, case, DocumentKind.fee_notice, pdf, plaintiffs, session
         )
         notice.document_id = str(served.id)
         await self.col.insert_one(notice.model_dump(by_alias=True), session=session)
@@ -183,9 +183,10 @@ class FeeNoticeService:
     async def case_fees(self, user: UserDoc, case_id: str) -> FeesOut:
         """Notices for everyone who may read the case; payments and refunds: staff all, a
         party or agent those they paid."""
-        case, viewer = await self.case_service.get_for(user, case_id)
+        seen = await self.case_service.access_case(user, case_id)
+        case = seen.obj
         filt: dict[str, Any] = {"case_id": str(case.id)}
-        if viewer != Viewer.staff:
+        if seen.standing != Viewer.staff:
             filt["payer_id"] = str(user.id)
         payments = await self.payments.find(filt).sort([("_id", 1)]).limit(100).to_list()
         refunds = await self.refunds.find(filt).sort([("_id", 1)]).limit(100).to_list()

@@ -269,7 +269,7 @@ class ReviewService:
         pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
         plaintiffs = [p.party_id for p in case.plaintiffs]
         await self.service.serve_generated(
-            case, staff, DocumentKind.acceptance_notice, pdf, plaintiffs, session
+            staff, case, DocumentKind.acceptance_notice, pdf, plaintiffs, session
         )
         if fee_plan is not None:
             await self.fees.issue(fee_plan, case, filing, staff, self.service, session)

@@ -128,7 +128,7 @@ async def test_consent_from_the_case_and_the_next_document(
     ]  # fmt: skip
     assert clerk.user is not None
     staff_user = await services.users.get(str(clerk.user["id"]))
-    listed = await services.service.documents_for(case, staff_user, Viewer.staff)
+    listed = await services.service.documents_for(staff_user, case, Viewer.staff)
     assert len(listed) == 4 and len(listed[2].recipients) == 2
 
     # withdrawing consent is recorded, and the next document goes on paper
