@@ -115,6 +115,15 @@ def first_reader(line: RecipientDoc) -> str | None:
     return "party" if line.read_by == line.user_id else "agent"
 
 
+def repeats_consent(party: CasePartyDoc, agree: bool, address: str) -> bool:
+    """Whether the answer is the party's standing one: no consent withdrawn, or consent
+    given again to the same address."""
+    current = party.e_service
+    if current is None:
+        return not agree
+    return agree and current.address == address
+
+
 def unchanged(case_id: str, party: CasePartyDoc) -> ConsentOut:
     consent = party.e_service
     return ConsentOut(

@@ -93,11 +93,11 @@ class CaseService:
         links: dict[str, str],
     ) -> dict[str, Any]:
         now = self.clock.now()
-        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
-        consent_at_filing(
-            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
-        )
+        parties = self._parties(doc, links, now)
         party_users = sorted({p["user_id"] for g in parties.values() for p in g if p["user_id"]})
+        accepted = {"at": now, "kind": "立案", "by": staff_id}
+        accepted["note"] = f"{number.text}，适用{PROCEDURE_NAMES[procedure]}"
+        times = dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), now)
         return {
             "_id": case_id,
             "case_no": number.text,
@@ -121,19 +121,20 @@ class CaseService:
             "clerk_id": None,
             "green_channel": [g.value for g in doc.green_channel],
             "fee_relief": doc.fee_relief.model_dump() if doc.fee_relief else None,
-            "timeline": [
-                {
-                    "at": now,
-                    "kind": "立案",
-                    "by": staff_id,
-                    "note": f"{number.text}，适用{PROCEDURE_NAMES[procedure]}",
-                }
-            ],
-            "accepted_at": now,
-            "created_at": now,
-            "updated_at": now,
-            "last_activity_at": now,
+            "timeline": [accepted],
+            **times,
         }
+
+    def _parties(
+        self, doc: FilingDoc, links: dict[str, str], now: Any
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The filing's parties, each linked to its verified account, the filer's consent to
+        electronic service copied onto their own party."""
+        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
+        consent_at_filing(
+            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
+        )
+        return parties
 
     @staticmethod
     def _linked(party: PartyDoc, links: dict[str, str]) -> dict[str, Any]:

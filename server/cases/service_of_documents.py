@@ -58,6 +58,7 @@ from server.cases.served import (
     own_party,
     readers,
     recipient_line,
+    repeats_consent,
     represented,
     service_note,
     unchanged,
@@ -380,11 +381,8 @@ class DocumentService:
         if seen.standing != Viewer.party or found is None:
             raise NotAParty()
         group, index, party = found
-        current = party.e_service
         address = service_address(data.address_confirmed)
-        if (current is None and not data.agree) or (
-            current is not None and data.agree and current.address == address
-        ):
+        if repeats_consent(party, data.agree, address):
             return unchanged(case_id, party)  # a repeat changes nothing and records nothing
         now = self.clock.now()
         consent = {"consented_at": now, "address": address, "user_id": uid} if data.agree else None
