@@ -17,8 +17,7 @@ from bench.filingrun import Filings
 from bench.pairs import RawCall, client, pair
 from bench.report import CASE_ROWS, case_keys, size_label
 from bench.stack import DATABASE, Stack
-from server.cases.service_of_documents import MAX_DOCUMENTS
-from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, party_scopes
+from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, party_scopes
 from server.platform.mongo import first_page
 
 if TYPE_CHECKING:

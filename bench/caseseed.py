@@ -20,8 +20,7 @@ from pymongo.database import Database
 from bench import filingseed as fs
 from bench import shapes
 from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, explain
-from server.cases.service_of_documents import MAX_DOCUMENTS
-from server.cases.views import MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
+from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
 
 COURT_CODE, TYPE_CODE = "京0105", "民初"  # config.yaml: bj-chaoyang, civil
 HISTORY_DAYS = 3 * 365  # cases were accepted over the last three years

@@ -33,7 +33,7 @@ class CasesHandler(APIHandler):
         Summaries only, never the query code. 200; 400 bad cursor; 403 staff of no court;
         422 bad filter."""
         query = self.parse_query(CaseQuery)
-        self.write_json(await self.services.case_views.list_for(self.me.user, query))
+        self.write_json(await self.services.case_views.list_for(self.caller, query))
 
 
 class CaseHandler(APIHandler):
@@ -43,7 +43,7 @@ class CaseHandler(APIHandler):
         """GET /api/v1/cases/{id}: the case as the caller may see it (parties' ID numbers
         masked, other parties' contacts hidden from parties and agents, the query code to
         parties and the agent only); staff reads are audited. 200; 404 not yours."""
-        self.write_json(await self.services.case_views.detail(self.me.user, case_id))
+        self.write_json(await self.services.case_views.detail(self.caller, case_id))
 
 
 class LookupHandler(APIHandler):
@@ -54,7 +54,7 @@ class LookupHandler(APIHandler):
         whose verified identity matches and gives the full view. 200; 404 any wrong pair
         (one answer for all); 422 malformed number or code; 429 too many attempts."""
         data = self.parse_body(LookupIn)
-        self.write_json(await self.services.case_views.lookup(self.me.user, data))
+        self.write_json(await self.services.case_views.lookup(self.caller, data))
 
 
 class AssignHandler(APIHandler):
@@ -66,7 +66,7 @@ class AssignHandler(APIHandler):
         and clerk). 200 the case; 404 not this court's; 409 closed; 422 not an active judge
         and clerk of the court."""
         data = self.parse_body(AssignIn)
-        self.write_json(await self.services.case_admin.assign(self.me.user, case_id, data))
+        self.write_json(await self.services.case_admin.assign(self.caller, case_id, data))
 
 
 class EventsHandler(APIHandler):
@@ -77,7 +77,7 @@ class EventsHandler(APIHandler):
         """POST /api/v1/cases/{id}/events {kind, note}: a milestone (分案 排期 庭审 宣判 结案
         归档) in order. 200 the case; 404; 409 case_status_conflict out of order; 422."""
         data = self.parse_body(EventIn)
-        self.write_json(await self.services.case_admin.record_event(self.me.user, case_id, data))
+        self.write_json(await self.services.case_admin.record_event(self.caller, case_id, data))
 
 
 class HearingsHandler(APIHandler):
@@ -89,7 +89,7 @@ class HearingsHandler(APIHandler):
         201 the hearing (the parties are pushed); 404; 409 case not assigned or judged, or
         the room is taken then; 422 in the past, not a working day or outside court hours."""
         data = self.parse_body(HearingIn)
-        hearing = await self.services.hearings.schedule(self.me.user, case_id, data)
+        hearing = await self.services.hearings.schedule(self.caller, case_id, data)
         self.write_json(hearing, status=201)
 
 
@@ -102,7 +102,7 @@ class HearingHandler(APIHandler):
         taken; 422 bad time."""
         data = self.parse_body(HearingUpdate)
         hearings = self.services.hearings
-        self.write_json(await hearings.reschedule(self.me.user, case_id, hearing_id, data))
+        self.write_json(await hearings.reschedule(self.caller, case_id, hearing_id, data))
 
 
 class HearingCancelHandler(APIHandler):
@@ -114,7 +114,7 @@ class HearingCancelHandler(APIHandler):
         409 already cancelled or held; 422 no reason."""
         data = self.parse_body(HearingCancelIn)
         hearings = self.services.hearings
-        self.write_json(await hearings.cancel(self.me.user, case_id, hearing_id, data))
+        self.write_json(await hearings.cancel(self.caller, case_id, hearing_id, data))
 
 
 default_handlers = [

@@ -28,7 +28,7 @@ class ConsentHandler(APIHandler):
         electronic service (agree=false withdraws it), recorded with time and address.
         200; 403 an agent; 404 not the caller's case; 409 the case changed; 422 bad address."""
         data = self.parse_body(ConsentIn)
-        self.write_json(await self.services.service.consent(self.me.user, case_id, data))
+        self.write_json(await self.services.service.consent(self.caller, case_id, data))
 
 
 class DocumentsHandler(APIHandler):
@@ -37,7 +37,7 @@ class DocumentsHandler(APIHandler):
     async def get(self, case_id: str) -> None:
         """GET /api/v1/cases/{id}/documents: served documents, with delivery and read times
         (staff: all; a party or agent: those served to them). 200; 404."""
-        items = await self.services.service.list_for(self.me.user, case_id)
+        items = await self.services.service.list_for(self.caller, case_id)
         self.write_json(DocumentList(items=items))
 
     @needs_role(*STAFF)
@@ -49,7 +49,7 @@ class DocumentsHandler(APIHandler):
         paper service. 201; 404 another court's case; 422 not the caller's PDF, unknown
         party, bad kind."""
         data = self.parse_body(ServeIn)
-        doc = await self.services.service.serve(self.me.user, case_id, data)
+        doc = await self.services.service.serve(self.caller, case_id, data)
         self.write_json(doc, status=201)
 
 
@@ -59,7 +59,7 @@ class DocumentHandler(APIHandler):
     async def get(self, case_id: str, doc_id: str) -> None:
         """GET /api/v1/cases/{id}/documents/{doc_id}: the document and its download link;
         a recipient's first read is recorded (已阅知). 200; 404 not served to the caller."""
-        self.write_json(await self.services.service.read(self.me.user, case_id, doc_id))
+        self.write_json(await self.services.service.read(self.caller, case_id, doc_id))
 
 
 class CertificateHandler(APIHandler):
@@ -68,7 +68,7 @@ class CertificateHandler(APIHandler):
     async def get(self, case_id: str, doc_id: str) -> None:
         """GET /api/v1/cases/{id}/documents/{doc_id}/certificate: the service certificate
         (送达回证), every line for staff, their own for a recipient. 200; 404."""
-        doc = await self.services.service.certificate(self.me.user, case_id, doc_id)
+        doc = await self.services.service.certificate(self.caller, case_id, doc_id)
         self.write_json(doc)
 
 
@@ -81,7 +81,7 @@ class PaperServiceHandler(APIHandler):
         delivered_at, receipt_file_id?, note?}: record a paper service, with its proof. 200;
         404 another court's; 409 already served; 422 bad time, party or receipt."""
         data = self.parse_body(PaperServiceIn)
-        doc = await self.services.service.record_paper(self.me.user, case_id, doc_id, data)
+        doc = await self.services.service.record_paper(self.caller, case_id, doc_id, data)
         self.write_json(doc)
 
 

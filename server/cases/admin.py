@@ -11,7 +11,7 @@ parties and agents commit in one transaction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -26,21 +26,21 @@ from models.cases import (
     CaseStatus,
     EventIn,
     EventKind,
-    HearingStatus,
     Viewer,
 )
-from models.users import Role, UserDoc
+from models.users import Caller, Role, UserDoc
 from server.cases.errors import (
     AssigneesNotAllowed,
     AssigneesRequired,
-    CaseNotFound,
     CaseStatusConflict,
 )
 from server.cases.service import CaseService
+from server.cases.store import HearingStore
 from server.cases.views import CaseViews
 from server.identity.errors import InvalidAssignee
 from server.identity.users import UserService
 from server.notify.inbox import NotificationService
+from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.db import Database, in_transaction
 from server.platform.errors import Conflict, NotFound
@@ -56,6 +56,11 @@ EVENT_TITLES = {
     EventKind.withdraw: "案件已撤诉结案",
     EventKind.mediate: "案件已调解结案",
 }
+
+
+class Assignees(NamedTuple):
+    judge: UserDoc
+    clerk: UserDoc
 
 
 def status_conflict(status: CaseStatus, action: str) -> Conflict:
@@ -75,7 +80,7 @@ class CaseAdminService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.hearings = db["hearings"]
+        self.hearings = HearingStore(db)
         self.clock = clock
         self.cases = cases
         self.views = views
@@ -85,17 +90,14 @@ class CaseAdminService:
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await in_transaction(self.db, work)
 
-    async def for_staff(self, staff: UserDoc, case_id: str) -> CaseDoc:
-        """The case, if ``staff`` works at its court; 404 otherwise."""
-        case, viewer = await self.cases.get_for(staff, case_id)
-        if viewer != Viewer.staff:
-            raise CaseNotFound()
-        return case
+    async def access_case(self, caller: Caller, case_id: str) -> Access[CaseDoc, Viewer]:
+        """The case, if ``caller`` works at its court; 404 otherwise."""
+        return await self.cases.access_court_case(caller, case_id)
 
     async def change(
         self,
+        caller: Caller,
         case: CaseDoc,
-        staff: UserDoc,
         kind: str,
         note: str | None,
         *,
@@ -109,13 +111,18 @@ class CaseAdminService:
         """One recorded change: the timeline entry (and ``changes``) if the case still matches
         ``expect`` (409 otherwise), the audit row and the push, all in ``session``."""
         done = await self.cases.add_event(
-            case.id, kind, str(staff.id), note, changes=changes,
-            expect=expect or {"status": case.status.value}, session=session,
-        )  # fmt: skip
+            case.id,
+            kind,
+            str(caller.id),
+            note,
+            changes=changes,
+            expect=expect or {"status": case.status.value},
+            session=session,
+        )
         if done is None:
             raise status_conflict(case.status, kind)
         await self.users.record(
-            str(staff.id), f"case.{action}", str(case.id), session, court_id=case.court_id
+            str(caller.id), f"case.{action}", str(case.id), session, court_id=case.court_id
         )
         await self.tell(done, notice, session=session, data=data)
         return done
@@ -135,25 +142,30 @@ class CaseAdminService:
         ``staff_too``, to its judge and clerk as well."""
         kind, title, body = notice
         staff = [u for u in (case.judge_id, case.clerk_id) if u] if staff_too else []
+        about = {"case_id": str(case.id), "case_no": case.case_no, "status": case.status.value}
         await self.notifications.notify(
-            [*self.cases.audience(case), *staff], kind, title, body,
-            data={"case_id": str(case.id), "case_no": case.case_no,
-                  "status": case.status.value, **(data or {})},
-            template=template, page=f"pages/case/detail?id={case.id}",
-            dedupe_key=dedupe_key or f"case:{case.id}:{kind}:{case.version}", session=session,
-        )  # fmt: skip
+            [*self.cases.audience(case), *staff],
+            kind,
+            title,
+            body,
+            data={**about, **(data or {})},
+            template=template,
+            page=f"pages/case/detail?id={case.id}",
+            dedupe_key=dedupe_key or f"case:{case.id}:{kind}:{case.version}",
+            session=session,
+        )
 
     # ---- assignment (分案)
 
-    async def assign(self, staff: UserDoc, case_id: str, data: AssignIn) -> CaseOut:
+    async def assign(self, caller: Caller, case_id: str, data: AssignIn) -> CaseOut:
         """Name the judge and the clerk. On an accepted case this is the 分案 milestone;
         later it changes who handles the case (until it is closed)."""
-        case = await self.for_staff(staff, case_id)
+        case = (await self.access_case(caller, case_id)).obj
         if case.status not in OPEN_STATUSES:
             raise status_conflict(case.status, "变更承办人员")
-        return await self._assign(staff, case, data)
+        return await self._assign(caller, case, data)
 
-    async def _assign(self, staff: UserDoc, case: CaseDoc, data: AssignIn) -> CaseOut:
+    async def _assign(self, caller: Caller, case: CaseDoc, data: AssignIn) -> CaseOut:
         judge, clerk = await self._assignees(case, data)
         first = case.status == CaseStatus.accepted
         kind = EventKind.assign.value if first else "变更承办人员"
@@ -167,13 +179,22 @@ class CaseAdminService:
 
         async def work(session: AsyncClientSession) -> CaseDoc:
             return await self.change(
-                case, staff, kind, note, action="assign", notice=notice, session=session,
+                caller,
+                case,
+                kind,
+                note,
+                action="assign",
+                notice=notice,
+                session=session,
                 changes=changes,
-            )  # fmt: skip
+            )
 
-        return await self.views.view(await self.in_transaction(work), staff, Viewer.staff)
+        return await self._staff_view(caller, await self.in_transaction(work))
 
-    async def _assignees(self, case: CaseDoc, data: AssignIn) -> tuple[UserDoc, UserDoc]:
+    async def _staff_view(self, caller: Caller, case: CaseDoc) -> CaseOut:
+        return await self.views.view(caller, Access(case, Viewer.staff))
+
+    async def _assignees(self, case: CaseDoc, data: AssignIn) -> Assignees:
         """Both active staff of the case's court, a judge and a clerk; 422 naming each
         problem otherwise."""
         found: list[UserDoc] = []
@@ -191,13 +212,13 @@ class CaseAdminService:
                 found.append(user)
         if problems:
             raise InvalidAssignee(details=problems)
-        return found[0], found[1]
+        return Assignees(found[0], found[1])
 
     # ---- milestones
 
-    async def record_event(self, staff: UserDoc, case_id: str, data: EventIn) -> CaseOut:
+    async def record_event(self, caller: Caller, case_id: str, data: EventIn) -> CaseOut:
         """A milestone in order; 分案 with judge_id and clerk_id does the assignment."""
-        case = await self.for_staff(staff, case_id)
+        case = (await self.access_case(caller, case_id)).obj
         need, to = TRANSITIONS[data.kind]
         assigning = data.kind == EventKind.assign
         if assigning and not (data.judge_id and data.clerk_id):
@@ -209,41 +230,33 @@ class CaseAdminService:
         if assigning:
             assert data.judge_id and data.clerk_id
             who = AssignIn(judge_id=data.judge_id, clerk_id=data.clerk_id, note=data.note)
-            return await self._assign(staff, case, who)
-        notice = ("case_event", EVENT_TITLES[data.kind],
-                  f"{case.case_no}：{data.note or STATUS_NAMES[to]}")  # fmt: skip
+            return await self._assign(caller, case, who)
+        return await self._milestone(caller, case, data, to)
+
+    async def _milestone(
+        self, caller: Caller, case: CaseDoc, data: EventIn, to: CaseStatus
+    ) -> CaseOut:
+        body = f"{case.case_no}：{data.note or STATUS_NAMES[to]}"
+        notice = ("case_event", EVENT_TITLES[data.kind], body)
 
         async def work(session: AsyncClientSession) -> CaseDoc:
             done = await self.change(
-                case, staff, data.kind.value, data.note, action=f"event.{to.value}",
-                notice=notice, session=session, changes={"status": to.value},
-            )  # fmt: skip
+                caller,
+                case,
+                data.kind.value,
+                data.note,
+                action=f"event.{to.value}",
+                notice=notice,
+                session=session,
+                changes={"status": to.value},
+            )
+            now = self.clock.now()
             if data.kind == EventKind.hear:
-                await self._held(case, session)
+                # the hearings that have begun are held: no more reminders
+                await self.hearings.mark_held(str(case.id), now, session)
             if data.kind in CLOSING:
-                await self._drop_hearings(case, session)
+                # a closed case keeps no hearing: no reminder, the room freed
+                await self.hearings.cancel_scheduled(str(case.id), "结案", now, session)
             return done
 
-        return await self.views.view(await self.in_transaction(work), staff, Viewer.staff)
-
-    async def _drop_hearings(self, case: CaseDoc, session: AsyncClientSession) -> None:
-        """A closed case keeps no hearing: any still scheduled is cancelled (no reminder, the
-        room freed)."""
-        now = self.clock.now()
-        await self.hearings.update_many(
-            {"case_id": str(case.id), "status": HearingStatus.scheduled.value},
-            {"$set": {"status": HearingStatus.cancelled.value, "reminder_pending": False,
-                      "cancel_reason": "结案", "updated_at": now}, "$inc": {"version": 1}},
-            session=session,
-        )  # fmt: skip
-
-    async def _held(self, case: CaseDoc, session: AsyncClientSession) -> None:
-        """The hearings of the case that have begun are now held (no more reminders)."""
-        now = self.clock.now()
-        await self.hearings.update_many(
-            {"case_id": str(case.id), "status": HearingStatus.scheduled.value,
-             "starts_at": {"$lte": now}},
-            {"$set": {"status": HearingStatus.held.value, "reminder_pending": False,
-                      "updated_at": now}, "$inc": {"version": 1}},
-            session=session,
-        )  # fmt: skip
+        return await self._staff_view(caller, await self.in_transaction(work))

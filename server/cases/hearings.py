@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -32,7 +32,7 @@ from models.cases import (
     HearingStatus,
     HearingUpdate,
 )
-from models.users import UserDoc
+from models.users import Caller
 from server.cases.admin import CaseAdminService, Notice, status_conflict
 from server.cases.errors import (
     HearingInPast,
@@ -43,22 +43,31 @@ from server.cases.errors import (
     NotAWorkingDay,
     OutsideCourtHours,
 )
+from server.cases.store import HearingStore
 from server.cases.views import hearing_out
 from server.platform.calendar import Calendars
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import Settings
 from server.platform.db import Database, read_decide_write, won
-from server.platform.mongo import change_one
 
-SWEEP_BATCH = 500
-Span = tuple[dt.datetime, dt.datetime]
 MAX_AHEAD = dt.timedelta(days=731)
 # A new hearing may be set while the case is assigned (it becomes scheduled) or later, for
 # a further session or the pronouncement, until judgment.
 SCHEDULABLE = (CaseStatus.assigned, CaseStatus.scheduled, CaseStatus.heard)
 
 
-SCHEDULED = HearingStatus.scheduled.value
+class Span(NamedTuple):
+    """When a hearing starts and ends, in UTC."""
+
+    starts: dt.datetime
+    ends: dt.datetime
+
+
+class Scheduled(NamedTuple):
+    """A scheduled hearing and its case, as read before deciding a change."""
+
+    case: CaseDoc
+    hearing: HearingDoc
 
 
 def describe(h: HearingDoc) -> str:
@@ -76,8 +85,7 @@ class HearingService:
         calendars: Calendars,
         admin: CaseAdminService,
     ) -> None:
-        self.col = db["hearings"]
-        self.rooms = db["hearing_rooms"]
+        self.store = HearingStore(db)
         self.hours = (settings.cases.hearing_day_start, settings.cases.hearing_day_end)
         self.settings = settings
         self.clock = clock
@@ -100,10 +108,10 @@ class HearingService:
         if not cal.is_working_day(local_start.date()):
             raise NotAWorkingDay()
         first, last = self.hours
-        if (local_start.time() < first or local_end.date() != local_start.date()
-                or local_end.time() > last):  # fmt: skip
+        same_day = local_end.date() == local_start.date()
+        if local_start.time() < first or not same_day or local_end.time() > last:
             raise OutsideCourtHours(f"开庭时间应在{first:%H:%M}至{last:%H:%M}之间")
-        return starts, ends
+        return Span(starts, ends)
 
     async def _claim_room(
         self,
@@ -115,39 +123,32 @@ class HearingService:
     ) -> None:
         """Take the room's lock for the day, then refuse (409) any overlap with another
         scheduled hearing there; ``moving`` is the hearing being rescheduled."""
-        starts, ends = span
         cal = self.calendars.for_court(court_id)
-        day = cal.local_date(starts)
-        await self.rooms.update_one(
-            {"_id": f"{court_id}|{room}|{day.isoformat()}"},
-            {"$inc": {"claims": 1}, "$set": {"court_id": court_id, "room": room}},
-            upsert=True, session=session,
-        )  # fmt: skip
+        day = cal.local_date(span.starts)
+        await self.store.lock_room_day(court_id, room, day, session)
         since = cal.end_of_day(day - dt.timedelta(days=1))
-        same_day = {"court_id": court_id, "room": room, "starts_at": {"$gt": since, "$lt": ends}}
-        async for other in self.col.find(same_day, session=session):
-            if (other["_id"] != moving and other["status"] == HearingStatus.scheduled.value
-                    and other["ends_at"] > starts):  # fmt: skip
-                taken = {k: other[k].isoformat() for k in ("starts_at", "ends_at")}
+        for other in await self.store.starting_between(court_id, room, since, span.ends, session):
+            if (
+                other.id != moving
+                and other.status == HearingStatus.scheduled
+                and other.ends_at > span.starts
+            ):
+                taken = {
+                    "starts_at": other.starts_at.isoformat(),
+                    "ends_at": other.ends_at.isoformat(),
+                }
                 raise HearingRoomTaken(f"{room}在该时段已有排期", details=taken)
 
     # ---- scheduling
 
-    async def schedule(self, staff: UserDoc, case_id: str, data: HearingIn) -> HearingOut:
+    async def schedule(self, caller: Caller, case_id: str, data: HearingIn) -> HearingOut:
         """Set a hearing; an assigned case becomes scheduled. 404; 409 case not assigned or
         already judged, room taken; 422 time in the past or outside court hours."""
-        case = await self.admin.for_staff(staff, case_id)
+        case = (await self.admin.access_case(caller, case_id)).obj
         if case.status not in SCHEDULABLE:
             raise status_conflict(case.status, "排期")
         span = self._slot(case.court_id, data.at, data.duration_minutes)
-        now = self.clock.now()
-        hearing = HearingDoc(
-            id=ObjectId(), case_id=str(case.id), case_no=case.case_no, court_id=case.court_id,
-            room=data.room, kind=data.kind, online=data.online, starts_at=span[0],
-            ends_at=span[1], duration_minutes=data.duration_minutes,
-            status=HearingStatus.scheduled, reminder_pending=True, created_by=str(staff.id),
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+        hearing = self._new_hearing(caller, case, data, span)
         first = case.status == CaseStatus.assigned
         changes = {"status": CaseStatus.scheduled.value} if first else None
         # a first hearing set meanwhile by someone else has made the case scheduled already:
@@ -159,25 +160,49 @@ class HearingService:
 
         async def work(session: AsyncClientSession) -> None:
             await self._claim_room(case.court_id, data.room, span, session)
-            await self.col.insert_one(hearing.model_dump(by_alias=True), session=session)
+            await self.store.insert(hearing, session)
             await self.admin.change(
-                case, staff, "排期", describe(hearing), action="hearing.schedule",
-                notice=notice, session=session, changes=changes,
-                expect=expect, data={"hearing_id": str(hearing.id)},
-            )  # fmt: skip
+                caller,
+                case,
+                "排期",
+                describe(hearing),
+                action="hearing.schedule",
+                notice=notice,
+                session=session,
+                changes=changes,
+                expect=expect,
+                data={"hearing_id": str(hearing.id)},
+            )
 
         await self.admin.in_transaction(work)
         return hearing_out(hearing)
 
-    async def _scheduled(self, case: CaseDoc, hearing_id: str) -> HearingDoc:
-        raw = (
-            await self.col.find_one({"_id": ObjectId(hearing_id), "case_id": str(case.id)})
-            if ObjectId.is_valid(hearing_id)
-            else None
+    def _new_hearing(
+        self, caller: Caller, case: CaseDoc, data: HearingIn, span: Span
+    ) -> HearingDoc:
+        now = self.clock.now()
+        return HearingDoc(
+            id=ObjectId(),
+            case_id=str(case.id),
+            case_no=case.case_no,
+            court_id=case.court_id,
+            room=data.room,
+            kind=data.kind,
+            online=data.online,
+            starts_at=span.starts,
+            ends_at=span.ends,
+            duration_minutes=data.duration_minutes,
+            status=HearingStatus.scheduled,
+            reminder_pending=True,
+            created_by=str(caller.id),
+            created_at=now,
+            updated_at=now,
         )
-        if raw is None:
+
+    async def _scheduled(self, case: CaseDoc, hearing_id: str) -> HearingDoc:
+        hearing = await self.store.in_case(str(case.id), hearing_id)
+        if hearing is None:
             raise HearingNotFound()
-        hearing = HearingDoc.model_validate(raw)
         if hearing.status != HearingStatus.scheduled:
             raise HearingNotScheduled()
         if case.status not in OPEN_STATUSES:
@@ -189,99 +214,104 @@ class HearingService:
     ) -> HearingDoc:
         """The conditional update of a scheduled hearing (``LostRace`` if it changed
         meanwhile: ``_changed`` reads it again)."""
-        raw = await change_one(
-            self.col,
-            {"_id": hearing.id, "version": hearing.version, "status": SCHEDULED},
-            {"$set": {**changes, "updated_at": self.clock.now()}, "$inc": {"version": 1}},
-            session=session,
-        )
+        raw = await self.store.move(hearing, changes, self.clock.now(), session)
         return HearingDoc.model_validate(won(raw))  # lost: read again
 
     async def reschedule(
-        self, staff: UserDoc, case_id: str, hearing_id: str, data: HearingUpdate
+        self, caller: Caller, case_id: str, hearing_id: str, data: HearingUpdate
     ) -> HearingOut:
         """A new time (and room, length); the parties are told at once, and reminded again
         the day before. 404; 409 cancelled/held or room taken; 422 bad time."""
         return await self._changed(
-            staff, case_id, hearing_id, lambda c, h: self._reschedule(staff, c, h, data)
+            caller, case_id, hearing_id, lambda found: self._reschedule(caller, found, data)
         )
 
     async def _changed(
         self,
-        staff: UserDoc,
+        caller: Caller,
         case_id: str,
         hearing_id: str,
-        decide_write: Callable[[CaseDoc, HearingDoc], Awaitable[HearingOut]],
+        decide_write: Callable[[Scheduled], Awaitable[HearingOut]],
     ) -> HearingOut:
         """Read the case and its scheduled hearing, decide and write (``_move`` in a
         transaction); read again after a lost race."""
 
-        async def read() -> tuple[CaseDoc, HearingDoc]:
-            case = await self.admin.for_staff(staff, case_id)
-            return case, await self._scheduled(case, hearing_id)
+        async def read() -> Scheduled:
+            case = (await self.admin.access_case(caller, case_id)).obj
+            return Scheduled(case, await self._scheduled(case, hearing_id))
 
-        return await read_decide_write(
-            read, lambda found: decide_write(*found), HearingNotScheduled
-        )
+        return await read_decide_write(read, decide_write, HearingNotScheduled)
 
     async def _reschedule(
-        self, staff: UserDoc, case: CaseDoc, hearing: HearingDoc, data: HearingUpdate
+        self, caller: Caller, found: Scheduled, data: HearingUpdate
     ) -> HearingOut:
-        hearing_id = str(hearing.id)
+        case, hearing = found
         room = data.room or hearing.room
         minutes = data.duration_minutes or hearing.duration_minutes
         span = self._slot(case.court_id, data.at, minutes)
-        changes = {"starts_at": span[0], "ends_at": span[1], "room": room,
-                   "duration_minutes": minutes, "reminder_pending": True}  # fmt: skip
+        changes = {
+            "starts_at": span.starts,
+            "ends_at": span.ends,
+            "room": room,
+            "duration_minutes": minutes,
+            "reminder_pending": True,
+        }
 
         async def work(session: AsyncClientSession) -> HearingDoc:
             await self._claim_room(case.court_id, room, span, session, moving=hearing.id)
             moved = await self._move(hearing, changes, session)
-            notice = ("hearing_rescheduled", f"{moved.kind.value}时间变更",
-                      f"{case.case_no}改为：{describe(moved)}")  # fmt: skip
+            title = f"{moved.kind.value}时间变更"
+            notice = ("hearing_rescheduled", title, f"{case.case_no}改为：{describe(moved)}")
             await self.admin.change(
-                case, staff, "变更排期", f"{describe(hearing)} 改为 {describe(moved)}",
-                action="hearing.reschedule", notice=notice, session=session,
+                caller,
+                case,
+                "变更排期",
+                f"{describe(hearing)} 改为 {describe(moved)}",
+                action="hearing.reschedule",
+                notice=notice,
+                session=session,
                 expect={"status": {"$in": [s.value for s in OPEN_STATUSES]}},
-                data={"hearing_id": hearing_id},
-            )  # fmt: skip
+                data={"hearing_id": str(hearing.id)},
+            )
             return moved
 
         return hearing_out(await self.admin.in_transaction(work))
 
     async def cancel(
-        self, staff: UserDoc, case_id: str, hearing_id: str, data: HearingCancelIn
+        self, caller: Caller, case_id: str, hearing_id: str, data: HearingCancelIn
     ) -> HearingOut:
         """Cancel, with the reason; the parties are told at once. When it was the case's last
         scheduled hearing, a scheduled case goes back to assigned. 404; 409 not scheduled."""
         return await self._changed(
-            staff, case_id, hearing_id, lambda c, h: self._cancel(staff, c, h, data)
+            caller, case_id, hearing_id, lambda found: self._cancel(caller, found, data)
         )
 
-    async def _cancel(
-        self, staff: UserDoc, case: CaseDoc, hearing: HearingDoc, data: HearingCancelIn
-    ) -> HearingOut:
-        hearing_id = str(hearing.id)
+    async def _cancel(self, caller: Caller, found: Scheduled, data: HearingCancelIn) -> HearingOut:
+        case, hearing = found
         body = f"{case.case_no}原定{describe(hearing)}已取消：{data.reason}"
         notice: Notice = ("hearing_cancelled", f"{hearing.kind.value}已取消", body)
+        changes = {
+            "status": HearingStatus.cancelled.value,
+            "cancel_reason": data.reason,
+            "reminder_pending": False,
+        }
 
         async def work(session: AsyncClientSession) -> HearingDoc:
-            cancelled = await self._move(
-                hearing,
-                {"status": HearingStatus.cancelled.value, "cancel_reason": data.reason,
-                 "reminder_pending": False},
-                session,
-            )  # fmt: skip
-            others = await self.col.count_documents(
-                {"case_id": str(case.id), "status": HearingStatus.scheduled.value}, session=session
-            )
+            cancelled = await self._move(hearing, changes, session)
+            others = await self.store.count_scheduled(str(case.id), session)
             back = case.status == CaseStatus.scheduled and others == 0
             await self.admin.change(
-                case, staff, "取消排期", f"{describe(hearing)}：{data.reason}",
-                action="hearing.cancel", notice=notice, session=session,
+                caller,
+                case,
+                "取消排期",
+                f"{describe(hearing)}：{data.reason}",
+                action="hearing.cancel",
+                notice=notice,
+                session=session,
                 changes={"status": CaseStatus.assigned.value} if back else None,
-                expect={"status": case.status.value}, data={"hearing_id": hearing_id},
-            )  # fmt: skip
+                expect={"status": case.status.value},
+                data={"hearing_id": str(hearing.id)},
+            )
             return cancelled
 
         return hearing_out(await self.admin.in_transaction(work))
@@ -297,11 +327,9 @@ class HearingService:
             cal = self.calendars.for_court(court.id)
             today = cal.local_date(now)
             tomorrow = today + dt.timedelta(days=1)
-            window = {"$gt": cal.end_of_day(today), "$lte": cal.end_of_day(tomorrow)}
-            # only a scheduled hearing is pending: cancelling or holding it clears the flag
-            filt = {"court_id": court.id, "reminder_pending": True, "starts_at": window}
-            async for raw in self.col.find(filt).limit(SWEEP_BATCH):
-                reminded += await self._remind(HearingDoc.model_validate(raw))
+            after, until = cal.end_of_day(today), cal.end_of_day(tomorrow)
+            for hearing in await self.store.pending_reminders(court.id, after, until):
+                reminded += await self._remind(hearing)
         return reminded
 
     async def _remind(self, hearing: HearingDoc) -> int:
@@ -310,22 +338,21 @@ class HearingService:
         case = await self.admin.cases.load(hearing.case_id)
         if case.status not in OPEN_STATUSES:
             return 0
-        notice = ("hearing_reminder", f"明日{hearing.kind.value}提醒",
-                  f"{case.case_no}：{describe(hearing)}，请准时参加")  # fmt: skip
+        title = f"明日{hearing.kind.value}提醒"
+        notice = ("hearing_reminder", title, f"{case.case_no}：{describe(hearing)}，请准时参加")
 
         async def work(session: AsyncClientSession) -> int:
-            took = await self.col.update_one(
-                {"_id": hearing.id, "reminder_pending": True, "version": hearing.version},
-                {"$set": {"reminder_pending": False, "reminded_at": self.clock.now()}},
-                session=session,
-            )
-            if not took.modified_count:
+            if not await self.store.take_reminder(hearing, self.clock.now(), session):
                 return 0
             await self.admin.tell(
-                case, notice, session=session, template="deadline_reminder",
-                data={"hearing_id": str(hearing.id)}, staff_too=True,
+                case,
+                notice,
+                session=session,
+                template="deadline_reminder",
+                data={"hearing_id": str(hearing.id)},
+                staff_too=True,
                 dedupe_key=f"hearing:{hearing.id}:reminder:{hearing.starts_at.isoformat()}",
-            )  # fmt: skip
+            )
             return 1
 
         return await self.admin.in_transaction(work)

@@ -1,6 +1,5 @@
-"""The collections cases owns, and their indexes: cases (server/cases/service.py,
-views.py, admin.py), hearings and the rooms' day locks (hearings.py, admin.py, views.py) and
-served documents (service_of_documents.py)."""
+"""The collections cases owns, and their indexes: cases, hearings and the rooms' day locks,
+and served documents; server/cases/store.py alone reads and writes them."""
 
 from __future__ import annotations
 

@@ -65,8 +65,10 @@ def _relief(notice: FeeNoticeDoc) -> list[str]:
     due = local_day(notice.due_at)
     if grant == ReliefGrant.waive:
         return ["你（单位）申请司法救助，经审查，准予免交案件受理费，无需缴纳。"]
-    owed = (f"请于{due}前通过“移动微法院”小程序在线缴纳{yuan(notice.amount_fen)}元，"
-            "或到本院诉讼服务中心缴纳。")  # fmt: skip
+    owed = (
+        f"请于{due}前通过“移动微法院”小程序在线缴纳{yuan(notice.amount_fen)}元，"
+        "或到本院诉讼服务中心缴纳。"
+    )
     warning = "逾期不交纳又未提出司法救助申请的，本案按撤诉处理。"
     if grant == ReliefGrant.reduce:
         reduced = (

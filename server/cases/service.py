@@ -9,7 +9,7 @@ acceptance gives its number back (no gaps) and two acceptances never share one (
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -17,15 +17,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from models.cases import CaseDoc, Viewer
 from models.documents import consent_at_filing
 from models.filings import PARTY_GROUPS, FilingDoc, PartyDoc, Procedure
-from models.users import STAFF_ROLES, UserDoc
+from models.users import STAFF_ROLES, Caller
 from server.cases.errors import CaseNotFound
+from server.cases.store import CaseStore
 from server.identity.users import UserService
+from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
 from server.platform.counters import Counters
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database
-from server.platform.mongo import change_one
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
@@ -40,10 +41,29 @@ def new_query_code() -> str:
     return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
 
 
+class CaseNumber(NamedTuple):
+    """The number counted per court, type and year, and the case number it makes."""
+
+    seq: int
+    text: str
+
+
+def case_standing(caller: Caller, case: CaseDoc) -> Viewer | None:
+    """How ``caller`` stands to ``case``: a party (linked by identity), an agent, the
+    court's staff; None for anyone else."""
+    uid = str(caller.id)
+    if caller.role in STAFF_ROLES:
+        return Viewer.staff if caller.court_id == case.court_id else None
+    if uid in case.party_user_ids:
+        return Viewer.party
+    if uid in case.agent_ids:
+        return Viewer.agent
+    return None
+
+
 class CaseService:
     def __init__(self, db: Database, users: UserService, cipher: FieldCipher, clock: Clock) -> None:
-        self.db = db
-        self.cases = db["cases"]
+        self.store = CaseStore(db)
         self.counters = Counters(db)
         self.users = users
         self.cipher = cipher
@@ -51,9 +71,9 @@ class CaseService:
 
     async def next_number(
         self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
-    ) -> tuple[int, str]:
+    ) -> CaseNumber:
         seq = await self.counters.take(f"case_no|{court.id}|{type_code}|{year}", session)
-        return seq, case_number(year, court.code, type_code, seq)
+        return CaseNumber(seq, case_number(year, court.code, type_code, seq))
 
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
         """Party ID-number hash -> user id, for every party with a verified account."""
@@ -65,7 +85,7 @@ class CaseService:
         doc: FilingDoc,
         *,
         case_id: ObjectId,
-        number: tuple[int, str],
+        number: CaseNumber,
         year: int,
         type_code: str,
         procedure: Procedure,
@@ -73,15 +93,15 @@ class CaseService:
         links: dict[str, str],
     ) -> dict[str, Any]:
         now = self.clock.now()
-        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
-        consent_at_filing(
-            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
-        )
+        parties = self._parties(doc, links, now)
         party_users = sorted({p["user_id"] for g in parties.values() for p in g if p["user_id"]})
+        accepted = {"at": now, "kind": "立案", "by": staff_id}
+        accepted["note"] = f"{number.text}，适用{PROCEDURE_NAMES[procedure]}"
+        times = dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), now)
         return {
             "_id": case_id,
-            "case_no": number[1],
-            "seq": number[0],
+            "case_no": number.text,
+            "seq": number.seq,
             "year": year,
             "court_id": doc.court_id,
             "type_code": type_code,
@@ -101,19 +121,20 @@ class CaseService:
             "clerk_id": None,
             "green_channel": [g.value for g in doc.green_channel],
             "fee_relief": doc.fee_relief.model_dump() if doc.fee_relief else None,
-            "timeline": [
-                {
-                    "at": now,
-                    "kind": "立案",
-                    "by": staff_id,
-                    "note": f"{number[1]}，适用{PROCEDURE_NAMES[procedure]}",
-                }
-            ],
-            "accepted_at": now,
-            "created_at": now,
-            "updated_at": now,
-            "last_activity_at": now,
+            "timeline": [accepted],
+            **times,
         }
+
+    def _parties(
+        self, doc: FilingDoc, links: dict[str, str], now: Any
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The filing's parties, each linked to its verified account, the filer's consent to
+        electronic service copied onto their own party."""
+        parties = {g: [self._linked(p, links) for p in getattr(doc, g)] for g in PARTY_GROUPS}
+        consent_at_filing(
+            doc.filer_id, doc.as_agent, doc.consent_electronic_service, parties["plaintiffs"], now
+        )
+        return parties
 
     @staticmethod
     def _linked(party: PartyDoc, links: dict[str, str]) -> dict[str, Any]:
@@ -122,44 +143,38 @@ class CaseService:
         return data
 
     async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
-        await self.cases.insert_one(case, session=session)
+        await self.store.insert(case, session)
 
     def query_code(self, case: dict[str, Any] | CaseDoc) -> str:
         blob = case.query_code_cipher if isinstance(case, CaseDoc) else case["query_code_cipher"]
         return self.cipher.decrypt(blob, b"query_code")
 
+    async def with_number(self, case_no: str) -> CaseDoc | None:
+        return await self.store.with_number(case_no)
+
     # ---- who may see a case, and what happens to it
 
     async def load(self, case_id: str) -> CaseDoc:
-        raw = (
-            await self.cases.find_one({"_id": ObjectId(case_id)})
-            if ObjectId.is_valid(case_id)
-            else None
-        )
-        if raw is None:
+        case = await self.store.get(case_id)
+        if case is None:
             raise CaseNotFound()
-        return CaseDoc.model_validate(raw)
+        return case
 
-    @staticmethod
-    def viewer(user: UserDoc, case: CaseDoc) -> Viewer | None:
-        """How ``user`` stands to ``case``: a party (linked by identity), an agent, the
-        court's staff; None for anyone else."""
-        uid = str(user.id)
-        if user.role in STAFF_ROLES:
-            return Viewer.staff if user.court_id == case.court_id else None
-        if uid in case.party_user_ids:
-            return Viewer.party
-        if uid in case.agent_ids:
-            return Viewer.agent
-        return None
-
-    async def get_for(self, user: UserDoc, case_id: str) -> tuple[CaseDoc, Viewer]:
+    async def access_case(self, caller: Caller, case_id: str) -> Access[CaseDoc, Viewer]:
         """The case and how the caller stands to it; 404 for anyone who may not see it."""
         case = await self.load(case_id)
-        seen_as = self.viewer(user, case)
+        seen_as = case_standing(caller, case)
         if seen_as is None:
             raise CaseNotFound()
-        return case, seen_as
+        return Access(case, seen_as)
+
+    async def access_court_case(self, caller: Caller, case_id: str) -> Access[CaseDoc, Viewer]:
+        """The case, if ``caller`` is staff of its court (standing ``staff``); 404 otherwise,
+        for its parties too: administration is the court's."""
+        seen = await self.access_case(caller, case_id)
+        if seen.standing != Viewer.staff:
+            raise CaseNotFound()
+        return seen
 
     async def add_event(
         self,
@@ -174,46 +189,29 @@ class CaseService:
     ) -> CaseDoc | None:
         """Append a timeline event (with any ``changes``) if the case still matches ``expect``;
         None when it does not (the caller's 409)."""
-        now = self.clock.now()
-        raw = await change_one(
-            self.cases,
-            {"_id": case_id, **(expect or {})},
-            {
-                "$set": {**(changes or {}), "updated_at": now, "last_activity_at": now},
-                "$inc": {"version": 1},
-                "$push": {"timeline": {"at": now, "kind": kind, "by": by, "note": note}},
-            },
-            session=session,
-        )
-        return CaseDoc.model_validate(raw) if raw else None
+        event = {"at": self.clock.now(), "kind": kind, "by": by, "note": note}
+        return await self.store.add_event(case_id, event, changes or {}, expect or {}, session)
 
     @staticmethod
     def audience(case: CaseDoc) -> list[str]:
         """Everyone told of a case's news: its parties with an account and its agents."""
         return sorted({*case.party_user_ids, *case.agent_ids})
 
-    async def link_party(self, case: CaseDoc, user: UserDoc) -> CaseDoc | None:
-        """Link ``user`` to the parties of ``case`` whose ID number their verified identity
+    async def link_party(self, caller: Caller, case: CaseDoc) -> CaseDoc | None:
+        """Link the caller to the parties of ``case`` whose ID number their verified identity
         holds (a defendant who registered after acceptance); None when there is none."""
-        id_hash = user.identity.id_hash if user.identity and not user.is_staff else None
+        id_hash = caller.identity.id_hash if caller.identity and not caller.is_staff else None
         paths = [
             f"{group}.{i}"
             for group in PARTY_GROUPS
             for i, p in enumerate(getattr(case, group))
             if id_hash and p.id_hash == id_hash
         ]
-        if not paths:
+        if not id_hash or not paths:
             return None
-        uid = str(user.id)
-        raw = await change_one(
-            self.cases,
-            {"_id": case.id, **{f"{path}.id_hash": id_hash for path in paths}},
-            {
-                "$set": {f"{path}.user_id": uid for path in paths},
-                "$addToSet": {"party_user_ids": uid},
-            },
-        )
-        if raw is None:
+        uid = str(caller.id)
+        linked = await self.store.link_party(case.id, id_hash, paths, uid)
+        if linked is None:
             return None
         await self.users.record(uid, "case.link", str(case.id), court_id=case.court_id)
-        return CaseDoc.model_validate(raw)
+        return linked

@@ -29,34 +29,24 @@ from models.cases import (
 )
 from models.common import Page
 from models.documents import DocumentOut
-from models.users import STAFF_ROLES, UserDoc
+from models.users import STAFF_ROLES, Caller
 from server.cases.errors import CaseLookupFailed
-from server.cases.service import CaseService
+from server.cases.service import CaseService, case_standing
+from server.cases.store import CaseStore, HearingStore, Scope, party_scopes
 from server.fees.notices import FeeNoticeService
 from server.files.service import FileService
 from server.filing.filings import FilingService
 from server.filing.parties import party_out
 from server.identity.errors import NoCourt
 from server.identity.users import UserService
+from server.platform.access import Access
 from server.platform.calendar import Calendars
 from server.platform.config import Settings
 from server.platform.db import Database
 from server.platform.errors import NotFound
-from server.platform.mongo import first_page
 from server.platform.paging import as_datetime, decode_cursor, encode_cursor, object_id
 from server.platform.ratelimit import RateLimiter
 
-#: (index to name or None, filter, whether an index serves the filter as a prefix) of one
-#: of GET /cases' queries
-Scope = tuple[str | None, dict[str, Any], bool]
-SUMMARY_FIELDS = {
-    f: 1
-    for f in (
-        "case_no", "court_id", "cause", "procedure", "status", "plaintiffs.name",
-        "defendants.name", "judge_id", "accepted_at", "last_activity_at",
-    )
-}  # fmt: skip
-MAX_HEARINGS = 100
 _DUMMY_CODE = "00000000"
 
 
@@ -64,7 +54,7 @@ class ServedDocuments(Protocol):
     """The served documents of a case as ``viewer`` may see them (server/service_of_documents)."""
 
     async def documents_for(
-        self, case: CaseDoc, user: UserDoc, viewer: Viewer
+        self, caller: Caller, case: CaseDoc, viewer: Viewer
     ) -> list[DocumentOut]: ...
 
 
@@ -106,14 +96,6 @@ def full_contacts(case: CaseDoc, user_id: str, viewer: Viewer) -> set[str]:
     return {p.party_id for p in case.plaintiffs} if user_id == case.filer_id else set()
 
 
-def party_scopes(user_id: str, extra: dict[str, Any]) -> list[Scope]:
-    """A party's and an agent's cases: two queries, each read whole, left to the planner."""
-    return [
-        (None, {"party_user_ids": user_id, **extra}, False),
-        (None, {"agent_ids": user_id, **extra}, False),
-    ]
-
-
 class CaseViews:
     def __init__(
         self,
@@ -127,8 +109,8 @@ class CaseViews:
         files: FileService,
         filings: FilingService,
     ) -> None:
-        self.col = db["cases"]
-        self.hearings = db["hearings"]
+        self.store = CaseStore(db)
+        self.hearings = HearingStore(db)
         self.settings = settings
         self.cases = cases
         self.users = users
@@ -147,7 +129,7 @@ class CaseViews:
 
     # ---- my cases
 
-    async def list_for(self, user: UserDoc, query: CaseQuery) -> Page[CaseSummary]:
+    async def list_for(self, caller: Caller, query: CaseQuery) -> Page[CaseSummary]:
         """Newest activity first, cursor-paged. A party's and an agent's cases come from two
         indexed queries merged here (no $or planning needed); staff see their court's, read
         a page at a time (``first_page``)."""
@@ -156,11 +138,9 @@ class CaseViews:
             when, last = decode_cursor(query.cursor, as_datetime, object_id)
             after = {"last_activity_at": when, "_id": last}
         found: dict[Any, dict[str, Any]] = {}
-        for index, scope, indexed in self._scopes(user, query):
-            rows = await first_page(
-                self.col, scope, SUMMARY_FIELDS, query.limit + 1, field="last_activity_at",
-                now=self.cases.clock.now(), after=after, indexed_scope=indexed, index=index,
-            )  # fmt: skip
+        now = self.cases.clock.now()
+        for scope in self._scopes(caller, query):
+            rows = await self.store.summaries(scope, query.limit + 1, now, after)
             found.update((raw["_id"], raw) for raw in rows)
         raws = sorted(found.values(), key=lambda r: (r["last_activity_at"], r["_id"]))[::-1]
         page = raws[: query.limit]
@@ -172,22 +152,23 @@ class CaseViews:
             else None,
         )
 
-    def _scopes(self, user: UserDoc, query: CaseQuery) -> list[Scope]:
+    def _scopes(self, caller: Caller, query: CaseQuery) -> list[Scope]:
         """(index, filter, indexed scope) of each query. A party's or agent's cases are few
         and found by the planner. A court's filter is equalities that the court's indexes
         serve as a prefix of the activity time; an accepted-date range makes a second range,
         which the planner matches to no index, so that query names its index."""
-        uid = str(user.id)
+        uid = str(caller.id)
         extra: dict[str, Any] = {"status": query.status.value} if query.status else {}
-        if user.role not in STAFF_ROLES:
+        if caller.role not in STAFF_ROLES:
             return party_scopes(uid, extra)
-        if not user.court_id:
+        court_id = caller.court_id
+        if not court_id:
             raise NoCourt()
         if query.judge_id:
             extra["judge_id"] = query.judge_id
-        accepted = self._accepted_range(user.court_id, query.accepted_from, query.accepted_to)
+        accepted = self._accepted_range(court_id, query.accepted_from, query.accepted_to)
         if not accepted:
-            return [(None, {"court_id": user.court_id, **extra}, True)]
+            return [(None, {"court_id": court_id, **extra}, True)]
         index = (
             "court_judge_activity"
             if query.judge_id
@@ -195,7 +176,7 @@ class CaseViews:
             if query.status
             else "court_activity"
         )
-        return [(index, {"court_id": user.court_id, **extra, **accepted}, False)]
+        return [(index, {"court_id": court_id, **extra, **accepted}, False)]
 
     def _accepted_range(
         self, court_id: str, first: dt.date | None, last: dt.date | None
@@ -210,41 +191,50 @@ class CaseViews:
 
     # ---- one case
 
-    async def detail(self, user: UserDoc, case_id: str) -> CaseOut:
+    async def detail(self, caller: Caller, case_id: str) -> CaseOut:
         """The case as the caller may see it; 404 for anyone who may not. Staff reads are
         audited (another person's data)."""
-        case, viewer = await self.cases.get_for(user, case_id)
-        if viewer == Viewer.staff:
-            await self.users.record(str(user.id), "case.read", str(case.id), court_id=case.court_id)
-        return await self.view(case, user, viewer)
+        seen = await self.cases.access_case(caller, case_id)
+        if seen.standing == Viewer.staff:
+            await self._audit_read(caller, seen.obj)
+        return await self.view(caller, seen)
 
-    async def view(self, case: CaseDoc, user: UserDoc, viewer: Viewer) -> CaseOut:
-        uid = str(user.id)
-        full = full_contacts(case, uid, viewer)
+    async def _audit_read(self, caller: Caller, case: CaseDoc) -> None:
+        await self.users.record(str(caller.id), "case.read", str(case.id), court_id=case.court_id)
+
+    async def view(self, caller: Caller, seen: Access[CaseDoc, Viewer]) -> CaseOut:
+        case, viewer = seen.obj, seen.standing
+        full = full_contacts(case, str(caller.id), viewer)
         staff = viewer == Viewer.staff
 
         def parties(group: str) -> list[Any]:
             return [party_out(p, full=p.party_id in full) for p in getattr(case, group)]
 
         raw = {**case.model_dump(by_alias=True), "_id": case.id}
-        documents = await self.documents.documents_for(case, user, viewer)
+        summary = summary_of(raw, self.court_name(case.court_id))
+        timeline = [
+            TimelineOut(at=e.at, kind=e.kind, note=e.note, by=e.by if staff else None)
+            for e in case.timeline
+        ]
         return CaseOut(
-            **summary_of(raw, self.court_name(case.court_id)).model_dump(),
-            viewer=viewer, case_kind=case.case_kind, amount_fen=case.amount_fen,
-            plaintiffs=parties("plaintiffs"), defendants=parties("defendants"),
+            **summary.model_dump(),
+            viewer=viewer,
+            case_kind=case.case_kind,
+            amount_fen=case.amount_fen,
+            plaintiffs=parties("plaintiffs"),
+            defendants=parties("defendants"),
             third_parties=parties("third_parties"),
-            judge=await self._staff_ref(case.judge_id), clerk=await self._staff_ref(case.clerk_id),
-            timeline=[TimelineOut(at=e.at, kind=e.kind, note=e.note, by=e.by if staff else None)
-                      for e in case.timeline],
-            hearings=await self.hearings_of(case), fees=await self.fees.status(case),
-            documents=documents,
+            judge=await self._staff_ref(case.judge_id),
+            clerk=await self._staff_ref(case.clerk_id),
+            timeline=timeline,
+            hearings=await self.hearings_of(case),
+            fees=await self.fees.status(case),
+            documents=await self.documents.documents_for(caller, case, viewer),
             query_code=None if staff else self.cases.query_code(case),
-        )  # fmt: skip
+        )
 
     async def hearings_of(self, case: CaseDoc) -> list[HearingOut]:
-        cursor = self.hearings.find({"case_id": str(case.id)}).sort([("starts_at", 1)])
-        raws = await cursor.limit(MAX_HEARINGS).to_list()
-        return [hearing_out(HearingDoc.model_validate(r)) for r in raws]
+        return [hearing_out(h) for h in await self.hearings.of_case(str(case.id))]
 
     async def _staff_ref(self, user_id: str | None) -> StaffRef | None:
         if not user_id:
@@ -257,26 +247,25 @@ class CaseViews:
 
     # ---- lookup by number and query code
 
-    async def lookup(self, user: UserDoc, data: LookupIn) -> CaseOut:
+    async def lookup(self, caller: Caller, data: LookupIn) -> CaseOut:
         """The right pair gives the case to anyone who may already see it, and links a party
         whose verified identity matches one of the case's parties; any other pair is the same
         404. Attempts are limited per user and per case number (429)."""
-        self.per_user.hit(str(user.id))
+        self.per_user.hit(str(caller.id))
         # per caller and number: strangers guessing cannot lock the real party out
-        self.per_case.hit(f"{user.id}|{data.case_no}")
-        raw = await self.col.find_one({"case_no": data.case_no})
-        code = self.cases.query_code(raw) if raw else _DUMMY_CODE
-        if not hmac.compare_digest(code.encode(), data.query_code.encode()) or raw is None:
+        self.per_case.hit(f"{caller.id}|{data.case_no}")
+        found = await self.cases.with_number(data.case_no)
+        code = self.cases.query_code(found) if found else _DUMMY_CODE
+        if not hmac.compare_digest(code.encode(), data.query_code.encode()) or found is None:
             raise lookup_failed()
-        case = CaseDoc.model_validate(raw)
-        viewer = self.cases.viewer(user, case)
+        case, viewer = found, case_standing(caller, found)
         if viewer is None:
-            case = await self.cases.link_party(case, user) or _refuse()
+            case = await self.cases.link_party(caller, case) or _refuse()
             viewer = Viewer.party
-            await self._grant_materials(case, str(user.id))
+            await self._grant_materials(case, str(caller.id))
         if viewer == Viewer.staff:
-            await self.users.record(str(user.id), "case.read", str(case.id), court_id=case.court_id)
-        return await self.view(case, user, viewer)
+            await self._audit_read(caller, case)
+        return await self.view(caller, Access(case, viewer))
 
     async def _grant_materials(self, case: CaseDoc, user_id: str) -> None:
         """A party linked by lookup reads the filing's materials, as the parties linked at

@@ -129,7 +129,7 @@ class FeeNoticeService:
         pdf = court_notices.fee_notice(case, court, notice)
         plaintiffs = [p.party_id for p in case.plaintiffs]
         served = await service.serve_generated(
-            case, caller, DocumentKind.fee_notice, pdf, plaintiffs, session
+            caller, case, DocumentKind.fee_notice, pdf, plaintiffs, session
         )
         notice.document_id = str(served.id)
         await self.store.notices.insert(notice, session)
@@ -197,8 +197,9 @@ class FeeNoticeService:
     async def case_fees(self, caller: Caller, case_id: str) -> FeesOut:
         """Notices for everyone who may read the case; payments and refunds: staff all, a
         party or agent those they paid."""
-        case, viewer = await self.case_service.get_for(caller, case_id)
-        payer = None if viewer == Viewer.staff else str(caller.id)
+        seen = await self.case_service.access_case(caller, case_id)
+        case = seen.obj
+        payer = None if seen.standing == Viewer.staff else str(caller.id)
         payments = await self.store.payments.of_case(str(case.id), payer)
         refunds = await self.store.refunds.of_case(str(case.id), payer)
         return FeesOut(

@@ -270,7 +270,7 @@ class ReviewService:
         pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
         plaintiffs = [p.party_id for p in case.plaintiffs]
         await self.service.serve_generated(
-            case, caller, DocumentKind.acceptance_notice, pdf, plaintiffs, session
+            caller, case, DocumentKind.acceptance_notice, pdf, plaintiffs, session
         )
         if fee_plan is not None:
             await self.fees.issue(caller, fee_plan, case, filing, self.service, session)

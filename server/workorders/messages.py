@@ -132,7 +132,7 @@ class MessageService:
         """The court written to, and the case (404 unless the caller is its party or agent)."""
         case = None
         if data.case_id is not None:
-            case, _ = await self.cases.get_for(caller, data.case_id)
+            case = (await self.cases.access_case(caller, data.case_id)).obj
         court_id = case.court_id if case else data.court_id
         court = self.settings.court(court_id or "")
         if court is None or (case and data.court_id not in (None, case.court_id)):

@@ -82,9 +82,8 @@ async def test_a_case_from_filing_to_archive(
 
     final = (await client.case(case_id)).body
     # the acceptance and fee notices are served with the acceptance
-    assert [e["kind"] for e in final["timeline"]] == [
-        "立案", "送达", "送达", "分案", "排期", "庭审", "宣判", "结案", "归档",
-    ]  # fmt: skip
+    milestones = ["立案", "送达", "送达", "分案", "排期", "庭审", "宣判", "结案", "归档"]
+    assert [e["kind"] for e in final["timeline"]] == milestones
     assert final["hearings"][0]["status"] == "held"
     assert final["timeline"][5]["note"] == "庭审完毕"
     assert (await kinds(lawyer)).count("case_event") == 4
@@ -196,11 +195,12 @@ async def test_two_clerks_racing_for_one_room_get_one_hearing(
     consoles = [clerk, other_clerk]
     results = await asyncio.gather(
         *(
-            consoles[i % 2].schedule_hearing(c, TUESDAY.format(f"1{i}:00"), "第五法庭",
-                                             duration_minutes=120)
+            consoles[i % 2].schedule_hearing(
+                c, TUESDAY.format(f"1{i}:00"), "第五法庭", duration_minutes=120
+            )
             for i, c in enumerate(cases)
         )
-    )  # fmt: skip
+    )
     statuses = sorted(r.status for r in results)
     # 10:00-12:00, 11:00-13:00, 12:00-14:00, 13:00-15:00: at most two fit without overlap
     assert statuses.count(201) in (1, 2) and set(statuses) <= {201, 409}, statuses
@@ -240,8 +240,9 @@ async def test_reschedule_and_cancel_are_pushed_at_once(
     blocker = await clerk.schedule_hearing(case_id, TUESDAY.format("14:00"), "第二法庭")
     path = f"/api/v1/cases/{case_id}/hearings/{hearing['id']}"
 
-    taken = await clerk.reschedule_hearing(case_id, hearing["id"], TUESDAY.format("14:30"),
-                                           room="第二法庭")  # fmt: skip
+    taken = await clerk.reschedule_hearing(
+        case_id, hearing["id"], TUESDAY.format("14:30"), room="第二法庭"
+    )
     assert (taken.status, taken.error_code) == (409, "hearing_room_taken")
     same_room = await clerk.reschedule_hearing(case_id, hearing["id"], TUESDAY.format("09:45"))
     assert same_room.status == 200, same_room.body  # overlapping only itself

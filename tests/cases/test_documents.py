@@ -123,12 +123,11 @@ async def test_consent_from_the_case_and_the_next_document(
     assert [d["title"] for d in mine.body["items"]] == ["开庭传票"]
     theirs = await plaintiff.documents(case_id)
     # the first two generated at acceptance, then the clerk's
-    assert [d["title"] for d in theirs.body["items"]] == [
-        "受理通知书", "缴费通知书", "受理通知书", "开庭传票",
-    ]  # fmt: skip
+    titles = ["受理通知书", "缴费通知书", "受理通知书", "开庭传票"]
+    assert [d["title"] for d in theirs.body["items"]] == titles
     assert clerk.user is not None
     staff_user = await services.users.get(str(clerk.user["id"]))
-    listed = await services.service.documents_for(case, staff_user, Viewer.staff)
+    listed = await services.service.documents_for(staff_user, case, Viewer.staff)
     assert len(listed) == 4 and len(listed[2].recipients) == 2
 
     # withdrawing consent is recorded, and the next document goes on paper
@@ -187,9 +186,8 @@ async def test_bad_requests_leave_nothing(
         assert (res.status, res.error_code) == (422, code), (body, res.body)
     # only the two notices served with the acceptance
     assert await services.db["served_documents"].count_documents({}) == 2
-    assert [e.kind for e in (await services.cases.load(case_id)).timeline] == [
-        "立案", "送达", "送达",
-    ]  # fmt: skip
+    timeline = (await services.cases.load(case_id)).timeline
+    assert [e.kind for e in timeline] == ["立案", "送达", "送达"]
     assert (await kinds(plaintiff)).count("document_served") == 2
     assert await services.db["audit"].count_documents({"action": "document.serve"}) == 2
 
@@ -246,8 +244,13 @@ async def test_paper_service_is_recorded_once_with_its_proof(
     receipt = await clerk.upload(PNG, "回证.png", "other")
     clock.advance(hours=3)
     signed = (clock.now() - dt.timedelta(hours=1)).isoformat()
-    body = {"party_id": li_si, "way": "邮寄送达", "delivered_at": signed,
-            "receipt_file_id": receipt.body["id"], "note": "EMS 1234"}  # fmt: skip
+    body = {
+        "party_id": li_si,
+        "way": "邮寄送达",
+        "delivered_at": signed,
+        "receipt_file_id": receipt.body["id"],
+        "note": "EMS 1234",
+    }
 
     far = await staff("clerk", court_id="sh-pudong")
     assert (await far.record_paper_service(case_id, served["id"], body)).status == 404

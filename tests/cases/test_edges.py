@@ -86,8 +86,8 @@ async def test_a_recipient_reaches_the_file_only_through_the_document(
     read = await client.get(f"/api/v1/cases/{case_id}/documents/{doc_id}")
     assert read.status == 200 and read.body["download_url"].endswith(upload.body["id"])
     assert read.body["recipients"][0]["read_at"] is not None
-    (staff_view,) = [d for d in (await clerk.case(case_id)).body["documents"]
-                     if d["id"] == doc_id]  # fmt: skip
+    staff_docs = (await clerk.case(case_id)).body["documents"]
+    (staff_view,) = [d for d in staff_docs if d["id"] == doc_id]
     assert staff_view["file_id"] == upload.body["id"]
 
 
