@@ -31,7 +31,8 @@ from models.filings import FilingDoc
 from models.users import Role
 from server.files.store import grant_update
 from server.filing.filings import submitted_notice
-from server.filing.store import QUEUE_SORT, queue_filter, submit_update
+from server.filing.store import queue_page as store_queue_page
+from server.filing.store import submit_update
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
 from server.platform.mongo import change_one
@@ -162,9 +163,10 @@ def find_one_ops(ids: list[ObjectId]) -> OpFactory:
 
 
 async def queue_page(db: Db) -> list[dict[str, Any]]:
-    """``ReviewService.queue``'s query for the first page (one more, to know if there is more)."""
-    page = db["filings"].find(queue_filter(shapes.COURT)).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
-    return await page.to_list()
+    """``ReviewService.queue``'s reads for the first page (one more, to know if there is more):
+    the store's own ``queue_page``, its windows included."""
+    now = dt.datetime.now(dt.UTC)
+    return await store_queue_page(db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now)
 
 
 def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:

@@ -103,7 +103,9 @@ class ReviewService:
         if query.cursor:
             green, when, oid = decode_cursor(query.cursor, as_bool, as_datetime, object_id)
             after = (green, when, oid)
-        found = await self.store.pending_for_court(court_id, after, query.limit + 1)
+        found = await self.store.pending_for_court(
+            court_id, after, query.limit + 1, self.clock.now()
+        )
         docs = found[: query.limit]
         last = docs[-1] if docs else None
         return Page[ReviewItem](

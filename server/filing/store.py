@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.filings import EDITABLE, FilingDoc, FilingStatus
 from server.platform.db import Database, won
-from server.platform.mongo import change_one
+from server.platform.mongo import EPOCH, change_one, earliest_page
 
 #: the review queue's order: green channel first, then the nearest deadline
 QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
@@ -28,15 +28,37 @@ def queue_filter(court_id: str) -> dict[str, Any]:
     return {"court_id": court_id, "status": FilingStatus.submitted.value}
 
 
-def queue_after(green: bool, when: dt.datetime, oid: ObjectId) -> dict[str, Any]:
-    """Everything after (green, deadline, id) in the queue's order."""
-    return {
-        "$or": [
-            {"green": {"$lt": bool(green)}},
-            {"green": bool(green), "review_deadline": {"$gt": when}},
-            {"green": bool(green), "review_deadline": when, "_id": {"$gt": oid}},
-        ]
-    }
+#: A position in the queue: (green, review deadline, id) of the previous page's last filing.
+QueuePosition = tuple[bool, dt.datetime, ObjectId]
+
+
+def queue_windows(now: dt.datetime) -> list[dt.datetime]:
+    """Where the queue's windows of review deadlines start (``earliest_page``): long overdue,
+    overdue this month, this week, due today, this week, within two months, later."""
+    days = (-30, -7, 0, 1, 7, 60)
+    return [EPOCH, *(now + dt.timedelta(days=d) for d in days)]
+
+
+async def queue_page(
+    col: Any, court_id: str, after: QueuePosition | None, limit: int, *, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The court's review queue in ``QUEUE_SORT`` order after ``after``, at most ``limit``:
+    the green channel, then the rest, each read earliest deadline first in windows
+    (``earliest_page``: one sorted query would read every pending filing of the court)."""
+    rows: list[dict[str, Any]] = []
+    for green in (True, False):
+        if len(rows) >= limit or (after is not None and green and not after[0]):
+            continue
+        since = (after[1], after[2]) if after is not None and bool(after[0]) == green else None
+        rows += await earliest_page(
+            col,
+            {**queue_filter(court_id), "green": green},
+            limit - len(rows),
+            field="review_deadline",
+            edges=queue_windows(now),
+            after=since,
+        )
+    return rows
 
 
 def submit_update(by: str, action: str, now: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
@@ -97,13 +119,10 @@ class FilingStore:
         return [FilingDoc.model_validate(r) for r in raws]
 
     async def pending_for_court(
-        self, court_id: str, after: tuple[bool, dt.datetime, ObjectId] | None, limit: int
+        self, court_id: str, after: QueuePosition | None, limit: int, now: dt.datetime
     ) -> list[FilingDoc]:
-        """The court's review queue in ``QUEUE_SORT`` order, at most ``limit``."""
-        filt = queue_filter(court_id)
-        if after is not None:
-            filt.update(queue_after(*after))
-        raws = await self._col.find(filt).sort(QUEUE_SORT).limit(limit).to_list()
+        """The court's review queue in ``QUEUE_SORT`` order, at most ``limit`` (``queue_page``)."""
+        raws = await queue_page(self._col, court_id, after, limit, now=now)
         return [FilingDoc.model_validate(r) for r in raws]
 
     # ---- writing
