@@ -1,7 +1,5 @@
-"""The case-lookup part of the run: seed ``--cases`` cases of one court, take one filing through
-the API to a case, then load a case's detail and the first page of GET /cases (as a litigant
-who is a party of some cases, and as a clerk of the court), each through the API and raw;
-with ``--cases-large``, grow the cases to that many and measure the same rows again."""
+"""The case rows at ``--cases`` (and ``--cases-large``): a case's detail and GET /cases as a
+litigant and as a clerk, each through the API and raw."""
 
 from __future__ import annotations
 
@@ -14,8 +12,9 @@ from pymongo.database import Database
 from bench import caseseed as cs
 from bench import raw, shapes
 from bench.filingrun import Filings
-from bench.pairs import RawCall, client, pair
+from bench.pairs import RawCall, pair
 from bench.report import CASE_ROWS, case_keys, size_label
+from bench.seed import client
 from bench.stack import DATABASE, Stack
 from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, party_scopes
 from server.platform.mongo import first_page
@@ -29,7 +28,7 @@ SLOW = 1200  # seconds an API request alone may take (a safety net; none should 
 def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
     o = bench.opts
     litigant, clerk = filings.filers[0], filings.clerk
-    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
+    cipher = stack.cipher
     with client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         seeder = cs.CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
@@ -56,14 +55,8 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, names, case_keys(kind, size), url, token, raw_call, timeout=SLOW)
-    bench.fact(
-        "cases",
-        {
-            "seeded": seeder.count,
-            "seconds": round(seeder.seconds, 1),
-            "litigant_cases": len(seeder.mine) + 1,
-        },
-    )
+    facts = {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)}
+    bench.fact("cases", {**facts, "litigant_cases": len(seeder.mine) + 1})
 
 
 def case_rows(
@@ -100,13 +93,9 @@ def grow(bench: Bench, seeder: cs.CaseSeeder, total: int) -> None:
     )
 
 
-# ---- what the endpoints do in the database
-
-
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
-    """``CaseViews.detail`` for a party: the case by _id (``CaseService.load``), its served
-    documents (``documents_for``), its hearings (``hearings_of``) and its fee notices
-    (``FeeNoticeService.status``), one after another."""
+    """``CaseViews.detail`` for a party: the case, its served documents, hearings and fee
+    notices, one after another."""
     case = await db["cases"].find_one({"_id": case_id})
     sid = str(case_id)
     documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])
@@ -119,21 +108,14 @@ async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
 
 
 async def raw_list(db: raw.Db, scopes: cs.Scopes) -> bool:
-    """``CaseViews.list_for``'s first page: each scope's finds, projected, sorted, limited to
-    one more than the page, read whole (a litigant's) or in the same time windows (a
-    court's) by the same ``first_page`` over the bare driver."""
-    found = 0
-    now = dt.datetime.now(dt.UTC)
+    """``CaseViews.list_for``'s first page, by the server's ``first_page`` on the bare driver."""
+    found, now, col = 0, dt.datetime.now(dt.UTC), db["cases"]
     for index, scope, indexed in scopes:
-        rows = await first_page(
-            db["cases"],
-            scope,
-            SUMMARY_FIELDS,
-            cs.PAGE + 1,
-            field="last_activity_at",
-            now=now,
-            indexed_scope=indexed,
-            index=index,
-        )
-        found += len(rows)
+        more: dict[str, Any] = {
+            "field": "last_activity_at",
+            "now": now,
+            "indexed_scope": indexed,
+            "index": index,
+        }
+        found += len(await first_page(col, scope, SUMMARY_FIELDS, cs.PAGE + 1, **more))
     return found > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from pymongo.database import Database
 
 from bench import filingseed as fs
 from bench import shapes
-from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, explain
+from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, explain, insert_batches
 from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
 
 COURT_CODE, TYPE_CODE = "京0105", "民初"  # config.yaml: bj-chaoyang, civil
@@ -114,12 +115,16 @@ class CaseSeeder:
         began = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
         numbers = case_numbers(self.db)
-        while self.count < total:
-            n = min(fs.BATCH, total - self.count)
-            batch = [self._next(now, numbers, self.count + i < MINE) for i in range(n)]
-            self.db["cases"].insert_many(batch, ordered=False)
-            self.mine += [d["_id"] for d in batch if d["filer_id"] == self.litigant.user_id]
-            self.count += len(batch)
+
+        def docs() -> Iterator[dict[str, Any]]:
+            while self.count < total:
+                doc = self._next(now, numbers, self.count < MINE)
+                self.count += 1
+                if doc["filer_id"] == self.litigant.user_id:
+                    self.mine.append(doc["_id"])
+                yield doc
+
+        insert_batches(self.db["cases"], docs())
         numbers.commit()
         took = time.perf_counter() - began
         self.seconds += took

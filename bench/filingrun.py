@@ -1,10 +1,7 @@
-"""The online-filing part of the run: seed pending filings, a clerk, filers and drafts; then
-load the review queue's first page and filing submission, each through the API and raw."""
+"""The online-filing stages: the seed and its checks, the review queue and submit rows."""
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -13,8 +10,8 @@ from bson import ObjectId
 from bench import filingseed as fs
 from bench import raw, shapes
 from bench.loadgen import WrkRun
-from bench.pairs import client, pair, wrk
-from bench.seed import SeedError, SignedIn, call
+from bench.pairs import pair, wrk
+from bench.seed import SeedError, SignedIn, call, check_plan, client
 from bench.stack import DATABASE, Stack
 
 if TYPE_CHECKING:
@@ -31,8 +28,7 @@ class Filings:
 
 
 def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filings:
-    o = bench.opts
-    cipher = shapes.Cipher(stack.keys.data_key, stack.keys.hash_key.encode())
+    o, cipher = bench.opts, stack.cipher
     with client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage(f"insert {o.filings} pending filings with pymongo"):
@@ -50,33 +46,13 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
         warm, measured = (o.submit_cap * s + o.connections for s in (o.warmup, o.duration))
         sizes = [warm, measured, warm, measured]
         with bench.stage(f"insert {sum(sizes)} drafts with pymongo"):
-            began = time.perf_counter()
-            pairs = fs.insert_drafts(db, cipher, filers, sum(sizes))
-            seconds = time.perf_counter() - began
-        bench.fact("drafts", {"count": len(pairs), "seconds": seconds, "pools": sizes})
-        bench.note(f"seeded {len(pairs)} drafts of {len(filers)} filers in {seconds:.1f} s")
-        pools = dict(zip(POOLS, fs.split(pairs, sizes), strict=True))
+            pools = dict(zip(POOLS, fs.insert_drafts(db, cipher, filers, sizes), strict=True))
         with bench.stage("check the API's draft and filing against the seeded ones"):
             fs.check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], pending.sample_id), db)
-        with bench.stage("explain the review queue's query: IXSCAN"):
-            explain(bench, db)
+        check_plan(bench, db, "the review queue's query", fs.QUEUE_COMMAND)
         with bench.stage(f"check GET {fs.QUEUE_PATH} against the raw query"):
             fs.check_queue(stack.api, clerk, db)
     return Filings(clerk, filers, pools)
-
-
-def explain(bench: Bench, db: raw.SyncDb) -> None:
-    plan = fs.explain_queue(db)
-    names = [s.split("(")[0] for s in plan.split(" <- ")]
-    found = re.search(r"IXSCAN\((\w+)\)", plan)
-    index, blocking = found and found.group(1), "SORT" in names
-    bench.fact("queue_plan", {"stages": names, "index": index, "blocking_sort": blocking})
-    bench.note(
-        f"review-queue plan: {plan}; IXSCAN {'yes' if index else 'NO'}; "
-        + ("blocking SORT: every pending filing is read and sorted" if blocking else "no SORT")
-    )
-    if index is None:
-        raise SeedError(f"the review queue's query does not use an index: {names}")
 
 
 def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
@@ -94,6 +70,7 @@ def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
         phase: [i for _, i in filings.pools[pool][1:]]
         for phase, pool in (("warmup", POOLS[2]), ("measured", POOLS[3]))
     }
+    submit = f"{stack.api}/api/v1/filings/{api_draft}/submit"
     pair(
         bench,
         ("POST submit", "raw submit"),
@@ -101,7 +78,7 @@ def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
         stack.api,
         token,
         raw_call,
-        api_call=lambda: call(f"{stack.api}/api/v1/filings/{api_draft}/submit", {}, token),
+        api_call=lambda: call(submit, {}, token),
         run=submit_run(bench, filings, POOLS[1], o.duration),
         warm=submit_run(bench, filings, POOLS[0], o.warmup),
         raw_ops=raw.submit_ops(drafts),
@@ -109,7 +86,6 @@ def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
 
 
 def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> WrkRun:
-    """wrk with submit.lua over one pool of drafts, written to a file of its own."""
     path = bench.workdir / f"drafts-{pool.replace(' ', '-')}.txt"
     path.write_text("".join(f"{token} {i}\n" for token, i in filings.pools[pool][1:]))
     return wrk(bench, "submit.lua", (str(path), str(bench.opts.threads)), seconds)

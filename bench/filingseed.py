@@ -1,14 +1,10 @@
-"""Seed data of online filing: pending filings, a clerk, filers with a verified identity and an
-uploaded PDF, and drafts for them to submit.
-
-Bulk documents go in with pymongo (``shapes`` shapes them as the server does); everything a user
-does first (sign-in, identity, upload, one draft and its submission) goes through the API, and
-``check_shapes`` compares what the API wrote with what was seeded.
-"""
+"""Seed data of online filing: pending filings, a clerk, filers (identity, one PDF) and
+drafts, and the checks against what the API writes (see bench/README.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import secrets
 import time
@@ -19,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo.database import Database
 
 from bench import shapes
-from bench.seed import SeedError, SignedIn, api_login, call, explain, staff_login
+from bench.seed import Db, SeedError, SignedIn, api_login, call, insert_batches, staff_login
 from bench.seed import check_shapes as check_shapes_of
 from server.filing.store import QUEUE_SORT, queue_filter
 
-BATCH = 5000
 BACKLOG_DAYS = 12  # pending filings were submitted over the last 12 days
 QUEUE_FILTER = queue_filter(shapes.COURT)  # ReviewService.queue's, sorted by QUEUE_SORT
 QUEUE_PAGE = 20  # the API's default limit
@@ -50,31 +44,27 @@ class Pending:
     sample_id: ObjectId | None  # a seeded filing outside the green channel
 
 
-def insert_pending(
-    db: Database[dict[str, Any]], cipher: shapes.Cipher, filer_ids: list[str], count: int
-) -> Pending:
-    """``count`` filings submitted over the last days and not yet reviewed, in batches."""
-    rng = random.Random(20261123)
-    now = dt.datetime.now(dt.UTC)
-    began, green, sample = time.perf_counter(), 0, None
-    for start in range(0, count, BATCH):
-        batch = [
-            shapes.pending_doc(cipher, rng, rng.choice(filer_ids), now, BACKLOG_DAYS)
-            for _ in range(min(BATCH, count - start))
-        ]
-        green += sum(d["green"] for d in batch)
-        ids = db["filings"].insert_many(batch, ordered=False).inserted_ids
-        sample = sample or next(
-            (i for i, d in zip(ids, batch, strict=True) if not d["green"]), None
-        )
-    return Pending(count, green, time.perf_counter() - began, sample)
+def insert_pending(db: Db, cipher: shapes.Cipher, filer_ids: list[str], count: int) -> Pending:
+    """``count`` filings submitted over the last days and not yet reviewed."""
+    rng, now, began, green = (
+        random.Random(20261123),
+        dt.datetime.now(dt.UTC),
+        time.perf_counter(),
+        [0],
+    )
+
+    def docs() -> Iterator[dict[str, Any]]:
+        for _ in range(count):
+            doc = shapes.pending_doc(cipher, rng, rng.choice(filer_ids), now, BACKLOG_DAYS)
+            green[0] += doc["green"]
+            yield doc
+
+    insert_batches(db["filings"], docs())
+    sample = db["filings"].find_one({"status": "submitted", "green": False}, {"_id": 1})
+    return Pending(count, green[0], time.perf_counter() - began, sample["_id"] if sample else None)
 
 
-# ---- people
-
-
-def make_clerk(api: str, db: Database[dict[str, Any]]) -> SignedIn:
-    """A clerk of the court, inserted with an argon2 hash, signed in through the API."""
+def make_clerk(api: str, db: Db) -> SignedIn:
     doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
     return staff_login(api, db, doc, FILER_BASE - 1)
 
@@ -92,7 +82,6 @@ def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[by
 
 
 def make_filer(api: str, emulator: str, n: int) -> Filer:
-    """Sign in, verify an identity (PUT /me/identity), upload one PDF of evidence."""
     user = api_login(api, emulator, FILER_BASE + n)
     rng = random.Random(n)
     me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
@@ -108,40 +97,23 @@ def make_filers(api: str, emulator: str, count: int, workers: int = 8) -> list[F
         return list(pool.map(lambda n: make_filer(api, emulator, n), range(1, count + 1)))
 
 
-# ---- drafts
-
-
 def insert_drafts(
-    db: Database[dict[str, Any]], cipher: shapes.Cipher, filers: list[Filer], count: int
-) -> list[tuple[str, ObjectId]]:
-    """``count`` drafts, round-robin over the filers, as (filer's token, draft id)."""
-    rng = random.Random(7)
-    now = dt.datetime.now(dt.UTC)
-    pairs: list[tuple[str, ObjectId]] = []
-    for start in range(0, count, BATCH):
-        owners = [filers[i % len(filers)] for i in range(start, min(start + BATCH, count))]
-        batch = [
-            shapes.draft_doc(cipher, f.user_id, f.person, shapes.person(rng), [f.file_id], now)
-            for f in owners
-        ]
-        ids = db["filings"].insert_many(batch, ordered=False).inserted_ids
-        pairs += [(f.token, i) for f, i in zip(owners, ids, strict=True)]
-    return pairs
+    db: Db, cipher: shapes.Cipher, filers: list[Filer], sizes: list[int]
+) -> list[list[tuple[str, ObjectId]]]:
+    """Drafts round-robin over the filers, as (filer's token, draft id), in pools of ``sizes``."""
+    rng, now = random.Random(7), dt.datetime.now(dt.UTC)
+    owners = [filers[i % len(filers)] for i in range(sum(sizes))]
+    docs = [
+        shapes.draft_doc(cipher, f.user_id, f.person, shapes.person(rng), [f.file_id], now)
+        for f in owners
+    ]
+    insert_batches(db["filings"], docs)  # pymongo sets each doc's _id
+    pairs = [(f.token, d["_id"]) for f, d in zip(owners, docs, strict=True)]
+    ends = list(itertools.accumulate(sizes))
+    return [pairs[end - size : end] for size, end in zip(sizes, ends, strict=True)]
 
 
-def split(
-    pairs: list[tuple[str, ObjectId]], sizes: list[int]
-) -> Iterator[list[tuple[str, ObjectId]]]:
-    start = 0
-    for size in sizes:
-        yield pairs[start : start + size]
-        start += size
-
-
-# ---- what the API writes, compared with what was seeded
-
-
-def api_filing(api: str, filer: Filer, db: Database[dict[str, Any]]) -> tuple[Any, Any]:
+def api_filing(api: str, filer: Filer, db: Db) -> tuple[Any, Any]:
     """One draft created and submitted through the API; its stored form after each step."""
     body = shapes.complaint_body(filer.person, shapes.person(random.Random(1)), [filer.file_id])
     draft = call(f"{api}/api/v1/filings", body, filer.token, status=201)
@@ -152,18 +124,14 @@ def api_filing(api: str, filer: Filer, db: Database[dict[str, Any]]) -> tuple[An
     return stored, db["filings"].find_one({"_id": ObjectId(draft["id"])})
 
 
-def check_shapes(
-    api: str, filer: Filer, seeded: tuple[ObjectId, ObjectId | None], db: Database[dict[str, Any]]
-) -> None:
-    """The API's draft and filed documents have the keys and types of the seeded ones
-    (``seeded``: a draft's id and a pending filing's id)."""
+def check_shapes(api: str, filer: Filer, seeded: tuple[ObjectId, ObjectId | None], db: Db) -> None:
+    """The API's draft and filing against a seeded draft's and a pending filing's."""
     api_draft, api_filed = api_filing(api, filer, db)
     ours = [db["filings"].find_one({"_id": i}) for i in seeded]
     check_shapes_of("filings", [(api_draft, ours[0], "draft"), (api_filed, ours[1], "filed")])
 
 
-def check_queue(api: str, clerk: SignedIn, db: Database[dict[str, Any]]) -> None:
-    """The API's first page is the raw query's first filings, in the same order."""
+def check_queue(api: str, clerk: SignedIn, db: Db) -> None:
     page = call(f"{api}{QUEUE_PATH}", token=clerk.token)
     raw = db["filings"].find(QUEUE_FILTER, {"_id": 1}).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
     expected = [str(d["_id"]) for d in raw][:QUEUE_PAGE]
@@ -172,12 +140,9 @@ def check_queue(api: str, clerk: SignedIn, db: Database[dict[str, Any]]) -> None
         raise SeedError(f"review queue: API {got[:3]}..., raw {expected[:3]}...")
 
 
-def explain_queue(db: Database[dict[str, Any]]) -> str:
-    """The plan of the queue's first-page query."""
-    command = {
-        "find": "filings",
-        "filter": QUEUE_FILTER,
-        "sort": dict(QUEUE_SORT),
-        "limit": QUEUE_PAGE + 1,
-    }
-    return explain(db, command)
+QUEUE_COMMAND = {
+    "find": "filings",
+    "filter": QUEUE_FILTER,
+    "sort": dict(QUEUE_SORT),
+    "limit": QUEUE_PAGE + 1,
+}

@@ -1,6 +1,4 @@
-"""The messages part of the run (联系法官): POST /messages and GET /messages against the raw
-driver; the escalation sweep's rate over ``--open-orders`` orders past a deadline; the
-statistics over ``--orders`` work orders, through the API and raw."""
+"""The message rows: POST and GET /messages and raw, the escalation sweep, the statistics."""
 
 from __future__ import annotations
 
@@ -20,9 +18,9 @@ from bench import msgseed as ms
 from bench import raw, shapes
 from bench.filingrun import Filings
 from bench.loadgen import LoadResult
-from bench.pairs import client, pair, settle, token_file, wrk
+from bench.pairs import pair, settle, token_file, wrk
 from bench.report import size_label
-from bench.seed import SeedError, call, explain
+from bench.seed import SeedError, call, client, explain
 from bench.stack import DATABASE, Stack
 from models.workorders import GroupBy, WorkOrderDoc
 from server.platform.mongo import change_one
@@ -58,14 +56,14 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         seeder = ms.OrderSeeder(db, [str(i) for i in user_ids], staff.assignees)
         judge = staff.judge.user_id
         with bench.stage("check a message sent through the API against a seeded one"):
-            sent = ms.api_message(stack.api, litigant, case_id)
+            sent, now = ms.api_message(stack.api, litigant, case_id), dt.datetime.now(dt.UTC)
             on_case = (case_id, str(case["case_no"]))
-            like = seeder.order(
-                dt.datetime.now(dt.UTC), sender=litigant.user_id, assignee=judge, case=on_case
-            )
+            like = seeder.order(now, sender=litigant.user_id, assignee=judge, case=on_case)
             ms.check_shape(db, sent["id"], like)
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
-            seed_reader(seeder, reader.user_id, judge)
+            now = dt.datetime.now(dt.UTC)
+            at = [now - dt.timedelta(minutes=i) for i in range(MINE)]
+            seeder.insert([seeder.order(t, sender=reader.user_id, assignee=judge) for t in at])
             ms.check_list(stack.api, reader.token, db, reader.user_id)
         message_pairs(bench, stack, case_id, judge, litigant, reader)
         sweep_rate(bench, seeder, o.open_orders)
@@ -73,43 +71,27 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
     bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
 
 
-def seed_reader(seeder: ms.OrderSeeder, reader: str, judge: str) -> None:
-    """``MINE`` messages of the reader, a minute apart, all assigned to the judge."""
-    now = dt.datetime.now(dt.UTC)
-    mine = [
-        seeder.order(now - dt.timedelta(minutes=i), sender=reader, assignee=judge)
-        for i in range(MINE)
-    ]
-    seeder.insert(mine)
-
-
 def message_pairs(
     bench: Bench, stack: Stack, case_id: str, judge: str, litigant: fs.Filer, reader: fs.Filer
 ) -> None:
-    """Sending a message and listing one's own, each through the API and raw."""
     url, rng = f"{stack.api}{ms.MESSAGES_PATH}", random.Random(3)
     body = ms.message_body(case_id)
     payload = bench.workdir / "message.json"
     payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     post_args = (token_file(bench, litigant.token, "message"), str(payload))
+    names, keys = ("POST /messages", "raw message create"), ("message_post", "raw_message_post")
     pair(
         bench,
-        ("POST /messages", "raw message create"),
-        ("message_post", "raw_message_post"),
+        names,
+        keys,
         url,
         litigant.token,
         lambda d: create(d, ObjectId(case_id), judge, rng),
         api_call=lambda: call(url, body, litigant.token, status=201),
         run=wrk(bench, "post.lua", post_args),
     )
-    pair(
-        bench,
-        ("GET /messages", "raw message list"),
-        ("message_list", "raw_message_list"),
-        url,
-        reader.token,
-        lambda d: my_page(d, reader.user_id),
-    )
+    names, keys = ("GET /messages", "raw message list"), ("message_list", "raw_message_list")
+    pair(bench, names, keys, url, reader.token, lambda d: my_page(d, reader.user_id))
 
 
 async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
@@ -119,10 +101,7 @@ async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
 
 
 async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) -> bool:
-    """``MessageService.create``'s database calls, in order: the case, then one transaction:
-    the number (``change_one``), the order, the judge's notice (the server's
-    ``announcement`` and ``notices``, written by ``NotificationService`` itself). The content
-    check is WeChat's (an HTTP call), not the database's."""
+    """``MessageService.create``'s database calls, in order (the content check is WeChat's)."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
@@ -133,46 +112,24 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
         counter = await change_one(
             db["counters"], {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, session=session
         )
-        doc = ms.order_doc(
-            rng,
-            int((counter or {})["seq"]),
-            now,
-            case["filer_id"],
-            judge,
-            (str(case_id), case["case_no"]),
-        )
+        seq, on_case = int((counter or {})["seq"]), (str(case_id), case["case_no"])
+        doc = ms.order_doc(rng, seq, now, case["filer_id"], judge, on_case)
         await db["workorders"].insert_one(doc, session=session)
-        await tell_judge(db, judge, WorkOrderDoc.model_validate(doc), session)
+        order = WorkOrderDoc.model_validate(doc)
+        for n in WorkOrderService.notices([judge], order, announcement(order), set()):
+            more = {k: getattr(n, k) for k in ("data", "template", "page", "dedupe_key")}
+            await raw.notifier(db).notify(
+                n.user_ids, n.kind, n.title, n.body, **more, session=session
+            )
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)
     return True
 
 
-async def tell_judge(
-    db: raw.Db, judge: str, order: WorkOrderDoc, session: AsyncClientSession
-) -> None:
-    """The judge's notice of a new order, as ``NotificationService`` itself writes it."""
-    for n in WorkOrderService.notices([judge], order, announcement(order), set()):
-        await raw.notifier(db).notify(
-            n.user_ids,
-            n.kind,
-            n.title,
-            n.body,
-            data=n.data,
-            template=n.template,
-            page=n.page,
-            dedupe_key=n.dedupe_key,
-            session=session,
-        )
-
-
-# ---- the escalation sweep
-
-
 def sweep_rate(bench: Bench, seeder: ms.OrderSeeder, count: int) -> None:
-    """Hold the server's sweep lease while ``count`` unassigned orders past their
-    assignment deadline go in, give it back, and time the server's sweep through them."""
+    """Hold the sweep's lease while ``count`` overdue orders go in, give it back, and time
+    the server's sweep through them."""
     label = size_label(count)
     now = dt.datetime.now(dt.UTC)
     due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
@@ -187,31 +144,15 @@ def sweep_rate(bench: Bench, seeder: ms.OrderSeeder, count: int) -> None:
         ms.wait_swept(db, [d["_id"] for d in docs[-10:]], timeout=max(600.0, count / 20))
         took = time.perf_counter() - began
         waits = ms.escalation_waits(db, far, since, count)
-    bench.note(
-        f"escalation sweep: {count} orders past their deadline, inserted while the bench "
-        f"held the sweep's lease, escalated by the server's periodic sweep (one pass, "
-        f"200 orders a transaction) in {took:.1f} s after the lease was given back: "
-        f"{count / took:.0f} orders/s; each escalated once and its supervisor told once; "
-        "p50/p99 = wait from then to each order's escalation"
-    )
-    result = LoadResult(
-        f"escalation sweep {label}",
-        requests=count,
-        seconds=took,
-        rps=count / took,
-        p50_ms=waits[0],
-        p99_ms=waits[1],
-    )
-    bench.record(result, "sweep")
+    bench.note(f"escalation sweep: {count} orders in {took:.1f} s, each escalated and told once")
+    name = f"escalation sweep {label}"
+    bench.record(LoadResult(name, count, took, count / took, waits[0], waits[1]), "sweep")
     settle(bench, "the escalation sweep", limit=max(300.0, count / 50))
-
-
-# ---- statistics
 
 
 def statistics(bench: Bench, stack: Stack, seeder: ms.OrderSeeder, token: str) -> None:
     """Grow the orders to ``--orders``; check the API's totals against the raw aggregations
-    (one request alone each), then load both, or take those lone times as the rows."""
+    (one request alone each), then the pair."""
     o = bench.opts
     label = size_label(o.orders)
     now = dt.datetime.now(dt.UTC)
@@ -242,20 +183,15 @@ def statistics(bench: Bench, stack: Stack, seeder: ms.OrderSeeder, token: str) -
     pair(bench, names, ("stats", "raw_stats"), url, token, raw_call, lone=(api_s, raw_s))
 
 
-# ---- the statistics' aggregations, raw: what ``WorkOrderStats.stats`` runs for a supervisor
-# of the court (group by assignee), with the server's own pipelines
-
-
 KEY = KEYS[GroupBy.assignee]
 
 
 def stats_head(first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-    """``WorkOrderStats._match`` of one court: created from ``first`` to ``last`` inclusive."""
     return [match_stage(shapes.calendar(), [shapes.COURT], first, last)]
 
 
 async def raw_stats(db: raw.Db, head: list[dict[str, Any]]) -> dict[str, Any]:
-    """Both aggregations; the totals the check compares."""
+    """``WorkOrderStats.stats``' two aggregations by assignee; the totals compared."""
     now = dt.datetime.now(dt.UTC)
     totals = {"received": 0, "replied": 0, "rated": 0, "groups": 0}
     async for row in await db["workorders"].aggregate(counts_pipeline(head, KEY, now)):
@@ -274,13 +210,9 @@ async def raw_stats(db: raw.Db, head: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compare_stats(api_total: dict[str, Any], raw: dict[str, Any]) -> None:
     """The API's totals are the raw aggregations' (the counts that do not move with time)."""
-    pairs = {
-        "received": (api_total["received"], raw["received"]),
-        "replied": (api_total["replied"], raw["replied"]),
-        "rated": (api_total["rated"], raw["rated"]),
-        "median": (api_total["median_first_reply_seconds"], raw["p50"]),
-        "p90": (api_total["p90_first_reply_seconds"], raw["p90"]),
-    }
+    names = {"median_first_reply_seconds": "p50", "p90_first_reply_seconds": "p90"}
+    names |= {k: k for k in ("received", "replied", "rated")}
+    pairs = {k: (api_total[k], raw[r]) for k, r in names.items()}
     wrong = {k: v for k, v in pairs.items() if not _same(*v)}
     if wrong:
         raise SeedError(f"GET /workorders/stats differs from the raw aggregations: {wrong}")
@@ -293,5 +225,4 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def explain_command(head: list[dict[str, Any]]) -> dict[str, Any]:
-    """The explain of the statistics' first stage (``seed.explain`` reads its plan)."""
     return {"aggregate": "workorders", "pipeline": [*head, {"$count": "n"}], "cursor": {}}

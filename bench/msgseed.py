@@ -1,11 +1,5 @@
-"""Seed data of messages to the court (联系法官): work orders shaped as
-``MessageService.create`` and the later changes write them, the staff who answer and oversee
-them, and the checks that the seed follows the server.
-
-Deadlines here count working time as the server does (09:00-12:00 and 13:30-17:30 Beijing
-time) on weekdays only (no holidays: close enough for the load). ``check_shape`` compares a
-message made through the API with a seeded one, so the seed follows the server's changes.
-"""
+"""Seed data of messages to the court: work orders as ``MessageService.create`` and the later
+changes write them (working time, weekdays only), the staff, and the checks."""
 
 from __future__ import annotations
 
@@ -13,16 +7,25 @@ import datetime as dt
 import random
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
-from pymongo.database import Database
 
 from bench import caseseed as cs
 from bench import filingseed as fs
 from bench import shapes
-from bench.seed import Numbers, SeedError, SignedIn, call, check_shapes, staff_login
+from bench.seed import (
+    Db,
+    Numbers,
+    SeedError,
+    SignedIn,
+    call,
+    check_shapes,
+    insert_batches,
+    staff_login,
+)
 from models.workorders import WorkOrderStatus
 from server.workorders import rules
 from server.workorders.rules import to_ms
@@ -33,7 +36,7 @@ MESSAGES_PATH = "/api/v1/messages"
 STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
 ASSIGNEES = 20  # judges the seeded orders are spread over
-LATER = (
+LATER = [
     "first_replied_at",
     "first_reply_seconds",
     "first_reply_on_time",
@@ -43,7 +46,7 @@ LATER = (
     "closed_on_time",
     "rating",
     "rating_score",
-)
+]
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
 
 
@@ -57,8 +60,7 @@ def applicable(status: str, replied: bool) -> set[str]:
 
 
 def swept(doc: dict[str, Any], now: dt.datetime) -> None:
-    """What the sweep would have left by ``now``: every step due escalated, then
-    ``overdue_at``, ``sweep_at`` and the level (``schedule`` and ``_escalate``)."""
+    """What the sweep would have left by ``now`` (``schedule`` and ``_escalate``)."""
     kinds = applicable(doc["status"], doc["first_replied_at"] is not None)
     steps = [s for s in doc["steps"] if s["kind"] in kinds]
     due = [s for s in steps if s["at"] <= now]
@@ -79,9 +81,7 @@ class Staff:
     assignees: list[str]  # the judge and the others orders are spread over
 
 
-def make_staff(api: str, db: Database[dict[str, Any]]) -> Staff:
-    """A judge and a supervisor signed in through the API (argon2 passwords), and the other
-    judges orders are assigned to (inserted only)."""
+def make_staff(api: str, db: Db) -> Staff:
     now = dt.datetime.now(dt.UTC)
 
     def doc(role: str, name: str, supervisor: bool = False) -> dict[str, Any]:
@@ -96,9 +96,8 @@ def make_staff(api: str, db: Database[dict[str, Any]]) -> Staff:
 
 
 def api_case_with_judge(
-    api: str, litigant: fs.Filer, clerk: SignedIn, judge: SignedIn, db: Database[dict[str, Any]]
+    api: str, litigant: fs.Filer, clerk: SignedIn, judge: SignedIn, db: Db
 ) -> str:
-    """A case of the litigant (filed and accepted through the API), assigned to the judge."""
     case_id = cs.api_case(api, litigant, clerk, db)
     body = {"judge_id": judge.user_id, "clerk_id": clerk.user_id}
     call(f"{api}/api/v1/cases/{case_id}/assign", body, clerk.token)
@@ -117,33 +116,6 @@ def api_message(api: str, litigant: fs.Filer, case_id: str) -> dict[str, Any]:
     return body
 
 
-def _unescalated() -> dict[str, Any]:
-    """A new order's own history: never escalated, never reassigned, at its first version."""
-    return {"escalations": [], "escalation_level": 0, "assignments": [], "version": 1}
-
-
-def _routing(
-    rng: random.Random,
-    created: dt.datetime,
-    sender: str,
-    assignee: str | None,
-    case: tuple[str, str] | None,
-) -> dict[str, Any]:
-    """Who sent the order, on which case, and to whom it went."""
-    return {
-        "court_id": shapes.COURT,
-        "sender_id": sender,
-        "sender_name": shapes.person_name(rng),
-        "case_id": case[0] if case else None,
-        "case_no": case[1] if case else None,
-        "case_staff_ids": [assignee] if case and assignee else [],
-        "category": rng.choice(CATEGORIES),
-        "status": "assigned" if assignee else "pending",
-        "assignee_id": assignee,
-        "assigned_at": created if assignee else None,
-    }
-
-
 def order_doc(
     rng: random.Random,
     seq: int,
@@ -156,28 +128,29 @@ def order_doc(
     year = created.astimezone(shapes.SHANGHAI).year
     question = f"请问第{rng.randrange(1, 999)}号问题如何处理？"
     content = question + "请尽快答复。" * rng.randrange(1, 8)
-    first: dict[str, Any] = {
-        "id": str(ObjectId()),
-        "by": sender,
-        "side": "sender",
-        "name": None,
-        "content": content,
-        "attachments": [],
-        "at": created,
-    }
+    first = {"id": str(ObjectId()), "by": sender, "side": "sender", "name": None}
     doc = {
         "_id": ObjectId(),
         "no": workorder_number(year, shapes.court().code, seq),
         "seq": seq,
         "year": year,
-        **_routing(rng, created, sender, assignee, case),
-        "thread": [first],
+        "court_id": shapes.COURT,
+        "sender_id": sender,
+        "sender_name": shapes.person_name(rng),
+        "case_id": case[0] if case else None,
+        "case_no": case[1] if case else None,
+        "case_staff_ids": [assignee] if case and assignee else [],
+        "category": rng.choice(CATEGORIES),
+        "status": "assigned" if assignee else "pending",
+        "assignee_id": assignee,
+        "assigned_at": created if assignee else None,
+        "thread": [{**first, "content": content, "attachments": [], "at": created}],
         "excerpt": content[:60],
         "attachments": [],
         "content_check": {"suggest": "pass", "label": 100, "trace_id": secrets.token_hex(8)},
         **deadlines(created),
         **dict.fromkeys(LATER),
-        **_unescalated(),
+        **{"escalations": [], "escalation_level": 0, "assignments": [], "version": 1},
         "created_at": created,
         "updated_at": created,
     }
@@ -189,7 +162,7 @@ def order_doc(
 class OrderSeeder:
     """Work orders of one court, numbered per year as the server's counter would."""
 
-    db: Database[dict[str, Any]]
+    db: Db
     senders: list[str]
     assignees: list[str]
     rng: random.Random = field(default_factory=lambda: random.Random(11))
@@ -205,7 +178,6 @@ class OrderSeeder:
         assignee: str | None = None,
         case: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
-        """An order as ``MessageService.create`` writes it (``advance`` takes it further)."""
         created = to_ms(created)
         self.numbers = self.numbers or Numbers(self.db, f"workorder_no|{shapes.COURT}")
         seq = self.numbers.next(created.astimezone(shapes.SHANGHAI).year)
@@ -213,8 +185,7 @@ class OrderSeeder:
         return order_doc(self.rng, seq, created, sender, assignee, case)
 
     def advance(self, doc: dict[str, Any], status: str, now: dt.datetime) -> dict[str, Any]:
-        """Take a new order to ``status`` (replied, closed and maybe rated) as the API would,
-        and leave it as the sweep would have by ``now``."""
+        """Take a new order to ``status`` as the API would, then as the sweep by ``now``."""
         if status in ("replied", "closed"):
             self._reply(doc, now)
         if status == "closed":
@@ -225,16 +196,8 @@ class OrderSeeder:
     def _reply(self, doc: dict[str, Any], now: dt.datetime) -> None:
         at = to_ms(doc["created_at"] + dt.timedelta(seconds=self.rng.uniform(60, 4 * 86400)))
         at = min(at, now)
-        reply = {"id": str(ObjectId()), "side": "court", "by": doc["assignee_id"]}
-        doc["thread"].append(
-            {
-                **doc["thread"][0],
-                **reply,
-                "name": "王法官",
-                "at": at,
-                "content": "已收到，正在办理。",
-            }
-        )
+        reply = {"id": str(ObjectId()), "side": "court", "by": doc["assignee_id"], "at": at}
+        doc["thread"].append({**doc["thread"][0], **reply, "name": "王法官", "content": "已收到"})
         doc.update(
             status="replied",
             first_replied_at=at,
@@ -245,7 +208,6 @@ class OrderSeeder:
         )
 
     def _close(self, doc: dict[str, Any], now: dt.datetime) -> None:
-        """Closed a while after the reply; rated (most often well) seven times in ten."""
         after = dt.timedelta(hours=self.rng.uniform(1, 48))
         at = min(to_ms(doc["first_replied_at"] + after), now)
         doc.update(
@@ -260,61 +222,47 @@ class OrderSeeder:
             score = self.rng.choice((5, 5, 5, 4, 4, 3, 2, 1))
             doc.update(rating={"score": score, "comment": None, "at": at}, rating_score=score)
 
-    def insert(self, docs: list[dict[str, Any]]) -> None:
+    def insert(self, docs: Iterable[dict[str, Any]]) -> None:
         began = time.perf_counter()
-        for start in range(0, len(docs), fs.BATCH):
-            self.db["workorders"].insert_many(docs[start : start + fs.BATCH], ordered=False)
-        self.count += len(docs)
+        self.count += insert_batches(self.db["workorders"], docs)
         if self.numbers:
             self.numbers.commit()
         self.seconds += time.perf_counter() - began
 
     def history(self, total: int, now: dt.datetime) -> float:
-        """Grow to ``total`` orders created over the last year, in every state; seconds."""
         began = time.perf_counter()
-        existing = self.db["workorders"].estimated_document_count()
-        left = total - existing
-        while left > 0:
-            n = min(fs.BATCH, left)
-            self.insert([self._past(now) for _ in range(n)])
-            left -= n
+        left = total - self.db["workorders"].estimated_document_count()
+        self.insert(self._past(now) for _ in range(left))
         return time.perf_counter() - began
 
     def _past(self, now: dt.datetime) -> dict[str, Any]:
         created = now - dt.timedelta(seconds=self.rng.uniform(3600, 365 * 86400))
         roll = self.rng.random()
         assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
-        status = (
-            "pending"
-            if assignee is None
-            else ("assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed")
-        )
+        status = "assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed"
+        status = "pending" if assignee is None else status
         return self.advance(self.order(created, assignee=assignee), status, now)
 
 
-def check_shape(db: Database[dict[str, Any]], api_id: str, seeded: dict[str, Any]) -> None:
+def check_shape(db: Db, api_id: str, seeded: dict[str, Any]) -> None:
     api_doc = db["workorders"].find_one({"_id": ObjectId(api_id)})
     check_shapes("work orders", [(api_doc, seeded, "work order")])
 
 
-def first_page(db: Database[dict[str, Any]], sender: str) -> list[str]:
+def first_page(db: Db, sender: str) -> list[str]:
     cursor = db["workorders"].find(mine_filter(sender), SUMMARY_EXCLUDE).sort("_id", -1)
     return [str(d["_id"]) for d in cursor.limit(PAGE + 1)][:PAGE]
 
 
-def check_list(api: str, token: str, db: Database[dict[str, Any]], sender: str) -> None:
+def check_list(api: str, token: str, db: Db, sender: str) -> None:
     page = call(f"{api}{MESSAGES_PATH}", token=token)
     got, expected = [m["id"] for m in page.get("items", [])], first_page(db, sender)
     if got != expected or len(got) != PAGE:
         raise SeedError(f"GET {MESSAGES_PATH}: API {got[:3]}..., raw {expected[:3]}...")
 
 
-# ---- orders for the sweep
-
-
 def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict[str, Any]:
-    """An unassigned order whose assignment deadline passed at ``due`` and whose other steps
-    all lie at ``far``: the sweep has exactly one step of it to take."""
+    """Unassigned, its assignment deadline passed at ``due``, every other step at ``far``."""
     doc = seeder.order(due - dt.timedelta(hours=1))
     far = to_ms(far)
     for step in doc["steps"]:
@@ -325,9 +273,8 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
     return doc
 
 
-def hold_sweep(db: Database[dict[str, Any]], hold: bool) -> None:
-    """Take the server's sweep lease (``leases``, ``workorder-sweep``) for the bench, so no
-    round starts while the orders go in; or give it back (expired) for the server to take."""
+def hold_sweep(db: Db, hold: bool) -> None:
+    """Take the server's sweep lease for the bench, or give it back (expired)."""
     now = dt.datetime.now(dt.UTC)
     until = now + dt.timedelta(days=1) if hold else now - dt.timedelta(seconds=1)
     db["leases"].update_one(
@@ -335,9 +282,8 @@ def hold_sweep(db: Database[dict[str, Any]], hold: bool) -> None:
     )
 
 
-def wait_swept(db: Database[dict[str, Any]], last: list[ObjectId], timeout: float) -> None:
-    """Until the last orders inserted are escalated: the sweep takes them in the index's
-    order, equal times in the order they went in (``escalation_waits`` then checks all)."""
+def wait_swept(db: Db, last: list[ObjectId], timeout: float) -> None:
+    """Until the last orders inserted are escalated (the sweep takes them in order)."""
     until = time.monotonic() + timeout
     # by _id alone: SecantusDB scans the collection for {_id: {$in}} with any other field
     query = {"_id": {"$in": last}}
@@ -350,11 +296,10 @@ def wait_swept(db: Database[dict[str, Any]], last: list[ObjectId], timeout: floa
 
 
 def escalation_waits(
-    db: Database[dict[str, Any]], far: dt.datetime, since: dt.datetime, count: int
+    db: Db, far: dt.datetime, since: dt.datetime, count: int
 ) -> tuple[float, float]:
-    """p50 and p99 (ms) of the wait from ``since`` (the release) to each order's escalation;
-    checks each of the ``count`` orders was escalated once and its supervisor told once
-    (waiting a little longer if the last ones were not the last taken)."""
+    """p50 and p99 (ms) of the waits from ``since`` to each escalation, once each of the
+    ``count`` orders was escalated once and its supervisor told once."""
     for _ in range(120):
         found = db["workorders"].find({"sweep_at": to_ms(far)}, {"escalations": 1})
         waits = sorted(

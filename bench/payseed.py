@@ -1,20 +1,5 @@
-"""Seed data of fee payment (缴费): cases with a fee notice and a pending WeChat Pay order each,
-shaped as the services write them, and the callbacks WeChat Pay would send when they are paid.
-
-- ``notice_doc``: ``FeeNoticeService.issue`` at acceptance (fee kind, amounts and breakdown
-  copied from a notice the API issued for the same claim and procedure; no served document:
-  ``document_id`` None);
-- ``payment_doc``: ``PaymentService.create`` after its JSAPI order (``open_for`` = the notice,
-  a ``prepay_id``, expiring 30 minutes after it was made);
-- the case: ``caseseed.case_doc``, accepted in the last three days (so the notice is not due);
-- ``PayKeys``: the emulator's development keys, read from ``<data dir>/secrets.json`` where the
-  server made them (platform private key, APIv3 key); ``callback``: a TRANSACTION.SUCCESS
-  notification as WeChat Pay sends it (the transaction AES-256-GCM-encrypted with the APIv3
-  key, the envelope signed with the platform key, SHA256withRSA over
-  ``timestamp\\nnonce\\nbody\\n``), by the emulator's own ``envelope`` and ``signed_headers``.
-
-``payrun.check_shapes`` compares these with what the API and the emulator wrote in the same run.
-"""
+"""Seed data of fee payment: cases with a fee notice and a pending WeChat Pay order each, as
+the services write them, and the callbacks WeChat Pay sends (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -33,9 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo.database import Database
 
 from bench import caseseed as cs
-from bench import filingseed as fs
 from bench import shapes
-from bench.seed import Numbers
+from bench.seed import BATCH, Numbers
 from miniapp_stubs.wechatpay_crypto import load_private
 from miniapp_stubs.wechatpay_notify import envelope, signed_headers
 from miniapp_stubs.wechatpay_state import Order as PayOrder
@@ -53,8 +37,8 @@ FEE_FIELDS = ("fee_kind", "basis_amount_fen", "procedure", "full_fee_fen", "amou
 
 @dataclass(frozen=True)
 class PayKeys:
-    """What the bench needs to call back as WeChat Pay: the platform key, its id, the APIv3
-    key, and the merchant's and app's ids (taken from a callback the emulator sent)."""
+    """The emulator's development keys (from the server's data directory), the merchant's
+    and app's ids (from a callback the emulator sent)."""
 
     platform_key: rsa.RSAPrivateKey
     key_id: str
@@ -82,16 +66,12 @@ class PayKeys:
         return order.as_json()
 
     def callback(self, resource: dict[str, Any], now: dt.datetime) -> str:
-        """The notification's JSON body, by the emulator's ``envelope``: the resource sealed
-        with the APIv3 key (AES-256-GCM, associated data ``transaction``)."""
-        notification_id = str(uuid.uuid4())
-        return envelope(
-            self.apiv3_key, "TRANSACTION.SUCCESS", resource, now.timestamp(), notification_id
-        )
+        """The notification's JSON body, by the emulator's ``envelope``."""
+        kind, at = "TRANSACTION.SUCCESS", now.timestamp()
+        return envelope(self.apiv3_key, kind, resource, at, str(uuid.uuid4()))
 
     def headers(self, body: str) -> dict[str, str]:
-        """A delivery of ``body`` now (the server allows ±5 minutes), by the emulator's
-        ``signed_headers``: a fresh nonce, SHA256withRSA with the platform key."""
+        """A delivery of ``body`` now, by the emulator's ``signed_headers``."""
         signed = signed_headers(self.platform_key, self.key_id, body, time.time())
         return {"Content-Type": "application/json", **signed}
 
@@ -102,14 +82,10 @@ class PayKeys:
         return "\t".join([*(h[f"Wechatpay-{p}"] for p in parts), body]) + "\n"
 
 
-# ---- our side: cases, notices, orders
-
-
 def notice_doc(
     case: dict[str, Any], fees: dict[str, Any], payer_id: str, issued: dt.datetime
 ) -> dict[str, Any]:
-    """``FeeNoticeService.issue``'s ``FeeNoticeDoc`` for ``case`` (no fee relief), the
-    amounts of ``fees`` (a notice the API issued for the same claim and procedure)."""
+    """``FeeNoticeService.issue``'s document, the amounts of ``fees`` (the API's notice)."""
     return FeeNoticeDoc(
         id=ObjectId(),
         case_id=str(case["_id"]),
@@ -127,8 +103,7 @@ def notice_doc(
 def payment_doc(
     notice: dict[str, Any], payer: tuple[str, str], court_name: str, made: dt.datetime
 ) -> dict[str, Any]:
-    """``PaymentDoc`` as ``PaymentService.create`` inserts it at ``made`` (with
-    ``open_for``), after ``_prepay`` stored the prepay_id."""
+    """``PaymentService.create``'s document (with ``open_for`` and the prepay_id)."""
     oid = ObjectId()
     stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
     doc = PaymentDoc(
@@ -179,10 +154,10 @@ class PaySeeder:
         began = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
         payers, made, numbers = self.payers(), [], cs.case_numbers(self.db)
-        for start in range(0, count, fs.BATCH):
+        for start in range(0, count, BATCH):
             batch = [
                 self._order(now, numbers, payers[i % len(payers)])
-                for i in range(start, min(start + fs.BATCH, count))
+                for i in range(start, min(start + BATCH, count))
             ]
             for name, i in (("cases", 0), ("fee_notices", 1), ("payments", 2)):
                 self.db[name].insert_many([docs[i] for docs in batch], ordered=False)
@@ -198,16 +173,8 @@ class PaySeeder:
         rng = self.rng
         at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
         seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
-        case = cs.case_doc(
-            self.cipher,
-            rng,
-            seq,
-            at,
-            (shapes.person(rng), payer[0]),
-            payer[0],
-            self.staff_id,
-            procedure=self.fees["procedure"],
-        )
+        plaintiff, procedure = (shapes.person(rng), payer[0]), self.fees["procedure"]
+        case = cs.case_doc(self.cipher, rng, seq, at, plaintiff, payer[0], self.staff_id, procedure)
         case["amount_fen"] = self.fees["basis_amount_fen"]
         notice = notice_doc(case, self.fees, payer[0], at)
         ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))

@@ -1,15 +1,4 @@
-"""The microcourt benchmark: one command, one run, one table.
-
-    python3 tasks.py bench [--smoke] [--users N] [--duration S] [--connections C] ...
-
-Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings,
-cases and work orders, then drives GET /healthz, GET /api/v1/me, the review queue's first
-page, filing submission, a case's detail and GET /cases' first page (at one or two case
-counts), the fee estimate, WeChat Pay's payment callbacks, POST and GET /messages and the
-work-order statistics with wrk, and what each endpoint does in the database with pymongo
-(the raw driver); times the escalation sweep; and prints requests/s, p50, p99 and the
-ratios (see bench/README.md).
-"""
+"""The microcourt benchmark: one command, one run, one table (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +21,7 @@ from bench.loadgen import LoadResult, WrkRun, ensure_wrk
 from bench.msgrun import run_messages
 from bench.payrun import run_payments
 from bench.report import OUT, Stage, finish
-from bench.seed import Seeded, SeedError, SignedIn, call, insert_users, litigant_ids, sign_in
+from bench.seed import Seeded, SeedError, SignedIn, call, client, insert_users, sign_in
 from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
@@ -200,8 +189,8 @@ class Bench:
         with self.stage(f"sign in {o.tokens} users through the API"):
             signed_in = sign_in(stack.api, stack.emulator, o.tokens)
         with self.stage(f"insert {o.users - o.tokens} users with pymongo"):
-            insert_users(stack.db_uri, DATABASE, o.users - o.tokens, stack.keys.data_key)
-            ids = litigant_ids(stack.db_uri, DATABASE)
+            with client(stack.db_uri) as mongo:
+                ids = insert_users(mongo[DATABASE], o.users - o.tokens, stack.keys.data_key)
             expect(len(ids) == o.users, f"expected {o.users} litigants, found {len(ids)}")
         with self.stage("check GET /healthz, GET /api/v1/me and the fee estimate"):
             check_endpoints(stack.api, signed_in[0])

@@ -1,10 +1,5 @@
-"""The stack under test, started as in production: SecantusDB, then ``microcourt serve``.
-
-The database is started here (not embedded by the server), so the server runs with a real
-external ``mongodb.uri`` and explicit keys, and the benchmark knows the database's address.
-Every child gets its own session (Ctrl-C reaches only us; we stop them in order) and dies
-with us if we are killed (PR_SET_PDEATHSIG), so nothing is left behind.
-"""
+"""The stack under test, as in production: SecantusDB, then ``microcourt serve``; every child
+in its own session, dying with us (PR_SET_PDEATHSIG), stopped in order (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +21,8 @@ from typing import IO, Any
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+
+from server.platform.crypto import FieldCipher
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "microcourt"
@@ -50,15 +47,12 @@ def _die_with_parent() -> None:
 
 
 def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-        **kwargs,
-    )
+    own: dict[str, Any] = {
+        "start_new_session": True,
+        "preexec_fn": _die_with_parent,
+        "stdin": subprocess.DEVNULL,
+    }
+    return subprocess.Popen(argv, stdout=stdout, stderr=stderr, **own, **kwargs)
 
 
 def tail(path: Path, lines: int = 5) -> str:
@@ -78,8 +72,6 @@ def secantusd_command() -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """Fresh production-style secrets for this run."""
-
     token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     data_key: bytes = field(default_factory=lambda: os.urandom(32))
     hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
@@ -109,20 +101,22 @@ class Stack:
         return self.workdir / "server.log"
 
     @property
+    def cipher(self) -> FieldCipher:
+        """The server's field cipher under this run's keys."""
+        return FieldCipher(self.keys.data_key, self.keys.hash_key.encode())
+
+    @property
     def data_dir(self) -> Path:
         """The server's ``server.data_dir``: its development WeChat Pay keys are in there."""
         return self.workdir / "server"
 
     def start(self) -> None:
-        """The database, then the server; on any failure (or Ctrl-C) whatever started stops."""
         try:
             self.start_database()
             self.start_server()
         except BaseException:
             self.stop()
             raise
-
-    # ---- database
 
     def start_database(self, timeout: float = 30.0) -> None:
         port = free_port()
@@ -150,8 +144,6 @@ class Stack:
         finally:
             client.close()
         raise StackError(f"secantusd did not answer ping within {timeout:.0f} s:\n    {tail(log)}")
-
-    # ---- API server
 
     def server_env(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("MICROCOURT_")}
@@ -198,10 +190,7 @@ class Stack:
     def _server_tail(self) -> str:
         return f"{tail(self.workdir / 'server.stderr')}\n    {tail(self.server_log)}"
 
-    # ---- stopping
-
     def stop(self) -> None:
-        """SIGTERM each child, newest first (server, then database), and wait for it."""
         while self.procs:
             name, proc = self.procs.pop()
             self.exit_codes[name] = _terminate(name, proc)
