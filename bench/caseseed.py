@@ -1,10 +1,5 @@
-"""Seed data of case lookup (案件查询): cases of one court, shaped as
-``CaseService.case_document`` writes them when a clerk accepts a filing, and the checks.
-
-Bulk cases go in with pymongo; ``api_case`` takes one filing through the API (filing, submit,
-the clerk's accept) and ``check_shape`` compares the case it made with a seeded one. The case
-number counters are moved past the seeded numbers, as acceptances would have left them.
-"""
+"""Seed data of case lookup: cases as ``CaseService.case_document`` writes them at acceptance,
+the API case, the list and shape checks, the query plans (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +26,12 @@ PAGE = 20  # GET /cases' default limit
 CASES_PATH = "/api/v1/cases"
 ORDER = [("last_activity_at", -1), ("_id", -1)]  # newest_first's
 Scopes = list[Scope]
+ACCEPTED = {  # what every seeded case shares: a civil case just accepted, not yet assigned
+    **{"court_id": shapes.COURT, "type_code": TYPE_CODE, "case_kind": "civil", "version": 1},
+    **{"status": "accepted", "amount_fen": 10_000_000, "fee_relief": None},
+    **{key: [] for key in ("third_parties", "agent_ids", "green_channel")},  # never mutated
+    **dict.fromkeys(("judge_id", "clerk_id")),
+}
 
 
 def court_scopes(court_id: str) -> Scopes:
@@ -48,9 +49,8 @@ def case_doc(
     staff_id: str,
     procedure: str | None = None,
 ) -> dict[str, Any]:
-    """``CaseService.case_document`` of a civil filing accepted at ``at`` (no consent to
-    electronic service, no green channel, no fee relief, no agent); ``procedure`` at random
-    unless given."""
+    """``CaseService.case_document`` of a civil filing accepted at ``at`` (no agent, relief,
+    green channel or consent to electronic service)."""
     person, user_id = plaintiff
     year = at.astimezone(shapes.SHANGHAI).year
     case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
@@ -60,7 +60,7 @@ def case_doc(
     code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
     note = f"{case_no}，适用{PROCEDURES[procedure]}"
     return {
-        **_accepted_civil_case(),
+        **ACCEPTED,
         "_id": ObjectId(),
         "case_no": case_no,
         "seq": seq,
@@ -75,24 +75,6 @@ def case_doc(
         "query_code_cipher": cipher.encrypt(code, b"query_code"),
         "timeline": [{"at": at, "kind": "立案", "by": staff_id, "note": note}],
         **dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), at),
-    }
-
-
-def _accepted_civil_case() -> dict[str, Any]:
-    """What every seeded case shares: a civil case just accepted, not yet assigned."""
-    return {
-        "court_id": shapes.COURT,
-        "type_code": TYPE_CODE,
-        "case_kind": "civil",
-        "status": "accepted",
-        "amount_fen": 10_000_000,
-        "third_parties": [],
-        "agent_ids": [],
-        "version": 1,
-        "judge_id": None,
-        "clerk_id": None,
-        "green_channel": [],
-        "fee_relief": None,
     }
 
 
@@ -111,7 +93,6 @@ class CaseSeeder:
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
     def grow_to(self, total: int) -> float:
-        """Insert cases until there are ``total``; the seconds it took."""
         began = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
         numbers = case_numbers(self.db)
@@ -142,15 +123,10 @@ class CaseSeeder:
 
 
 def case_numbers(db: Database[dict[str, Any]]) -> Numbers:
-    """Case numbers of the court's civil first instance (``CaseService``'s counter)."""
     return Numbers(db, f"case_no|{shapes.COURT}|{TYPE_CODE}")
 
 
-# ---- what the API writes, and what it answers, compared with the seeded cases and raw
-
-
 def api_case(api: str, litigant: fs.Filer, clerk: SignedIn, db: Database[dict[str, Any]]) -> str:
-    """One filing of ``litigant`` through the API, submitted and accepted by ``clerk``."""
     _, filed = fs.api_filing(api, litigant, db)
     path = f"{api}/api/v1/review/filings/{filed['_id']}/accept"
     return str(call(path, {"procedure": "ordinary"}, clerk.token)["case_id"])
@@ -162,8 +138,7 @@ def check_shape(db: Database[dict[str, Any]], api_id: str, seeded_id: ObjectId) 
 
 
 def first_page(db: Database[dict[str, Any]], scopes: Scopes) -> list[str]:
-    """The first page of one sorted query per scope, merged as ``CaseViews.list_for`` merges
-    them: what the server's time windows must add up to."""
+    """One sorted query per scope, merged as ``CaseViews.list_for`` merges them."""
     found = {}
     for index, scope, _ in scopes:
         cursor = db["cases"].find(scope, SUMMARY_FIELDS).sort(ORDER)
@@ -174,7 +149,6 @@ def first_page(db: Database[dict[str, Any]], scopes: Scopes) -> list[str]:
 
 
 def check_list(api: str, token: str, db: Database[dict[str, Any]], scopes: Scopes) -> None:
-    """The API's first page is the raw queries' first page, in order."""
     page = call(f"{api}{CASES_PATH}", token=token, timeout=1200)
     got, expected = [c["id"] for c in page.get("items", [])], first_page(db, scopes)
     if got != expected or len(got) != PAGE:
@@ -182,7 +156,6 @@ def check_list(api: str, token: str, db: Database[dict[str, Any]], scopes: Scope
 
 
 def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str, str]:
-    """The plans of every query the two endpoints make."""
 
     def find(flt: dict[str, Any], sort: list[tuple[str, int]], limit: int, **more: Any) -> Any:
         return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
@@ -198,12 +171,8 @@ def plans(db: Database[dict[str, Any]], case_id: str, user_id: str) -> dict[str,
         for i, s, _ in scopes
     }
     found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
-    found["detail hearings"] = {
-        **find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS),
-        "find": "hearings",
-    }
-    found["detail documents"] = {
-        **find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS),
-        "find": "served_documents",
-    }
+    hearings = find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS)
+    documents = find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS)
+    found["detail hearings"] = {**hearings, "find": "hearings"}
+    found["detail documents"] = {**documents, "find": "served_documents"}
     return {name: explain(db, command) for name, command in found.items()}

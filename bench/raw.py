@@ -1,10 +1,5 @@
 """The raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from
-as many asyncio tasks as wrk has connections, for the same time; every latency is recorded.
-
-- ``find_one``: ``find_one({"_id": ...})`` on users, as ``GET /me`` on a user-cache miss;
-- ``queue_page``: the review queue's first page, as ``ReviewService.queue``;
-- ``submit``: every database call of ``FilingService.submit``, each on a draft of its own.
-"""
+as many asyncio tasks as wrk has connections, for the same time (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -43,7 +38,7 @@ OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> ope
 
 
 class Exhausted(Exception):
-    """No draft left to submit."""
+    pass
 
 
 @dataclass
@@ -98,35 +93,28 @@ async def drive(op: Op, tasks: int, seconds: float) -> Tally:
 async def measure(
     name: str, uri: str, database: str, ops: OpFactory, tasks: int, seconds: int, warmup: int
 ) -> LoadResult:
-    """A warm-up (thrown away), then the measured run, each with its own operation.
-
-    Counted as wrk counts: the operations that complete within ``seconds``, over ``seconds``
-    (the ones still running then are awaited, not counted)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, maxPoolSize=max(100, tasks), connectTimeoutMS=HEARTBEAT_MS
-    )
-    try:
+    """A warm-up (thrown away), then the measured run, each with its own operation; counted
+    as wrk counts (what completes within ``seconds``)."""
+    async with connect(uri, tasks) as client:
         db = client[database]
         if warmup > 0:
             await drive(ops(db, "warmup"), tasks, warmup)
         tally = await drive(ops(db, "measured"), tasks, seconds)
-    finally:
-        await client.close()
     return result(name, tally, float(seconds))
+
+
+def connect(uri: str, tasks: int = 1) -> AsyncMongoClient[dict[str, Any]]:
+    pool = max(100, tasks)
+    return AsyncMongoClient(uri, tz_aware=True, maxPoolSize=pool, connectTimeoutMS=HEARTBEAT_MS)
 
 
 async def time_once(uri: str, database: str, call: Callable[[Db], Awaitable[Any]]) -> float:
     """Seconds ``call`` takes alone (on a connection already open)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, connectTimeoutMS=HEARTBEAT_MS
-    )
-    try:
+    async with connect(uri) as client:
         await client.admin.command("ping")
         began = time.perf_counter()
         await call(client[database])
         return time.perf_counter() - began
-    finally:
-        await client.close()
 
 
 def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
@@ -134,19 +122,11 @@ def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
     errors = {"driver_errors": tally.failures, "not_found": tally.misses}
     if tally.exhausted:
         errors["drafts_exhausted"] = tally.exhausted
-    return LoadResult(
-        name,
-        requests=len(lat),
-        seconds=elapsed,
-        rps=len(lat) / elapsed if elapsed else 0.0,
-        p50_ms=percentile_ms(lat, 50),
-        p99_ms=percentile_ms(lat, 99),
-        errors=errors,
-        problem=tally.last_error,
+    rps, p50, p99 = (
+        len(lat) / elapsed if elapsed else 0.0,
+        *(percentile_ms(lat, p) for p in (50, 99)),
     )
-
-
-# ---- the operations
+    return LoadResult(name, len(lat), elapsed, rps, p50, p99, errors, tally.last_error)
 
 
 def find_one_ops(ids: list[ObjectId]) -> OpFactory:
@@ -162,13 +142,11 @@ def find_one_ops(ids: list[ObjectId]) -> OpFactory:
 
 
 async def queue_page(db: Db) -> list[dict[str, Any]]:
-    """``ReviewService.queue``'s query for the first page (one more, to know if there is more)."""
     page = db["filings"].find(queue_filter(shapes.COURT)).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
     return await page.to_list()
 
 
 def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
-    """Each call submits the next draft of the phase's pool; ``Exhausted`` when none is left."""
 
     def factory(db: Db, phase: str) -> Op:
         drafts: Iterator[ObjectId] = iter(pools[phase])
@@ -186,9 +164,7 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
 
 
 async def submit(db: Db, filing_id: ObjectId) -> bool:
-    """``FilingService.submit``'s database calls, in the same order: the filing read, then one
-    transaction: ``change_one`` with ``submit_update``, the files' grant to the court
-    (``grant_update``), the clerks' notices (``submitted_notice``, by ``NotificationService``)."""
+    """``FilingService.submit``'s database calls, in the same order, with its builders."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
         return False
@@ -204,12 +180,9 @@ async def submit(db: Db, filing_id: ObjectId) -> bool:
         evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
         grant = grant_update(court_ids=[filed["court_id"]])
         await db["files.files"].update_many(evidence, grant, session=session)
-        await notifier(db).notify_court_staff(
-            filed["court_id"],
-            [Role.clerk.value],
-            **submitted_notice(FilingDoc.model_validate(filed)),
-            session=session,
-        )
+        notice = submitted_notice(FilingDoc.model_validate(filed))
+        clerks = [Role.clerk.value]
+        await notifier(db).notify_court_staff(filed["court_id"], clerks, **notice, session=session)
         return True
 
     async with db.client.start_session() as session:
@@ -217,5 +190,4 @@ async def submit(db: Db, filing_id: ObjectId) -> bool:
 
 
 def notifier(db: Db) -> NotificationService:
-    """The server's own notice writer over the bench's client (inbox, outbox)."""
     return NotificationService(db, shapes.settings(), SystemClock())

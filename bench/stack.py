@@ -78,12 +78,9 @@ class Keys:
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def env(self) -> dict[str, str]:
-        return {
-            "MICROCOURT_SECURITY__TOKEN_SECRET": self.token_secret,
-            "MICROCOURT_SECURITY__DATA_KEY": base64.b64encode(self.data_key).decode(),
-            "MICROCOURT_SECURITY__HASH_KEY": self.hash_key,
-            "MICROCOURT_ADMIN_PASSWORD": self.admin_password,
-        }
+        key, m = base64.b64encode(self.data_key).decode(), "MICROCOURT_SECURITY__"
+        secrets = {f"{m}TOKEN_SECRET": self.token_secret, f"{m}HASH_KEY": self.hash_key}
+        return {**secrets, f"{m}DATA_KEY": key, "MICROCOURT_ADMIN_PASSWORD": self.admin_password}
 
 
 @dataclass
@@ -102,12 +99,10 @@ class Stack:
 
     @property
     def cipher(self) -> FieldCipher:
-        """The server's field cipher under this run's keys."""
         return FieldCipher(self.keys.data_key, self.keys.hash_key.encode())
 
     @property
     def data_dir(self) -> Path:
-        """The server's ``server.data_dir``: its development WeChat Pay keys are in there."""
         return self.workdir / "server"
 
     def start(self) -> None:
