@@ -4,32 +4,23 @@ as many asyncio tasks as wrk has connections, for the same time (see bench/READM
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from bench import shapes
-from bench.filingseed import QUEUE_PAGE
 from bench.loadgen import LoadResult
-from models.filings import FilingDoc
-from models.users import Role
-from server.files.store import grant_update
-from server.filing.filings import submitted_notice
-from server.filing.store import QUEUE_SORT, queue_filter, submit_update
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
-from server.platform.mongo import change_one
 
 Db = AsyncDatabase[dict[str, Any]]
 SyncDb = Database[dict[str, Any]]
@@ -139,54 +130,6 @@ def find_one_ops(ids: list[ObjectId]) -> OpFactory:
         return op
 
     return factory
-
-
-async def queue_page(db: Db) -> list[dict[str, Any]]:
-    page = db["filings"].find(queue_filter(shapes.COURT)).sort(QUEUE_SORT).limit(QUEUE_PAGE + 1)
-    return await page.to_list()
-
-
-def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
-
-    def factory(db: Db, phase: str) -> Op:
-        drafts: Iterator[ObjectId] = iter(pools[phase])
-
-        async def op() -> bool:
-            try:
-                filing_id = next(drafts)
-            except StopIteration:
-                raise Exhausted from None
-            return await submit(db, filing_id)
-
-        return op
-
-    return factory
-
-
-async def submit(db: Db, filing_id: ObjectId) -> bool:
-    """``FilingService.submit``'s database calls, in the same order, with its builders."""
-    doc = await db["filings"].find_one({"_id": filing_id})
-    if doc is None or doc["status"] != "draft":
-        return False
-    now = dt.datetime.now(dt.UTC)
-    deadline = shapes.review_deadline(now)
-
-    async def file_it(session: AsyncClientSession) -> bool:
-        filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
-        update = submit_update(doc["filer_id"], "submitted", now, deadline)
-        filed = await change_one(db["filings"], filt, update, session=session)
-        if filed is None:
-            return False
-        evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
-        grant = grant_update(court_ids=[filed["court_id"]])
-        await db["files.files"].update_many(evidence, grant, session=session)
-        notice = submitted_notice(FilingDoc.model_validate(filed))
-        clerks = [Role.clerk.value]
-        await notifier(db).notify_court_staff(filed["court_id"], clerks, **notice, session=session)
-        return True
-
-    async with db.client.start_session() as session:
-        return await session.with_transaction(file_it)
 
 
 def notifier(db: Db) -> NotificationService:

@@ -29,45 +29,41 @@ class Stage:
 
 @dataclass
 class LogSummary:
+    """The server's log: counts by level and by (path, status); warnings, errors and 4xx/5xx
+    lines kept aside."""
+
     levels: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     unparsed: int = 0
 
+    @classmethod
+    def read(cls, path: Path, keep: int = 200) -> LogSummary:
+        found = cls()
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                found.unparsed += 1
+                continue
+            level, status = str(entry.get("level", "?")), entry.get("status")
+            found.levels[level] += 1
+            if status is not None:
+                found.statuses[f"{entry.get('method')} {entry.get('path')} {status}"] += 1
+            bad = level not in ("info", "debug") or (isinstance(status, int) and status >= 400)
+            if bad and len(found.problems) < keep:
+                found.problems.append(line)
+        return found
+
+    def stage(self) -> Stage:
+        bad = {k: v for k, v in self.levels.items() if k in ("error", "critical")}
+        bad |= {k: v for k, v in self.statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
+        return Stage("server log: no errors, no 4xx/5xx", not bad, str(bad) if bad else "")
+
     def as_json(self) -> dict[str, Any]:
-        return {
-            "levels": dict(self.levels),
-            "statuses": dict(self.statuses),
-            "problems": len(self.problems),
-            "unparsed_lines": self.unparsed,
-        }
-
-
-def summarize_log(path: Path, keep: int = 200) -> LogSummary:
-    """Counts by level and by (path, status); warnings, errors and 4xx/5xx lines kept aside."""
-    summary = LogSummary()
-    if not path.exists():
-        return summary
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            _take(summary, line, keep)
-    return summary
-
-
-def _take(summary: LogSummary, line: str, keep: int) -> None:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        summary.unparsed += 1
-        return
-    level = str(entry.get("level", "?"))
-    summary.levels[level] += 1
-    status = entry.get("status")
-    if status is not None:
-        summary.statuses[f"{entry.get('method')} {entry.get('path')} {status}"] += 1
-    bad = level not in ("info", "debug") or (isinstance(status, int) and status >= 400)
-    if bad and len(summary.problems) < keep:
-        summary.problems.append(line.rstrip("\n"))
+        counts = {"levels": dict(self.levels), "statuses": dict(self.statuses)}
+        return {**counts, "problems": len(self.problems), "unparsed_lines": self.unparsed}
 
 
 def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
@@ -157,7 +153,8 @@ def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
     line = (
         f"{label:<{LABEL}}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
     )
-    return line if res.ok else f"{line}  FAILED: {res.problem or _errors(res)}"
+    errors = ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
+    return line if res.ok else f"{line}  FAILED: {res.problem or errors}"
 
 
 def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
@@ -209,10 +206,6 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
     return "\n".join(lines)
 
 
-def _errors(res: LoadResult) -> str:
-    return ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
-
-
 def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
     me_ratio = ratios(results)["me"]
     if me_ratio is None:
@@ -232,9 +225,11 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def finish(bench: Bench, aborted: str) -> int:
     o = bench.opts
-    log = summarize_log(bench.workdir / "server.log")
-    bench.stages.append(check_log(log.levels, log.statuses))
-    bench.stages.append(check_exit(bench.server_exit))
+    log = LogSummary.read(bench.workdir / "server.log")
+    bench.stages.append(log.stage())
+    ok = bench.server_exit.get("server") == 0
+    detail = "" if ok else f"exit codes {bench.server_exit}"
+    bench.stages.append(Stage("server stopped cleanly on SIGTERM", ok, detail))
     OUT.mkdir(parents=True, exist_ok=True)
     problems = OUT / ("smoke-server-problems.jsonl" if o.smoke else "server-problems.jsonl")
     problems.write_text("".join(f"{line}\n" for line in log.problems))
@@ -252,7 +247,8 @@ def finish(bench: Bench, aborted: str) -> int:
     print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
     for s in failed:
         print(f"FAILED stage: {s.name}: {s.detail}")
-    print_log_summary(log.levels, len(log.problems), problems)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(log.levels.items())) or "empty"
+    print(f"server log: {counts}; {len(log.problems)} warning/error/4xx/5xx lines -> {problems}")
     write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
@@ -261,25 +257,6 @@ def finish(bench: Bench, aborted: str) -> int:
 def case_sizes(bench: Bench) -> list[int]:
     o = bench.opts
     return [o.cases, o.cases_large] if o.cases_large else [o.cases]
-
-
-def check_log(levels: Any, statuses: Any) -> Stage:
-    bad_levels = {k: v for k, v in levels.items() if k in ("error", "critical")}
-    bad_status = {k: v for k, v in statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
-    ok = not bad_levels and not bad_status
-    return Stage(
-        "server log: no errors, no 4xx/5xx", ok, "" if ok else f"{bad_levels} {bad_status}"
-    )
-
-
-def check_exit(codes: dict[str, int | None]) -> Stage:
-    ok = codes.get("server") == 0
-    return Stage("server stopped cleanly on SIGTERM", ok, "" if ok else f"exit codes {codes}")
-
-
-def print_log_summary(levels: Any, problems: int, path: Path) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(levels.items())) or "empty"
-    print(f"server log: {counts}; {problems} warning/error/4xx/5xx lines -> {path}")
 
 
 def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from bench import raw
-from bench.caserun import run_cases
-from bench.filingrun import load_filings, seed_filings
+from bench.cases import run_cases
+from bench.filing import load_filings, seed_filings
 from bench.loadgen import LoadResult, WrkRun, ensure_wrk
-from bench.msgrun import run_messages
-from bench.payrun import run_payments
+from bench.messages import run_messages
+from bench.payments import run_payments
 from bench.report import OUT, Stage, finish
 from bench.seed import Seeded, SeedError, SignedIn, call, client, insert_users, sign_in
 from bench.stack import DATABASE, Stack
@@ -41,9 +41,7 @@ SIZES: dict[str, tuple[int, int, str]] = {
     "open_orders": (100_000, 300, "orders past a deadline to sweep"),
     "orders": (1_000_000, 1500, "work orders for the statistics"),
 }
-# The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
-# Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
-# 795,555.5 -> 795,556 fen.
+# 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved 795,556 fen
 FEE_ESTIMATE = (
     "/api/v1/fees/estimate?kind=property&amount_fen=123456789&procedure=simplified"
     "&court_id=bj-chaoyang"
@@ -79,16 +77,9 @@ def parse_args(argv: list[str] | None) -> Options:
     for name, (full, smoke, what) in SIZES.items():
         flag = f"--{name.replace('_', '-')}"
         p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
-    p.add_argument(
-        "--cases-large",
-        type=int,
-        default=0,
-        help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
-    )
+    p.add_argument("--cases-large", type=int, default=0, help="then the case rows at this many")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    p.add_argument(
-        "--only-messages", action="store_true", help="skip the foundation, filing and case loads"
-    )
+    p.add_argument("--only-messages", action="store_true", help="only the message rows")
     p.add_argument("--json", type=Path, help="results file (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
@@ -112,7 +103,7 @@ def parse_args(argv: list[str] | None) -> Options:
 
 
 class Abort(Exception):
-    """A stage failed and the ones after it cannot run."""
+    pass
 
 
 @dataclass
@@ -191,7 +182,8 @@ class Bench:
         with self.stage(f"insert {o.users - o.tokens} users with pymongo"):
             with client(stack.db_uri) as mongo:
                 ids = insert_users(mongo[DATABASE], o.users - o.tokens, stack.keys.data_key)
-            expect(len(ids) == o.users, f"expected {o.users} litigants, found {len(ids)}")
+            if len(ids) != o.users:
+                raise SeedError(f"expected {o.users} litigants, found {len(ids)}")
         with self.stage("check GET /healthz, GET /api/v1/me and the fee estimate"):
             check_endpoints(stack.api, signed_in[0])
         return Seeded(signed_in, ids)
@@ -262,14 +254,13 @@ async def interruptible(work: Coroutine[Any, Any, T]) -> T:
 def check_endpoints(api: str, user: SignedIn) -> None:
     health, me = call(f"{api}/healthz"), call(f"{api}/api/v1/me", token=user.token)
     fee = call(f"{api}{FEE_ESTIMATE}").get("fee_fen")
-    expect(health.get("status") == "ok", f"GET /healthz: {health}")
-    expect(me.get("id") == user.user_id and me.get("role") == "litigant", f"/me: {me}")
-    expect(fee == FEE_EXPECTED, f"fee estimate: {fee} fen, expected {FEE_EXPECTED}")
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise SeedError(message)
+    for ok, message in (
+        (health.get("status") == "ok", f"GET /healthz: {health}"),
+        (me.get("id") == user.user_id and me.get("role") == "litigant", f"/me: {me}"),
+        (fee == FEE_EXPECTED, f"fee estimate: {fee} fen, expected {FEE_EXPECTED}"),
+    ):
+        if not ok:
+            raise SeedError(message)
 
 
 def say(message: str) -> None:

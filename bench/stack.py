@@ -34,12 +34,6 @@ class StackError(Exception):
     """The stack could not be started; the message says why, with the relevant log lines."""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -47,12 +41,15 @@ def _die_with_parent() -> None:
 
 
 def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-    own: dict[str, Any] = {
-        "start_new_session": True,
-        "preexec_fn": _die_with_parent,
-        "stdin": subprocess.DEVNULL,
-    }
-    return subprocess.Popen(argv, stdout=stdout, stderr=stderr, **own, **kwargs)
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        **kwargs,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def tail(path: Path, lines: int = 5) -> str:
@@ -61,13 +58,6 @@ def tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return "\n    ".join(text[-lines:]) or "(empty)"
-
-
-def secantusd_command() -> str:
-    beside = Path(sys.executable).parent / "secantusd-py"
-    if beside.exists():
-        return str(beside)
-    raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
 
 
 @dataclass(frozen=True)
@@ -114,9 +104,14 @@ class Stack:
             raise
 
     def start_database(self) -> None:
-        port, log = free_port(), self.workdir / "secantusd.log"
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port, log = int(s.getsockname()[1]), self.workdir / "secantusd.log"
+        secantusd = Path(sys.executable).parent / "secantusd-py"
+        if not secantusd.exists():
+            raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
         options = f"--host 127.0.0.1 --port {port} --log-level WARNING".split()
-        argv = [secantusd_command(), *options, "--storage-path", str(self.workdir / "db")]
+        argv = [str(secantusd), *options, "--storage-path", str(self.workdir / "db")]
         with log.open("ab") as out:
             proc = _spawn(argv, out, subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(("secantusd", proc))

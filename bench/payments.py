@@ -1,30 +1,193 @@
-"""The fee-payment rows: WeChat Pay's callbacks, first deliveries and repeats, and the ledger
-after each load (see bench/README.md)."""
+"""Fee payment: cases, fee notices and pending orders as the services write them, WeChat Pay's
+callbacks (first deliveries and repeats) and the ledger after each load (see bench/README.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
+import secrets
 import time
+import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo.database import Database
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench import caseseed as cs
-from bench import filingseed as fs
-from bench import payseed as ps
-from bench import raw
-from bench.filingrun import Filings
+from bench import cases as cs
+from bench import filing as fs
+from bench import raw, seed, shapes
+from bench.filing import Filings
 from bench.loadgen import LoadResult, WrkRun
 from bench.pairs import client, round_fits, settle, wrk
-from bench.seed import SeedError, SignedIn, call, check_plan, check_shapes
 from bench.stack import DATABASE, Stack
+from miniapp_stubs.wechatpay_crypto import load_private
+from miniapp_stubs.wechatpay_notify import envelope, signed_headers
+from miniapp_stubs.wechatpay_state import Order as PayOrder
+from miniapp_stubs.wechatpay_state import transaction_id
+from models.fee_notices import FeeNoticeDoc, NoticeStatus
+from models.payments import PaymentDoc, PaymentStatus
+from server.wechat.pay_config import dev_public_key_id
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
-Db = Database[dict[str, Any]]
+
+NOTIFY_PATH = "/api/v1/payments/wechat/notify"
+ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
+RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
+PAYERS = 1000  # seeded litigants who pay, round-robin
+FEE_FIELDS = ("fee_kind", "basis_amount_fen", "procedure", "full_fee_fen", "amount_fen")
+
+
+@dataclass(frozen=True)
+class PayKeys:
+    """The emulator's development keys (from the server's data directory), the merchant's
+    and app's ids (from a callback the emulator sent)."""
+
+    platform_key: rsa.RSAPrivateKey
+    key_id: str
+    apiv3_key: str
+    mchid: str = ""
+    appid: str = ""
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> PayKeys:
+        stored = json.loads((data_dir / "secrets.json").read_text())
+        key = load_private(stored["wechatpay_platform_key"])
+        return cls(key, dev_public_key_id(key), stored["wechatpay_apiv3_key"])
+
+    def transaction(self, payment: dict[str, Any], paid: dt.datetime) -> dict[str, Any]:
+        """TRANSACTION.SUCCESS's resource for ``payment``, by the emulator's ``Order``."""
+        request = {
+            "appid": self.appid,
+            "out_trade_no": payment["out_trade_no"],
+            "attach": "",
+            "amount": {"total": payment["amount_fen"]},
+            "openid": payment["payer_openid"],
+        }
+        at = paid.timestamp()
+        order = PayOrder(self.mchid, request, at, at, "", at, "SUCCESS", transaction_id(at), at)
+        return order.as_json()
+
+    def callback(self, resource: dict[str, Any], now: dt.datetime) -> str:
+        """The notification's JSON body, by the emulator's ``envelope``."""
+        kind, at = "TRANSACTION.SUCCESS", now.timestamp()
+        return envelope(self.apiv3_key, kind, resource, at, str(uuid.uuid4()))
+
+    def headers(self, body: str) -> dict[str, str]:
+        """A delivery of ``body`` now, by the emulator's ``signed_headers``."""
+        signed = signed_headers(self.platform_key, self.key_id, body, time.time())
+        return {"Content-Type": "application/json", **signed}
+
+    def line(self, body: str) -> str:
+        """One line of notify.lua's file, signed now (a JSON body holds no tab, no newline)."""
+        h = self.headers(body)
+        parts = ("Timestamp", "Nonce", "Signature")
+        return "\t".join([*(h[f"Wechatpay-{p}"] for p in parts), body]) + "\n"
+
+
+def notice_doc(
+    case: dict[str, Any], fees: dict[str, Any], payer_id: str, issued: dt.datetime
+) -> dict[str, Any]:
+    """``FeeNoticeService.issue``'s document, the amounts of ``fees`` (the API's notice)."""
+    return FeeNoticeDoc(
+        id=ObjectId(),
+        case_id=str(case["_id"]),
+        case_no=case["case_no"],
+        court_id=case["court_id"],
+        **{k: fees[k] for k in FEE_FIELDS},
+        breakdown=fees["breakdown"],
+        status=NoticeStatus.pending,
+        payer_ids=[payer_id],
+        issued_at=issued,
+        due_at=shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
+    ).model_dump(by_alias=True)
+
+
+def payment_doc(
+    notice: dict[str, Any], payer: tuple[str, str], court_name: str, made: dt.datetime
+) -> dict[str, Any]:
+    """``PaymentService.create``'s document (with ``open_for`` and the prepay_id)."""
+    oid = ObjectId()
+    stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
+    doc = PaymentDoc(
+        id=oid,
+        out_trade_no=f"MC{oid}",
+        fee_notice_id=str(notice["_id"]),
+        case_id=notice["case_id"],
+        case_no=notice["case_no"],
+        court_id=notice["court_id"],
+        payer_id=payer[0],
+        payer_openid=payer[1],
+        amount_fen=notice["amount_fen"] - notice["paid_fen"],
+        description=f"{court_name}诉讼费-{notice['case_no']}"[:120],
+        status=PaymentStatus.pending,
+        prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
+        expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
+        created_at=made,
+        updated_at=made,
+    )
+    return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
+
+
+@dataclass
+class Order:
+    payment: dict[str, Any]
+    notice_id: ObjectId
+    case_id: ObjectId
+
+
+@dataclass
+class PaySeeder:
+    """Inserts cases, notices and orders in batches; ``orders`` in insertion order."""
+
+    db: seed.Db
+    cipher: shapes.Cipher
+    fees: dict[str, Any]  # the API's notice: amounts and breakdown
+    court_name: str
+    staff_id: str
+    orders: list[Order] = field(default_factory=list)
+    seconds: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+
+    def payers(self) -> list[tuple[str, str]]:
+        found = self.db["users"].find({"role": "litigant"}, {"openid": 1}).limit(PAYERS)
+        return [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
+
+    def insert(self, count: int) -> list[Order]:
+        began = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        payers, made, numbers = self.payers(), [], cs.case_numbers(self.db)
+        for start in range(0, count, seed.BATCH):
+            batch = [
+                self._order(now, numbers, payers[i % len(payers)])
+                for i in range(start, min(start + seed.BATCH, count))
+            ]
+            for name, i in (("cases", 0), ("fee_notices", 1), ("payments", 2)):
+                self.db[name].insert_many([docs[i] for docs in batch], ordered=False)
+            made += [Order(p, n["_id"], c["_id"]) for c, n, p in batch]
+        numbers.commit()
+        self.orders += made
+        self.seconds += time.perf_counter() - began
+        return made
+
+    def _order(
+        self, now: dt.datetime, numbers: seed.Numbers, payer: tuple[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        rng = self.rng
+        at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
+        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
+        plaintiff, procedure = (shapes.person(rng), payer[0]), self.fees["procedure"]
+        case = cs.case_doc(self.cipher, rng, seq, at, plaintiff, payer[0], self.staff_id, procedure)
+        case["amount_fen"] = self.fees["basis_amount_fen"]
+        notice = notice_doc(case, self.fees, payer[0], at)
+        ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))
+        return case, notice, payment_doc(notice, payer, self.court_name, ordered)
+
+
 KEYS = {"POST notify first": "notify_first", "POST notify repeat": "notify_repeat"}
 REPEATS = 2000  # most credited orders the repeat load cycles through
 SERIAL = 20  # callbacks of a row measured one at a time
@@ -34,7 +197,7 @@ CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids:
 
 
 def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
-    keys = ps.PayKeys.from_data_dir(stack.data_dir)
+    keys = PayKeys.from_data_dir(stack.data_dir)
     with client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("pay one fee through the API and the emulator's callback"):
@@ -42,7 +205,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         keys = replace(keys, mchid=api.transaction["mchid"], appid=api.transaction["appid"])
         # the court's name, as the API's order describes itself ({court}诉讼费-{case_no})
         court = str(api.payment["description"]).rsplit("诉讼费-", 1)[0]
-        seeder = ps.PaySeeder(db, stack.cipher, api.notice, court, filings.clerk.user_id)
+        seeder = PaySeeder(db, stack.cipher, api.notice, court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
         with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
@@ -52,7 +215,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
         bench.note(f"one callback alone: first {lone[0]:.3f} s, repeat {lone[1]:.3f} s")
         command = {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1}
-        check_plan(bench, db, "the callback's order lookup", command)
+        seed.check_plan(bench, db, "the callback's order lookup", command)
         calls, rest = Callbacks(bench, stack.api, keys), seeder.orders[1:]
         pool, began = first_delivery(calls, (rest[:warm], rest[warm:]), lone[0])
         settle(bench, "the first-delivery callbacks")
@@ -69,17 +232,17 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
     bench.fact("payments", {**facts, "credited": after.paid})
 
 
-def check_unchanged(db: Db, before: Ledger, after: Ledger) -> None:
+def check_unchanged(db: seed.Db, before: Ledger, after: Ledger) -> None:
     if not after.same_as(before):
-        raise SeedError(f"before {before.summary()}; after {after.summary()}")
+        raise seed.SeedError(f"before {before.summary()}; after {after.summary()}")
     audits = db["audit"].count_documents({"action": "payment.paid"})
     paid = db["payments"].count_documents({"status": "paid"})
     if audits != paid:
-        raise SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
+        raise seed.SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
 
 
 def check_one(
-    bench: Bench, api_url: str, keys: ps.PayKeys, db: Db, pair: tuple[ApiPaid, ps.Order]
+    bench: Bench, api_url: str, keys: PayKeys, db: seed.Db, pair: tuple[ApiPaid, Order]
 ) -> tuple[float, float]:
     """One seeded callback twice (credited once, then nothing); the seconds of each."""
     api, order = pair
@@ -88,8 +251,8 @@ def check_one(
     first = post(api_url, keys, body)
     once = ledger(db, [order])
     if once.paid != 1 or once.problems:
-        raise SeedError(f"after one callback: {once.summary()} {once.problems}")
-    check_shapes(
+        raise seed.SeedError(f"after one callback: {once.summary()} {once.problems}")
+    seed.check_shapes(
         "payments",
         [
             (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
@@ -100,7 +263,7 @@ def check_one(
     )
     again = post(api_url, keys, body)
     if not ledger(db, [order]).same_as(once):
-        raise SeedError("a repeated callback changed the order")
+        raise seed.SeedError("a repeated callback changed the order")
     bench.fact("notify alone (s)", {"first": first, "repeat": again})
     return first, again
 
@@ -111,10 +274,10 @@ class Callbacks:
 
     bench: Bench
     api: str
-    keys: ps.PayKeys
+    keys: PayKeys
     bodies: dict[str, str] = field(default_factory=dict)
 
-    def body(self, order: ps.Order) -> str:
+    def body(self, order: Order) -> str:
         number = order.payment["out_trade_no"]
         if number not in self.bodies:
             now = dt.datetime.now(dt.UTC)
@@ -134,15 +297,15 @@ class Callbacks:
     def serially(self, name: str, bodies: list[str]) -> None:
         try:
             took = sorted(post(self.api, self.keys, b) for b in bodies)
-        except SeedError as e:
+        except seed.SeedError as e:
             self.bench.record(LoadResult(name, problem=str(e)), KEYS[name])
             return
         self.bench.record(raw.result(name, raw.Tally(took), sum(took)), KEYS[name])
 
 
 def first_delivery(
-    calls: Callbacks, pools: tuple[list[ps.Order], list[ps.Order]], lone: float
-) -> tuple[list[ps.Order], dt.datetime | None]:
+    calls: Callbacks, pools: tuple[list[Order], list[Order]], lone: float
+) -> tuple[list[Order], dt.datetime | None]:
     """wrk over the warm-up's orders, then the load's (or ``SERIAL`` one at a time); the
     measured orders and when wrk started on them."""
     bench, name = calls.bench, "POST notify first"
@@ -163,7 +326,7 @@ def first_delivery(
     return pools[1], started[0] if started else None
 
 
-def credited_in_window(bench: Bench, db: Db, pool: list[ps.Order], began: dt.datetime) -> None:
+def credited_in_window(bench: Bench, db: seed.Db, pool: list[Order], began: dt.datetime) -> None:
     seconds = bench.opts.duration
     end = began + dt.timedelta(seconds=seconds)
     found = 0
@@ -179,7 +342,7 @@ def credited_in_window(bench: Bench, db: Db, pool: list[ps.Order], began: dt.dat
     )
 
 
-def repeat(calls: Callbacks, db: Db, lone: float) -> None:
+def repeat(calls: Callbacks, db: seed.Db, lone: float) -> None:
     bench, name = calls.bench, "POST notify repeat"
     paid = {d["out_trade_no"] for d in db["payments"].find({"status": "paid"}, {"out_trade_no": 1})}
     bodies = [b for number, b in calls.bodies.items() if number in paid][:REPEATS]
@@ -192,15 +355,15 @@ def repeat(calls: Callbacks, db: Db, lone: float) -> None:
         bench.record_wrk(run, name, calls.api, KEYS[name])
 
 
-def check_ledger(bench: Bench, db: Db, orders: list[ps.Order], after: str, load: Any) -> Ledger:
+def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, load: Any) -> Ledger:
     """No order credited twice; with ``load`` (its orders, its result), at least as many of
     its orders credited as answers counted."""
     with bench.stage(f"check after the {after}: no order credited twice"):
         found = settled_ledger(db, orders)
         if found.problems:
-            raise SeedError(f"{len(found.problems)} orders wrong: {found.problems[:3]}")
+            raise seed.SeedError(f"{len(found.problems)} orders wrong: {found.problems[:3]}")
         if load is not None and load[1].ok and ledger(db, load[0]).paid < load[1].requests:
-            raise SeedError(f"{load[1].requests} callbacks answered, fewer credited")
+            raise seed.SeedError(f"{load[1].requests} callbacks answered, fewer credited")
     bench.note(f"after the {after}: {found.summary()}")
     return found
 
@@ -216,19 +379,21 @@ class ApiPaid:
     transaction: dict[str, Any]
 
 
-def api_paid(api: str, emulator: str, litigant: fs.Filer, clerk: SignedIn, db: Db) -> ApiPaid:
+def api_paid(
+    api: str, emulator: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db
+) -> ApiPaid:
     case_id = cs.api_case(api, litigant, clerk, db)
     notice = db["fee_notices"].find_one({"case_id": case_id, "status": "pending"})
     if notice is None:
-        raise SeedError(f"no pending fee notice for the API's case {case_id}")
+        raise seed.SeedError(f"no pending fee notice for the API's case {case_id}")
     body = {"fee_notice_id": str(notice["_id"])}
-    order = call(f"{api}/api/v1/payments", body, litigant.token, status=201)
+    order = seed.call(f"{api}/api/v1/payments", body, litigant.token, status=201)
     prepay_id = order["pay_params"]["package"].removeprefix("prepay_id=")
-    call(f"{emulator}/_emulator/pay/confirm", {"prepay_id": prepay_id})
+    seed.call(f"{emulator}/_emulator/pay/confirm", {"prepay_id": prepay_id})
     delivery = delivered(emulator, f"MC{order['payment_id']}")
     payment = db["payments"].find_one({"_id": ObjectId(order["payment_id"])}) or {}
     if payment.get("status") != "paid":
-        raise SeedError(f"the API's payment is {payment.get('status')} after its callbacks")
+        raise seed.SeedError(f"the API's payment is {payment.get('status')} after its callbacks")
     case = db["cases"].find_one({"_id": ObjectId(case_id)}) or {}
     notice = db["fee_notices"].find_one({"_id": notice["_id"]}) or {}
     return ApiPaid(case, notice, payment, delivery["resource"])
@@ -239,21 +404,23 @@ def delivered(emulator: str, out_trade_no: str, timeout: float = 15) -> dict[str
     url = f"{emulator}/_emulator/pay/notifications?out_trade_no={out_trade_no}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sent = call(url).get("notifications", [])
+        sent = seed.call(url).get("notifications", [])
         found = [n for n in sent if n["event_type"] == "TRANSACTION.SUCCESS"]
         if found and found[0]["done"]:
             answers = [a["status"] for a in found[0]["attempts"]]
             if not answers or set(answers) != {204}:
-                raise SeedError(f"the emulator's callbacks were answered {answers}")
+                raise seed.SeedError(f"the emulator's callbacks were answered {answers}")
             return dict(found[0])
         time.sleep(0.1)
-    raise SeedError(f"the emulator's callback for {out_trade_no} not done in {timeout:.0f} s")
+    raise seed.SeedError(f"the emulator's callback for {out_trade_no} not done in {timeout:.0f} s")
 
 
-def post(api: str, keys: ps.PayKeys, body: str) -> float:
+def post(api: str, keys: PayKeys, body: str) -> float:
     """One callback delivered now, freshly signed; its seconds. SeedError unless 204."""
     began = time.perf_counter()
-    call(f"{api}{ps.NOTIFY_PATH}", headers=keys.headers(body), raw=(body.encode(), ""), status=204)
+    seed.call(
+        f"{api}{NOTIFY_PATH}", headers=keys.headers(body), raw=(body.encode(), ""), status=204
+    )
     return time.perf_counter() - began
 
 
@@ -275,7 +442,7 @@ class Ledger:
         return f"{self.paid} credited, {self.pending} pending, {self.paid_events} 缴费 events"
 
 
-def settled_ledger(db: Db, orders: list[ps.Order], limit: float = 120) -> Ledger:
+def settled_ledger(db: seed.Db, orders: list[Order], limit: float = 120) -> Ledger:
     """The ledger once two readings a second apart agree (callbacks may still be running)."""
     began, last = time.monotonic(), ledger(db, orders)
     while time.monotonic() - began < limit:
@@ -284,10 +451,10 @@ def settled_ledger(db: Db, orders: list[ps.Order], limit: float = 120) -> Ledger
         if now.same_as(last):
             return now
         last = now
-    raise SeedError(f"the payments still changing {limit:.0f} s after the load")
+    raise seed.SeedError(f"the payments still changing {limit:.0f} s after the load")
 
 
-def ledger(db: Db, orders: list[ps.Order]) -> Ledger:
+def ledger(db: seed.Db, orders: list[Order]) -> Ledger:
     """Each order paid (its notice credited its amount, one 缴费 event) or pending (nothing
     credited, no event); anything else is a problem."""
     out = Ledger()
@@ -303,12 +470,12 @@ def ledger(db: Db, orders: list[ps.Order]) -> Ledger:
     return out
 
 
-def _by_id(db: Db, name: str, ids: list[ObjectId], fields: str) -> dict[ObjectId, Any]:
+def _by_id(db: seed.Db, name: str, ids: list[ObjectId], fields: str) -> dict[ObjectId, Any]:
     projection = dict.fromkeys([*fields.split(), "version"], 1)
     return {d["_id"]: d for d in db[name].find({"_id": {"$in": ids}}, projection)}
 
 
-def _tally(out: Ledger, order: ps.Order, payment: Any, notice: Any, case: Any) -> None:
+def _tally(out: Ledger, order: Order, payment: Any, notice: Any, case: Any) -> None:
     number = order.payment["out_trade_no"]
     if payment is None or notice is None or case is None:
         out.problems.append(f"{number}: payment, notice or case missing")
