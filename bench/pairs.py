@@ -45,7 +45,7 @@ def ops(call_: RawCall) -> raw.OpFactory:
 def pair(
     bench: Bench,
     names: Names,
-    keys: Names,
+    key: str,
     url: str,
     token: str,
     raw_call: RawCall,
@@ -59,15 +59,19 @@ def pair(
 ) -> None:
     """Probe (or take the ``lone`` times already measured), then wrk (``run``, else
     ``me.lua`` GETting ``url`` with ``token``) and the raw load (``raw_ops``, else
-    ``raw_call`` over and over), each followed by ``settle``."""
+    ``raw_call`` over and over), each followed by ``settle``; results under ``key`` and
+    ``raw_{key}``. Where a round would not fit, the lone requests make the rows."""
+    keys = (key, f"raw_{key}")
     api_call = api_call or (lambda: call(url, token=token, timeout=timeout))
-    ready = (
-        fits(bench, names, keys, lone) if lone else probe(bench, names, keys, api_call, raw_call)
-    )
-    if not ready:
+    lone = lone or probe(bench, names, keys, api_call, raw_call)
+    if lone is None:
         return
-    run = run or wrk(bench, "me.lua", (token_file(bench, token, keys[0]),))
-    bench.record_wrk(run, names[0], url, keys[0], warm=warm)
+    if not round_fits(bench, names[0], max(lone)):
+        for name, k, took in zip(names, keys, lone, strict=True):
+            bench.record(LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
+        return
+    run = run or wrk(bench, "me.lua", (token_file(bench, token, key),))
+    bench.record_wrk(run, names[0], url, key, warm=warm)
     settle(bench, f"the {names[0]} load")
     bench.record_raw(names[1], keys[1], raw_ops or ops(raw_call))
     settle(bench, f"the {names[1]} load")
@@ -75,9 +79,8 @@ def pair(
 
 def probe(
     bench: Bench, names: Names, keys: Names, api_call: Callable[[], Any], raw_call: RawCall
-) -> bool:
-    """One request alone through the API, one raw: whether the loads can run in time."""
-    api_name = names[0]
+) -> tuple[float, float] | None:
+    """One request alone through the API, one raw: their seconds (None if one failed)."""
     try:
         began = time.perf_counter()
         api_call()
@@ -87,23 +90,13 @@ def probe(
         for name, key in zip(names, keys, strict=True):
             problem = f"one request alone failed: {type(e).__name__}: {e}"
             bench.record(LoadResult(name, problem=problem), key)
-        return False
-    bench.fact(f"{api_name} alone (s)", {"api": api_s, "raw": raw_s})
+        return None
+    bench.fact(f"{names[0]} alone (s)", {"api": api_s, "raw": raw_s})
     bench.note(
-        f"{api_name}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
+        f"{names[0]}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
         f"(one at a time, API/raw = {raw_s / api_s:.2f})"
     )
-    return fits(bench, names, keys, (api_s, raw_s))
-
-
-def fits(bench: Bench, names: Names, keys: Names, lone: tuple[float, float]) -> bool:
-    """Whether a round fits half the load; else the rows are made of the ``lone`` requests."""
-    if round_fits(bench, names[0], max(lone)):
-        return True
-    for name, key, took in zip(names, keys, lone, strict=True):
-        ms = took * 1000
-        bench.record(LoadResult(name, 1, took, rps=1 / took, p50_ms=ms, p99_ms=ms), key)
-    return False
+    return api_s, raw_s
 
 
 def round_fits(bench: Bench, name: str, lone: float, instead: str = ONE_AT_A_TIME) -> bool:

@@ -96,8 +96,7 @@ def notice_doc(
     return FeeNoticeDoc(
         id=ObjectId(),
         case_id=str(case["_id"]),
-        case_no=case["case_no"],
-        court_id=case["court_id"],
+        **{k: case[k] for k in ("case_no", "court_id")},
         **{k: fees[k] for k in FEE_FIELDS},
         breakdown=fees["breakdown"],
         status=NoticeStatus.pending,
@@ -117,9 +116,7 @@ def payment_doc(
         id=oid,
         out_trade_no=f"MC{oid}",
         fee_notice_id=str(notice["_id"]),
-        case_id=notice["case_id"],
-        case_no=notice["case_no"],
-        court_id=notice["court_id"],
+        **{k: notice[k] for k in ("case_id", "case_no", "court_id")},
         payer_id=payer[0],
         payer_openid=payer[1],
         amount_fen=notice["amount_fen"] - notice["paid_fen"],
@@ -127,8 +124,7 @@ def payment_doc(
         status=PaymentStatus.pending,
         prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
         expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
-        created_at=made,
-        updated_at=made,
+        **dict.fromkeys(("created_at", "updated_at"), made),
     )
     return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
 
@@ -157,22 +153,17 @@ class PaySeeder:
         found = self.db["users"].find({"role": "litigant"}, {"openid": 1}).limit(PAYERS)
         return [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
 
-    def insert(self, count: int) -> list[Order]:
-        began = time.perf_counter()
-        now = dt.datetime.now(dt.UTC)
-        payers, made, numbers = self.payers(), [], cs.case_numbers(self.db)
-        for start in range(0, count, seed.BATCH):
-            batch = [
-                self._order(now, numbers, payers[i % len(payers)])
-                for i in range(start, min(start + seed.BATCH, count))
-            ]
-            for name, i in (("cases", 0), ("fee_notices", 1), ("payments", 2)):
-                self.db[name].insert_many([docs[i] for docs in batch], ordered=False)
-            made += [Order(p, n["_id"], c["_id"]) for c, n, p in batch]
+    def insert(self, count: int) -> None:
+        began, now = time.perf_counter(), dt.datetime.now(dt.UTC)
+        payers, numbers = self.payers(), cs.case_numbers(self.db)
+        made = [self._order(now, numbers, payers[i % len(payers)]) for i in range(count)]
+        for name, docs in zip(
+            ("cases", "fee_notices", "payments"), zip(*made, strict=True), strict=True
+        ):
+            seed.insert_batches(self.db[name], docs)
         numbers.commit()
-        self.orders += made
+        self.orders += [Order(p, n["_id"], c["_id"]) for c, n, p in made]
         self.seconds += time.perf_counter() - began
-        return made
 
     def _order(
         self, now: dt.datetime, numbers: seed.Numbers, payer: tuple[str, str]

@@ -84,6 +84,14 @@ def call(
     return dict(answer)
 
 
+def check_page(url: str, token: str, expected: list[str], timeout: float = 30) -> None:
+    """The API's first page (20, and more after) is the raw query's, in the same order."""
+    page = call(url, token=token, timeout=timeout)
+    got = [item["id"] for item in page.get("items", [])]
+    if got != expected or len(got) != 20 or not page.get("next_cursor"):
+        raise SeedError(f"GET {url}: API {got[:3]}... ({len(got)}), raw {expected[:3]}...")
+
+
 def phone_ip(n: int) -> str:
     return f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
 
