@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from bson import ObjectId
+
 from bench import raw
 from bench.cases import run_cases
 from bench.filing import load_filings, seed_filings
@@ -21,7 +23,7 @@ from bench.loadgen import LoadResult, WrkRun, ensure_wrk
 from bench.messages import run_messages
 from bench.payments import run_payments
 from bench.report import OUT, Stage, finish
-from bench.seed import Seeded, SeedError, SignedIn, call, client, insert_users, sign_in
+from bench.seed import SeedError, SignedIn, call, client, insert_users, sign_in
 from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
@@ -161,21 +163,21 @@ class Bench:
                 stack.start()
             say(f"  api {stack.api}, emulator {stack.emulator}, db {stack.db_uri}")
             self.db_uri = stack.db_uri
-            seeded = self.seed(stack)
+            signed_in, user_ids = self.seed(stack)
             # the foundation rows first, before bulk seeding leaves the database flushing
             if not self.opts.only_messages:
-                self.load(stack, seeded)
-            filings = seed_filings(self, stack, seeded.user_ids)
+                self.load(stack, signed_in, user_ids)
+            filings = seed_filings(self, stack, user_ids)
             if not self.opts.only_messages:
                 load_filings(self, stack, filings)
-                run_cases(self, stack, filings, seeded.user_ids)
+                run_cases(self, stack, filings, user_ids)
                 run_payments(self, stack, filings)
-            run_messages(self, stack, filings, seeded.user_ids)
+            run_messages(self, stack, filings, user_ids)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)
 
-    def seed(self, stack: Stack) -> Seeded:
+    def seed(self, stack: Stack) -> tuple[list[SignedIn], list[ObjectId]]:
         o = self.opts
         with self.stage(f"sign in {o.tokens} users through the API"):
             signed_in = sign_in(stack.api, stack.emulator, o.tokens)
@@ -186,12 +188,12 @@ class Bench:
                 raise SeedError(f"expected {o.users} litigants, found {len(ids)}")
         with self.stage("check GET /healthz, GET /api/v1/me and the fee estimate"):
             check_endpoints(stack.api, signed_in[0])
-        return Seeded(signed_in, ids)
+        return signed_in, ids
 
-    def load(self, stack: Stack, seeded: Seeded) -> None:
+    def load(self, stack: Stack, signed_in: list[SignedIn], user_ids: list[ObjectId]) -> None:
         o = self.opts
         tokens = self.workdir / "tokens.txt"
-        tokens.write_text("".join(f"{s.token}\n" for s in seeded.signed_in))
+        tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
         plain = WrkRun(self.wrk, o.threads, o.connections, o.duration)
         authed = WrkRun(
             self.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua", (str(tokens),)
@@ -199,7 +201,7 @@ class Bench:
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
-        self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(seeded.user_ids))
+        self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(user_ids))
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
@@ -275,8 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     workdir = Path(tempfile.mkdtemp(prefix="microcourt-bench-"))
+    bench, aborted = Bench(opts, workdir), ""
     try:
-        return run(Bench(opts, workdir))
+        try:
+            bench.execute()
+        except Abort as e:
+            aborted = str(e)
+            say(f"FAILED: {e}")
+        return finish(bench, aborted)
     except KeyboardInterrupt:
         say("interrupted; everything stopped")
         return 130
@@ -285,13 +293,3 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def run(bench: Bench) -> int:
-    aborted = ""
-    try:
-        bench.execute()
-    except Abort as e:
-        aborted = str(e)
-        say(f"FAILED: {e}")
-    return finish(bench, aborted)

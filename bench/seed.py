@@ -43,12 +43,6 @@ class SignedIn:
     user_id: str
 
 
-@dataclass(frozen=True)
-class Seeded:
-    signed_in: list[SignedIn]
-    user_ids: list[ObjectId]
-
-
 def client(db_uri: str) -> MongoClient[dict[str, Any]]:
     return MongoClient(db_uri, tz_aware=True)
 

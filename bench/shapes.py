@@ -64,10 +64,6 @@ def person_name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + rng.choice(_GIVEN)
 
 
-def phone(rng: random.Random) -> str:
-    return f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"
-
-
 @dataclass(frozen=True)
 class Person:
     name: str
@@ -77,13 +73,10 @@ class Person:
 
 
 def person(rng: random.Random, name: str | None = None, number: str | None = None) -> Person:
+    name, number = name or person_name(rng), number or id_number(rng)
+    phone = f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"
     street = rng.choice(("建国路", "朝阳北路", "中关村大街", "望京街", "三里屯路"))
-    return Person(
-        name=name or person_name(rng),
-        id_number=number or id_number(rng),
-        phone=phone(rng),
-        address=f"北京市朝阳区{street}{rng.randrange(1, 300)}号",
-    )
+    return Person(name, number, phone, f"北京市朝阳区{street}{rng.randrange(1, 300)}号")
 
 
 def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[str, Any]:
