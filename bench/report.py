@@ -187,13 +187,11 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
     lines += _rows(ROWS[:7], results, r)
-    for size in cases:
-        for kind, (api_name, raw_name) in CASE_ROWS.items():
-            api_key, raw_key = case_keys(kind, size)
-            label = size_label(size)
-            lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
-            ratio = _fmt(r.get(raw_key), ".2f")
-            lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
+    for label in map(size_label, cases):
+        for kind, names in CASE_ROWS.items():
+            pairs = zip(names, ("", "raw_"), ("", " (e)"), strict=True)
+            rows = [(f"{n} {label}", f"{raw}case_{kind}_{label}", m, None) for n, raw, m in pairs]
+            lines += _rows(rows, results, r)
     lines += _rows(ROWS[7:10], results, r)
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
@@ -213,11 +211,6 @@ def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
     met = me_ratio >= TARGET
     verdict = "MET" if met else "MISSED"
     return f"target GET /me >= 70% of healthz throughput: {verdict} ({me_ratio:.0%})", met
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -249,7 +242,9 @@ def finish(bench: Bench, aborted: str) -> int:
         print(f"FAILED stage: {s.name}: {s.detail}")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(log.levels.items())) or "empty"
     print(f"server log: {counts}; {len(log.problems)} warning/error/4xx/5xx lines -> {problems}")
-    write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
+    found = json.dumps(payload(bench, log.as_json(), met, aborted), indent=2, ensure_ascii=False)
+    o.json_path.parent.mkdir(parents=True, exist_ok=True)
+    o.json_path.write_text(found + "\n", encoding="utf-8")
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
 
