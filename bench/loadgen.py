@@ -45,9 +45,6 @@ class LoadResult:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in found.items()}
 
 
-# ---- wrk
-
-
 def ensure_wrk() -> str:
     """The wrk binary; installed with apt-get (Debian package ``wrk``) when missing."""
     found = shutil.which("wrk")
@@ -69,7 +66,7 @@ def ensure_wrk() -> str:
 
 def wrk_version(wrk: str) -> str:
     out = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else ""
+    return ((out.stdout or out.stderr).splitlines() or [""])[0].strip()
 
 
 def _ms(value: str, unit: str) -> float:
@@ -88,15 +85,9 @@ def parse_wrk(name: str, text: str) -> LoadResult:
     errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
     if exhausted := _EXHAUSTED.search(text):
         errors[f"{exhausted.group(2)}s_exhausted"] = int(exhausted.group(1))
-    return LoadResult(
-        name,
-        requests=int(total.group(1)),
-        seconds=_ms(total.group(2), total.group(3)) / 1000,
-        rps=float(rps.group(1)),
-        p50_ms=percentiles[50.0],
-        p99_ms=percentiles[99.0],
-        errors=errors,
-    )
+    seconds = _ms(total.group(2), total.group(3)) / 1000
+    rate, p50, p99 = float(rps.group(1)), percentiles[50.0], percentiles[99.0]
+    return LoadResult(name, int(total.group(1)), seconds, rate, p50, p99, errors)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
-"""A row pair: one request alone through the API and one raw (``probe``), then wrk and the raw
-driver for the same time, or, where SecantusDB would only queue them, the lone requests as the
-rows (``serially``); after each load, the wait for the work it left behind (``settle``)."""
+"""A row pair: one request alone each (``probe``), then wrk and the raw load, or the lone
+requests as the rows where SecantusDB would only queue them; ``settle`` after each load."""
 
 from __future__ import annotations
 
@@ -11,62 +10,42 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import MongoClient
 
 from bench import raw
 from bench.loadgen import LoadResult, WrkRun
-from bench.seed import call
+from bench.seed import call, client
 from bench.stack import DATABASE
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
 BENCH = Path(__file__).resolve().parent
-WRK_TIMEOUT = 30  # seconds: a slow answer is measured, not counted as an error
 IDLE_MS = 50.0  # the database is idle again when a point read takes less than this
 ONE_AT_A_TIME = "one request at a time instead (the row's requests/s is 1 / latency)"
 Names = tuple[str, str]  # (API row, raw row); their result keys likewise
 RawCall = Callable[[raw.Db], Awaitable[Any]]
 
 
-def client(db_uri: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(db_uri, tz_aware=True)
-
-
 def wrk(bench: Bench, script: str, args: tuple[str, ...], seconds: int | None = None) -> WrkRun:
-    """wrk with one of the bench's Lua scripts, the filing loads' 30 s timeout."""
-    o = bench.opts
-    return WrkRun(
-        bench.wrk,
-        o.threads,
-        o.connections,
-        seconds or o.duration,
-        BENCH / script,
-        args,
-        WRK_TIMEOUT,
-    )
+    """wrk with one of the bench's Lua scripts and a 30 s timeout."""
+    o, script_path = bench.opts, BENCH / script
+    return WrkRun(bench.wrk, o.threads, o.connections, seconds or o.duration, script_path, args, 30)
 
 
 def token_file(bench: Bench, token: str, name: str) -> str:
-    """A file of one token, for me.lua and post.lua."""
     path = bench.workdir / f"token-{name}.txt"
     path.write_text(f"{token}\n")
     return str(path)
 
 
 def ops(call_: RawCall) -> raw.OpFactory:
-    """The same call in both phases."""
-
-    def factory(db: raw.Db, phase: str) -> raw.Op:
-        return lambda: call_(db)
-
-    return factory
+    return lambda db, phase: lambda: call_(db)
 
 
 def pair(
     bench: Bench,
     names: Names,
-    keys: Names,
+    key: str,
     url: str,
     token: str,
     raw_call: RawCall,
@@ -80,15 +59,19 @@ def pair(
 ) -> None:
     """Probe (or take the ``lone`` times already measured), then wrk (``run``, else
     ``me.lua`` GETting ``url`` with ``token``) and the raw load (``raw_ops``, else
-    ``raw_call`` over and over), each followed by ``settle``."""
+    ``raw_call`` over and over), each followed by ``settle``; results under ``key`` and
+    ``raw_{key}``. Where a round would not fit, the lone requests make the rows."""
+    keys = (key, f"raw_{key}")
     api_call = api_call or (lambda: call(url, token=token, timeout=timeout))
-    ready = (
-        fits(bench, names, keys, lone) if lone else probe(bench, names, keys, api_call, raw_call)
-    )
-    if not ready:
+    lone = lone or probe(bench, names, keys, api_call, raw_call)
+    if lone is None:
         return
-    run = run or wrk(bench, "me.lua", (token_file(bench, token, keys[0]),))
-    bench.record_wrk(run, names[0], url, keys[0], warm=warm)
+    if not round_fits(bench, names[0], max(lone)):
+        for name, k, took in zip(names, keys, lone, strict=True):
+            bench.record(LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
+        return
+    run = run or wrk(bench, "me.lua", (token_file(bench, token, key),))
+    bench.record_wrk(run, names[0], url, key, warm=warm)
     settle(bench, f"the {names[0]} load")
     bench.record_raw(names[1], keys[1], raw_ops or ops(raw_call))
     settle(bench, f"the {names[1]} load")
@@ -96,14 +79,8 @@ def pair(
 
 def probe(
     bench: Bench, names: Names, keys: Names, api_call: Callable[[], Any], raw_call: RawCall
-) -> bool:
-    """One request alone through the API, one raw: whether the loads can run in time.
-
-    SecantusDB runs one query at a time, so ``connections`` requests in flight take about
-    ``connections`` times as long as one; if that exceeds half the load's duration, nothing
-    would complete and the database would be busy for minutes after: the rows are then made
-    of the lone requests (``serially``)."""
-    api_name = names[0]
+) -> tuple[float, float] | None:
+    """One request alone through the API, one raw: their seconds (None if one failed)."""
     try:
         began = time.perf_counter()
         api_call()
@@ -113,27 +90,18 @@ def probe(
         for name, key in zip(names, keys, strict=True):
             problem = f"one request alone failed: {type(e).__name__}: {e}"
             bench.record(LoadResult(name, problem=problem), key)
-        return False
-    bench.fact(f"{api_name} alone (s)", {"api": api_s, "raw": raw_s})
+        return None
+    bench.fact(f"{names[0]} alone (s)", {"api": api_s, "raw": raw_s})
     bench.note(
-        f"{api_name}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
+        f"{names[0]}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
         f"(one at a time, API/raw = {raw_s / api_s:.2f})"
     )
-    return fits(bench, names, keys, (api_s, raw_s))
-
-
-def fits(bench: Bench, names: Names, keys: Names, lone: tuple[float, float]) -> bool:
-    """Whether a round of ``connections`` requests fits half the load; else the rows are
-    made of the ``lone`` requests."""
-    if round_fits(bench, names[0], max(lone)):
-        return True
-    serially(bench, names, keys, lone)
-    return False
+    return api_s, raw_s
 
 
 def round_fits(bench: Bench, name: str, lone: float, instead: str = ONE_AT_A_TIME) -> bool:
     """Whether ``connections`` requests of ``lone`` seconds, one after another as SecantusDB
-    serves them, take at most half the load; if not, says so."""
+    serves them, take at most half the load (else nothing would complete); if not, says so."""
     o = bench.opts
     round_s = lone * o.connections
     if round_s * 2 <= o.duration:  # concurrency costs more than the sum of lone requests
@@ -145,17 +113,8 @@ def round_fits(bench: Bench, name: str, lone: float, instead: str = ONE_AT_A_TIM
     return False
 
 
-def serially(bench: Bench, names: Names, keys: Names, seconds: tuple[float, float]) -> None:
-    """Rows from the lone requests: SecantusDB serves one query at a time, so concurrency would
-    only queue them; the ratio of one request's latencies is what can be measured."""
-    for name, key, took in zip(names, keys, seconds, strict=True):
-        ms = took * 1000
-        bench.record(LoadResult(name, 1, took, rps=1 / took, p50_ms=ms, p99_ms=ms), key)
-
-
 def settle(bench: Bench, after: str, limit: float = 300) -> None:
-    """Wait for the work a load left behind: queries still running for requests wrk gave up
-    on, and the outbox worker's sends of the notices just queued."""
+    """Wait for the work a load left behind: queries wrk gave up on, the outbox's sends."""
     began = time.perf_counter()
     with client(bench.db_uri) as mongo:
         db, quiet = mongo[DATABASE], 0

@@ -1,41 +1,26 @@
 """The raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from
-as many asyncio tasks as wrk has connections, for the same time; every latency is recorded.
-
-- ``find_one``: ``find_one({"_id": ...})`` on users, as ``GET /me`` on a user-cache miss;
-- ``queue_page``: the review queue's first page, as ``ReviewService.queue``;
-- ``submit``: every database call of ``FilingService.submit``, each on a draft of its own.
-"""
+as many asyncio tasks as wrk has connections, for the same time (see bench/README.md)."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from bench import shapes
-from bench.filingseed import QUEUE_PAGE
 from bench.loadgen import LoadResult
-from models.filings import FilingDoc
-from models.users import Role
-from server.files.store import grant_update
-from server.filing.filings import submitted_notice
-from server.filing.store import queue_page as store_queue_page
-from server.filing.store import submit_update
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
-from server.platform.mongo import change_one
 
 Db = AsyncDatabase[dict[str, Any]]
 SyncDb = Database[dict[str, Any]]
@@ -44,7 +29,7 @@ OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> ope
 
 
 class Exhausted(Exception):
-    """No draft left to submit."""
+    pass
 
 
 @dataclass
@@ -99,35 +84,28 @@ async def drive(op: Op, tasks: int, seconds: float) -> Tally:
 async def measure(
     name: str, uri: str, database: str, ops: OpFactory, tasks: int, seconds: int, warmup: int
 ) -> LoadResult:
-    """A warm-up (thrown away), then the measured run, each with its own operation.
-
-    Counted as wrk counts: the operations that complete within ``seconds``, over ``seconds``
-    (the ones still running then are awaited, not counted)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, maxPoolSize=max(100, tasks), connectTimeoutMS=HEARTBEAT_MS
-    )
-    try:
+    """A warm-up (thrown away), then the measured run, each with its own operation; counted
+    as wrk counts (what completes within ``seconds``)."""
+    async with connect(uri, tasks) as client:
         db = client[database]
         if warmup > 0:
             await drive(ops(db, "warmup"), tasks, warmup)
         tally = await drive(ops(db, "measured"), tasks, seconds)
-    finally:
-        await client.close()
     return result(name, tally, float(seconds))
+
+
+def connect(uri: str, tasks: int = 1) -> AsyncMongoClient[dict[str, Any]]:
+    pool = max(100, tasks)
+    return AsyncMongoClient(uri, tz_aware=True, maxPoolSize=pool, connectTimeoutMS=HEARTBEAT_MS)
 
 
 async def time_once(uri: str, database: str, call: Callable[[Db], Awaitable[Any]]) -> float:
     """Seconds ``call`` takes alone (on a connection already open)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, connectTimeoutMS=HEARTBEAT_MS
-    )
-    try:
+    async with connect(uri) as client:
         await client.admin.command("ping")
         began = time.perf_counter()
         await call(client[database])
         return time.perf_counter() - began
-    finally:
-        await client.close()
 
 
 def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
@@ -135,19 +113,11 @@ def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
     errors = {"driver_errors": tally.failures, "not_found": tally.misses}
     if tally.exhausted:
         errors["drafts_exhausted"] = tally.exhausted
-    return LoadResult(
-        name,
-        requests=len(lat),
-        seconds=elapsed,
-        rps=len(lat) / elapsed if elapsed else 0.0,
-        p50_ms=percentile_ms(lat, 50),
-        p99_ms=percentile_ms(lat, 99),
-        errors=errors,
-        problem=tally.last_error,
+    rps, p50, p99 = (
+        len(lat) / elapsed if elapsed else 0.0,
+        *(percentile_ms(lat, p) for p in (50, 99)),
     )
-
-
-# ---- the operations
+    return LoadResult(name, len(lat), elapsed, rps, p50, p99, errors, tally.last_error)
 
 
 def find_one_ops(ids: list[ObjectId]) -> OpFactory:
@@ -162,62 +132,5 @@ def find_one_ops(ids: list[ObjectId]) -> OpFactory:
     return factory
 
 
-async def queue_page(db: Db) -> list[dict[str, Any]]:
-    """``ReviewService.queue``'s reads for the first page (one more, to know if there is more):
-    the store's own ``queue_page``, its windows included."""
-    now = dt.datetime.now(dt.UTC)
-    return await store_queue_page(db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now)
-
-
-def submit_ops(pools: dict[str, list[ObjectId]]) -> OpFactory:
-    """Each call submits the next draft of the phase's pool; ``Exhausted`` when none is left."""
-
-    def factory(db: Db, phase: str) -> Op:
-        drafts: Iterator[ObjectId] = iter(pools[phase])
-
-        async def op() -> bool:
-            try:
-                filing_id = next(drafts)
-            except StopIteration:
-                raise Exhausted from None
-            return await submit(db, filing_id)
-
-        return op
-
-    return factory
-
-
-async def submit(db: Db, filing_id: ObjectId) -> bool:
-    """``FilingService.submit``'s database calls, in the same order: the filing read, then one
-    transaction: ``change_one`` with ``submit_update``, the files' grant to the court
-    (``grant_update``), the clerks' notices (``submitted_notice``, by ``NotificationService``)."""
-    doc = await db["filings"].find_one({"_id": filing_id})
-    if doc is None or doc["status"] != "draft":
-        return False
-    now = dt.datetime.now(dt.UTC)
-    deadline = shapes.review_deadline(now)
-
-    async def file_it(session: AsyncClientSession) -> bool:
-        filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
-        update = submit_update(doc["filer_id"], "submitted", now, deadline)
-        filed = await change_one(db["filings"], filt, update, session=session)
-        if filed is None:
-            return False
-        evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
-        grant = grant_update(court_ids=[filed["court_id"]])
-        await db["files.files"].update_many(evidence, grant, session=session)
-        await notifier(db).notify_court_staff(
-            filed["court_id"],
-            [Role.clerk.value],
-            **submitted_notice(FilingDoc.model_validate(filed)),
-            session=session,
-        )
-        return True
-
-    async with db.client.start_session() as session:
-        return await session.with_transaction(file_it)
-
-
 def notifier(db: Db) -> NotificationService:
-    """The server's own notice writer over the bench's client (inbox, outbox)."""
     return NotificationService(db, shapes.settings(), SystemClock())

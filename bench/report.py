@@ -29,45 +29,41 @@ class Stage:
 
 @dataclass
 class LogSummary:
+    """The server's log: counts by level and by (path, status); warnings, errors and 4xx/5xx
+    lines kept aside."""
+
     levels: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     unparsed: int = 0
 
+    @classmethod
+    def read(cls, path: Path, keep: int = 200) -> LogSummary:
+        found = cls()
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                found.unparsed += 1
+                continue
+            level, status = str(entry.get("level", "?")), entry.get("status")
+            found.levels[level] += 1
+            if status is not None:
+                found.statuses[f"{entry.get('method')} {entry.get('path')} {status}"] += 1
+            bad = level not in ("info", "debug") or (isinstance(status, int) and status >= 400)
+            if bad and len(found.problems) < keep:
+                found.problems.append(line)
+        return found
+
+    def stage(self) -> Stage:
+        bad = {k: v for k, v in self.levels.items() if k in ("error", "critical")}
+        bad |= {k: v for k, v in self.statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
+        return Stage("server log: no errors, no 4xx/5xx", not bad, str(bad) if bad else "")
+
     def as_json(self) -> dict[str, Any]:
-        return {
-            "levels": dict(self.levels),
-            "statuses": dict(self.statuses),
-            "problems": len(self.problems),
-            "unparsed_lines": self.unparsed,
-        }
-
-
-def summarize_log(path: Path, keep: int = 200) -> LogSummary:
-    """Counts by level and by (path, status); warnings, errors and 4xx/5xx lines kept aside."""
-    summary = LogSummary()
-    if not path.exists():
-        return summary
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            _take(summary, line, keep)
-    return summary
-
-
-def _take(summary: LogSummary, line: str, keep: int) -> None:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        summary.unparsed += 1
-        return
-    level = str(entry.get("level", "?"))
-    summary.levels[level] += 1
-    status = entry.get("status")
-    if status is not None:
-        summary.statuses[f"{entry.get('method')} {entry.get('path')} {status}"] += 1
-    bad = level not in ("info", "debug") or (isinstance(status, int) and status >= 400)
-    if bad and len(summary.problems) < keep:
-        summary.problems.append(line.rstrip("\n"))
+        counts = {"levels": dict(self.levels), "statuses": dict(self.statuses)}
+        return {**counts, "problems": len(self.problems), "unparsed_lines": self.unparsed}
 
 
 def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
@@ -76,26 +72,32 @@ def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
     return num.rps / den.rps
 
 
-# row key -> (numerator, denominator) of the ratio printed on that row
-RATIO_OF = {
-    "healthz": ("healthz", "healthz"),
-    "me": ("me", "healthz"),
-    "raw_find_one": ("me", "raw_find_one"),
-    "raw_queue": ("queue", "raw_queue"),
-    "raw_submit": ("submit", "raw_submit"),
-    "fees": ("fees", "healthz"),
-    "raw_message_post": ("message_post", "raw_message_post"),
-    "raw_message_list": ("message_list", "raw_message_list"),
-    "raw_stats": ("stats", "raw_stats"),
-    "notify_first": ("notify_first", "healthz"),
-    "notify_repeat": ("notify_repeat", "healthz"),
-}
+# label (None: the result's own name, with its size), result key, footnote mark, and the
+# (numerator, denominator) of the ratio printed on the row; the case rows go after ROWS[:7]
+ROWS: tuple[tuple[str | None, str, str, tuple[str, str] | None], ...] = (
+    ("healthz", "healthz", "", ("healthz", "healthz")),
+    ("GET /me", "me", " (a)", ("me", "healthz")),
+    ("raw find_one", "raw_find_one", " (b)", ("me", "raw_find_one")),
+    ("GET review queue", "queue", "", None),
+    ("raw queue find", "raw_queue", " (c)", ("queue", "raw_queue")),
+    ("POST submit", "submit", "", None),
+    ("raw submit", "raw_submit", " (d)", ("submit", "raw_submit")),
+    ("GET fee estimate", "fees", " (i)", ("fees", "healthz")),
+    ("POST notify first", "notify_first", " (j)", ("notify_first", "healthz")),
+    ("POST notify repeat", "notify_repeat", " (j)", ("notify_repeat", "healthz")),
+    (None, "message_post", "", None),
+    (None, "raw_message_post", " (f)", ("message_post", "raw_message_post")),
+    (None, "message_list", "", None),
+    (None, "raw_message_list", " (f)", ("message_list", "raw_message_list")),
+    (None, "sweep", " (g)", None),
+    (None, "stats", "", None),
+    (None, "raw_stats", " (h)", ("stats", "raw_stats")),
+)
+RATIO_OF = {key: ratio for _, key, _, ratio in ROWS if ratio}
 RATIO_DEFINITIONS = {
     **{row: f"{n}_rps / {d}_rps" for row, (n, d) in RATIO_OF.items()},
     "healthz": "baseline (1.0)",
     "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
-    "notify_first": "notify_first_rps / healthz_rps (payment callbacks, each crediting)",
-    "notify_repeat": "notify_repeat_rps / healthz_rps (callbacks of orders already credited)",
 }
 CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
     "detail": ("GET case", "raw case detail"),
@@ -151,108 +153,55 @@ def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
     line = (
         f"{label:<{LABEL}}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
     )
-    return line if res.ok else f"{line}  FAILED: {res.problem or _errors(res)}"
-
-
-ROWS = (  # label, result key, footnote mark
-    ("healthz", "healthz", ""),
-    ("GET /me", "me", " (a)"),
-    ("raw find_one", "raw_find_one", " (b)"),
-    ("GET review queue", "queue", ""),
-    ("raw queue find", "raw_queue", " (c)"),
-    ("POST submit", "submit", ""),
-    ("raw submit", "raw_submit", " (d)"),
-)
-LATER_ROWS = (  # after the case rows; None: the label is the result's name (with its size)
-    ("GET fee estimate", "fees", " (i)"),
-    ("POST notify first", "notify_first", " (j)"),
-    ("POST notify repeat", "notify_repeat", " (j)"),
-    (None, "message_post", ""),
-    (None, "raw_message_post", " (f)"),
-    (None, "message_list", ""),
-    (None, "raw_message_list", " (f)"),
-    (None, "sweep", " (g)"),
-    (None, "stats", ""),
-    (None, "raw_stats", " (h)"),
-)
+    errors = ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
+    return line if res.ok else f"{line}  FAILED: {res.problem or errors}"
 
 
 def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
     found = []
-    for label, key, mark in rows:
+    for label, key, mark, _ in rows:
         res = results.get(key)
         ratio = _fmt(r[key], ".2f") if key in r else ""
         found.append(_row(label or (res.name if res else key), res, ratio, mark))
     return found
 
 
-#: The notes under the table; ``{filings}`` is the number of pending filings.
+#: The notes under the table (bench/README.md explains every row); ``{filings}``: pending filings.
 FOOTNOTES = (
-    "(a) GET /me requests/s / healthz requests/s (healthz is the baseline, 1.00)",
-    "(b) GET /me requests/s / raw find_one requests/s; raw find_one = pymongo",
-    "    AsyncMongoClient find_one({_id}) on users (the query /me makes on a cache miss)",
-    "(c) GET /api/v1/review/filings (first page of 20, a clerk, {filings} pending) req/s /",
-    "    raw queue find req/s; raw = find({court_id, status: submitted})",
-    "    .sort(green -1, review_deadline 1, _id 1).limit(21), as ReviewService.queue",
-    "(d) POST /api/v1/filings/{id}/submit (each on a draft of its own) req/s / raw submit",
-    "    req/s; raw = submit's database calls: find_one filing, then one transaction:",
-    "    update_one on (_id, version, status) + find_one, files update_many (grant), clerks",
-    "    find, inbox find (already told?), inbox insert_many, outbox insert_many",
-    "(e) API requests/s / raw requests/s, cases of one court (bj-chaoyang) in the database;",
-    "    GET case = GET /api/v1/cases/{id}, a case of the signed-in litigant; raw = find_one",
-    "    case by _id, its served_documents, hearings and fee_notices finds (CaseViews.detail);",
-    "    GET cases = GET /api/v1/cases first page (20) as the litigant (raw: party_user_ids",
-    "    and agent_ids finds, unhinted, sorted, limit 21) and as a clerk (raw: court_id finds",
-    "    in the server's time windows, platform/mongo.py first_page: the last hour, then 8x",
-    "    further back each time, until 21); a row measured serially has requests/s =",
-    "    1 / latency",
-    "(f) API requests/s / raw requests/s: POST /api/v1/messages (a party's message on a case,",
-    "    routed to its judge; the API also calls WeChat's content check, in the emulator) /",
-    "    raw = the case find_one, then one transaction: number $inc + re-read, insert, the",
-    "    judge's notice (inbox find, inbox insert_many: no push to staff); GET /messages",
-    "    (first page of 20 of a party's 60) / raw = find sender_id, sort _id -1, limit 21",
-    "(g) work orders escalated per second by the server's own periodic sweep (leased,",
-    "    200 a transaction), all past their deadline at once; p50/p99 = wait from that moment",
-    "    to each order's escalation",
-    "(h) GET /api/v1/workorders/stats over a year of the court's orders, by assignee / raw =",
-    "    the same two aggregations (counts; the percentiles' numbered windows)",
-    "(i) GET /api/v1/fees/estimate (property, 1,234,567.89 yuan, simplified, bj-chaoyang)",
-    "    requests/s / healthz requests/s: the fee calculator, no sign-in, no database",
-    "(j) POST /api/v1/payments/wechat/notify (WeChat Pay's TRANSACTION.SUCCESS, signed with",
-    "    the platform key, the transaction AES-256-GCM under the APIv3 key) callbacks/s /",
-    "    healthz requests/s; first = each credits an order of its own (one transaction:",
-    "    payment, fee notice, case event, notices, audit); repeat = orders already credited,",
-    "    delivered again (verify, decrypt, order lookup, a conditional update matching none)",
-    "raw rows: same database, as many asyncio tasks as wrk has connections, same duration,",
-    "    from the bench process",
+    "(a) GET /me / healthz; (b) GET /me / raw find_one (users by _id: /me's cache miss)",
+    "(c) GET review queue (first 20 of {filings} pending) / raw: ReviewService.queue's windowed reads (queue_page)",
+    "(d) POST submit / raw: FilingService.submit's database calls, each on a draft of its own",
+    "(e) case rows, API / raw: CaseViews.detail's reads; list_for's finds (the litigant's,",
+    "    unhinted; the court's in the server's time windows); serial rows: 1 / latency",
+    "(f) POST /messages / raw: MessageService.create's calls (no content check); GET /messages",
+    "    (first 20 of a party's 60) / raw: list_mine's find",
+    "(g) orders/s escalated by the server's sweep; p50/p99: wait from release to escalation",
+    "(h) GET workorder stats (by assignee) / raw: the same two aggregations",
+    "(i) GET fee estimate (no sign-in, no database) / healthz",
+    "(j) WeChat Pay callbacks/s / healthz: first = each credits an order; repeat = again",
+    "raw rows: same database, as many asyncio tasks as wrk connections, same duration",
 )
 
 
 def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
-    lines += _rows(ROWS, results, r)
-    for size in cases:
-        for kind, (api_name, raw_name) in CASE_ROWS.items():
-            api_key, raw_key = case_keys(kind, size)
-            label = size_label(size)
-            lines.append(_row(f"{api_name} {label}", results.get(api_key), "", ""))
-            ratio = _fmt(r.get(raw_key), ".2f")
-            lines.append(_row(f"{raw_name} {label}", results.get(raw_key), ratio, " (e)"))
-    lines += _rows(LATER_ROWS[:3], results, r)
+    lines += _rows(ROWS[:7], results, r)
+    for label in map(size_label, cases):
+        for kind, names in CASE_ROWS.items():
+            pairs = zip(names, ("", "raw_"), ("", " (e)"), strict=True)
+            rows = [(f"{n} {label}", f"{raw}case_{kind}_{label}", m, None) for n, raw, m in pairs]
+            lines += _rows(rows, results, r)
+    lines += _rows(ROWS[7:10], results, r)
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
         lines += [
             f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
         ]
-    lines += _rows(LATER_ROWS[3:], results, r)
+    lines += _rows(ROWS[10:], results, r)
     lines += [note.replace("{filings}", str(filings)) for note in FOOTNOTES]
     return "\n".join(lines)
-
-
-def _errors(res: LoadResult) -> str:
-    return ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
 
 
 def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
@@ -264,22 +213,16 @@ def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
     return f"target GET /me >= 70% of healthz throughput: {verdict} ({me_ratio:.0%})", met
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-# ---- after the run: the verdicts on the server's log and exit, the table, the JSON file
-
-
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def finish(bench: Bench, aborted: str) -> int:
     o = bench.opts
-    log = summarize_log(bench.workdir / "server.log")
-    bench.stages.append(check_log(log.levels, log.statuses))
-    bench.stages.append(check_exit(bench.server_exit))
+    log = LogSummary.read(bench.workdir / "server.log")
+    bench.stages.append(log.stage())
+    ok = bench.server_exit.get("server") == 0
+    detail = "" if ok else f"exit codes {bench.server_exit}"
+    bench.stages.append(Stage("server stopped cleanly on SIGTERM", ok, detail))
     OUT.mkdir(parents=True, exist_ok=True)
     problems = OUT / ("smoke-server-problems.jsonl" if o.smoke else "server-problems.jsonl")
     problems.write_text("".join(f"{line}\n" for line in log.problems))
@@ -297,8 +240,11 @@ def finish(bench: Bench, aborted: str) -> int:
     print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
     for s in failed:
         print(f"FAILED stage: {s.name}: {s.detail}")
-    print_log_summary(log.levels, len(log.problems), problems)
-    write_json(o.json_path, payload(bench, log.as_json(), met, aborted))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(log.levels.items())) or "empty"
+    print(f"server log: {counts}; {len(log.problems)} warning/error/4xx/5xx lines -> {problems}")
+    found = json.dumps(payload(bench, log.as_json(), met, aborted), indent=2, ensure_ascii=False)
+    o.json_path.parent.mkdir(parents=True, exist_ok=True)
+    o.json_path.write_text(found + "\n", encoding="utf-8")
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
 
@@ -306,25 +252,6 @@ def finish(bench: Bench, aborted: str) -> int:
 def case_sizes(bench: Bench) -> list[int]:
     o = bench.opts
     return [o.cases, o.cases_large] if o.cases_large else [o.cases]
-
-
-def check_log(levels: Any, statuses: Any) -> Stage:
-    bad_levels = {k: v for k, v in levels.items() if k in ("error", "critical")}
-    bad_status = {k: v for k, v in statuses.items() if int(k.rsplit(" ", 1)[1]) >= 400}
-    ok = not bad_levels and not bad_status
-    return Stage(
-        "server log: no errors, no 4xx/5xx", ok, "" if ok else f"{bad_levels} {bad_status}"
-    )
-
-
-def check_exit(codes: dict[str, int | None]) -> Stage:
-    ok = codes.get("server") == 0
-    return Stage("server stopped cleanly on SIGTERM", ok, "" if ok else f"exit codes {codes}")
-
-
-def print_log_summary(levels: Any, problems: int, path: Path) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(levels.items())) or "empty"
-    print(f"server log: {counts}; {problems} warning/error/4xx/5xx lines -> {path}")
 
 
 def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:

@@ -1,15 +1,4 @@
-"""The microcourt benchmark: one command, one run, one table.
-
-    python3 tasks.py bench [--smoke] [--users N] [--duration S] [--connections C] ...
-
-Starts SecantusDB and ``microcourt serve`` as in production, seeds users, online filings,
-cases and work orders, then drives GET /healthz, GET /api/v1/me, the review queue's first
-page, filing submission, a case's detail and GET /cases' first page (at one or two case
-counts), the fee estimate, WeChat Pay's payment callbacks, POST and GET /messages and the
-work-order statistics with wrk, and what each endpoint does in the database with pymongo
-(the raw driver); times the escalation sweep; and prints requests/s, p50, p99 and the
-ratios (see bench/README.md).
-"""
+"""The microcourt benchmark: one command, one run, one table (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -25,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from bson import ObjectId
+
 from bench import raw
-from bench.caserun import run_cases
-from bench.filingrun import load_filings, seed_filings
+from bench.cases import run_cases
+from bench.filing import load_filings, seed_filings
 from bench.loadgen import LoadResult, WrkRun, ensure_wrk
-from bench.msgrun import run_messages
-from bench.payrun import run_payments
+from bench.messages import run_messages
+from bench.payments import run_payments
 from bench.report import OUT, Stage, finish
-from bench.seed import Seeded, SeedError, SignedIn, call, insert_users, litigant_ids, sign_in
+from bench.seed import SeedError, SignedIn, call, client, insert_users, sign_in
 from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
@@ -52,9 +43,7 @@ SIZES: dict[str, tuple[int, int, str]] = {
     "open_orders": (100_000, 300, "orders past a deadline to sweep"),
     "orders": (1_000_000, 1500, "work orders for the statistics"),
 }
-# The fee calculator's load: 1,234,567.89 yuan, simplified procedure, a configured court.
-# Property fee 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved
-# 795,555.5 -> 795,556 fen.
+# 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved 795,556 fen
 FEE_ESTIMATE = (
     "/api/v1/fees/estimate?kind=property&amount_fen=123456789&procedure=simplified"
     "&court_id=bj-chaoyang"
@@ -90,16 +79,9 @@ def parse_args(argv: list[str] | None) -> Options:
     for name, (full, smoke, what) in SIZES.items():
         flag = f"--{name.replace('_', '-')}"
         p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
-    p.add_argument(
-        "--cases-large",
-        type=int,
-        default=0,
-        help="then grow to this many cases and measure the case rows again (0: no; issue: 1M)",
-    )
+    p.add_argument("--cases-large", type=int, default=0, help="then the case rows at this many")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    p.add_argument(
-        "--only-messages", action="store_true", help="skip the foundation, filing and case loads"
-    )
+    p.add_argument("--only-messages", action="store_true", help="only the message rows")
     p.add_argument("--json", type=Path, help="results file (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
@@ -123,7 +105,7 @@ def parse_args(argv: list[str] | None) -> Options:
 
 
 class Abort(Exception):
-    """A stage failed and the ones after it cannot run."""
+    pass
 
 
 @dataclass
@@ -181,36 +163,37 @@ class Bench:
                 stack.start()
             say(f"  api {stack.api}, emulator {stack.emulator}, db {stack.db_uri}")
             self.db_uri = stack.db_uri
-            seeded = self.seed(stack)
+            signed_in, user_ids = self.seed(stack)
             # the foundation rows first, before bulk seeding leaves the database flushing
             if not self.opts.only_messages:
-                self.load(stack, seeded)
-            filings = seed_filings(self, stack, seeded.user_ids)
+                self.load(stack, signed_in, user_ids)
+            filings = seed_filings(self, stack, user_ids)
             if not self.opts.only_messages:
                 load_filings(self, stack, filings)
-                run_cases(self, stack, filings, seeded.user_ids)
+                run_cases(self, stack, filings, user_ids)
                 run_payments(self, stack, filings)
-            run_messages(self, stack, filings, seeded.user_ids)
+            run_messages(self, stack, filings, user_ids)
         finally:
             stack.stop()
             self.server_exit = dict(stack.exit_codes)
 
-    def seed(self, stack: Stack) -> Seeded:
+    def seed(self, stack: Stack) -> tuple[list[SignedIn], list[ObjectId]]:
         o = self.opts
         with self.stage(f"sign in {o.tokens} users through the API"):
             signed_in = sign_in(stack.api, stack.emulator, o.tokens)
         with self.stage(f"insert {o.users - o.tokens} users with pymongo"):
-            insert_users(stack.db_uri, DATABASE, o.users - o.tokens, stack.keys.data_key)
-            ids = litigant_ids(stack.db_uri, DATABASE)
-            expect(len(ids) == o.users, f"expected {o.users} litigants, found {len(ids)}")
+            with client(stack.db_uri) as mongo:
+                ids = insert_users(mongo[DATABASE], o.users - o.tokens, stack.keys.data_key)
+            if len(ids) != o.users:
+                raise SeedError(f"expected {o.users} litigants, found {len(ids)}")
         with self.stage("check GET /healthz, GET /api/v1/me and the fee estimate"):
             check_endpoints(stack.api, signed_in[0])
-        return Seeded(signed_in, ids)
+        return signed_in, ids
 
-    def load(self, stack: Stack, seeded: Seeded) -> None:
+    def load(self, stack: Stack, signed_in: list[SignedIn], user_ids: list[ObjectId]) -> None:
         o = self.opts
         tokens = self.workdir / "tokens.txt"
-        tokens.write_text("".join(f"{s.token}\n" for s in seeded.signed_in))
+        tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
         plain = WrkRun(self.wrk, o.threads, o.connections, o.duration)
         authed = WrkRun(
             self.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua", (str(tokens),)
@@ -218,7 +201,7 @@ class Bench:
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
-        self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(seeded.user_ids))
+        self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(user_ids))
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
     def record_wrk(
@@ -273,14 +256,13 @@ async def interruptible(work: Coroutine[Any, Any, T]) -> T:
 def check_endpoints(api: str, user: SignedIn) -> None:
     health, me = call(f"{api}/healthz"), call(f"{api}/api/v1/me", token=user.token)
     fee = call(f"{api}{FEE_ESTIMATE}").get("fee_fen")
-    expect(health.get("status") == "ok", f"GET /healthz: {health}")
-    expect(me.get("id") == user.user_id and me.get("role") == "litigant", f"/me: {me}")
-    expect(fee == FEE_EXPECTED, f"fee estimate: {fee} fen, expected {FEE_EXPECTED}")
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise SeedError(message)
+    for ok, message in (
+        (health.get("status") == "ok", f"GET /healthz: {health}"),
+        (me.get("id") == user.user_id and me.get("role") == "litigant", f"/me: {me}"),
+        (fee == FEE_EXPECTED, f"fee estimate: {fee} fen, expected {FEE_EXPECTED}"),
+    ):
+        if not ok:
+            raise SeedError(message)
 
 
 def say(message: str) -> None:
@@ -295,8 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     workdir = Path(tempfile.mkdtemp(prefix="microcourt-bench-"))
+    bench, aborted = Bench(opts, workdir), ""
     try:
-        return run(Bench(opts, workdir))
+        try:
+            bench.execute()
+        except Abort as e:
+            aborted = str(e)
+            say(f"FAILED: {e}")
+        return finish(bench, aborted)
     except KeyboardInterrupt:
         say("interrupted; everything stopped")
         return 130
@@ -305,13 +293,3 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def run(bench: Bench) -> int:
-    aborted = ""
-    try:
-        bench.execute()
-    except Abort as e:
-        aborted = str(e)
-        say(f"FAILED: {e}")
-    return finish(bench, aborted)

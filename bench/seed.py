@@ -1,14 +1,11 @@
-"""Seed data: some users signed in through the real API, the rest inserted with pymongo.
-
-Each API sign-in plays a different phone: the server runs with ``server.behind_proxy`` (as behind
-the reverse proxy of production), so each login carries its own ``X-Real-Ip`` from the RFC 2544
-benchmarking range 198.18.0.0/15 and the per-IP login limit applies per simulated phone.
-"""
+"""What every part shares: users (signed in through the API, or inserted), HTTP calls, staff
+sign-in, per-year numbers, query plans and the shape comparison (see bench/README.md)."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -17,9 +14,10 @@ import string
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from bson import ObjectId
@@ -27,8 +25,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo import MongoClient
 from pymongo.database import Database
 
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+Db = Database[dict[str, Any]]
+BATCH = 5000  # documents per insert_many
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-BATCH = 1000
 
 
 class SeedError(Exception):
@@ -41,37 +43,8 @@ class SignedIn:
     user_id: str
 
 
-@dataclass(frozen=True)
-class Seeded:
-    signed_in: list[SignedIn]
-    user_ids: list[ObjectId]
-
-
-def http_json(
-    url: str,
-    body: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-    method: str | None = None,
-    raw: tuple[bytes, str] | None = None,
-    timeout: float = 30,
-) -> tuple[int, dict[str, Any]]:
-    """One request with urllib; (status, parsed JSON body). GET without a body, else POST;
-    ``raw`` is (body, content type) for anything but JSON."""
-    data, content_type = raw or (None, "")
-    if body is not None:
-        data, content_type = json.dumps(body).encode(), "application/json"
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+def client(db_uri: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(db_uri, tz_aware=True)
 
 
 def call(
@@ -85,13 +58,32 @@ def call(
     timeout: float = 30,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``http_json`` with ``token`` as the bearer; the answer, or SeedError unless ``status``."""
-    headers = {**(headers or {}), **(bearer(token) if token else {})}
-    got, answer = http_json(url, body, headers, method, raw, timeout)
+    """One request (GET without a body, else POST; ``raw``: body and content type) with
+    ``token`` as the bearer; the JSON answer, or SeedError unless ``status``."""
+    data, content_type = raw or (None, "")
+    if body is not None:
+        data, content_type = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(url, data, headers or {}, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            got, answer = response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        got, answer = e.code, json.loads(e.read() or b"{}")
     if got != status:
-        verb = method or ("GET" if body is None and raw is None else "POST")
-        raise SeedError(f"{verb} {url}: HTTP {got} {answer}")
-    return answer
+        raise SeedError(f"{request.get_method()} {url}: HTTP {got} {answer}")
+    return dict(answer)
+
+
+def check_page(url: str, token: str, expected: list[str], timeout: float = 30) -> None:
+    """The API's first page (20, and more after) is the raw query's, in the same order."""
+    page = call(url, token=token, timeout=timeout)
+    got = [item["id"] for item in page.get("items", [])]
+    if got != expected or len(got) != 20 or not page.get("next_cursor"):
+        raise SeedError(f"GET {url}: API {got[:3]}... ({len(got)}), raw {expected[:3]}...")
 
 
 def phone_ip(n: int) -> str:
@@ -99,7 +91,6 @@ def phone_ip(n: int) -> str:
 
 
 def api_login(api: str, emulator: str, n: int) -> SignedIn:
-    """What the mini-program does at launch: wx.login (emulator), then our wx-login."""
     phone = call(f"{emulator}/_emulator/wx/login", {})
     body = call(
         f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, headers={"X-Real-Ip": phone_ip(n)}
@@ -108,8 +99,7 @@ def api_login(api: str, emulator: str, n: int) -> SignedIn:
 
 
 def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: int) -> SignedIn:
-    """A staff member (``UserService.create_staff``'s ``doc``) inserted with an argon2 hash
-    of a fresh password, signed in through the API."""
+    """A staff member inserted with an argon2 hash of a fresh password, signed in."""
     password = secrets.token_urlsafe(16)
     db["users"].insert_one({**doc, "password_hash": PasswordHasher().hash(password)})
     body = call(
@@ -122,8 +112,7 @@ def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: 
 
 @dataclass
 class Numbers:
-    """Numbers per year as the server's counter ``{prefix}|{year}`` hands them out; ``commit``
-    moves the counters past them, as the server's ``$inc`` would have left them."""
+    """Numbers per year from the server's counter ``{prefix}|{year}``; ``commit`` moves it on."""
 
     db: Database[dict[str, Any]]
     prefix: str
@@ -144,7 +133,7 @@ class Numbers:
         self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
 
 
-def explain(db: Database[dict[str, Any]], command: dict[str, Any]) -> str:
+def explain(db: Db, command: dict[str, Any]) -> str:
     """The winning plan of a find or of an aggregation's first stage, ``STAGE(index) <- ...``."""
     found = db.command("explain", command, verbosity="queryPlanner")
     top = (found.get("stages") or [{}])[0].get("$cursor", found)
@@ -155,6 +144,16 @@ def explain(db: Database[dict[str, Any]], command: dict[str, Any]) -> str:
         stages.append(f"{plan.get('stage', '?')}{index}")
         plan = plan.get("inputStage")
     return " <- ".join(stages) or "unknown"
+
+
+def check_plan(bench: Bench, db: Db, what: str, command: dict[str, Any]) -> None:
+    """``explain`` of ``command`` printed and kept; SeedError unless it uses an index."""
+    with bench.stage(f"explain {what}: IXSCAN"):
+        plan = explain(db, command)
+        bench.fact(f"plan of {what}", plan)
+        bench.note(f"plan of {what}: {plan}")
+        if "IXSCAN" not in plan:
+            raise SeedError(f"{what} uses no index: {plan}")
 
 
 def shape(value: Any, path: str = "") -> dict[str, str]:
@@ -184,7 +183,7 @@ def shape_diff(api_doc: Any, seeded: Any) -> list[str]:
 
 def check_shapes(what: str, pairs: list[tuple[Any, Any, str]]) -> None:
     """SeedError unless each (the API's document, the seeded one, its name) have the same
-    key paths and value types."""
+    key paths and value types: the seed follows the server."""
     problems = [f"{name}: {p}" for theirs, ours, name in pairs for p in shape_diff(theirs, ours)]
     if problems:
         raise SeedError(f"seeded {what} differ from the API's: " + "; ".join(problems))
@@ -215,23 +214,17 @@ def user_doc(aes: AESGCM, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def insert_users(db_uri: str, database: str, count: int, data_key: bytes) -> None:
-    aes = AESGCM(data_key)
-    now = dt.datetime.now(dt.UTC)
-    client: MongoClient[dict[str, Any]] = MongoClient(db_uri, tz_aware=True)
-    try:
-        users = client[database]["users"]
-        for start in range(0, count, BATCH):
-            docs = [user_doc(aes, now) for _ in range(min(BATCH, count - start))]
-            users.insert_many(docs, ordered=False)
-    finally:
-        client.close()
+def insert_users(db: Db, count: int, data_key: bytes) -> list[ObjectId]:
+    """``count`` litigants inserted; the ids of every litigant."""
+    aes, now = AESGCM(data_key), dt.datetime.now(dt.UTC)
+    insert_batches(db["users"], (user_doc(aes, now) for _ in range(count)))
+    return [doc["_id"] for doc in db["users"].find({"role": "litigant"}, {"_id": 1})]
 
 
-def litigant_ids(db_uri: str, database: str) -> list[ObjectId]:
-    client: MongoClient[dict[str, Any]] = MongoClient(db_uri)
-    try:
-        cursor = client[database]["users"].find({"role": "litigant"}, {"_id": 1})
-        return [doc["_id"] for doc in cursor]
-    finally:
-        client.close()
+def insert_batches(collection: Any, docs: Iterable[dict[str, Any]], size: int = BATCH) -> int:
+    """``docs`` inserted unordered, ``size`` at a time; how many."""
+    it, count = iter(docs), 0
+    while batch := list(itertools.islice(it, size)):
+        collection.insert_many(batch, ordered=False)
+        count += len(batch)
+    return count

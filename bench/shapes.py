@@ -1,11 +1,5 @@
-"""Filing-related documents shaped as the server writes them, with the server's own builders
-(``FieldCipher``, ``party_doc``, the court calendar, ``submit_update``); no I/O in here.
-
-- ``draft_doc``: what ``FilingService.create`` inserts for the complaint of ``complaint_body``;
-  ``submitted``: the same after ``FilingService.submit``; ``pending_doc``: a seeded pending one.
-
-``filingseed.check_shapes`` compares these with documents the API itself wrote in the same run.
-"""
+"""Filing and staff documents as the server writes them, by its own builders (``party_doc``,
+``submit_update``, the court's calendar from config.yaml); no I/O in here."""
 
 from __future__ import annotations
 
@@ -40,7 +34,6 @@ _GREEN = ("elderly", "disabled", "migrant_wages", "military", "minor", "enterpri
 
 @cache
 def settings() -> Settings:
-    """config.yaml, as the server reads it (the courts, their calendars and deadlines)."""
     return load_settings()
 
 
@@ -71,10 +64,6 @@ def person_name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + rng.choice(_GIVEN)
 
 
-def phone(rng: random.Random) -> str:
-    return f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"
-
-
 @dataclass(frozen=True)
 class Person:
     name: str
@@ -84,24 +73,16 @@ class Person:
 
 
 def person(rng: random.Random, name: str | None = None, number: str | None = None) -> Person:
+    name, number = name or person_name(rng), number or id_number(rng)
+    phone = f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"
     street = rng.choice(("建国路", "朝阳北路", "中关村大街", "望京街", "三里屯路"))
-    return Person(
-        name=name or person_name(rng),
-        id_number=number or id_number(rng),
-        phone=phone(rng),
-        address=f"北京市朝阳区{street}{rng.randrange(1, 300)}号",
-    )
+    return Person(name, number, phone, f"北京市朝阳区{street}{rng.randrange(1, 300)}号")
 
 
 def party_doc(p: Person, cipher: FieldCipher, with_phone: bool = True) -> dict[str, Any]:
     """A person's stored form, by ``server.filing.parties.party_doc`` itself."""
-    data = PartyIn(
-        type=PartyType.person,
-        name=p.name,
-        id_number=p.id_number,
-        phone=p.phone if with_phone else None,
-        address=p.address,
-    )
+    fields = {**asdict(p), "phone": p.phone if with_phone else None}
+    data = PartyIn(type=PartyType.person, **fields)
     found = parties.party_doc("plaintiffs", 0, data, {}, cipher, dt.date.today(), [])
     return found.model_dump()
 
@@ -135,16 +116,9 @@ def draft_doc(
     body = complaint_body(plaintiff, defendant, evidence)
     plaintiffs = [party_doc(plaintiff, cipher)]
     doc: dict[str, Any] = {
-        "court_id": COURT,
-        "case_kind": "civil",
-        "filer_id": filer_id,
-        "as_agent": False,
-        "green": bool(green),
-        "status": "draft",
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        "cause": cause,
+        **{k: body[k] for k in ("court_id", "case_kind")},
+        **{"filer_id": filer_id, "as_agent": False, "green": bool(green), "cause": cause},
+        **{"status": "draft", "version": 1, "created_at": now, "updated_at": now},
         "plaintiffs": plaintiffs,
         "defendants": [party_doc(defendant, cipher, with_phone=False)],
         **{k: body[k] for k in ("claims", "facts", "amount_fen", "evidence")},
@@ -185,8 +159,7 @@ def submitted(doc: dict[str, Any], at: dt.datetime, deadline: dt.datetime) -> di
 def pending_doc(
     cipher: Cipher, rng: random.Random, filer_id: str, now: dt.datetime, backlog_days: float
 ) -> dict[str, Any]:
-    """A filing submitted at a random time in the last ``backlog_days``, waiting for review;
-    5 % through the green channel."""
+    """A filing submitted in the last ``backlog_days``, waiting for review."""
     at = now - dt.timedelta(seconds=rng.uniform(0, backlog_days * 86400))
     green = [rng.choice(_GREEN)] if rng.random() < GREEN_SHARE else None
     plaintiff = person(rng)
@@ -207,16 +180,7 @@ def staff_doc(
     name: str = "王书记员",
     supervisor: bool = False,
 ) -> dict[str, Any]:
-    """A staff member of the court, as ``UserService.create_staff`` stores one (without the
-    password's hash: ``seed.staff_login`` adds it)."""
-    return {
-        "role": role,
-        "username": username,
-        "name": name,
-        "court_id": COURT,
-        "supervisor": supervisor,
-        "division_head": False,
-        "active": True,
-        "password_hash": "",
-        "created_at": now,
-    }
+    """``UserService.create_staff``'s document (``seed.staff_login`` adds the hash)."""
+    me = {"role": role, "username": username, "name": name, "supervisor": supervisor}
+    court = {"court_id": COURT, "division_head": False, "active": True}
+    return {**me, **court, "password_hash": "", "created_at": now}

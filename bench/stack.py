@@ -1,46 +1,37 @@
-"""The stack under test, started as in production: SecantusDB, then ``microcourt serve``.
-
-The database is started here (not embedded by the server), so the server runs with a real
-external ``mongodb.uri`` and explicit keys, and the benchmark knows the database's address.
-Every child gets its own session (Ctrl-C reaches only us; we stop them in order) and dies
-with us if we are killed (PR_SET_PDEATHSIG), so nothing is left behind.
-"""
+"""The stack under test, as in production: SecantusDB, then ``microcourt serve``; every child
+in its own session, dying with us (PR_SET_PDEATHSIG), stopped in order (see bench/README.md)."""
 
 from __future__ import annotations
 
 import base64
 import ctypes
 import os
-import queue
 import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from server.platform.crypto import FieldCipher
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "microcourt"
-READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$")
+READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$", re.M)
 PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 class StackError(Exception):
     """The stack could not be started; the message says why, with the relevant log lines."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _die_with_parent() -> None:
@@ -55,9 +46,9 @@ def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subproce
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
+        **kwargs,
         start_new_session=True,
         preexec_fn=_die_with_parent,
-        **kwargs,
     )
 
 
@@ -69,29 +60,17 @@ def tail(path: Path, lines: int = 5) -> str:
     return "\n    ".join(text[-lines:]) or "(empty)"
 
 
-def secantusd_command() -> str:
-    beside = Path(sys.executable).parent / "secantusd-py"
-    if beside.exists():
-        return str(beside)
-    raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
-
-
 @dataclass(frozen=True)
 class Keys:
-    """Fresh production-style secrets for this run."""
-
     token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     data_key: bytes = field(default_factory=lambda: os.urandom(32))
     hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def env(self) -> dict[str, str]:
-        return {
-            "MICROCOURT_SECURITY__TOKEN_SECRET": self.token_secret,
-            "MICROCOURT_SECURITY__DATA_KEY": base64.b64encode(self.data_key).decode(),
-            "MICROCOURT_SECURITY__HASH_KEY": self.hash_key,
-            "MICROCOURT_ADMIN_PASSWORD": self.admin_password,
-        }
+        key, m = base64.b64encode(self.data_key).decode(), "MICROCOURT_SECURITY__"
+        secrets = {f"{m}TOKEN_SECRET": self.token_secret, f"{m}HASH_KEY": self.hash_key}
+        return {**secrets, f"{m}DATA_KEY": key, "MICROCOURT_ADMIN_PASSWORD": self.admin_password}
 
 
 @dataclass
@@ -109,12 +88,14 @@ class Stack:
         return self.workdir / "server.log"
 
     @property
+    def cipher(self) -> FieldCipher:
+        return FieldCipher(self.keys.data_key, self.keys.hash_key.encode())
+
+    @property
     def data_dir(self) -> Path:
-        """The server's ``server.data_dir``: its development WeChat Pay keys are in there."""
         return self.workdir / "server"
 
     def start(self) -> None:
-        """The database, then the server; on any failure (or Ctrl-C) whatever started stops."""
         try:
             self.start_database()
             self.start_server()
@@ -122,36 +103,28 @@ class Stack:
             self.stop()
             raise
 
-    # ---- database
-
-    def start_database(self, timeout: float = 30.0) -> None:
-        port = free_port()
-        log_path = self.workdir / "secantusd.log"
+    def start_database(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port, log = int(s.getsockname()[1]), self.workdir / "secantusd.log"
+        secantusd = Path(sys.executable).parent / "secantusd-py"
+        if not secantusd.exists():
+            raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
         options = f"--host 127.0.0.1 --port {port} --log-level WARNING".split()
-        argv = [secantusd_command(), *options, "--storage-path", str(self.workdir / "db")]
-        with log_path.open("ab") as log:
-            proc = _spawn(argv, log, subprocess.STDOUT, cwd=self.workdir)
+        argv = [str(secantusd), *options, "--storage-path", str(self.workdir / "db")]
+        with log.open("ab") as out:
+            proc = _spawn(argv, out, subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(("secantusd", proc))
         self.db_uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        self._wait_for_database(proc, timeout, log_path)
+        with MongoClient[dict[str, Any]](self.db_uri, serverSelectionTimeoutMS=300) as client:
 
-    def _wait_for_database(self, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-        client: MongoClient[dict[str, Any]] = MongoClient(self.db_uri, serverSelectionTimeoutMS=300)
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise StackError(f"secantusd exited with {proc.returncode}:\n    {tail(log)}")
+            def ping() -> bool | None:
                 try:
-                    client.admin.command("ping")
-                    return
+                    return bool(client.admin.command("ping"))
                 except PyMongoError:
-                    time.sleep(0.1)
-        finally:
-            client.close()
-        raise StackError(f"secantusd did not answer ping within {timeout:.0f} s:\n    {tail(log)}")
+                    return None
 
-    # ---- API server
+            _await("secantusd", proc, 30, lambda: tail(log), ping)
 
     def server_env(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("MICROCOURT_")}
@@ -168,54 +141,45 @@ class Stack:
             "MICROCOURT_WORKORDERS__SWEEP_SECONDS": "1",
         }
 
-    def start_server(self, timeout: float = 60.0) -> None:
+    def start_server(self) -> None:
         serve = ["-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
         argv = [sys.executable, *serve, "--data-dir", str(self.data_dir)]
-        with (self.workdir / "server.stderr").open("ab") as err:
-            proc = _spawn(argv, subprocess.PIPE, err, cwd=ROOT, env=self.server_env())
+        out, err = self.workdir / "server.stdout", self.workdir / "server.stderr"
+        with out.open("ab") as stdout, err.open("ab") as stderr:
+            proc = _spawn(argv, stdout, stderr, cwd=ROOT, env=self.server_env())
         self.procs.append(("server", proc))
-        self.api, self.emulator = self._await_ready(proc, timeout)
 
-    def _await_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[str, str]:
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None
-        threading.Thread(
-            target=_drain, args=(proc.stdout, lines, self.workdir / "server.stdout"), daemon=True
-        ).start()
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                raise StackError(f"server exited with {proc.wait()}:\n    {self._server_tail()}")
-            if match := READY.match(line):
-                return match.group(1), match.group(2)
-            print(f"bench: unexpected server output: {line}", flush=True)
-        raise StackError(f"server not ready within {timeout:.0f} s:\n    {self._server_tail()}")
+        def ready() -> tuple[str, str] | None:
+            found = READY.search(out.read_text(errors="replace"))
+            return (found.group(1), found.group(2)) if found else None
 
-    def _server_tail(self) -> str:
-        return f"{tail(self.workdir / 'server.stderr')}\n    {tail(self.server_log)}"
+        def logs() -> str:
+            return f"{tail(err)}\n    {tail(self.server_log)}"
 
-    # ---- stopping
+        self.api, self.emulator = _await("server", proc, 60, logs, ready)
 
     def stop(self) -> None:
-        """SIGTERM each child, newest first (server, then database), and wait for it."""
         while self.procs:
             name, proc = self.procs.pop()
             self.exit_codes[name] = _terminate(name, proc)
 
 
-def _drain(stream: IO[bytes], lines: queue.Queue[str | None], copy: Path) -> None:
-    """Hand each stdout line to the waiter, and keep a copy (the pipe must never fill up)."""
-    with copy.open("a", encoding="utf-8") as out:
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            out.write(line + "\n")
-            out.flush()
-            lines.put(line)
-    lines.put(None)
+def _await(
+    name: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    logs: Callable[[], str],
+    ready: Callable[[], T | None],
+) -> T:
+    """``ready()`` once it is not None; StackError (with ``logs()``) if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited with {proc.returncode}:\n    {logs()}")
+        if (found := ready()) is not None:
+            return found
+        time.sleep(0.1)
+    raise StackError(f"{name} not ready within {timeout:.0f} s:\n    {logs()}")
 
 
 def _terminate(name: str, proc: subprocess.Popen[bytes], grace: float = 15.0) -> int:

@@ -1,0 +1,274 @@
+"""Case lookup: cases as ``CaseService.case_document`` writes them at acceptance, the API case,
+the list and shape checks, the plans, and the case rows at each size (see bench/README.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from bench import filing as fs
+from bench import raw, seed, shapes
+from bench.filing import Filings
+from bench.pairs import RawCall, pair
+from bench.report import CASE_ROWS, size_label
+from bench.stack import DATABASE, Stack
+from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
+from server.platform.mongo import first_page
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+
+COURT_CODE, TYPE_CODE = "京0105", "民初"  # config.yaml: bj-chaoyang, civil
+HISTORY_DAYS = 3 * 365  # cases were accepted over the last three years
+MINE = 40  # cases the signed-in litigant is a party of: two pages
+PROCEDURES = {"ordinary": "普通程序", "simplified": "简易程序"}
+PAGE = 20  # GET /cases' default limit
+CASES_PATH = "/api/v1/cases"
+ORDER = [("last_activity_at", -1), ("_id", -1)]  # newest_first's
+Scopes = list[Scope]
+ACCEPTED = {  # what every seeded case shares: a civil case just accepted, not yet assigned
+    **{"court_id": shapes.COURT, "type_code": TYPE_CODE, "case_kind": "civil", "version": 1},
+    **{"status": "accepted", "amount_fen": 10_000_000, "fee_relief": None},
+    **{key: [] for key in ("third_parties", "agent_ids", "green_channel")},  # never mutated
+    **dict.fromkeys(("judge_id", "clerk_id")),
+}
+
+
+def court_scopes(court_id: str) -> Scopes:
+    """``CaseViews._scopes`` of a clerk with no filter: read in time windows, no hint."""
+    return [(None, {"court_id": court_id}, True)]
+
+
+def case_doc(
+    cipher: shapes.Cipher,
+    rng: random.Random,
+    seq: int,
+    at: dt.datetime,
+    plaintiff: tuple[shapes.Person, str | None],
+    filer_id: str,
+    staff_id: str,
+    procedure: str | None = None,
+) -> dict[str, Any]:
+    """``CaseService.case_document`` of a civil filing accepted at ``at`` (no agent, relief,
+    green channel or consent to electronic service)."""
+    person, user_id = plaintiff
+    year = at.astimezone(shapes.SHANGHAI).year
+    case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
+    procedure = procedure or rng.choice(tuple(PROCEDURES))
+    plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
+    defendants = [shapes.party_doc(shapes.person(rng), cipher, with_phone=False)]
+    code = "".join(rng.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
+    note = f"{case_no}，适用{PROCEDURES[procedure]}"
+    return {
+        **ACCEPTED,
+        "_id": ObjectId(),
+        "case_no": case_no,
+        "seq": seq,
+        "year": year,
+        "filing_id": str(ObjectId()),
+        "cause": rng.choice(shapes._CAUSES),
+        "procedure": procedure,
+        "plaintiffs": plaintiffs,
+        "defendants": defendants,
+        "party_user_ids": [user_id] if user_id else [],
+        "filer_id": filer_id,
+        "query_code_cipher": cipher.encrypt(code, b"query_code"),
+        "timeline": [{"at": at, "kind": "立案", "by": staff_id, "note": note}],
+        **dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), at),
+    }
+
+
+@dataclass
+class CaseSeeder:
+    """Inserts cases in batches; the first ``MINE`` have the litigant as their plaintiff."""
+
+    db: seed.Db
+    cipher: shapes.Cipher
+    litigant: fs.Filer
+    users: list[str]  # other litigants, each the plaintiff of their own cases
+    staff_id: str
+    count: int = 0
+    seconds: float = 0.0
+    mine: list[ObjectId] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(4))
+
+    def grow_to(self, total: int) -> float:
+        began = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        numbers = case_numbers(self.db)
+
+        def docs() -> Iterator[dict[str, Any]]:
+            while self.count < total:
+                doc = self._next(now, numbers, self.count < MINE)
+                self.count += 1
+                if doc["filer_id"] == self.litigant.user_id:
+                    self.mine.append(doc["_id"])
+                yield doc
+
+        seed.insert_batches(self.db["cases"], docs())
+        numbers.commit()
+        took = time.perf_counter() - began
+        self.seconds += took
+        return took
+
+    def _next(self, now: dt.datetime, numbers: seed.Numbers, mine: bool) -> dict[str, Any]:
+        rng = self.rng
+        at = now - dt.timedelta(seconds=rng.uniform(0, HISTORY_DAYS * 86400))
+        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
+        if mine:
+            filer, person = self.litigant.user_id, self.litigant.person
+        else:  # another litigant's own filing: the plaintiff, linked by identity
+            filer, person = rng.choice(self.users), shapes.person(rng)
+        return case_doc(self.cipher, rng, seq, at, (person, filer), filer, self.staff_id)
+
+
+def case_numbers(db: seed.Db) -> seed.Numbers:
+    return seed.Numbers(db, f"case_no|{shapes.COURT}|{TYPE_CODE}")
+
+
+def api_case(api: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db) -> str:
+    _, filed = fs.api_filing(api, litigant, db)
+    path = f"{api}/api/v1/review/filings/{filed['_id']}/accept"
+    return str(seed.call(path, {"procedure": "ordinary"}, clerk.token)["case_id"])
+
+
+def check_shape(db: seed.Db, api_id: str, seeded_id: ObjectId) -> None:
+    theirs, ours = (db["cases"].find_one({"_id": i}) for i in (ObjectId(api_id), seeded_id))
+    seed.check_shapes("cases", [(theirs, ours, "case")])
+
+
+def sorted_page(db: seed.Db, scopes: Scopes) -> list[str]:
+    """One sorted query per scope, merged as ``CaseViews.list_for`` merges them."""
+    found = {}
+    for index, scope, _ in scopes:
+        cursor = db["cases"].find(scope, SUMMARY_FIELDS).sort(ORDER)
+        cursor = cursor.hint(index) if index else cursor
+        found.update({d["_id"]: d for d in cursor.limit(PAGE + 1)})
+    ordered = sorted(found.values(), key=lambda d: (d["last_activity_at"], d["_id"]))[::-1]
+    return [str(d["_id"]) for d in ordered[:PAGE]]
+
+
+def plans(db: seed.Db, case_id: str, user_id: str) -> dict[str, str]:
+
+    def find(flt: dict[str, Any], sort: list[tuple[str, int]], limit: int, **more: Any) -> Any:
+        return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
+
+    first_window = {"last_activity_at": {"$gt": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}}
+    scopes = party_scopes(user_id, {}) + [
+        (i, {**s, **first_window}, w) for i, s, w in court_scopes(shapes.COURT)
+    ]
+    found = {
+        f"list {i or next(iter(s))}": find(
+            s, ORDER, PAGE + 1, projection=SUMMARY_FIELDS, **({"hint": i} if i else {})
+        )
+        for i, s, _ in scopes
+    }
+    found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
+    hearings = find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS)
+    documents = find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS)
+    found["detail hearings"] = {**hearings, "find": "hearings"}
+    found["detail documents"] = {**documents, "find": "served_documents"}
+    return {name: seed.explain(db, command) for name, command in found.items()}
+
+
+SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
+
+
+def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
+    o = bench.opts
+    litigant, clerk = filings.filers[0], filings.clerk
+    cipher = stack.cipher
+    with seed.client(stack.db_uri) as mongo:
+        db = mongo[DATABASE]
+        seeder = CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
+        grow(bench, seeder, o.cases)
+        with bench.stage("check a case accepted through the API against the seeded ones"):
+            case_id = api_case(stack.api, litigant, clerk, db)
+            check_shape(db, case_id, seeder.mine[0])
+        bench.note(
+            f"case detail: the litigant's case {case_id}, accepted through the API (filing, "
+            f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
+        )
+        mine, court = party_scopes(litigant.user_id, {}), court_scopes(shapes.COURT)
+        rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
+        for size in (o.cases, o.cases_large):
+            if size <= 0:
+                continue
+            grow(bench, seeder, size)
+            label = size_label(size)
+            with bench.stage(f"check GET {CASES_PATH} (litigant, clerk) against raw at {label}"):
+                for token, scopes in ((litigant.token, mine), (clerk.token, court)):
+                    expected = sorted_page(db, scopes)
+                    seed.check_page(f"{stack.api}{CASES_PATH}", token, expected, timeout=SLOW)
+            found = plans(db, case_id, litigant.user_id)
+            bench.fact(f"case plans at {label}", found)
+            bench.note(
+                f"case plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items())
+            )
+            for kind, path, token, raw_call in rows:
+                api_name, raw_name = CASE_ROWS[kind]
+                names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
+                pair(bench, names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW)
+    facts = {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)}
+    bench.fact("cases", {**facts, "litigant_cases": len(seeder.mine) + 1})
+
+
+def case_rows(
+    case_id: str, litigant_token: str, clerk_token: str, mine: Scopes, court: Scopes
+) -> list[tuple[str, str, str, RawCall]]:
+    """Each of ``CASE_ROWS``' kinds: the API path, whose token, and the raw reads."""
+    detail = f"/api/v1/cases/{case_id}"
+    return [
+        ("detail", detail, litigant_token, lambda d: raw_detail(d, ObjectId(case_id))),
+        ("party", CASES_PATH, litigant_token, lambda d: raw_list(d, mine)),
+        ("clerk", CASES_PATH, clerk_token, lambda d: raw_list(d, court)),
+    ]
+
+
+def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:
+    if seeder.count >= total:
+        return
+    before = seeder.count
+    with bench.stage(f"insert {total - before} cases with pymongo (to {total})"):
+        took = seeder.grow_to(total)
+    added = seeder.count - before
+    bench.fact(f"cases seeded to {total} (s)", round(took, 1))
+    bench.note(
+        f"seeded {added} cases (to {seeder.count}) in {took:.1f} s "
+        f"({added / max(took, 1e-9):.0f}/s)"
+    )
+
+
+async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
+    """``CaseViews.detail`` for a party: the case, its served documents, hearings and fee
+    notices, one after another."""
+    case = await db["cases"].find_one({"_id": case_id})
+    sid = str(case_id)
+    documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])
+    await documents.limit(MAX_DOCUMENTS).to_list()
+    hearings = db["hearings"].find({"case_id": sid}).sort([("starts_at", 1)])
+    await hearings.limit(MAX_HEARINGS).to_list()
+    notices = db["fee_notices"].find({"case_id": sid}).sort([("_id", 1)])
+    await notices.limit(50).to_list()
+    return case is not None
+
+
+async def raw_list(db: raw.Db, scopes: Scopes) -> bool:
+    """``CaseViews.list_for``'s first page, by the server's ``first_page`` on the bare driver."""
+    found, now, col = 0, dt.datetime.now(dt.UTC), db["cases"]
+    for index, scope, indexed in scopes:
+        more: dict[str, Any] = {
+            "field": "last_activity_at",
+            "now": now,
+            "indexed_scope": indexed,
+            "index": index,
+        }
+        found += len(await first_page(col, scope, SUMMARY_FIELDS, PAGE + 1, **more))
+    return found > 0

@@ -1,0 +1,272 @@
+"""Online filing: pending filings, a clerk, filers and drafts seeded, the checks against
+what the API writes, the review queue and submit rows, their raw queries (bench/README.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from bench import raw, seed, shapes
+from bench.loadgen import WrkRun
+from bench.pairs import pair, wrk
+from bench.stack import DATABASE, Stack
+from models.filings import FilingDoc
+from models.users import Role
+from server.files.store import grant_update
+from server.filing.filings import submitted_notice
+from server.filing.store import QUEUE_SORT, queue_filter, submit_update
+from server.filing.store import queue_page as store_queue_page
+from server.platform.mongo import change_one
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+
+BACKLOG_DAYS = 12  # pending filings were submitted over the last 12 days
+QUEUE_FILTER = queue_filter(shapes.COURT)  # ReviewService.queue's, sorted by QUEUE_SORT
+QUEUE_PAGE = 20  # the API's default limit
+QUEUE_PATH = "/api/v1/review/filings"
+FILER_BASE = 1 << 16  # X-Real-Ip numbers of the filers: after those of the /me users
+
+
+@dataclass(frozen=True)
+class Filer:
+    token: str
+    user_id: str
+    person: shapes.Person
+    file_id: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    count: int
+    green: int
+    seconds: float
+    sample_id: ObjectId | None  # a seeded filing outside the green channel
+
+
+def insert_pending(db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], count: int) -> Pending:
+    """``count`` filings submitted over the last days and not yet reviewed."""
+    rng, now, began, green = (
+        random.Random(20261123),
+        dt.datetime.now(dt.UTC),
+        time.perf_counter(),
+        [0],
+    )
+
+    def docs() -> Iterator[dict[str, Any]]:
+        for _ in range(count):
+            doc = shapes.pending_doc(cipher, rng, rng.choice(filer_ids), now, BACKLOG_DAYS)
+            green[0] += doc["green"]
+            yield doc
+
+    seed.insert_batches(db["filings"], docs())
+    sample = db["filings"].find_one({"status": "submitted", "green": False}, {"_id": 1})
+    return Pending(count, green[0], time.perf_counter() - began, sample["_id"] if sample else None)
+
+
+def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
+    """What ``wx.uploadFile`` sends (as ``miniapp_stubs.client.multipart``)."""
+    boundary = f"----microcourt{uuid.uuid4().hex}"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head + data + tail, f"multipart/form-data; boundary={boundary}"
+
+
+def make_filer(api: str, emulator: str, n: int) -> Filer:
+    user = seed.api_login(api, emulator, FILER_BASE + n)
+    rng = random.Random(n)
+    me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
+    body = {"name": me.name, "id_number": me.id_number, "phone": me.phone}
+    seed.call(f"{api}/api/v1/me/identity", body, user.token, method="PUT")
+    pdf = multipart("借条.pdf", shapes.PDF + f"filer {n}".encode())
+    uploaded = seed.call(f"{api}/api/v1/files", token=user.token, raw=pdf, status=201)
+    return Filer(user.token, user.user_id, me, uploaded["id"])
+
+
+def insert_drafts(
+    db: seed.Db, cipher: shapes.Cipher, filers: list[Filer], sizes: list[int]
+) -> list[list[tuple[str, ObjectId]]]:
+    """Drafts round-robin over the filers, as (filer's token, draft id), in pools of ``sizes``."""
+    rng, now = random.Random(7), dt.datetime.now(dt.UTC)
+    owners = [filers[i % len(filers)] for i in range(sum(sizes))]
+    docs = [
+        shapes.draft_doc(cipher, f.user_id, f.person, shapes.person(rng), [f.file_id], now)
+        for f in owners
+    ]
+    seed.insert_batches(db["filings"], docs)  # pymongo sets each doc's _id
+    pairs = [(f.token, d["_id"]) for f, d in zip(owners, docs, strict=True)]
+    ends = list(itertools.accumulate(sizes))
+    return [pairs[end - size : end] for size, end in zip(sizes, ends, strict=True)]
+
+
+def api_filing(api: str, filer: Filer, db: seed.Db) -> tuple[Any, Any]:
+    """One draft created and submitted through the API; its stored form after each step."""
+    body = shapes.complaint_body(filer.person, shapes.person(random.Random(1)), [filer.file_id])
+    draft = seed.call(f"{api}/api/v1/filings", body, filer.token, status=201)
+    stored = db["filings"].find_one({"_id": ObjectId(draft["id"])})
+    filed = seed.call(f"{api}/api/v1/filings/{draft['id']}/submit", {}, filer.token)
+    if filed.get("status") != "submitted":
+        raise seed.SeedError(f"submitted through the API: {filed}")
+    return stored, db["filings"].find_one({"_id": ObjectId(draft["id"])})
+
+
+def check_shapes(
+    api: str, filer: Filer, seeded: tuple[ObjectId, ObjectId | None], db: seed.Db
+) -> None:
+    """The API's draft and filing against a seeded draft's and a pending filing's."""
+    api_draft, api_filed = api_filing(api, filer, db)
+    ours = [db["filings"].find_one({"_id": i}) for i in seeded]
+    seed.check_shapes("filings", [(api_draft, ours[0], "draft"), (api_filed, ours[1], "filed")])
+
+
+QUEUE_COMMAND = {
+    "find": "filings",
+    "filter": QUEUE_FILTER,
+    "sort": dict(QUEUE_SORT),
+    "limit": QUEUE_PAGE + 1,
+}
+
+
+POOLS = ("api warmup", "api measured", "raw warmup", "raw measured")
+
+
+@dataclass(frozen=True)
+class Filings:
+    clerk: seed.SignedIn
+    filers: list[Filer]
+    pools: dict[str, list[tuple[str, ObjectId]]]  # the first of each: for the probes
+
+
+def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filings:
+    o, cipher = bench.opts, stack.cipher
+    with seed.client(stack.db_uri) as mongo:
+        db = mongo[DATABASE]
+        with bench.stage(f"insert {o.filings} pending filings with pymongo"):
+            pending = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
+        bench.fact("pending_filings", {**asdict(pending), "sample_id": str(pending.sample_id)})
+        bench.note(
+            f"seeded {pending.count} pending filings ({pending.green} green) in "
+            f"{pending.seconds:.1f} s ({pending.count / max(pending.seconds, 1e-9):.0f}/s)"
+        )
+        with bench.stage(f"sign in a clerk of {shapes.COURT} (inserted, argon2 password)"):
+            doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
+            clerk = seed.staff_login(stack.api, db, doc, FILER_BASE - 1)
+        what = f"sign in {o.filers} filers: identity and one PDF each, via the API"
+        with bench.stage(what), ThreadPoolExecutor(8) as threads:
+            ns = range(1, o.filers + 1)
+            filers = list(threads.map(lambda n: make_filer(stack.api, stack.emulator, n), ns))
+        # drafts for each submit load: the most it could submit at --submit-cap a second
+        warm, measured = (o.submit_cap * s + o.connections for s in (o.warmup, o.duration))
+        sizes = [warm, measured, warm, measured]
+        with bench.stage(f"insert {sum(sizes)} drafts with pymongo"):
+            pools = dict(zip(POOLS, insert_drafts(db, cipher, filers, sizes), strict=True))
+        with bench.stage("check the API's draft and filing against the seeded ones"):
+            check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], pending.sample_id), db)
+        seed.check_plan(bench, db, "the review queue's query", QUEUE_COMMAND)
+        with bench.stage(f"check GET {QUEUE_PATH} against the raw query"):
+            found = db["filings"].find(QUEUE_FILTER, {"_id": 1}).sort(QUEUE_SORT).limit(QUEUE_PAGE)
+            seed.check_page(f"{stack.api}{QUEUE_PATH}", clerk.token, [str(d["_id"]) for d in found])
+    return Filings(clerk, filers, pools)
+
+
+def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
+    url = f"{stack.api}{QUEUE_PATH}"
+    names = ("GET review queue", "raw queue find")
+    pair(bench, names, "queue", url, filings.clerk.token, queue_page)
+    (token, api_draft), (_, raw_draft) = (filings.pools[p][0] for p in (POOLS[0], POOLS[2]))
+
+    async def raw_call(db: raw.Db) -> None:
+        if not await submit(db, raw_draft):
+            raise seed.SeedError(f"raw submit of {raw_draft}: draft not found")
+
+    o = bench.opts
+    drafts = {
+        phase: [i for _, i in filings.pools[pool][1:]]
+        for phase, pool in (("warmup", POOLS[2]), ("measured", POOLS[3]))
+    }
+    url = f"{stack.api}/api/v1/filings/{api_draft}/submit"
+    pair(
+        bench,
+        ("POST submit", "raw submit"),
+        "submit",
+        stack.api,
+        token,
+        raw_call,
+        api_call=lambda: seed.call(url, {}, token),
+        run=submit_run(bench, filings, POOLS[1], o.duration),
+        warm=submit_run(bench, filings, POOLS[0], o.warmup),
+        raw_ops=submit_ops(drafts),
+    )
+
+
+def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> WrkRun:
+    path = bench.workdir / f"drafts-{pool.replace(' ', '-')}.txt"
+    path.write_text("".join(f"{token} {i}\n" for token, i in filings.pools[pool][1:]))
+    return wrk(bench, "submit.lua", (str(path), str(bench.opts.threads)), seconds)
+
+
+async def queue_page(db: raw.Db) -> list[dict[str, Any]]:
+    """``ReviewService.queue``'s reads for one page and one more: the store's own windows."""
+    now = dt.datetime.now(dt.UTC)
+    return await store_queue_page(db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now)
+
+
+def submit_ops(pools: dict[str, list[ObjectId]]) -> raw.OpFactory:
+
+    def factory(db: raw.Db, phase: str) -> raw.Op:
+        drafts: Iterator[ObjectId] = iter(pools[phase])
+
+        async def op() -> bool:
+            try:
+                filing_id = next(drafts)
+            except StopIteration:
+                raise raw.Exhausted from None
+            return await submit(db, filing_id)
+
+        return op
+
+    return factory
+
+
+async def submit(db: raw.Db, filing_id: ObjectId) -> bool:
+    """``FilingService.submit``'s database calls, in the same order, with its builders."""
+    doc = await db["filings"].find_one({"_id": filing_id})
+    if doc is None or doc["status"] != "draft":
+        return False
+    now = dt.datetime.now(dt.UTC)
+    deadline = shapes.review_deadline(now)
+
+    async def file_it(session: AsyncClientSession) -> bool:
+        filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
+        update = submit_update(doc["filer_id"], "submitted", now, deadline)
+        filed = await change_one(db["filings"], filt, update, session=session)
+        if filed is None:
+            return False
+        evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
+        grant = grant_update(court_ids=[filed["court_id"]])
+        await db["files.files"].update_many(evidence, grant, session=session)
+        notice = submitted_notice(FilingDoc.model_validate(filed))
+        clerks = [Role.clerk.value]
+        await raw.notifier(db).notify_court_staff(
+            filed["court_id"], clerks, **notice, session=session
+        )
+        return True
+
+    async with db.client.start_session() as session:
+        return await session.with_transaction(file_it)

@@ -1,0 +1,485 @@
+"""Fee payment: cases, fee notices and pending orders as the services write them, WeChat Pay's
+callbacks (first deliveries and repeats) and the ledger after each load (see bench/README.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bench import cases as cs
+from bench import filing as fs
+from bench import raw, seed, shapes
+from bench.filing import Filings
+from bench.loadgen import LoadResult, WrkRun
+from bench.pairs import client, round_fits, settle, wrk
+from bench.stack import DATABASE, Stack
+from miniapp_stubs.wechatpay_crypto import load_private
+from miniapp_stubs.wechatpay_notify import envelope, signed_headers
+from miniapp_stubs.wechatpay_state import Order as PayOrder
+from miniapp_stubs.wechatpay_state import transaction_id
+from models.fee_notices import FeeNoticeDoc, NoticeStatus
+from models.payments import PaymentDoc, PaymentStatus
+from server.wechat.pay_config import dev_public_key_id
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+
+NOTIFY_PATH = "/api/v1/payments/wechat/notify"
+ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
+RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
+PAYERS = 1000  # seeded litigants who pay, round-robin
+FEE_FIELDS = ("fee_kind", "basis_amount_fen", "procedure", "full_fee_fen", "amount_fen")
+
+
+@dataclass(frozen=True)
+class PayKeys:
+    """The emulator's development keys (from the server's data directory), the merchant's
+    and app's ids (from a callback the emulator sent)."""
+
+    platform_key: rsa.RSAPrivateKey
+    key_id: str
+    apiv3_key: str
+    mchid: str = ""
+    appid: str = ""
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> PayKeys:
+        stored = json.loads((data_dir / "secrets.json").read_text())
+        key = load_private(stored["wechatpay_platform_key"])
+        return cls(key, dev_public_key_id(key), stored["wechatpay_apiv3_key"])
+
+    def transaction(self, payment: dict[str, Any], paid: dt.datetime) -> dict[str, Any]:
+        """TRANSACTION.SUCCESS's resource for ``payment``, by the emulator's ``Order``."""
+        request = {
+            "appid": self.appid,
+            "out_trade_no": payment["out_trade_no"],
+            "attach": "",
+            "amount": {"total": payment["amount_fen"]},
+            "openid": payment["payer_openid"],
+        }
+        at = paid.timestamp()
+        order = PayOrder(self.mchid, request, at, at, "", at, "SUCCESS", transaction_id(at), at)
+        return order.as_json()
+
+    def callback(self, resource: dict[str, Any], now: dt.datetime) -> str:
+        """The notification's JSON body, by the emulator's ``envelope``."""
+        kind, at = "TRANSACTION.SUCCESS", now.timestamp()
+        return envelope(self.apiv3_key, kind, resource, at, str(uuid.uuid4()))
+
+    def headers(self, body: str) -> dict[str, str]:
+        """A delivery of ``body`` now, by the emulator's ``signed_headers``."""
+        signed = signed_headers(self.platform_key, self.key_id, body, time.time())
+        return {"Content-Type": "application/json", **signed}
+
+    def line(self, body: str) -> str:
+        """One line of notify.lua's file, signed now (a JSON body holds no tab, no newline)."""
+        h = self.headers(body)
+        parts = ("Timestamp", "Nonce", "Signature")
+        return "\t".join([*(h[f"Wechatpay-{p}"] for p in parts), body]) + "\n"
+
+
+def notice_doc(
+    case: dict[str, Any], fees: dict[str, Any], payer_id: str, issued: dt.datetime
+) -> dict[str, Any]:
+    """``FeeNoticeService.issue``'s document, the amounts of ``fees`` (the API's notice)."""
+    return FeeNoticeDoc(
+        id=ObjectId(),
+        case_id=str(case["_id"]),
+        **{k: case[k] for k in ("case_no", "court_id")},
+        **{k: fees[k] for k in FEE_FIELDS},
+        breakdown=fees["breakdown"],
+        status=NoticeStatus.pending,
+        payer_ids=[payer_id],
+        issued_at=issued,
+        due_at=shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
+    ).model_dump(by_alias=True)
+
+
+def payment_doc(
+    notice: dict[str, Any], payer: tuple[str, str], court_name: str, made: dt.datetime
+) -> dict[str, Any]:
+    """``PaymentService.create``'s document (with ``open_for`` and the prepay_id)."""
+    oid = ObjectId()
+    stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
+    doc = PaymentDoc(
+        id=oid,
+        out_trade_no=f"MC{oid}",
+        fee_notice_id=str(notice["_id"]),
+        **{k: notice[k] for k in ("case_id", "case_no", "court_id")},
+        payer_id=payer[0],
+        payer_openid=payer[1],
+        amount_fen=notice["amount_fen"] - notice["paid_fen"],
+        description=f"{court_name}诉讼费-{notice['case_no']}"[:120],
+        status=PaymentStatus.pending,
+        prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
+        expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
+        **dict.fromkeys(("created_at", "updated_at"), made),
+    )
+    return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
+
+
+@dataclass
+class Order:
+    payment: dict[str, Any]
+    notice_id: ObjectId
+    case_id: ObjectId
+
+
+@dataclass
+class PaySeeder:
+    """Inserts cases, notices and orders in batches; ``orders`` in insertion order."""
+
+    db: seed.Db
+    cipher: shapes.Cipher
+    fees: dict[str, Any]  # the API's notice: amounts and breakdown
+    court_name: str
+    staff_id: str
+    orders: list[Order] = field(default_factory=list)
+    seconds: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+
+    def payers(self) -> list[tuple[str, str]]:
+        found = self.db["users"].find({"role": "litigant"}, {"openid": 1}).limit(PAYERS)
+        return [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
+
+    def insert(self, count: int) -> None:
+        began, now = time.perf_counter(), dt.datetime.now(dt.UTC)
+        payers, numbers = self.payers(), cs.case_numbers(self.db)
+        made = [self._order(now, numbers, payers[i % len(payers)]) for i in range(count)]
+        for name, docs in zip(
+            ("cases", "fee_notices", "payments"), zip(*made, strict=True), strict=True
+        ):
+            seed.insert_batches(self.db[name], docs)
+        numbers.commit()
+        self.orders += [Order(p, n["_id"], c["_id"]) for c, n, p in made]
+        self.seconds += time.perf_counter() - began
+
+    def _order(
+        self, now: dt.datetime, numbers: seed.Numbers, payer: tuple[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        rng = self.rng
+        at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
+        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
+        plaintiff, procedure = (shapes.person(rng), payer[0]), self.fees["procedure"]
+        case = cs.case_doc(self.cipher, rng, seq, at, plaintiff, payer[0], self.staff_id, procedure)
+        case["amount_fen"] = self.fees["basis_amount_fen"]
+        notice = notice_doc(case, self.fees, payer[0], at)
+        ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))
+        return case, notice, payment_doc(notice, payer, self.court_name, ordered)
+
+
+KEYS = {"POST notify first": "notify_first", "POST notify repeat": "notify_repeat"}
+REPEATS = 2000  # most credited orders the repeat load cycles through
+SERIAL = 20  # callbacks of a row measured one at a time
+INSTEAD = f"one callback at a time instead, {SERIAL} callbacks (requests/s = 1 / mean latency)"
+PAID_EVENT = "缴费"  # the case's timeline event of PaymentService._announce_paid
+CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids: ~2 s)
+
+
+def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
+    keys = PayKeys.from_data_dir(stack.data_dir)
+    with client(stack.db_uri) as mongo:
+        db = mongo[DATABASE]
+        with bench.stage("pay one fee through the API and the emulator's callback"):
+            api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
+        keys = replace(keys, mchid=api.transaction["mchid"], appid=api.transaction["appid"])
+        # the court's name, as the API's order describes itself ({court}诉讼费-{case_no})
+        court = str(api.payment["description"]).rsplit("诉讼费-", 1)[0]
+        seeder = PaySeeder(db, stack.cipher, api.notice, court, filings.clerk.user_id)
+        o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
+        warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
+        with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
+            seeder.insert(1 + warm + measured)
+        bench.note(f"seeded {len(seeder.orders)} orders in {seeder.seconds:.1f} s")
+        with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
+            lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
+        bench.note(f"one callback alone: first {lone[0]:.3f} s, repeat {lone[1]:.3f} s")
+        command = {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1}
+        seed.check_plan(bench, db, "the callback's order lookup", command)
+        calls, rest = Callbacks(bench, stack.api, keys), seeder.orders[1:]
+        pool, began = first_delivery(calls, (rest[:warm], rest[warm:]), lone[0])
+        settle(bench, "the first-delivery callbacks")
+        first = bench.results[KEYS["POST notify first"]]
+        before = check_ledger(bench, db, seeder.orders, "first deliveries", (pool, first))
+        if began is not None:
+            credited_in_window(bench, db, pool, began)
+        repeat(calls, db, lone[1])
+        settle(bench, "the repeated callbacks")
+        after = check_ledger(bench, db, seeder.orders, "repeats", None)
+        with bench.stage("check: the repeated callbacks changed nothing"):
+            check_unchanged(db, before, after)
+    facts = {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1)}
+    bench.fact("payments", {**facts, "credited": after.paid})
+
+
+def check_unchanged(db: seed.Db, before: Ledger, after: Ledger) -> None:
+    if not after.same_as(before):
+        raise seed.SeedError(f"before {before.summary()}; after {after.summary()}")
+    audits = db["audit"].count_documents({"action": "payment.paid"})
+    paid = db["payments"].count_documents({"status": "paid"})
+    if audits != paid:
+        raise seed.SeedError(f"{paid} payments paid, {audits} payment.paid audit entries")
+
+
+def check_one(
+    bench: Bench, api_url: str, keys: PayKeys, db: seed.Db, pair: tuple[ApiPaid, Order]
+) -> tuple[float, float]:
+    """One seeded callback twice (credited once, then nothing); the seconds of each."""
+    api, order = pair
+    resource = keys.transaction(order.payment, dt.datetime.now(dt.UTC))
+    body = keys.callback(resource, dt.datetime.now(dt.UTC))
+    first = post(api_url, keys, body)
+    once = ledger(db, [order])
+    if once.paid != 1 or once.problems:
+        raise seed.SeedError(f"after one callback: {once.summary()} {once.problems}")
+    seed.check_shapes(
+        "payments",
+        [
+            (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
+            (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
+            (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
+            (api.transaction, resource, "callback's transaction"),
+        ],
+    )
+    again = post(api_url, keys, body)
+    if not ledger(db, [order]).same_as(once):
+        raise seed.SeedError("a repeated callback changed the order")
+    bench.fact("notify alone (s)", {"first": first, "repeat": again})
+    return first, again
+
+
+@dataclass
+class Callbacks:
+    """Each order's callback body (signed afresh at each delivery), in the order first sent."""
+
+    bench: Bench
+    api: str
+    keys: PayKeys
+    bodies: dict[str, str] = field(default_factory=dict)
+
+    def body(self, order: Order) -> str:
+        number = order.payment["out_trade_no"]
+        if number not in self.bodies:
+            now = dt.datetime.now(dt.UTC)
+            self.bodies[number] = self.keys.callback(self.keys.transaction(order.payment, now), now)
+        return self.bodies[number]
+
+    def write(self, name: str, bodies: list[str]) -> str:
+        path = self.bench.workdir / f"callbacks-{name}.txt"
+        with path.open("w", encoding="utf-8") as out:
+            out.writelines(self.keys.line(b) for b in bodies)
+        return str(path)
+
+    def wrk(self, path: str, seconds: int, mode: str) -> WrkRun:
+        args = (path, str(self.bench.opts.threads), self.keys.key_id, mode)
+        return wrk(self.bench, "notify.lua", args, seconds)
+
+    def serially(self, name: str, bodies: list[str]) -> None:
+        try:
+            took = sorted(post(self.api, self.keys, b) for b in bodies)
+        except seed.SeedError as e:
+            self.bench.record(LoadResult(name, problem=str(e)), KEYS[name])
+            return
+        self.bench.record(raw.result(name, raw.Tally(took), sum(took)), KEYS[name])
+
+
+def first_delivery(
+    calls: Callbacks, pools: tuple[list[Order], list[Order]], lone: float
+) -> tuple[list[Order], dt.datetime | None]:
+    """wrk over the warm-up's orders, then the load's (or ``SERIAL`` one at a time); the
+    measured orders and when wrk started on them."""
+    bench, name = calls.bench, "POST notify first"
+    if not round_fits(bench, name, lone, INSTEAD):
+        calls.serially(name, [calls.body(o) for o in pools[1][:SERIAL]])
+        return pools[1][:SERIAL], None
+    o = bench.opts
+    warm = calls.wrk(calls.write("warm", [calls.body(x) for x in pools[0]]), o.warmup, "once")
+    measured = calls.wrk(str(bench.workdir / "callbacks-measured.txt"), o.duration, "once")
+    started: list[dt.datetime] = []
+
+    def between() -> None:  # the warm-up done; the load's signed now (±5 minutes allowed)
+        settle(bench, "the first-delivery warm-up")
+        calls.write("measured", [calls.body(x) for x in pools[1]])
+        started.append(dt.datetime.now(dt.UTC))
+
+    bench.record_wrk(measured, name, calls.api, KEYS[name], warm, between)
+    return pools[1], started[0] if started else None
+
+
+def credited_in_window(bench: Bench, db: seed.Db, pool: list[Order], began: dt.datetime) -> None:
+    seconds = bench.opts.duration
+    end = began + dt.timedelta(seconds=seconds)
+    found = 0
+    for i in range(0, len(pool), CHUNK):
+        ids = [o.payment["_id"] for o in pool[i : i + CHUNK]]
+        for doc in _by_id(db, "payments", ids, "status updated_at").values():
+            found += doc["status"] == "paid" and began <= doc["updated_at"] <= end
+    answered = bench.results[KEYS["POST notify first"]].requests
+    bench.fact("notify first credited while wrk ran", found)
+    bench.note(
+        f"POST notify first: the server credited {found} orders while wrk ran "
+        f"({found / seconds:.1f}/s); wrk counted {answered} answers"
+    )
+
+
+def repeat(calls: Callbacks, db: seed.Db, lone: float) -> None:
+    bench, name = calls.bench, "POST notify repeat"
+    paid = {d["out_trade_no"] for d in db["payments"].find({"status": "paid"}, {"out_trade_no": 1})}
+    bodies = [b for number, b in calls.bodies.items() if number in paid][:REPEATS]
+    if not bodies:
+        bench.record(LoadResult(name, problem="no order was credited"), KEYS[name])
+    elif not round_fits(bench, name, lone, INSTEAD):
+        calls.serially(name, (bodies * SERIAL)[:SERIAL])
+    else:
+        run = calls.wrk(calls.write("repeat", bodies), bench.opts.duration, "cycle")
+        bench.record_wrk(run, name, calls.api, KEYS[name])
+
+
+def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, load: Any) -> Ledger:
+    """No order credited twice; with ``load`` (its orders, its result), at least as many of
+    its orders credited as answers counted."""
+    with bench.stage(f"check after the {after}: no order credited twice"):
+        found = settled_ledger(db, orders)
+        if found.problems:
+            raise seed.SeedError(f"{len(found.problems)} orders wrong: {found.problems[:3]}")
+        if load is not None and load[1].ok and ledger(db, load[0]).paid < load[1].requests:
+            raise seed.SeedError(f"{load[1].requests} callbacks answered, fewer credited")
+    bench.note(f"after the {after}: {found.summary()}")
+    return found
+
+
+@dataclass(frozen=True)
+class ApiPaid:
+    """A fee paid through the API: its documents after the credit, and the transaction the
+    emulator's callback carried."""
+
+    case: dict[str, Any]
+    notice: dict[str, Any]
+    payment: dict[str, Any]
+    transaction: dict[str, Any]
+
+
+def api_paid(
+    api: str, emulator: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db
+) -> ApiPaid:
+    case_id = cs.api_case(api, litigant, clerk, db)
+    notice = db["fee_notices"].find_one({"case_id": case_id, "status": "pending"})
+    if notice is None:
+        raise seed.SeedError(f"no pending fee notice for the API's case {case_id}")
+    body = {"fee_notice_id": str(notice["_id"])}
+    order = seed.call(f"{api}/api/v1/payments", body, litigant.token, status=201)
+    prepay_id = order["pay_params"]["package"].removeprefix("prepay_id=")
+    seed.call(f"{emulator}/_emulator/pay/confirm", {"prepay_id": prepay_id})
+    delivery = delivered(emulator, f"MC{order['payment_id']}")
+    payment = db["payments"].find_one({"_id": ObjectId(order["payment_id"])}) or {}
+    if payment.get("status") != "paid":
+        raise seed.SeedError(f"the API's payment is {payment.get('status')} after its callbacks")
+    case = db["cases"].find_one({"_id": ObjectId(case_id)}) or {}
+    notice = db["fee_notices"].find_one({"_id": notice["_id"]}) or {}
+    return ApiPaid(case, notice, payment, delivery["resource"])
+
+
+def delivered(emulator: str, out_trade_no: str, timeout: float = 15) -> dict[str, Any]:
+    """The emulator's TRANSACTION.SUCCESS once done; every attempt must have had a 204."""
+    url = f"{emulator}/_emulator/pay/notifications?out_trade_no={out_trade_no}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sent = seed.call(url).get("notifications", [])
+        found = [n for n in sent if n["event_type"] == "TRANSACTION.SUCCESS"]
+        if found and found[0]["done"]:
+            answers = [a["status"] for a in found[0]["attempts"]]
+            if not answers or set(answers) != {204}:
+                raise seed.SeedError(f"the emulator's callbacks were answered {answers}")
+            return dict(found[0])
+        time.sleep(0.1)
+    raise seed.SeedError(f"the emulator's callback for {out_trade_no} not done in {timeout:.0f} s")
+
+
+def post(api: str, keys: PayKeys, body: str) -> float:
+    """One callback delivered now, freshly signed; its seconds. SeedError unless 204."""
+    began = time.perf_counter()
+    seed.call(
+        f"{api}{NOTIFY_PATH}", headers=keys.headers(body), raw=(body.encode(), ""), status=204
+    )
+    return time.perf_counter() - began
+
+
+@dataclass
+class Ledger:
+    """The seeded orders as the database has them."""
+
+    paid: int = 0
+    pending: int = 0
+    versions: int = 0  # sum over payments, notices and cases: a no-op changes none
+    paid_events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def same_as(self, other: Ledger) -> bool:
+        keys = ("paid", "pending", "versions", "paid_events", "problems")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+    def summary(self) -> str:
+        return f"{self.paid} credited, {self.pending} pending, {self.paid_events} 缴费 events"
+
+
+def settled_ledger(db: seed.Db, orders: list[Order], limit: float = 120) -> Ledger:
+    """The ledger once two readings a second apart agree (callbacks may still be running)."""
+    began, last = time.monotonic(), ledger(db, orders)
+    while time.monotonic() - began < limit:
+        time.sleep(1)
+        now = ledger(db, orders)
+        if now.same_as(last):
+            return now
+        last = now
+    raise seed.SeedError(f"the payments still changing {limit:.0f} s after the load")
+
+
+def ledger(db: seed.Db, orders: list[Order]) -> Ledger:
+    """Each order paid (its notice credited its amount, one 缴费 event) or pending (nothing
+    credited, no event); anything else is a problem."""
+    out = Ledger()
+    for start in range(0, len(orders), CHUNK):
+        chunk = orders[start : start + CHUNK]
+        pays = _by_id(db, "payments", [o.payment["_id"] for o in chunk], "status")
+        notes = _by_id(
+            db, "fee_notices", [o.notice_id for o in chunk], "amount_fen paid_fen status"
+        )
+        cases = _by_id(db, "cases", [o.case_id for o in chunk], "timeline.kind")
+        for o in chunk:
+            _tally(out, o, pays.get(o.payment["_id"]), notes.get(o.notice_id), cases.get(o.case_id))
+    return out
+
+
+def _by_id(db: seed.Db, name: str, ids: list[ObjectId], fields: str) -> dict[ObjectId, Any]:
+    projection = dict.fromkeys([*fields.split(), "version"], 1)
+    return {d["_id"]: d for d in db[name].find({"_id": {"$in": ids}}, projection)}
+
+
+def _tally(out: Ledger, order: Order, payment: Any, notice: Any, case: Any) -> None:
+    number = order.payment["out_trade_no"]
+    if payment is None or notice is None or case is None:
+        out.problems.append(f"{number}: payment, notice or case missing")
+        return
+    paid = payment["status"] == "paid"
+    events = sum(e.get("kind") == PAID_EVENT for e in case.get("timeline", []))
+    out.paid += paid
+    out.pending += payment["status"] == "pending"
+    out.paid_events += events
+    out.versions += payment["version"] + notice["version"] + case["version"]
+    owed = notice["amount_fen"] if paid else 0
+    if notice["paid_fen"] != owed or (notice["status"] == "paid") != paid or events != paid:
+        out.problems.append(
+            f"{number} {payment['status']}: notice {notice['status']} paid_fen "
+            f"{notice['paid_fen']} of {notice['amount_fen']}, {events} 缴费 events"
+        )
