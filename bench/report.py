@@ -169,7 +169,7 @@ def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None])
 #: The notes under the table (bench/README.md explains every row); ``{filings}``: pending filings.
 FOOTNOTES = (
     "(a) GET /me / healthz; (b) GET /me / raw find_one (users by _id: /me's cache miss)",
-    "(c) GET review queue (first 20 of {filings} pending) / raw: ReviewService.queue's windowed reads (queue_page)",
+    "(c) GET review queue (first 20 of {filings} pending) / raw: the store's queue_page",
     "(d) POST submit / raw: FilingService.submit's database calls, each on a draft of its own",
     "(e) case rows, API / raw: CaseViews.detail's reads; list_for's finds (the litigant's,",
     "    unhinted; the court's in the server's time windows); serial rows: 1 / latency",
