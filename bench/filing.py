@@ -18,7 +18,6 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import raw, seed, shapes
-from bench.loadgen import WrkRun
 from bench.pairs import pair, wrk
 from bench.stack import DATABASE, Stack
 from models.filings import FilingDoc
@@ -215,7 +214,7 @@ def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
     )
 
 
-def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> WrkRun:
+def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> raw.WrkRun:
     path = bench.workdir / f"drafts-{pool.replace(' ', '-')}.txt"
     path.write_text("".join(f"{token} {i}\n" for token, i in filings.pools[pool][1:]))
     return wrk(bench, "submit.lua", (str(path), str(bench.opts.threads)), seconds)

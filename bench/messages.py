@@ -21,7 +21,6 @@ from bench import cases as cs
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.loadgen import LoadResult
 from bench.pairs import pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
@@ -387,7 +386,7 @@ def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
         waits = escalation_waits(db, far, since, count)
     bench.note(f"escalation sweep: {count} orders in {took:.1f} s, each escalated and told once")
     name = f"escalation sweep {label}"
-    bench.record(LoadResult(name, count, took, count / took, waits[0], waits[1]), "sweep")
+    bench.record(raw.LoadResult(name, count, took, count / took, waits[0], waits[1]), "sweep")
     settle(bench, "the escalation sweep", limit=max(300.0, count / 50))
 
 

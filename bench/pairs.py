@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from bench import raw
-from bench.loadgen import LoadResult, WrkRun
 from bench.seed import call, client
 from bench.stack import DATABASE
 
@@ -26,10 +25,12 @@ Names = tuple[str, str]  # (API row, raw row); their result keys likewise
 RawCall = Callable[[raw.Db], Awaitable[Any]]
 
 
-def wrk(bench: Bench, script: str, args: tuple[str, ...], seconds: int | None = None) -> WrkRun:
+def wrk(bench: Bench, script: str, args: tuple[str, ...], seconds: int | None = None) -> raw.WrkRun:
     """wrk with one of the bench's Lua scripts and a 30 s timeout."""
     o, script_path = bench.opts, BENCH / script
-    return WrkRun(bench.wrk, o.threads, o.connections, seconds or o.duration, script_path, args, 30)
+    return raw.WrkRun(
+        bench.wrk, o.threads, o.connections, seconds or o.duration, script_path, args, 30
+    )
 
 
 def token_file(bench: Bench, token: str, name: str) -> str:
@@ -51,8 +52,8 @@ def pair(
     raw_call: RawCall,
     *,
     api_call: Callable[[], Any] | None = None,
-    run: WrkRun | None = None,
-    warm: WrkRun | None = None,
+    run: raw.WrkRun | None = None,
+    warm: raw.WrkRun | None = None,
     raw_ops: raw.OpFactory | None = None,
     timeout: float = 30,
     lone: tuple[float, float] | None = None,
@@ -68,7 +69,7 @@ def pair(
         return
     if not round_fits(bench, names[0], max(lone)):
         for name, k, took in zip(names, keys, lone, strict=True):
-            bench.record(LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
+            bench.record(raw.LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
         return
     run = run or wrk(bench, "me.lua", (token_file(bench, token, key),))
     bench.record_wrk(run, names[0], url, key, warm=warm)
@@ -89,7 +90,7 @@ def probe(
     except Exception as e:
         for name, key in zip(names, keys, strict=True):
             problem = f"one request alone failed: {type(e).__name__}: {e}"
-            bench.record(LoadResult(name, problem=problem), key)
+            bench.record(raw.LoadResult(name, problem=problem), key)
         return None
     bench.fact(f"{names[0]} alone (s)", {"api": api_s, "raw": raw_s})
     bench.note(

@@ -20,7 +20,6 @@ from bench import cases as cs
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.loadgen import LoadResult, WrkRun
 from bench.pairs import client, round_fits, settle, wrk
 from bench.stack import DATABASE, Stack
 from miniapp_stubs.wechatpay_crypto import load_private
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from bench.run import Bench
 
 
+Docs = dict[str, dict[str, Any]]  # case, notice, payment, transaction
 NOTIFY_PATH = "/api/v1/payments/wechat/notify"
 ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
 RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
@@ -193,10 +193,10 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         db = mongo[DATABASE]
         with bench.stage("pay one fee through the API and the emulator's callback"):
             api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
-        keys = replace(keys, mchid=api.transaction["mchid"], appid=api.transaction["appid"])
+        keys = replace(keys, mchid=api["transaction"]["mchid"], appid=api["transaction"]["appid"])
         # the court's name, as the API's order describes itself ({court}诉讼费-{case_no})
-        court = str(api.payment["description"]).rsplit("诉讼费-", 1)[0]
-        seeder = PaySeeder(db, stack.cipher, api.notice, court, filings.clerk.user_id)
+        court = str(api["payment"]["description"]).rsplit("诉讼费-", 1)[0]
+        seeder = PaySeeder(db, stack.cipher, api["notice"], court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
         with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
@@ -224,7 +224,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
 
 
 def check_unchanged(db: seed.Db, before: Ledger, after: Ledger) -> None:
-    if not after.same_as(before):
+    if after != before:
         raise seed.SeedError(f"before {before.summary()}; after {after.summary()}")
     audits = db["audit"].count_documents({"action": "payment.paid"})
     paid = db["payments"].count_documents({"status": "paid"})
@@ -233,7 +233,7 @@ def check_unchanged(db: seed.Db, before: Ledger, after: Ledger) -> None:
 
 
 def check_one(
-    bench: Bench, api_url: str, keys: PayKeys, db: seed.Db, pair: tuple[ApiPaid, Order]
+    bench: Bench, api_url: str, keys: PayKeys, db: seed.Db, pair: tuple[Docs, Order]
 ) -> tuple[float, float]:
     """One seeded callback twice (credited once, then nothing); the seconds of each."""
     api, order = pair
@@ -246,14 +246,14 @@ def check_one(
     seed.check_shapes(
         "payments",
         [
-            (api.case, db["cases"].find_one({"_id": order.case_id}), "case"),
-            (api.notice, db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
-            (api.payment, db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
-            (api.transaction, resource, "callback's transaction"),
+            (api["case"], db["cases"].find_one({"_id": order.case_id}), "case"),
+            (api["notice"], db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
+            (api["payment"], db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
+            (api["transaction"], resource, "callback's transaction"),
         ],
     )
     again = post(api_url, keys, body)
-    if not ledger(db, [order]).same_as(once):
+    if ledger(db, [order]) != once:
         raise seed.SeedError("a repeated callback changed the order")
     bench.fact("notify alone (s)", {"first": first, "repeat": again})
     return first, again
@@ -281,7 +281,7 @@ class Callbacks:
             out.writelines(self.keys.line(b) for b in bodies)
         return str(path)
 
-    def wrk(self, path: str, seconds: int, mode: str) -> WrkRun:
+    def wrk(self, path: str, seconds: int, mode: str) -> raw.WrkRun:
         args = (path, str(self.bench.opts.threads), self.keys.key_id, mode)
         return wrk(self.bench, "notify.lua", args, seconds)
 
@@ -289,7 +289,7 @@ class Callbacks:
         try:
             took = sorted(post(self.api, self.keys, b) for b in bodies)
         except seed.SeedError as e:
-            self.bench.record(LoadResult(name, problem=str(e)), KEYS[name])
+            self.bench.record(raw.LoadResult(name, problem=str(e)), KEYS[name])
             return
         self.bench.record(raw.result(name, raw.Tally(took), sum(took)), KEYS[name])
 
@@ -338,7 +338,7 @@ def repeat(calls: Callbacks, db: seed.Db, lone: float) -> None:
     paid = {d["out_trade_no"] for d in db["payments"].find({"status": "paid"}, {"out_trade_no": 1})}
     bodies = [b for number, b in calls.bodies.items() if number in paid][:REPEATS]
     if not bodies:
-        bench.record(LoadResult(name, problem="no order was credited"), KEYS[name])
+        bench.record(raw.LoadResult(name, problem="no order was credited"), KEYS[name])
     elif not round_fits(bench, name, lone, INSTEAD):
         calls.serially(name, (bodies * SERIAL)[:SERIAL])
     else:
@@ -359,20 +359,11 @@ def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, loa
     return found
 
 
-@dataclass(frozen=True)
-class ApiPaid:
-    """A fee paid through the API: its documents after the credit, and the transaction the
-    emulator's callback carried."""
-
-    case: dict[str, Any]
-    notice: dict[str, Any]
-    payment: dict[str, Any]
-    transaction: dict[str, Any]
-
-
 def api_paid(
     api: str, emulator: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db
-) -> ApiPaid:
+) -> Docs:
+    """A fee paid through the API: its case, notice and payment after the credit, and the
+    transaction the emulator's callback carried."""
     case_id = cs.api_case(api, litigant, clerk, db)
     notice = db["fee_notices"].find_one({"case_id": case_id, "status": "pending"})
     if notice is None:
@@ -387,7 +378,7 @@ def api_paid(
         raise seed.SeedError(f"the API's payment is {payment.get('status')} after its callbacks")
     case = db["cases"].find_one({"_id": ObjectId(case_id)}) or {}
     notice = db["fee_notices"].find_one({"_id": notice["_id"]}) or {}
-    return ApiPaid(case, notice, payment, delivery["resource"])
+    return {"case": case, "notice": notice, "payment": payment, "transaction": delivery["resource"]}
 
 
 def delivered(emulator: str, out_trade_no: str, timeout: float = 15) -> dict[str, Any]:
@@ -417,17 +408,13 @@ def post(api: str, keys: PayKeys, body: str) -> float:
 
 @dataclass
 class Ledger:
-    """The seeded orders as the database has them."""
+    """The seeded orders as the database has them (equal: nothing changed)."""
 
     paid: int = 0
     pending: int = 0
     versions: int = 0  # sum over payments, notices and cases: a no-op changes none
     paid_events: int = 0
     problems: list[str] = field(default_factory=list)
-
-    def same_as(self, other: Ledger) -> bool:
-        keys = ("paid", "pending", "versions", "paid_events", "problems")
-        return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     def summary(self) -> str:
         return f"{self.paid} credited, {self.pending} pending, {self.paid_events} 缴费 events"
@@ -439,7 +426,7 @@ def settled_ledger(db: seed.Db, orders: list[Order], limit: float = 120) -> Ledg
     while time.monotonic() - began < limit:
         time.sleep(1)
         now = ledger(db, orders)
-        if now.same_as(last):
+        if now == last:
             return now
         last = now
     raise seed.SeedError(f"the payments still changing {limit:.0f} s after the load")

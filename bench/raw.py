@@ -1,14 +1,20 @@
-"""The raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from
-as many asyncio tasks as wrk has connections, for the same time (see bench/README.md)."""
+"""Load: wrk against the HTTP API (install, run, parse), the result every load reports, and the
+raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from as many
+asyncio tasks as wrk has connections, for the same time (see bench/README.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
@@ -18,9 +24,119 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from bench import shapes
-from bench.loadgen import LoadResult
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_PERCENTILE = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s+(\d+(?:\.\d+)?)(us|ms|s|m|h)\s*$", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+(\d+(?:\.\d+)?)", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in (\d+(?:\.\d+)?)(us|ms|s|m|h)", re.M)
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+# submit.lua "found no draft", notify.lua "found no order": a pool used up
+_EXHAUSTED = re.compile(r"^\w+\.lua: (\d+) requests found no (\w+)$", re.M)
+
+
+class WrkError(Exception):
+    pass
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and self.requests > 0 and not any(self.errors.values())
+
+    def as_json(self) -> dict[str, Any]:
+        found = {**asdict(self), "ok": self.ok, "requests_per_second": round(self.rps, 1)}
+        del found["rps"]
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in found.items()}
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get (Debian package ``wrk``) when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        raise WrkError("wrk is not installed; install it (Debian/Ubuntu: apt-get install wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        print(f"bench: wrk not found; running {' '.join(argv)}", flush=True)
+        if subprocess.run(argv, env=env, check=False).returncode != 0:
+            raise WrkError(f"{' '.join(argv)} failed; install wrk by hand")
+    found = shutil.which("wrk")
+    if not found:
+        raise WrkError("apt-get installed wrk but it is not on PATH")
+    print(f"bench: installed {found}", flush=True)
+    return found
+
+
+def wrk_version(wrk: str) -> str:
+    out = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    return ((out.stdout or out.stderr).splitlines() or [""])[0].strip()
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNIT_MS[unit]
+
+
+def parse_wrk(name: str, text: str) -> LoadResult:
+    """Requests/s, p50, p99 and errors from ``wrk --latency`` output (wrk or wrk2 style)."""
+    rps, total = _RPS.search(text), _TOTAL.search(text)
+    percentiles = {float(p): _ms(v, u) for p, v, u in _PERCENTILE.findall(text)}
+    if not (rps and total and 50.0 in percentiles and 99.0 in percentiles):
+        return LoadResult(name, problem="could not parse wrk output")
+    socket_errors, non_2xx = _SOCKET.search(text), _NON_2XX.search(text)
+    counts = [int(n) for n in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
+    errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
+    errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    if exhausted := _EXHAUSTED.search(text):
+        errors[f"{exhausted.group(2)}s_exhausted"] = int(exhausted.group(1))
+    seconds = _ms(total.group(2), total.group(3)) / 1000
+    rate, p50, p99 = float(rps.group(1)), percentiles[50.0], percentiles[99.0]
+    return LoadResult(name, int(total.group(1)), seconds, rate, p50, p99, errors)
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    wrk: str
+    threads: int
+    connections: int
+    duration: int
+    script: Path | None = None
+    script_args: tuple[str, ...] = ()
+    timeout: int | None = None  # seconds; wrk's default is 2
+
+    def argv(self, url: str, seconds: int) -> list[str]:
+        threads = min(self.threads, self.connections)
+        argv = [self.wrk, f"-t{threads}", f"-c{self.connections}", f"-d{seconds}s", "--latency"]
+        if self.timeout:
+            argv += ["--timeout", f"{self.timeout}s"]
+        if self.script:
+            argv += ["-s", str(self.script)]
+        return [*argv, url, *(["--", *self.script_args] if self.script_args else [])]
+
+    def run(self, name: str, url: str, warmup: int) -> tuple[LoadResult, str]:
+        """A warm-up (thrown away), then the measured run; the result and wrk's own output."""
+        if warmup > 0:
+            subprocess.run(self.argv(url, warmup), capture_output=True, check=False)
+        out = subprocess.run(
+            self.argv(url, self.duration), capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            return LoadResult(name, problem=f"wrk exit {out.returncode}: {out.stderr.strip()}"), ""
+        return parse_wrk(name, out.stdout), out.stdout
+
 
 Db = AsyncDatabase[dict[str, Any]]
 SyncDb = Database[dict[str, Any]]

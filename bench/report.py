@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.loadgen import LoadResult, wrk_version
+from bench.raw import LoadResult, wrk_version
 
 if TYPE_CHECKING:
     from bench.run import Bench

@@ -19,7 +19,6 @@ from bson import ObjectId
 from bench import raw
 from bench.cases import run_cases
 from bench.filing import load_filings, seed_filings
-from bench.loadgen import LoadResult, WrkRun, ensure_wrk
 from bench.messages import run_messages
 from bench.payments import run_payments
 from bench.report import OUT, Stage, finish
@@ -113,7 +112,7 @@ class Bench:
     opts: Options
     workdir: Path
     stages: list[Stage] = field(default_factory=list)
-    results: dict[str, LoadResult] = field(default_factory=dict)
+    results: dict[str, raw.LoadResult] = field(default_factory=dict)
     wrk: str = ""
     server_exit: dict[str, int | None] = field(default_factory=dict)
     wrk_output: dict[str, str] = field(default_factory=dict)
@@ -142,7 +141,7 @@ class Bench:
     def fact(self, key: str, value: Any) -> None:
         self.facts[key] = value
 
-    def record(self, result: LoadResult, key: str) -> None:
+    def record(self, result: raw.LoadResult, key: str) -> None:
         self.results[key] = result
         detail = "" if result.ok else (result.problem or str(result.errors))
         self.stages.append(Stage(f"load {result.name}", result.ok, detail))
@@ -156,7 +155,7 @@ class Bench:
 
     def execute(self) -> None:
         with self.stage("wrk installed"):
-            self.wrk = ensure_wrk()
+            self.wrk = raw.ensure_wrk()
         stack = Stack(self.workdir)
         try:
             with self.stage("start SecantusDB and microcourt serve"):
@@ -194,8 +193,8 @@ class Bench:
         o = self.opts
         tokens = self.workdir / "tokens.txt"
         tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
-        plain = WrkRun(self.wrk, o.threads, o.connections, o.duration)
-        authed = WrkRun(
+        plain = raw.WrkRun(self.wrk, o.threads, o.connections, o.duration)
+        authed = raw.WrkRun(
             self.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua", (str(tokens),)
         )
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
@@ -206,11 +205,11 @@ class Bench:
 
     def record_wrk(
         self,
-        run: WrkRun,
+        run: raw.WrkRun,
         name: str,
         url: str,
         key: str,
-        warm: WrkRun | None = None,
+        warm: raw.WrkRun | None = None,
         between: Callable[[], None] | None = None,
     ) -> None:
         """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run;
@@ -223,7 +222,7 @@ class Bench:
                     between()
             result, output = run.run(name, url, 0 if warm else self.opts.warmup)
         except OSError as e:
-            result, output = LoadResult(name, problem=f"cannot run wrk: {e}"), ""
+            result, output = raw.LoadResult(name, problem=f"cannot run wrk: {e}"), ""
         self.record(result, key)
         self.wrk_output[name] = output
 
@@ -234,7 +233,7 @@ class Bench:
         try:
             result = asyncio.run(interruptible(work))
         except Exception as e:
-            result = LoadResult(name, problem=f"{type(e).__name__}: {e}")
+            result = raw.LoadResult(name, problem=f"{type(e).__name__}: {e}")
         self.record(result, key)
 
 
