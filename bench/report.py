@@ -260,7 +260,7 @@ def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "ok": not aborted and all(s.ok for s in bench.stages),
         "aborted": aborted or None,
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(o).items()},
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(o).items()},
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(),

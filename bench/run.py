@@ -50,57 +50,44 @@ FEE_ESTIMATE = (
 FEE_EXPECTED = 795_556
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(argparse.Namespace):
+    """The command line; the sizes (``SIZES``: users, tokens, ...) are ints."""
+
     smoke: bool
-    users: int
-    tokens: int
-    filings: int
-    filers: int
-    submit_cap: int
-    cases: int
     cases_large: int
-    pay_cap: int
-    connections: int
     threads: int  # at most ``connections``
-    duration: int
-    warmup: int
     json_path: Path
     keep: bool
-    open_orders: int
-    orders: int
     only_messages: bool
+
+    def __getattr__(self, size: str) -> int:  # SIZES' names, set by parse_args
+        raise AttributeError(size)
 
 
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="a few seconds, small sizes; for CI")
     for name, (full, smoke, what) in SIZES.items():
-        flag = f"--{name.replace('_', '-')}"
-        p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
+        p.add_argument(
+            f"--{name}".replace("_", "-"), type=int, help=f"{what} ({full}; smoke {smoke})"
+        )
     p.add_argument("--cases-large", type=int, default=0, help="then the case rows at this many")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--only-messages", action="store_true", help="only the message rows")
-    p.add_argument("--json", type=Path, help="results file (bench/out/results.json)")
+    p.add_argument("--json", dest="json_path", type=Path, help="results (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = p.parse_args(argv)
-    sizes = {k: int(getattr(args, k) or v[args.smoke]) for k, v in SIZES.items()}
-    if sizes["tokens"] > sizes["users"] or min(sizes.values()) < 1 or args.threads < 1:
+    o = p.parse_args(argv, namespace=Options())
+    for name, default in SIZES.items():
+        setattr(o, name, int(getattr(o, name) or default[o.smoke]))
+    if o.tokens > o.users or min(getattr(o, k) for k in SIZES) < 1 or o.threads < 1:
         p.error("sizes must be positive and --tokens at most --users")
-    if args.cases_large and args.cases_large <= sizes["cases"]:
+    if o.cases_large and o.cases_large <= o.cases:
         p.error("--cases-large must be more than --cases")
-    if sizes["orders"] <= sizes["open_orders"] or sizes["filers"] < 2:
+    if o.orders <= o.open_orders or o.filers < 2:
         p.error("--orders must be more than --open-orders, and --filers at least 2")
-    default_json = OUT / ("smoke.json" if args.smoke else "results.json")
-    return Options(
-        smoke=args.smoke,
-        threads=min(args.threads, sizes["connections"]),
-        cases_large=args.cases_large,
-        json_path=args.json or default_json,
-        keep=args.keep,
-        only_messages=args.only_messages,
-        **sizes,
-    )
+    o.threads = min(o.threads, o.connections)
+    o.json_path = o.json_path or OUT / ("smoke.json" if o.smoke else "results.json")
+    return o
 
 
 class Abort(Exception):
