@@ -264,11 +264,6 @@ async def raw_list(db: raw.Db, scopes: Scopes) -> bool:
     """``CaseViews.list_for``'s first page, by the server's ``first_page`` on the bare driver."""
     found, now, col = 0, dt.datetime.now(dt.UTC), db["cases"]
     for index, scope, indexed in scopes:
-        more: dict[str, Any] = {
-            "field": "last_activity_at",
-            "now": now,
-            "indexed_scope": indexed,
-            "index": index,
-        }
-        found += len(await first_page(col, scope, SUMMARY_FIELDS, PAGE + 1, **more))
+        more: dict[str, Any] = {"field": "last_activity_at", "now": now, "indexed_scope": indexed}
+        found += len(await first_page(col, scope, SUMMARY_FIELDS, PAGE + 1, index=index, **more))
     return found > 0

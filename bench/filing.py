@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -47,22 +47,13 @@ class Filer:
     file_id: str
 
 
-@dataclass(frozen=True)
-class Pending:
-    count: int
-    green: int
-    seconds: float
-    sample_id: ObjectId | None  # a seeded filing outside the green channel
-
-
-def insert_pending(db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], count: int) -> Pending:
-    """``count`` filings submitted over the last days and not yet reviewed."""
-    rng, now, began, green = (
-        random.Random(20261123),
-        dt.datetime.now(dt.UTC),
-        time.perf_counter(),
-        [0],
-    )
+def insert_pending(
+    db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], count: int
+) -> tuple[dict[str, Any], ObjectId | None]:
+    """``count`` filings submitted over the last days and not yet reviewed: the facts (count,
+    green, seconds) and a seeded filing outside the green channel."""
+    rng, now, began = random.Random(20261123), dt.datetime.now(dt.UTC), time.perf_counter()
+    green = [0]
 
     def docs() -> Iterator[dict[str, Any]]:
         for _ in range(count):
@@ -72,7 +63,8 @@ def insert_pending(db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], cou
 
     seed.insert_batches(db["filings"], docs())
     sample = db["filings"].find_one({"status": "submitted", "green": False}, {"_id": 1})
-    return Pending(count, green[0], time.perf_counter() - began, sample["_id"] if sample else None)
+    took = time.perf_counter() - began
+    return {"count": count, "green": green[0], "seconds": took}, (sample or {}).get("_id")
 
 
 def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
@@ -157,12 +149,11 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage(f"insert {o.filings} pending filings with pymongo"):
-            pending = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
-        bench.fact("pending_filings", {**asdict(pending), "sample_id": str(pending.sample_id)})
-        bench.note(
-            f"seeded {pending.count} pending filings ({pending.green} green) in "
-            f"{pending.seconds:.1f} s ({pending.count / max(pending.seconds, 1e-9):.0f}/s)"
-        )
+            facts, sample_id = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
+        bench.fact("pending_filings", {**facts, "sample_id": str(sample_id)})
+        n, took = facts["count"], facts["seconds"]
+        rate = f"{n / max(took, 1e-9):.0f}/s"
+        bench.note(f"seeded {n} pending filings ({facts['green']} green) in {took:.1f} s ({rate})")
         with bench.stage(f"sign in a clerk of {shapes.COURT} (inserted, argon2 password)"):
             doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
             clerk = seed.staff_login(stack.api, db, doc, FILER_BASE - 1)
@@ -176,7 +167,7 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
         with bench.stage(f"insert {sum(sizes)} drafts with pymongo"):
             pools = dict(zip(POOLS, insert_drafts(db, cipher, filers, sizes), strict=True))
         with bench.stage("check the API's draft and filing against the seeded ones"):
-            check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], pending.sample_id), db)
+            check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], sample_id), db)
         seed.check_plan(bench, db, "the review queue's query", QUEUE_COMMAND)
         with bench.stage(f"check GET {QUEUE_PATH} against the raw query"):
             found = db["filings"].find(QUEUE_FILTER, {"_id": 1}).sort(QUEUE_SORT).limit(QUEUE_PAGE)

@@ -73,14 +73,8 @@ def swept(doc: dict[str, Any], now: dt.datetime) -> None:
     doc["sweep_at"] = min(rest) if rest else None
 
 
-@dataclass(frozen=True)
-class Staff:
-    judge: seed.SignedIn
-    supervisor: seed.SignedIn
-    assignees: list[str]  # the judge and the others orders are spread over
-
-
-def make_staff(api: str, db: seed.Db) -> Staff:
+def make_staff(api: str, db: seed.Db) -> tuple[seed.SignedIn, seed.SignedIn, list[str]]:
+    """The judge, the supervisor, and the judges orders are spread over (the judge first)."""
     now = dt.datetime.now(dt.UTC)
 
     def doc(role: str, name: str, supervisor: bool = False) -> dict[str, Any]:
@@ -91,7 +85,7 @@ def make_staff(api: str, db: seed.Db) -> Staff:
     supervisor = seed.staff_login(api, db, doc("clerk", "赵督办", True), STAFF_BASE + 1)
     others = [doc("judge", f"法官{i}") for i in range(ASSIGNEES - 1)]
     ids = db["users"].insert_many(others).inserted_ids
-    return Staff(judge, supervisor, [judge.user_id, *(str(i) for i in ids)])
+    return judge, supervisor, [judge.user_id, *(str(i) for i in ids)]
 
 
 def message_body(case_id: str) -> dict[str, Any]:
@@ -284,14 +278,14 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("messages: a judge and a supervisor (API sign-in), judges inserted"):
-            staff = make_staff(stack.api, db)
+            staff, supervisor, assignees = make_staff(stack.api, db)
         with bench.stage("messages: a case of the litigant through the API, assigned"):
             case_id = cs.api_case(stack.api, litigant, filings.clerk, db)
-            body = {"judge_id": staff.judge.user_id, "clerk_id": filings.clerk.user_id}
+            body = {"judge_id": staff.user_id, "clerk_id": filings.clerk.user_id}
             seed.call(f"{stack.api}/api/v1/cases/{case_id}/assign", body, filings.clerk.token)
             case = db["cases"].find_one({"_id": ObjectId(case_id)}) or {}
-        seeder = OrderSeeder(db, [str(i) for i in user_ids], staff.assignees)
-        judge = staff.judge.user_id
+        seeder = OrderSeeder(db, [str(i) for i in user_ids], assignees)
+        judge = staff.user_id
         with bench.stage("check a message sent through the API against a seeded one"):
             url, body = f"{stack.api}{MESSAGES_PATH}", message_body(case_id)
             sent, now = seed.call(url, body, litigant.token, status=201), dt.datetime.now(dt.UTC)
@@ -307,7 +301,7 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
             seed.check_page(f"{stack.api}{MESSAGES_PATH}", reader.token, expected)
         message_pairs(bench, stack, case_id, judge, litigant, reader)
         sweep_rate(bench, seeder, o.open_orders)
-        statistics(bench, stack, seeder, staff.supervisor.token)
+        statistics(bench, stack, seeder, supervisor.token)
     bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
 
 
