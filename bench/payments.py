@@ -184,6 +184,7 @@ REPEATS = 2000  # most credited orders the repeat load cycles through
 SERIAL = 20  # callbacks of a row measured one at a time
 INSTEAD = f"one callback at a time instead, {SERIAL} callbacks (requests/s = 1 / mean latency)"
 PAID_EVENT = "缴费"  # the case's timeline event of PaymentService._announce_paid
+LEDGER = ("cases", "fee_notices", "payments")
 CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids: ~2 s)
 
 
@@ -243,15 +244,9 @@ def check_one(
     once = ledger(db, [order])
     if once.paid != 1 or once.problems:
         raise seed.SeedError(f"after one callback: {once.summary()} {once.problems}")
-    seed.check_shapes(
-        "payments",
-        [
-            (api["case"], db["cases"].find_one({"_id": order.case_id}), "case"),
-            (api["notice"], db["fee_notices"].find_one({"_id": order.notice_id}), "fee notice"),
-            (api["payment"], db["payments"].find_one({"_id": order.payment["_id"]}), "payment"),
-            (api["transaction"], resource, "callback's transaction"),
-        ],
-    )
+    ids = (order.case_id, order.notice_id, order.payment["_id"])
+    ours = [db[c].find_one({"_id": i}) for c, i in zip(LEDGER, ids, strict=True)] + [resource]
+    seed.check_shapes("payments", [(api[k], d, k) for k, d in zip(api, ours, strict=True)])
     again = post(api_url, keys, body)
     if ledger(db, [order]) != once:
         raise seed.SeedError("a repeated callback changed the order")

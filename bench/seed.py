@@ -90,24 +90,22 @@ def phone_ip(n: int) -> str:
     return f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
 
 
+def _login(url: str, body: dict[str, Any], n: int) -> SignedIn:
+    found = call(url, body, headers={"X-Real-Ip": phone_ip(n)})
+    return SignedIn(token=found["token"], user_id=found["user"]["id"])
+
+
 def api_login(api: str, emulator: str, n: int) -> SignedIn:
     phone = call(f"{emulator}/_emulator/wx/login", {})
-    body = call(
-        f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, headers={"X-Real-Ip": phone_ip(n)}
-    )
-    return SignedIn(token=body["token"], user_id=body["user"]["id"])
+    return _login(f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, n)
 
 
 def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: int) -> SignedIn:
     """A staff member inserted with an argon2 hash of a fresh password, signed in."""
     password = secrets.token_urlsafe(16)
     db["users"].insert_one({**doc, "password_hash": PasswordHasher().hash(password)})
-    body = call(
-        f"{api}/api/v1/auth/staff-login",
-        {"username": doc["username"], "password": password},
-        headers={"X-Real-Ip": phone_ip(n)},
-    )
-    return SignedIn(token=body["token"], user_id=body["user"]["id"])
+    body = {"username": doc["username"], "password": password}
+    return _login(f"{api}/api/v1/auth/staff-login", body, n)
 
 
 @dataclass

@@ -41,15 +41,8 @@ def _die_with_parent() -> None:
 
 
 def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        **kwargs,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
+    kwargs |= {"stdin": subprocess.DEVNULL, "stdout": stdout, "stderr": stderr}
+    return subprocess.Popen(argv, **kwargs, start_new_session=True, preexec_fn=_die_with_parent)
 
 
 def tail(path: Path, lines: int = 5) -> str:
