@@ -1,5 +1,4 @@
-"""Case lookup: cases as ``CaseService.case_document`` writes them at acceptance, the API case,
-the list and shape checks, the plans, and the case rows at each size (see bench/README.md)."""
+"""Case lookup: seeded cases, the API case, the checks and plans, the case rows (README)."""
 
 from __future__ import annotations
 

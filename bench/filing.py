@@ -1,5 +1,4 @@
-"""Online filing: pending filings, a clerk, filers and drafts seeded, the checks against
-what the API writes, the review queue and submit rows, their raw queries (bench/README.md)."""
+"""Online filing: pending filings, clerk, filers, drafts, the checks, the filing rows (README)."""
 
 from __future__ import annotations
 
@@ -126,14 +125,9 @@ def check_shapes(
     seed.check_shapes("filings", [(api_draft, ours[0], "draft"), (api_filed, ours[1], "filed")])
 
 
-QUEUE_COMMAND = {
-    "find": "filings",
-    "filter": QUEUE_FILTER,
-    "sort": dict(QUEUE_SORT),
-    "limit": QUEUE_PAGE + 1,
-}
-
-
+QUEUE_COMMAND = dict(
+    find="filings", filter=QUEUE_FILTER, sort=dict(QUEUE_SORT), limit=QUEUE_PAGE + 1
+)
 POOLS = ("api warmup", "api measured", "raw warmup", "raw measured")
 
 
@@ -223,10 +217,8 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> raw.OpFactory:
         drafts: Iterator[ObjectId] = iter(pools[phase])
 
         async def op() -> bool:
-            try:
-                filing_id = next(drafts)
-            except StopIteration:
-                raise raw.Exhausted from None
+            if (filing_id := next(drafts, None)) is None:
+                raise raw.Exhausted
             return await submit(db, filing_id)
 
         return op

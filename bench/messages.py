@@ -1,5 +1,4 @@
-"""Messages to the court: work orders as ``MessageService.create`` and the later changes write
-them, the staff and checks, the message rows, the sweep, the statistics (see bench/README.md)."""
+"""Messages to the court: work orders, staff, checks, message rows, sweep, statistics (README)."""
 
 from __future__ import annotations
 

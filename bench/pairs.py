@@ -1,5 +1,4 @@
-"""A row pair: one request alone each (``probe``), then wrk and the raw load, or the lone
-requests as the rows where SecantusDB would only queue them; ``settle`` after each load."""
+"""A row pair: one request alone each, then wrk and the raw load (or the lone requests)."""
 
 from __future__ import annotations
 

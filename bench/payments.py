@@ -1,5 +1,4 @@
-"""Fee payment: cases, fee notices and pending orders as the services write them, WeChat Pay's
-callbacks (first deliveries and repeats) and the ledger after each load (see bench/README.md)."""
+"""Fee payment: seeded orders, WeChat Pay's callbacks, the loads and the ledger (README)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Load: wrk against the HTTP API (install, run, parse), the result every load reports, and the
-raw driver: pymongo's AsyncMongoClient doing what an endpoint does in the database, from as many
-asyncio tasks as wrk has connections, for the same time (see bench/README.md)."""
+"""Load: wrk (install, run, parse), the result every load reports, the raw driver (README)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What every part shares: users (signed in through the API, or inserted), HTTP calls, staff
-sign-in, per-year numbers, query plans and the shape comparison (see bench/README.md)."""
+"""What every part shares: users, HTTP calls, staff sign-in, numbers, plans, shapes."""
 
 from __future__ import annotations
 

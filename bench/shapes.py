@@ -1,5 +1,4 @@
-"""Filing and staff documents as the server writes them, by its own builders (``party_doc``,
-``submit_update``, the court's calendar from config.yaml); no I/O in here."""
+"""Filing and staff documents by the server's own builders and calendar; no I/O in here."""
 
 from __future__ import annotations
 
@@ -115,7 +114,7 @@ def draft_doc(
     """What ``FilingService.create`` inserts for ``complaint_body`` (+ ``green_channel``)."""
     body = complaint_body(plaintiff, defendant, evidence)
     plaintiffs = [party_doc(plaintiff, cipher)]
-    doc: dict[str, Any] = {
+    return {
         **{k: body[k] for k in ("court_id", "case_kind")},
         **{"filer_id": filer_id, "as_agent": False, "green": bool(green), "cause": cause},
         **{"status": "draft", "version": 1, "created_at": now, "updated_at": now},
@@ -125,7 +124,6 @@ def draft_doc(
         **({"green_channel": green} if green else {}),
         "party_hashes": sorted({p["id_hash"] for p in plaintiffs}),
     }
-    return doc
 
 
 def review_deadline(submitted_at: dt.datetime, days: int | None = None) -> dt.datetime:
@@ -148,12 +146,8 @@ def deadline_flag(deadline: dt.datetime, now: dt.datetime) -> str | None:
 def submitted(doc: dict[str, Any], at: dt.datetime, deadline: dt.datetime) -> dict[str, Any]:
     """The draft after ``FilingService.submit``'s update (``submit_update``)."""
     update = submit_update(doc["filer_id"], "submitted", at, deadline)
-    return {
-        **doc,
-        **update["$set"],
-        "version": doc["version"] + 1,
-        "decisions": [update["$push"]["decisions"]],
-    }
+    more = {"version": doc["version"] + 1, "decisions": [update["$push"]["decisions"]]}
+    return {**doc, **update["$set"], **more}
 
 
 def pending_doc(
@@ -162,11 +156,8 @@ def pending_doc(
     """A filing submitted in the last ``backlog_days``, waiting for review."""
     at = now - dt.timedelta(seconds=rng.uniform(0, backlog_days * 86400))
     green = [rng.choice(_GREEN)] if rng.random() < GREEN_SHARE else None
-    plaintiff = person(rng)
-    evidence = [str(ObjectId())]
-    draft = draft_doc(
-        cipher, filer_id, plaintiff, person(rng), evidence, at, rng.choice(_CAUSES), green
-    )
+    people, evidence = (person(rng), person(rng)), [str(ObjectId())]
+    draft = draft_doc(cipher, filer_id, *people, evidence, at, rng.choice(_CAUSES), green)
     deadline = review_deadline(at)
     doc = submitted(draft, at + dt.timedelta(minutes=rng.uniform(1, 60)), deadline)
     doc["deadline_flag"] = deadline_flag(deadline, now)

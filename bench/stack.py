@@ -1,5 +1,4 @@
-"""The stack under test, as in production: SecantusDB, then ``microcourt serve``; every child
-in its own session, dying with us (PR_SET_PDEATHSIG), stopped in order (see bench/README.md)."""
+"""The stack under test, as in production: SecantusDB, then ``microcourt serve`` (README)."""
 
 from __future__ import annotations
 
