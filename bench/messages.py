@@ -255,11 +255,8 @@ def escalation_waits(
     ``count`` orders was escalated once and its supervisor told once."""
     for _ in range(120):
         found = db["workorders"].find({"sweep_at": to_ms(far)}, {"escalations": 1})
-        waits = sorted(
-            (d["escalations"][0]["at"] - since).total_seconds() * 1000
-            for d in found
-            if len(d["escalations"]) == 1
-        )
+        once = [d["escalations"][0]["at"] for d in found if len(d["escalations"]) == 1]
+        waits = sorted((at - since).total_seconds() * 1000 for at in once)
         told = db["inbox"].count_documents({"kind": "workorder_escalated"})
         if len(waits) == count and told == count:
             return waits[len(waits) // 2], waits[max(0, -(-99 * len(waits) // 100) - 1)]

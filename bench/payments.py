@@ -38,6 +38,7 @@ NOTIFY_PATH = "/api/v1/payments/wechat/notify"
 ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
 RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
 PAYERS = 1000  # seeded litigants who pay, round-robin
+LEDGER = ("cases", "fee_notices", "payments")  # an order's documents, as inserted
 FEE_FIELDS = ("fee_kind", "basis_amount_fen", "procedure", "full_fee_fen", "amount_fen")
 
 
@@ -156,9 +157,7 @@ class PaySeeder:
         began, now = time.perf_counter(), dt.datetime.now(dt.UTC)
         payers, numbers = self.payers(), cs.case_numbers(self.db)
         made = [self._order(now, numbers, payers[i % len(payers)]) for i in range(count)]
-        for name, docs in zip(
-            ("cases", "fee_notices", "payments"), zip(*made, strict=True), strict=True
-        ):
+        for name, docs in zip(LEDGER, zip(*made, strict=True), strict=True):
             seed.insert_batches(self.db[name], docs)
         numbers.commit()
         self.orders += [Order(p, n["_id"], c["_id"]) for c, n, p in made]
@@ -183,7 +182,6 @@ REPEATS = 2000  # most credited orders the repeat load cycles through
 SERIAL = 20  # callbacks of a row measured one at a time
 INSTEAD = f"one callback at a time instead, {SERIAL} callbacks (requests/s = 1 / mean latency)"
 PAID_EVENT = "缴费"  # the case's timeline event of PaymentService._announce_paid
-LEDGER = ("cases", "fee_notices", "payments")
 CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids: ~2 s)
 
 

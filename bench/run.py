@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -181,9 +181,7 @@ class Bench:
         tokens = self.workdir / "tokens.txt"
         tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
         plain = raw.WrkRun(self.wrk, o.threads, o.connections, o.duration)
-        authed = raw.WrkRun(
-            self.wrk, o.threads, o.connections, o.duration, BENCH / "me.lua", (str(tokens),)
-        )
+        authed = replace(plain, script=BENCH / "me.lua", script_args=(str(tokens),))
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
