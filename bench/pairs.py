@@ -57,10 +57,8 @@ def pair(
     timeout: float = 30,
     lone: tuple[float, float] | None = None,
 ) -> None:
-    """Probe (or take the ``lone`` times already measured), then wrk (``run``, else
-    ``me.lua`` GETting ``url`` with ``token``) and the raw load (``raw_ops``, else
-    ``raw_call`` over and over), each followed by ``settle``; results under ``key`` and
-    ``raw_{key}``. Where a round would not fit, the lone requests make the rows."""
+    """Probe (or the ``lone`` times), then wrk (``run``, else me.lua on ``url``) and the raw load
+    (``raw_ops``, else ``raw_call`` repeated), each settled; under ``key`` and ``raw_{key}``."""
     keys = (key, f"raw_{key}")
     api_call = api_call or (lambda: call(url, token=token, timeout=timeout))
     lone = lone or probe(bench, names, keys, api_call, raw_call)

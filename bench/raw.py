@@ -227,10 +227,8 @@ def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
     errors = {"driver_errors": tally.failures, "not_found": tally.misses}
     if tally.exhausted:
         errors["drafts_exhausted"] = tally.exhausted
-    rps, p50, p99 = (
-        len(lat) / elapsed if elapsed else 0.0,
-        *(percentile_ms(lat, p) for p in (50, 99)),
-    )
+    rps = len(lat) / elapsed if elapsed else 0.0
+    p50, p99 = (percentile_ms(lat, p) for p in (50, 99))
     return LoadResult(name, len(lat), elapsed, rps, p50, p99, errors, tally.last_error)
 
 

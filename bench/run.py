@@ -132,11 +132,9 @@ class Bench:
         self.results[key] = result
         detail = "" if result.ok else (result.problem or str(result.errors))
         self.stages.append(Stage(f"load {result.name}", result.ok, detail))
-        say(
-            f"  {result.name}: {result.rps:.1f} req/s, p50 {result.p50_ms:.2f} ms, "
-            f"p99 {result.p99_ms:.2f} ms, {result.requests} requests"
-            + ("" if result.ok else f"  FAILED: {detail}")
-        )
+        rate = f"{result.rps:.1f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        failed = "" if result.ok else f"  FAILED: {detail}"
+        say(f"  {result.name}: {rate}, {result.requests} requests{failed}")
 
     # ---- the stages
 

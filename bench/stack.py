@@ -76,10 +76,6 @@ class Stack:
     exit_codes: dict[str, int | None] = field(default_factory=dict)
 
     @property
-    def server_log(self) -> Path:
-        return self.workdir / "server.log"
-
-    @property
     def cipher(self) -> FieldCipher:
         return FieldCipher(self.keys.data_key, self.keys.hash_key.encode())
 
@@ -127,7 +123,7 @@ class Stack:
             "MICROCOURT_MONGODB__DATABASE": DATABASE,
             "MICROCOURT_SERVER__DEBUG": "false",
             "MICROCOURT_SERVER__BEHIND_PROXY": "true",
-            "MICROCOURT_SERVER__LOG_FILE": str(self.server_log),
+            "MICROCOURT_SERVER__LOG_FILE": str(self.workdir / "server.log"),
             # one user sends every POST /messages of the load; the sweep looks every second
             "MICROCOURT_WORKORDERS__MESSAGES_PER_MINUTE": "1000000000",
             "MICROCOURT_WORKORDERS__SWEEP_SECONDS": "1",
@@ -146,7 +142,7 @@ class Stack:
             return (found.group(1), found.group(2)) if found else None
 
         def logs() -> str:
-            return f"{tail(err)}\n    {tail(self.server_log)}"
+            return f"{tail(err)}\n    {tail(self.workdir / 'server.log')}"
 
         self.api, self.emulator = _await("server", proc, 60, logs, ready)
 
