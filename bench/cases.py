@@ -138,11 +138,6 @@ def api_case(api: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db) ->
     return str(seed.call(path, {"procedure": "ordinary"}, clerk.token)["case_id"])
 
 
-def check_shape(db: seed.Db, api_id: str, seeded_id: ObjectId) -> None:
-    theirs, ours = (db["cases"].find_one({"_id": i}) for i in (ObjectId(api_id), seeded_id))
-    seed.check_shapes("cases", [(theirs, ours, "case")])
-
-
 def sorted_page(db: seed.Db, scopes: Scopes) -> list[str]:
     """One sorted query per scope, merged as ``CaseViews.list_for`` merges them."""
     found = {}
@@ -190,7 +185,9 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
         grow(bench, seeder, o.cases)
         with bench.stage("check a case accepted through the API against the seeded ones"):
             case_id = api_case(stack.api, litigant, clerk, db)
-            check_shape(db, case_id, seeder.mine[0])
+            ids = (ObjectId(case_id), seeder.mine[0])
+            theirs, ours = (db["cases"].find_one({"_id": i}) for i in ids)
+            seed.check_shapes("cases", [(theirs, ours, "case")])
         bench.note(
             f"case detail: the litigant's case {case_id}, accepted through the API (filing, "
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"

@@ -209,11 +209,6 @@ class OrderSeeder:
         return self.advance(self.order(created, assignee=assignee), status, now)
 
 
-def check_shape(db: seed.Db, api_id: str, seeded: dict[str, Any]) -> None:
-    api_doc = db["workorders"].find_one({"_id": ObjectId(api_id)})
-    seed.check_shapes("work orders", [(api_doc, seeded, "work order")])
-
-
 def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict[str, Any]:
     """Unassigned, its assignment deadline passed at ``due``, every other step at ``far``."""
     doc = seeder.order(due - dt.timedelta(hours=1))
@@ -287,7 +282,8 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
             sent, now = seed.call(url, body, litigant.token, status=201), dt.datetime.now(dt.UTC)
             on_case = (case_id, str(case["case_no"]))
             like = seeder.order(now, sender=litigant.user_id, assignee=judge, case=on_case)
-            check_shape(db, sent["id"], like)
+            api_doc = db["workorders"].find_one({"_id": ObjectId(sent["id"])})
+            seed.check_shapes("work orders", [(api_doc, like, "work order")])
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
             now = dt.datetime.now(dt.UTC)
             at = [now - dt.timedelta(minutes=i) for i in range(MINE)]
