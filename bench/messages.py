@@ -24,7 +24,7 @@ from bench.filing import Filings
 from bench.pairs import pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
-from models.workorders import GroupBy, WorkOrderDoc, WorkOrderStatus
+from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
 from server.platform.mongo import change_one
 from server.workorders import rules
 from server.workorders import store as wo
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from bench.run import Bench
 
 
-CATEGORIES = ("进度查询", "庭审安排", "证据材料", "缴费退费", "执行", "投诉", "其他")
 MESSAGES_PATH = "/api/v1/messages"
 STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
@@ -110,7 +109,7 @@ def order_doc(
         case_id=case[0] if case else None,
         case_no=case[1] if case else None,
         case_staff_ids=[assignee] if case and assignee else [],
-        category=rng.choice(CATEGORIES),
+        category=rng.choice(tuple(Category)),
         status="assigned" if assignee else "pending",
         assignee_id=assignee,
         assigned_at=created if assignee else None,
