@@ -84,14 +84,10 @@ def wrk_version(wrk: str) -> str:
     return ((out.stdout or out.stderr).splitlines() or [""])[0].strip()
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * _UNIT_MS[unit]
-
-
 def parse_wrk(name: str, text: str) -> LoadResult:
     """Requests/s, p50, p99 and errors from ``wrk --latency`` output (wrk or wrk2 style)."""
     rps, total = _RPS.search(text), _TOTAL.search(text)
-    percentiles = {float(p): _ms(v, u) for p, v, u in _PERCENTILE.findall(text)}
+    percentiles = {float(p): float(v) * _UNIT_MS[u] for p, v, u in _PERCENTILE.findall(text)}
     if not (rps and total and 50.0 in percentiles and 99.0 in percentiles):
         return LoadResult(name, problem="could not parse wrk output")
     socket_errors, non_2xx = _SOCKET.search(text), _NON_2XX.search(text)
@@ -100,7 +96,7 @@ def parse_wrk(name: str, text: str) -> LoadResult:
     errors["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
     if exhausted := _EXHAUSTED.search(text):
         errors[f"{exhausted.group(2)}s_exhausted"] = int(exhausted.group(1))
-    seconds = _ms(total.group(2), total.group(3)) / 1000
+    seconds = float(total.group(2)) * _UNIT_MS[total.group(3)] / 1000
     rate, p50, p99 = float(rps.group(1)), percentiles[50.0], percentiles[99.0]
     return LoadResult(name, int(total.group(1)), seconds, rate, p50, p99, errors)
 

@@ -150,9 +150,8 @@ LABEL = 24
 def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
     if res is None:
         return f"{label:<{LABEL}}  not run"
-    line = (
-        f"{label:<{LABEL}}{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
-    )
+    numbers = f"{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
+    line = f"{label:<{LABEL}}{numbers}"
     errors = ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
     return line if res.ok else f"{line}  FAILED: {res.problem or errors}"
 
