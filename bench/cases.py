@@ -151,8 +151,8 @@ def sorted_page(db: seed.Db, scopes: Scopes) -> list[str]:
 
 def plans(db: seed.Db, case_id: str, user_id: str) -> dict[str, str]:
 
-    def find(flt: dict[str, Any], sort: list[tuple[str, int]], limit: int, **more: Any) -> Any:
-        return {"find": "cases", "filter": flt, "sort": dict(sort), "limit": limit, **more}
+    def find(flt: dict[str, Any], sort: Any, limit: int, coll: str = "cases", **more: Any) -> Any:
+        return {"find": coll, "filter": flt, "sort": dict(sort), "limit": limit, **more}
 
     first_window = {"last_activity_at": {"$gt": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}}
     scopes = party_scopes(user_id, {}) + [
@@ -164,11 +164,10 @@ def plans(db: seed.Db, case_id: str, user_id: str) -> dict[str, str]:
         )
         for i, s, _ in scopes
     }
+    on_case = {"case_id": case_id}
     found["detail case"] = find({"_id": ObjectId(case_id)}, [], 1)
-    hearings = find({"case_id": case_id}, [("starts_at", 1)], MAX_HEARINGS)
-    documents = find({"case_id": case_id}, [("_id", 1)], MAX_DOCUMENTS)
-    found["detail hearings"] = {**hearings, "find": "hearings"}
-    found["detail documents"] = {**documents, "find": "served_documents"}
+    found["detail hearings"] = find(on_case, [("starts_at", 1)], MAX_HEARINGS, "hearings")
+    found["detail documents"] = find(on_case, [("_id", 1)], MAX_DOCUMENTS, "served_documents")
     return {name: seed.explain(db, command) for name, command in found.items()}
 
 
@@ -205,9 +204,8 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                     seed.check_page(f"{stack.api}{CASES_PATH}", token, expected, timeout=SLOW)
             found = plans(db, case_id, litigant.user_id)
             bench.fact(f"case plans at {label}", found)
-            bench.note(
-                f"case plans at {label}: " + "; ".join(f"{k}: {v}" for k, v in found.items())
-            )
+            text = "; ".join(f"{k}: {v}" for k, v in found.items())
+            bench.note(f"case plans at {label}: {text}")
             for kind, path, token, raw_call in rows:
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
@@ -236,10 +234,8 @@ def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:
         took = seeder.grow_to(total)
     added = seeder.count - before
     bench.fact(f"cases seeded to {total} (s)", round(took, 1))
-    bench.note(
-        f"seeded {added} cases (to {seeder.count}) in {took:.1f} s "
-        f"({added / max(took, 1e-9):.0f}/s)"
-    )
+    rate = added / max(took, 1e-9)
+    bench.note(f"seeded {added} cases (to {seeder.count}) in {took:.1f} s ({rate:.0f}/s)")
 
 
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
