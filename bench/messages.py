@@ -205,9 +205,8 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
     far = to_ms(far)
     for step in doc["steps"]:
         step["at"] = due if (step["kind"], step["level"]) == ("assign", 1) else far
-    doc.update(
-        assign_due_at=due, first_reply_due_at=far, close_due_at=far, overdue_at=due, sweep_at=due
-    )
+    doc.update(assign_due_at=due, overdue_at=due, sweep_at=due)
+    doc.update(first_reply_due_at=far, close_due_at=far)
     return doc
 
 
