@@ -55,8 +55,7 @@ def case_doc(
     staff_id: str,
     procedure: str | None = None,
 ) -> dict[str, Any]:
-    """``CaseService.case_document`` of a civil filing accepted at ``at`` (no agent, relief,
-    green channel or consent to electronic service)."""
+    """``CaseService.case_document``: civil, accepted at ``at``; no agent, relief, green."""
     person, user_id = plaintiff
     year = at.astimezone(shapes.SHANGHAI).year
     case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
@@ -239,8 +238,7 @@ def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:
 
 
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:
-    """``CaseViews.detail`` for a party: the case, its served documents, hearings and fee
-    notices, one after another."""
+    """``CaseViews.detail`` for a party: case, documents, hearings, fee notices in turn."""
     case = await db["cases"].find_one({"_id": case_id})
     sid = str(case_id)
     documents = db["served_documents"].find({"case_id": sid}).sort([("_id", 1)])

@@ -49,8 +49,7 @@ class Filer:
 def insert_pending(
     db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], count: int
 ) -> tuple[dict[str, Any], ObjectId | None]:
-    """``count`` filings submitted over the last days and not yet reviewed: the facts (count,
-    green, seconds) and a seeded filing outside the green channel."""
+    """``count`` filings awaiting review: facts (count, green, seconds), a non-green one."""
     rng, now, began = random.Random(20261123), dt.datetime.now(dt.UTC), time.perf_counter()
     green = [0]
 

@@ -235,8 +235,7 @@ def wait_swept(db: seed.Db, last: list[ObjectId], timeout: float) -> None:
 def escalation_waits(
     db: seed.Db, far: dt.datetime, since: dt.datetime, count: int
 ) -> tuple[float, float]:
-    """p50 and p99 (ms) of the waits from ``since`` to each escalation, once each of the
-    ``count`` orders was escalated once and its supervisor told once."""
+    """p50 and p99 (ms) from ``since`` to each escalation, once all were escalated and told."""
     for _ in range(120):
         found = db["workorders"].find({"sweep_at": to_ms(far)}, {"escalations": 1})
         once = [d["escalations"][0]["at"] for d in found if len(d["escalations"]) == 1]
@@ -344,8 +343,7 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
 
 
 def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
-    """Hold the sweep's lease while ``count`` overdue orders go in, give it back, and time
-    the server's sweep through them."""
+    """Hold the sweep while ``count`` overdue orders go in, release it, time the sweep."""
     label = size_label(count)
     now = dt.datetime.now(dt.UTC)
     due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
@@ -367,8 +365,7 @@ def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
 
 
 def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> None:
-    """Grow the orders to ``--orders``; check the API's totals against the raw aggregations
-    (one request alone each), then the pair."""
+    """Grow the orders to --orders; the API's totals against the raw ones; the pair."""
     o = bench.opts
     label = size_label(o.orders)
     now = dt.datetime.now(dt.UTC)

@@ -289,8 +289,7 @@ class Callbacks:
 def first_delivery(
     calls: Callbacks, pools: tuple[list[Order], list[Order]], lone: float
 ) -> tuple[list[Order], dt.datetime | None]:
-    """wrk over the warm-up's orders, then the load's (or ``SERIAL`` one at a time); the
-    measured orders and when wrk started on them."""
+    """wrk over the warm-up's orders, then the load's (or SERIAL serially); those, and when."""
     bench, name = calls.bench, "POST notify first"
     if not round_fits(bench, name, lone, INSTEAD):
         calls.serially(name, [calls.body(o) for o in pools[1][:SERIAL]])
@@ -310,9 +309,8 @@ def first_delivery(
 
 
 def credited_in_window(bench: Bench, db: seed.Db, pool: list[Order], began: dt.datetime) -> None:
-    seconds = bench.opts.duration
+    seconds, found = bench.opts.duration, 0
     end = began + dt.timedelta(seconds=seconds)
-    found = 0
     for i in range(0, len(pool), CHUNK):
         ids = [o.payment["_id"] for o in pool[i : i + CHUNK]]
         for doc in _by_id(db, "payments", ids, "status updated_at").values():
@@ -339,8 +337,7 @@ def repeat(calls: Callbacks, db: seed.Db, lone: float) -> None:
 
 
 def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, load: Any) -> Ledger:
-    """No order credited twice; with ``load`` (its orders, its result), at least as many of
-    its orders credited as answers counted."""
+    """No order credited twice; with ``load`` (orders, result): no fewer credited than answered."""
     with bench.stage(f"check after the {after}: no order credited twice"):
         found = settled_ledger(db, orders)
         if found.problems:
@@ -354,8 +351,7 @@ def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, loa
 def api_paid(
     api: str, emulator: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db
 ) -> Docs:
-    """A fee paid through the API: its case, notice and payment after the credit, and the
-    transaction the emulator's callback carried."""
+    """A fee paid through the API: case, notice, payment, the callback's transaction."""
     case_id = cs.api_case(api, litigant, clerk, db)
     notice = db["fee_notices"].find_one({"case_id": case_id, "status": "pending"})
     if notice is None:

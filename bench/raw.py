@@ -194,8 +194,7 @@ async def drive(op: Op, tasks: int, seconds: float) -> Tally:
 async def measure(
     name: str, uri: str, database: str, ops: OpFactory, tasks: int, seconds: int, warmup: int
 ) -> LoadResult:
-    """A warm-up (thrown away), then the measured run, each with its own operation; counted
-    as wrk counts (what completes within ``seconds``)."""
+    """A warm-up (thrown away), then the measured run; counted as wrk counts."""
     async with connect(uri, tasks) as client:
         db = client[database]
         if warmup > 0:

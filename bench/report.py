@@ -29,8 +29,7 @@ class Stage:
 
 @dataclass
 class LogSummary:
-    """The server's log: counts by level and by (path, status); warnings, errors and 4xx/5xx
-    lines kept aside."""
+    """The server's log: counts by level and (path, status); the problem lines kept aside."""
 
     levels: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)

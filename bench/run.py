@@ -195,8 +195,7 @@ class Bench:
         warm: raw.WrkRun | None = None,
         between: Callable[[], None] | None = None,
     ) -> None:
-        """A warm-up (``warm``, else ``run`` itself for --warmup s), then the measured run;
-        ``between`` is called after a ``warm`` run, before the measured one."""
+        """A warm-up (``warm``, else ``run`` for --warmup s), ``between``, then the run."""
         say(f"wrk {name} ...")
         try:
             if warm is not None:

@@ -127,8 +127,7 @@ def draft_doc(
 
 
 def review_deadline(submitted_at: dt.datetime, days: int | None = None) -> dt.datetime:
-    """``FilingService.submit``'s deadline: ``days`` (the court's for civil cases) working
-    days after, on the court's calendar."""
+    """``FilingService.submit``'s deadline: ``days`` working days on the court's calendar."""
     deadlines = court().deadlines
     days = days or deadlines.review_days.get("civil", deadlines.default_review_days)
     return calendar().deadline_at(submitted_at, days)
