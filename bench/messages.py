@@ -214,19 +214,16 @@ def hold_sweep(db: seed.Db, hold: bool) -> None:
     """Take the server's sweep lease for the bench, or give it back (expired)."""
     now = dt.datetime.now(dt.UTC)
     until = now + dt.timedelta(days=1) if hold else now - dt.timedelta(seconds=1)
-    db["leases"].update_one(
-        {"_id": "workorder-sweep"}, {"$set": {"owner": "bench", "expires_at": until}}, upsert=True
-    )
+    lease = {"$set": {"owner": "bench", "expires_at": until}}
+    db["leases"].update_one({"_id": "workorder-sweep"}, lease, upsert=True)
 
 
 def wait_swept(db: seed.Db, last: list[ObjectId], timeout: float) -> None:
     """Until the last orders inserted are escalated (the sweep takes them in order)."""
     until = time.monotonic() + timeout
     # by _id alone: SecantusDB scans the collection for {_id: {$in}} with any other field
-    query = {"_id": {"$in": last}}
-    while any(
-        d["escalation_level"] == 0 for d in db["workorders"].find(query, {"escalation_level": 1})
-    ):
+    query, level = {"_id": {"$in": last}}, {"escalation_level": 1}
+    while any(d["escalation_level"] == 0 for d in db["workorders"].find(query, level)):
         if time.monotonic() > until:
             raise seed.SeedError(f"orders still not escalated after {timeout:.0f} s")
         time.sleep(0.25)

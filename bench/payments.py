@@ -61,13 +61,8 @@ class PayKeys:
 
     def transaction(self, payment: dict[str, Any], paid: dt.datetime) -> dict[str, Any]:
         """TRANSACTION.SUCCESS's resource for ``payment``, by the emulator's ``Order``."""
-        request = {
-            "appid": self.appid,
-            "out_trade_no": payment["out_trade_no"],
-            "attach": "",
-            "amount": {"total": payment["amount_fen"]},
-            "openid": payment["payer_openid"],
-        }
+        request = {"appid": self.appid, "out_trade_no": payment["out_trade_no"], "attach": ""}
+        request |= {"amount": {"total": payment["amount_fen"]}, "openid": payment["payer_openid"]}
         at = paid.timestamp()
         order = PayOrder(self.mchid, request, at, at, "", at, "SUCCESS", transaction_id(at), at)
         return order.as_json()

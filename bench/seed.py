@@ -124,9 +124,8 @@ class Numbers:
 
     def commit(self) -> None:
         for year, seq in self.seqs.items():
-            self.db["counters"].update_one(
-                {"_id": f"{self.prefix}|{year}"}, {"$max": {"seq": seq}}, upsert=True
-            )
+            moved = {"$max": {"seq": seq}}
+            self.db["counters"].update_one({"_id": f"{self.prefix}|{year}"}, moved, upsert=True)
         self.seqs.clear()  # the API counts on meanwhile: read the counters again next time
 
 
