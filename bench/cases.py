@@ -14,7 +14,7 @@ from bson import ObjectId
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.pairs import RawCall, pair
+from bench.pairs import RawCall, Row, pair
 from bench.report import CASE_ROWS, size_label
 from bench.stack import DATABASE, Stack
 from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes
@@ -208,7 +208,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             for kind, path, token, raw_call in rows:
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
-                pair(bench, names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW)
+                pair(bench, Row(names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW))
     facts = {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)}
     bench.fact("cases", {**facts, "litigant_cases": len(seeder.mine) + 1})
 

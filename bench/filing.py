@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import raw, seed, shapes
-from bench.pairs import pair, wrk
+from bench.pairs import Row, pair, wrk
 from bench.stack import DATABASE, Stack
 from models.filings import FilingDoc
 from models.users import Role
@@ -169,36 +169,24 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
 
 
 def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
-    url = f"{stack.api}{QUEUE_PATH}"
-    names = ("GET review queue", "raw queue find")
-    pair(bench, names, "queue", url, filings.clerk.token, queue_page)
+    url, names = f"{stack.api}{QUEUE_PATH}", ("GET review queue", "raw queue find")
+    pair(bench, Row(names, "queue", url, filings.clerk.token, queue_page))
     (token, api_draft), (_, raw_draft) = (filings.pools[p][0] for p in (POOLS[0], POOLS[2]))
 
     async def raw_call(db: raw.Db) -> None:
         if not await submit(db, raw_draft):
             raise seed.SeedError(f"raw submit of {raw_draft}: draft not found")
 
-    o = bench.opts
-    drafts = {
-        phase: [i for _, i in filings.pools[pool][1:]]
-        for phase, pool in (("warmup", POOLS[2]), ("measured", POOLS[3]))
-    }
-    url = f"{stack.api}/api/v1/filings/{api_draft}/submit"
-    pair(
-        bench,
-        ("POST submit", "raw submit"),
-        "submit",
-        stack.api,
-        token,
-        raw_call,
-        api_call=lambda: seed.call(url, {}, token),
-        run=submit_run(bench, filings, POOLS[1], o.duration),
-        warm=submit_run(bench, filings, POOLS[0], o.warmup),
-        raw_ops=submit_ops(drafts),
-    )
+    url = f"{stack.api}/api/v1/filings/{api_draft}/submit"  # submit.lua: each its own
+    phases = zip(("warmup", "measured"), POOLS[2:], strict=True)
+    raw_ops = submit_ops({phase: [i for _, i in filings.pools[p][1:]] for phase, p in phases})
+    warm, run = (submit_run(bench, filings, p) for p in POOLS[:2])
+    names = ("POST submit", "raw submit")
+    pair(bench, Row(names, "submit", url, token, raw_call, {}, run=run, warm=warm, raw_ops=raw_ops))
 
 
-def submit_run(bench: Bench, filings: Filings, pool: str, seconds: int) -> raw.WrkRun:
+def submit_run(bench: Bench, filings: Filings, pool: str) -> raw.WrkRun:
+    seconds = bench.opts.warmup if "warmup" in pool else bench.opts.duration
     path = bench.workdir / f"drafts-{pool.replace(' ', '-')}.txt"
     path.write_text("".join(f"{token} {i}\n" for token, i in filings.pools[pool][1:]))
     return wrk(bench, "submit.lua", (str(path), str(bench.opts.threads)), seconds)

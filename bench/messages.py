@@ -21,7 +21,7 @@ from bench import cases as cs
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.pairs import pair, settle, token_file, wrk
+from bench.pairs import Row, pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
@@ -290,20 +290,15 @@ def message_pairs(
     body = message_body(case_id)
     payload = bench.workdir / "message.json"
     payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    post_args = (token_file(bench, litigant.token, "message"), str(payload))
-    names = ("POST /messages", "raw message create")
-    pair(
-        bench,
-        names,
-        "message_post",
-        url,
-        litigant.token,
-        lambda d: create(d, ObjectId(case_id), judge, rng),
-        api_call=lambda: seed.call(url, body, litigant.token, status=201),
-        run=wrk(bench, "post.lua", post_args),
-    )
+    run = wrk(bench, "post.lua", (token_file(bench, litigant.token, "message"), str(payload)))
+
+    async def create_one(db: raw.Db) -> bool:
+        return await create(db, ObjectId(case_id), judge, rng)
+
+    names, token = ("POST /messages", "raw message create"), litigant.token
+    pair(bench, Row(names, "message_post", url, token, create_one, body, 201, run=run))
     names = ("GET /messages", "raw message list")
-    pair(bench, names, "message_list", url, reader.token, lambda d: my_page(d, reader.user_id))
+    pair(bench, Row(names, "message_list", url, reader.token, lambda d: my_page(d, reader.user_id)))
 
 
 async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
@@ -391,7 +386,7 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
         f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
         f"plan of the first stage: {plan}"
     )
-    pair(bench, names, "stats", url, token, raw_call, lone=(api_s, raw_s))
+    pair(bench, Row(names, "stats", url, token, raw_call), lone=(api_s, raw_s))
 
 
 KEY = KEYS[GroupBy.assignee]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,48 +43,53 @@ def ops(call_: RawCall) -> raw.OpFactory:
     return lambda db, phase: lambda: call_(db)
 
 
-def pair(
-    bench: Bench,
-    names: Names,
-    key: str,
-    url: str,
-    token: str,
-    raw_call: RawCall,
-    *,
-    api_call: Callable[[], Any] | None = None,
-    run: raw.WrkRun | None = None,
-    warm: raw.WrkRun | None = None,
-    raw_ops: raw.OpFactory | None = None,
-    timeout: float = 30,
-    lone: tuple[float, float] | None = None,
-) -> None:
-    """Probe (or the ``lone`` times), then wrk (``run``, else me.lua on ``url``) and the raw load
-    (``raw_ops``, else ``raw_call`` repeated), each settled; under ``key`` and ``raw_{key}``."""
-    keys = (key, f"raw_{key}")
-    api_call = api_call or (lambda: call(url, token=token, timeout=timeout))
-    lone = lone or probe(bench, names, keys, api_call, raw_call)
+@dataclass(frozen=True)
+class Row:
+    """An API row and its raw row (results ``key``, ``raw_{key}``): alone, ``url`` with
+    ``token`` (POST ``body`` if any, answered ``status``) and ``raw_call``; loaded, ``run``
+    (else me.lua on ``url``) after ``warm``, and ``raw_ops`` (else ``raw_call`` repeated)."""
+
+    names: Names
+    key: str
+    url: str
+    token: str
+    raw_call: RawCall
+    body: dict[str, Any] | None = None
+    status: int = 200
+    timeout: float = 30
+    run: raw.WrkRun | None = None
+    warm: raw.WrkRun | None = None
+    raw_ops: raw.OpFactory | None = None
+
+    def api_call(self) -> Any:
+        return call(self.url, self.body, self.token, status=self.status, timeout=self.timeout)
+
+
+def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> None:
+    """Probe (or the ``lone`` times), then wrk and the raw load, each settled."""
+    names, keys = row.names, (row.key, f"raw_{row.key}")
+    lone = lone or probe(bench, row, keys)
     if lone is None:
         return
     if not round_fits(bench, names[0], max(lone)):
         for name, k, took in zip(names, keys, lone, strict=True):
             bench.record(raw.LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
         return
-    run = run or wrk(bench, "me.lua", (token_file(bench, token, key),))
-    bench.record_wrk(run, names[0], url, key, warm=warm)
+    run = row.run or wrk(bench, "me.lua", (token_file(bench, row.token, row.key),))
+    bench.record_wrk(run, names[0], row.url, row.key, warm=row.warm)
     settle(bench, f"the {names[0]} load")
-    bench.record_raw(names[1], keys[1], raw_ops or ops(raw_call))
+    bench.record_raw(names[1], keys[1], row.raw_ops or ops(row.raw_call))
     settle(bench, f"the {names[1]} load")
 
 
-def probe(
-    bench: Bench, names: Names, keys: Names, api_call: Callable[[], Any], raw_call: RawCall
-) -> tuple[float, float] | None:
+def probe(bench: Bench, row: Row, keys: Names) -> tuple[float, float] | None:
     """One request alone through the API, one raw: their seconds (None if one failed)."""
+    names = row.names
     try:
         began = time.perf_counter()
-        api_call()
+        row.api_call()
         api_s = time.perf_counter() - began
-        raw_s = asyncio.run(raw.time_once(bench.db_uri, DATABASE, raw_call))
+        raw_s = asyncio.run(raw.time_once(bench.db_uri, DATABASE, row.raw_call))
     except Exception as e:
         for name, key in zip(names, keys, strict=True):
             problem = f"one request alone failed: {type(e).__name__}: {e}"
