@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -93,12 +92,10 @@ class CaseSeeder:
     users: list[str]  # other litigants, each the plaintiff of their own cases
     staff_id: str
     count: int = 0
-    seconds: float = 0.0
     mine: list[ObjectId] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
-    def grow_to(self, total: int) -> float:
-        began = time.perf_counter()
+    def grow_to(self, total: int) -> None:
         now = dt.datetime.now(dt.UTC)
         numbers = case_numbers(self.db)
 
@@ -112,9 +109,6 @@ class CaseSeeder:
 
         seed.insert_batches(self.db["cases"], docs())
         numbers.commit()
-        took = time.perf_counter() - began
-        self.seconds += took
-        return took
 
     def _next(self, now: dt.datetime, numbers: seed.Numbers, mine: bool) -> dict[str, Any]:
         rng = self.rng
@@ -209,8 +203,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                 api_name, raw_name = CASE_ROWS[kind]
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, Row(names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW))
-    facts = {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)}
-    bench.fact("cases", {**facts, "litigant_cases": len(seeder.mine) + 1})
+    bench.fact("cases", {"seeded": seeder.count, "litigant_cases": len(seeder.mine) + 1})
 
 
 def case_rows(
@@ -226,15 +219,9 @@ def case_rows(
 
 
 def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:
-    if seeder.count >= total:
-        return
-    before = seeder.count
-    with bench.stage(f"insert {total - before} cases with pymongo (to {total})"):
-        took = seeder.grow_to(total)
-    added = seeder.count - before
-    bench.fact(f"cases seeded to {total} (s)", round(took, 1))
-    rate = added / max(took, 1e-9)
-    bench.note(f"seeded {added} cases (to {seeder.count}) in {took:.1f} s ({rate:.0f}/s)")
+    if seeder.count < total:
+        with bench.inserting(total - seeder.count, f"cases with pymongo (to {total})"):
+            seeder.grow_to(total)
 
 
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:

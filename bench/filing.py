@@ -6,7 +6,6 @@ import datetime as dt
 import itertools
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,10 +47,9 @@ class Filer:
 
 def insert_pending(
     db: seed.Db, cipher: shapes.Cipher, filer_ids: list[str], count: int
-) -> tuple[dict[str, Any], ObjectId | None]:
-    """``count`` filings awaiting review: facts (count, green, seconds), a non-green one."""
-    rng, now, began = random.Random(20261123), dt.datetime.now(dt.UTC), time.perf_counter()
-    green = [0]
+) -> tuple[int, ObjectId | None]:
+    """``count`` filings awaiting review: how many are green, and a non-green one."""
+    rng, now, green = random.Random(20261123), dt.datetime.now(dt.UTC), [0]
 
     def docs() -> Iterator[dict[str, Any]]:
         for _ in range(count):
@@ -61,8 +59,7 @@ def insert_pending(
 
     seed.insert_batches(db["filings"], docs())
     sample = db["filings"].find_one({"status": "submitted", "green": False}, {"_id": 1})
-    took = time.perf_counter() - began
-    return {"count": count, "green": green[0], "seconds": took}, (sample or {}).get("_id")
+    return green[0], (sample or {}).get("_id")
 
 
 def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
@@ -141,12 +138,9 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
     o, cipher = bench.opts, stack.cipher
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
-        with bench.stage(f"insert {o.filings} pending filings with pymongo"):
-            facts, sample_id = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
-        bench.fact("pending_filings", {**facts, "sample_id": str(sample_id)})
-        n, took = facts["count"], facts["seconds"]
-        rate = f"{n / max(took, 1e-9):.0f}/s"
-        bench.note(f"seeded {n} pending filings ({facts['green']} green) in {took:.1f} s ({rate})")
+        with bench.inserting(o.filings, "pending filings with pymongo"):
+            green, sample_id = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
+        bench.fact("pending filings", {"green": green, "sample_id": str(sample_id)})
         with bench.stage(f"sign in a clerk of {shapes.COURT} (inserted, argon2 password)"):
             doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
             clerk = seed.staff_login(stack.api, db, doc, FILER_BASE - 1)
@@ -157,7 +151,7 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
         # drafts for each submit load: the most it could submit at --submit-cap a second
         warm, measured = (o.submit_cap * s + o.connections for s in (o.warmup, o.duration))
         sizes = [warm, measured, warm, measured]
-        with bench.stage(f"insert {sum(sizes)} drafts with pymongo"):
+        with bench.inserting(sum(sizes), "drafts with pymongo"):
             pools = dict(zip(POOLS, insert_drafts(db, cipher, filers, sizes), strict=True))
         with bench.stage("check the API's draft and filing against the seeded ones"):
             check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], sample_id), db)

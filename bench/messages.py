@@ -134,7 +134,6 @@ class OrderSeeder:
     rng: random.Random = field(default_factory=lambda: random.Random(11))
     numbers: seed.Numbers | None = None
     count: int = 0
-    seconds: float = 0.0
 
     def order(
         self,
@@ -178,19 +177,11 @@ class OrderSeeder:
             doc.update(rating={"score": score, "comment": None, "at": at}, rating_score=score)
 
     def insert(self, docs: Iterable[dict[str, Any]]) -> None:
-        began = time.perf_counter()
         self.count += seed.insert_batches(self.db["workorders"], docs)
         if self.numbers:
             self.numbers.commit()
-        self.seconds += time.perf_counter() - began
 
-    def history(self, total: int, now: dt.datetime) -> float:
-        began = time.perf_counter()
-        left = total - self.db["workorders"].estimated_document_count()
-        self.insert(self._past(now) for _ in range(left))
-        return time.perf_counter() - began
-
-    def _past(self, now: dt.datetime) -> dict[str, Any]:
+    def past(self, now: dt.datetime) -> dict[str, Any]:
         created = now - dt.timedelta(seconds=self.rng.uniform(3600, 365 * 86400))
         roll = self.rng.random()
         assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
@@ -280,7 +271,7 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         message_pairs(bench, stack, case_id, judge, litigant, reader)
         sweep_rate(bench, seeder, o.open_orders)
         statistics(bench, stack, seeder, supervisor.token)
-    bench.fact("work orders", {"seeded": seeder.count, "seconds": round(seeder.seconds, 1)})
+    bench.fact("work orders seeded", seeder.count)
 
 
 def message_pairs(
@@ -340,7 +331,7 @@ def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
     now = dt.datetime.now(dt.UTC)
     due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
     db = seeder.db
-    with bench.stage(f"insert {count} open orders past their assignment deadline"):
+    with bench.inserting(count, "open orders past their assignment deadline"):
         hold_sweep(db, True)
         docs = [overdue_doc(seeder, due, far) for _ in range(count)]
         seeder.insert(docs)
@@ -361,9 +352,9 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
     o = bench.opts
     label = size_label(o.orders)
     now = dt.datetime.now(dt.UTC)
-    with bench.stage(f"insert work orders to {label} (a year of messages in every state)"):
-        took = seeder.history(o.orders, now)
-    bench.note(f"work orders grown to {o.orders} in {took:.1f} s")
+    left = o.orders - seeder.db["workorders"].estimated_document_count()
+    with bench.inserting(left, f"work orders, to {label} (a year of messages in every state)"):
+        seeder.insert(seeder.past(now) for _ in range(left))
     first, last = (now - dt.timedelta(days=400)).date(), now.date()
     url = f"{stack.api}{STATS_PATH}?from={first}&to={last}&group_by=assignee"
     head = [wo.match_stage(shapes.calendar(), [shapes.COURT], first, last)]

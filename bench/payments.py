@@ -141,7 +141,6 @@ class PaySeeder:
     court_name: str
     staff_id: str
     orders: list[Order] = field(default_factory=list)
-    seconds: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(11))
 
     def payers(self) -> list[tuple[str, str]]:
@@ -149,14 +148,13 @@ class PaySeeder:
         return [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
 
     def insert(self, count: int) -> None:
-        began, now = time.perf_counter(), dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.UTC)
         payers, numbers = self.payers(), cs.case_numbers(self.db)
         made = [self._order(now, numbers, payers[i % len(payers)]) for i in range(count)]
         for name, docs in zip(LEDGER, zip(*made, strict=True), strict=True):
             seed.insert_batches(self.db[name], docs)
         numbers.commit()
         self.orders += [Order(p, n["_id"], c["_id"]) for c, n, p in made]
-        self.seconds += time.perf_counter() - began
 
     def _order(
         self, now: dt.datetime, numbers: seed.Numbers, payer: tuple[str, str]
@@ -192,9 +190,8 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         seeder = PaySeeder(db, stack.cipher, api["notice"], court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
-        with bench.stage(f"insert {1 + warm + measured} cases, fee notices and pending orders"):
+        with bench.inserting(1 + warm + measured, "cases, fee notices and pending orders"):
             seeder.insert(1 + warm + measured)
-        bench.note(f"seeded {len(seeder.orders)} orders in {seeder.seconds:.1f} s")
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
         bench.note(f"one callback alone: first {lone[0]:.3f} s, repeat {lone[1]:.3f} s")
@@ -212,8 +209,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         after = check_ledger(bench, db, seeder.orders, "repeats", None)
         with bench.stage("check: the repeated callbacks changed nothing"):
             check_unchanged(db, before, after)
-    facts = {"orders": len(seeder.orders), "seconds": round(seeder.seconds, 1)}
-    bench.fact("payments", {**facts, "credited": after.paid})
+    bench.fact("payments", {"orders": len(seeder.orders), "credited": after.paid})
 
 
 def check_unchanged(db: seed.Db, before: Ledger, after: Ledger) -> None:

@@ -121,6 +121,16 @@ class Bench:
         if seconds >= 1:
             say(f"  done in {seconds:.1f} s")
 
+    @contextmanager
+    def inserting(self, count: int, what: str) -> Iterator[None]:
+        """The stage ``insert {count} {what}``; its time kept and its rate noted."""
+        began = time.perf_counter()
+        with self.stage(f"insert {count} {what}"):
+            yield
+        took = time.perf_counter() - began
+        self.fact(f"insert {what} (s)", round(took, 1))
+        self.note(f"inserted {count} {what} in {took:.1f} s ({count / max(took, 1e-9):.0f}/s)")
+
     def note(self, text: str) -> None:
         self.notes.append(text)
         say(f"  {text}")
@@ -165,7 +175,7 @@ class Bench:
         o = self.opts
         with self.stage(f"sign in {o.tokens} users through the API"):
             signed_in = sign_in(stack.api, stack.emulator, o.tokens)
-        with self.stage(f"insert {o.users - o.tokens} users with pymongo"):
+        with self.inserting(o.users - o.tokens, "users with pymongo"):
             with client(stack.db_uri) as mongo:
                 ids = insert_users(mongo[DATABASE], o.users - o.tokens, stack.keys.data_key)
             if len(ids) != o.users:
