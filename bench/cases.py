@@ -47,16 +47,17 @@ def court_scopes(court_id: str) -> Scopes:
 def case_doc(
     cipher: shapes.Cipher,
     rng: random.Random,
-    seq: int,
+    numbers: seed.Numbers,
     at: dt.datetime,
-    plaintiff: tuple[shapes.Person, str | None],
-    filer_id: str,
+    plaintiff: tuple[shapes.Person, str],
     staff_id: str,
     procedure: str | None = None,
 ) -> dict[str, Any]:
-    """``CaseService.case_document``: civil, accepted at ``at``; no agent, relief, green."""
+    """``CaseService.case_document``: civil, numbered by ``numbers``, accepted at ``at``, filed
+    by the plaintiff (person, account); no agent, relief, green."""
     person, user_id = plaintiff
     year = at.astimezone(shapes.SHANGHAI).year
+    seq = numbers.next(year)
     case_no = f"（{year}）{COURT_CODE}{TYPE_CODE}{seq}号"
     procedure = procedure or rng.choice(tuple(PROCEDURES))
     plaintiffs = [{**shapes.party_doc(person, cipher), "user_id": user_id}]
@@ -74,8 +75,8 @@ def case_doc(
         "procedure": procedure,
         "plaintiffs": plaintiffs,
         "defendants": defendants,
-        "party_user_ids": [user_id] if user_id else [],
-        "filer_id": filer_id,
+        "party_user_ids": [user_id],
+        "filer_id": user_id,
         "query_code_cipher": cipher.encrypt(code, b"query_code"),
         "timeline": [{"at": at, "kind": "立案", "by": staff_id, "note": note}],
         **dict.fromkeys(("accepted_at", "created_at", "updated_at", "last_activity_at"), at),
@@ -113,12 +114,11 @@ class CaseSeeder:
     def _next(self, now: dt.datetime, numbers: seed.Numbers, mine: bool) -> dict[str, Any]:
         rng = self.rng
         at = now - dt.timedelta(seconds=rng.uniform(0, HISTORY_DAYS * 86400))
-        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
         if mine:
             filer, person = self.litigant.user_id, self.litigant.person
         else:  # another litigant's own filing: the plaintiff, linked by identity
             filer, person = rng.choice(self.users), shapes.person(rng)
-        return case_doc(self.cipher, rng, seq, at, (person, filer), filer, self.staff_id)
+        return case_doc(self.cipher, rng, numbers, at, (person, filer), self.staff_id)
 
 
 def case_numbers(db: seed.Db) -> seed.Numbers:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
-import secrets
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -142,8 +141,7 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
             green, sample_id = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
         bench.fact("pending filings", {"green": green, "sample_id": str(sample_id)})
         with bench.stage(f"sign in a clerk of {shapes.COURT} (inserted, argon2 password)"):
-            doc = shapes.staff_doc(f"bench.clerk.{secrets.token_hex(3)}", dt.datetime.now(dt.UTC))
-            clerk = seed.staff_login(stack.api, db, doc, FILER_BASE - 1)
+            clerk = seed.staff_login(stack.api, db, shapes.staff_doc(), FILER_BASE - 1)
         what = f"sign in {o.filers} filers: identity and one PDF each, via the API"
         with bench.stage(what), ThreadPoolExecutor(8) as threads:
             ns = range(1, o.filers + 1)

@@ -44,18 +44,10 @@ ASSIGNEES = 20  # judges the seeded orders are spread over
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
 
 
-def deadlines(created: dt.datetime) -> dict[str, Any]:
-    """``workorders.rules.deadlines`` on the court's calendar: three deadlines, six steps."""
-    return rules.deadlines(shapes.calendar(), shapes.court().deadlines.workorder, created)
-
-
-def applicable(status: str, replied: bool) -> set[str]:
-    return {k.value for k in rules.applicable(WorkOrderStatus(status), replied)}
-
-
 def swept(doc: dict[str, Any], now: dt.datetime) -> None:
     """What the sweep would have left by ``now`` (``schedule`` and ``_escalate``)."""
-    kinds = applicable(doc["status"], doc["first_replied_at"] is not None)
+    replied = doc["first_replied_at"] is not None
+    kinds = {k.value for k in rules.applicable(WorkOrderStatus(doc["status"]), replied)}
     steps = [s for s in doc["steps"] if s["kind"] in kinds]
     due = [s for s in steps if s["at"] <= now]
     doc["escalations"] = [
@@ -70,22 +62,15 @@ def swept(doc: dict[str, Any], now: dt.datetime) -> None:
 
 def make_staff(api: str, db: seed.Db) -> tuple[seed.SignedIn, seed.SignedIn, list[str]]:
     """The judge, the supervisor, and the judges orders are spread over (the judge first)."""
-    now = dt.datetime.now(dt.UTC)
-
-    def doc(role: str, name: str, supervisor: bool = False) -> dict[str, Any]:
-        username = f"bench.{role}.{secrets.token_hex(4)}"
-        return shapes.staff_doc(username, now, role, name, supervisor)
-
-    judge = seed.staff_login(api, db, doc("judge", "王法官"), STAFF_BASE)
-    supervisor = seed.staff_login(api, db, doc("clerk", "赵督办", True), STAFF_BASE + 1)
-    others = [doc("judge", f"法官{i}") for i in range(ASSIGNEES - 1)]
+    judge = seed.staff_login(api, db, shapes.staff_doc("judge", "王法官"), STAFF_BASE)
+    supervisor_doc = shapes.staff_doc("clerk", "赵督办", supervisor=True)
+    supervisor = seed.staff_login(api, db, supervisor_doc, STAFF_BASE + 1)
+    others = [shapes.staff_doc("judge", f"法官{i}") for i in range(ASSIGNEES - 1)]
     ids = db["users"].insert_many(others).inserted_ids
     return judge, supervisor, [judge.user_id, *(str(i) for i in ids)]
 
 
-def message_body(case_id: str) -> dict[str, Any]:
-    content = "请问本案何时开庭？能否线上开庭？"
-    return {"case_id": case_id, "category": "庭审安排", "content": content}
+MESSAGE = {"category": "庭审安排", "content": "请问本案何时开庭？能否线上开庭？"}
 
 
 def order_doc(
@@ -116,7 +101,7 @@ def order_doc(
         thread=[{**first, "at": created}],
         excerpt=content[:60],
         content_check={"suggest": "pass", "label": 100, "trace_id": secrets.token_hex(8)},
-        **deadlines(created),
+        **rules.deadlines(shapes.calendar(), shapes.court().deadlines.workorder, created),
         **dict.fromkeys(("created_at", "updated_at"), created),
     )
     found = {**doc.model_dump(by_alias=True), "assignments": []}
@@ -254,7 +239,7 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
         seeder = OrderSeeder(db, [str(i) for i in user_ids], assignees)
         judge = staff.user_id
         with bench.stage("check a message sent through the API against a seeded one"):
-            url, body = f"{stack.api}{MESSAGES_PATH}", message_body(case_id)
+            url, body = f"{stack.api}{MESSAGES_PATH}", {"case_id": case_id, **MESSAGE}
             sent, now = seed.call(url, body, litigant.token, status=201), dt.datetime.now(dt.UTC)
             on_case = (case_id, str(case["case_no"]))
             like = seeder.order(now, sender=litigant.user_id, assignee=judge, case=on_case)
@@ -278,7 +263,7 @@ def message_pairs(
     bench: Bench, stack: Stack, case_id: str, judge: str, litigant: fs.Filer, reader: fs.Filer
 ) -> None:
     url, rng = f"{stack.api}{MESSAGES_PATH}", random.Random(3)
-    body = message_body(case_id)
+    body = {"case_id": case_id, **MESSAGE}
     payload = bench.workdir / "message.json"
     payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     run = wrk(bench, "post.lua", (token_file(bench, litigant.token, "message"), str(payload)))

@@ -161,9 +161,8 @@ class PaySeeder:
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         rng = self.rng
         at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
-        seq = numbers.next(at.astimezone(shapes.SHANGHAI).year)
         plaintiff, procedure = (shapes.person(rng), payer[0]), self.fees["procedure"]
-        case = cs.case_doc(self.cipher, rng, seq, at, plaintiff, payer[0], self.staff_id, procedure)
+        case = cs.case_doc(self.cipher, rng, numbers, at, plaintiff, self.staff_id, procedure)
         case["amount_fen"] = self.fees["basis_amount_fen"]
         notice = notice_doc(case, self.fees, payer[0], at)
         ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -164,13 +165,9 @@ def pending_doc(
 
 
 def staff_doc(
-    username: str,
-    now: dt.datetime,
-    role: str = "clerk",
-    name: str = "王书记员",
-    supervisor: bool = False,
+    role: str = "clerk", name: str = "王书记员", supervisor: bool = False
 ) -> dict[str, Any]:
-    """``UserService.create_staff``'s document (``seed.staff_login`` adds the hash)."""
-    me = {"role": role, "username": username, "name": name, "supervisor": supervisor}
-    court = {"court_id": COURT, "division_head": False, "active": True}
-    return {**me, **court, "password_hash": "", "created_at": now}
+    """``UserService.create_staff``'s document, a fresh username (``staff_login`` adds a hash)."""
+    me = {"role": role, "username": f"bench.{role}.{secrets.token_hex(4)}", "name": name}
+    court = {"court_id": COURT, "supervisor": supervisor, "division_head": False, "active": True}
+    return {**me, **court, "password_hash": "", "created_at": dt.datetime.now(dt.UTC)}
