@@ -113,10 +113,6 @@ def size_label(n: int) -> str:
     return str(n)
 
 
-def case_keys(kind: str, size: int) -> tuple[str, str]:
-    return f"case_{kind}_{size_label(size)}", f"raw_case_{kind}_{size_label(size)}"
-
-
 def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
     found = {row: _ratio(results.get(n), results.get(d)) for row, (n, d) in RATIO_OF.items()}
     for key in results:
@@ -130,10 +126,10 @@ def scaling(results: dict[str, LoadResult], sizes: list[int]) -> dict[str, float
     if len(sizes) < 2:
         return {}
     found: dict[str, float | None] = {}
+    small, large = (size_label(n) for n in sizes)
     for kind, names in CASE_ROWS.items():
-        small, large = case_keys(kind, sizes[0]), case_keys(kind, sizes[1])
-        for name, a, b in zip(names, small, large, strict=True):
-            x, y = results.get(a), results.get(b)
+        for name, raw in zip(names, ("", "raw_"), strict=True):
+            x, y = (results.get(f"{raw}case_{kind}_{size}") for size in (small, large))
             ok = x is not None and y is not None and x.ok and y.ok and x.p50_ms > 0
             found[name] = y.p50_ms / x.p50_ms if ok and x and y else None
     return found
@@ -146,21 +142,17 @@ def _fmt(value: float | None, spec: str) -> str:
 LABEL = 24
 
 
-def _row(label: str, res: LoadResult | None, ratio: str, mark: str) -> str:
-    if res is None:
-        return f"{label:<{LABEL}}  not run"
-    numbers = f"{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
-    line = f"{label:<{LABEL}}{numbers}"
-    errors = ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
-    return line if res.ok else f"{line}  FAILED: {res.problem or errors}"
-
-
 def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
     found = []
     for label, key, mark, _ in rows:
-        res = results.get(key)
-        ratio = _fmt(r[key], ".2f") if key in r else ""
-        found.append(_row(label or (res.name if res else key), res, ratio, mark))
+        res, ratio = results.get(key), _fmt(r[key], ".2f") if key in r else ""
+        line = f"{label or (res.name if res else key):<{LABEL}}"
+        if res is None:
+            found.append(f"{line}  not run")
+            continue
+        line += f"{res.rps:>12.1f}{res.p50_ms:>10.2f}{res.p99_ms:>10.2f}{ratio:>10}{mark}"
+        errors = ", ".join(f"{k} {v}" for k, v in res.errors.items() if v) or "no requests"
+        found.append(line if res.ok else f"{line}  FAILED: {res.problem or errors}")
     return found
 
 

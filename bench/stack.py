@@ -112,7 +112,7 @@ class Stack:
                 except PyMongoError:
                     return None
 
-            _await("secantusd", proc, 30, lambda: tail(log), ping)
+            self._await(30, lambda: tail(log), ping)
 
     def server_env(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("MICROCOURT_")}
@@ -144,30 +144,24 @@ class Stack:
         def logs() -> str:
             return f"{tail(err)}\n    {tail(self.workdir / 'server.log')}"
 
-        self.api, self.emulator = _await("server", proc, 60, logs, ready)
+        self.api, self.emulator = self._await(60, logs, ready)
+
+    def _await(self, timeout: float, logs: Callable[[], str], ready: Callable[[], T | None]) -> T:
+        """``ready()`` once not None; StackError (with ``logs()``) if the last one started exits."""
+        name, proc = self.procs[-1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited with {proc.returncode}:\n    {logs()}")
+            if (found := ready()) is not None:
+                return found
+            time.sleep(0.1)
+        raise StackError(f"{name} not ready within {timeout:.0f} s:\n    {logs()}")
 
     def stop(self) -> None:
         while self.procs:
             name, proc = self.procs.pop()
             self.exit_codes[name] = _terminate(name, proc)
-
-
-def _await(
-    name: str,
-    proc: subprocess.Popen[bytes],
-    timeout: float,
-    logs: Callable[[], str],
-    ready: Callable[[], T | None],
-) -> T:
-    """``ready()`` once it is not None; StackError (with ``logs()``) if ``proc`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(f"{name} exited with {proc.returncode}:\n    {logs()}")
-        if (found := ready()) is not None:
-            return found
-        time.sleep(0.1)
-    raise StackError(f"{name} not ready within {timeout:.0f} s:\n    {logs()}")
 
 
 def _terminate(name: str, proc: subprocess.Popen[bytes], grace: float = 15.0) -> int:
