@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,18 +96,9 @@ class CaseSeeder:
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
     def grow_to(self, total: int) -> None:
-        now = dt.datetime.now(dt.UTC)
-        numbers = case_numbers(self.db)
-
-        def docs() -> Iterator[dict[str, Any]]:
-            while self.count < total:
-                doc = self._next(now, numbers, self.count < MINE)
-                self.count += 1
-                if doc["filer_id"] == self.litigant.user_id:
-                    self.mine.append(doc["_id"])
-                yield doc
-
-        seed.insert_batches(self.db["cases"], docs())
+        now, numbers = dt.datetime.now(dt.UTC), case_numbers(self.db)
+        docs = (self._next(now, numbers, n < MINE) for n in range(self.count, total))
+        self.count += seed.insert_batches(self.db["cases"], docs)
         numbers.commit()
 
     def _next(self, now: dt.datetime, numbers: seed.Numbers, mine: bool) -> dict[str, Any]:
@@ -118,7 +108,10 @@ class CaseSeeder:
             filer, person = self.litigant.user_id, self.litigant.person
         else:  # another litigant's own filing: the plaintiff, linked by identity
             filer, person = rng.choice(self.users), shapes.person(rng)
-        return case_doc(self.cipher, rng, numbers, at, (person, filer), self.staff_id)
+        doc = case_doc(self.cipher, rng, numbers, at, (person, filer), self.staff_id)
+        if filer == self.litigant.user_id:
+            self.mine.append(doc["_id"])
+        return doc
 
 
 def case_numbers(db: seed.Db) -> seed.Numbers:
