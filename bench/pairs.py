@@ -58,7 +58,7 @@ class Row:
     status: int = 200
     timeout: float = 30
     run: raw.WrkRun | None = None
-    warm: raw.WrkRun | None = None
+    warm: Callable[[], object] | None = None  # a warm-up (None: ``run`` for --warmup s)
     raw_ops: raw.OpFactory | None = None
 
     def api_call(self) -> Any:
@@ -76,7 +76,7 @@ def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> Non
             bench.record(raw.LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
         return
     run = row.run or wrk(bench, "me.lua", (token_file(bench, row.token, row.key),))
-    bench.record_wrk(run, names[0], row.url, row.key, warm=row.warm)
+    bench.record_wrk(run, names[0], row.url, row.key, row.warm)
     settle(bench, f"the {names[0]} load")
     bench.record_raw(names[1], keys[1], row.raw_ops or ops(row.raw_call))
     settle(bench, f"the {names[1]} load")

@@ -27,6 +27,7 @@ from bench.stack import DATABASE, Stack
 
 BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
+Warm = Callable[[], object] | None  # a warm-up before a wrk load (None: the load's own script)
 # option: (full run, smoke, help); each --option overrides both
 SIZES: dict[str, tuple[int, int, str]] = {
     "users": (10_000, 200, "users in the database"),
@@ -196,22 +197,12 @@ class Bench:
         self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(user_ids))
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
 
-    def record_wrk(
-        self,
-        run: raw.WrkRun,
-        name: str,
-        url: str,
-        key: str,
-        warm: raw.WrkRun | None = None,
-        between: Callable[[], None] | None = None,
-    ) -> None:
-        """A warm-up (``warm``, else ``run`` for --warmup s), ``between``, then the run."""
+    def record_wrk(self, run: raw.WrkRun, name: str, url: str, key: str, warm: Warm = None) -> None:
+        """``run``, after a warm-up: ``warm()``, else ``run`` itself for --warmup s."""
         say(f"wrk {name} ...")
         try:
             if warm is not None:
-                warm.run(name, url, 0)
-                if between is not None:
-                    between()
+                warm()
             result, output = run.run(name, url, 0 if warm else self.opts.warmup)
         except OSError as e:
             result, output = raw.LoadResult(name, problem=f"cannot run wrk: {e}"), ""

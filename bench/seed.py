@@ -85,12 +85,10 @@ def check_page(url: str, token: str, expected: list[str], timeout: float = 30) -
         raise SeedError(f"GET {url}: API {got[:3]}... ({len(got)}), raw {expected[:3]}...")
 
 
-def phone_ip(n: int) -> str:
-    return f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
-
-
 def _login(url: str, body: dict[str, Any], n: int) -> SignedIn:
-    found = call(url, body, headers={"X-Real-Ip": phone_ip(n)})
+    """Signed in from phone ``n``'s address (198.18.0.0/15: benchmarking)."""
+    phone = f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
+    found = call(url, body, headers={"X-Real-Ip": phone})
     return SignedIn(token=found["token"], user_id=found["user"]["id"])
 
 
