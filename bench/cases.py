@@ -38,9 +38,7 @@ ACCEPTED = {  # what every seeded case shares: a civil case just accepted, not y
 }
 
 
-def court_scopes(court_id: str) -> Scopes:
-    """``CaseViews._scopes`` of a clerk with no filter: read in time windows, no hint."""
-    return [(None, {"court_id": court_id}, True)]
+COURT_SCOPES: Scopes = [(None, {"court_id": shapes.COURT}, True)]  # CaseViews._scopes, clerk
 
 
 def case_doc(
@@ -141,9 +139,7 @@ def plans(db: seed.Db, case_id: str, user_id: str) -> dict[str, str]:
         return {"find": coll, "filter": flt, "sort": dict(sort), "limit": limit, **more}
 
     first_window = {"last_activity_at": {"$gt": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}}
-    scopes = party_scopes(user_id, {}) + [
-        (i, {**s, **first_window}, w) for i, s, w in court_scopes(shapes.COURT)
-    ]
+    scopes = party_scopes(user_id, {}) + [(i, {**s, **first_window}, w) for i, s, w in COURT_SCOPES]
     found = {
         f"list {i or next(iter(s))}": find(
             s, ORDER, PAGE + 1, projection=SUMMARY_FIELDS, **({"hint": i} if i else {})
@@ -177,7 +173,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             f"case detail: the litigant's case {case_id}, accepted through the API (filing, "
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
         )
-        mine, court = party_scopes(litigant.user_id, {}), court_scopes(shapes.COURT)
+        mine, court = party_scopes(litigant.user_id, {}), COURT_SCOPES
         rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
         for size in (o.cases, o.cases_large):
             if size <= 0:

@@ -111,15 +111,6 @@ def api_filing(api: str, filer: Filer, db: seed.Db) -> tuple[Any, Any]:
     return stored, db["filings"].find_one({"_id": ObjectId(draft["id"])})
 
 
-def check_shapes(
-    api: str, filer: Filer, seeded: tuple[ObjectId, ObjectId | None], db: seed.Db
-) -> None:
-    """The API's draft and filing against a seeded draft's and a pending filing's."""
-    api_draft, api_filed = api_filing(api, filer, db)
-    ours = [db["filings"].find_one({"_id": i}) for i in seeded]
-    seed.check_shapes("filings", [(api_draft, ours[0], "draft"), (api_filed, ours[1], "filed")])
-
-
 QUEUE_COMMAND = dict(
     find="filings", filter=QUEUE_FILTER, sort=dict(QUEUE_SORT), limit=QUEUE_PAGE + 1
 )
@@ -152,7 +143,9 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
         with bench.inserting(sum(sizes), "drafts with pymongo"):
             pools = dict(zip(POOLS, insert_drafts(db, cipher, filers, sizes), strict=True))
         with bench.stage("check the API's draft and filing against the seeded ones"):
-            check_shapes(stack.api, filers[0], (pools[POOLS[0]][0][1], sample_id), db)
+            theirs = api_filing(stack.api, filers[0], db)
+            ours = [db["filings"].find_one({"_id": i}) for i in (pools[POOLS[0]][0][1], sample_id)]
+            seed.check_shapes("filings", list(zip(theirs, ours, ("draft", "filed"), strict=True)))
         seed.check_plan(bench, db, "the review queue's query", QUEUE_COMMAND)
         with bench.stage(f"check GET {QUEUE_PATH} against the raw query"):
             found = db["filings"].find(QUEUE_FILTER, {"_id": 1}).sort(QUEUE_SORT).limit(QUEUE_PAGE)

@@ -39,10 +39,6 @@ def token_file(bench: Bench, token: str, name: str) -> str:
     return str(path)
 
 
-def ops(call_: RawCall) -> raw.OpFactory:
-    return lambda db, phase: lambda: call_(db)
-
-
 @dataclass(frozen=True)
 class Row:
     """An API row and its raw row (results ``key``, ``raw_{key}``): alone, ``url`` with
@@ -61,9 +57,6 @@ class Row:
     warm: Callable[[], object] | None = None  # a warm-up (None: ``run`` for --warmup s)
     raw_ops: raw.OpFactory | None = None
 
-    def api_call(self) -> Any:
-        return call(self.url, self.body, self.token, status=self.status, timeout=self.timeout)
-
 
 def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> None:
     """Probe (or the ``lone`` times), then wrk and the raw load, each settled."""
@@ -78,7 +71,7 @@ def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> Non
     run = row.run or wrk(bench, "me.lua", (token_file(bench, row.token, row.key),))
     bench.record_wrk(run, names[0], row.url, row.key, row.warm)
     settle(bench, f"the {names[0]} load")
-    bench.record_raw(names[1], keys[1], row.raw_ops or ops(row.raw_call))
+    bench.record_raw(names[1], keys[1], row.raw_ops or (lambda db, _: lambda: row.raw_call(db)))
     settle(bench, f"the {names[1]} load")
 
 
@@ -87,7 +80,7 @@ def probe(bench: Bench, row: Row, keys: Names) -> tuple[float, float] | None:
     names = row.names
     try:
         began = time.perf_counter()
-        row.api_call()
+        call(row.url, row.body, row.token, status=row.status, timeout=row.timeout)
         api_s = time.perf_counter() - began
         raw_s = asyncio.run(raw.time_once(bench.db_uri, DATABASE, row.raw_call))
     except Exception as e:
