@@ -134,7 +134,7 @@ class WrkRun:
 
 Db = AsyncDatabase[dict[str, Any]]
 SyncDb = Database[dict[str, Any]]
-Op = Callable[[], Awaitable[bool]]  # one operation; False: nothing found or matched
+Op = Callable[[], Awaitable[Any]]  # one operation; its answer falsy: nothing found or matched
 OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> operation
 
 
@@ -228,15 +228,8 @@ def result(name: str, tally: Tally, elapsed: float) -> LoadResult:
 
 
 def find_one_ops(ids: list[ObjectId]) -> OpFactory:
-    def factory(db: Db, phase: str) -> Op:
-        pick, users = random.Random().choice, db["users"]
-
-        async def op() -> bool:
-            return await users.find_one({"_id": pick(ids)}) is not None
-
-        return op
-
-    return factory
+    """``users.find_one`` by an id drawn from ``ids``."""
+    return lambda db, _: lambda: db["users"].find_one({"_id": random.choice(ids)})
 
 
 def notifier(db: Db) -> NotificationService:

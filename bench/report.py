@@ -195,12 +195,12 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
 
 
 def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
-    me_ratio = ratios(results)["me"]
-    if me_ratio is None:
-        return "target GET /me >= 70% of healthz throughput: UNKNOWN (a load failed)", None
-    met = me_ratio >= TARGET
-    verdict = "MET" if met else "MISSED"
-    return f"target GET /me >= 70% of healthz throughput: {verdict} ({me_ratio:.0%})", met
+    me = ratios(results)["me"]
+    met = None if me is None else me >= TARGET
+    verdict = (
+        "UNKNOWN (a load failed)" if me is None else f"{'MET' if met else 'MISSED'} ({me:.0%})"
+    )
+    return f"target GET /me >= 70% of healthz throughput: {verdict}", met
 
 
 OUT = Path(__file__).resolve().parent / "out"
