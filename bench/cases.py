@@ -12,7 +12,7 @@ from bson import ObjectId
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.pairs import RawCall, Row, pair
+from bench.raw import RawCall, Row, pair
 from bench.report import CASE_ROWS, size_label
 from bench.stack import DATABASE, Stack
 from server.cases.store import MAX_DOCUMENTS, MAX_HEARINGS, SUMMARY_FIELDS, Scope, party_scopes

@@ -15,7 +15,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import raw, seed, shapes
-from bench.pairs import Row, pair, wrk
+from bench.raw import Row, pair, wrk
 from bench.stack import DATABASE, Stack
 from models.filings import FilingDoc
 from models.users import Role

@@ -21,7 +21,7 @@ from bench import cases as cs
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.pairs import Row, pair, settle, token_file, wrk
+from bench.raw import Row, pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus

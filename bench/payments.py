@@ -19,7 +19,7 @@ from bench import cases as cs
 from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
-from bench.pairs import client, round_fits, settle, wrk
+from bench.raw import round_fits, settle, wrk
 from bench.stack import DATABASE, Stack
 from miniapp_stubs.wechatpay_crypto import load_private
 from miniapp_stubs.wechatpay_notify import envelope, signed_headers
@@ -179,7 +179,7 @@ CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids:
 
 def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
     keys = PayKeys.from_data_dir(stack.data_dir)
-    with client(stack.db_uri) as mongo:
+    with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("pay one fee through the API and the emulator's callback"):
             api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
