@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from bench import raw, seed, shapes
 from bench.raw import Row, pair, wrk
 from bench.stack import DATABASE, Stack
+from miniapp_stubs.wire import multipart
 from models.filings import FilingDoc
 from models.users import Role
 from server.files.store import grant_update
@@ -61,25 +61,14 @@ def insert_pending(
     return green[0], (sample or {}).get("_id")
 
 
-def multipart(filename: str, data: bytes, purpose: str = "evidence") -> tuple[bytes, str]:
-    """What ``wx.uploadFile`` sends (as ``miniapp_stubs.client.multipart``)."""
-    boundary = f"----microcourt{uuid.uuid4().hex}"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/pdf\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return head + data + tail, f"multipart/form-data; boundary={boundary}"
-
-
 def make_filer(api: str, emulator: str, n: int) -> Filer:
     user = seed.api_login(api, emulator, FILER_BASE + n)
     rng = random.Random(n)
     me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
     body = {"name": me.name, "id_number": me.id_number, "phone": me.phone}
     seed.call(f"{api}/api/v1/me/identity", body, user.token, method="PUT")
-    pdf = multipart("借条.pdf", shapes.PDF + f"filer {n}".encode())
+    data = shapes.PDF + f"filer {n}".encode()  # sent as wx.uploadFile sends it
+    pdf = multipart({"purpose": "evidence"}, "file", "借条.pdf", data, "application/pdf")
     uploaded = seed.call(f"{api}/api/v1/files", token=user.token, raw=pdf, status=201)
     return Filer(user.token, user.user_id, me, uploaded["id"])
 

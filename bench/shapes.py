@@ -15,6 +15,7 @@ from bson import ObjectId
 from models.filings import PartyIn, PartyType
 from server.filing import parties
 from server.filing.store import submit_update
+from server.identity.idnumber import check_char
 from server.platform.calendar import Calendars, CourtCalendar
 from server.platform.config import CourtSettings, Settings, load_settings
 from server.platform.crypto import FieldCipher
@@ -24,7 +25,6 @@ COURT = "bj-chaoyang"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 GREEN_SHARE = 0.05
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _REGIONS = ("110105", "110108", "110101", "110106", "130102", "310115", "320102", "410105")
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 _GIVEN = ("伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰")
@@ -56,8 +56,7 @@ def id_number(rng: random.Random, serial: int | None = None) -> str:
     else:  # region and birth date from the serial: distinct serials, distinct numbers
         born = dt.date(1960, 1, 1) + dt.timedelta(days=serial % 9000)
         head = f"1101{serial // 9000 % 100:02d}{born:%Y%m%d}{serial % 1000:03d}"
-    total = sum(int(d) * w for d, w in zip(head, _WEIGHTS, strict=True))
-    return head + "10X98765432"[total % 11]
+    return head + check_char(head)
 
 
 def person_name(rng: random.Random) -> str:
