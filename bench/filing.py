@@ -209,10 +209,8 @@ async def submit(db: raw.Db, filing_id: ObjectId) -> bool:
         grant = grant_update(court_ids=[filed["court_id"]])
         await db["files.files"].update_many(evidence, grant, session=session)
         notice = submitted_notice(FilingDoc.model_validate(filed))
-        clerks = [Role.clerk.value]
-        await raw.notifier(db).notify_court_staff(
-            filed["court_id"], clerks, **notice, session=session
-        )
+        court, clerks = filed["court_id"], [Role.clerk.value]
+        await raw.notifier(db).notify_court_staff(court, clerks, **notice, session=session)
         return True
 
     async with db.client.start_session() as session:

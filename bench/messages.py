@@ -298,12 +298,10 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
         seq, on_case = int((counter or {})["seq"]), (str(case_id), case["case_no"])
         doc = order_doc(rng, seq, now, case["filer_id"], judge, on_case)
         await db["workorders"].insert_one(doc, session=session)
-        order = WorkOrderDoc.model_validate(doc)
+        order, notifier = WorkOrderDoc.model_validate(doc), raw.notifier(db)
         for n in WorkOrderService.notices([judge], order, announcement(order), set()):
             more = {k: getattr(n, k) for k in ("data", "template", "page", "dedupe_key")}
-            await raw.notifier(db).notify(
-                n.user_ids, n.kind, n.title, n.body, **more, session=session
-            )
+            await notifier.notify(n.user_ids, n.kind, n.title, n.body, **more, session=session)
 
     async with db.client.start_session() as session:
         await session.with_transaction(work)

@@ -129,9 +129,8 @@ class WrkRun:
         """A warm-up (thrown away), then the measured run; the result and wrk's own output."""
         if warmup > 0:
             subprocess.run(self.argv(url, warmup), capture_output=True, check=False)
-        out = subprocess.run(
-            self.argv(url, self.duration), capture_output=True, text=True, check=False
-        )
+        argv = self.argv(url, self.duration)
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             return LoadResult(name, problem=f"wrk exit {out.returncode}: {out.stderr.strip()}"), ""
         return parse_wrk(name, out.stdout), out.stdout

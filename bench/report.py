@@ -195,12 +195,10 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
 
 
 def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
-    me = ratios(results)["me"]
-    met = None if me is None else me >= TARGET
-    verdict = (
-        "UNKNOWN (a load failed)" if me is None else f"{'MET' if met else 'MISSED'} ({me:.0%})"
-    )
-    return f"target GET /me >= 70% of healthz throughput: {verdict}", met
+    if (me := ratios(results)["me"]) is None:
+        return "target GET /me >= 70% of healthz throughput: UNKNOWN (a load failed)", None
+    verdict = f"{'MET' if me >= TARGET else 'MISSED'} ({me:.0%})"
+    return f"target GET /me >= 70% of healthz throughput: {verdict}", me >= TARGET
 
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -69,9 +69,8 @@ def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="a few seconds, small sizes; for CI")
     for name, (full, smoke, what) in SIZES.items():
-        p.add_argument(
-            f"--{name}".replace("_", "-"), type=int, help=f"{what} ({full}; smoke {smoke})"
-        )
+        flag = f"--{name}".replace("_", "-")
+        p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
     p.add_argument("--cases-large", type=int, default=0, help="then the case rows at this many")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--only-messages", action="store_true", help="only the message rows")
