@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import bson
 from bson import ObjectId
@@ -73,15 +73,17 @@ def make_staff(api: str, db: seed.Db) -> tuple[seed.SignedIn, seed.SignedIn, lis
 MESSAGE = {"category": "庭审安排", "content": "请问本案何时开庭？能否线上开庭？"}
 
 
-def order_doc(
-    rng: random.Random,
-    seq: int,
-    created: dt.datetime,
-    sender: str,
-    assignee: str | None,
-    case: tuple[str, str] | None,
-) -> dict[str, Any]:
+class Who(NamedTuple):
+    """An order's sender, its assignee (None: pending) and case (id and number), if any."""
+
+    sender: str
+    assignee: str | None = None
+    case: tuple[str, str] | None = None
+
+
+def order_doc(rng: random.Random, seq: int, created: dt.datetime, who: Who) -> dict[str, Any]:
     """What ``MessageService.create`` inserts (number ``seq`` of its year)."""
+    sender, assignee, case = who
     year = created.astimezone(shapes.SHANGHAI).year
     question = f"请问第{rng.randrange(1, 999)}号问题如何处理？"
     content = question + "请尽快答复。" * rng.randrange(1, 8)
@@ -120,19 +122,12 @@ class OrderSeeder:
     numbers: seed.Numbers | None = None
     count: int = 0
 
-    def order(
-        self,
-        created: dt.datetime,
-        *,
-        sender: str | None = None,
-        assignee: str | None = None,
-        case: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:
+    def order(self, created: dt.datetime, who: Who | None = None) -> dict[str, Any]:
+        """An order created at ``created`` (``who``: by default a litigant's, pending)."""
         created = to_ms(created)
         self.numbers = self.numbers or seed.Numbers(self.db, f"workorder_no|{shapes.COURT}")
         seq = self.numbers.next(created.astimezone(shapes.SHANGHAI).year)
-        sender = sender or self.rng.choice(self.senders)
-        return order_doc(self.rng, seq, created, sender, assignee, case)
+        return order_doc(self.rng, seq, created, who or Who(self.rng.choice(self.senders)))
 
     def advance(self, doc: dict[str, Any], status: str, now: dt.datetime) -> dict[str, Any]:
         """Take a new order to ``status`` as the API would, then as the sweep by ``now``."""
@@ -172,7 +167,8 @@ class OrderSeeder:
         assignee = None if roll < 0.08 else self.rng.choice(self.assignees)
         status = "assigned" if roll < 0.2 else "replied" if roll < 0.35 else "closed"
         status = "pending" if assignee is None else status
-        return self.advance(self.order(created, assignee=assignee), status, now)
+        who = Who(self.rng.choice(self.senders), assignee)
+        return self.advance(self.order(created, who), status, now)
 
 
 def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict[str, Any]:
@@ -242,14 +238,14 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
             url, body = f"{stack.api}{MESSAGES_PATH}", {"case_id": case_id, **MESSAGE}
             sent, now = seed.call(url, body, litigant.token, status=201), dt.datetime.now(dt.UTC)
             on_case = (case_id, str(case["case_no"]))
-            like = seeder.order(now, sender=litigant.user_id, assignee=judge, case=on_case)
+            like = seeder.order(now, Who(litigant.user_id, judge, on_case))
             api_doc = db["workorders"].find_one({"_id": ObjectId(sent["id"])})
             stored = bson.decode(bson.encode(like))  # as inserted: the enums as strings
             seed.check_shapes("work orders", [(api_doc, stored, "work order")])
         with bench.stage(f"insert {MINE} messages of a reader; GET /messages against raw"):
             now = dt.datetime.now(dt.UTC)
             at = [now - dt.timedelta(minutes=i) for i in range(MINE)]
-            seeder.insert([seeder.order(t, sender=reader.user_id, assignee=judge) for t in at])
+            seeder.insert([seeder.order(t, Who(reader.user_id, judge)) for t in at])
             mine = db["workorders"].find(wo.mine_filter(reader.user_id), {"_id": 1})
             expected = [str(d["_id"]) for d in mine.sort("_id", -1).limit(PAGE)]
             seed.check_page(f"{stack.api}{MESSAGES_PATH}", reader.token, expected)
@@ -296,7 +292,7 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
             db["counters"], {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, session=session
         )
         seq, on_case = int((counter or {})["seq"]), (str(case_id), case["case_no"])
-        doc = order_doc(rng, seq, now, case["filer_id"], judge, on_case)
+        doc = order_doc(rng, seq, now, Who(case["filer_id"], judge, on_case))
         await db["workorders"].insert_one(doc, session=session)
         order, notifier = WorkOrderDoc.model_validate(doc), raw.notifier(db)
         for n in WorkOrderService.notices([judge], order, announcement(order), set()):
