@@ -37,9 +37,7 @@ FILER_BASE = 1 << 16  # X-Real-Ip numbers of the filers: after those of the /me 
 
 
 @dataclass(frozen=True)
-class Filer:
-    token: str
-    user_id: str
+class Filer(seed.SignedIn):
     person: shapes.Person
     file_id: str
 

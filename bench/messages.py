@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import math
@@ -344,19 +343,13 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
         found.update(await raw_stats(db, head))
         return True
 
+    row = Row(names, "stats", url, token, raw_call, timeout=3600)
     with bench.stage(f"check GET {STATS_PATH} against the raw aggregations at {label}"):
-        began = time.perf_counter()
-        report = seed.call(url, token=token, timeout=3600)
-        api_s = time.perf_counter() - began
-        raw_s = asyncio.run(raw.time_once(stack.db_uri, DATABASE, raw_call))
+        report, lone = raw.alone(bench, row)
         compare_stats(report["total"], found)
     command = {"aggregate": "workorders", "pipeline": [*head, {"$count": "n"}], "cursor": {}}
-    plan = seed.explain(seeder.db, command)
-    bench.note(
-        f"{names[0]}, one request alone: API {api_s:.2f} s, raw {raw_s:.2f} s; "
-        f"plan of the first stage: {plan}"
-    )
-    pair(bench, Row(names, "stats", url, token, raw_call), lone=(api_s, raw_s))
+    bench.note(f"{names[0]}: plan of the first stage: {seed.explain(seeder.db, command)}")
+    pair(bench, row, lone)
 
 
 KEY = KEYS[GroupBy.assignee]

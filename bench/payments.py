@@ -143,13 +143,10 @@ class PaySeeder:
     orders: list[Order] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
 
-    def payers(self) -> list[tuple[str, str]]:
-        found = self.db["users"].find({"role": "litigant"}, {"openid": 1}).limit(PAYERS)
-        return [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
-
     def insert(self, count: int) -> None:
-        now = dt.datetime.now(dt.UTC)
-        payers, numbers = self.payers(), cs.case_numbers(self.db)
+        now, numbers = dt.datetime.now(dt.UTC), cs.case_numbers(self.db)
+        found = self.db["users"].find({"role": "litigant"}, {"openid": 1}).limit(PAYERS)
+        payers = [(str(d["_id"]), d["openid"]) for d in found if d.get("openid")]
         made = [self._order(now, numbers, payers[i % len(payers)]) for i in range(count)]
         for name, docs in zip(LEDGER, zip(*made, strict=True), strict=True):
             seed.insert_batches(self.db[name], docs)

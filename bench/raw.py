@@ -279,11 +279,16 @@ class Row:
 
 
 def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> None:
-    """Probe (or the ``lone`` times), then wrk and the raw load, each settled."""
+    """One request alone each (or the ``lone`` times), then wrk and the raw load, each settled."""
     names, keys = row.names, (row.key, f"raw_{row.key}")
-    lone = lone or probe(bench, row, keys)
     if lone is None:
-        return
+        try:
+            lone = alone(bench, row)[1]
+        except Exception as e:
+            problem = f"one request alone failed: {type(e).__name__}: {e}"
+            for name, key in zip(names, keys, strict=True):
+                bench.record(LoadResult(name, problem=problem), key)
+            return
     if not round_fits(bench, names[0], max(lone)):
         for name, k, took in zip(names, keys, lone, strict=True):
             bench.record(LoadResult(name, 1, took, 1 / took, took * 1000, took * 1000), k)
@@ -295,25 +300,18 @@ def pair(bench: Bench, row: Row, lone: tuple[float, float] | None = None) -> Non
     settle(bench, f"the {names[1]} load")
 
 
-def probe(bench: Bench, row: Row, keys: Names) -> tuple[float, float] | None:
-    """One request alone through the API, one raw: their seconds (None if one failed)."""
-    names = row.names
-    try:
-        began = time.perf_counter()
-        seed.call(row.url, row.body, row.token, status=row.status, timeout=row.timeout)
-        api_s = time.perf_counter() - began
-        raw_s = asyncio.run(time_once(bench.db_uri, DATABASE, row.raw_call))
-    except Exception as e:
-        for name, key in zip(names, keys, strict=True):
-            problem = f"one request alone failed: {type(e).__name__}: {e}"
-            bench.record(LoadResult(name, problem=problem), key)
-        return None
-    bench.fact(f"{names[0]} alone (s)", {"api": api_s, "raw": raw_s})
+def alone(bench: Bench, row: Row) -> tuple[Any, tuple[float, float]]:
+    """One request alone through the API, one raw: the API's answer and their seconds."""
+    began = time.perf_counter()
+    answer = seed.call(row.url, row.body, row.token, status=row.status, timeout=row.timeout)
+    api_s = time.perf_counter() - began
+    raw_s = asyncio.run(time_once(bench.db_uri, DATABASE, row.raw_call))
+    bench.fact(f"{row.names[0]} alone (s)", {"api": api_s, "raw": raw_s})
     bench.note(
-        f"{names[0]}, one request alone: API {api_s * 1000:.0f} ms, raw {raw_s * 1000:.0f} ms "
-        f"(one at a time, API/raw = {raw_s / api_s:.2f})"
+        f"{row.names[0]}, one request alone: API {api_s * 1000:.0f} ms, raw "
+        f"{raw_s * 1000:.0f} ms (one at a time, API/raw = {raw_s / api_s:.2f})"
     )
-    return api_s, raw_s
+    return answer, (api_s, raw_s)
 
 
 def round_fits(bench: Bench, name: str, lone: float, instead: str = ONE_AT_A_TIME) -> bool:
