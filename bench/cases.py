@@ -159,10 +159,9 @@ SLOW = 1200  # seconds an API request alone may take (a safety net; none should 
 def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
     o = bench.opts
     litigant, clerk = filings.filers[0], filings.clerk
-    cipher = stack.cipher
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
-        seeder = CaseSeeder(db, cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
+        seeder = CaseSeeder(db, stack.cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
         grow(bench, seeder, o.cases)
         with bench.stage("check a case accepted through the API against the seeded ones"):
             case_id = api_case(stack.api, litigant, clerk, db)
@@ -175,9 +174,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
         )
         mine, court = party_scopes(litigant.user_id, {}), COURT_SCOPES
         rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
-        for size in (o.cases, o.cases_large):
-            if size <= 0:
-                continue
+        for size in filter(None, (o.cases, o.cases_large)):  # --cases-large: 0 unless asked
             grow(bench, seeder, size)
             label = size_label(size)
             with bench.stage(f"check GET {CASES_PATH} (litigant, clerk) against raw at {label}"):
