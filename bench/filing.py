@@ -65,9 +65,10 @@ def make_filer(api: str, emulator: str, n: int) -> Filer:
     me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
     body = {"name": me.name, "id_number": me.id_number, "phone": me.phone}
     seed.call(f"{api}/api/v1/me/identity", body, user.token, method="PUT")
-    data = shapes.PDF + f"filer {n}".encode()  # sent as wx.uploadFile sends it
-    pdf = multipart({"purpose": "evidence"}, "file", "借条.pdf", data, "application/pdf")
-    uploaded = seed.call(f"{api}/api/v1/files", token=user.token, raw=pdf, status=201)
+    pdf = shapes.PDF + f"filer {n}".encode()  # sent as wx.uploadFile sends it
+    data, kind = multipart({"purpose": "evidence"}, "file", "借条.pdf", pdf, "application/pdf")
+    form = {"Content-Type": kind}
+    uploaded = seed.call(f"{api}/api/v1/files", data, user.token, headers=form, status=201)
     return Filer(user.token, user.user_id, me, uploaded["id"])
 
 

@@ -48,25 +48,20 @@ def client(db_uri: str) -> MongoClient[dict[str, Any]]:
 
 def call(
     url: str,
-    body: dict[str, Any] | None = None,
+    body: dict[str, Any] | bytes | None = None,
     token: str | None = None,
     *,
     status: int = 200,
     method: str | None = None,
-    raw: tuple[bytes, str] | None = None,
     timeout: float = 30,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One request (GET without a body, else POST; ``raw``: body and content type) with
+    """One request (GET without a body, else POST: a dict as JSON, bytes as they are) with
     ``token`` as the bearer; the JSON answer, or SeedError unless ``status``."""
-    data, content_type = raw or (None, "")
-    if body is not None:
-        data, content_type = json.dumps(body).encode(), "application/json"
-    request = urllib.request.Request(url, data, headers or {}, method=method)
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+    if isinstance(body, dict):
+        body, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(url, body, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             got, answer = response.status, json.loads(response.read() or b"{}")
