@@ -174,7 +174,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
         )
         mine, court = party_scopes(litigant.user_id, {}), COURT_SCOPES
         rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
-        for size in filter(None, (o.cases, o.cases_large)):  # --cases-large: 0 unless asked
+        for size in o.case_sizes():
             grow(bench, seeder, size)
             label = size_label(size)
             with bench.stage(f"check GET {CASES_PATH} (litigant, clerk) against raw at {label}"):

@@ -222,7 +222,7 @@ def finish(bench: Bench, aborted: str) -> int:
         f"wrk {min(o.threads, o.connections)} threads, {os.cpu_count()} CPUs"
     )
     target, met = target_line(bench.results)
-    print("\n" + table(bench.results, header, o.filings, case_sizes(bench)) + "\n" + target)
+    print("\n" + table(bench.results, header, o.filings, o.case_sizes()) + "\n" + target)
     print("".join(f"- {note}\n" for note in bench.notes))
     failed = [s for s in bench.stages if not s.ok]
     print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
@@ -235,11 +235,6 @@ def finish(bench: Bench, aborted: str) -> int:
     o.json_path.write_text(found + "\n", encoding="utf-8")
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
-
-
-def case_sizes(bench: Bench) -> list[int]:
-    o = bench.opts
-    return [o.cases, o.cases_large] if o.cases_large else [o.cases]
 
 
 def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:
@@ -258,7 +253,7 @@ def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -
         "results": {k: r.as_json() for k, r in bench.results.items()},
         "ratios": ratios(bench.results),
         "ratio_definitions": RATIO_DEFINITIONS,
-        "case_p50_large_over_small": scaling(bench.results, case_sizes(bench)),
+        "case_p50_large_over_small": scaling(bench.results, o.case_sizes()),
         "target": {"me_over_healthz_at_least": 0.70, "met": met},
         "seeding_and_checks": bench.facts,
         "notes": bench.notes,

@@ -25,7 +25,6 @@ from bench.report import OUT, Stage, finish
 from bench.seed import SeedError, SignedIn, call, client, insert_users, sign_in
 from bench.stack import DATABASE, Stack
 
-BENCH = Path(__file__).resolve().parent
 T = TypeVar("T")
 Warm = Callable[[], object] | None  # a warm-up before a wrk load (None: the load's own script)
 # option: (full run, smoke, help); each --option overrides both
@@ -63,6 +62,9 @@ class Options(argparse.Namespace):
 
     def __getattr__(self, size: str) -> int:  # SIZES' names, set by parse_args
         raise AttributeError(size)
+
+    def case_sizes(self) -> list[int]:
+        return [n for n in (self.cases, self.cases_large) if n]
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -189,7 +191,7 @@ class Bench:
         tokens = self.workdir / "tokens.txt"
         tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
         plain = raw.WrkRun(self.wrk, o.threads, o.connections, o.duration)
-        authed = replace(plain, script=BENCH / "me.lua", script_args=(str(tokens),))
+        authed = replace(plain, script=raw.BENCH / "me.lua", script_args=(str(tokens),))
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
