@@ -8,7 +8,7 @@ import random
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,19 +45,20 @@ FEE_FIELDS = ("fee_kind", "basis_amount_fen", "procedure", "full_fee_fen", "amou
 @dataclass(frozen=True)
 class PayKeys:
     """The emulator's development keys (from the server's data directory), the merchant's
-    and app's ids (from a callback the emulator sent)."""
+    and app's ids (from a transaction the emulator ``sent``)."""
 
     platform_key: rsa.RSAPrivateKey
     key_id: str
     apiv3_key: str
-    mchid: str = ""
-    appid: str = ""
+    mchid: str
+    appid: str
 
     @classmethod
-    def from_data_dir(cls, data_dir: Path) -> PayKeys:
+    def of(cls, data_dir: Path, sent: dict[str, Any]) -> PayKeys:
         stored = json.loads((data_dir / "secrets.json").read_text())
         key = load_private(stored["wechatpay_platform_key"])
-        return cls(key, dev_public_key_id(key), stored["wechatpay_apiv3_key"])
+        ids = (sent["mchid"], sent["appid"])
+        return cls(key, dev_public_key_id(key), stored["wechatpay_apiv3_key"], *ids)
 
     def transaction(self, payment: dict[str, Any], paid: dt.datetime) -> dict[str, Any]:
         """TRANSACTION.SUCCESS's resource for ``payment``, by the emulator's ``Order``."""
@@ -175,12 +176,11 @@ CHUNK = 100  # ids per $in: SecantusDB's $in costs more than linearly (1000 ids:
 
 
 def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
-    keys = PayKeys.from_data_dir(stack.data_dir)
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("pay one fee through the API and the emulator's callback"):
             api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
-        keys = replace(keys, mchid=api["transaction"]["mchid"], appid=api["transaction"]["appid"])
+        keys = PayKeys.of(stack.data_dir, api["transaction"])
         # the court's name, as the API's order describes itself ({court}诉讼费-{case_no})
         court = str(api["payment"]["description"]).rsplit("诉讼费-", 1)[0]
         seeder = PaySeeder(db, stack.cipher, api["notice"], court, filings.clerk.user_id)

@@ -9,7 +9,6 @@ import json
 import os
 import random
 import secrets
-import string
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 Db = Database[dict[str, Any]]
 BATCH = 5000  # documents per insert_many
-_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
 class SeedError(Exception):
@@ -183,18 +181,14 @@ def sign_in(api: str, emulator: str, count: int, workers: int = 8) -> list[Signe
         return list(pool.map(lambda n: api_login(api, emulator, n), range(1, count + 1)))
 
 
-def _random_id(length: int, prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length - len(prefix)))
-
-
 def user_doc(aes: AESGCM, now: dt.datetime) -> dict[str, Any]:
     """A litigant as ``UserService.upsert_wx_user`` stores one after a first WeChat login."""
     session_key = base64.b64encode(secrets.token_bytes(16)).decode()  # as WeChat's
     nonce = os.urandom(12)
     created = now - dt.timedelta(seconds=random.randint(0, 365 * 86400))
     return {
-        "openid": _random_id(28, "o"),
-        "unionid": _random_id(28, "o"),
+        "openid": "o" + secrets.token_urlsafe(21)[:27],  # 28 characters, as WeChat's
+        "unionid": "o" + secrets.token_urlsafe(21)[:27],
         "role": "litigant",
         "active": True,
         "created_at": created,
