@@ -39,11 +39,6 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _spawn(argv: list[str], stdout: Any, stderr: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-    kwargs |= {"stdin": subprocess.DEVNULL, "stdout": stdout, "stderr": stderr}
-    return subprocess.Popen(argv, **kwargs, start_new_session=True, preexec_fn=_die_with_parent)
-
-
 def tail(path: Path, lines: int = 5) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -101,8 +96,7 @@ class Stack:
         options = f"--host 127.0.0.1 --port {port} --log-level WARNING".split()
         argv = [str(secantusd), *options, "--storage-path", str(self.workdir / "db")]
         with log.open("ab") as out:
-            proc = _spawn(argv, out, subprocess.STDOUT, cwd=self.workdir)
-        self.procs.append(("secantusd", proc))
+            self._spawn("secantusd", argv, out, subprocess.STDOUT, cwd=self.workdir)
         self.db_uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
         with MongoClient[dict[str, Any]](self.db_uri, serverSelectionTimeoutMS=300) as client:
 
@@ -134,8 +128,7 @@ class Stack:
         argv = [sys.executable, *serve, "--data-dir", str(self.data_dir)]
         out, err = self.workdir / "server.stdout", self.workdir / "server.stderr"
         with out.open("ab") as stdout, err.open("ab") as stderr:
-            proc = _spawn(argv, stdout, stderr, cwd=ROOT, env=self.server_env())
-        self.procs.append(("server", proc))
+            self._spawn("server", argv, stdout, stderr, cwd=ROOT, env=self.server_env())
 
         def ready() -> tuple[str, str] | None:
             found = READY.search(out.read_text(errors="replace"))
@@ -145,6 +138,12 @@ class Stack:
             return f"{tail(err)}\n    {tail(self.workdir / 'server.log')}"
 
         self.api, self.emulator = self._await(60, logs, ready)
+
+    def _spawn(self, name: str, argv: list[str], out: Any, err: Any, **kwargs: Any) -> None:
+        """``argv`` in a session of its own, dying with the bench; last in ``procs``."""
+        kwargs |= {"stdin": subprocess.DEVNULL, "stdout": out, "stderr": err}
+        proc = subprocess.Popen(argv, **kwargs, start_new_session=True, preexec_fn=_die_with_parent)
+        self.procs.append((name, proc))
 
     def _await(self, timeout: float, logs: Callable[[], str], ready: Callable[[], T | None]) -> T:
         """``ready()`` once not None; StackError (with ``logs()``) if the last one started exits."""
