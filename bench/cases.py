@@ -173,7 +173,11 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             f"submit, clerk's accept); the litigant is a party of {len(seeder.mine) + 1} cases"
         )
         mine, court = party_scopes(litigant.user_id, {}), COURT_SCOPES
-        rows = case_rows(case_id, litigant.token, clerk.token, mine, court)
+        rows: list[tuple[str, str, str, RawCall]] = [  # CASE_ROWS' kinds: path, token, raw
+            ("detail", f"/api/v1/cases/{case_id}", litigant.token, lambda d: raw_detail(d, ids[0])),
+            ("party", CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
+            ("clerk", CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
+        ]
         for size in o.case_sizes():
             grow(bench, seeder, size)
             label = size_label(size)
@@ -190,18 +194,6 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, Row(names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW))
     bench.fact("cases", {"seeded": seeder.count, "litigant_cases": len(seeder.mine) + 1})
-
-
-def case_rows(
-    case_id: str, litigant_token: str, clerk_token: str, mine: Scopes, court: Scopes
-) -> list[tuple[str, str, str, RawCall]]:
-    """Each of ``CASE_ROWS``' kinds: the API path, whose token, and the raw reads."""
-    detail = f"/api/v1/cases/{case_id}"
-    return [
-        ("detail", detail, litigant_token, lambda d: raw_detail(d, ObjectId(case_id))),
-        ("party", CASES_PATH, litigant_token, lambda d: raw_list(d, mine)),
-        ("clerk", CASES_PATH, clerk_token, lambda d: raw_list(d, court)),
-    ]
 
 
 def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:

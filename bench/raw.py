@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from bench import seed, shapes
@@ -137,7 +136,6 @@ class WrkRun:
 
 
 Db = AsyncDatabase[dict[str, Any]]
-SyncDb = Database[dict[str, Any]]
 Op = Callable[[], Awaitable[Any]]  # one operation; its answer falsy: nothing found or matched
 OpFactory = Callable[[Db, str], Op]  # (database, "warmup" or "measured") -> operation
 
