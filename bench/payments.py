@@ -409,12 +409,10 @@ def ledger(db: seed.Db, orders: list[Order]) -> Ledger:
     for start in range(0, len(orders), CHUNK):
         chunk = orders[start : start + CHUNK]
         pays = _by_id(db, "payments", [o.payment["_id"] for o in chunk], "status")
-        notes = _by_id(
-            db, "fee_notices", [o.notice_id for o in chunk], "amount_fen paid_fen status"
-        )
+        fees = _by_id(db, "fee_notices", [o.notice_id for o in chunk], "amount_fen paid_fen status")
         cases = _by_id(db, "cases", [o.case_id for o in chunk], "timeline.kind")
         for o in chunk:
-            _tally(out, o, pays.get(o.payment["_id"]), notes.get(o.notice_id), cases.get(o.case_id))
+            _tally(out, o, pays.get(o.payment["_id"]), fees.get(o.notice_id), cases.get(o.case_id))
     return out
 
 
