@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from bench.run import Bench
 
 
-Docs = dict[str, dict[str, Any]]  # case, notice, payment, transaction
+Doc = dict[str, Any]
+Docs = dict[str, Doc]  # case, notice, payment, transaction
+Payer = tuple[str, str]  # user id, openid
 NOTIFY_PATH = "/api/v1/payments/wechat/notify"
 ORDER_MINUTES = 30  # wechatpay.order_expire_minutes
 RECENT_DAYS = 3  # the seeded cases were accepted (and their notices issued) this recently
@@ -85,46 +87,6 @@ class PayKeys:
         return "\t".join([*(h[f"Wechatpay-{p}"] for p in parts), body]) + "\n"
 
 
-def notice_doc(
-    case: dict[str, Any], fees: dict[str, Any], payer_id: str, issued: dt.datetime
-) -> dict[str, Any]:
-    """``FeeNoticeService.issue``'s document, the amounts of ``fees`` (the API's notice)."""
-    return FeeNoticeDoc(
-        id=ObjectId(),
-        case_id=str(case["_id"]),
-        **{k: case[k] for k in ("case_no", "court_id")},
-        **{k: fees[k] for k in FEE_FIELDS},
-        breakdown=fees["breakdown"],
-        status=NoticeStatus.pending,
-        payer_ids=[payer_id],
-        issued_at=issued,
-        due_at=shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
-    ).model_dump(by_alias=True)
-
-
-def payment_doc(
-    notice: dict[str, Any], payer: tuple[str, str], court_name: str, made: dt.datetime
-) -> dict[str, Any]:
-    """``PaymentService.create``'s document (with ``open_for`` and the prepay_id)."""
-    oid = ObjectId()
-    stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
-    doc = PaymentDoc(
-        id=oid,
-        out_trade_no=f"MC{oid}",
-        fee_notice_id=str(notice["_id"]),
-        **{k: notice[k] for k in ("case_id", "case_no", "court_id")},
-        payer_id=payer[0],
-        payer_openid=payer[1],
-        amount_fen=notice["amount_fen"] - notice["paid_fen"],
-        description=f"{court_name}诉讼费-{notice['case_no']}"[:120],
-        status=PaymentStatus.pending,
-        prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
-        expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
-        **dict.fromkeys(("created_at", "updated_at"), made),
-    )
-    return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
-
-
 @dataclass
 class Order:
     payment: dict[str, Any]
@@ -154,17 +116,49 @@ class PaySeeder:
         numbers.commit()
         self.orders += [Order(p, n["_id"], c["_id"]) for c, n, p in made]
 
-    def _order(
-        self, now: dt.datetime, numbers: seed.Numbers, payer: tuple[str, str]
-    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _order(self, now: dt.datetime, numbers: seed.Numbers, payer: Payer) -> tuple[Doc, Doc, Doc]:
         rng = self.rng
         at = now - dt.timedelta(seconds=rng.uniform(600, RECENT_DAYS * 86400))
         plaintiff, procedure = (shapes.person(rng), payer[0]), self.fees["procedure"]
         case = cs.case_doc(self.cipher, rng, numbers, at, plaintiff, self.staff_id, procedure)
         case["amount_fen"] = self.fees["basis_amount_fen"]
-        notice = notice_doc(case, self.fees, payer[0], at)
+        notice = self.notice(case, payer[0], at)
         ordered = now - dt.timedelta(seconds=rng.uniform(0, 60))
-        return case, notice, payment_doc(notice, payer, self.court_name, ordered)
+        return case, notice, self.payment(notice, payer, ordered)
+
+    def notice(self, case: Doc, payer_id: str, issued: dt.datetime) -> Doc:
+        """``FeeNoticeService.issue``'s document, the amounts of ``fees`` (the API's notice)."""
+        return FeeNoticeDoc(
+            id=ObjectId(),
+            case_id=str(case["_id"]),
+            **{k: case[k] for k in ("case_no", "court_id")},
+            **{k: self.fees[k] for k in FEE_FIELDS},
+            breakdown=self.fees["breakdown"],
+            status=NoticeStatus.pending,
+            payer_ids=[payer_id],
+            issued_at=issued,
+            due_at=shapes.review_deadline(issued, shapes.court().deadlines.fee_due_days),
+        ).model_dump(by_alias=True)
+
+    def payment(self, notice: Doc, payer: Payer, made: dt.datetime) -> Doc:
+        """``PaymentService.create``'s document (with ``open_for`` and the prepay_id)."""
+        oid = ObjectId()
+        stamp = made.astimezone(shapes.SHANGHAI).strftime("%Y%m%d%H%M%S")
+        doc = PaymentDoc(
+            id=oid,
+            out_trade_no=f"MC{oid}",
+            fee_notice_id=str(notice["_id"]),
+            **{k: notice[k] for k in ("case_id", "case_no", "court_id")},
+            payer_id=payer[0],
+            payer_openid=payer[1],
+            amount_fen=notice["amount_fen"] - notice["paid_fen"],
+            description=f"{self.court_name}诉讼费-{notice['case_no']}"[:120],
+            status=PaymentStatus.pending,
+            prepay_id=f"wx{stamp}{secrets.token_hex(10)}",
+            expires_at=made + dt.timedelta(minutes=ORDER_MINUTES),
+            **dict.fromkeys(("created_at", "updated_at"), made),
+        )
+        return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
 
 
 KEYS = {"POST notify first": "notify_first", "POST notify repeat": "notify_repeat"}
