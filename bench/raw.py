@@ -150,7 +150,6 @@ class Tally:
     misses: int = 0
     failures: int = 0
     exhausted: int = 0
-    late: int = 0
     last_error: str = ""
 
 
@@ -180,7 +179,6 @@ async def _worker(op: Op, until: float, tally: Tally) -> None:
             continue
         end = time.perf_counter()
         if end > until:  # finished after the deadline: not counted, as wrk does not
-            tally.late += 1
             return
         tally.latencies.append(end - start)
         tally.misses += not found

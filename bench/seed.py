@@ -155,23 +155,16 @@ def shape(value: Any, path: str = "") -> dict[str, str]:
     return {path: type(value).__name__}
 
 
-def shape_diff(api_doc: Any, seeded: Any) -> list[str]:
-    """Key paths one has and the other lacks, and types that differ (None matches any)."""
-    a, b = shape(api_doc or {}), shape(seeded or {})
-    problems = [f"only the API writes {k}" for k in sorted(a.keys() - b.keys())]
-    problems += [f"only the bench writes {k}" for k in sorted(b.keys() - a.keys())]
-    problems += [
-        f"{k}: API {a[k]}, bench {b[k]}"
-        for k in sorted(a.keys() & b.keys())
-        if a[k] != b[k] and "NoneType" not in (a[k], b[k])
-    ]
-    return problems
-
-
 def check_shapes(what: str, pairs: list[tuple[Any, Any, str]]) -> None:
-    """SeedError unless each (the API's document, the seeded one, its name) have the same
-    key paths and value types: the seed follows the server."""
-    problems = [f"{name}: {p}" for theirs, ours, name in pairs for p in shape_diff(theirs, ours)]
+    """SeedError unless each (the API's document, the seeded one, its name) have the same key
+    paths and value types (None matches any type): the seed follows the server."""
+    problems: list[str] = []
+    for theirs, ours, name in pairs:
+        a, b = shape(theirs or {}), shape(ours or {})
+        problems += [f"{name}: only the API writes {k}" for k in sorted(a.keys() - b.keys())]
+        problems += [f"{name}: only the bench writes {k}" for k in sorted(b.keys() - a.keys())]
+        typed = [k for k in sorted(a.keys() & b.keys()) if "NoneType" not in (a[k], b[k])]
+        problems += [f"{name}: {k}: API {a[k]}, bench {b[k]}" for k in typed if a[k] != b[k]]
     if problems:
         raise SeedError(f"seeded {what} differ from the API's: " + "; ".join(problems))
 
