@@ -9,6 +9,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.filing import load_filings, seed_filings
 from bench.messages import run_messages
 from bench.payments import run_payments
 from bench.report import OUT, Stage, finish
-from bench.seed import SeedError, SignedIn, call, client, insert_users, sign_in
+from bench.seed import SeedError, SignedIn, api_login, call, client, insert_users
 from bench.stack import DATABASE, Stack
 
 T = TypeVar("T")
@@ -175,8 +176,9 @@ class Bench:
 
     def seed(self, stack: Stack) -> tuple[list[SignedIn], list[ObjectId]]:
         o = self.opts
-        with self.stage(f"sign in {o.tokens} users through the API"):
-            signed_in = sign_in(stack.api, stack.emulator, o.tokens)
+        with self.stage(f"sign in {o.tokens} users through the API"), ThreadPoolExecutor(8) as pool:
+            phones = range(1, o.tokens + 1)
+            signed_in = list(pool.map(lambda n: api_login(stack.api, stack.emulator, n), phones))
         with self.inserting(o.users - o.tokens, "users with pymongo"):
             with client(stack.db_uri) as mongo:
                 ids = insert_users(mongo[DATABASE], o.users - o.tokens, stack.keys.data_key)

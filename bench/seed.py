@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,11 +166,6 @@ def check_shapes(what: str, pairs: list[tuple[Any, Any, str]]) -> None:
         problems += [f"{name}: {k}: API {a[k]}, bench {b[k]}" for k in typed if a[k] != b[k]]
     if problems:
         raise SeedError(f"seeded {what} differ from the API's: " + "; ".join(problems))
-
-
-def sign_in(api: str, emulator: str, count: int, workers: int = 8) -> list[SignedIn]:
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda n: api_login(api, emulator, n), range(1, count + 1)))
 
 
 def user_doc(aes: AESGCM, now: dt.datetime) -> dict[str, Any]:
