@@ -53,10 +53,8 @@ def swept(doc: dict[str, Any], now: dt.datetime) -> None:
         {"kind": s["kind"], "level": s["level"], "due_at": s["at"], "at": s["at"]} for s in due
     ]
     doc["escalation_level"] = max([0, *(s["level"] for s in due)])
-    firsts = [s["at"] for s in steps if s["level"] == 1]
-    rest = [s["at"] for s in steps if s["at"] > now]
-    doc["overdue_at"] = min(firsts) if firsts else None
-    doc["sweep_at"] = min(rest) if rest else None
+    doc["overdue_at"] = min((s["at"] for s in steps if s["level"] == 1), default=None)
+    doc["sweep_at"] = min((s["at"] for s in steps if s["at"] > now), default=None)
 
 
 def make_staff(api: str, db: seed.Db) -> tuple[seed.SignedIn, seed.SignedIn, list[str]]:
@@ -183,8 +181,7 @@ def overdue_doc(seeder: OrderSeeder, due: dt.datetime, far: dt.datetime) -> dict
 
 def hold_sweep(db: seed.Db, hold: bool) -> None:
     """Take the server's sweep lease for the bench, or give it back (expired)."""
-    now = dt.datetime.now(dt.UTC)
-    until = now + dt.timedelta(days=1) if hold else now - dt.timedelta(seconds=1)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1 if hold else -1)
     lease = {"$set": {"owner": "bench", "expires_at": until}}
     db["leases"].update_one({"_id": "workorder-sweep"}, lease, upsert=True)
 

@@ -115,10 +115,8 @@ def size_label(n: int) -> str:
 
 def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
     found = {row: _ratio(results.get(n), results.get(d)) for row, (n, d) in RATIO_OF.items()}
-    for key in results:
-        if key.startswith("raw_case_"):
-            found[key] = _ratio(results.get(key[4:]), results[key])
-    return found
+    cases = {key: r for key, r in results.items() if key.startswith("raw_case_")}
+    return found | {key: _ratio(results.get(key[4:]), r) for key, r in cases.items()}
 
 
 def scaling(results: dict[str, LoadResult], sizes: list[int]) -> dict[str, float | None]:
