@@ -93,11 +93,14 @@ class CaseSeeder:
     mine: list[ObjectId] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
-    def grow_to(self, total: int) -> None:
+    def grow_to(self, bench: Bench, total: int) -> None:
+        if self.count >= total:
+            return
         now, numbers = dt.datetime.now(dt.UTC), case_numbers(self.db)
         docs = (self._next(now, numbers, n < MINE) for n in range(self.count, total))
-        self.count += seed.insert_batches(self.db["cases"], docs)
-        numbers.commit()
+        with bench.inserting(total - self.count, f"cases with pymongo (to {total})"):
+            self.count += seed.insert_batches(self.db["cases"], docs)
+            numbers.commit()
 
     def _next(self, now: dt.datetime, numbers: seed.Numbers, mine: bool) -> dict[str, Any]:
         rng = self.rng
@@ -162,7 +165,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         seeder = CaseSeeder(db, stack.cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
-        grow(bench, seeder, o.cases)
+        seeder.grow_to(bench, o.cases)
         with bench.stage("check a case accepted through the API against the seeded ones"):
             case_id = api_case(stack.api, litigant, clerk, db)
             ids = (ObjectId(case_id), seeder.mine[0])
@@ -179,7 +182,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             ("clerk", CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
         ]
         for size in o.case_sizes():
-            grow(bench, seeder, size)
+            seeder.grow_to(bench, size)
             label = size_label(size)
             with bench.stage(f"check GET {CASES_PATH} (litigant, clerk) against raw at {label}"):
                 for token, scopes in ((litigant.token, mine), (clerk.token, court)):
@@ -194,12 +197,6 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
                 names, url = (f"{api_name} {label}", f"{raw_name} {label}"), f"{stack.api}{path}"
                 pair(bench, Row(names, f"case_{kind}_{label}", url, token, raw_call, timeout=SLOW))
     bench.fact("cases", {"seeded": seeder.count, "litigant_cases": len(seeder.mine) + 1})
-
-
-def grow(bench: Bench, seeder: CaseSeeder, total: int) -> None:
-    if seeder.count < total:
-        with bench.inserting(total - seeder.count, f"cases with pymongo (to {total})"):
-            seeder.grow_to(total)
 
 
 async def raw_detail(db: raw.Db, case_id: ObjectId) -> bool:

@@ -16,7 +16,6 @@ from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench import cases as cs
-from bench import filing as fs
 from bench import raw, seed, shapes
 from bench.filing import Filings
 from bench.raw import round_fits, settle, wrk
@@ -173,7 +172,7 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         with bench.stage("pay one fee through the API and the emulator's callback"):
-            api = api_paid(stack.api, stack.emulator, filings.filers[0], filings.clerk, db)
+            api = api_paid(stack, filings, db)
         keys = PayKeys.of(stack.data_dir, api["transaction"])
         # the court's name, as the API's order describes itself ({court}诉讼费-{case_no})
         court = str(api["payment"]["description"]).rsplit("诉讼费-", 1)[0]
@@ -246,8 +245,7 @@ class Callbacks:
 
     def write(self, name: str, bodies: list[str]) -> str:
         path = self.bench.workdir / f"callbacks-{name}.txt"
-        with path.open("w", encoding="utf-8") as out:
-            out.writelines(self.keys.line(b) for b in bodies)
+        path.write_text("".join(self.keys.line(b) for b in bodies), encoding="utf-8")
         return str(path)
 
     def wrk(self, path: str, seconds: int, mode: str) -> raw.WrkRun:
@@ -326,11 +324,10 @@ def check_ledger(bench: Bench, db: seed.Db, orders: list[Order], after: str, loa
     return found
 
 
-def api_paid(
-    api: str, emulator: str, litigant: fs.Filer, clerk: seed.SignedIn, db: seed.Db
-) -> Docs:
+def api_paid(stack: Stack, filings: Filings, db: seed.Db) -> Docs:
     """A fee paid through the API: case, notice, payment, the callback's transaction."""
-    case_id = cs.api_case(api, litigant, clerk, db)
+    api, emulator, litigant = stack.api, stack.emulator, filings.filers[0]
+    case_id = cs.api_case(api, litigant, filings.clerk, db)
     notice = db["fee_notices"].find_one({"case_id": case_id, "status": "pending"})
     if notice is None:
         raise seed.SeedError(f"no pending fee notice for the API's case {case_id}")
