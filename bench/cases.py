@@ -29,6 +29,7 @@ PROCEDURES = {"ordinary": "普通程序", "simplified": "简易程序"}
 PAGE = 20  # GET /cases' default limit
 CASES_PATH = "/api/v1/cases"
 ORDER = [("last_activity_at", -1), ("_id", -1)]  # newest_first's
+SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
 Scopes = list[Scope]
 ACCEPTED = {  # what every seeded case shares: a civil case just accepted, not yet assigned
     **{"court_id": shapes.COURT, "type_code": TYPE_CODE, "case_kind": "civil", "version": 1},
@@ -156,16 +157,12 @@ def plans(db: seed.Db, case_id: str, user_id: str) -> dict[str, str]:
     return {name: seed.explain(db, command) for name, command in found.items()}
 
 
-SLOW = 1200  # seconds an API request alone may take (a safety net; none should come close)
-
-
 def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
-    o = bench.opts
     litigant, clerk = filings.filers[0], filings.clerk
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
         seeder = CaseSeeder(db, stack.cipher, litigant, [str(i) for i in user_ids], clerk.user_id)
-        seeder.grow_to(bench, o.cases)
+        seeder.grow_to(bench, bench.opts.cases)
         with bench.stage("check a case accepted through the API against the seeded ones"):
             case_id = api_case(stack.api, litigant, clerk, db)
             ids = (ObjectId(case_id), seeder.mine[0])
@@ -181,7 +178,7 @@ def run_cases(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Objec
             ("party", CASES_PATH, litigant.token, lambda d: raw_list(d, mine)),
             ("clerk", CASES_PATH, clerk.token, lambda d: raw_list(d, court)),
         ]
-        for size in o.case_sizes():
+        for size in bench.opts.case_sizes():
             seeder.grow_to(bench, size)
             label = size_label(size)
             with bench.stage(f"check GET {CASES_PATH} (litigant, clerk) against raw at {label}"):

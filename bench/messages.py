@@ -41,6 +41,9 @@ STATS_PATH = "/api/v1/workorders/stats"
 PAGE = 20
 ASSIGNEES = 20  # judges the seeded orders are spread over
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
+KEY = KEYS[GroupBy.assignee]  # the statistics, by assignee
+MINE = 60  # messages of the reader whose list is loaded: three pages
+FAR = dt.timedelta(days=30)  # the overdue orders' other steps: out of the sweep's way
 
 
 def swept(doc: dict[str, Any], now: dt.datetime) -> None:
@@ -212,12 +215,7 @@ def escalation_waits(
     raise seed.SeedError(f"{len(waits)} orders escalated once and {told} notices, expected {count}")
 
 
-MINE = 60  # messages of the reader whose list is loaded: three pages
-FAR = dt.timedelta(days=30)
-
-
 def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[ObjectId]) -> None:
-    o = bench.opts
     litigant, reader = filings.filers[0], filings.filers[1]
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
@@ -246,7 +244,7 @@ def run_messages(bench: Bench, stack: Stack, filings: Filings, user_ids: list[Ob
             expected = [str(d["_id"]) for d in mine.sort("_id", -1).limit(PAGE)]
             seed.check_page(f"{stack.api}{MESSAGES_PATH}", reader.token, expected)
         message_pairs(bench, stack, case_id, judge, litigant, reader)
-        sweep_rate(bench, seeder, o.open_orders)
+        sweep_rate(bench, seeder, bench.opts.open_orders)
         statistics(bench, stack, seeder, supervisor.token)
     bench.fact("work orders seeded", seeder.count)
 
@@ -302,10 +300,8 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
 
 def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
     """Hold the sweep while ``count`` overdue orders go in, release it, time the sweep."""
-    label = size_label(count)
-    now = dt.datetime.now(dt.UTC)
+    db, label, now = seeder.db, size_label(count), dt.datetime.now(dt.UTC)
     due, far = to_ms(now - dt.timedelta(minutes=1)), now + FAR
-    db = seeder.db
     with bench.inserting(count, "open orders past their assignment deadline"):
         hold_sweep(db, True)
         docs = [overdue_doc(seeder, due, far) for _ in range(count)]
@@ -324,10 +320,9 @@ def sweep_rate(bench: Bench, seeder: OrderSeeder, count: int) -> None:
 
 def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> None:
     """Grow the orders to --orders; the API's totals against the raw ones; the pair."""
-    o = bench.opts
-    label = size_label(o.orders)
-    now = dt.datetime.now(dt.UTC)
-    left = o.orders - seeder.db["workorders"].estimated_document_count()
+    orders, now = bench.opts.orders, dt.datetime.now(dt.UTC)
+    label = size_label(orders)
+    left = orders - seeder.db["workorders"].estimated_document_count()
     with bench.inserting(left, f"work orders, to {label} (a year of messages in every state)"):
         seeder.insert(seeder.past(now) for _ in range(left))
     first, last = (now - dt.timedelta(days=400)).date(), now.date()
@@ -347,9 +342,6 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
     command = {"aggregate": "workorders", "pipeline": [*head, {"$count": "n"}], "cursor": {}}
     bench.note(f"{names[0]}: plan of the first stage: {seed.explain(seeder.db, command)}")
     pair(bench, row, lone)
-
-
-KEY = KEYS[GroupBy.assignee]
 
 
 async def raw_stats(db: raw.Db, head: list[dict[str, Any]]) -> dict[str, Any]:

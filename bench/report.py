@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from bench.run import Bench
 
 TARGET = 0.70  # GET /me must reach 70 % of /healthz throughput
+OUT = Path(__file__).resolve().parent / "out"
+LABEL = 24
 
 
 @dataclass
@@ -137,9 +139,6 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-LABEL = 24
-
-
 def _rows(rows: Any, results: dict[str, LoadResult], r: dict[str, float | None]) -> list[str]:
     found = []
     for label, key, mark, _ in rows:
@@ -184,9 +183,8 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
         lines.append(f"p50 latency at {big} cases / at {small}:")
-        lines += [
-            f"  {k:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for k, v in scaling(results, cases).items()
-        ]
+        for name, p50_ratio in scaling(results, cases).items():
+            lines.append(f"  {name:<{LABEL - 2}}{_fmt(p50_ratio, '.2f'):>10}")
     lines += _rows(ROWS[10:], results, r)
     lines += [note.replace("{filings}", str(filings)) for note in FOOTNOTES]
     return "\n".join(lines)
@@ -197,9 +195,6 @@ def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
         return "target GET /me >= 70% of healthz throughput: UNKNOWN (a load failed)", None
     verdict = f"{'MET' if me >= TARGET else 'MISSED'} ({me:.0%})"
     return f"target GET /me >= 70% of healthz throughput: {verdict}", me >= TARGET
-
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def finish(bench: Bench, aborted: str) -> int:
