@@ -126,8 +126,7 @@ class EventKind(StrEnum):
     mediate = "调解结案"  # closed early: a mediation agreement (调解书)
 
 
-BEFORE_JUDGMENT = (CaseStatus.accepted, CaseStatus.assigned, CaseStatus.scheduled,
-                   CaseStatus.heard)  # fmt: skip
+BEFORE_JUDGMENT = (CaseStatus.accepted, CaseStatus.assigned, CaseStatus.scheduled, CaseStatus.heard)
 # Each milestone moves the case on: (the statuses it may come from, the status it leaves).
 TRANSITIONS: dict[EventKind, tuple[tuple[CaseStatus, ...], CaseStatus]] = {
     EventKind.assign: ((CaseStatus.accepted,), CaseStatus.assigned),

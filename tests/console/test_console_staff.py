@@ -36,9 +36,12 @@ def test_judge_answers_a_work_order_and_the_sender_sees_the_answer(court: Court)
         await page.keyboard.press("Enter")
         await page.wait_for_selector("text=请问本案什么时候开庭？")
         await page.locator("[data-test=reply-content]").fill("已排期，传票将于近日电子送达。")
-        await page.set_input_files("[data-test=reply-files]", files=[
-            {"name": "排期说明.pdf", "mimeType": "application/pdf", "buffer": PDF + b"plan"}
-        ])  # fmt: skip
+        await page.set_input_files(
+            "[data-test=reply-files]",
+            files=[
+                {"name": "排期说明.pdf", "mimeType": "application/pdf", "buffer": PDF + b"plan"}
+            ],
+        )
         await page.click("[data-test=send-reply]")
         await page.wait_for_selector(".bubble.court:has-text('已排期')")
         await page.wait_for_selector("[data-test=wo-status]:has-text('已答复')")
@@ -198,9 +201,12 @@ def test_clerk_administers_a_case_assign_hearing_and_service(court: Court) -> No
 
         # serve a PDF: uploaded, then served electronically to the consenting plaintiff
         await page.click("[data-test=serve]")
-        await page.set_input_files("[data-test=serve-file]", files=[
-            {"name": "举证通知书.pdf", "mimeType": "application/pdf", "buffer": PDF + b"notice"}
-        ])  # fmt: skip
+        await page.set_input_files(
+            "[data-test=serve-file]",
+            files=[
+                {"name": "举证通知书.pdf", "mimeType": "application/pdf", "buffer": PDF + b"notice"}
+            ],
+        )
         await page.click("[data-test=submit-serve]")
         await page.get_by_role("tab", name="送达 (3)").click()
         await court.shot(page, "case-documents")
