@@ -1,4 +1,4 @@
-// Formatting and error helpers shared by every page. Times are shown in the court's time
+// Formatting, error and paging helpers shared by every page. Times are shown in the court's time
 // zone (Asia/Shanghai), money in yuan (the API speaks fen).
 
 const TZ = 'Asia/Shanghai';
@@ -147,3 +147,37 @@ export const PAPER_WAYS = ['直接送达', '邮寄送达', '留置送达', '委�
 export const HEARING_KINDS = ['开庭', '调解', '询问', '宣判'];
 export const WO_CATEGORIES = ['进度查询', '庭审安排', '证据材料', '缴费退费', '执行', '投诉', '其他'];
 export const WO_STATUS = { pending: '待分派', assigned: '待答复', replied: '已答复', closed: '已办结' };
+
+// One list read a page at a time by cursor: ``fetchPage(cursor)`` answers ``{items,
+// next_cursor}``. ``cursors`` holds the cursor of each page seen so far (the last is the one
+// shown), so going back needs no cursor from the server. ``onPage`` sees each page read;
+// ``onError`` each failure (by default the message goes to ``error``).
+export function usePages(fetchPage, { onPage = () => {}, onError = null } = {}) {
+  const { ref } = Vue;
+  const items = ref([]);
+  const cursors = ref([null]);
+  const next = ref(null);
+  const loading = ref(false);
+  const error = ref('');
+  async function load() {
+    loading.value = true;
+    try {
+      const page = await fetchPage(cursors.value[cursors.value.length - 1]);
+      onPage(page);
+      items.value = page.items;
+      next.value = page.next_cursor;
+      error.value = '';
+    } catch (e) {
+      if (onError) onError(e);
+      else error.value = e.message;
+    } finally {
+      loading.value = false;
+    }
+  }
+  return {
+    items, cursors, next, loading, error, load,
+    search() { cursors.value = [null]; return load(); },
+    nextPage() { cursors.value = [...cursors.value, next.value]; return load(); },
+    prevPage() { cursors.value = cursors.value.slice(0, -1); return load(); },
+  };
+}

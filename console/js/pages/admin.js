@@ -4,7 +4,7 @@
 import { api, get, query } from '../api.js';
 import { store, courtName } from '../store.js';
 import {
-  fieldErrors, fmtTime, courtDay, addDays, yuan, ROLE_NAMES, PAYMENT_STATUS, REFUND_STATUS,
+  fieldErrors, fmtTime, courtDay, addDays, usePages, yuan, ROLE_NAMES, PAYMENT_STATUS, REFUND_STATUS,
 } from '../util.js';
 
 // WeChat Pay's trade and refund states, as a person reads them
@@ -19,10 +19,11 @@ const { ref, reactive, onMounted } = Vue;
 export const StaffAdmin = {
   setup() {
     const system = !store.user.court_id;
-    const items = ref([]);
-    const cursors = ref([null]);
-    const next = ref(null);
-    const loading = ref(false);
+    const roleFilter = ref('');
+    const pages = usePages(
+      (cursor) => get(`/admin/staff${query({ limit: 20, cursor, role: roleFilter.value })}`),
+      { onError: (e) => ElementPlus.ElMessage.error(e.message) },
+    );
     const open = ref(false);
     const form = reactive({
       username: '', password: '', name: '', role: 'clerk', court_id: store.user.court_id || '',
@@ -31,20 +32,6 @@ export const StaffAdmin = {
     const errors = ref({});
     const failure = ref('');
     const busy = ref(false);
-    const roleFilter = ref('');
-
-    async function load() {
-      loading.value = true;
-      try {
-        const page = await get(`/admin/staff${query({ limit: 20, cursor: cursors.value[cursors.value.length - 1], role: roleFilter.value })}`);
-        items.value = page.items;
-        next.value = page.next_cursor;
-      } catch (e) {
-        ElementPlus.ElMessage.error(e.message);
-      } finally {
-        loading.value = false;
-      }
-    }
     async function create() {
       errors.value = {};
       failure.value = '';
@@ -54,8 +41,7 @@ export const StaffAdmin = {
         open.value = false;
         ElementPlus.ElMessage.success(`已创建账号 ${user.username}`);
         Object.assign(form, { username: '', password: '', name: '', supervisor: false, division_head: false });
-        cursors.value = [null];
-        await load();
+        await pages.search();
       } catch (e) {
         errors.value = fieldErrors(e);
         if (e.code === 'username_taken' || e.status === 409) errors.value.username = e.message;
@@ -64,13 +50,10 @@ export const StaffAdmin = {
         busy.value = false;
       }
     }
-    onMounted(load);
+    onMounted(pages.load);
     return {
-      system, items, cursors, next, loading, open, form, errors, failure, busy, roleFilter, load,
-      create, fmtTime, courtName, ROLE_NAMES, store,
-      search() { cursors.value = [null]; load(); },
-      nextPage() { cursors.value = [...cursors.value, next.value]; load(); },
-      prevPage() { cursors.value = cursors.value.slice(0, -1); load(); },
+      ...pages, system, open, form, errors, failure, busy, roleFilter, create, fmtTime,
+      courtName, ROLE_NAMES, store,
     };
   },
   template: `

@@ -4,7 +4,7 @@
 import { get, query } from '../api.js';
 import { go } from '../router.js';
 import { store } from '../store.js';
-import { fmtTime, fmtDate, CASE_STATUS, PROCEDURE_NAMES } from '../util.js';
+import { fmtTime, fmtDate, usePages, CASE_STATUS, PROCEDURE_NAMES } from '../util.js';
 import { colleagues } from './colleagues.js';
 
 const { ref, reactive, onMounted } = Vue;
@@ -17,33 +17,14 @@ export default {
       dates: null,
     });
     const judges = ref([]);
-    const items = ref([]);
-    const cursors = ref([null]);
-    const next = ref(null);
-    const loading = ref(false);
-    const error = ref('');
-
-    async function load() {
-      loading.value = true;
-      try {
-        const [from, to] = filters.dates || [];
-        const page = await get(`/cases${query({
-          limit: 20, cursor: cursors.value[cursors.value.length - 1], status: filters.status,
-          judge_id: filters.judge_id, accepted_from: from, accepted_to: to,
-        })}`);
-        items.value = page.items;
-        next.value = page.next_cursor;
-        error.value = '';
-      } catch (e) {
-        error.value = e.message;
-      } finally {
-        loading.value = false;
-      }
-    }
-    function search() {
-      cursors.value = [null];
-      load();
-    }
+    const pages = usePages((cursor) => {
+      const [from, to] = filters.dates || [];
+      return get(`/cases${query({
+        limit: 20, cursor, status: filters.status,
+        judge_id: filters.judge_id, accepted_from: from, accepted_to: to,
+      })}`);
+    });
+    const { load } = pages;
     onMounted(async () => {
       load();
       try {
@@ -53,10 +34,7 @@ export default {
       }
     });
     return {
-      filters, judges, items, cursors, next, loading, error, load, search, go, fmtTime, fmtDate,
-      CASE_STATUS, PROCEDURE_NAMES,
-      nextPage() { cursors.value = [...cursors.value, next.value]; load(); },
-      prevPage() { cursors.value = cursors.value.slice(0, -1); load(); },
+      ...pages, filters, judges, go, fmtTime, fmtDate, CASE_STATUS, PROCEDURE_NAMES,
     };
   },
   template: `

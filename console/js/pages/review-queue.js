@@ -5,50 +5,29 @@
 import { get, query } from '../api.js';
 import { onFeed } from '../feed.js';
 import { go } from '../router.js';
-import { fmtTime, fmtDate, GREEN_NAMES } from '../util.js';
+import { fmtTime, fmtDate, usePages, GREEN_NAMES } from '../util.js';
 
 const { ref, onMounted, onUnmounted } = Vue;
 const PAGE = 20;
 
 export default {
   setup() {
-    const items = ref([]);
-    const loading = ref(false);
-    const error = ref('');
-    const cursors = ref([null]); // the cursor of each page seen so far; the last is current
-    const next = ref(null);
     const fresh = ref(new Set());
-    let known = null;
-
-    async function load() {
-      loading.value = true;
-      try {
-        const cursor = cursors.value[cursors.value.length - 1];
-        const page = await get(`/review/filings${query({ limit: PAGE, cursor })}`);
+    let known = null; // the ids of the page last read: what a reload brings anew is marked
+    const pages = usePages((cursor) => get(`/review/filings${query({ limit: PAGE, cursor })}`), {
+      onPage(page) {
         if (known) fresh.value = new Set(page.items.map((i) => i.id).filter((id) => !known.has(id)));
         known = new Set(page.items.map((i) => i.id));
-        items.value = page.items;
-        next.value = page.next_cursor;
-        error.value = '';
         if (!performance.getEntriesByName('queue-rendered').length) {
           Vue.nextTick(() => performance.mark('queue-rendered'));
         }
-      } catch (e) {
-        error.value = e.message;
-      } finally {
-        loading.value = false;
-      }
-    }
-    function nextPage() {
-      cursors.value = [...cursors.value, next.value];
+      },
+    });
+    const { load } = pages;
+    const turn = (to) => () => {
       known = null;
-      load();
-    }
-    function prevPage() {
-      cursors.value = cursors.value.slice(0, -1);
-      known = null;
-      load();
-    }
+      return to();
+    };
     const off = onFeed((msg) => {
       if (msg.type === 'ready') load();
       else if (msg.notification.kind.startsWith('filing_')) load();
@@ -57,7 +36,7 @@ export default {
     onUnmounted(off);
     const rowClass = ({ row }) => [fresh.value.has(row.id) ? 'fresh' : '', row.overdue ? 'overdue' : ''].join(' ');
     return {
-      items, loading, error, cursors, next, load, nextPage, prevPage, rowClass, go,
+      ...pages, nextPage: turn(pages.nextPage), prevPage: turn(pages.prevPage), rowClass, go,
       fmtTime, fmtDate, GREEN_NAMES,
     };
   },

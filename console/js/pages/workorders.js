@@ -5,7 +5,7 @@ import { get, query } from '../api.js';
 import { onFeed } from '../feed.js';
 import { go } from '../router.js';
 import { isSupervisor } from '../store.js';
-import { fmtTime, WO_CATEGORIES, WO_STATUS } from '../util.js';
+import { fmtTime, usePages, WO_CATEGORIES, WO_STATUS } from '../util.js';
 import { colleagues } from './colleagues.js';
 
 const { ref, reactive, onMounted, onUnmounted } = Vue;
@@ -15,33 +15,12 @@ export default {
     const board = isSupervisor();
     const filters = reactive({ status: '', category: '', assignee_id: '', overdue: false });
     const staff = ref([]);
-    const items = ref([]);
-    const cursors = ref([null]);
-    const next = ref(null);
-    const loading = ref(false);
-    const error = ref('');
-
-    async function load() {
-      loading.value = true;
-      try {
-        const page = await get(`/workorders${query({
-          limit: 20, cursor: cursors.value[cursors.value.length - 1], status: filters.status,
-          category: filters.category, assignee_id: filters.assignee_id,
-          overdue: filters.overdue ? 'true' : '',
-        })}`);
-        items.value = page.items;
-        next.value = page.next_cursor;
-        error.value = '';
-      } catch (e) {
-        error.value = e.message;
-      } finally {
-        loading.value = false;
-      }
-    }
-    function search() {
-      cursors.value = [null];
-      load();
-    }
+    const pages = usePages((cursor) => get(`/workorders${query({
+      limit: 20, cursor, status: filters.status,
+      category: filters.category, assignee_id: filters.assignee_id,
+      overdue: filters.overdue ? 'true' : '',
+    })}`));
+    const { load } = pages;
     const off = onFeed((msg) => {
       if (msg.type === 'ready' || msg.notification.kind.startsWith('workorder')) load();
     });
@@ -58,10 +37,7 @@ export default {
     onUnmounted(off);
     const rowClass = ({ row }) => (row.overdue ? 'overdue' : '');
     return {
-      board, filters, staff, items, cursors, next, loading, error, load, search, go, rowClass,
-      fmtTime, WO_CATEGORIES, WO_STATUS,
-      nextPage() { cursors.value = [...cursors.value, next.value]; load(); },
-      prevPage() { cursors.value = cursors.value.slice(0, -1); load(); },
+      ...pages, board, filters, staff, go, rowClass, fmtTime, WO_CATEGORIES, WO_STATUS,
     };
   },
   template: `
