@@ -66,7 +66,7 @@ export default {
           <template #default="{ row }">{{ PROCEDURE_NAMES[row.procedure] }}</template>
         </el-table-column>
         <el-table-column label="状态" width="90">
-          <template #default="{ row }"><el-tag size="small">{{ row.status_name }}</el-tag></template>
+          <template #default="{ row }"><el-tag size="small" disable-transitions>{{ row.status_name }}</el-tag></template>
         </el-table-column>
         <el-table-column label="立案日期" width="110">
           <template #default="{ row }">{{ fmtDate(row.accepted_at) }}</template>

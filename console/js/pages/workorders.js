@@ -68,7 +68,7 @@ export default {
         <el-table-column prop="excerpt" label="内容" min-width="200" show-overflow-tooltip />
         <el-table-column label="案号" width="190"><template #default="{ row }">{{ row.case_no || '（无关联案件）' }}</template></el-table-column>
         <el-table-column label="承办人" width="90"><template #default="{ row }">{{ row.assignee ? row.assignee.name : '待分派' }}</template></el-table-column>
-        <el-table-column label="状态" width="90"><template #default="{ row }"><el-tag size="small" :type="row.status === 'closed' ? 'info' : (row.replied ? 'success' : 'warning')">{{ row.status_name }}</el-tag></template></el-table-column>
+        <el-table-column label="状态" width="90"><template #default="{ row }"><el-tag size="small" disable-transitions :type="row.status === 'closed' ? 'info' : (row.replied ? 'success' : 'warning')">{{ row.status_name }}</el-tag></template></el-table-column>
         <el-table-column label="答复期限" width="150"><template #default="{ row }">{{ fmtTime(row.first_reply_due_at) }}</template></el-table-column>
         <el-table-column label="超期 / 督办" width="120"><template #default="{ row }">
           <el-tag v-if="row.overdue" type="danger" size="small" effect="dark">已超期</el-tag>
