@@ -25,6 +25,7 @@ from bench import seed, shapes
 from bench.stack import DATABASE
 from server.notify.inbox import NotificationService
 from server.platform.clock import SystemClock
+from server.platform.mongo import DURABLE
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -205,7 +206,15 @@ async def measure(
 
 def connect(uri: str, tasks: int = 1) -> AsyncMongoClient[dict[str, Any]]:
     pool = max(100, tasks)
-    return AsyncMongoClient(uri, tz_aware=True, maxPoolSize=pool, connectTimeoutMS=HEARTBEAT_MS)
+    # the raw rows write as the server does: acknowledged once on disk (server.platform.mongo)
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        maxPoolSize=pool,
+        connectTimeoutMS=HEARTBEAT_MS,
+        w=DURABLE.document["w"],
+        journal=True,
+    )
 
 
 async def time_once(uri: str, database: str, call: Callable[[Db], Awaitable[Any]]) -> float:

@@ -93,7 +93,7 @@ class Stack:
         secantusd = Path(sys.executable).parent / "secantusd-py"
         if not secantusd.exists():
             raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
-        options = f"--host 127.0.0.1 --port {port} --log-level WARNING".split()
+        options = f"--host 127.0.0.1 --port {port} --log-level WARNING --sync-on-commit".split()
         argv = [str(secantusd), *options, "--storage-path", str(self.workdir / "db")]
         with log.open("ab") as out:
             self._spawn("secantusd", argv, out, subprocess.STDOUT, cwd=self.workdir)

@@ -95,6 +95,8 @@ class EmbeddedDatabase:
             str(storage),
             "--log-level",
             "WARNING",
+            # every commit on disk before it is acknowledged (with the client's j:true)
+            "--sync-on-commit",
         ]
         self.process = subprocess.Popen(
             argv,

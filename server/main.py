@@ -90,7 +90,7 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         uri = await _database_uri(settings, stack)
-        client = connect(uri)
+        client = connect(uri, settings.mongodb.write_concern.concern)
         stack.push_async_callback(client.close)
         db = client[settings.mongodb.database]
         await db.command("ping")

@@ -8,10 +8,8 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from tornado.ioloop import IOLoop
 from tornado.web import Application
 
@@ -23,6 +21,7 @@ from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
 from server.platform.crypto import Passwords
 from server.platform.db import Database, ensure_indexes
+from server.platform.mongo import connect
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
@@ -86,7 +85,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def db(io_loop: IOLoop, mongo_uri: str) -> Iterator[Database]:
     """A database of its own for each test, dropped afterwards."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    client = connect(mongo_uri)  # durable, as serve connects
     database = client[f"t_{uuid.uuid4().hex[:12]}"]
     io_loop.run_sync(lambda: ensure_indexes(database))
     yield database

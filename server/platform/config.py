@@ -19,6 +19,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pymongo.write_concern import WriteConcern
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -44,11 +45,26 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(25 * 1024 * 1024, gt=0)
 
 
+class WriteConcernSettings(_Section):
+    """Every write is acknowledged only once it is durable: by a majority of the replica set
+    (``w``) and in its on-disk journal (``j``). The embedded database is started with
+    ``--sync-on-commit`` so that its acknowledgement means the same."""
+
+    w: Literal["majority"] | int = Field("majority")
+    j: bool = True
+    wtimeout_ms: int = Field(10000, ge=0)
+
+    @property
+    def concern(self) -> WriteConcern:
+        return WriteConcern(w=self.w, j=self.j, wtimeout=self.wtimeout_ms)
+
+
 class MongoSettings(_Section):
     uri: str = ""
     database: str = Field("microcourt", pattern=r"^[A-Za-z0-9_-]{1,60}$")
     embedded_command: str = "secantusd-py"
     startup_timeout_seconds: float = Field(30.0, gt=0)
+    write_concern: WriteConcernSettings = Field(default_factory=WriteConcernSettings)
 
     @property
     def embedded(self) -> bool:

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.async_api import Browser, Page, Playwright, async_playwright
-from pymongo import AsyncMongoClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
@@ -32,6 +31,7 @@ from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
 from server.platform.config import Settings, load_settings
 from server.platform.db import Database, ensure_indexes
+from server.platform.mongo import connect
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, public_pem
@@ -215,7 +215,7 @@ async def _start_stack(
     mongo_uri: str, pay_keys: PayKeys, data_dir: Path
 ) -> tuple[HTTPServer, Court | None, Any]:
     settings = load_settings(server={"data_dir": data_dir})
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    client = connect(mongo_uri)  # durable, as serve connects
     db = client[f"c_{uuid.uuid4().hex[:12]}"]
     await ensure_indexes(db)
     clock = ShiftedClock()
