@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent, needs_role, public
-from models.payments import PaymentCreate, PaymentOut, RefundCreate, RefundOut
-from models.users import PUBLIC_ROLES, STAFF_ROLES
+from models.payments import PaymentCreate, PaymentOut, RefundCreate, RefundOut, RefundResolve
+from models.users import PUBLIC_ROLES, STAFF_ROLES, Role
 from server.platform.errors import APIError
 from server.wechat.errors import CallbackRejected
 
@@ -54,6 +54,20 @@ class RefundsHandler(APIHandler):
         data = self.parse_body(RefundCreate)
         refund = await self.services.refunds.create(self.caller, payment_id, data)
         self.write_json(refund, status=201)
+
+
+class RefundResolveHandler(APIHandler):
+    @needs_role(Role.admin, Role.clerk)
+    @idempotent
+    @api(body=RefundResolve, response=RefundOut)
+    async def post(self, refund_id: str) -> None:
+        """POST /api/v1/refunds/{id}/resolve {method, bank_type?, bank_account?, real_name?,
+        note?}: an abnormal refund (WeChat Pay could not pay it back; the money waits) sent to
+        the payer's bank card or the court's account through WeChat Pay (processing again), or
+        recorded as paid back offline. 200; 404 another court's refund; 409 not abnormal;
+        422 bad input; 503 WeChat Pay down. Clerks and court admins only."""
+        data = self.parse_body(RefundResolve)
+        self.write_json(await self.services.refunds.resolve(self.caller, refund_id, data))
 
 
 class CallbackHandler(APIHandler):
@@ -108,4 +122,5 @@ default_handlers = [
     (r"/api/v1/payments/wechat/refund-notify", RefundNotifyHandler),
     (PAYMENT, PaymentHandler),
     (rf"{PAYMENT}/refunds", RefundsHandler),
+    (rf"/api/v1/refunds/(?P<refund_id>{OBJECT_ID})/resolve", RefundResolveHandler),
 ]

@@ -415,6 +415,11 @@ class StaffConsole(ApiSession):
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await self.post(f"/api/v1/payments/{payment_id}/refunds", body, headers=headers)
 
+    async def resolve_refund(self, refund_id: str, body: dict[str, Any]) -> Response:
+        """An abnormal refund resolved: {method: user_bank_card | merchant_bank_card | offline,
+        bank_type?, bank_account?, real_name?, note?}."""
+        return await self.post(f"/api/v1/refunds/{refund_id}/resolve", body)
+
     # ---- work orders (工单)
 
     async def workorders(self, **params: Any) -> Response:

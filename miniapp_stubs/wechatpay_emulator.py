@@ -37,8 +37,11 @@ class PayOptions:
     multiplied by this into real seconds. ``repeats_after_success``: copies of a notification
     posted after it was acknowledged. ``refund_seconds``: real seconds until a PROCESSING
     refund succeeds by itself (None: only through ``/_emulator/pay/refunds/settle``).
-    ``check_request_time``: refuse requests stamped more than 5 minutes away from ``clock``
-    (only meaningful on the wall clock: the merchant SDK stamps with ``time.time()``).
+    ``signing``: ``public_key`` or ``certificate`` (platform certificates, served by
+    ``/v3/certificates``; ``/_emulator/pay/signing`` switches later).
+    ``check_request_time``: refuse requests stamped more than 5 minutes
+    away from ``clock`` (only meaningful on the wall clock: the merchant SDK stamps with
+    ``time.time()``).
     """
 
     clock: Callable[[], float] | None = None
@@ -49,6 +52,7 @@ class PayOptions:
     refund_seconds: float | None = 0.05
     callback_timeout: float = 5.0
     check_request_time: bool = False
+    signing: str = "public_key"
 
 
 def make_pay_state(
@@ -65,12 +69,15 @@ def make_pay_state(
         repeats_after_success=options.repeats_after_success,
         timeout=options.callback_timeout,
     )
-    return PayState(
+    state = PayState(
         options.clock or clock,
         notifier,
         check_request_time=options.check_request_time,
         refund_seconds=options.refund_seconds,
     )
+    if options.signing != "public_key":
+        state.sign_with(options.signing)
+    return state
 
 
 class PayHandler(tornado.web.RequestHandler):
@@ -153,6 +160,20 @@ class RefundHandler(PayHandler):
     def get(self, out_refund_no: str) -> None:
         """GET /v3/refund/domestic/refunds/{out_refund_no}: 200 refund; 404."""
         self.answer(lambda m: self.pay.query_refund(m, out_refund_no))
+
+
+class AbnormalRefundHandler(PayHandler):
+    def post(self, refund_id: str) -> None:
+        """POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund {out_refund_no,
+        type, bank_type?, bank_account?, real_name?}: 200 refund (PROCESSING); 400; 404."""
+        self.answer(lambda m: self.pay.apply_abnormal_refund(m, refund_id, self.json_body()))
+
+
+class CertificatesHandler(PayHandler):
+    def get(self) -> None:
+        """GET /v3/certificates: 200 {data: [{serial_no, effective_time, expire_time,
+        encrypt_certificate}]}, each PEM sealed with the merchant's APIv3 key."""
+        self.answer(lambda m: (200, self.pay.certificates.download(m.apiv3_key)))
 
 
 class TradeBillHandler(PayHandler):
@@ -262,6 +283,34 @@ class SettleRefundControl(PayControl):
         return self.pay.settle_refund(self.text(body, "out_refund_no"), str(status))
 
 
+class SigningControl(PayControl):
+    def post(self) -> None:
+        """POST /_emulator/pay/signing {mode: "public_key" | "certificate"}: what signs answers
+        and callbacks from now on (a merchant switching over sees both)."""
+        self.answer(lambda: self.pay.sign_with(str(self.body().get("mode"))))
+
+
+class RotateControl(PayControl):
+    def post(self) -> None:
+        """POST /_emulator/pay/certificates/rotate: a new platform certificate (new serial);
+        the previous one is still served by /v3/certificates."""
+        self.answer(self.pay.rotate_certificate)
+
+
+class BalanceControl(PayControl):
+    def post(self) -> None:
+        """POST /_emulator/pay/balance {fen}: the merchant's balance, from which refunds are
+        paid (a refund above it: 403 NOT_ENOUGH); {"fen": null} makes it unlimited again."""
+        self.answer(self._balance)
+
+    def _balance(self) -> JSONObject:
+        fen = self.body().get("fen")
+        if fen is not None and (not isinstance(fen, int) or isinstance(fen, bool) or fen < 0):
+            raise PayError(400, "PARAM_ERROR", "fen must be a whole number of fen or null")
+        self.pay.refunds.balance_fen = fen
+        return {"fen": fen}
+
+
 class OrderControl(PayControl):
     def get(self) -> None:
         """GET /_emulator/pay/orders?out_trade_no=: 200 {transaction, prepay_id, time_expire}."""
@@ -347,12 +396,17 @@ def wechatpay_handlers(
         (rf"/v3/pay/transactions/out-trade-no/{no}/close", CloseHandler),
         (r"/v3/refund/domestic/refunds", RefundsHandler),
         (rf"/v3/refund/domestic/refunds/{no}", RefundHandler),
+        (rf"/v3/refund/domestic/refunds/{no}/apply-abnormal-refund", AbnormalRefundHandler),
+        (r"/v3/certificates", CertificatesHandler),
         (r"/v3/bill/tradebill", TradeBillHandler),
         (r"/v3/billdownload/file", BillDownloadHandler),
         (r"/v3/.*", PayNotFound),
         (r"/_emulator/pay/confirm", ConfirmControl),
         (r"/_emulator/pay/expire", ExpireControl),
         (r"/_emulator/pay/refunds/settle", SettleRefundControl),
+        (r"/_emulator/pay/balance", BalanceControl),
+        (r"/_emulator/pay/signing", SigningControl),
+        (r"/_emulator/pay/certificates/rotate", RotateControl),
         (r"/_emulator/pay/orders", OrderControl),
         (r"/_emulator/pay/notifications", NotificationsControl),
         (r"/_emulator/pay/notifications/drop", DropControl),

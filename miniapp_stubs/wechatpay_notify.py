@@ -131,6 +131,8 @@ class Notifier:
         self.clock = clock
         self.platform_key = platform_key
         self.platform_key_id = platform_key_id
+        # platform-certificate mode: (the certificate's key, its serial) sign instead
+        self.signer: tuple[rsa.RSAPrivateKey, str] | None = None
         self.schedule = [delay * time_scale for delay in RETRY_SCHEDULE]
         self.repeats_after_success = repeats_after_success
         self.timeout = timeout
@@ -160,7 +162,8 @@ class Notifier:
     def signed_headers(self, body: str, timestamp: float | None = None) -> dict[str, str]:
         """The platform's signature headers for ``body`` (responses and callbacks alike)."""
         stamp = self.clock() if timestamp is None else timestamp
-        return signed_headers(self.platform_key, self.platform_key_id, body, stamp)
+        key, key_id = self.signer or (self.platform_key, self.platform_key_id)
+        return signed_headers(key, key_id, body, stamp)
 
     def later(self, delay: float, action: Callable[[], None]) -> None:
         """Run ``action`` after ``delay`` real seconds on the running loop (until ``stop``)."""

@@ -1,8 +1,16 @@
 """Refunds of the WeChat Pay emulator: PROCESSING, then SUCCESS (or ABNORMAL, or CLOSED).
 
 Partial refunds add up to at most the payment; a CLOSED refund gives its amount back to what
-can still be refunded. Repeating an out_refund_no with the same request answers the same
-refund; with a different one, 400 INVALID_REQUEST.
+can still be refunded; an ABNORMAL one does not: its money waits in an intermediate account
+until the merchant applies for an abnormal refund (to a bank card: PROCESSING again, then
+SUCCESS). Repeating an out_refund_no with the same request answers the same refund; with a
+different one, 400 INVALID_REQUEST.
+
+The limits of 申请退款 (pay.weixin.qq.com/doc/v3/merchant/4012556457), each refused as
+documented: "交易时间超过一年的订单无法提交退款（按支付成功时间+365天计算）" and "每个支付订单的
+部分退款次数不能超过50次" (400 INVALID_REQUEST), "同一笔订单多次退款的请求需相隔1分钟"
+(429 FREQUENCY_LIMITED, "该笔退款未受理"), and a merchant balance below the refund
+(403 NOT_ENOUGH), set with ``balance_fen`` (None: unlimited).
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ if TYPE_CHECKING:
 
 SETTLED = frozenset({"SUCCESS", "ABNORMAL", "CLOSED"})
 RECEIVED_ACCOUNT = "支付用户零钱"
+REFUND_WINDOW = 365 * 86400.0  # from the payment's success time
+MAX_REFUNDS = 50  # refunds of one order
+REFUND_INTERVAL = 60.0  # between two refunds of one order
+ABNORMAL_TYPES = frozenset({"USER_BANK_CARD", "MERCHANT_BANK_CARD"})
 
 
 @dataclass
@@ -34,6 +46,7 @@ class Refund:
     created_at: float
     status: str = "PROCESSING"
     success_time: float | None = None
+    abnormal_type: str | None = None  # where an ABNORMAL refund was sent again
 
     @property
     def refund(self) -> int:
@@ -103,15 +116,18 @@ class RefundBook:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.refunds: dict[tuple[str, str], Refund] = {}
+        self.balance_fen: int | None = None  # the merchant's balance; None: unlimited
+
+    def of_order(self, order: Order) -> list[Refund]:
+        return [
+            r
+            for r in self.refunds.values()
+            if r.mchid == order.mchid and r.out_trade_no == order.out_trade_no
+        ]
 
     def refunded(self, order: Order) -> int:
         """What is refunded or on its way back (everything but CLOSED refunds)."""
-        return sum(
-            r.refund
-            for r in self.refunds.values()
-            if r.mchid == order.mchid and r.out_trade_no == order.out_trade_no
-            if r.status != "CLOSED"
-        )
+        return sum(r.refund for r in self.of_order(order) if r.status != "CLOSED")
 
     def create(self, mchid: str, order: Order, request: dict[str, Any]) -> tuple[Refund, bool]:
         """The refund and whether it is new; a repeat with the same request is no error."""
@@ -146,6 +162,22 @@ class RefundBook:
             raise invalid_request("订单已全额退款")
         if request["amount"]["refund"] > left:
             raise invalid_request("申请退款金额超过订单可退金额")
+        self._limits(order, request["amount"]["refund"])
+
+    def _limits(self, order: Order, amount: int) -> None:
+        now, earlier = self.clock(), self.of_order(order)
+        if order.success_time is not None and now - order.success_time > REFUND_WINDOW:
+            raise invalid_request("交易时间超过一年的订单无法提交退款")
+        if len(earlier) >= MAX_REFUNDS:
+            raise invalid_request("每个支付订单的部分退款次数不能超过50次")
+        if any(now - r.created_at < REFUND_INTERVAL for r in earlier):
+            raise PayError(
+                429, "FREQUENCY_LIMITED", "同一笔订单多次退款的请求需相隔1分钟，该笔退款未受理"
+            )
+        if self.balance_fen is not None:
+            if amount > self.balance_fen:
+                raise PayError(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
+            self.balance_fen -= amount
 
     def get(self, mchid: str, out_refund_no: str) -> Refund:
         refund = self.refunds.get((mchid, out_refund_no))
@@ -164,6 +196,28 @@ class RefundBook:
         refund.status = status
         if status == "SUCCESS":
             refund.success_time = self.clock()
+        return refund
+
+    def apply_abnormal(self, mchid: str, refund_id: str, body: dict[str, Any]) -> Refund:
+        """POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund: an ABNORMAL
+        refund goes to a bank card (the user's or the merchant's), PROCESSING again."""
+        refund = next(
+            (r for r in self.refunds.values() if r.mchid == mchid and r.refund_id == refund_id),
+            None,
+        )
+        if refund is None or body.get("out_refund_no") != refund.out_refund_no:
+            raise PayError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        kind = body.get("type")
+        if kind not in ABNORMAL_TYPES:
+            raise PayError(400, "PARAM_ERROR", "type只能是USER_BANK_CARD或MERCHANT_BANK_CARD")
+        if kind == "USER_BANK_CARD":
+            for name in ("bank_type", "bank_account", "real_name"):
+                if not isinstance(body.get(name), str) or not body[name]:
+                    raise PayError(400, "PARAM_ERROR", f"退款至用户银行卡时{name}必填")
+        if refund.status != "ABNORMAL":
+            raise invalid_request("退款单状态不是退款异常，不能发起异常退款")
+        refund.status = "PROCESSING"
+        refund.abnormal_type = str(kind)
         return refund
 
     def bill_lines(self, order: Order, day: dt.date, payment: BillLine) -> list[BillLine]:

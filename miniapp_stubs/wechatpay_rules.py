@@ -160,3 +160,15 @@ def bill_date(value: str | None) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise param_error("/bill_date", "不是合法的日期", location="query") from None
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day if shorter)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    for last in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month + 1, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")

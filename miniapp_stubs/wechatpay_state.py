@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from miniapp_stubs import wechatpay_crypto as wpc
 from miniapp_stubs import wechatpay_rules as rules
 from miniapp_stubs.wechatpay_bill import BillLine, render
+from miniapp_stubs.wechatpay_certs import PlatformCertificates
 from miniapp_stubs.wechatpay_notify import Notifier
 from miniapp_stubs.wechatpay_refunds import RefundBook
 from miniapp_stubs.wechatpay_rules import BEIJING, PayError, beijing
@@ -146,6 +147,27 @@ class PayState:
         self.refunds = RefundBook(clock)
         self.bills: dict[str, BillFile] = {}
         self.failures: list[FailNext] = []
+        self.certificates = PlatformCertificates()
+        self.bill_bom = False  # bills start with a UTF-8 byte-order mark (as some do)
+
+    def sign_with(self, mode: str) -> dict[str, Any]:
+        """Sign answers and callbacks with the platform public key (``public_key``, serial
+        ``PUB_KEY_ID_...``) or the newest platform certificate (``certificate``)."""
+        if mode not in ("public_key", "certificate"):
+            raise PayError(400, "PARAM_ERROR", "mode只能是public_key或certificate")
+        current = self.certificates.current if mode == "certificate" else None
+        self.notifier.signer = (current.key, current.serial_no) if current else None
+        return {"mode": mode, "serial": current.serial_no if current else None}
+
+    def rotate_certificate(self) -> dict[str, Any]:
+        """A new platform certificate; it signs from now on if certificates sign."""
+        fresh = self.certificates.rotate()
+        if self.notifier.signer is not None:
+            self.notifier.signer = (fresh.key, fresh.serial_no)
+        return {
+            "serial": fresh.serial_no,
+            "serials": [c.serial_no for c in self.certificates.issued],
+        }
 
     def add_merchant(
         self, mchid: str, appid: str, public_key_pem: str, serial_no: str, apiv3_key: str
@@ -343,6 +365,17 @@ class PayState:
         """GET /v3/refund/domestic/refunds/{out_refund_no}: 200 refund; 404."""
         return 200, self.refunds.get(merchant.mchid, out_refund_no).as_json()
 
+    def apply_abnormal_refund(
+        self, merchant: Merchant, refund_id: str, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund: 200 refund,
+        PROCESSING again; 400 not ABNORMAL; 404."""
+        refund = self.refunds.apply_abnormal(merchant.mchid, refund_id, body)
+        if self.refund_seconds is not None:
+            number = refund.out_refund_no
+            self.notifier.later(self.refund_seconds, lambda: self._settle_quietly(number))
+        return 200, refund.as_json()
+
     def settle_refund(self, out_refund_no: str, status: str = "SUCCESS") -> dict[str, Any]:
         """PROCESSING -> SUCCESS / ABNORMAL / CLOSED, then REFUND.* to the refund's notify_url."""
         refund = self.refunds.settle(out_refund_no, status)
@@ -378,13 +411,16 @@ class PayState:
             raise rules.param_error("/bill_type", "取值不在ALL、SUCCESS、REFUND中", "query")
         if tar_type not in (None, "GZIP"):
             raise rules.param_error("/tar_type", "只能是GZIP", "query")
+        if day < rules.months_before(_day(self.clock()), 3):
+            # "此接口仅可下载三个月内的账单" (申请交易账单)
+            raise rules.invalid_request("仅支持三个月内的账单下载申请")
         ready = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(BILL_READY_HOUR), BEIJING)
         if self.clock() < ready.timestamp():
             raise PayError(400, "STATEMENT_CREATING", "账单生成中，请稍后再试")
         lines = self._bill_lines(merchant.mchid, day, bill_type)
         if not lines:
             raise PayError(400, "NO_STATEMENT_EXIST", "账单文件不存在")
-        text = render(lines, bill_type).encode()
+        text = (("\ufeff" if self.bill_bom else "") + render(lines, bill_type)).encode()
         token = secrets.token_urlsafe(24)
         content = _gzip(text) if tar_type == "GZIP" else text
         self.bills[token] = BillFile(merchant.mchid, content, self.clock())

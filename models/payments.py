@@ -23,7 +23,19 @@ class PaymentStatus(StrEnum):
 class RefundStatus(StrEnum):
     processing = "processing"
     succeeded = "succeeded"
-    failed = "failed"  # WeChat Pay refused it or it went abnormal; the amount is refundable again
+    failed = "failed"  # WeChat Pay refused or closed it; the amount is refundable again
+    # WeChat Pay could not pay it back (the payer's account closed, a card frozen ...): the money
+    # waits in an intermediate account until staff resolve it; never refundable again
+    abnormal = "abnormal"
+
+
+class AbnormalResolution(StrEnum):
+    """How staff resolve an abnormal refund: WeChat Pay's apply-abnormal-refund to the payer's
+    bank card or to the court's own account, or paid back outside WeChat Pay (recorded)."""
+
+    user_bank_card = "user_bank_card"
+    merchant_bank_card = "merchant_bank_card"
+    offline = "offline"
 
 
 class RefundReason(StrEnum):
@@ -90,9 +102,33 @@ class PaymentDoc(BaseModel):
     paid_at: dt.datetime | None = None
     refundable_fen: int = 0  # paid minus refunded minus refunds in flight
     refunded_fen: int = 0
+    refund_count: int = 0  # refunds asked of WeChat Pay (at most 50 an order)
+    last_refund_at: dt.datetime | None = None  # WeChat Pay: one refund a minute per order
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int = 1
+
+
+class RefundResolve(InputModel):
+    """``user_bank_card`` needs the payer's bank, card number and name (sent to WeChat Pay
+    encrypted, never stored); ``offline`` needs a note of how the money went back."""
+
+    method: AbnormalResolution
+    bank_type: str | None = Field(None, min_length=1, max_length=16, examples=["ICBC_DEBIT"])
+    bank_account: str | None = Field(None, pattern=r"^[0-9]{12,30}$")
+    real_name: str | None = Field(None, min_length=1, max_length=50)
+    note: str | None = Field(None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _fits_method(self) -> RefundResolve:
+        card = (self.bank_type, self.bank_account, self.real_name)
+        if self.method == AbnormalResolution.user_bank_card and not all(card):
+            raise ValueError("退款至用户银行卡须填写开户银行、卡号和户名")
+        if self.method != AbnormalResolution.user_bank_card and any(card):
+            raise ValueError("只有退款至用户银行卡时填写银行卡信息")
+        if self.method == AbnormalResolution.offline and not self.note:
+            raise ValueError("线下退款须说明退款方式和凭证")
+        return self
 
 
 class RefundDoc(BaseModel):
@@ -114,6 +150,8 @@ class RefundDoc(BaseModel):
     created_at: dt.datetime
     succeeded_at: dt.datetime | None = None
     error: str | None = None
+    # how an abnormal refund was resolved: {method, by, at, note?, bank_type?, account_tail?}
+    resolution: dict[str, Any] | None = None
 
 
 # ---- outputs
@@ -152,6 +190,7 @@ class RefundOut(OutputModel):
     status: RefundStatus
     created_at: dt.datetime
     succeeded_at: dt.datetime | None = None
+    resolution: str | None = Field(None, description="how an abnormal refund was resolved")
 
 
 class FeesOut(OutputModel):
@@ -185,4 +224,5 @@ def refund_out(doc: RefundDoc) -> RefundOut:
         status=doc.status,
         created_at=doc.created_at,
         succeeded_at=doc.succeeded_at,
+        resolution=doc.resolution["method"] if doc.resolution else None,
     )

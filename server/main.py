@@ -138,6 +138,7 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
         ("hearing-reminders", services.hearings.sweep_reminders, every),
         ("fee-deadlines", services.fees.sweep_overdue, deadlines),
         ("payment-expiry", services.payments.sweep_expired, every),
+        ("refund-sweep", services.refunds.sweep_processing, every),  # refunds WeChat Pay holds
     ):
         # held across rounds while this process runs them; another takes over when it stops
         lease = Lease(services.db, name, max(3 * seconds, 30.0), services.clock)

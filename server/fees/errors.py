@@ -5,7 +5,7 @@ in the ``CallbackRejected`` family of ``server/wechat/errors.py``."""
 
 from __future__ import annotations
 
-from server.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.platform.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from server.wechat.errors import CallbackRejected
 
 
@@ -104,6 +104,44 @@ class RefundRefused(Conflict):
     message = "微信支付拒绝退款"
 
 
+class RefundWindowClosed(Conflict):
+    """WeChat Pay: "交易时间超过一年的订单无法提交退款（按支付成功时间+365天计算）"."""
+
+    code = "refund_window_closed"
+    message = "支付已超过365天，微信支付不再受理退款，请线下办理退费"
+
+
+class RefundCountExceeded(Conflict):
+    """WeChat Pay: "每个支付订单的部分退款次数不能超过50次"."""
+
+    code = "refund_count_exceeded"
+    message = "该笔支付已申请退款50次，微信支付不再受理，请线下办理退费"
+
+
+class RefundTooFrequent(RateLimited):
+    """WeChat Pay: "同一笔订单多次退款的请求需相隔1分钟"."""
+
+    code = "refund_too_frequent"
+    message = "同一笔支付的退款申请须间隔1分钟，请稍后再试"
+
+
+class RefundBalanceInsufficient(Conflict):
+    """WeChat Pay answered NOT_ENOUGH: the court's merchant account cannot pay it back now."""
+
+    code = "refund_balance_insufficient"
+    message = "法院微信支付商户账户余额不足，请充值后重新发起退款"
+
+
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+    message = "退款记录不存在"
+
+
+class RefundNotAbnormal(Conflict):
+    code = "refund_not_abnormal"
+    message = "只有退款异常的退款单需要处理"
+
+
 class SystemAdminOnly(Forbidden):
     code = "system_admin_only"
     message = "对账仅限系统管理员"
@@ -112,6 +150,13 @@ class SystemAdminOnly(Forbidden):
 class BillUnavailable(ValidationFailed):
     code = "bill_unavailable"
     message = "微信支付账单不可用"
+
+
+class BillTooOld(ValidationFailed):
+    """WeChat Pay: "此接口仅可下载三个月内的账单"."""
+
+    code = "bill_too_old"
+    message = "微信支付仅提供最近三个月的交易账单"
 
 
 class UnknownOrder(CallbackRejected):

@@ -22,6 +22,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "refunds": [
         IndexModel([("out_refund_no", ASCENDING)], name="out_refund_no_unique", unique=True),
+        # refunds WeChat Pay has not settled yet, oldest first (the refund sweep)
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="processing_sweep"),
         IndexModel(
             [("case_id", ASCENDING), ("payer_id", ASCENDING), ("_id", ASCENDING)],
             name="by_case_payer",

@@ -325,7 +325,7 @@ class PaymentService:
                 doc.amount_fen,
             )
             raise OrderMismatch("订单金额不符")
-        if txn.mchid != self.pay.mchid or txn.appid != self.pay.appid:
+        if txn.mchid != self.pay.mchid or txn.appid not in (None, self.pay.appid):
             log.error("payment %s: another merchant or app", doc.out_trade_no)
             raise OrderMismatch("商户号或应用不符")
 
@@ -370,7 +370,7 @@ class PaymentService:
     async def on_notify(self, headers: dict[str, str], body: bytes) -> None:
         """A payment callback: verified, matched to its order, then credited once.
         CallbackRejected for anything we cannot accept (WeChat Pay delivers it again)."""
-        event = self.pay.verify_callback(headers, body)
+        event = await self.pay.verified_callback(headers, body)
         txn = event.transaction()
         doc = await self.store.by_trade_no(txn.out_trade_no)
         if doc is None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from models.common import InputModel
 from models.payments import PaymentDoc, PaymentStatus, RefundStatus
 from models.users import Caller
-from server.fees.errors import BillUnavailable, SystemAdminOnly
+from server.fees.errors import BillTooOld, BillUnavailable, SystemAdminOnly
 from server.fees.payments import PaymentService
 from server.fees.refunds import RefundService
 from server.platform.clock import SHANGHAI
@@ -30,6 +30,16 @@ from server.wechat.pay_models import BillRow, WeChatPayError, WeChatPayUnavailab
 log = logging.getLogger("microcourt.reconcile")
 
 PAID = [PaymentStatus.paid, PaymentStatus.partially_refunded, PaymentStatus.refunded]
+# 申请交易账单: "此接口仅可下载三个月内的账单" -- older days are not asked for at all
+BILL_MONTHS = 3
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day if shorter)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    last = (dt.date(year + month // 11, month % 11 + 2, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month + 1, min(day.day, last))
 
 
 class ReconcileIn(InputModel):
@@ -71,6 +81,9 @@ class Reconciler:
         """For the system administrator only: the bill is the merchant's, every court's."""
         if caller.court_id is not None:
             raise SystemAdminOnly()
+        today = self.pay.now().astimezone(SHANGHAI).date()
+        if data.date < months_before(today, BILL_MONTHS):
+            raise BillTooOld(details={"oldest": months_before(today, BILL_MONTHS).isoformat()})
         try:
             return await self.run(data.date, mend=data.mend)
         except WeChatPayUnavailable:

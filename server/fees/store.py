@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -175,6 +175,32 @@ class PaymentStore:
         )
         return bool(took.modified_count)
 
+    async def take_refund(
+        self, payment_id: ObjectId, amount: int, now: dt.datetime, limits: RefundLimits
+    ) -> bool:
+        """``reserve_refund`` within WeChat Pay's limits on the order: fewer than
+        ``limits.most`` refunds so far and none in the last ``limits.interval``."""
+        took = await self.col.update_one(
+            {
+                "_id": payment_id,
+                "refundable_fen": {"$gte": amount},
+                "$and": [
+                    {"refund_count": {"$not": {"$gte": limits.most}}},
+                    {
+                        "$or": [
+                            {"last_refund_at": None},
+                            {"last_refund_at": {"$lte": now - limits.interval}},
+                        ]
+                    },
+                ],
+            },
+            {
+                "$inc": {"refundable_fen": -amount, "refund_count": 1, "version": 1},
+                "$set": {"last_refund_at": now},
+            },
+        )
+        return bool(took.modified_count)
+
     async def release_refund(
         self, payment_id: str, amount: int, session: AsyncClientSession
     ) -> None:
@@ -205,11 +231,57 @@ class PaymentStore:
         return payment
 
 
+class RefundLimits(NamedTuple):
+    most: int
+    interval: dt.timedelta
+
+
 class RefundStore:
     """The ``refunds`` collection."""
 
     def __init__(self, db: Database) -> None:
         self.col = db["refunds"]
+
+    async def load(self, refund_id: str) -> RefundDoc | None:
+        oid = _oid(refund_id)
+        raw = await self.col.find_one({"_id": oid}) if oid else None
+        return RefundDoc.model_validate(raw) if raw else None
+
+    async def processing_before(self, cutoff: dt.datetime, limit: int) -> list[RefundDoc]:
+        """Refunds still processing that were asked before ``cutoff`` (``processing_sweep``)."""
+        cursor = self.col.find(
+            {"status": RefundStatus.processing.value, "created_at": {"$lte": cutoff}}
+        ).sort([("created_at", 1)])
+        return [RefundDoc.model_validate(r) for r in await cursor.limit(limit).to_list()]
+
+    async def abnormal(self, refund_id: ObjectId, wechat_refund_id: str | None) -> bool:
+        """Processing to abnormal, unless staff already sent it on (a repeated callback)."""
+        moved: dict[str, Any] = {"status": RefundStatus.abnormal.value, "error": "ABNORMAL"}
+        if wechat_refund_id:
+            moved["refund_id"] = wechat_refund_id
+        took = await self.col.update_one(
+            {"_id": refund_id, "status": RefundStatus.processing.value, "resolution": None},
+            {"$set": moved},
+        )
+        return bool(took.modified_count)
+
+    async def resolve(
+        self,
+        refund_id: ObjectId,
+        to: RefundStatus,
+        resolution: dict[str, Any],
+        session: AsyncClientSession | None = None,
+    ) -> bool:
+        """Abnormal to ``to`` (processing again, or succeeded offline), once."""
+        done: dict[str, Any] = {"status": to.value, "resolution": resolution}
+        if to == RefundStatus.succeeded:
+            done["succeeded_at"] = resolution["at"]
+        took = await self.col.update_one(
+            {"_id": refund_id, "status": RefundStatus.abnormal.value},
+            {"$set": done},
+            session=session,
+        )
+        return bool(took.modified_count)
 
     async def insert(self, refund: RefundDoc) -> None:
         await self.col.insert_one(refund.model_dump(by_alias=True))

@@ -95,6 +95,8 @@ class WeChatPaySettings(_Section):
     apiv3_key: str = ""  # 32 characters
     platform_public_key: str = ""  # WeChat Pay's public key: PEM text, or the path of its file
     platform_public_key_id: str = ""  # PUB_KEY_ID_...
+    # platform certificates (GET /v3/certificates), alone or beside the public key (switch-over)
+    platform_certificates: bool = False
     notify_base_url: str = Field("", pattern=r"^(https?://[^?#\s]+)?$")
     order_expire_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
     timeout_seconds: float = Field(10.0, gt=0)

@@ -6,10 +6,15 @@ with no parameter to change it), so the adapter sets the attribute after constru
 request, and the prefix ``download_bill`` strips from a bill's download URL, then use
 ``api_base``. Nothing else differs between the emulator and WeChat Pay.
 
-Platform public key mode (``PUB_KEY_ID_...``): answers are verified with the configured key and
-no ``/v3/certificates`` download happens. The client is httpx (async): nothing blocks the
-IOLoop. Callbacks are verified here rather than by wechatpayv3, which checks neither the
-timestamp nor tells why a callback failed.
+Two ways WeChat Pay signs answers and callbacks, told apart by ``Wechatpay-Serial``: the platform
+public key (serial ``PUB_KEY_ID_...``, configured) and platform certificates (serial: the
+certificate's hexadecimal serial number; downloaded from ``GET /v3/certificates``, decrypted
+with the APIv3 key and kept in memory by wechatpayv3, which downloads again when it meets a
+serial it does not know: WeChat Pay's rotation). A merchant may have either or, while switching
+over from certificates to the public key, both; wechatpayv3 chooses the key by the serial and
+so does ``verify_callback`` (through it). The client is httpx (async): nothing blocks the
+IOLoop. The timestamp, the decryption and why a callback failed are checked here, which
+wechatpayv3 does not do.
 
 Retries: repeating ``create_jsapi_order`` with the same arguments (the same ``time_expire``
 too) answers the same prepay_id; repeating ``refund`` with the same out_refund_no and amounts
@@ -19,6 +24,7 @@ INVALID_REQUEST), so callers store what they sent and send it again.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -28,13 +34,12 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ValidationError
 
@@ -49,7 +54,7 @@ from server.wechat.errors import (
     CallbackStale,
     CallbackUndecryptable,
 )
-from server.wechat.pay_config import PayCredentials, load_public
+from server.wechat.pay_config import PayCredentials
 from server.wechat.pay_models import (
     BEIJING,
     PayNotification,
@@ -72,6 +77,10 @@ OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_-]{6,32}")
 OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _CALLBACK_HEADERS = ("timestamp", "nonce", "signature", "serial")
 _LIBRARY_BAD_SIGNATURE = "failed to verify the signature"
+_LIBRARY_NO_CERTIFICATE = "No wechatpay platform certificate"
+# a callback with an unknown certificate serial downloads the certificates again, at most this
+# often (seconds): a stream of forged serials must not become a stream of downloads
+CERTIFICATE_REFRESH = 60.0
 
 Result = tuple[int, Any]
 
@@ -96,8 +105,11 @@ class WeChatPayAdapter:
         self.order_expire = dt.timedelta(minutes=order_expire_minutes)
         self._clock = clock
         self._apiv3_key = credentials.apiv3_key.encode()
-        self._platform_key = load_public(credentials.platform_public_key_pem)
-        self._platform_key_id = credentials.platform_public_key_id
+        self._platform_key_id = credentials.platform_public_key_id or None
+        self._certificates = credentials.platform_certificates
+        self._opening = asyncio.Lock()
+        self._refreshing = asyncio.Lock()
+        self._refreshed_at = -CERTIFICATE_REFRESH
         self._pay = AsyncWeChatPay(
             wechatpay_type=WeChatPayType.MINIPROG,
             mchid=credentials.mchid,
@@ -106,8 +118,8 @@ class WeChatPayAdapter:
             appid=credentials.appid,
             apiv3_key=credentials.apiv3_key,
             timeout=(timeout, timeout),
-            public_key=credentials.platform_public_key_pem,
-            public_key_id=credentials.platform_public_key_id,
+            public_key=credentials.platform_public_key_pem or None,
+            public_key_id=self._platform_key_id,
         )
         self._pay._core._gate_way = self.api_base  # see the module docstring
 
@@ -137,6 +149,10 @@ class WeChatPayAdapter:
     def notify_url(self, path: str) -> str:
         """The public URL WeChat Pay posts to, for a path of ours: ``notify_url("/api/v1/...")``."""
         return self.notify_base_url + "/" + path.lstrip("/")
+
+    def now(self) -> dt.datetime:
+        """The adapter's clock (the test clock in tests): what "today" is for WeChat Pay."""
+        return self._clock.now()
 
     def default_time_expire(self) -> dt.datetime:
         """Now plus ``wechatpay.order_expire_minutes``: store it and send it on every retry."""
@@ -241,6 +257,34 @@ class WeChatPayAdapter:
         _, body = await self._call(self._pay.query_refund, out_refund_no=out_refund_no)
         return _model(Refund, body)
 
+    async def apply_abnormal_refund(
+        self,
+        *,
+        refund_id: str,
+        out_refund_no: str,
+        to_user: bool,
+        bank_type: str | None = None,
+        bank_account: str | None = None,
+        real_name: str | None = None,
+    ) -> Refund:
+        """发起异常退款 (POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund): an
+        ABNORMAL refund to the payer's bank card (``to_user``; card and name encrypted by
+        wechatpayv3 with the platform key) or to the merchant's own account. PROCESSING again;
+        the result comes by REFUND.* callback or query."""
+        _check(OUT_REFUND_NO, out_refund_no, "out_refund_no")
+        if not re.fullmatch(r"[0-9]{1,32}", refund_id):
+            raise ValueError("refund_id must be WeChat Pay's refund id")
+        _, body = await self._call(
+            self._pay.abnormal_refund,
+            refund_id=refund_id,
+            out_refund_no=out_refund_no,
+            type="USER_BANK_CARD" if to_user else "MERCHANT_BANK_CARD",
+            bank_type=bank_type if to_user else None,
+            bank_account=bank_account if to_user else None,
+            real_name=real_name if to_user else None,
+        )
+        return _model(Refund, body)
+
     # -- bills --
 
     async def trade_bill(self, day: dt.date, bill_type: str = "ALL") -> TradeBill:
@@ -269,20 +313,21 @@ class WeChatPayAdapter:
     # -- callbacks --
 
     def verify_callback(self, headers: Mapping[str, str], body: bytes | str) -> PayNotification:
-        """A WeChat Pay notification, trusted only if its platform signature verifies, its
-        timestamp is within 5 minutes of our clock and its resource decrypts with our APIv3
-        key. Raises a ``CallbackRejected`` (its ``status`` and ``answer()`` are the reply)."""
-        found = {k.lower(): v for k, v in headers.items() if k.lower().startswith("wechatpay-")}
+        """A WeChat Pay notification, trusted only if its platform signature verifies (with the
+        public key or the certificate its ``Wechatpay-Serial`` names), its timestamp is within
+        5 minutes of our clock and its resource decrypts with our APIv3 key. Raises a
+        ``CallbackRejected`` (its ``status`` and ``answer()`` are the reply)."""
+        found = _callback_headers(headers)
         values = [found.get(f"wechatpay-{name}", "") for name in _CALLBACK_HEADERS]
         stamp, nonce, signature, serial = values
         if not all(values):
             raise CallbackSignatureInvalid("缺少微信支付签名头")
         if found.get("wechatpay-signature-type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
             raise CallbackSignatureInvalid("不支持的签名类型")
-        if serial != self._platform_key_id:
-            raise CallbackSignatureInvalid("未知的微信支付公钥")
+        if not self.knows_serial(serial):
+            raise CallbackSignatureInvalid("未知的微信支付公钥或平台证书")
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-        if not self._signed(f"{stamp}\n{nonce}\n{text}\n", signature):
+        if not self._signed(stamp, nonce, signature, serial, text):
             raise CallbackSignatureInvalid()
         if not stamp.isdigit():
             raise CallbackStale("时间戳格式有误")
@@ -296,13 +341,62 @@ class WeChatPayAdapter:
         except ValidationError:
             raise CallbackMalformed() from None
 
-    def _signed(self, message: str, signature: str) -> bool:
-        try:
-            raw = base64.b64decode(signature, validate=True)
-            self._platform_key.verify(raw, message.encode(), padding.PKCS1v15(), hashes.SHA256())
-        except (binascii.Error, ValueError, InvalidSignature):
+    async def verified_callback(
+        self, headers: Mapping[str, str], body: bytes | str
+    ) -> PayNotification:
+        """``verify_callback``, after downloading the platform certificates again if the
+        callback names a certificate serial we have not seen (WeChat Pay rotated them)."""
+        serial = _callback_headers(headers).get("wechatpay-serial", "")
+        if self._certificates and serial and not self.knows_serial(serial):
+            await self.refresh_certificates()
+        return self.verify_callback(headers, body)
+
+    def knows_serial(self, serial: str) -> bool:
+        """The platform public key's id, or the serial of a downloaded certificate."""
+        if self._platform_key_id and serial == self._platform_key_id:
+            return True
+        if not self._certificates or not re.fullmatch(r"[0-9A-Fa-f]{1,64}", serial):
             return False
-        return True
+        number = int(serial, 16)
+        return any(c.serial_number == number for c in self._pay._core._certificates)
+
+    @property
+    def certificate_serials(self) -> list[str]:
+        """The platform certificates in memory (hexadecimal, as ``Wechatpay-Serial``)."""
+        return [format(c.serial_number, "X") for c in self._pay._core._certificates]
+
+    async def refresh_certificates(self) -> None:
+        """GET /v3/certificates again (throttled). A failed download keeps what we had."""
+        if not self._certificates:
+            return
+        async with self._refreshing:
+            if time.monotonic() - self._refreshed_at < CERTIFICATE_REFRESH:
+                return
+            self._refreshed_at = time.monotonic()
+            core = self._pay._core
+            kept = list(core._certificates)
+            try:
+                await self._open()
+                await core._update_certificates()
+            except Exception as e:  # a failed download must not fail the callback: it is retried
+                log.warning("wechatpay certificates not downloaded: %s", type(e).__name__)
+            if not core._certificates:
+                core._certificates.extend(kept)
+            log.info("wechatpay platform certificates: %s", self.certificate_serials)
+
+    def _signed(self, stamp: str, nonce: str, signature: str, serial: str, text: str) -> bool:
+        """wechatpayv3 chooses the public key or the certificate by the serial and verifies."""
+        canonical = {
+            "Wechatpay-Timestamp": stamp,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": serial,
+            "Wechatpay-Signature-Type": SIGNATURE_TYPE,
+        }
+        try:
+            return bool(self._pay._core._verify_signature(canonical, text))
+        except (binascii.Error, ValueError, TypeError):
+            return False
 
     def _decrypt(self, resource: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -320,20 +414,29 @@ class WeChatPayAdapter:
 
     # -- plumbing --
 
+    async def _open(self) -> None:
+        """The httpx client, made once; in certificate mode wechatpayv3 then downloads the
+        platform certificates (hence the lock: concurrent first calls open one client)."""
+        core = self._pay._core
+        if core._client is not None:
+            return
+        async with self._opening:
+            if core._client is None:
+                await core.__aenter__()
+
     async def _call(
         self, method: Callable[..., Awaitable[Result]], *args: Any, **kw: Any
     ) -> Result:
-        core = self._pay._core
-        if core._client is None:
-            # Platform key mode: this only creates the httpx client, without awaiting
-            # anything, so concurrent first calls cannot open two.
-            await core.__aenter__()
         try:
+            await self._open()
             status, body = await method(*args, **kw)
         except httpx.RequestError as e:
             log.warning("wechatpay unreachable: %s", type(e).__name__)
             raise WeChatPayUnavailable("NETWORK_ERROR", "unreachable") from None
         except Exception as e:
+            if str(e).startswith(_LIBRARY_NO_CERTIFICATE):
+                log.error("wechatpay platform certificates could not be downloaded")
+                raise WeChatPayUnavailable("NO_CERTIFICATE", "no platform certificate") from None
             if str(e) != _LIBRARY_BAD_SIGNATURE:
                 raise
             log.error("wechatpay answer failed the platform signature")
@@ -341,6 +444,10 @@ class WeChatPayAdapter:
         if 200 <= status < 300:
             return status, body
         raise _error(status, body)
+
+
+def _callback_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith("wechatpay-")}
 
 
 def _check(pattern: re.Pattern[str], value: str, name: str) -> None:

@@ -28,15 +28,15 @@ _REQUIRED = (
     "merchant_serial_no",
     "merchant_private_key",
     "apiv3_key",
-    "platform_public_key",
-    "platform_public_key_id",
     "notify_base_url",
 )
 
 
 @dataclass(frozen=True)
 class PayCredentials:
-    """What the adapter signs and verifies with. PEM texts: PKCS#8 and SubjectPublicKeyInfo."""
+    """What the adapter signs and verifies with. PEM texts: PKCS#8 and SubjectPublicKeyInfo.
+    The platform public key and its id are empty for a merchant on platform certificates
+    alone; ``platform_certificates`` downloads and trusts those too (both: the switch-over)."""
 
     mchid: str
     appid: str
@@ -45,6 +45,7 @@ class PayCredentials:
     apiv3_key: str
     platform_public_key_pem: str
     platform_public_key_id: str
+    platform_certificates: bool = False
 
     @property
     def merchant_public_key_pem(self) -> str:
@@ -146,8 +147,7 @@ def _configured(pay: WeChatPaySettings) -> PayCredentials:
         raise _bad("merchant_serial_no", "must be the certificate's hexadecimal serial number")
     if len(pay.apiv3_key.encode()) != 32:
         raise _bad("apiv3_key", "must be 32 bytes")
-    if not re.fullmatch(r"PUB_KEY_ID_[0-9A-Za-z]{8,64}", pay.platform_public_key_id):
-        raise _bad("platform_public_key_id", "must look like PUB_KEY_ID_...")
+    _check_platform_modes(pay)
     if not pay.notify_base_url.startswith("https://"):
         raise _bad("notify_base_url", "WeChat Pay posts callbacks to https URLs only")
     try:
@@ -156,10 +156,12 @@ def _configured(pay: WeChatPaySettings) -> PayCredentials:
         )
     except ValueError:
         raise _bad("merchant_private_key", "not a PEM RSA private key") from None
+    platform = ""
     try:
-        platform = public_pem(
-            load_public(_pem("platform_public_key", pay.platform_public_key, "PUBLIC KEY"))
-        )
+        if pay.platform_public_key:
+            platform = public_pem(
+                load_public(_pem("platform_public_key", pay.platform_public_key, "PUBLIC KEY"))
+            )
     except ValueError:
         raise _bad("platform_public_key", "not a PEM RSA public key") from None
     return PayCredentials(
@@ -170,7 +172,21 @@ def _configured(pay: WeChatPaySettings) -> PayCredentials:
         apiv3_key=pay.apiv3_key,
         platform_public_key_pem=platform,
         platform_public_key_id=pay.platform_public_key_id,
+        platform_certificates=pay.platform_certificates,
     )
+
+
+def _check_platform_modes(pay: WeChatPaySettings) -> None:
+    """The public key (with its id), platform certificates, or both while switching over."""
+    pair = ("platform_public_key", "platform_public_key_id")
+    if not pay.platform_certificates or any(getattr(pay, name) for name in pair):
+        for name in pair:
+            if not getattr(pay, name):
+                why = "required with its pair, unless wechatpay.platform_certificates alone"
+                raise _bad(name, why)
+    key_id = pay.platform_public_key_id
+    if key_id and not re.fullmatch(r"PUB_KEY_ID_[0-9A-Za-z]{8,64}", key_id):
+        raise _bad("platform_public_key_id", "must look like PUB_KEY_ID_...")
 
 
 def _pem(name: str, value: str, label: str) -> str:

@@ -79,9 +79,11 @@ class Payer(_Wire):
 
 
 class Transaction(_Wire):
-    """GET /v3/pay/transactions/out-trade-no/{no}, and TRANSACTION.SUCCESS's resource."""
+    """GET /v3/pay/transactions/out-trade-no/{no}, and TRANSACTION.SUCCESS's resource.
+    ``appid`` is optional: the query's documentation marks it 选填 (absent is no mismatch);
+    payer, transaction_id and the rest come only once paid."""
 
-    appid: str
+    appid: str | None = None
     mchid: str
     out_trade_no: str
     trade_state: TradeState
@@ -252,8 +254,10 @@ class ParsedBill(NamedTuple):
 
 
 def parse_trade_bill(text: str) -> ParsedBill:
-    """Rows and summary of a trade bill's text; ValueError if it is not one."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    """Rows and summary of a trade bill's text; ValueError if it is not one. A leading UTF-8
+    byte-order mark (which spreadsheet tools, and WeChat Pay's files, may carry) is no part
+    of the first column's name."""
+    lines = [line for line in text.removeprefix("\ufeff").splitlines() if line.strip()]
     if not lines:
         raise ValueError("empty bill")
     header = _fields(lines[0])

@@ -54,7 +54,7 @@ async def settle(
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_partial_refund_then_the_rest(
-    litigant: Litigant, staff: Staff, emulator: Emulator, services: Services
+    litigant: Litigant, staff: Staff, emulator: Emulator, services: Services, clock: FixedClock
 ) -> None:
     case_id, order, plaintiff, _, clerk = await paid_case(litigant, staff, emulator)
     pid = order["payment_id"]
@@ -84,12 +84,14 @@ async def test_a_partial_refund_then_the_rest(
     assert (too_much.status, too_much.error_code) == (409, "refund_exceeds_paid")
     assert too_much.body["error"]["details"]["refundable_fen"] == FEE_100K - 50_000
 
+    clock.advance(minutes=1)  # WeChat Pay: one refund of an order a minute (issue 13)
     # two refunds race for what is left: one gets it
     rest = {"reason": "other", "amount_fen": FEE_100K - 50_000}
     answers = await asyncio.gather(clerk.refund(pid, rest), clerk.refund(pid, rest))
     assert sorted(a.status for a in answers) == [201, 409]
     (won,) = [a for a in answers if a.status == 201]
     await settle(emulator, services, won.body["id"])
+    clock.advance(minutes=1)  # WeChat Pay: one refund of an order a minute (issue 13)
     paid = (await plaintiff.payment(pid)).body
     assert paid["status"] == "refunded" and paid["refunded_fen"] == FEE_100K
     assert (await clerk.refund(pid, {"reason": "dismissed"})).status == 409
@@ -97,16 +99,18 @@ async def test_a_partial_refund_then_the_rest(
 
 @pytest.mark.gen_test(timeout=120)
 async def test_the_law_computes_the_refund(
-    litigant: Litigant, staff: Staff, emulator: Emulator
+    litigant: Litigant, staff: Staff, emulator: Emulator, clock: FixedClock
 ) -> None:
     _, order, _, _, clerk = await paid_case(litigant, staff, emulator)
     pid = order["payment_id"]
     # claim reduced from 100,000 to 50,000 yuan: 2,300 - (50 + 2.5% of 40,000 = 1,050)
     reduced = await clerk.refund(pid, {"reason": "reduced_claim", "new_amount_fen": 5_000_000})
     assert reduced.status == 201 and reduced.body["amount_fen"] == 125_000, reduced.body
+    clock.advance(minutes=1)  # WeChat Pay: one refund of an order a minute (issue 13)
     # then withdrawn: half of the 1,050 the court still holds goes back
     halved = await clerk.refund(pid, {"reason": "withdrawal"})
     assert halved.status == 201 and halved.body["amount_fen"] == 52_500, halved.body
+    clock.advance(minutes=1)  # WeChat Pay: one refund of an order a minute (issue 13)
     # dismissed: the rest
     rest = await clerk.refund(pid, {"reason": "dismissed"})
     assert rest.status == 201 and rest.body["amount_fen"] == 52_500, rest.body
@@ -166,7 +170,7 @@ async def accepted_other(litigant: Litigant, staff: Staff) -> Any:
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_refund_wechat_pay_closes_can_be_made_again(
-    litigant: Litigant, staff: Staff, emulator: Emulator, services: Services
+    litigant: Litigant, staff: Staff, emulator: Emulator, services: Services, clock: FixedClock
 ) -> None:
     _, order, _, _, clerk = await paid_case(litigant, staff, emulator)
     pid = order["payment_id"]
@@ -174,6 +178,7 @@ async def test_a_refund_wechat_pay_closes_can_be_made_again(
     assert first.status == 201 and first.body["amount_fen"] == FEE_100K
     await settle(emulator, services, first.body["id"], "CLOSED")
     assert (await services.payments.load(pid)).refundable_fen == FEE_100K
+    clock.advance(minutes=1)  # WeChat Pay: one refund of an order a minute (issue 13)
     again = await clerk.refund(pid, {"reason": "dismissed"})
     assert again.status == 201, again.body
 

@@ -73,6 +73,8 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/payments", "post"): PARTIES,
     ("/api/v1/payments/{payment_id}", "get"): SIGNED_IN,
     ("/api/v1/payments/{payment_id}/refunds", "post"): STAFF,
+    # issue 13: abnormal refunds are resolved by clerks and court admins, not judges
+    ("/api/v1/refunds/{refund_id}/resolve", "post"): frozenset({"clerk", "admin"}),
     # authenticated by WeChat Pay's signature, not a token: unsigned, everyone gets 401 FAIL
     ("/api/v1/payments/wechat/notify", "post"): WECHATPAY,
     ("/api/v1/payments/wechat/refund-notify", "post"): WECHATPAY,
@@ -109,6 +111,7 @@ SAMPLE_PARAMS = {
     "doc_id": "0" * 24,
     "hearing_id": "0" * 24,
     "payment_id": "0" * 24,
+    "refund_id": "0" * 24,
     "message_id": "0" * 24,
     "order_id": "0" * 24,
     "path": "js/main.js",

@@ -426,6 +426,7 @@ async def test_refunds_partial_over_and_repeated(
             **{**args, "out_refund_no": "REFUND-2", "total_fen": 9_999, "refund_fen": 1}
         )
     assert wrong_total.value.code == "INVALID_REQUEST"
+    clock.advance(minutes=1)  # WeChat Pay: "同一笔订单多次退款的请求需相隔1分钟" (issue 13)
     rest = await wechatpay.refund(**{**args, "out_refund_no": "REFUND-2", "refund_fen": 7_000})
     assert rest.status == RefundStatus.PROCESSING
     with pytest.raises(WeChatPayError) as nothing_left:
@@ -458,6 +459,7 @@ async def test_a_closed_refund_gives_its_amount_back(
     assert note.event_type == "REFUND.CLOSED" and note.refund().refund_status == RefundStatus.CLOSED
     assert (await wechatpay.query_refund("RC-1")).status == RefundStatus.CLOSED
     assert (await wechatpay.query_order("FEE0000CLOSEDR")).trade_state == TradeState.SUCCESS
+    clock.advance(minutes=1)  # WeChat Pay: "同一笔订单多次退款的请求需相隔1分钟" (issue 13)
     second = await wechatpay.refund(out_refund_no="RC-2", **args)
     assert second.status == RefundStatus.PROCESSING
 
