@@ -205,3 +205,17 @@ async def test_the_sweep_settles_refunds_whose_callback_was_lost(
     clock.advance(minutes=1)
     assert await services.refunds.sweep_processing() == 0  # asked again: PROCESSING there
     assert emulator.pay.refunds.get(PAY_MCHID, raw["out_refund_no"]).status == "PROCESSING"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_reconciliation_does_not_ask_for_bills_older_than_three_months(
+    staff: Staff, emulator: Emulator
+) -> None:
+    """申请交易账单: "此接口仅可下载三个月内的账单" -- we do not ask WeChat Pay for older ones."""
+    admin = await staff("admin", court_id=None)
+    pending = await admin.post(f"{emulator.url}/_emulator/pay/fail-next", {"count": 1})
+    assert pending.body == {"pending": 1}
+    old = await admin.post("/api/v1/admin/reconcile", {"date": "2026-08-22"})  # today 11-23
+    assert (old.status, old.error_code) == (422, "bill_too_old")
+    assert "三个月" in old.body["error"]["message"]
+    assert len(emulator.pay.failures) == 1  # WeChat Pay was not asked

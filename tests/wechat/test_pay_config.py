@@ -164,3 +164,24 @@ def test_config_yaml_holds_no_pay_secrets() -> None:
     for line in section.splitlines():
         if line.strip().startswith(("merchant_private_key", "apiv3_key")):
             assert '""' in line
+
+
+def test_platform_certificates_alone_or_beside_the_public_key(
+    tmp_path: Path, pay_keys: PayKeys
+) -> None:
+    """A merchant on platform certificates needs no public key; one switching over has both;
+    a public key without its id (or the reverse) is refused (issue 13)."""
+    alone = real(
+        tmp_path,
+        pay_keys,
+        platform_public_key="",
+        platform_public_key_id="",
+        platform_certificates="true",
+    )
+    creds = resolve_pay_credentials(alone).credentials
+    assert creds.platform_certificates and not creds.platform_public_key_id
+    both = resolve_pay_credentials(real(tmp_path, pay_keys, platform_certificates="true"))
+    assert both.credentials.platform_certificates and both.credentials.platform_public_key_pem
+    half = real(tmp_path, pay_keys, platform_public_key_id="", platform_certificates="true")
+    with pytest.raises(ConfigError, match=r"wechatpay\.platform_public_key_id: required"):
+        resolve_pay_credentials(half)
