@@ -122,3 +122,21 @@ def encrypt_resource(apiv3_key: str, plaintext: str, associated_data: str) -> di
         "nonce": iv,
         "associated_data": associated_data,
     }
+
+
+def decrypt_field(keys: list[rsa.RSAPrivateKey], ciphertext: str) -> str | None:
+    """A sensitive request field (bank card, name), RSA-OAEP (SHA-1) under the platform public
+    key or a platform certificate, as 敏感信息加密 says; None if no platform key opens it."""
+    try:
+        raw = base64.b64decode(ciphertext, validate=True)
+    except ValueError:
+        return None
+    for key in keys:
+        try:
+            oaep = padding.OAEP(
+                mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+            )
+            return key.decrypt(raw, oaep).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return None

@@ -198,7 +198,13 @@ class RefundBook:
             refund.success_time = self.clock()
         return refund
 
-    def apply_abnormal(self, mchid: str, refund_id: str, body: dict[str, Any]) -> Refund:
+    def apply_abnormal(
+        self,
+        mchid: str,
+        refund_id: str,
+        body: dict[str, Any],
+        decrypt: Callable[[str], str | None],
+    ) -> Refund:
         """POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund: an ABNORMAL
         refund goes to a bank card (the user's or the merchant's), PROCESSING again."""
         refund = next(
@@ -214,6 +220,9 @@ class RefundBook:
             for name in ("bank_type", "bank_account", "real_name"):
                 if not isinstance(body.get(name), str) or not body[name]:
                     raise PayError(400, "PARAM_ERROR", f"退款至用户银行卡时{name}必填")
+            # 该字段需要使用微信支付公钥加密 (or a platform certificate's): plain text is refused
+            if decrypt(body["bank_account"]) is None or decrypt(body["real_name"]) is None:
+                raise PayError(400, "PARAM_ERROR", "敏感字段未使用微信支付公钥或平台证书加密")
         if refund.status != "ABNORMAL":
             raise invalid_request("退款单状态不是退款异常，不能发起异常退款")
         refund.status = "PROCESSING"

@@ -370,7 +370,9 @@ class PayState:
     ) -> tuple[int, Any]:
         """POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund: 200 refund,
         PROCESSING again; 400 not ABNORMAL; 404."""
-        refund = self.refunds.apply_abnormal(merchant.mchid, refund_id, body)
+        keys = [self.notifier.platform_key, *(c.key for c in self.certificates.issued)]
+        decrypt = lambda text: wpc.decrypt_field(keys, text)  # noqa: E731
+        refund = self.refunds.apply_abnormal(merchant.mchid, refund_id, body, decrypt)
         if self.refund_seconds is not None:
             number = refund.out_refund_no
             self.notifier.later(self.refund_seconds, lambda: self._settle_quietly(number))

@@ -134,7 +134,7 @@ export const NOTICE_STATUS = { pending: '待缴费', paid: '已缴费', waived: 
 export const PAYMENT_STATUS = {
   pending: '待支付', paid: '已支付', closed: '已关闭', partially_refunded: '部分退款', refunded: '已全额退款',
 };
-export const REFUND_STATUS = { processing: '退款处理中', succeeded: '已退款', failed: '退款失败' };
+export const REFUND_STATUS = { processing: '退款处理中', succeeded: '已退款', failed: '退款失败', abnormal: '退款异常（待处理）' };
 export const REFUND_REASONS = {
   dismissed: '驳回起诉或不予受理，退还受理费',
   withdrawal: '撤诉，减半收取受理费',

@@ -34,7 +34,6 @@ import json
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -55,6 +54,7 @@ from server.wechat.errors import (
     CallbackUndecryptable,
 )
 from server.wechat.pay_config import PayCredentials
+from server.wechat.pay_keys import SIGNATURE_TYPE, PlatformKeys
 from server.wechat.pay_models import (
     BEIJING,
     PayNotification,
@@ -70,7 +70,6 @@ from server.wechat.pay_models import (
 log = logging.getLogger("microcourt.wechatpay")
 
 CALLBACK_WINDOW = dt.timedelta(minutes=5)
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 # A subset of what WeChat Pay allows ([0-9A-Za-z_-|*]): '|' and '*' would be percent-encoded
 # in the URL path by httpx but signed unencoded by wechatpayv3, and the signature would fail.
 OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_-]{6,32}")
@@ -78,9 +77,6 @@ OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _CALLBACK_HEADERS = ("timestamp", "nonce", "signature", "serial")
 _LIBRARY_BAD_SIGNATURE = "failed to verify the signature"
 _LIBRARY_NO_CERTIFICATE = "No wechatpay platform certificate"
-# a callback with an unknown certificate serial downloads the certificates again, at most this
-# often (seconds): a stream of forged serials must not become a stream of downloads
-CERTIFICATE_REFRESH = 60.0
 
 Result = tuple[int, Any]
 
@@ -105,11 +101,7 @@ class WeChatPayAdapter:
         self.order_expire = dt.timedelta(minutes=order_expire_minutes)
         self._clock = clock
         self._apiv3_key = credentials.apiv3_key.encode()
-        self._platform_key_id = credentials.platform_public_key_id or None
-        self._certificates = credentials.platform_certificates
         self._opening = asyncio.Lock()
-        self._refreshing = asyncio.Lock()
-        self._refreshed_at = -CERTIFICATE_REFRESH
         self._pay = AsyncWeChatPay(
             wechatpay_type=WeChatPayType.MINIPROG,
             mchid=credentials.mchid,
@@ -119,9 +111,15 @@ class WeChatPayAdapter:
             apiv3_key=credentials.apiv3_key,
             timeout=(timeout, timeout),
             public_key=credentials.platform_public_key_pem or None,
-            public_key_id=self._platform_key_id,
+            public_key_id=credentials.platform_public_key_id or None,
         )
         self._pay._core._gate_way = self.api_base  # see the module docstring
+        self._keys = PlatformKeys(
+            self._pay._core,
+            credentials.platform_public_key_id or None,
+            credentials.platform_certificates,
+            clock,
+        )
 
     @classmethod
     def from_settings(
@@ -327,7 +325,7 @@ class WeChatPayAdapter:
         if not self.knows_serial(serial):
             raise CallbackSignatureInvalid("未知的微信支付公钥或平台证书")
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-        if not self._signed(stamp, nonce, signature, serial, text):
+        if not self._keys.signed(stamp, nonce, signature, serial, text):
             raise CallbackSignatureInvalid()
         if not stamp.isdigit():
             raise CallbackStale("时间戳格式有误")
@@ -347,56 +345,19 @@ class WeChatPayAdapter:
         """``verify_callback``, after downloading the platform certificates again if the
         callback names a certificate serial we have not seen (WeChat Pay rotated them)."""
         serial = _callback_headers(headers).get("wechatpay-serial", "")
-        if self._certificates and serial and not self.knows_serial(serial):
+        if self._keys.certificates and serial and not self.knows_serial(serial):
             await self.refresh_certificates()
         return self.verify_callback(headers, body)
 
     def knows_serial(self, serial: str) -> bool:
-        """The platform public key's id, or the serial of a downloaded certificate."""
-        if self._platform_key_id and serial == self._platform_key_id:
-            return True
-        if not self._certificates or not re.fullmatch(r"[0-9A-Fa-f]{1,64}", serial):
-            return False
-        number = int(serial, 16)
-        return any(c.serial_number == number for c in self._pay._core._certificates)
+        return self._keys.knows(serial)
 
     @property
     def certificate_serials(self) -> list[str]:
-        """The platform certificates in memory (hexadecimal, as ``Wechatpay-Serial``)."""
-        return [format(c.serial_number, "X") for c in self._pay._core._certificates]
+        return self._keys.serials
 
     async def refresh_certificates(self) -> None:
-        """GET /v3/certificates again (throttled). A failed download keeps what we had."""
-        if not self._certificates:
-            return
-        async with self._refreshing:
-            if time.monotonic() - self._refreshed_at < CERTIFICATE_REFRESH:
-                return
-            self._refreshed_at = time.monotonic()
-            core = self._pay._core
-            kept = list(core._certificates)
-            try:
-                await self._open()
-                await core._update_certificates()
-            except Exception as e:  # a failed download must not fail the callback: it is retried
-                log.warning("wechatpay certificates not downloaded: %s", type(e).__name__)
-            if not core._certificates:
-                core._certificates.extend(kept)
-            log.info("wechatpay platform certificates: %s", self.certificate_serials)
-
-    def _signed(self, stamp: str, nonce: str, signature: str, serial: str, text: str) -> bool:
-        """wechatpayv3 chooses the public key or the certificate by the serial and verifies."""
-        canonical = {
-            "Wechatpay-Timestamp": stamp,
-            "Wechatpay-Nonce": nonce,
-            "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": serial,
-            "Wechatpay-Signature-Type": SIGNATURE_TYPE,
-        }
-        try:
-            return bool(self._pay._core._verify_signature(canonical, text))
-        except (binascii.Error, ValueError, TypeError):
-            return False
+        await self._keys.refresh(self._open)
 
     def _decrypt(self, resource: dict[str, Any]) -> dict[str, Any]:
         try:

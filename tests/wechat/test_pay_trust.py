@@ -22,6 +22,8 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from miniapp_stubs.emulator import Emulator
+from miniapp_stubs.wechatpay_rules import PayError
+from miniapp_stubs.wechatpay_state import Merchant
 from server.platform.clock import FixedClock
 from server.platform.config import Settings
 from server.wechat.errors import CallbackSignatureInvalid
@@ -38,6 +40,11 @@ def adapter(
     return WeChatPayAdapter.from_settings(
         settings, PayCredentials(**{**creds.__dict__, **kw}), clock, api_base=emulator.url
     )
+
+
+def merchant(emulator: Emulator) -> Merchant:
+    (only,) = emulator.pay.merchants.values()
+    return only
 
 
 @pytest.fixture
@@ -105,6 +112,11 @@ async def test_an_abnormal_refund_keeps_its_money_until_applied_for(
             refund_id=refund.refund_id, out_refund_no="AB-1", to_user=True
         )
     assert no_card.value.code == "PARAM_ERROR"
+    plain = {"out_refund_no": "AB-1", "type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT"}
+    plain |= {"bank_account": "6222020200112233445", "real_name": "张三"}
+    with pytest.raises(PayError) as unencrypted:  # 该字段需要使用微信支付公钥加密
+        emulator.pay.apply_abnormal_refund(merchant(emulator), refund.refund_id, plain)
+    assert unencrypted.value.code == "PARAM_ERROR"
     again = await wechatpay.apply_abnormal_refund(
         refund_id=refund.refund_id,
         out_refund_no="AB-1",
@@ -171,11 +183,11 @@ async def test_callbacks_verify_by_serial_in_either_mode_and_after_rotation(
         assert (await certs_only.verified_callback(rotated.headers, rotated.body)).id
         assert len(certs_only.certificate_serials) == 2  # the old one is still served
         # a forged serial: refused, without another download within the minute
-        downloaded = certs_only._refreshed_at
+        downloaded = certs_only._keys.refreshed_at
         forged = {**rotated.headers, "Wechatpay-Serial": "ABCDEF0123456789"}
         with pytest.raises(CallbackSignatureInvalid):
             await certs_only.verified_callback(forged, rotated.body)
-        assert certs_only._refreshed_at == downloaded
+        assert certs_only._keys.refreshed_at == downloaded
     finally:
         for pay in (both, certs_only, keys_only):
             await pay.aclose()
