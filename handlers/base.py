@@ -153,6 +153,11 @@ def idempotent(fn: Method) -> Method:
         try:
             with commits_with(functools.partial(store.mark, claim)):
                 await fn(self, *args, **kwargs)
+        except APIError as e:
+            # a typed answer other than the database's: the service left nothing done (it
+            # undoes what it began, e.g. an order WeChat Pay refused), so a retry may run
+            await store.release(claim, undone=not isinstance(e, DatabaseUnavailable))
+            raise
         except BaseException:
             await store.release(claim)
             raise

@@ -151,14 +151,17 @@ class IdempotencyStore:
                     {"$set": {"claimed_until": self.clock.now() + CLAIM}},
                 )
 
-    async def release(self, claim: Claim) -> None:
+    async def release(self, claim: Claim, undone: bool = False) -> None:
         """After a failure: free the key unless its work committed (then it stays
-        ``applied``). With the database down, the claim is left to lapse (``CLAIM``)."""
+        ``applied``), or ``undone``: the service answered with a typed error after undoing
+        what it had committed. With the database down, the claim is left to lapse
+        (``CLAIM``)."""
         claim.open = False
         try:
-            await self._delete(claim)
+            await self._delete(claim, undone)
         except PyMongoError as e:
             log.warning("idempotency key %s left to lapse: %s", claim.doc_id, e)
 
-    async def _delete(self, claim: Claim) -> None:
-        await self.keys.delete_one({"_id": claim.doc_id, "token": claim.token, "state": "running"})
+    async def _delete(self, claim: Claim, undone: bool = False) -> None:
+        running = {} if undone else {"state": "running"}
+        await self.keys.delete_one({"_id": claim.doc_id, "token": claim.token, **running})

@@ -73,6 +73,7 @@ async def test_failed_attempt_frees_the_key_even_when_the_release_fails(
     db: Database,
     clock: FixedClock,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     mp = await filer()
     clerk = await staff("clerk")
@@ -83,6 +84,8 @@ async def test_failed_attempt_frees_the_key_even_when_the_release_fails(
     first = await clerk.post(path, {"procedure": "ordinary"}, headers=KEY)
     assert (first.status, first.error_code) == (503, "database_unavailable")
     assert await db["cases"].count_documents({"filing_id": filing["id"]}) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("database unavailable: POST" in m and "AutoReconnect" in m for m in warned)
 
     held = await clerk.post(path, {"procedure": "ordinary"}, headers=KEY)
     assert (held.status, held.error_code) == (409, "idempotency_in_progress")
