@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import OBJECT_ID, APIHandler, api, needs_role
+from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page
 from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
 from server.fees.reconcile import ReconcileIn, ReconcileReport
@@ -11,6 +11,7 @@ from server.identity.users import user_out
 
 class StaffHandler(APIHandler):
     @needs_role(Role.admin)
+    @idempotent
     @api(body=StaffCreate, response=UserOut, status=201)
     async def post(self) -> None:
         """POST /api/v1/admin/staff: create a clerk, judge or admin of one court.

@@ -6,6 +6,7 @@ into pydantic models, and writes every error in the one shape through ``write_er
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import json
@@ -16,10 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 from tornado import web
 
 from models.users import Caller, Role
+from server.platform.db import commits_with
 from server.platform.errors import (
     GENERIC,
     APIError,
@@ -45,6 +52,12 @@ Method = Callable[..., Awaitable[None]]
 OBJECT_ID = r"[0-9a-f]{24}"  # path ids in routes: anything else is the JSON 404
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _DB_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
+
+
+def _busy(e: BaseException) -> bool:
+    """A transaction that kept losing to concurrent writers past its budget
+    (``server.platform.db.CONFLICT_BUDGET``)."""
+    return isinstance(e, PyMongoError) and e.has_error_label("TransientTransactionError")
 
 
 _PROCESS_PREFIX = uuid.uuid4().hex[:16]
@@ -113,7 +126,8 @@ authenticated = needs_role()
 
 
 def idempotent(fn: Method) -> Method:
-    """Honour ``Idempotency-Key``: the first successful answer is stored and replayed.
+    """Honour ``Idempotency-Key``: the work commits with the key's mark, and the first
+    successful answer is stored and replayed (``server.platform.idempotency``).
 
     Goes inside ``@needs_role`` (the key belongs to the signed-in caller). The answer is stored
     before it is sent, so a client that saw it can always get it again.
@@ -127,25 +141,39 @@ def idempotent(fn: Method) -> Method:
             return
         store = self.services.idempotency
         ident = ((await self.authenticate()).id, self.request.method or "", self.request.path, key)
-        stored = await store.begin(*ident, self.request.body)
-        if stored is not None:
+        claim = await store.begin(*ident, self.request.body)
+        if isinstance(claim, StoredAnswer):
             self.set_header("Idempotent-Replayed", "true")
-            self.set_status(stored.status)
-            self.finish(stored.body)
+            self.set_status(claim.status)
+            self.finish(claim.body)
             return
         self._captured = None
         self._capturing = True
+        holding = asyncio.create_task(store.hold(claim))
         try:
-            await fn(self, *args, **kwargs)
+            with commits_with(functools.partial(store.mark, claim)):
+                await fn(self, *args, **kwargs)
+        except APIError as e:
+            # a typed answer other than the database's: the service left nothing done (it
+            # undoes what it began, e.g. an order WeChat Pay refused), so a retry may run
+            await store.release(claim, undone=not isinstance(e, DatabaseUnavailable))
+            raise
         except BaseException:
-            await store.release(*ident)
+            await store.release(claim)
             raise
         finally:
             self._capturing = False
+            holding.cancel()
         if self._captured is not None:
-            await store.finish(*ident, StoredAnswer(*self._captured))
+            try:
+                await store.finish(claim, StoredAnswer(*self._captured))
+            except BaseException:
+                await store.release(claim)  # a key whose work committed stays marked
+                raise
             self.set_status(self._captured[0])
             self.finish(self._captured[1])
+        else:
+            await store.release(claim)
 
     api_meta(wrapper)["idempotent"] = True
     return wrapper
@@ -260,7 +288,15 @@ class APIHandler(web.RequestHandler):
         self.finish(text)
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, _DB_DOWN):
+        if isinstance(e, _DB_DOWN) or _busy(e):
+            # every 503 of the database leaves its cause in the log
+            log.warning(
+                "database unavailable: %s %s: %s: %s",
+                self.request.method,
+                self.request.path,
+                type(e).__name__,
+                e,
+            )
             e = DatabaseUnavailable()
         if isinstance(e, APIError) and not self._finished:
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))

@@ -95,6 +95,7 @@ class HearingsHandler(APIHandler):
 
 class HearingHandler(APIHandler):
     @needs_role(*STAFF)
+    @idempotent
     @api(body=HearingUpdate, response=HearingOut)
     async def patch(self, case_id: str, hearing_id: str) -> None:
         """PATCH /api/v1/cases/{id}/hearings/{hearing_id} {at, room?, duration_minutes?}:

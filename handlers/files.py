@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from handlers.base import OBJECT_ID, APIHandler, api, authenticated
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent
 from models.files import FileOut, FileUploadForm
 from server.files.errors import FileMissing, FileTooLarge, MultipartRequired, TooManyFiles
 from server.files.service import file_out
@@ -33,6 +33,7 @@ class FilesHandler(APIHandler):
     accepts_multipart = True
 
     @authenticated
+    @idempotent
     @api(form=FileUploadForm, response=FileOut, status=201)
     async def post(self) -> None:
         """POST /api/v1/files: upload one PDF, JPEG or PNG (multipart part ``file``).

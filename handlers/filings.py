@@ -14,6 +14,7 @@ READERS = (Role.litigant, Role.lawyer, Role.clerk, Role.judge, Role.admin)
 
 class FilingsHandler(APIHandler):
     @needs_role(*PARTIES)
+    @idempotent
     @api(body=FilingCreate, response=FilingOut, status=201)
     async def post(self) -> None:
         """POST /api/v1/filings: create a draft.

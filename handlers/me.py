@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import APIHandler, api, authenticated, needs_role
+from handlers.base import APIHandler, api, authenticated, idempotent, needs_role
 from models.users import IdentityIn, LawyerIn, Role, UserOut
 from server.identity.users import user_out
 
@@ -31,6 +31,7 @@ class IdentityHandler(APIHandler):
 
 class LawyerHandler(APIHandler):
     @needs_role(Role.litigant, Role.lawyer)
+    @idempotent
     @api(body=LawyerIn, response=UserOut)
     async def post(self) -> None:
         """POST /api/v1/me/lawyer: register a licence and firm for an admin to verify.

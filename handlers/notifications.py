@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import websocket
 
-from handlers.base import OBJECT_ID, APIHandler, api, authenticated
+from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent
 from models.notifications import (
     NotificationOut,
     NotificationPage,
@@ -55,6 +55,7 @@ class NotificationReadHandler(APIHandler):
 
 class SubscriptionsHandler(APIHandler):
     @authenticated
+    @idempotent
     @api(body=SubscriptionsIn, response=SubscriptionsOut)
     async def post(self) -> None:
         """POST /api/v1/me/subscriptions: sends granted by ``wx.requestSubscribeMessage``.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import logging
 import secrets
 import shutil
@@ -31,6 +32,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from server.platform.config import Settings
+from server.platform.mongo import EMBEDDED_MAIN
 from server.wechat.pay_config import PayCredentials
 
 if TYPE_CHECKING:
@@ -68,6 +70,26 @@ def find_command(command: str) -> str:
     return found
 
 
+async def _wait_unlocked(lock: Path, deadline: float) -> None:
+    """Wait until no process holds WiredTiger's lock on the data (the byte-range lock it
+    takes with ``fcntl``): a database killed with its ``serve`` (PR_SET_PDEATHSIG) takes a
+    few seconds to stop, and a second one opened meanwhile fails with ``Device or resource
+    busy``."""
+    if not lock.exists():
+        return
+    while True:
+        with lock.open("rb+") as f:
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+                return  # free (closing the file lets go of our test lock)
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            raise EmbeddedDatabaseError(f"{lock} is still held by another process")
+        log.info("waiting for the database in %s to be released", lock.parent)
+        await asyncio.sleep(0.2)
+
+
 class EmbeddedDatabase:
     def __init__(self, command: str, data_dir: Path, timeout: float = 30.0) -> None:
         self.command = command
@@ -81,12 +103,28 @@ class EmbeddedDatabase:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     async def start(self) -> str:
+        """Start the server on ``data_dir``; one still letting go of it (a ``serve`` killed a
+        moment ago, whose database is stopping) is waited for, not failed on."""
         storage = self.data_dir / "db"
         storage.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            await _wait_unlocked(storage / "WiredTiger.lock", deadline)
+            try:
+                return await self._start(storage)
+            except EmbeddedDatabaseError as e:
+                # taken between our look and its open: look again
+                if "resource busy" not in str(e) or time.monotonic() > deadline:
+                    raise
+
+    async def _start(self, storage: Path) -> str:
         self.port = free_port()
         logfile = (self.data_dir / "secantusd.log").open("ab")
+        command = find_command(self.command)
+        # SecantusDB's own main, with the transaction lifetime its command line fixes at 60 s
+        launch = [sys.executable, "-c", EMBEDDED_MAIN, command]
         argv = [
-            find_command(self.command),
+            *(launch if Path(command).name == "secantusd-py" else [command]),
             "--host",
             "127.0.0.1",
             "--port",

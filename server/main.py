@@ -15,7 +15,7 @@ from server.app import make_app
 from server.platform.clock import SystemClock
 from server.platform.config import Settings
 from server.platform.crypto import resolve_keys
-from server.platform.db import ensure_indexes
+from server.platform.db import close, ensure_indexes
 from server.platform.lease import Lease
 from server.platform.mongo import connect
 from server.platform.periodic import Periodic
@@ -91,7 +91,7 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
     async with AsyncExitStack() as stack:
         uri = await _database_uri(settings, stack)
         client = connect(uri, settings.mongodb.write_concern.concern)
-        stack.push_async_callback(client.close)
+        stack.push_async_callback(close, client)  # promptly, even with the database gone
         db = client[settings.mongodb.database]
         await db.command("ping")
         await ensure_indexes(db)

@@ -12,7 +12,6 @@ closes the sockets of signed-out or expired sessions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ from server.notify.store import InboxStore
 from server.platform.config import NotificationSettings
 from server.platform.db import Database
 from server.platform.errors import Unauthorized
+from server.platform.periodic import cancel
 
 log = logging.getLogger("microcourt.feed")
 
@@ -106,11 +106,7 @@ class FeedHub:
             for socket in list(sockets):
                 socket.close(GOING_AWAY, "server shutting down")
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*(cancel(task) for task in tasks))
         self.ready.clear()
 
     async def _listen(self) -> None:

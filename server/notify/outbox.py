@@ -32,6 +32,7 @@ from server.platform.clock import Clock
 from server.platform.config import NotificationSettings
 from server.platform.db import Database
 from server.platform.lease import Lease
+from server.platform.periodic import cancel
 from server.wechat.miniprogram import WeChatAdapter, WeChatError
 
 log = logging.getLogger("microcourt.outbox")
@@ -183,9 +184,7 @@ class OutboxWorker:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel(task)
         with contextlib.suppress(PyMongoError):
             await self.lease.release()  # the next process need not wait for it to expire
 

@@ -194,6 +194,14 @@ class IdempotencyInProgress(Conflict):
     message = "请求正在处理，请稍后重试"
 
 
+class IdempotencyAnswerLost(Conflict):
+    """The key's work committed but its answer was never stored: the work is not done again,
+    and no answer is invented."""
+
+    code = "idempotency_answer_lost"
+    message = "该请求已处理，但结果未能保存，请刷新后查看"
+
+
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
     message = "数据库暂时不可用，请稍后再试"

@@ -1,37 +1,71 @@
 """Idempotency keys: a retried state change returns the first result instead of acting twice.
 
-The first request with a key claims it (a unique ``_id``); its successful answer is stored and
-replayed for any repeat within 24 hours. A repeat that arrives while the first is still running
-is a 409; a failed first attempt releases the key so that the retry can run.
+The first request with a key claims it (a unique ``_id`` and a token of its own). The work it
+does commits with the key's mark: every transaction of the request (``in_transaction``, and
+the conditional write of ``read_decide_write``) also moves the key, still held by that token,
+to ``applied`` (``server.platform.db.commits_with``). So the work is done at most once per
+key, whatever dies when: a retry finds ``applied`` and never runs the work again, and a claim
+taken over by a retry (the first request still running past ``CLAIM``) makes the first one's
+commit fail instead of doing the work a second time. The successful answer is then stored
+(``done``) and replayed for any repeat within 24 hours; a repeat of a key whose work committed
+but whose answer was never stored (the process died, or the database went away, between the
+two) gets 409 ``idempotency_answer_lost``: the work is done, and no answer is invented.
+
+A repeat that arrives while the first is still running is a 409. The claim is short
+(``CLAIM``) and renewed while its request runs (``hold``), so the claim of a process that died
+or of a request that failed lapses within seconds; a failed first attempt whose work did not
+commit also releases the key at once, and when that release fails too (the database down),
+the claim simply lapses: a retry after the outage waits seconds, not a minute, and whichever
+process it reaches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
+import logging
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.platform.clock import Clock
 from server.platform.db import Database
 from server.platform.errors import (
+    IdempotencyAnswerLost,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
 
+log = logging.getLogger("microcourt.idempotency")
+
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-# A claim not finished within this long (its process died) may be taken over by a retry.
-CLAIM = dt.timedelta(seconds=60)
+#: A claim not renewed within this long (its request failed, its process died) may be taken
+#: over by a retry; taking over is safe, as the first one's work can no longer commit.
+CLAIM = dt.timedelta(seconds=5)
+#: how often a running request renews its claim
+RENEW_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
 class StoredAnswer:
     status: int
     body: str
+
+
+@dataclass
+class Claim:
+    """One request's hold on its key: ``token`` tells its writes from a later taker's."""
+
+    doc_id: str
+    token: str
+    open: bool = True
 
 
 class IdempotencyStore:
@@ -45,54 +79,89 @@ class IdempotencyStore:
 
     async def begin(
         self, user_id: str, method: str, path: str, key: str, body: bytes
-    ) -> StoredAnswer | None:
+    ) -> StoredAnswer | Claim:
         """Claim ``key``; or return the stored answer of the request that claimed it first."""
         if not KEY_PATTERN.fullmatch(key):
             raise InvalidIdempotencyKey()
         fingerprint = hashlib.sha256(body).hexdigest()
-        doc_id = self._id(user_id, method, path, key)
+        claim = Claim(self._id(user_id, method, path, key), secrets.token_hex(8))
         now = self.clock.now()
         try:
             await self.keys.insert_one(
                 {
-                    "_id": doc_id,
+                    "_id": claim.doc_id,
                     "fingerprint": fingerprint,
                     "state": "running",
+                    "token": claim.token,
                     "claimed_until": now + CLAIM,
                     "created_at": now,
                 }
             )
-            return None
+            return claim
         except DuplicateKeyError:
             pass
-        first = await self.keys.find_one({"_id": doc_id})
+        first = await self.keys.find_one({"_id": claim.doc_id})
         if first is not None and first["fingerprint"] != fingerprint:
             raise IdempotencyKeyReused()
         if first is not None and first["state"] == "done":
             return StoredAnswer(first["status"], first["body"])
-        if first is not None and await self._take_over(first, now):
-            return None
+        if first is not None and first["state"] == "applied":
+            raise IdempotencyAnswerLost()
+        if first is not None and await self._take_over(first, claim, now):
+            return claim
         raise IdempotencyInProgress()
 
-    async def _take_over(self, first: dict[str, Any], now: dt.datetime) -> bool:
+    async def _take_over(self, first: dict[str, Any], claim: Claim, now: dt.datetime) -> bool:
         """A claim whose process died (still running past its time) passes to this retry."""
         if first["claimed_until"] > now:
             return False
         taken = await self.keys.update_one(
             {"_id": first["_id"], "state": "running", "claimed_until": first["claimed_until"]},
-            {"$set": {"claimed_until": now + CLAIM}},
+            {"$set": {"claimed_until": now + CLAIM, "token": claim.token}},
         )
         return taken.modified_count == 1
 
-    async def finish(
-        self, user_id: str, method: str, path: str, key: str, answer: StoredAnswer
-    ) -> None:
+    async def mark(self, claim: Claim, session: AsyncClientSession) -> None:
+        """In the work's transaction: the key's work is done (``applied``), if the key is still
+        this request's; otherwise (a retry took it over) the work must not commit."""
+        if not claim.open:
+            return  # a task the request left behind: not its work
+        marked = await self.keys.update_one(
+            {"_id": claim.doc_id, "token": claim.token},
+            {"$set": {"state": "applied"}},
+            session=session,
+        )
+        if marked.matched_count != 1:
+            raise IdempotencyInProgress()
+
+    async def finish(self, claim: Claim, answer: StoredAnswer) -> None:
+        claim.open = False
         await self.keys.update_one(
-            {"_id": self._id(user_id, method, path, key)},
+            {"_id": claim.doc_id, "token": claim.token},
             {"$set": {"state": "done", "status": answer.status, "body": answer.body}},
         )
 
-    async def release(self, user_id: str, method: str, path: str, key: str) -> None:
-        await self.keys.delete_one(
-            {"_id": self._id(user_id, method, path, key), "state": "running"}
-        )
+    async def hold(self, claim: Claim) -> None:
+        """Renew ``claim`` while its request runs (a task, cancelled when it ends)."""
+        while claim.open:
+            await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(PyMongoError):
+                await self.keys.update_one(
+                    {"_id": claim.doc_id, "token": claim.token, "state": "running"},
+                    {"$set": {"claimed_until": self.clock.now() + CLAIM}},
+                )
+
+    async def release(self, claim: Claim, undone: bool = False) -> None:
+        """After a failure: free the key unless its work committed (then it stays
+        ``applied``), or ``undone``: the service answered with a typed error after undoing
+        what it had committed. With the database down, the claim is left to lapse
+        (``CLAIM``)."""
+        claim.open = False
+        try:
+            await self._delete(claim, undone)
+        except PyMongoError as e:
+            log.warning("idempotency key %s left to lapse: %s", claim.doc_id, e)
+
+    async def _delete(self, claim: Claim, undone: bool = False) -> None:
+        running = {} if undone else {"state": "running"}
+        await self.keys.delete_one({"_id": claim.doc_id, "token": claim.token, **running})

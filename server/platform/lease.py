@@ -18,10 +18,14 @@ import contextlib
 import datetime as dt
 import uuid
 
+import pymongo
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.platform.clock import Clock
 from server.platform.db import Database
+
+#: how long giving a lease back may take (it expires by itself anyway)
+RELEASE_SECONDS = 1.0
 
 
 class Lease:
@@ -64,7 +68,11 @@ class Lease:
         """Give the lease back (on shutdown): expired now, if still ours."""
         self.until = None
         past = self.clock.now() - dt.timedelta(seconds=1)
-        with contextlib.suppress(PyMongoError, asyncio.CancelledError):
+        # bounded: on shutdown with the database gone, each release waited for a server (5 s)
+        with (
+            contextlib.suppress(PyMongoError, asyncio.CancelledError),
+            pymongo.timeout(RELEASE_SECONDS),
+        ):
             await self.leases.update_one(
                 {"_id": self.name, "owner": self.owner}, {"$set": {"expires_at": past}}
             )

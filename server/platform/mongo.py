@@ -30,8 +30,11 @@ What SecantusDB does that the rest of the code must not depend on knowing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +43,10 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
+
+from server.platform.db import also_commit, conflicted
 
 Collection = AsyncCollection[dict[str, Any]]
 
@@ -77,6 +82,35 @@ def connect(
     )
 
 
+# ---- the embedded server itself
+
+#: SecantusDB aborts a transaction left idle this long (a process died inside it), at the next
+#: transactional statement any client sends: it has no sweeper of its own, and its command
+#: line fixes the lifetime at 60 s, which kept an API's orphaned transactions holding their
+#: documents (and the plain writes waiting on them) for a minute and more after a kill -9.
+#: Our transactions are short (nothing slow runs inside one), so 15 s of idleness is a dead
+#: process, not a slow one; and a live one aborted so is retried (``in_transaction``).
+TRANSACTION_LIFETIME_SECONDS = 15.0
+
+#: ``python -c EMBEDDED_MAIN <path of secantusd-py> <its arguments>``: the embedded server, as
+#: ``secantusd-py`` runs it, with ``TRANSACTION_LIFETIME_SECONDS`` (the path only names the
+#: process, for whoever looks for it).
+EMBEDDED_MAIN = (
+    "import sys; from server.platform.mongo import run_embedded; sys.exit(run_embedded())"
+)
+
+
+def run_embedded() -> int:
+    """``secantusd-py``'s main, its server made with our transaction lifetime (a constructor
+    argument its command line does not expose)."""
+    from secantus import cli
+
+    made = cli.SecantusDBServer
+    lifetime = TRANSACTION_LIFETIME_SECONDS
+    cli.SecantusDBServer = functools.partial(made, transaction_lifetime_seconds=lifetime)
+    return int(cli.main(sys.argv[2:]))
+
+
 # ---- one document changed, and exactly its new state
 
 
@@ -104,13 +138,20 @@ async def change_one(
             await own.start_transaction()
             try:
                 found = await _update_then_read(collection, query, update, upsert, own)
+                if found is not None:
+                    await also_commit(own, own=True)
                 await own.commit_transaction()
                 return found
             except PyMongoError as e:
                 if own.in_transaction:
                     await own.abort_transaction()
-                if not _conflict(e) or attempt == OWN_ATTEMPTS:
+                if not conflicted(e) or attempt == OWN_ATTEMPTS:
                     raise
+            except BaseException:
+                if own.in_transaction:
+                    with contextlib.suppress(PyMongoError):
+                        await own.abort_transaction()
+                raise
             await asyncio.sleep(random.uniform(0, 0.005 * attempt))
     raise AssertionError("unreachable")
 
@@ -119,11 +160,6 @@ async def change_one(
 #: Not ``with_transaction``: it retries any transient error for two minutes, a database
 #: that is down included, where a request should fail at once (503).
 OWN_ATTEMPTS = 5
-
-
-def _conflict(e: PyMongoError) -> bool:
-    """A write conflict with a concurrent transaction: worth trying again at once."""
-    return e.has_error_label("TransientTransactionError") and not isinstance(e, ConnectionFailure)
 
 
 async def _update_then_read(

@@ -4,12 +4,25 @@ Given a lease, a round runs only in the process that holds it (``server/lease.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from server.platform.lease import Lease
 
 log = logging.getLogger("microcourt.periodic")
+
+
+async def cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end. Cancelled again each second until it does: a
+    cancellation that lands inside a driver call to a database that is down can come back as
+    the driver's own error, which a job's loop takes for a failed round and carries on (the
+    outbox worker kept a shutdown waiting ~280 s so)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 class Periodic:
@@ -33,8 +46,7 @@ class Periodic:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel(task)
         if self.lease is not None:
             await self.lease.release()
 
