@@ -10,6 +10,11 @@ that is enough, and it costs one small write instead of a list of timestamps per
 The cheap path: once a key is over its limit, this process remembers it until the window
 ends and refuses without asking the database again. A limiter made without a database (tests,
 tools) counts in this process alone, in a sliding window.
+
+The upsert is a ``findAndModify``, which SecantusDB runs by scanning the collection (see
+``server.platform.mongo``); here that is cheap, as the TTL index keeps ``rate_limits`` to the
+windows still open, and one round trip beats ``change_one``'s transaction for a counter whose
+exactness under a race matters little (two racing hits may both see the higher count).
 """
 
 from __future__ import annotations
