@@ -136,18 +136,18 @@ def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
     return found | {key: _ratio(results.get(key[4:]), r) for key, r in cases.items()}
 
 
-def scaling(results: dict[str, LoadResult], sizes: list[int]) -> dict[str, float | None]:
-    """p50 latency at the large size over p50 at the small one, per case row."""
+def scaling(lone: dict[str, float], sizes: list[int]) -> dict[str, float | None]:
+    """Each case row's latency alone (median) at the large size over at the small one."""
     if len(sizes) < 2:
         return {}
-    found: dict[str, float | None] = {}
     small, large = (size_label(n) for n in sizes)
-    for kind, names in CASE_ROWS.items():
-        for name, raw in zip(names, ("", "raw_"), strict=True):
-            x, y = (results.get(f"{raw}case_{kind}_{size}") for size in (small, large))
-            ok = x is not None and y is not None and x.ok and y.ok and x.p50_ms > 0
-            found[name] = y.p50_ms / x.p50_ms if ok and x and y else None
-    return found
+    names = [name for pair in CASE_ROWS.values() for name in pair]
+    return {name: _growth(lone, f"{name} {small}", f"{name} {large}") for name in names}
+
+
+def _growth(lone: dict[str, float], small: str, large: str) -> float | None:
+    x, y = lone.get(small), lone.get(large)
+    return y / x if x and y else None
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -178,6 +178,7 @@ FOOTNOTES = (
     "(f) POST /messages / raw: MessageService.create's calls (no content check); GET /messages",
     "    (first 20 of a party's 60) / raw: list_mine's find",
     "(g) orders/s escalated by the server's sweep; p50/p99: wait from release to escalation",
+    "(g2) growth: the p50 of requests alone (median of 5), large size / small, API and raw",
     "(h) GET workorder stats (by assignee) / raw: the same two aggregations",
     "(i) GET fee estimate (no sign-in, no database) / healthz",
     "(j) WeChat Pay callbacks/s / healthz: first = each credits an order; repeat = again",
@@ -190,7 +191,13 @@ FOOTNOTES = (
 )
 
 
-def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
+def table(
+    results: dict[str, LoadResult],
+    header: str,
+    filings: int,
+    cases: list[int],
+    lone: dict[str, float],
+) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
     lines += _rows(FOUNDATION, results, r)
@@ -200,29 +207,25 @@ def table(results: dict[str, LoadResult], header: str, filings: int, cases: list
             rows = [(f"{n} {label}", f"{raw}case_{kind}_{label}", m, None) for n, raw, m in pairs]
             lines += _rows(rows, results, r)
     lines += _rows(MIDDLE, results, r)
-    if queue := queue_growth(results):
-        lines.append(f"p50 latency at {size_label(filings)} pending filings / at 1k:")
+    if queue := queue_growth(lone):
+        lines.append(f"latency alone at {size_label(filings)} pending filings / at 1k (g2):")
         lines += [f"  {name:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for name, v in queue.items()]
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
-        lines.append(f"p50 latency at {big} cases / at {small}:")
-        for name, p50_ratio in scaling(results, cases).items():
+        lines.append(f"latency alone at {big} cases / at {small} (g2):")
+        for name, p50_ratio in scaling(lone, cases).items():
             lines.append(f"  {name:<{LABEL - 2}}{_fmt(p50_ratio, '.2f'):>10}")
     lines += _rows(MESSAGES, results, r)
     lines += [note.replace("{filings}", str(filings)) for note in FOOTNOTES]
     return "\n".join(lines)
 
 
-def queue_growth(results: dict[str, LoadResult]) -> dict[str, float | None]:
-    """p50 of the review queue's first page at the full size over at 1k, API and raw."""
-    found: dict[str, float | None] = {}
-    for name, key in (("GET review queue", "queue"), ("raw queue find", "raw_queue")):
-        small, large = results.get(f"{key}_1k"), results.get(key)
-        if small is None:
-            return {}
-        ok = large is not None and small.ok and large.ok and small.p50_ms > 0
-        found[name] = large.p50_ms / small.p50_ms if ok and large else None
-    return found
+def queue_growth(lone: dict[str, float]) -> dict[str, float | None]:
+    """The review queue's first page alone (median) at the full size over at 1k."""
+    if "GET review queue 1k" not in lone:
+        return {}
+    names = ("GET review queue", "raw queue find")
+    return {name: _growth(lone, f"{name} 1k", name) for name in names}
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ def targets(bench: Bench) -> list[Target]:
     r, filings = ratios(bench.results), size_label(bench.opts.filings)
     small = size_label(bench.opts.cases)
     minutes = (time.monotonic() - bench.began) / 60
-    queue = queue_growth(bench.results).get("GET review queue")
+    queue = queue_growth(bench.lone).get("GET review queue")
     return [
         Target("healthz >= 0.80 of bare Tornado's requests/s", r.get("healthz"), True, 0.8),
         Target("GET /me >= 0.80 of healthz", r.get("me"), True, 0.8),
@@ -286,7 +289,7 @@ def finish(bench: Bench, aborted: str) -> int:
         f"wrk {min(o.threads, o.connections)} threads, {os.cpu_count()} CPUs"
     )
     goals = targets(bench)
-    print("\n" + table(bench.results, header, o.filings, o.case_sizes()))
+    print("\n" + table(bench.results, header, o.filings, o.case_sizes(), bench.lone))
     print("\n".join(t.line() for t in goals))
     print("".join(f"- {note}\n" for note in bench.notes))
     failed = [s for s in bench.stages if not s.ok]
@@ -318,8 +321,9 @@ def payload(bench: Bench, log: dict[str, Any], goals: list[Target], aborted: str
         "results": {k: r.as_json() for k, r in bench.results.items()},
         "ratios": ratios(bench.results),
         "ratio_definitions": RATIO_DEFINITIONS,
-        "case_p50_large_over_small": scaling(bench.results, o.case_sizes()),
-        "review_queue_p50_full_over_1k": queue_growth(bench.results),
+        "case_p50_large_over_small": scaling(bench.lone, o.case_sizes()),
+        "review_queue_p50_full_over_1k": queue_growth(bench.lone),
+        "alone_median_seconds": bench.lone,
         "targets": [{**asdict(t), "met": t.met} for t in goals],
         "minutes": round((time.monotonic() - bench.began) / 60, 1),
         "seeding_and_checks": bench.facts,

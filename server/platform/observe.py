@@ -85,7 +85,8 @@ class AccessBatch:
             self._timer = (loop, loop.call_later(self.SECONDS, self.flush))
 
     def flush(self) -> None:
-        """Log what is gathered (also at exit, so that no request goes unlogged)."""
+        """Log what is gathered (``serve`` also calls it on its way out, so that no request
+        goes unlogged)."""
         if self._timer is not None:
             loop, timeout = self._timer
             self._timer = None
@@ -109,16 +110,25 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         batch: list[tuple[float, dict[str, Any]]] | None = getattr(record, "batch", None)
         if batch is not None:  # the access log: one line per request
-            return "\n".join(self._line(record, at, fields) for at, fields in batch)
+            return self._lines(record, batch)
         entry = self._entry(record, record.created)
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
-    def _line(self, record: logging.LogRecord, at: float, fields: dict[str, Any]) -> str:
-        head = json.dumps(self._entry(record, at), ensure_ascii=False)
-        return f"{head[:-1]}, {json.dumps(fields, ensure_ascii=False, default=str)[1:]}"
+    def _lines(self, record: logging.LogRecord, batch: list[tuple[float, dict[str, Any]]]) -> str:
+        """One JSON line per entry: one ``dumps`` each, the time's seconds formatted once."""
+        base = self._entry(record, record.created)
+        del base["ts"]
+        lines, second, prefix = [], -1, ""
+        for at, fields in batch:
+            if int(at) != second:
+                second = int(at)
+                prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            line = {"ts": f"{prefix}.{int(at % 1 * 1000):03d}Z", **base, **fields}
+            lines.append(json.dumps(line, ensure_ascii=False, default=str))
+        return "\n".join(lines)
 
     @staticmethod
     def _entry(record: logging.LogRecord, at: float) -> dict[str, Any]:
@@ -143,7 +153,6 @@ _listener: logging.handlers.QueueListener | None = None
 
 def _stop_listener() -> None:
     global _listener
-    ACCESS.flush()
     if _listener is not None:
         _listener.stop()
         _listener = None
