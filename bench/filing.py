@@ -15,6 +15,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import raw, seed, shapes
 from bench.raw import Row, pair, wrk
+from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from miniapp_stubs.wire import multipart
 from models.filings import FilingDoc
@@ -102,6 +103,7 @@ def api_filing(api: str, filer: Filer, db: seed.Db) -> tuple[Any, Any]:
 QUEUE_COMMAND = dict(
     find="filings", filter=QUEUE_FILTER, sort=dict(QUEUE_SORT), limit=QUEUE_PAGE + 1
 )
+QUEUE_SMALL = 1000  # the queue is also measured at this many pending (its growth)
 POOLS = ("api warmup", "api measured", "raw warmup", "raw measured")
 
 
@@ -116,11 +118,17 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
     o, cipher = bench.opts, stack.cipher
     with seed.client(stack.db_uri) as mongo:
         db = mongo[DATABASE]
-        with bench.inserting(o.filings, "pending filings with pymongo"):
-            green, sample_id = insert_pending(db, cipher, [str(i) for i in filer_ids], o.filings)
-        bench.fact("pending filings", {"green": green, "sample_id": str(sample_id)})
+        first = min(o.filings, QUEUE_SMALL)
+        filer_names = [str(i) for i in filer_ids]
+        with bench.inserting(first, "pending filings with pymongo"):
+            green, sample_id = insert_pending(db, cipher, filer_names, first)
         with bench.stage(f"sign in a clerk of {shapes.COURT} (inserted, argon2 password)"):
             clerk = seed.staff_login(stack.api, db, shapes.staff_doc(), FILER_BASE - 1)
+        if o.filings > first:  # the queue's growth: its first page at 1k, then at the full size
+            queue_row(bench, stack, clerk, size_label(first))
+            with bench.inserting(o.filings - first, f"more pending filings (to {o.filings})"):
+                green += insert_pending(db, cipher, filer_names, o.filings - first)[0]
+        bench.fact("pending filings", {"green": green, "sample_id": str(sample_id)})
         what = f"sign in {o.filers} filers: identity and one PDF each, via the API"
         with bench.stage(what), ThreadPoolExecutor(8) as threads:
             ns = range(1, o.filers + 1)
@@ -141,9 +149,17 @@ def seed_filings(bench: Bench, stack: Stack, filer_ids: list[ObjectId]) -> Filin
     return Filings(clerk, filers, pools)
 
 
+def queue_row(bench: Bench, stack: Stack, clerk: seed.SignedIn, size: str = "") -> None:
+    """The review queue's pair (with ``size``: its rows named and keyed by it)."""
+    names = ("GET review queue", "raw queue find")
+    if size:
+        names = (f"{names[0]} {size}", f"{names[1]} {size}")
+    key = f"queue_{size}" if size else "queue"
+    pair(bench, Row(names, key, f"{stack.api}{QUEUE_PATH}", clerk.token, queue_page))
+
+
 def load_filings(bench: Bench, stack: Stack, filings: Filings) -> None:
-    url, names = f"{stack.api}{QUEUE_PATH}", ("GET review queue", "raw queue find")
-    pair(bench, Row(names, "queue", url, filings.clerk.token, queue_page))
+    queue_row(bench, stack, filings.clerk)
     (token, api_draft), (_, raw_draft) = (filings.pools[p][0] for p in (POOLS[0], POOLS[2]))
 
     async def raw_call(db: raw.Db) -> None:

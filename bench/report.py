@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import platform
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from bench.raw import LoadResult, wrk_version
 if TYPE_CHECKING:
     from bench.run import Bench
 
-TARGET = 0.70  # GET /me must reach 70 % of /healthz throughput
+RUN_MINUTES = 15  # the default run must fit in this
 OUT = Path(__file__).resolve().parent / "out"
 LABEL = 24
 
@@ -74,18 +75,32 @@ def _ratio(num: LoadResult | None, den: LoadResult | None) -> float | None:
 
 
 # label (None: the result's own name, with its size), result key, footnote mark, and the
-# (numerator, denominator) of the ratio printed on the row; the case rows go after ROWS[:7]
-ROWS: tuple[tuple[str | None, str, str, tuple[str, str] | None], ...] = (
-    ("healthz", "healthz", "", ("healthz", "healthz")),
+# (numerator, denominator) of the ratio printed on the row; the table prints FOUNDATION, the
+# case rows, MIDDLE, the queue's and cases' growth, then MESSAGES
+Rows = tuple[tuple[str | None, str, str, tuple[str, str] | None], ...]
+FOUNDATION: Rows = (
+    ("bare tornado", "bare", " (k)", None),
+    ("healthz", "healthz", "", ("healthz", "bare")),
     ("GET /me", "me", " (a)", ("me", "healthz")),
     ("raw find_one", "raw_find_one", " (b)", ("me", "raw_find_one")),
+    ("GET review queue 1k", "queue_1k", "", None),
+    ("raw queue find 1k", "raw_queue_1k", " (c)", ("queue_1k", "raw_queue_1k")),
     ("GET review queue", "queue", "", None),
     ("raw queue find", "raw_queue", " (c)", ("queue", "raw_queue")),
     ("POST submit", "submit", "", None),
     ("raw submit", "raw_submit", " (d)", ("submit", "raw_submit")),
+)
+MIDDLE: Rows = (
     ("GET fee estimate", "fees", " (i)", ("fees", "healthz")),
+    ("POST subscriptions", "write", " (l)", ("write", "healthz")),
+    ("bare tornado 2p", "bare_2p", " (m)", ("bare_2p", "bare")),
+    ("healthz 2p", "healthz_2p", " (m)", ("healthz_2p", "bare_2p")),
+    ("GET /me 2p", "me_2p", " (m)", ("me_2p", "me")),
+    ("POST subscriptions 2p", "write_2p", " (m)", ("write_2p", "write")),
     ("POST notify first", "notify_first", " (j)", ("notify_first", "healthz")),
     ("POST notify repeat", "notify_repeat", " (j)", ("notify_repeat", "healthz")),
+)
+MESSAGES: Rows = (
     (None, "message_post", "", None),
     (None, "raw_message_post", " (f)", ("message_post", "raw_message_post")),
     (None, "message_list", "", None),
@@ -94,10 +109,10 @@ ROWS: tuple[tuple[str | None, str, str, tuple[str, str] | None], ...] = (
     (None, "stats", "", None),
     (None, "raw_stats", " (h)", ("stats", "raw_stats")),
 )
+ROWS = FOUNDATION + MIDDLE + MESSAGES
 RATIO_OF = {key: ratio for _, key, _, ratio in ROWS if ratio}
 RATIO_DEFINITIONS = {
     **{row: f"{n}_rps / {d}_rps" for row, (n, d) in RATIO_OF.items()},
-    "healthz": "baseline (1.0)",
     "raw_case_*": "case_*_rps / raw_case_*_rps (* = detail|party|clerk _ size)",
 }
 CASE_ROWS = {  # kind -> (API row, raw row); the size is appended
@@ -121,18 +136,18 @@ def ratios(results: dict[str, LoadResult]) -> dict[str, float | None]:
     return found | {key: _ratio(results.get(key[4:]), r) for key, r in cases.items()}
 
 
-def scaling(results: dict[str, LoadResult], sizes: list[int]) -> dict[str, float | None]:
-    """p50 latency at the large size over p50 at the small one, per case row."""
+def scaling(lone: dict[str, float], sizes: list[int]) -> dict[str, float | None]:
+    """Each case row's latency alone (median) at the large size over at the small one."""
     if len(sizes) < 2:
         return {}
-    found: dict[str, float | None] = {}
     small, large = (size_label(n) for n in sizes)
-    for kind, names in CASE_ROWS.items():
-        for name, raw in zip(names, ("", "raw_"), strict=True):
-            x, y = (results.get(f"{raw}case_{kind}_{size}") for size in (small, large))
-            ok = x is not None and y is not None and x.ok and y.ok and x.p50_ms > 0
-            found[name] = y.p50_ms / x.p50_ms if ok and x and y else None
-    return found
+    names = [name for pair in CASE_ROWS.values() for name in pair]
+    return {name: _growth(lone, f"{name} {small}", f"{name} {large}") for name in names}
+
+
+def _growth(lone: dict[str, float], small: str, large: str) -> float | None:
+    x, y = lone.get(small), lone.get(large)
+    return y / x if x and y else None
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -163,38 +178,97 @@ FOOTNOTES = (
     "(f) POST /messages / raw: MessageService.create's calls (no content check); GET /messages",
     "    (first 20 of a party's 60) / raw: list_mine's find",
     "(g) orders/s escalated by the server's sweep; p50/p99: wait from release to escalation",
+    "(g2) growth: the p50 of requests alone (median of 5), large size / small, API and raw",
     "(h) GET workorder stats (by assignee) / raw: the same two aggregations",
     "(i) GET fee estimate (no sign-in, no database) / healthz",
     "(j) WeChat Pay callbacks/s / healthz: first = each credits an order; repeat = again",
+    "(k) a bare Tornado app answering /healthz's JSON (bench/bare.py), as many processes;",
+    "    healthz's ratio is to it",
+    "(l) POST /me/subscriptions (one durable upsert, one read) / healthz",
+    "(m) serve --processes 2 on the same database (its own bare row): bare 2p / bare,",
+    "    healthz 2p / bare 2p, GET /me 2p / GET /me, POST subscriptions 2p / POST subscriptions",
     "raw rows: same database, as many asyncio tasks as wrk connections, same duration",
 )
 
 
-def table(results: dict[str, LoadResult], header: str, filings: int, cases: list[int]) -> str:
+def table(
+    results: dict[str, LoadResult],
+    header: str,
+    filings: int,
+    cases: list[int],
+    lone: dict[str, float],
+) -> str:
     r = ratios(results)
     lines = [header, f"{'':<{LABEL}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>10}"]
-    lines += _rows(ROWS[:7], results, r)
+    lines += _rows(FOUNDATION, results, r)
     for label in map(size_label, cases):
         for kind, names in CASE_ROWS.items():
             pairs = zip(names, ("", "raw_"), ("", " (e)"), strict=True)
             rows = [(f"{n} {label}", f"{raw}case_{kind}_{label}", m, None) for n, raw, m in pairs]
             lines += _rows(rows, results, r)
-    lines += _rows(ROWS[7:10], results, r)
+    lines += _rows(MIDDLE, results, r)
+    if queue := queue_growth(lone):
+        lines.append(f"latency alone at {size_label(filings)} pending filings / at 1k (g2):")
+        lines += [f"  {name:<{LABEL - 2}}{_fmt(v, '.2f'):>10}" for name, v in queue.items()]
     if len(cases) > 1:
         big, small = size_label(cases[1]), size_label(cases[0])
-        lines.append(f"p50 latency at {big} cases / at {small}:")
-        for name, p50_ratio in scaling(results, cases).items():
+        lines.append(f"latency alone at {big} cases / at {small} (g2):")
+        for name, p50_ratio in scaling(lone, cases).items():
             lines.append(f"  {name:<{LABEL - 2}}{_fmt(p50_ratio, '.2f'):>10}")
-    lines += _rows(ROWS[10:], results, r)
+    lines += _rows(MESSAGES, results, r)
     lines += [note.replace("{filings}", str(filings)) for note in FOOTNOTES]
     return "\n".join(lines)
 
 
-def target_line(results: dict[str, LoadResult]) -> tuple[str, bool | None]:
-    if (me := ratios(results)["me"]) is None:
-        return "target GET /me >= 70% of healthz throughput: UNKNOWN (a load failed)", None
-    verdict = f"{'MET' if me >= TARGET else 'MISSED'} ({me:.0%})"
-    return f"target GET /me >= 70% of healthz throughput: {verdict}", me >= TARGET
+def queue_growth(lone: dict[str, float]) -> dict[str, float | None]:
+    """The review queue's first page alone (median) at the full size over at 1k."""
+    if "GET review queue 1k" not in lone:
+        return {}
+    names = ("GET review queue", "raw queue find")
+    return {name: _growth(lone, f"{name} 1k", name) for name in names}
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    value: float | None
+    at_least: bool  # the value must be >= limit (else <=)
+    limit: float
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+    def line(self) -> str:
+        verdict = {True: "MET", False: "MISSED", None: "UNKNOWN (not measured)"}[self.met]
+        shown = "" if self.value is None else f" ({self.value:.2f})"
+        return f"target {self.text}: {verdict}{shown}"
+
+
+def targets(bench: Bench) -> list[Target]:
+    """The issue's targets, each with this run's value (bench/README.md, "Targets")."""
+    r, filings = ratios(bench.results), size_label(bench.opts.filings)
+    small = size_label(bench.opts.cases)
+    minutes = (time.monotonic() - bench.began) / 60
+    queue = queue_growth(bench.lone).get("GET review queue")
+    return [
+        Target("healthz >= 0.80 of bare Tornado's requests/s", r.get("healthz"), True, 0.8),
+        Target("GET /me >= 0.80 of healthz", r.get("me"), True, 0.8),
+        Target("GET /me >= 0.80 of raw find_one", r.get("raw_find_one"), True, 0.8),
+        Target(
+            f"GET case >= 0.80 of raw case detail ({small})",
+            r.get(f"raw_case_detail_{small}"),
+            True,
+            0.8,
+        ),
+        Target(f"review queue p50 at {filings} / at 1k <= 1.25", queue, False, 1.25),
+        Target(
+            "POST /messages >= 0.80 of raw message create", r.get("raw_message_post"), True, 0.8
+        ),
+        Target(f"the whole run <= {RUN_MINUTES} minutes", minutes, False, RUN_MINUTES),
+    ]
 
 
 def finish(bench: Bench, aborted: str) -> int:
@@ -214,8 +288,9 @@ def finish(bench: Bench, aborted: str) -> int:
         f"{o.connections} connections, {o.duration} s per load after {o.warmup} s warm-up, "
         f"wrk {min(o.threads, o.connections)} threads, {os.cpu_count()} CPUs"
     )
-    target, met = target_line(bench.results)
-    print("\n" + table(bench.results, header, o.filings, o.case_sizes()) + "\n" + target)
+    goals = targets(bench)
+    print("\n" + table(bench.results, header, o.filings, o.case_sizes(), bench.lone))
+    print("\n".join(t.line() for t in goals))
     print("".join(f"- {note}\n" for note in bench.notes))
     failed = [s for s in bench.stages if not s.ok]
     print(f"stages: {len(bench.stages) - len(failed)} of {len(bench.stages)} passed")
@@ -223,14 +298,14 @@ def finish(bench: Bench, aborted: str) -> int:
         print(f"FAILED stage: {s.name}: {s.detail}")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(log.levels.items())) or "empty"
     print(f"server log: {counts}; {len(log.problems)} warning/error/4xx/5xx lines -> {problems}")
-    found = json.dumps(payload(bench, log.as_json(), met, aborted), indent=2, ensure_ascii=False)
+    found = json.dumps(payload(bench, log.as_json(), goals, aborted), indent=2, ensure_ascii=False)
     o.json_path.parent.mkdir(parents=True, exist_ok=True)
     o.json_path.write_text(found + "\n", encoding="utf-8")
     print(f"bench: results written to {o.json_path}", flush=True)
     return 1 if failed or aborted else 0
 
 
-def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -> dict[str, Any]:
+def payload(bench: Bench, log: dict[str, Any], goals: list[Target], aborted: str) -> dict[str, Any]:
     o = bench.opts
     return {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -246,8 +321,11 @@ def payload(bench: Bench, log: dict[str, Any], met: bool | None, aborted: str) -
         "results": {k: r.as_json() for k, r in bench.results.items()},
         "ratios": ratios(bench.results),
         "ratio_definitions": RATIO_DEFINITIONS,
-        "case_p50_large_over_small": scaling(bench.results, o.case_sizes()),
-        "target": {"me_over_healthz_at_least": 0.70, "met": met},
+        "case_p50_large_over_small": scaling(bench.lone, o.case_sizes()),
+        "review_queue_p50_full_over_1k": queue_growth(bench.lone),
+        "alone_median_seconds": bench.lone,
+        "targets": [{**asdict(t), "met": t.met} for t in goals],
+        "minutes": round((time.monotonic() - bench.began) / 60, 1),
         "seeding_and_checks": bench.facts,
         "notes": bench.notes,
         "stages": [asdict(s) for s in bench.stages],

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from bson import ObjectId
 
-from bench import raw
+from bench import processes, raw
 from bench.cases import run_cases
 from bench.filing import load_filings, seed_filings
 from bench.messages import run_messages
@@ -34,15 +34,17 @@ SIZES: dict[str, tuple[int, int, str]] = {
     "tokens": (50, 20, "users signed in through the API"),
     "filings": (100_000, 500, "pending filings"),
     "filers": (50, 8, "litigants who submit drafts"),
-    "submit_cap": (800, 100, "submits/s there are drafts for"),
+    "submit_cap": (200, 100, "submits/s there are drafts for"),
     "cases": (10_000, 300, "cases in the database"),
     "pay_cap": (100, 100, "callbacks/s there are orders for"),
     "connections": (64, 8, "wrk connections = driver tasks"),
-    "duration": (10, 1, "seconds per measured load"),
+    "duration": (5, 1, "seconds per measured load"),
     "warmup": (2, 1, "seconds of warm-up before each load"),
-    "open_orders": (100_000, 300, "orders past a deadline to sweep"),
-    "orders": (1_000_000, 1500, "work orders for the statistics"),
+    "open_orders": (2_000, 300, "orders past a deadline to sweep"),
+    "orders": (10_000, 1500, "work orders for the statistics"),
 }
+# the case rows' second size: their growth is the p50 ratio between the two sizes
+CASES_LARGE = (100_000, 600)
 # 1,380,000 + 23,456,789 x 0.9% = 1,591,111.101 fen -> 1,591,111; halved 795,556 fen
 FEE_ESTIMATE = (
     "/api/v1/fees/estimate?kind=property&amount_fen=123456789&procedure=simplified"
@@ -74,12 +76,18 @@ def parse_args(argv: list[str] | None) -> Options:
     for name, (full, smoke, what) in SIZES.items():
         flag = f"--{name}".replace("_", "-")
         p.add_argument(flag, type=int, help=f"{what} ({full}; smoke {smoke})")
-    p.add_argument("--cases-large", type=int, default=0, help="then the case rows at this many")
+    p.add_argument(
+        "--cases-large",
+        type=int,
+        help=f"then the case rows at this many ({CASES_LARGE[0]}; smoke {CASES_LARGE[1]}; 0: no)",
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--only-messages", action="store_true", help="only the message rows")
     p.add_argument("--json", dest="json_path", type=Path, help="results (bench/out/results.json)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     o = p.parse_args(argv, namespace=Options())
+    if o.cases_large is None:
+        o.cases_large = CASES_LARGE[o.smoke]
     for name, default in SIZES.items():
         setattr(o, name, int(getattr(o, name) or default[o.smoke]))
     if o.tokens > o.users or min(getattr(o, k) for k in SIZES) < 1 or o.threads < 1:
@@ -109,6 +117,8 @@ class Bench:
     db_uri: str = ""
     notes: list[str] = field(default_factory=list)  # printed under the table
     facts: dict[str, Any] = field(default_factory=dict)  # seeding and checks, for the JSON
+    began: float = field(default_factory=time.monotonic)  # for the run's time (a target)
+    lone: dict[str, float] = field(default_factory=dict)  # row -> median s of it alone
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -192,13 +202,16 @@ class Bench:
         o = self.opts
         tokens = self.workdir / "tokens.txt"
         tokens.write_text("".join(f"{s.token}\n" for s in signed_in))
-        plain = raw.WrkRun(self.wrk, o.threads, o.connections, o.duration)
-        authed = replace(plain, script=raw.BENCH / "me.lua", script_args=(str(tokens),))
+        plain, authed, post = processes.runs(self, tokens)
         say(f"load: {o.connections} connections, {o.duration} s each after {o.warmup} s warm-up")
+        raw.settle(self, "seeding the users")  # the database quiet again: it shares the CPUs
+        processes.bare_row(self, stack, 1)
         self.record_wrk(plain, "healthz", f"{stack.api}/healthz", "healthz")
         self.record_wrk(authed, "GET /me", f"{stack.api}/api/v1/me", "me")
         self.record_raw("raw find_one", "raw_find_one", raw.find_one_ops(user_ids))
         self.record_wrk(plain, "GET fee estimate", f"{stack.api}{FEE_ESTIMATE}", "fees")
+        self.record_wrk(post, "POST subscriptions", f"{stack.api}{processes.WRITE_PATH}", "write")
+        processes.two_processes(self, stack, tokens)
 
     def record_wrk(self, run: raw.WrkRun, name: str, url: str, key: str, warm: Warm = None) -> None:
         """``run``, after a warm-up: ``warm()``, else ``run`` itself for --warmup s."""

@@ -25,6 +25,7 @@ from server.platform.crypto import FieldCipher
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "microcourt"
 READY = re.compile(r"^microcourt ready: api=(http://\S+) emulator=(http://\S+)$", re.M)
+BARE_READY = re.compile(r"^bare ready: (http://\S+)$", re.M)
 PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
@@ -124,20 +125,48 @@ class Stack:
         }
 
     def start_server(self) -> None:
+        self.api, self.emulator = self.serve("server", 1)
+
+    def serve(self, name: str, processes: int) -> tuple[str, str]:
+        """``microcourt serve --processes N`` on the database, logging to ``{name}.log``:
+        its API and emulator URLs, once ready. Stopped with the stack."""
         serve = ["-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
-        argv = [sys.executable, *serve, "--data-dir", str(self.data_dir)]
-        out, err = self.workdir / "server.stdout", self.workdir / "server.stderr"
+        data_dir = self.workdir / ("server" if name == "server" else name)
+        argv = [sys.executable, *serve, "--data-dir", str(data_dir), "--processes", str(processes)]
+        out, err = self.workdir / f"{name}.stdout", self.workdir / f"{name}.stderr"
+        env = self.server_env() | {"MICROCOURT_SERVER__LOG_FILE": str(self.workdir / f"{name}.log")}
         with out.open("ab") as stdout, err.open("ab") as stderr:
-            self._spawn("server", argv, stdout, stderr, cwd=ROOT, env=self.server_env())
+            self._spawn(name, argv, stdout, stderr, cwd=ROOT, env=env)
 
         def ready() -> tuple[str, str] | None:
             found = READY.search(out.read_text(errors="replace"))
             return (found.group(1), found.group(2)) if found else None
 
         def logs() -> str:
-            return f"{tail(err)}\n    {tail(self.workdir / 'server.log')}"
+            return f"{tail(err)}\n    {tail(self.workdir / f'{name}.log')}"
 
-        self.api, self.emulator = self._await(60, logs, ready)
+        return self._await(60 + 30 * processes, logs, ready)
+
+    def bare(self, processes: int) -> str:
+        """The bare Tornado server (``bench.bare``) on ``processes`` processes: its URL."""
+        out = self.workdir / f"bare{processes}.stdout"
+        argv = [sys.executable, "-m", "bench.bare", "--processes", str(processes)]
+        with out.open("ab") as stdout:
+            self._spawn(f"bare{processes}", argv, stdout, subprocess.STDOUT, cwd=ROOT)
+
+        def ready() -> str | None:
+            found = BARE_READY.search(out.read_text(errors="replace"))
+            return found.group(1) if found else None
+
+        return self._await(30, lambda: tail(out), ready)
+
+    def stop_one(self, name: str) -> None:
+        """Stop the process ``name`` now (the others stay up)."""
+        for i, (found, proc) in enumerate(self.procs):
+            if found == name:
+                del self.procs[i]
+                self.exit_codes[name] = _terminate(name, proc)
+                return
 
     def _spawn(self, name: str, argv: list[str], out: Any, err: Any, **kwargs: Any) -> None:
         """``argv`` in a session of its own, dying with the bench; last in ``procs``."""

@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port, 0 for any free one (server.port)")
     serve.add_argument("--data-dir", type=Path, help="embedded database and dev keys")
     serve.add_argument("--config", type=Path, help="config file (default: config.yaml)")
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port and the database (1); see server/processes.py",
+    )
     rec = sub.add_parser(
         "reconcile",
         help="对账: compare a day's WeChat Pay trade bill with our payments and refunds",
@@ -62,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     from server.main import main as serve
 
     try:
+        if args.processes > 1:
+            from server.processes import supervise
+
+            return asyncio.run(supervise(settings, args.processes))
         asyncio.run(serve(settings))
     except ConfigError as e:
         print(f"microcourt: {e}", file=sys.stderr)

@@ -120,8 +120,12 @@ class CaseViews:
         self.files = files
         self.filings = filings
         limits = settings.cases
-        self.per_user = RateLimiter(limits.lookups_per_user_per_minute, 60)
-        self.per_case = RateLimiter(limits.lookups_per_case_per_hour, 3600)
+        self.per_user = RateLimiter.shared(
+            db, "lookup-user", limits.lookups_per_user_per_minute, 60, cases.clock
+        )
+        self.per_case = RateLimiter.shared(
+            db, "lookup-case", limits.lookups_per_case_per_hour, 3600, cases.clock
+        )
 
     def court_name(self, court_id: str) -> str:
         court = self.settings.court(court_id)
@@ -251,9 +255,9 @@ class CaseViews:
         """The right pair gives the case to anyone who may already see it, and links a party
         whose verified identity matches one of the case's parties; any other pair is the same
         404. Attempts are limited per user and per case number (429)."""
-        self.per_user.hit(str(caller.id))
+        await self.per_user.hit(str(caller.id))
         # per caller and number: strangers guessing cannot lock the real party out
-        self.per_case.hit(f"{caller.id}|{data.case_no}")
+        await self.per_case.hit(f"{caller.id}|{data.case_no}")
         found = await self.cases.with_number(data.case_no)
         code = self.cases.query_code(found) if found else _DUMMY_CODE
         if not hmac.compare_digest(code.encode(), data.query_code.encode()) or found is None:

@@ -102,7 +102,9 @@ class FileService:
         self.settings = settings
         self.users = users
         self.clock = clock
-        self.limiter = RateLimiter(settings.files.uploads_per_minute, 60)
+        self.limiter = RateLimiter.shared(
+            db, "uploads", settings.files.uploads_per_minute, 60, clock
+        )
 
     # ---- writing
 
@@ -125,7 +127,7 @@ class FileService:
         """Store one upload; 429 past the per-user rate, 422 empty, 413 too big, 415 not
         PDF/JPEG/PNG by its bytes."""
         owner_id = str(caller.id)
-        self.limiter.hit(owner_id)
+        await self.limiter.hit(owner_id)
         kind = self._check_upload(data)
         return await self.store(owner_id, data, filename, purpose, kind)
 

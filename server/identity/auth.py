@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -81,8 +82,9 @@ class AuthService:
         self.wechat = wechat
         self.clock = clock
         per_minute = settings.security.login_attempts_per_minute
-        self.login_limiter = RateLimiter(per_minute, 60)
+        self.login_limiter = RateLimiter.shared(db, "login", per_minute, 60, clock)
         self._revoked: dict[str, dt.datetime] = {}
+        self._claims: dict[str, dict[str, Any]] = {}  # token -> claims, once verified
         self._watermark: dt.datetime | None = None
         self._poller: asyncio.Task[None] | None = None
 
@@ -100,7 +102,7 @@ class AuthService:
         return TokenOut(token=self.signer.issue(claims), expires_at=expires, user=user_out(user))
 
     async def wx_login(self, code: str, client_ip: str) -> TokenOut:
-        self.login_limiter.hit(f"wx:{client_ip}")
+        await self.login_limiter.hit(f"wx:{client_ip}")
         try:
             session = await self.wechat.code_to_session(code)
         except WeChatError as e:
@@ -116,8 +118,8 @@ class AuthService:
         return self._issue(user, self.settings.security.token_ttl_seconds)
 
     async def staff_login(self, data: StaffLoginIn, client_ip: str) -> TokenOut:
-        self.login_limiter.hit(f"staff:{client_ip}")
-        self.login_limiter.hit(f"staff-user:{data.username}")
+        await self.login_limiter.hit(f"staff:{client_ip}")
+        await self.login_limiter.hit(f"staff-user:{data.username}")
         raw = await self.users.by_username(data.username)
         stored = raw.get("password_hash") if raw else None
         ok = await self.passwords.verify(stored, data.password)
@@ -130,9 +132,7 @@ class AuthService:
     # ---- checking
 
     async def authenticate(self, token: str) -> Principal:
-        claims = self.signer.verify(token)
-        if claims is None:
-            raise InvalidToken()
+        claims = self._verified(token)
         if int(claims.get("exp", 0)) <= self.clock.now().timestamp():
             raise TokenExpired()
         sid = str(claims.get("sid", ""))
@@ -145,6 +145,19 @@ class AuthService:
         if not user.active:
             raise AccountDisabled()
         return Principal(user=user, sid=sid)
+
+    def _verified(self, token: str) -> dict[str, Any]:
+        """The token's claims; a token seen before skips the HMAC and the JSON decoding (its
+        expiry and revocation are still checked on every request)."""
+        claims = self._claims.get(token)
+        if claims is None:
+            claims = self.signer.verify(token)
+            if claims is None:
+                raise InvalidToken()
+            if len(self._claims) >= 10_000:
+                self._claims.clear()
+            self._claims[token] = claims
+        return claims
 
     async def logout(self, caller: Caller, token: str) -> None:
         """Revoke the session of ``token`` (already authenticated as ``caller``'s)."""

@@ -110,7 +110,9 @@ class MessageService:
         self.files = files
         self.calendars = calendars
         self.wechat = wechat
-        self.limiter = RateLimiter(settings.workorders.messages_per_minute, 60)
+        self.limiter = RateLimiter.shared(
+            orders.db, "messages", settings.workorders.messages_per_minute, 60, orders.clock
+        )
 
     # ---- checks made before anything is written
 
@@ -167,7 +169,7 @@ class MessageService:
     async def create(self, caller: Caller, data: MessageCreate) -> WorkOrderOut:
         """A new message and its work order. 404 a case not yours; 422 bad court, files not
         yours, content flagged; 429 too many messages; 503 content check unavailable."""
-        self.limiter.hit(str(caller.id))
+        await self.limiter.hit(str(caller.id))
         to = await self._where(caller, data)
         files = await self.orders.owned(caller, data.attachments)
         check = await self.check_content(caller, data.content)
@@ -230,7 +232,7 @@ class MessageService:
     async def follow_up(self, caller: Caller, order_id: str, data: ReplyIn) -> WorkOrderOut:
         """The sender writes again: content-checked; an answered order waits for an answer
         again. 404 not yours; 409 closed or thread full; 422 flagged; 429."""
-        self.limiter.hit(str(caller.id))
+        await self.limiter.hit(str(caller.id))
         access = await self.orders.access_workorder(caller, order_id)
         ensure_writable(access.obj, self.settings.workorders.max_thread)
         files = await self.orders.owned(caller, data.attachments)
