@@ -100,6 +100,16 @@ def check_template_data(data: Any) -> dict[str, dict[str, str]]:
     return clean
 
 
+def check_keywords(data: dict[str, Any], keywords: frozenset[str]) -> None:
+    """47003 unless ``data`` gives exactly the template's keywords: a template's keywords are
+    fixed when it is added in the console, each with its type."""
+    for key in sorted(data):
+        if key not in keywords:
+            raise _argument_invalid(f"data.{key}")
+    for key in sorted(keywords - set(data)):
+        raise WeChatError(47003, f"argument invalid! data.{key}.value is empty")
+
+
 def check_send_options(body: dict[str, Any]) -> None:
     """Check the optional fields of subscribeMessage.send: page, miniprogram_state, lang."""
     page = body.get("page")

@@ -30,6 +30,7 @@ from models.workorders import (
 )
 from server.cases.service import CaseService
 from server.files.service import FileService
+from server.identity.errors import IdentityPending
 from server.identity.users import UserService
 from server.platform.calendar import Calendars
 from server.platform.config import CourtSettings, Settings
@@ -131,6 +132,8 @@ class MessageService:
     async def _where(self, caller: Caller, data: MessageCreate) -> Addressee:
         """The court written to, and the case (404 unless the caller is its party or agent)."""
         case = None
+        if data.case_id is not None and caller.identity is None and caller.identity_claim:
+            raise IdentityPending()  # a claim not yet face-verified speaks for no case
         if data.case_id is not None:
             case = (await self.cases.access_case(caller, data.case_id)).obj
         court_id = case.court_id if case else data.court_id

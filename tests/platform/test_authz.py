@@ -33,6 +33,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/auth/logout", "post"): SIGNED_IN,
     ("/api/v1/me", "get"): SIGNED_IN,
     ("/api/v1/me/identity", "put"): PARTIES,
+    ("/api/v1/me/identity/verify", "post"): PARTIES,
     ("/api/v1/me/lawyer", "post"): PARTIES,
     ("/api/v1/admin/staff", "get"): ADMIN,
     ("/api/v1/admin/staff", "post"): ADMIN,
