@@ -464,6 +464,11 @@ class StaffConsole(ApiSession):
         body = {"assignee_id": assignee_id, **({"note": note} if note else {})}
         return await self.post(f"/api/v1/workorders/{order_id}/assign", body)
 
+    async def decide_hold(self, order_id: str, release: bool, note: str | None = None) -> Response:
+        """A supervisor releases held content to the judge, or refuses it."""
+        body: dict[str, Any] = {"release": release, **({"note": note} if note else {})}
+        return await self.post(f"/api/v1/workorders/{order_id}/hold", body)
+
     async def close_workorder(self, order_id: str, note: str | None = None) -> Response:
         return await self.post(
             f"/api/v1/workorders/{order_id}/close", {"note": note} if note else {}

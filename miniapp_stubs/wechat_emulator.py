@@ -265,6 +265,17 @@ class RiskyWordsControl(ControlHandler):
         self.answer(lambda: {"words": self.state.set_risky_words(self.json_body().get("words"))})
 
 
+class ReviewWordsControl(ControlHandler):
+    def get(self) -> None:
+        """GET /_emulator/content/review-words: 200 {words}."""
+        self.send_json({"words": list(self.state.review_words)})
+
+    def post(self) -> None:
+        """POST /_emulator/content/review-words {words}: msgSecCheck v2 answers ``review`` for
+        them; replaces the list; 200 {words}; 400."""
+        self.answer(lambda: {"words": self.state.set_review_words(self.json_body().get("words"))})
+
+
 class ResetControl(ControlHandler):
     def post(self) -> None:
         """POST /_emulator/reset {keep_tokens?}: clears all state; 200 {"ok": true}."""
@@ -303,6 +314,7 @@ def wechat_handlers(state: EmulatorState) -> list[tuple[str, type[JSONHandler], 
         (r"/_emulator/subscribe/quotas", SubscribeQuotasControl),
         (r"/_emulator/subscribe-messages", SubscribeMessagesControl),
         (r"/_emulator/content/risky-words", RiskyWordsControl),
+        (r"/_emulator/content/review-words", ReviewWordsControl),
         (r"/_emulator/reset", ResetControl),
     ]
     return [(pattern, handler, kwargs) for pattern, handler in routes]

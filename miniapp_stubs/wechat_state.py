@@ -32,6 +32,7 @@ CODE_TTL = 300.0  # wx.login and phone codes live 5 minutes
 TOKEN_TTL = 7200
 OLD_TOKEN_GRACE = 300.0  # a superseded access_token keeps working 5 minutes
 SEC_SCENES = frozenset({1, 2, 3, 4})
+RECENT_VISIT_SECONDS = 7200.0
 FAULT_APIS = frozenset(
     {"token", "jscode2session", "subscribe_send", "msg_sec_check", "face_getinfo", "phone_number"}
 )
@@ -71,6 +72,7 @@ class WxUser:
     openid: str
     unionid: str
     session_key: str = ""
+    last_visit: float = 0.0  # the last wx.login: when the user last opened the mini-program
 
 
 @dataclass
@@ -131,7 +133,10 @@ class EmulatorState:
         self.current_tokens: dict[str, str] = {}  # "plain" | "stable" -> latest token
         self.quotas: dict[str, dict[str, int]] = {}  # openid -> template_id -> sends left
         self.messages: list[SentMessage] = []
-        self.risky_words: list[str] = list(DEFAULT_RISKY_WORDS)
+        # v1 always flags its documented test strings as well; v2 documents none, so it
+        # flags only the words set here (and holds the review words for a person to read)
+        self.risky_words: list[str] = []
+        self.review_words: list[str] = []
         self.face = FaceVerifications(clock)
         # the console's templates and the app's pages; a template not registered has its
         # values checked only, and with no pages registered any page is taken
@@ -144,7 +149,8 @@ class EmulatorState:
         for table in (self.users, self.login_codes, self.phone_codes, self.quotas):
             table.clear()
         self.messages.clear()
-        self.risky_words = list(DEFAULT_RISKY_WORDS)
+        self.risky_words = []
+        self.review_words = []
         self.face.reset()
         self.faults.clear()
         if not keep_tokens:
@@ -160,6 +166,7 @@ class EmulatorState:
         if user is None:
             user = self.users[openid] = WxUser(openid, unionid=_random_id(28, "o"))
         user.session_key = base64.b64encode(secrets.token_bytes(16)).decode()
+        user.last_visit = self.clock()
         code = _random_id(32)
         self._prune(self.login_codes)
         self.login_codes[code] = OneTimeCode(openid, self.clock(), user.session_key)
@@ -194,6 +201,12 @@ class EmulatorState:
     def messages_for(self, openid: str | None = None) -> list[dict[str, Any]]:
         """Subscribe messages sent (to ``openid``, or to anyone), oldest first."""
         return [m.as_json() for m in self.messages if openid is None or m.touser == openid]
+
+    def set_review_words(self, words: Any) -> list[str]:
+        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+            raise WeChatError(47001, "data format error: words must be a list of strings")
+        self.review_words = list(words)
+        return list(self.review_words)
 
     def set_risky_words(self, words: Any) -> list[str]:
         if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
@@ -376,19 +389,24 @@ class EmulatorState:
             raise WeChatError(47001, "data format error")
         if len(content.encode()) > SEC_CHECK_V1_MAX_BYTES:
             raise WeChatError(45002, "content size out of limit")
-        if find_risky_word(content, self.risky_words):
+        if find_risky_word(content, [*DEFAULT_RISKY_WORDS, *self.risky_words]):
             raise WeChatError(87014, "risky content")
         return {"errcode": 0, "errmsg": "ok"}
 
     def _check_content_v2(self, body: dict[str, Any], content: str) -> dict[str, Any]:
-        self.user(body.get("openid"))
+        user = self.user(body.get("openid"))
+        # v2's openid must be of a user who opened the mini-program in the last 2 hours
+        if self.clock() - user.last_visit > RECENT_VISIT_SECONDS:
+            raise WeChatError(61010, "code is expired")
         if body.get("scene") not in SEC_SCENES:
             raise WeChatError(40129, "invalid scene")
         if len(content) > SEC_CHECK_V2_MAX_CHARS:
             raise WeChatError(45002, "content size out of limit")
         extras = [body.get(k) for k in ("title", "nickname", "signature")]
         text = "\n".join([content, *(e for e in extras if isinstance(e, str))])
-        verdict = sec_check_verdict(find_risky_word(text, self.risky_words))
+        risky = find_risky_word(text, self.risky_words)
+        review = None if risky else find_risky_word(text, self.review_words)
+        verdict = sec_check_verdict(risky, review)
         return {"errcode": 0, "errmsg": "ok", **verdict, "trace_id": new_rid()}
 
     def phone_number(self, code: Any) -> dict[str, Any]:

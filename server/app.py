@@ -54,6 +54,7 @@ from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import resolve_pay_credentials
 from server.workorders.admin import WorkOrderAdmin
+from server.workorders.hold import ContentHold
 from server.workorders.messages import MessageService
 from server.workorders.service import WorkOrderService
 from server.workorders.stats import WorkOrderStats
@@ -115,6 +116,7 @@ class Services:
     workorder_sweep: EscalationSweep
     workorder_stats: WorkOrderStats
     realname: RealNameService  # real-name claims confirmed by WeChat's face verification
+    workorder_hold: ContentHold  # content held for a supervisor's review
 
 
 class _Base(NamedTuple):
@@ -209,6 +211,7 @@ def build_services(
         **money._asdict(),
         **workorders._asdict(),
         realname=realname,
+        workorder_hold=ContentHold(workorders.workorders),
     )
 
 
