@@ -61,11 +61,15 @@ def insert_pending(
 
 
 def make_filer(api: str, emulator: str, n: int) -> Filer:
-    user = seed.api_login(api, emulator, FILER_BASE + n)
+    user, openid = seed.phone_login(api, emulator, FILER_BASE + n)
     rng = random.Random(n)
     me = shapes.person(rng, number=shapes.id_number(rng, serial=n))
     body = {"name": me.name, "id_number": me.id_number, "phone": me.phone}
-    seed.call(f"{api}/api/v1/me/identity", body, user.token, method="PUT")
+    seed.call(f"{api}/api/v1/me/identity", body, user.token, method="PUT", status=202)
+    # the claim, then the face verification that makes it an identity
+    face = {"openid": openid, "name": me.name, "id_number": me.id_number, "outcome": "pass"}
+    verified = seed.call(f"{emulator}/_emulator/face/verify", face)
+    seed.call(f"{api}/api/v1/me/identity/verify", verified, user.token)
     pdf = shapes.PDF + f"filer {n}".encode()  # sent as wx.uploadFile sends it
     data, kind = multipart({"purpose": "evidence"}, "file", "借条.pdf", pdf, "application/pdf")
     form = {"Content-Type": kind}

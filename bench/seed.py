@@ -85,8 +85,13 @@ def _login(url: str, body: dict[str, Any], n: int) -> SignedIn:
 
 
 def api_login(api: str, emulator: str, n: int) -> SignedIn:
+    return phone_login(api, emulator, n)[0]
+
+
+def phone_login(api: str, emulator: str, n: int) -> tuple[SignedIn, str]:
+    """Signed in, and the phone's openid (what the face-verification control path needs)."""
     phone = call(f"{emulator}/_emulator/wx/login", {})
-    return _login(f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, n)
+    return _login(f"{api}/api/v1/auth/wx-login", {"code": phone["code"]}, n), phone["openid"]
 
 
 def staff_login(api: str, db: Database[dict[str, Any]], doc: dict[str, Any], n: int) -> SignedIn:

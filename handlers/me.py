@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from handlers.base import APIHandler, api, authenticated, idempotent, needs_role
-from models.users import IdentityIn, LawyerIn, Role, UserOut
-from server.identity.users import user_out
+from models.users import (
+    FaceStartOut,
+    FaceVerifyIn,
+    IdentityClaimOut,
+    IdentityIn,
+    IdentityStatus,
+    LawyerIn,
+    Role,
+    UserOut,
+)
+from server.identity.users import identity_out, user_out
 
 
 class MeHandler(APIHandler):
@@ -17,16 +26,39 @@ class MeHandler(APIHandler):
 
 class IdentityHandler(APIHandler):
     @needs_role(Role.litigant, Role.lawyer)
-    @api(body=IdentityIn, response=UserOut)
+    @api(body=IdentityIn, response=IdentityClaimOut, status=202)
     async def put(self) -> None:
-        """PUT /api/v1/me/identity: real-name identity (name + 18-digit ID number).
+        """PUT /api/v1/me/identity: claim a real-name identity (name + 18-digit ID number).
 
-        200 verified (repeating the same identity is harmless); 422 invalid number or name;
-        409 a different identity is already verified, or the number is bound to another account;
-        403 staff.
+        202 pending, with what the page passes to wx.startFacialRecognitionVerify (the claim
+        grants nothing until POST /me/identity/verify); 200 the same identity, already
+        verified (a phone given is updated); 422 invalid number, name or phone code;
+        409 a different identity is already verified; 403 staff.
         """
         data = self.parse_body(IdentityIn)
-        self.write_json(user_out(await self.services.users.set_identity(self.caller, data)))
+        doc = await self.services.realname.claim(self.caller, data)
+        out = identity_out(doc)
+        assert out is not None
+        if doc.identity is not None:
+            self.write_json(IdentityClaimOut(status=IdentityStatus.verified, identity=out))
+            return
+        start = FaceStartOut(name=out.name)
+        self.write_json(IdentityClaimOut(identity=out, face_verify=start), status=202)
+
+
+class IdentityVerifyHandler(APIHandler):
+    @needs_role(Role.litigant, Role.lawyer)
+    @api(body=FaceVerifyIn, response=UserOut)
+    async def post(self) -> None:
+        """POST /api/v1/me/identity/verify: confirm the pending claim with the verify_result
+        of WeChat's face verification.
+
+        200 verified (an ID number verified on another account moves here, both told);
+        422 failed, expired, forged, reused, or for another name or number; 409 nothing
+        pending; 403 staff; 503 WeChat unreachable.
+        """
+        data = self.parse_body(FaceVerifyIn)
+        self.write_json(user_out(await self.services.realname.verify(self.caller, data)))
 
 
 class LawyerHandler(APIHandler):
@@ -45,5 +77,6 @@ class LawyerHandler(APIHandler):
 default_handlers = [
     (r"/api/v1/me", MeHandler),
     (r"/api/v1/me/identity", IdentityHandler),
+    (r"/api/v1/me/identity/verify", IdentityVerifyHandler),
     (r"/api/v1/me/lawyer", LawyerHandler),
 ]

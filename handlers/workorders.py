@@ -8,6 +8,7 @@ from models.users import STAFF_ROLES
 from models.workorders import (
     AssignIn,
     CloseIn,
+    HoldDecisionIn,
     StatsOut,
     StatsQuery,
     WorkOrderOut,
@@ -56,6 +57,18 @@ class WorkOrderCloseHandler(APIHandler):
         self.write_json(await admin.close(self.caller, order_id, data))
 
 
+class WorkOrderHoldHandler(APIHandler):
+    @needs_role(*STAFF)
+    @idempotent
+    @api(body=HoldDecisionIn, response=WorkOrderOut)
+    async def post(self, order_id: str) -> None:
+        """POST /api/v1/workorders/{id}/hold {release, note?}: a supervisor's decision on
+        content WeChat's check held for review: release it to the judge, or refuse it (the
+        sender is told). 200; 403 not a supervisor; 404; 409 nothing held, or closed; 422."""
+        data = self.parse_body(HoldDecisionIn)
+        self.write_json(await self.services.workorder_hold.decide(self.caller, order_id, data))
+
+
 class StatsHandler(APIHandler):
     @needs_role(*STAFF)
     @api(query=StatsQuery, response=StatsOut)
@@ -73,4 +86,5 @@ default_handlers = [
     (r"/api/v1/workorders/stats", StatsHandler),
     (rf"{ORDER}/assign", WorkOrderAssignHandler),
     (rf"{ORDER}/close", WorkOrderCloseHandler),
+    (rf"{ORDER}/hold", WorkOrderHoldHandler),
 ]

@@ -7,6 +7,7 @@ The end-to-end tests and the benchmark drive the backend through this, as a phon
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -188,12 +189,47 @@ class MiniProgram(ApiSession):
         return self._signed_in(await self.post("/api/v1/auth/wx-login", {"code": code}, token=""))
 
     async def verify_identity(
-        self, name: str, id_number: str, phone: str | None = None
+        self, name: str, id_number: str, phone: str | None = None, outcome: str = "pass"
     ) -> Response:
+        """The real-name page: claim (PUT /me/identity, with the getPhoneNumber button's code
+        when a phone is given), then wx.startFacialRecognitionVerify (the emulator plays the
+        face: ``outcome``), then hand its verifyResult in. The first answer that is not
+        202 pending is returned as it came (200 already verified, 4xx)."""
         body: dict[str, Any] = {"name": name, "id_number": id_number}
         if phone:
-            body["phone"] = phone
-        return await self.put("/api/v1/me/identity", body)
+            body["phone_code"] = await self.phone_code(phone)
+        claimed = await self.put("/api/v1/me/identity", body)
+        if claimed.status != 202:
+            return claimed
+        # the page hands WeChat the number as the ID card has it: half-width, upper-case X
+        card_number = unicodedata.normalize("NFKC", id_number).strip().upper()
+        verify_result = await self.face_verify(name, card_number, outcome)
+        return await self.confirm_identity(verify_result)
+
+    async def phone_code(self, phone: str) -> str:
+        """What the getPhoneNumber button gives the page: a code for that number."""
+        res = await self.post(
+            f"{self.emulator_url}/_emulator/wx/phone-code",
+            {"openid": self.openid, "phone": phone},
+            token="",
+        )
+        if res.status != 200:
+            raise RuntimeError(f"emulator phone code failed: {res.status} {res.body}")
+        return str(res.body["code"])
+
+    async def face_verify(self, name: str, id_number: str, outcome: str = "pass") -> str:
+        """wx.startFacialRecognitionVerify({name, idCardNumber}): its res.verifyResult."""
+        res = await self.post(
+            f"{self.emulator_url}/_emulator/face/verify",
+            {"openid": self.openid, "name": name, "id_number": id_number, "outcome": outcome},
+            token="",
+        )
+        if res.status != 200:
+            raise RuntimeError(f"emulator face verify failed: {res.status} {res.body}")
+        return str(res.body["verify_result"])
+
+    async def confirm_identity(self, verify_result: str) -> Response:
+        return await self.post("/api/v1/me/identity/verify", {"verify_result": verify_result})
 
     async def register_lawyer(self, license_no: str, firm: str) -> Response:
         return await self.post("/api/v1/me/lawyer", {"license_no": license_no, "firm": firm})
@@ -432,6 +468,11 @@ class StaffConsole(ApiSession):
     ) -> Response:
         body = {"assignee_id": assignee_id, **({"note": note} if note else {})}
         return await self.post(f"/api/v1/workorders/{order_id}/assign", body)
+
+    async def decide_hold(self, order_id: str, release: bool, note: str | None = None) -> Response:
+        """A supervisor releases held content to the judge, or refuses it."""
+        body: dict[str, Any] = {"release": release, **({"note": note} if note else {})}
+        return await self.post(f"/api/v1/workorders/{order_id}/hold", body)
 
     async def close_workorder(self, order_id: str, note: str | None = None) -> Response:
         return await self.post(

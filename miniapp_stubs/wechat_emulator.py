@@ -60,8 +60,11 @@ class WeChatAPIHandler(JSONHandler):
             payload = {"errcode": exc.errcode, "errmsg": f"{exc.errmsg}, rid: {new_rid()}"}
         self.send_json(payload)
 
-    def authorized_body(self) -> JSONObject:
-        """Check ``?access_token=`` first, as WeChat does, then parse the body."""
+    def authorized_body(self, api: str | None = None) -> JSONObject:
+        """Check ``?access_token=`` first, as WeChat does, then parse the body; an errcode
+        injected for ``api`` answers first."""
+        if api is not None:
+            self.state.take_fault(api)
         self.state.check_token(self.get_query_argument("access_token", None))
         return self.json_body()
 
@@ -119,19 +122,29 @@ class StableTokenHandler(WeChatAPIHandler):
 class SubscribeSendHandler(WeChatAPIHandler):
     def post(self) -> None:
         """POST /cgi-bin/message/subscribe/send: 200 {errcode 0, msgid} or errcode."""
-        self.answer(lambda: self.state.send_subscribe_message(self.authorized_body()))
+        self.answer(
+            lambda: self.state.send_subscribe_message(self.authorized_body("subscribe_send"))
+        )
 
 
 class MsgSecCheckHandler(WeChatAPIHandler):
     def post(self) -> None:
         """POST /wxa/msg_sec_check: 200 {result: {suggest, label}, detail, trace_id} or errcode."""
-        self.answer(lambda: self.state.check_content(self.authorized_body()))
+        self.answer(lambda: self.state.check_content(self.authorized_body("msg_sec_check")))
 
 
 class PhoneNumberHandler(WeChatAPIHandler):
     def post(self) -> None:
         """POST /wxa/business/getuserphonenumber: 200 {phone_info} or errcode."""
-        self.answer(lambda: self.state.phone_number(self.authorized_body().get("code")))
+        self.answer(
+            lambda: self.state.phone_number(self.authorized_body("phone_number").get("code"))
+        )
+
+
+class FaceGetInfoHandler(WeChatAPIHandler):
+    def post(self) -> None:
+        """POST /cityservice/face/identify/getinfo: 200 {identify_ret, openid, ...} or errcode."""
+        self.answer(lambda: self.state.face.get_info(self.authorized_body("face_getinfo")))
 
 
 class ControlHandler(JSONHandler):
@@ -208,6 +221,40 @@ class SubscribeMessagesControl(ControlHandler):
         self.send_json({"messages": self.state.messages_for(openid)})
 
 
+class FaceVerifyControl(ControlHandler):
+    def post(self) -> None:
+        """POST /_emulator/face/verify {openid, name, id_number, outcome}: 200 {verify_result}
+        (what wx.startFacialRecognitionVerify gives the page); 400 bad body; 404 unknown user."""
+        self.answer(self._verify)
+
+    def _verify(self) -> JSONObject:
+        body = self.json_body()
+        openid = self.state.user(self.openid_arg(body), http_status=404).openid
+        return {"verify_result": self.state.face.verify(openid, body)}
+
+
+class TemplatesControl(ControlHandler):
+    def post(self) -> None:
+        """POST /_emulator/subscribe/templates {templates: {id: {keywords, long_term?}},
+        pages?}: the console's templates and the app's pages; 200 {templates, pages}; 400."""
+        self.answer(self._register)
+
+    def _register(self) -> JSONObject:
+        body = self.json_body()
+        return self.state.register_templates(body.get("templates"), body.get("pages"))
+
+
+class FaultsControl(ControlHandler):
+    def post(self) -> None:
+        """POST /_emulator/wx/faults {api, errcodes}: the next calls of that API answer these
+        errcodes; 200 {faults}; 400."""
+        self.answer(self._add)
+
+    def _add(self) -> JSONObject:
+        body = self.json_body()
+        return {"faults": self.state.add_faults(body.get("api"), body.get("errcodes"))}
+
+
 class RiskyWordsControl(ControlHandler):
     def get(self) -> None:
         """GET /_emulator/content/risky-words: 200 {words}."""
@@ -216,6 +263,17 @@ class RiskyWordsControl(ControlHandler):
     def post(self) -> None:
         """POST /_emulator/content/risky-words {words}: replaces the list; 200 {words}; 400."""
         self.answer(lambda: {"words": self.state.set_risky_words(self.json_body().get("words"))})
+
+
+class ReviewWordsControl(ControlHandler):
+    def get(self) -> None:
+        """GET /_emulator/content/review-words: 200 {words}."""
+        self.send_json({"words": list(self.state.review_words)})
+
+    def post(self) -> None:
+        """POST /_emulator/content/review-words {words}: msgSecCheck v2 answers ``review`` for
+        them; replaces the list; 200 {words}; 400."""
+        self.answer(lambda: {"words": self.state.set_review_words(self.json_body().get("words"))})
 
 
 class ResetControl(ControlHandler):
@@ -246,12 +304,17 @@ def wechat_handlers(state: EmulatorState) -> list[tuple[str, type[JSONHandler], 
         (r"/cgi-bin/message/subscribe/send", SubscribeSendHandler),
         (r"/wxa/msg_sec_check", MsgSecCheckHandler),
         (r"/wxa/business/getuserphonenumber", PhoneNumberHandler),
+        (r"/cityservice/face/identify/getinfo", FaceGetInfoHandler),
+        (r"/_emulator/face/verify", FaceVerifyControl),
+        (r"/_emulator/wx/faults", FaultsControl),
+        (r"/_emulator/subscribe/templates", TemplatesControl),
         (r"/_emulator/wx/login", LoginControl),
         (r"/_emulator/wx/phone-code", PhoneCodeControl),
         (r"/_emulator/subscribe/accept", SubscribeAcceptControl),
         (r"/_emulator/subscribe/quotas", SubscribeQuotasControl),
         (r"/_emulator/subscribe-messages", SubscribeMessagesControl),
         (r"/_emulator/content/risky-words", RiskyWordsControl),
+        (r"/_emulator/content/review-words", ReviewWordsControl),
         (r"/_emulator/reset", ResetControl),
     ]
     return [(pattern, handler, kwargs) for pattern, handler in routes]

@@ -32,6 +32,7 @@ SEC_CHECK_V2_MAX_CHARS = 2500
 SEC_CHECK_V1_MAX_BYTES = 500 * 1024
 PASS_LABEL = 100
 RISKY_LABEL = 20006  # 违法犯罪
+REVIEW_LABEL = 21000  # 其他
 # WeChat's documented msgSecCheck test strings are always flagged, as on the real platform.
 DEFAULT_RISKY_WORDS = (
     "特3456书yuuo莞6543李zxcz蒜7782法fgnv级",
@@ -100,6 +101,16 @@ def check_template_data(data: Any) -> dict[str, dict[str, str]]:
     return clean
 
 
+def check_keywords(data: dict[str, Any], keywords: frozenset[str]) -> None:
+    """47003 unless ``data`` gives exactly the template's keywords: a template's keywords are
+    fixed when it is added in the console, each with its type."""
+    for key in sorted(data):
+        if key not in keywords:
+            raise _argument_invalid(f"data.{key}")
+    for key in sorted(keywords - set(data)):
+        raise WeChatError(47003, f"argument invalid! data.{key}.value is empty")
+
+
 def check_send_options(body: dict[str, Any]) -> None:
     """Check the optional fields of subscribeMessage.send: page, miniprogram_state, lang."""
     page = body.get("page")
@@ -122,12 +133,18 @@ def find_risky_word(content: str, words: list[str]) -> str | None:
     return None
 
 
-def sec_check_verdict(word: str | None) -> dict[str, Any]:
-    """``result`` and ``detail`` of a msgSecCheck v2 answer, given the risky word found."""
-    suggest, label = ("risky", RISKY_LABEL) if word else ("pass", PASS_LABEL)
-    model = {"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}
-    detail: list[dict[str, Any]] = [{**model, "prob": 90 if word else 0}]
+def sec_check_verdict(word: str | None, review: str | None = None) -> dict[str, Any]:
+    """``result`` and ``detail`` of a msgSecCheck v2 answer, given the risky word found (or,
+    failing one, a word that needs a person to read it: ``suggest`` review)."""
     if word:
-        keyword = {"strategy": "keyword", "errcode": 0, "suggest": "risky", "label": RISKY_LABEL}
-        detail.append({**keyword, "level": 20, "keyword": word})
+        suggest, label, found = "risky", RISKY_LABEL, word
+    elif review:
+        suggest, label, found = "review", REVIEW_LABEL, review
+    else:
+        suggest, label, found = "pass", PASS_LABEL, None
+    model = {"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}
+    detail: list[dict[str, Any]] = [{**model, "prob": 90 if word else (60 if review else 0)}]
+    if found:
+        keyword = {"strategy": "keyword", "errcode": 0, "suggest": suggest, "label": label}
+        detail.append({**keyword, "level": 20 if word else 10, "keyword": found})
     return {"result": {"suggest": suggest, "label": label}, "detail": detail}

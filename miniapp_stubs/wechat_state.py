@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from miniapp_stubs.wechat_face import FaceVerifications
 from miniapp_stubs.wechat_rules import (
     DEFAULT_RISKY_WORDS,
     SEC_CHECK_V1_MAX_BYTES,
     SEC_CHECK_V2_MAX_CHARS,
     WeChatError,
+    check_keywords,
     check_send_options,
     check_template_data,
     find_risky_word,
@@ -30,6 +32,16 @@ CODE_TTL = 300.0  # wx.login and phone codes live 5 minutes
 TOKEN_TTL = 7200
 OLD_TOKEN_GRACE = 300.0  # a superseded access_token keeps working 5 minutes
 SEC_SCENES = frozenset({1, 2, 3, 4})
+RECENT_VISIT_SECONDS = 7200.0
+FAULT_APIS = frozenset(
+    {"token", "jscode2session", "subscribe_send", "msg_sec_check", "face_getinfo", "phone_number"}
+)
+FAULT_MESSAGES = {
+    40001: "invalid credential, access_token is invalid or not latest",
+    42001: "access_token expired",
+    40164: "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist",
+    45009: "reach max api daily quota limit",
+}
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
@@ -60,6 +72,7 @@ class WxUser:
     openid: str
     unionid: str
     session_key: str = ""
+    last_visit: float = 0.0  # the last wx.login: when the user last opened the mini-program
 
 
 @dataclass
@@ -97,6 +110,15 @@ class SentMessage:
         }
 
 
+@dataclass(frozen=True)
+class TemplateSpec:
+    """A template as added in the mini-program's console: its fixed keywords, and whether it
+    is a long-term (长期订阅) one, open to government and public-service mini-programs."""
+
+    keywords: frozenset[str]
+    long_term: bool = False
+
+
 class EmulatorState:
     """All state of one emulator instance; nothing is shared between instances."""
 
@@ -111,14 +133,26 @@ class EmulatorState:
         self.current_tokens: dict[str, str] = {}  # "plain" | "stable" -> latest token
         self.quotas: dict[str, dict[str, int]] = {}  # openid -> template_id -> sends left
         self.messages: list[SentMessage] = []
-        self.risky_words: list[str] = list(DEFAULT_RISKY_WORDS)
+        # v1 always flags its documented test strings as well; v2 documents none, so it
+        # flags only the words set here (and holds the review words for a person to read)
+        self.risky_words: list[str] = []
+        self.review_words: list[str] = []
+        self.face = FaceVerifications(clock)
+        # the console's templates and the app's pages; a template not registered has its
+        # values checked only, and with no pages registered any page is taken
+        self.templates: dict[str, TemplateSpec] = {}
+        self.pages: frozenset[str] = frozenset()
+        self.faults: dict[str, list[int]] = {}  # api -> errcodes its next calls answer
 
     def reset(self, keep_tokens: bool = False) -> None:
         """Forget users, codes, quotas, messages and risky words (and tokens unless kept)."""
         for table in (self.users, self.login_codes, self.phone_codes, self.quotas):
             table.clear()
         self.messages.clear()
-        self.risky_words = list(DEFAULT_RISKY_WORDS)
+        self.risky_words = []
+        self.review_words = []
+        self.face.reset()
+        self.faults.clear()
         if not keep_tokens:
             self.tokens.clear()
             self.current_tokens.clear()
@@ -132,6 +166,7 @@ class EmulatorState:
         if user is None:
             user = self.users[openid] = WxUser(openid, unionid=_random_id(28, "o"))
         user.session_key = base64.b64encode(secrets.token_bytes(16)).decode()
+        user.last_visit = self.clock()
         code = _random_id(32)
         self._prune(self.login_codes)
         self.login_codes[code] = OneTimeCode(openid, self.clock(), user.session_key)
@@ -167,11 +202,51 @@ class EmulatorState:
         """Subscribe messages sent (to ``openid``, or to anyone), oldest first."""
         return [m.as_json() for m in self.messages if openid is None or m.touser == openid]
 
+    def set_review_words(self, words: Any) -> list[str]:
+        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+            raise WeChatError(47001, "data format error: words must be a list of strings")
+        self.review_words = list(words)
+        return list(self.review_words)
+
     def set_risky_words(self, words: Any) -> list[str]:
         if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
             raise WeChatError(47001, "data format error: words must be a list of strings")
         self.risky_words = list(words)
         return list(self.risky_words)
+
+    def register_templates(self, templates: Any, pages: Any = None) -> dict[str, Any]:
+        """The console's side: ``templates`` {template_id: {keywords, long_term?}}; ``pages``
+        the app's page paths (kept by reset, as the console keeps them)."""
+        if not isinstance(templates, dict):
+            raise WeChatError(47001, "data format error: templates must be an object")
+        for template_id, spec in templates.items():
+            keywords = spec.get("keywords") if isinstance(spec, dict) else None
+            if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+                raise WeChatError(47001, f"data format error: {template_id}.keywords")
+            long_term = spec.get("long_term") is True
+            self.templates[template_id] = TemplateSpec(frozenset(keywords), long_term)
+        if pages is not None:
+            if not isinstance(pages, list) or not all(isinstance(p, str) for p in pages):
+                raise WeChatError(47001, "data format error: pages must be a list of strings")
+            self.pages = frozenset(pages)
+        return {"templates": sorted(self.templates), "pages": sorted(self.pages)}
+
+    def add_faults(self, api: Any, errcodes: Any) -> dict[str, list[int]]:
+        """Make the next calls of ``api`` (one of FAULT_APIS) answer these errcodes, in order:
+        40001/42001 (token refused), 40164 (IP not whitelisted), 45009 (daily quota) ..."""
+        if api not in FAULT_APIS:
+            raise WeChatError(47001, f"data format error: api must be one of {sorted(FAULT_APIS)}")
+        if not isinstance(errcodes, list) or not all(isinstance(c, int) for c in errcodes):
+            raise WeChatError(47001, "data format error: errcodes must be a list of integers")
+        self.faults.setdefault(api, []).extend(errcodes)
+        return {k: list(v) for k, v in self.faults.items()}
+
+    def take_fault(self, api: str) -> None:
+        """Answer the next injected errcode of ``api``, if any."""
+        queued = self.faults.get(api)
+        if queued:
+            errcode = queued.pop(0)
+            raise WeChatError(errcode, FAULT_MESSAGES.get(errcode, "injected"))
 
     def user(self, openid: Any, http_status: int = 400) -> WxUser:
         user = self.users.get(openid) if isinstance(openid, str) else None
@@ -194,7 +269,8 @@ class EmulatorState:
     def code_to_session(
         self, appid: str | None, secret: str | None, js_code: str | None, grant_type: str | None
     ) -> dict[str, Any]:
-        """GET /sns/jscode2session."""
+        """GET /sns/jscode2session: appid and secret, no access token."""
+        self.take_fault("jscode2session")
         self.check_app(appid, secret)
         if grant_type != "authorization_code":
             raise WeChatError(40002, "invalid grant_type")
@@ -236,6 +312,7 @@ class EmulatorState:
         force_refresh: bool = False,
     ) -> dict[str, Any]:
         """GET /cgi-bin/token (``stable=False``) and POST /cgi-bin/stable_token."""
+        self.take_fault("token")
         if grant_type != "client_credential":
             raise WeChatError(40002, "invalid grant_type")
         self.check_app(appid, secret)
@@ -271,11 +348,16 @@ class EmulatorState:
         if not isinstance(template_id, str) or not template_id:
             raise WeChatError(40037, "invalid template_id")
         data = check_template_data(body.get("data"))
+        spec = self.templates.get(template_id)
+        if spec is not None:
+            check_keywords(data, spec.keywords)
         check_send_options(body)
+        self._check_page(body.get("page"))
         user_quotas = self.quotas.get(touser, {})
         if user_quotas.get(template_id, 0) <= 0:
             raise WeChatError(43101, "user refuse to accept the msg")
-        user_quotas[template_id] -= 1
+        if spec is None or not spec.long_term:  # a long-term acceptance is never used up
+            user_quotas[template_id] -= 1
         message = SentMessage(
             msgid=len(self.messages) + 1,
             touser=touser,
@@ -289,6 +371,12 @@ class EmulatorState:
         self.messages.append(message)
         return {"errcode": 0, "errmsg": "ok", "msgid": message.msgid}
 
+    def _check_page(self, page: Any) -> None:
+        """41030: the page must be one of the released app's pages (query string allowed)."""
+        known = not self.pages or not isinstance(page, str) or not page
+        if not known and page.split("?", 1)[0] not in self.pages:
+            raise WeChatError(41030, "invalid page")
+
     def check_content(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /wxa/msg_sec_check: version 2 when ``version == 2``, else the legacy v1."""
         content = body.get("content")
@@ -301,19 +389,24 @@ class EmulatorState:
             raise WeChatError(47001, "data format error")
         if len(content.encode()) > SEC_CHECK_V1_MAX_BYTES:
             raise WeChatError(45002, "content size out of limit")
-        if find_risky_word(content, self.risky_words):
+        if find_risky_word(content, [*DEFAULT_RISKY_WORDS, *self.risky_words]):
             raise WeChatError(87014, "risky content")
         return {"errcode": 0, "errmsg": "ok"}
 
     def _check_content_v2(self, body: dict[str, Any], content: str) -> dict[str, Any]:
-        self.user(body.get("openid"))
+        user = self.user(body.get("openid"))
+        # v2's openid must be of a user who opened the mini-program in the last 2 hours
+        if self.clock() - user.last_visit > RECENT_VISIT_SECONDS:
+            raise WeChatError(61010, "code is expired")
         if body.get("scene") not in SEC_SCENES:
             raise WeChatError(40129, "invalid scene")
         if len(content) > SEC_CHECK_V2_MAX_CHARS:
             raise WeChatError(45002, "content size out of limit")
         extras = [body.get(k) for k in ("title", "nickname", "signature")]
         text = "\n".join([content, *(e for e in extras if isinstance(e, str))])
-        verdict = sec_check_verdict(find_risky_word(text, self.risky_words))
+        risky = find_risky_word(text, self.risky_words)
+        review = None if risky else find_risky_word(text, self.review_words)
+        verdict = sec_check_verdict(risky, review)
         return {"errcode": 0, "errmsg": "ok", **verdict, "trace_id": new_rid()}
 
     def phone_number(self, code: Any) -> dict[str, Any]:

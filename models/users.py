@@ -58,10 +58,29 @@ class StaffLoginIn(InputModel):
     password: str = Field(min_length=1, max_length=128)
 
 
+class IdentityStatus(StrEnum):
+    pending = "pending"  # claimed, awaiting WeChat's face verification: grants nothing
+    verified = "verified"
+
+
 class IdentityIn(InputModel):
     name: PersonName
     id_number: str = Field(min_length=1, max_length=32)
-    phone: Phone | None = None
+    phone: Phone | None = Field(None, description="typed by the user: recorded unverified")
+    phone_code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="the getPhoneNumber button's code: the number WeChat gives is verified",
+    )
+
+
+class FaceVerifyIn(InputModel):
+    verify_result: str = Field(
+        min_length=1,
+        max_length=512,
+        description="res.verifyResult of wx.startFacialRecognitionVerify",
+    )
 
 
 class LawyerIn(InputModel):
@@ -110,8 +129,22 @@ class IdentityDoc(BaseModel):
     id_hash: str
     id_masked: str
     phone: str | None = None
+    phone_verified: bool = False
     verifier: str
     verified_at: dt.datetime
+
+
+class IdentityClaimDoc(BaseModel):
+    """A real-name identity claimed but not yet confirmed by face verification."""
+
+    name: str
+    id_cipher: bytes
+    id_hash: str
+    id_masked: str
+    phone: str | None = None
+    phone_verified: bool = False
+    claimed_at: dt.datetime
+    expires_at: dt.datetime
 
 
 class LawyerDoc(BaseModel):
@@ -138,6 +171,7 @@ class UserDoc(BaseModel):
     supervisor: bool = False
     division_head: bool = False
     identity: IdentityDoc | None = None
+    identity_claim: IdentityClaimDoc | None = None
     lawyer: LawyerDoc | None = None
     created_at: dt.datetime
 
@@ -161,10 +195,32 @@ Caller: TypeAlias = UserDoc
 
 
 class IdentityOut(OutputModel):
+    status: IdentityStatus = IdentityStatus.verified
     name: str
     id_number_masked: str = Field(examples=["110***********1234"])
     phone_masked: str | None = Field(None, examples=["138****5678"])
-    verified_at: dt.datetime
+    phone_verified: bool = False
+    verified_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = Field(
+        None, description="pending only: face verification must pass before this"
+    )
+
+
+class FaceStartOut(OutputModel):
+    """What the page passes to wx.startFacialRecognitionVerify."""
+
+    api: str = "wx.startFacialRecognitionVerify"
+    name: str
+    check_alive_type: int = Field(2, description="WeChat's liveness check: 2 read digits aloud")
+
+
+class IdentityClaimOut(OutputModel):
+    """PUT /me/identity's 202: the claim, and what the page needs to start verification."""
+
+    status: IdentityStatus = IdentityStatus.pending
+    identity: IdentityOut
+    face_verify: FaceStartOut | None = None
+    verify_path: str = "/api/v1/me/identity/verify"
 
 
 class LawyerOut(OutputModel):

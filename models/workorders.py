@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
     model_validator,
@@ -127,6 +128,13 @@ class CloseIn(InputModel):
     note: Note | None = Field(None, description="办结说明")
 
 
+class HoldDecisionIn(InputModel):
+    """A supervisor's decision on content WeChat's check held for a person to read."""
+
+    release: StrictBool = Field(description="true: on to the judge; false: refused")
+    note: Note | None = Field(None, description="why refused (told to the sender)")
+
+
 class MessageQuery(PageQuery):
     status: WorkOrderStatus | None = None
 
@@ -164,6 +172,18 @@ class ThreadEntry(BaseModel):
     content: str
     attachments: list[str] = Field(default_factory=list)
     at: dt.datetime
+    held: bool = False  # a follow-up held for content review: staff other than supervisors
+    # do not see it until a supervisor releases it
+
+
+class Held(BaseModel):
+    """Content held for a supervisor (msgSecCheck v2 said ``review``, or could not judge)."""
+
+    reason: str  # "content_review" or "no_recent_visit"
+    since: dt.datetime
+    routed: bool  # False: a new message, kept from its judge (``route``) until released
+    route: str | None = None
+    case_staff_ids: list[str] = Field(default_factory=list)
 
 
 class Step(BaseModel):
@@ -225,6 +245,7 @@ class WorkOrderDoc(BaseModel):
     closed_on_time: bool | None = None
     rating: Rating | None = None
     rating_score: int | None = None
+    held: Held | None = None
     version: int = 1
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -283,6 +304,9 @@ class WorkOrderSummary(OutputModel):
 
 
 class WorkOrderOut(WorkOrderSummary):
+    held: str | None = Field(
+        None, description="held for a supervisor's content review: why (else null)"
+    )
     content: str
     attachments: list[str]
     thread: list[ThreadEntryOut]

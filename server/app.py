@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -35,6 +36,8 @@ from server.files.service import FileService
 from server.filing.filings import FilingService
 from server.filing.review import ReviewService
 from server.identity.auth import AuthService
+from server.identity.face import WeChatFaceVerifier
+from server.identity.realname import RealNameService
 from server.identity.users import UserService
 from server.notify.feed import FeedHub
 from server.notify.inbox import NotificationService
@@ -51,6 +54,7 @@ from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import resolve_pay_credentials
 from server.workorders.admin import WorkOrderAdmin
+from server.workorders.hold import ContentHold
 from server.workorders.messages import MessageService
 from server.workorders.service import WorkOrderService
 from server.workorders.stats import WorkOrderStats
@@ -111,6 +115,8 @@ class Services:
     workorder_admin: WorkOrderAdmin
     workorder_sweep: EscalationSweep
     workorder_stats: WorkOrderStats
+    realname: RealNameService  # real-name claims confirmed by WeChat's face verification
+    workorder_hold: ContentHold  # content held for a supervisor's review
 
 
 class _Base(NamedTuple):
@@ -191,6 +197,7 @@ def build_services(
     cases, fees, *_ = court
     money = _money(base, wechatpay, users, cases, fees, notifications)
     workorders = _workorders(base, wechat, users, files, notifications, cases)
+    realname = _realname(base, users, notifications, wechat)
     return Services(
         settings=settings,
         db=db,
@@ -203,7 +210,17 @@ def build_services(
         **court._asdict(),
         **money._asdict(),
         **workorders._asdict(),
+        realname=realname,
+        workorder_hold=ContentHold(workorders.workorders),
     )
+
+
+def _realname(
+    base: _Base, users: UserService, notifications: NotificationService, wechat: WeChatAdapter
+) -> RealNameService:
+    max_age = dt.timedelta(seconds=base.settings.security.face_result_max_age_seconds)
+    verifier = WeChatFaceVerifier(wechat, max_age)
+    return RealNameService(base.db, users, verifier, notifications, wechat)
 
 
 def _wechat_adapter(settings: Settings) -> WeChatAdapter:

@@ -117,6 +117,15 @@ def emulator(
         return await start_emulator(settings.wechat.appid, EMULATOR_SECRET, pay=options)
 
     emu: Emulator = io_loop.run_sync(start)
+    # face verifications carry the time they passed, which the server checks on its clock
+    emu.state.face.clock = lambda: clock.now().timestamp()
+    # the console's templates, each with the fixed keywords config maps (47003 otherwise)
+    emu.state.register_templates(
+        {
+            t.template_id: {"keywords": list(t.fields), "long_term": t.long_term}
+            for t in settings.notifications.templates.values()
+        }
+    )
     merchant = load_private(pay_keys.merchant)
     emu.pay.add_merchant(
         PAY_MCHID, settings.wechatpay.appid, public_pem(merchant), PAY_SERIAL, PAY_APIV3_KEY

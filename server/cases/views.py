@@ -37,7 +37,7 @@ from server.fees.notices import FeeNoticeService
 from server.files.service import FileService
 from server.filing.filings import FilingService
 from server.filing.parties import party_out
-from server.identity.errors import NoCourt
+from server.identity.errors import IdentityPending, NoCourt
 from server.identity.users import UserService
 from server.platform.access import Access
 from server.platform.calendar import Calendars
@@ -263,6 +263,8 @@ class CaseViews:
         if not hmac.compare_digest(code.encode(), data.query_code.encode()) or found is None:
             raise lookup_failed()
         case, viewer = found, case_standing(caller, found)
+        if viewer is None and caller.identity is None and caller.identity_claim is not None:
+            raise IdentityPending()  # the right pair, but only a verified identity links
         if viewer is None:
             case = await self.cases.link_party(caller, case) or _refuse()
             viewer = Viewer.party

@@ -38,8 +38,7 @@ from server.filing.errors import (
 )
 from server.filing.parties import Problem, completeness, party_doc, party_out, problem
 from server.filing.store import FilingStore, decision_update, submit_update
-from server.identity.errors import IdentityRequired
-from server.identity.users import UserService
+from server.identity.users import UserService, identity_missing
 from server.platform.access import Access
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
@@ -360,7 +359,7 @@ class FilingService:
         if doc.filer_id != str(caller.id):
             raise FilingNotFound()
         if caller.identity is None:
-            raise IdentityRequired()
+            raise identity_missing(caller)
         if doc.status not in EDITABLE:
             raise FilingNotEditable("立案申请已提交，不能重复提交")
         problems = self.completeness(caller, doc)

@@ -118,3 +118,45 @@ class UsernameTaken(Conflict):
 class InvalidAssignee(ValidationFailed):
     code = "invalid_assignee"
     message = "承办人员有误"
+
+
+class IdentityPending(IdentityRequired):
+    """A claimed identity that face verification has not confirmed grants nothing."""
+
+    code = "identity_pending"
+    message = "实名信息尚未通过人脸核身，请先完成核身"
+
+
+class IdentityNotPending(Conflict):
+    code = "identity_not_pending"
+    message = "没有待核身的实名信息，请先填写姓名和身份证号"
+
+
+class FaceVerificationFailed(ValidationFailed):
+    code = "face_verification_failed"
+    message = "人脸核身未通过"
+
+
+class FaceVerificationExpired(ValidationFailed):
+    code = "face_verification_expired"
+    message = "人脸核身已过期，请重新核身"
+
+
+class FaceVerificationForged(ValidationFailed):
+    code = "face_verification_invalid"
+    message = "人脸核身结果无效"
+
+
+class FaceVerificationReused(ValidationFailed):
+    code = "face_verification_reused"
+    message = "该人脸核身结果已使用，请重新核身"
+
+
+class FaceVerificationMismatch(ValidationFailed):
+    code = "face_verification_mismatch"
+    message = "人脸核身的姓名或身份证号与所填不一致"
+
+
+class InvalidPhoneCode(ValidationFailed):
+    code = "invalid_phone_code"
+    message = "手机号授权已失效，请重新授权"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-COLLECTIONS = ("users", "revocations")
+COLLECTIONS = ("users", "revocations", "face_results")
 
 INDEXES: dict[str, list[IndexModel]] = {
     # Uniqueness of optional fields by sparse indexes, not partial ones (a partial index whose
@@ -31,6 +31,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("court_id", ASCENDING), ("division_head", ASCENDING), ("active", ASCENDING)],
             name="division_heads",
         ),
+    ],
+    # FaceResultStore: _id is the result's digest (uniqueness for free); kept a year
+    "face_results": [
+        IndexModel([("at", ASCENDING)], name="expire", expireAfterSeconds=366 * 86400)
     ],
     "revocations": [
         IndexModel([("revoked_at", ASCENDING)], name="by_revoked_at"),

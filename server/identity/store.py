@@ -10,6 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from server.platform.db import Database
 from server.platform.mongo import change_one
@@ -46,9 +47,15 @@ class UserStore:
 
     # ---- writing
 
-    async def change(self, user_id: ObjectId, query: Raw, update: Raw) -> Raw | None:
+    async def change(
+        self,
+        user_id: ObjectId,
+        query: Raw,
+        update: Raw,
+        session: AsyncClientSession | None = None,
+    ) -> Raw | None:
         """Apply ``update`` if the account still matches ``query``; the account after, or None."""
-        return await change_one(self.users, {"_id": user_id, **query}, update)
+        return await change_one(self.users, {"_id": user_id, **query}, update, session=session)
 
     async def upsert_by_openid(self, openid: str, update: Raw) -> Raw:
         raw = await change_one(self.users, {"openid": openid}, update, upsert=True)
@@ -59,6 +66,24 @@ class UserStore:
         result = await self.users.insert_one(doc)
         inserted: ObjectId = result.inserted_id
         return inserted
+
+    async def holder_of(
+        self, id_hash: str, session: AsyncClientSession | None = None
+    ) -> Raw | None:
+        """The account whose verified identity has this ID-number hash, if any."""
+        return await self.users.find_one({"identity.id_hash": id_hash}, {"_id": 1}, session=session)
+
+    async def release_identity(
+        self, user_id: ObjectId, id_hash: str, session: AsyncClientSession
+    ) -> Raw | None:
+        """Take the verified identity ``id_hash`` off ``user_id`` (it moves to another
+        account); the account after, or None when it no longer held it."""
+        return await change_one(
+            self.users,
+            {"_id": user_id, "identity.id_hash": id_hash},
+            {"$unset": {"identity": ""}},
+            session=session,
+        )
 
     # ---- many accounts
 
@@ -120,6 +145,25 @@ class UserStore:
         if after is not None:
             filt["_id"] = {"$gt": after}
         return await self.users.find(filt).sort("_id", 1).limit(limit + 1).to_list()
+
+
+class FaceResultStore:
+    """The ``face_results`` collection: each face verification's result once used, by its
+    SHA-256, so that a result confirms one claim and never a second."""
+
+    def __init__(self, db: Database) -> None:
+        self.results = db["face_results"]
+
+    async def used(self, digest: str) -> bool:
+        return await self.results.find_one({"_id": digest}, {"_id": 1}) is not None
+
+    async def consume(self, digest: str, user_id: str, at: dt.datetime) -> bool:
+        """Mark the result used; False when it already was."""
+        try:
+            await self.results.insert_one({"_id": digest, "user_id": user_id, "at": at})
+        except DuplicateKeyError:
+            return False
+        return True
 
 
 class RevocationStore:

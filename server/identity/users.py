@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -17,8 +17,8 @@ from models.users import (
     Caller,
     ColleagueOut,
     ColleagueQuery,
-    IdentityIn,
     IdentityOut,
+    IdentityStatus,
     LawyerDecisionIn,
     LawyerIn,
     LawyerOut,
@@ -31,11 +31,8 @@ from models.users import (
     UserOut,
 )
 from server.identity.errors import (
-    IdentityAlreadyVerified,
-    IdentityInUse,
-    IdentityMismatch,
+    IdentityPending,
     IdentityRequired,
-    InvalidIdNumber,
     InvalidStaffRole,
     LawyerAlreadyDecided,
     LawyerAlreadyVerified,
@@ -43,12 +40,10 @@ from server.identity.errors import (
     NoCourt,
     OtherCourt,
     ReasonRequired,
-    StaffNoIdentity,
     StaffNotLawyer,
     UsernameTaken,
     UserNotFound,
 )
-from server.identity.idnumber import id_number_problem, mask_id_number, normalize_id_number
 from server.identity.store import UserStore
 from server.platform.audit import AuditLog
 from server.platform.clock import Clock
@@ -61,25 +56,29 @@ from server.platform.paging import decode_cursor, encode_cursor, object_id
 log = logging.getLogger("microcourt.users")
 
 
-class IdentityVerifier(Protocol):
-    """Checks a name against an ID number; the court plugs in its real-name service here."""
-
-    name: str
-
-    async def verify(self, name: str, id_number: str) -> bool: ...
-
-
-class ChecksumVerifier:
-    """The default: the number's own checks (format, date of birth, GB 11643 check digit)."""
-
-    name = "checksum"
-
-    async def verify(self, name: str, id_number: str) -> bool:
-        return True
+def identity_missing(caller: Caller) -> IdentityRequired:
+    """The 403 for a caller without a verified identity: a pending claim says so."""
+    return IdentityPending() if caller.identity_claim is not None else IdentityRequired()
 
 
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:]
+
+
+def identity_out(doc: UserDoc) -> IdentityOut | None:
+    """The verified identity or, failing that, the pending claim (``status`` says which)."""
+    held = doc.identity or doc.identity_claim
+    if held is None:
+        return None
+    return IdentityOut(
+        status=IdentityStatus.verified if doc.identity else IdentityStatus.pending,
+        name=held.name,
+        id_number_masked=held.id_masked,
+        phone_masked=mask_phone(held.phone) if held.phone else None,
+        phone_verified=held.phone_verified,
+        verified_at=doc.identity.verified_at if doc.identity else None,
+        expires_at=None if doc.identity else getattr(held, "expires_at", None),
+    )
 
 
 def user_out(doc: UserDoc) -> UserOut:
@@ -92,14 +91,7 @@ def user_out(doc: UserDoc) -> UserOut:
         court_id=doc.court_id,
         supervisor=doc.supervisor,
         division_head=doc.division_head,
-        identity=IdentityOut(
-            name=identity.name,
-            id_number_masked=identity.id_masked,
-            phone_masked=mask_phone(identity.phone) if identity.phone else None,
-            verified_at=identity.verified_at,
-        )
-        if identity
-        else None,
+        identity=identity_out(doc),
         lawyer=LawyerOut(**doc.lawyer.model_dump()) if doc.lawyer else None,
         created_at=doc.created_at,
     )
@@ -145,7 +137,6 @@ class UserService:
         cipher: FieldCipher,
         passwords: Passwords,
         clock: Clock,
-        verifier: IdentityVerifier | None = None,
     ) -> None:
         self.store = UserStore(db)
         self.audit = AuditLog(db, clock)
@@ -153,7 +144,6 @@ class UserService:
         self.cipher = cipher
         self.passwords = passwords
         self.clock = clock
-        self.verifier: IdentityVerifier = verifier or ChecksumVerifier()
         self._cache: dict[str, tuple[float, UserDoc]] = {}
         self._cache_ttl = settings.security.user_cache_seconds
 
@@ -230,55 +220,13 @@ class UserService:
         self.forget(str(raw["_id"]))
         return UserDoc.model_validate(raw)
 
-    # ---- identity
-
-    async def set_identity(self, caller: Caller, data: IdentityIn) -> UserDoc:
-        if caller.is_staff:
-            raise StaffNoIdentity()
-        number = normalize_id_number(data.id_number)
-        problem = id_number_problem(number, self.clock.now().date())
-        if problem:
-            raise InvalidIdNumber(problem, details=[{"loc": ["id_number"], "msg": problem}])
-        id_hash = self.cipher.keyed_hash(number)
-        if caller.identity is not None:
-            if caller.identity.id_hash == id_hash and caller.identity.name == data.name:
-                return await self._set_phone(caller, data.phone)
-            raise IdentityAlreadyVerified()
-        if not await self.verifier.verify(data.name, number):
-            raise IdentityMismatch()
-        identity = {
-            "name": data.name,
-            "id_cipher": self.cipher.encrypt(number, b"id_number"),
-            "id_hash": id_hash,
-            "id_masked": mask_id_number(number),
-            "phone": data.phone,
-            "verifier": self.verifier.name,
-            "verified_at": self.clock.now(),
-        }
-        try:
-            doc = await self._update(
-                caller.id, {"identity": None}, {"$set": {"identity": identity}}
-            )
-        except DuplicateKeyError:
-            raise IdentityInUse() from None
-        if doc is None:
-            raise IdentityAlreadyVerified()
-        return doc
-
-    async def _set_phone(self, caller: Caller, phone: str | None) -> UserDoc:
-        if phone is None or (caller.identity and caller.identity.phone == phone):
-            return caller
-        doc = await self._update(caller.id, {}, {"$set": {"identity.phone": phone}})
-        assert doc is not None
-        return doc
-
     # ---- lawyers
 
     async def apply_lawyer(self, caller: Caller, data: LawyerIn) -> UserDoc:
         if caller.is_staff:
             raise StaffNotLawyer()
         if caller.identity is None:
-            raise IdentityRequired()
+            raise identity_missing(caller)
         if caller.lawyer and caller.lawyer.status == LawyerStatus.verified:
             raise LawyerAlreadyVerified()
         lawyer = {

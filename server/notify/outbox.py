@@ -65,6 +65,7 @@ class OutboxWorker:
         self.owner = self.lease.owner
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.long_term = frozenset(t.template_id for t in config.templates.values() if t.long_term)
 
     # ---- one round
 
@@ -128,6 +129,9 @@ class OutboxWorker:
         await self._finish(item, OutboxStatus.sent, msgid=result.get("msgid"))
 
     async def _take_quota(self, item: dict[str, Any]) -> bool:
+        if item["template_id"] in self.long_term:
+            # accepted once, sent every time: nothing is taken, so nothing is given back
+            return await self.subscriptions.accepted(item["user_id"], item["template_id"])
         if not await self.subscriptions.take(item["user_id"], item["template_id"]):
             return False
         await self.outbox.quota_taken(item["_id"], self.owner)

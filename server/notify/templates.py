@@ -14,13 +14,16 @@ from server.platform.config import PushTemplate
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _NON_CJK = re.compile(r"[^\u3400-\u9fff]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_NON_ASCII_VISIBLE = re.compile(r"[^\x21-\x7e]")
 _STRICT: dict[str, re.Pattern[str]] = {
     "number": re.compile(r"[-+]?\d{1,32}(\.\d+)?"),
     "letter": re.compile(r"[A-Za-z]{1,32}"),
     "symbol": re.compile(r"[^\w\s\u3400-\u9fff]{1,5}"),
     "amount": re.compile(r"[¥￥$]?\d{1,10}(\.\d{1,2})?元?"),
     "phone_number": re.compile(r"[\d+\-() ]{1,17}"),
+    # WeChat: at most 32 letters, digits and symbols. A value with Chinese in it (a 案号 such
+    # as （2026）京0105民初1号) is refused, not stripped to what fits: a case number with its
+    # characters gone names another case. Map such values to a thing keyword instead.
+    "character_string": re.compile(r"[\x21-\x7e]{1,32}"),
 }
 
 
@@ -65,7 +68,7 @@ _FORMATTERS: dict[str, Callable[[Any], str]] = {
     "time": _time,
     "date": _date,
     "phrase": lambda v: _NON_CJK.sub("", str(v))[:5],
-    "character_string": lambda v: _NON_ASCII_VISIBLE.sub("", str(v))[:32],
+    "character_string": _clean,
     "name": _name,
     "car_number": lambda v: _clean(v)[:8],
 }

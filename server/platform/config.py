@@ -145,6 +145,10 @@ class SecuritySettings(_Section):
     revocation_poll_seconds: float = Field(15.0, gt=0, le=60)
     user_cache_seconds: float = Field(30.0, ge=0, le=60)
     login_attempts_per_minute: int = Field(20, gt=0)
+    # real-name face verification (人脸核身): how long a claim waits for it, and how old a
+    # verify_result may be when the page hands it in
+    identity_claim_seconds: int = Field(3600, ge=60)
+    face_result_max_age_seconds: int = Field(1800, ge=60)
 
 
 class FileSettings(_Section):
@@ -260,6 +264,9 @@ class PushTemplate(_Section):
     template_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
     page: str = Field("", max_length=256)
     fields: dict[str, str] = Field(min_length=1, max_length=10)
+    # 长期订阅: open to government and public-service (政务民生) mini-programs; one acceptance
+    # lets every later message through, so a send takes no one-time quota
+    long_term: bool = False
 
     @field_validator("fields")
     @classmethod

@@ -23,7 +23,19 @@ T = TypeVar("T")
 
 # errcodes of code2Session that mean "this login code is no good" rather than an outage
 BAD_CODE_ERRCODES = frozenset({40029, 40163, 40226})
-RATE_LIMIT_ERRCODES = frozenset({45011, 45009})
+# 45011: this user signs in too often (their 429); 45009, the app's daily quota, is an outage
+RATE_LIMIT_ERRCODES = frozenset({45011})
+# The access token WeChat no longer takes (invalid, not the latest, expired): fetch it again
+# once and retry; a second refusal is an outage.
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# What an operator must fix: the server's IP is not in the mini-program's whitelist (40164),
+# or the API's daily quota is spent (45009, reset by clearQuota or at midnight).
+OPERATOR_ERRCODES: dict[int, str] = {
+    40164: "this server's IP is not in the mini-program's API IP whitelist "
+    "(mp.weixin.qq.com > 开发管理 > 开发设置 > IP白名单): add it",
+    45009: "the daily call quota of this WeChat API is spent: wait for midnight or clear "
+    "it with /cgi-bin/clear_quota",
+}
 SCENE_COMMENT = 2  # msgSecCheck v2 scenes: 1 profile, 2 comment, 3 forum, 4 social log
 
 
@@ -50,6 +62,23 @@ class TextVerdict:
         return self.suggest == "risky"
 
 
+def is_outage(error: WeChatError) -> bool:
+    """Whether ``error`` says WeChat (or our access to it) is down rather than judging the
+    request: unreachable, a token refused twice, an operator's errcode, or WeChat's -1 busy."""
+    return error.errcode in (None, -1) or error.errcode in TOKEN_ERRCODES | set(OPERATOR_ERRCODES)
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """/cityservice/face/identify/getinfo's answer on one verify_result."""
+
+    identify_ret: int
+    openid: str
+    identify_time: int
+    id_card_number_md5: str
+    name_utf8_md5: str
+
+
 @dataclass(frozen=True)
 class Session:
     openid: str
@@ -61,7 +90,8 @@ class _Client(WeChatClient):
     """wechatpy's client with every base URL rooted at ``api_base``; tokens from stable_token."""
 
     def __init__(self, appid: str, secret: str, api_base: str, timeout: float) -> None:
-        super().__init__(appid, secret, timeout=timeout)
+        # auto_retry off: wechatpy retries a token errcode without end; we retry once
+        super().__init__(appid, secret, timeout=timeout, auto_retry=False)
         self.api_base = api_base.rstrip("/")
         self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
         self.wxa.API_BASE_URL = f"{self.api_base}/"
@@ -91,21 +121,69 @@ class WeChatAdapter:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wechat")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on a thread; a refused access token is fetched again once and ``fn`` retried."""
+        try:
+            return await self._once(fn, *args, **kwargs)
+        except WeChatError as e:
+            if e.errcode not in TOKEN_ERRCODES:
+                raise
+            log.info("wechat refused the access token (errcode %s): fetching it again", e.errcode)
+            self._client.session.delete(self._client.access_token_key)
+            return await self._once(fn, *args, **kwargs)
+
+    async def _once(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
         except WeChatClientException as e:
             code = int(e.errcode) if e.errcode is not None else None
+            if code in OPERATOR_ERRCODES:
+                log.error("wechat errcode %s: %s", code, OPERATOR_ERRCODES[code])
             raise WeChatError(code, str(e.errmsg)) from None
         except requests.RequestException as e:
             log.warning("wechat unreachable: %s", type(e).__name__)
             raise WeChatError(None, "unreachable") from None
 
     async def code_to_session(self, code: str) -> Session:
-        result = await self._run(self._client.wxa.code_to_session, code)
+        """code2Session: appid, secret and the code, and no access token (wechatpy's
+        ``wxa.code_to_session`` adds one, so a token outage would stop every sign-in)."""
+        result = await self._once(self._code_to_session, code)
         if not result.get("openid") or not result.get("session_key"):
             raise WeChatError(None, "code2session answered without openid")
         return Session(result["openid"], result["session_key"], result.get("unionid"))
+
+    def _code_to_session(self, code: str) -> dict[str, Any]:
+        client = self._client
+        params = {
+            "appid": client.appid,
+            "secret": client.secret,
+            "js_code": code,
+            "grant_type": "authorization_code",
+        }
+        res = client._http.get(
+            f"{client.api_base}/sns/jscode2session", params=params, timeout=client.timeout
+        )
+        res.raise_for_status()
+        result: dict[str, Any] = res.json()
+        if result.get("errcode"):
+            raise WeChatClientException(result["errcode"], result.get("errmsg"), client=client)
+        return result
+
+    async def face_identify_info(self, verify_result: str) -> FaceInfo:
+        """/cityservice/face/identify/getinfo: what WeChat says of a face verification."""
+        result: dict[str, Any] = await self._run(
+            self._client.post,
+            "cityservice/face/identify/getinfo",
+            data={"verify_result": verify_result},
+            api_base_url=f"{self._client.api_base}/",
+        )
+        return FaceInfo(
+            identify_ret=int(result.get("identify_ret", -1)),
+            openid=str(result.get("openid") or ""),
+            identify_time=int(result.get("identify_time") or 0),
+            id_card_number_md5=str(result.get("id_card_number_md5") or ""),
+            name_utf8_md5=str(result.get("name_utf8_md5") or ""),
+        )
 
     async def get_phone_number(self, code: str) -> str:
         result = await self._run(

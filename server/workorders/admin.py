@@ -35,6 +35,7 @@ from server.workorders.errors import (
     NotAssignee,
     NotSupervisor,
     WorkOrderClosed,
+    WorkOrderHeld,
     WorkOrderNotReplied,
 )
 from server.workorders.rules import schedule, to_ms
@@ -194,6 +195,8 @@ class WorkOrderAdmin:
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change | None:
             if doc.status == WorkOrderStatus.closed:
                 raise WorkOrderClosed()
+            if doc.held is not None and not doc.held.routed:
+                raise WorkOrderHeld()  # released (or refused) first: POST .../hold
             if doc.assignee_id == data.assignee_id:
                 return None  # already theirs: nothing to write, nobody to tell again
             status = (

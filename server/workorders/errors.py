@@ -69,3 +69,13 @@ class ContentFlagged(ValidationFailed):
 class ContentCheckUnavailable(ServiceUnavailable):
     code = "content_check_unavailable"
     message = "内容安全检查暂不可用，请稍后再试"
+
+
+class WorkOrderHeld(Conflict):
+    code = "workorder_held"
+    message = "该留言正在内容审核，请先审核放行"
+
+
+class WorkOrderNotHeld(Conflict):
+    code = "workorder_not_held"
+    message = "该留言没有待审核的内容"

@@ -304,9 +304,11 @@ class WorkOrderService:
         base = summary_out(doc.model_dump(by_alias=True), now, staff)
         if base.assignee is not None:
             base.assignee.name = await self.staff_name(doc.assignee_id)
+        hidden = seen_as == Standing.handler  # held content waits for a supervisor
         thread = [
-            ThreadEntryOut(**e.model_dump(exclude={"by"}), by=e.by if staff else None)
+            ThreadEntryOut(**e.model_dump(exclude={"by", "held"}), by=e.by if staff else None)
             for e in doc.thread
+            if not (e.held and hidden)
         ]
         rating = RatingOut(**doc.rating.model_dump()) if doc.rating else None
         return WorkOrderOut(
@@ -323,6 +325,7 @@ class WorkOrderService:
             sender_id=doc.sender_id if staff else None,
             sender_name=doc.sender_name if staff else None,
             escalations=[EscalationOut(**e.model_dump()) for e in doc.escalations] if staff else [],
+            held=doc.held.reason if doc.held else None,
         )
 
 

@@ -221,6 +221,7 @@ async def _start_stack(
     clock = ShiftedClock()
     options = PayOptions(platform_private_key_pem=pay_keys.platform, clock=clock.epoch)
     emulator = await start_emulator(settings.wechat.appid, EMULATOR_SECRET, pay=options)
+    emulator.state.face.clock = clock.epoch  # face results are dated on the server's clock
     emulator.pay.add_merchant(
         PAY_MCHID,
         settings.wechatpay.appid,

@@ -91,9 +91,11 @@ async def test_identity_cannot_change_or_be_taken_twice(phone: Phone) -> None:
     assert same.status == 200 and same.body["identity"]["phone_masked"] == "137****0000"
     other = await a.verify_identity("赵六", id_number(seq="556"))
     assert (other.status, other.error_code) == (409, "identity_already_verified")
-    taken = await b.verify_identity("赵六", number)
-    assert (taken.status, taken.error_code) == (409, "identity_in_use")
-    assert (await b.me()).body["identity"] is None
+    # Someone else's claim of the number never blocks nor takes it: it waits for the face
+    taken = await b.verify_identity("赵六", number, outcome="fail")
+    assert (taken.status, taken.error_code) == (422, "face_verification_failed")
+    assert (await b.me()).body["identity"]["status"] == "pending"
+    assert (await a.me()).body["identity"]["status"] == "verified"
 
 
 LICENCE, FIRM = "11101201510123456", "北京市某某律师事务所"

@@ -387,7 +387,13 @@ def test_keyword_values_fit_wechat_limits() -> None:
     assert keyword_value("thing1", "一" * 30) == "一" * 19 + "…"
     assert keyword_value("thing2", "第一行\n第二行") == "第一行 第二行"
     assert keyword_value("phrase3", "已受理 accepted") == "已受理"
-    assert keyword_value("character_string4", "（2026）京0105民初1号 A-1") == "202601051A-1"
+    # WeChat's character_string takes <= 32 letters, digits and symbols: a 案号 is refused
+    # whole rather than sent without its characters (a different-looking case number) ...
+    with pytest.raises(ValueError):
+        keyword_value("character_string4", "（2026）京0105民初1号 A-1")
+    assert keyword_value("character_string4", "WO-2026-000123") == "WO-2026-000123"
+    # ... and a thing keyword (<= 20 characters of any kind) keeps it whole
+    assert keyword_value("thing4", "（2026）京0105民初1号") == "（2026）京0105民初1号"
     assert keyword_value("time5", dt.datetime(2026, 1, 1, 16, 30, tzinfo=dt.UTC)) == (
         "2026-01-02 00:30"
     )

@@ -33,6 +33,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/auth/logout", "post"): SIGNED_IN,
     ("/api/v1/me", "get"): SIGNED_IN,
     ("/api/v1/me/identity", "put"): PARTIES,
+    ("/api/v1/me/identity/verify", "post"): PARTIES,
     ("/api/v1/me/lawyer", "post"): PARTIES,
     ("/api/v1/admin/staff", "get"): ADMIN,
     ("/api/v1/admin/staff", "post"): ADMIN,
@@ -94,6 +95,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/workorders/stats", "get"): STAFF,
     ("/api/v1/workorders/{order_id}/assign", "post"): STAFF,
     ("/api/v1/workorders/{order_id}/close", "post"): STAFF,
+    ("/api/v1/workorders/{order_id}/hold", "post"): STAFF,
     ("/api/v1/colleagues", "get"): STAFF,  # a court's staff; the system admin (no court) 403
     # the staff console's page and static assets: public (the data behind them is not)
     ("/console", "get"): PUBLIC,

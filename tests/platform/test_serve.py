@@ -82,7 +82,12 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
         )
         req.add_header("Authorization", f"Bearer {user['token']}")
         with urllib.request.urlopen(req, timeout=20) as res:
-            assert res.status == 200
+            assert res.status == 202  # a claim, until WeChat's face verification confirms it
+        face = {"openid": user["openid"], "name": "钱七", "id_number": number, "outcome": "pass"}
+        status, verified = call(f"{emulator}/_emulator/face/verify", face)
+        assert status == 200
+        status, me = call(f"{api}/api/v1/me/identity/verify", verified, user["token"])
+        assert status == 200 and me["identity"]["status"] == "verified"
         assert stop(proc, signal.SIGINT) == 0
         assert not alive(dbs[0]), "the embedded database outlived the server"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "secantusd.log", "secrets.json"]
