@@ -48,6 +48,7 @@ class IdentityHandler(APIHandler):
 
 class IdentityVerifyHandler(APIHandler):
     @needs_role(Role.litigant, Role.lawyer)
+    @idempotent  # a result is single-use: a retry must replay the answer, not get "reused"
     @api(body=FaceVerifyIn, response=UserOut)
     async def post(self) -> None:
         """POST /api/v1/me/identity/verify: confirm the pending claim with the verify_result
