@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from tornado import web
 
-from handlers import admin, auth, courts, me, system
+from handlers import admin, apidocs, auth, courts, me, system
 from handlers import cases as cases_handlers
 from handlers import colleagues as colleagues_handlers
 from handlers import console as console_handlers
@@ -21,7 +21,7 @@ from handlers import payments as payments_handlers
 from handlers import review as review_handlers
 from handlers import templates as templates_handlers
 from handlers import workorders as workorders_handlers
-from handlers.base import API404
+from handlers.base import API404, APIHandler
 from server.cases.admin import CaseAdminService
 from server.cases.hearings import HearingService
 from server.cases.service import CaseService
@@ -75,6 +75,7 @@ HANDLER_MODULES = (
     workorders_handlers,
     colleagues_handlers,  # the staff of my court, for the console's pickers
     console_handlers,  # the staff console's page and assets (/console/)
+    apidocs,  # the API reference for people (/api/docs)
 )
 
 
@@ -299,7 +300,7 @@ def make_app(settings: Settings, db: Database, **overrides: Any) -> web.Applicat
     return web.Application(
         [*table, (r"/api/.*", API404)],
         services=services,
-        openapi=build_openapi(table),
+        openapi=build_openapi([r for r in table if issubclass(r[1], APIHandler)]),
         default_handler_class=API404,
         log_function=log_request,
         debug=settings.server.debug,
