@@ -29,7 +29,7 @@ from server.platform.errors import (
 
 log = logging.getLogger("microcourt.edge")
 
-DRAIN_FACTOR = 4  # a refused body up to this many times the limit is drained, not reset
+DRAIN_FACTOR = 4  # a refused body up to this many times max_body_bytes is drained, not reset
 HEADER_SLACK = 16  # Tornado's header buffer, in multiples of ours: beyond it, dropped
 
 
@@ -154,7 +154,8 @@ class _Guard(httputil.HTTPMessageDelegate):
         line = httputil.ResponseStartLine("HTTP/1.1", error.status, _REASONS[error.status])
         await self.conn.write_headers(line, httputil.HTTPHeaders(dict(head)), data)
         length = self.headers.get("Content-Length", "0") if self.headers else "0"
-        if start is None or not length.isdigit() or int(length) > self.limit * DRAIN_FACTOR:
+        drainable = self.limits.max_body_bytes * DRAIN_FACTOR  # Tornado's own limit
+        if start is None or not length.isdigit() or int(length) > drainable:
             self.conn.finish()  # Tornado closes the connection: nothing is drained
 
     def data_received(self, chunk: bytes) -> Any:
