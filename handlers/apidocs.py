@@ -60,5 +60,5 @@ class ApiDocsHandler(web.RequestHandler):
 
 
 default_handlers: list[tuple[str, type[web.RequestHandler]]] = [
-    (r"/api/docs/?", ApiDocsHandler),
+    (r"/api/docs", ApiDocsHandler),
 ]

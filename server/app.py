@@ -21,7 +21,7 @@ from handlers import payments as payments_handlers
 from handlers import review as review_handlers
 from handlers import templates as templates_handlers
 from handlers import workorders as workorders_handlers
-from handlers.base import API404, APIHandler
+from handlers.base import API404
 from server.cases.admin import CaseAdminService
 from server.cases.hearings import HearingService
 from server.cases.service import CaseService
@@ -300,7 +300,7 @@ def make_app(settings: Settings, db: Database, **overrides: Any) -> web.Applicat
     return web.Application(
         [*table, (r"/api/.*", API404)],
         services=services,
-        openapi=build_openapi([r for r in table if issubclass(r[1], APIHandler)]),
+        openapi=build_openapi(table),
         default_handler_class=API404,
         log_function=log_request,
         debug=settings.server.debug,
