@@ -37,6 +37,7 @@ from server.platform.errors import (
     PayloadTooLarge,
     RoleNotAllowed,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from server.platform.idempotency import StoredAnswer
@@ -82,6 +83,43 @@ def _default_headers(request_id: str) -> dict[str, str]:
     return {"X-Request-Id": request_id, **_CONSTANT_HEADERS}
 
 
+def request_id_of(incoming: str) -> str:
+    """The client's ``X-Request-Id`` when it is a sane one, else a new id."""
+    return incoming if _REQUEST_ID.fullmatch(incoming) else _new_request_id()
+
+
+# C0 and C1 controls but tab and line breaks, and lone surrogates (which UTF-8 cannot carry)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def control_characters(data: Any, loc: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Where a parsed body or query holds control characters (in keys or strings): text
+    may hold line breaks and tabs, never NUL and the like."""
+    if isinstance(data, str):
+        if _CONTROL.search(data) is None:
+            return []
+        return [{"loc": list(loc), "msg": "control character", "type": "control_character"}]
+    if isinstance(data, list):
+        return [f for i, v in enumerate(data) for f in control_characters(v, (*loc, i))]
+    if isinstance(data, dict):
+        keys = [f for k in data for f in control_characters(k, (*loc, k))]
+        return keys + [f for k, v in data.items() for f in control_characters(v, (*loc, k))]
+    return []
+
+
+def is_json(content_type: str) -> bool:
+    """``application/json``, with no parameter but ``charset=utf-8``."""
+    kind, *params = (p.strip().lower() for p in content_type.split(";"))
+    return kind == "application/json" and all(p.replace(" ", "") == "charset=utf-8" for p in params)
+
+
+def allowed_methods(handler: type[web.RequestHandler]) -> str:
+    """The ``Allow`` header of a 405: the methods the handler implements."""
+    from server.platform.openapi import route_methods
+
+    return ", ".join(m.upper() for m in route_methods(handler))
+
+
 def api_meta(fn: Any) -> dict[str, Any]:
     """The documentation and permission facts attached to a handler method."""
     meta: dict[str, Any] | None = getattr(fn, "__api__", None)
@@ -98,14 +136,17 @@ def api(
     query: type[BaseModel] | None = None,
     status: int = 200,
     form: type[BaseModel] | None = None,
+    also: dict[int, type[BaseModel]] | None = None,
 ) -> Callable[[Method], Method]:
     """Declare a method's body, query and response models (used for the OpenAPI document).
 
-    ``form`` is for multipart uploads: the fields sent beside the ``file`` part.
+    ``form`` is for multipart uploads: the fields sent beside the ``file`` part; ``also``
+    other success statuses and their models.
     """
 
     def decorate(fn: Method) -> Method:
         api_meta(fn).update(body=body, response=response, query=query, status=status, form=form)
+        api_meta(fn)["also"] = also or {}
         return fn
 
     return decorate
@@ -154,7 +195,7 @@ def idempotent(fn: Method) -> Method:
             return
         store = self.services.idempotency
         ident = ((await self.authenticate()).id, self.request.method or "", self.request.path, key)
-        claim = await store.begin(*ident, self.request.body)
+        claim = await store.begin(*ident, self.received_body())
         if isinstance(claim, StoredAnswer):
             self.set_header("Idempotent-Replayed", "true")
             self.set_status(claim.status)
@@ -204,9 +245,17 @@ class APIHandler(web.RequestHandler):
         return services
 
     def set_default_headers(self) -> None:
-        incoming = self.request.headers.get("X-Request-Id", "")
-        self.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_request_id()
+        self.request_id = request_id_of(self.request.headers.get("X-Request-Id", ""))
         self._headers.update(_default_headers(self.request_id))
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        super().set_status(status_code, reason)
+        if status_code == 405:  # whoever writes the body (callbacks answer in their shape)
+            self.set_header("Allow", allowed_methods(type(self)))
+
+    def received_body(self) -> bytes:
+        """The request's body as received (a streamed handler keeps it elsewhere)."""
+        return self.request.body
 
     def compute_etag(self) -> None:
         """No ETags: answers are per user and marked no-store."""
@@ -259,13 +308,15 @@ class APIHandler(web.RequestHandler):
     # ---- input
 
     def parse_body(self, model: type[M]) -> M:
+        if self.request.body and not is_json(self.request.headers.get("Content-Type", "")):
+            raise UnsupportedMediaType("请求内容应为 JSON（Content-Type: application/json）")
         try:
             data = json.loads(self.request.body or b"null")
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedJson() from None
         if not isinstance(data, dict):
             raise MalformedJson("请求内容应为 JSON 对象")
-        return self._validate(model, data)
+        return self._validate(model, data, self.request.body)
 
     def parse_query(self, model: type[M]) -> M:
         args = self.request.query_arguments
@@ -273,8 +324,15 @@ class APIHandler(web.RequestHandler):
         return self._validate(model, data)
 
     @staticmethod
-    def _validate(model: type[M], data: dict[str, Any]) -> M:
+    def _validate(model: type[M], data: dict[str, Any], body: bytes | None = None) -> M:
+        """``body``: the JSON text of ``data``, validated strictly (``5.0`` is no integer,
+        ``"5"`` no number, ``1`` no boolean); query strings and form fields are text, so lax."""
+        controls = control_characters(data)
+        if controls:
+            raise ValidationFailed("内容含有不允许的控制字符", details=controls)
         try:
+            if body is not None:
+                return model.model_validate_json(body, strict=True)
             return model.model_validate(data)
         except ValidationError as e:
             # The input is left out on purpose: it may hold an ID number or a password.

@@ -6,11 +6,14 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from tornado import httputil, web
+
 from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent
 from models.files import FileOut, FileUploadForm
 from server.files.errors import FileMissing, FileTooLarge, MultipartRequired, TooManyFiles
 from server.files.service import file_out
 from server.platform.config import UPLOAD_OVERHEAD_BYTES
+from server.platform.errors import BadRequest
 
 
 @dataclass
@@ -29,8 +32,52 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+@web.stream_request_body
 class FilesHandler(APIHandler):
+    """Streamed, so that the caller is authenticated and the upload's type and size checked
+    before its body is read, let alone parsed."""
+
     accepts_multipart = True
+    _received: bytearray
+
+    async def prepare(self) -> None:  # type: ignore[override]  # Tornado awaits either
+        self._received = bytearray()
+        await self.authenticate()
+        if not self.is_multipart:
+            raise MultipartRequired()
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self._max_body():
+            raise self._too_large()
+
+    def _max_body(self) -> int:
+        return self.services.settings.files.max_bytes + UPLOAD_OVERHEAD_BYTES
+
+    def _too_large(self) -> FileTooLarge:
+        limit = self.services.settings.files.max_bytes
+        return FileTooLarge(
+            f"文件不能超过 {limit / 1024 / 1024:g} MB", details={"max_bytes": limit}
+        )
+
+    def data_received(self, chunk: bytes) -> None:
+        if len(self._received) <= self._max_body():  # past it, only counted: refused in post
+            self._received += chunk
+
+    def received_body(self) -> bytes:
+        return bytes(self._received)
+
+    def _parse_upload(self) -> None:
+        """The multipart body, parsed once the caller and its headers passed."""
+        self.request.body = bytes(self._received)
+        try:
+            httputil.parse_body_arguments(
+                self.request.headers.get("Content-Type", ""),
+                self.request.body,
+                self.request.body_arguments,
+                self.request.files,
+                self.request.headers,
+            )
+        except httputil.HTTPInputError:
+            raise BadRequest("请求格式有误") from None
 
     @authenticated
     @idempotent
@@ -42,6 +89,7 @@ class FilesHandler(APIHandler):
         not PDF/JPEG/PNG by content (whatever its name says); 422 no ``file`` part, an empty
         file, or a bad ``purpose``; 429 too many uploads; 401 not signed in.
         """
+        self._parse_upload()
         part = self._file_part()
         fields = {
             k: v[-1].decode("utf-8", "replace")
@@ -55,11 +103,8 @@ class FilesHandler(APIHandler):
     def _file_part(self) -> _Part:
         if not self.is_multipart:
             raise MultipartRequired()
-        limit = self.services.settings.files.max_bytes
-        if len(self.request.body) > limit + UPLOAD_OVERHEAD_BYTES:
-            raise FileTooLarge(
-                f"文件不能超过 {limit / 1024 / 1024:g} MB", details={"max_bytes": limit}
-            )
+        if len(self.request.body) > self._max_body():
+            raise self._too_large()
         files = self.request.files.get("file", [])
         bare = self.request.body_arguments.get("file", [])  # a part sent without a file name
         parts = [_Part(f.body, f.filename) for f in files] + [_Part(b, "") for b in bare]

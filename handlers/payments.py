@@ -23,7 +23,7 @@ PAYMENT = rf"/api/v1/payments/(?P<payment_id>{OBJECT_ID})"
 class PaymentsHandler(APIHandler):
     @needs_role(*PARTIES)
     @idempotent
-    @api(body=PaymentCreate, response=PaymentOut, status=201)
+    @api(body=PaymentCreate, response=PaymentOut, status=201, also={200: PaymentOut})
     async def post(self) -> None:
         """POST /api/v1/payments {fee_notice_id}: a WeChat Pay JSAPI order for the notice,
         with the parameters for wx.requestPayment. 201 a new order; 200 the notice's open

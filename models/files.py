@@ -41,7 +41,10 @@ EXTENSIONS: dict[FileKind, tuple[str, ...]] = {
 class FileUploadForm(InputModel):
     """The form fields sent beside the ``file`` part of ``multipart/form-data``."""
 
-    purpose: FilePurpose = FilePurpose.evidence
+    purpose: FilePurpose = Field(
+        FilePurpose.evidence,
+        json_schema_extra={"enum": [p.value for p in FilePurpose if p != "court_document"]},
+    )
 
     @field_validator("purpose")
     @classmethod

@@ -96,7 +96,18 @@ class FeeReliefIn(InputModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+def _nulls_as_enforced(schema: dict[str, Any]) -> None:
+    """The document says ``null`` only where ``_no_nulls`` takes it."""
+    for name, prop in schema.get("properties", {}).items():
+        if name not in NULLABLE and "anyOf" in prop:
+            kept = [s for s in prop.pop("anyOf") if s.get("type") != "null"]
+            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            if prop.get("default", 0) is None:
+                del prop["default"]
+
+
 class FilingFields(InputModel):
+    model_config = ConfigDict(json_schema_extra=_nulls_as_enforced)
     """Everything a filer may set; on create and update alike, every field is optional."""
 
     cause: str | None = Field(None, min_length=1, max_length=100)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from tornado import web
 
-from handlers import admin, auth, courts, me, system
+from handlers import admin, apidocs, auth, courts, me, system
 from handlers import cases as cases_handlers
 from handlers import colleagues as colleagues_handlers
 from handlers import console as console_handlers
@@ -79,6 +79,7 @@ HANDLER_MODULES = (
     workorders_handlers,
     colleagues_handlers,  # the staff of my court, for the console's pickers
     console_handlers,  # the staff console's page and assets (/console/)
+    apidocs,  # the API reference for people (/api/docs)
 )
 
 

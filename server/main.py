@@ -9,7 +9,6 @@ import signal
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from server.app import make_app
@@ -17,6 +16,7 @@ from server.platform.clock import SystemClock
 from server.platform.config import Settings
 from server.platform.crypto import resolve_keys
 from server.platform.db import close, ensure_indexes
+from server.platform.edge import edge_server
 from server.platform.lease import Lease
 from server.platform.mongo import connect
 from server.platform.observe import ACCESS
@@ -116,9 +116,7 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         # what start-up made lives as long as the process: the collector need not walk it
         # again (a full collection walked ~100k objects, a pause under load)
         gc.freeze()
-        server = HTTPServer(
-            app, xheaders=settings.server.behind_proxy, max_body_size=settings.server.max_body_bytes
-        )
+        server = edge_server(app, settings.server)
         server.add_sockets(sockets)
         stack.push_async_callback(server.close_all_connections)
         stack.callback(server.stop)

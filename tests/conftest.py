@@ -8,8 +8,10 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.web import Application
 
@@ -21,6 +23,7 @@ from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
 from server.platform.crypto import Passwords
 from server.platform.db import Database, ensure_indexes
+from server.platform.edge import edge_server
 from server.platform.mongo import connect
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
@@ -202,6 +205,18 @@ def other_app(
 def services(app: Application) -> Services:
     found: Services = app.settings["services"]
     return found
+
+
+@pytest.fixture
+def http_server(
+    request: pytest.FixtureRequest, io_loop: Any, _unused_port: Any, app: Application
+) -> Iterator[HTTPServer]:
+    """pytest-tornado's server, with the edge that ``serve`` puts in front of the app."""
+    server = edge_server(app, app.settings["services"].settings.server)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=request.config.option.async_test_timeout)
 
 
 @pytest.fixture

@@ -43,6 +43,12 @@ class ServerSettings(_Section):
     log_file: str = ""
     max_json_body_bytes: int = Field(1_048_576, gt=0)
     max_body_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    # The HTTP edge (server/platform/edge.py): answered 414, 431, 413 or 503 past these
+    max_request_line_bytes: int = Field(8192, ge=256)
+    max_header_bytes: int = Field(65536, ge=1024)
+    header_timeout_seconds: float = Field(10, gt=0)
+    body_timeout_seconds: float = Field(60, gt=0)
+    max_connections: int = Field(2000, ge=1)
 
 
 class WriteConcernSettings(_Section):

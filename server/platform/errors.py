@@ -127,6 +127,18 @@ class ServiceUnavailable(APIError):
     message = "服务暂时不可用，请稍后再试"
 
 
+class RequestLineTooLong(APIError):
+    status = 414
+    code = "request_line_too_long"
+    message = "请求地址过长"
+
+
+class HeadersTooLarge(APIError):
+    status = 431
+    code = "headers_too_large"
+    message = "请求头过大"
+
+
 _KINDS = (
     BadRequest,
     Unauthorized,
@@ -135,9 +147,11 @@ _KINDS = (
     MethodNotAllowed,
     Conflict,
     PayloadTooLarge,
+    RequestLineTooLong,
     UnsupportedMediaType,
     ValidationFailed,
     RateLimited,
+    HeadersTooLarge,
     InternalError,
     ServiceUnavailable,
 )
@@ -205,3 +219,11 @@ class IdempotencyAnswerLost(Conflict):
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
     message = "数据库暂时不可用，请稍后再试"
+
+
+# ---- the HTTP edge (server/platform/edge.py): answered before a handler sees the request
+
+
+class TooManyConnections(ServiceUnavailable):
+    code = "too_many_connections"
+    message = "服务繁忙，请稍后再试"

@@ -12,6 +12,7 @@ from tornado.web import RequestHandler
 
 from models.common import ErrorOut
 from server.platform.errors import APIError, registered
+from server.platform.idempotency import KEY_PATTERN
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<regex>[^)]*)\)")
@@ -23,9 +24,11 @@ _ERRORS = {
     405: "不支持该请求方法",
     409: "状态冲突",
     413: "内容过大",
+    414: "请求地址过长",
     415: "内容类型不支持",
     422: "内容校验失败",
     429: "过于频繁",
+    431: "请求头过大",
     500: "服务器内部错误",
     503: "服务暂时不可用",
 }
@@ -77,17 +80,99 @@ def _operation(
     body = _request_body(meta, refs, defs)
     if body is not None:
         op["requestBody"] = body
-    status = str(meta.get("status", 200))
-    ok: dict[str, Any] = {"description": "成功"}
-    if meta.get("response"):
-        ok["content"] = {"application/json": {"schema": refs[(meta["response"], "serialization")]}}
-    op["responses"] = {status: ok, **_error_responses(handler, ordinary)}
+    callback = getattr(handler, "refuses", None) is not None
+    op["responses"] = {**_successes(meta, refs, callback), **_error_responses(handler, ordinary)}
+    op["parameters"] += _headers(meta)
+    if callback:
+        op["parameters"] += _CALLBACK_HEADERS
+        op["requestBody"] = {"required": True, "content": {"application/json": _NOTIFICATION}}
     roles = meta.get("roles")
     if roles is None:
         op["security"] = []
     else:
         op["x-roles"] = sorted(str(r) for r in roles)
     return op
+
+
+def _successes(meta: dict[str, Any], refs: dict[Any, Any], callback: bool) -> dict[str, Any]:
+    """The declared success status, and any other (``also``) with its model; 204 is empty."""
+    answers = {meta.get("status", 200): meta.get("response"), **meta.get("also", {})}
+    if callback:  # WeChat Pay's notifications: accepted is an empty 204
+        answers = {204: None}
+    out: dict[str, Any] = {}
+    for status, model in sorted(answers.items()):
+        ok: dict[str, Any] = {"description": "成功", "headers": _RESPONSE_HEADERS}
+        if meta.get("idempotent"):
+            ok["headers"] = {**_RESPONSE_HEADERS, **_REPLAYED}
+        if model is not None:
+            ok["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+        out[str(status)] = ok
+    return out
+
+
+def _headers(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request headers every operation reads, and ``Idempotency-Key`` where honoured."""
+    out = [
+        {
+            "name": "X-Request-Id",
+            "in": "header",
+            "required": False,
+            "description": "追踪编号：8 至 64 位字母、数字或 ._-，原样回传；否则由服务器生成",
+            "schema": {"type": "string"},
+        }
+    ]
+    if meta.get("idempotent"):
+        out.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "幂等键：同一用户以同一键重复请求，得到第一次的结果（24 小时内）；"
+                "空值视同未提供",
+                "schema": {"type": "string", "pattern": f"^$|{KEY_PATTERN.pattern}"},
+            }
+        )
+    return out
+
+
+_CALLBACK_HEADERS = [
+    {"name": n, "in": "header", "required": True, "schema": {"type": "string"}}
+    for n in ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial")
+]
+_RESOURCE = {
+    "type": "object",
+    "required": ["algorithm", "ciphertext", "nonce"],
+    "properties": {
+        "algorithm": {"type": "string", "const": "AEAD_AES_256_GCM"},
+        "ciphertext": {"type": "string"},
+        "nonce": {"type": "string"},
+        "associated_data": {"type": "string"},
+        "original_type": {"type": "string"},
+    },
+}
+_NOTIFICATION = {  # WeChat Pay API v3's notification, signed; its resource is encrypted
+    "schema": {
+        "type": "object",
+        "required": ["id", "event_type", "resource_type", "resource"],
+        "properties": {
+            "id": {"type": "string"},
+            "create_time": {"type": "string"},
+            "event_type": {"type": "string", "examples": ["TRANSACTION.SUCCESS"]},
+            "resource_type": {"type": "string", "const": "encrypt-resource"},
+            "summary": {"type": "string"},
+            "resource": _RESOURCE,
+        },
+    }
+}
+_RESPONSE_HEADERS = {
+    "X-Request-Id": {"description": "本次请求的追踪编号", "schema": {"type": "string"}}
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true：同一 Idempotency-Key 的第一次结果",
+        "schema": {"type": "string", "const": "true"},
+    }
+}
 
 
 def _parameters(
@@ -145,21 +230,32 @@ def _refusals(routes: list[tuple[str, type[RequestHandler]]]) -> tuple[type[APIE
 def _error_responses(
     handler: type[RequestHandler], ordinary: list[type[APIError]]
 ) -> dict[str, Any]:
-    """Every status an operation may answer with an error: a callback lists its refusals,
-    any other operation refers to the shared error responses (each lists its codes)."""
+    """Every status an operation may answer with an error: any operation refers to the shared
+    error responses (each lists its codes); a callback answers its refusals, a 500 and a 503
+    in WeChat Pay's shape instead, and only the edge's refusals in ours."""
     refuses = getattr(handler, "refuses", None)
+    statuses = sorted({e.status for e in ordinary})
+    shared = {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in statuses}
     if refuses is None:
-        statuses = sorted({e.status for e in ordinary})
-        return {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in statuses}
+        return shared
     refusals = [e for e in registered() if issubclass(e, refuses)]
+    by_status = _by_status(refusals)
+    by_status.update({s: by_status.get(s, []) for s in (500, 503)})
     schema = {"type": "object", "required": ["code", "message"], "properties": _CALLBACK_OK}
-    return {
-        str(s): {
+    out: dict[str, Any] = {s: shared[s] for s in map(str, EDGE_STATUSES)}
+    for status, errors in sorted(by_status.items()):
+        fail: dict[str, Any] = {"schema": schema, "examples": _examples(errors, True)}
+        if status in EDGE_STATUSES:  # too many connections: answered by the edge, our shape
+            fail["schema"] = {"anyOf": [schema, {"$ref": "#/components/schemas/ErrorOut"}]}
+        out[str(status)] = {
             "description": "拒收通知（微信支付稍后重新通知）",
-            "content": {"application/json": {"schema": schema, "examples": _examples(es, True)}},
+            "headers": _RESPONSE_HEADERS,
+            "content": {"application/json": fail},
         }
-        for s, es in sorted(_by_status(refusals).items())
-    }
+    return out
+
+
+EDGE_STATUSES = (413, 414, 431, 503)  # server/platform/edge.py, before any handler
 
 
 def _examples(errors: list[type[APIError]], callback: bool = False) -> dict[str, Any]:
@@ -184,6 +280,7 @@ def _shared_responses(ordinary: list[type[APIError]], error_ref: dict[str, Any])
         content = {"schema": {"allOf": [error_ref, narrowed]}, "examples": _examples(errors)}
         out[f"Error{status}"] = {
             "description": _ERRORS[status],
+            "headers": _RESPONSE_HEADERS,
             "content": {"application/json": content},
         }
     return out
@@ -202,6 +299,49 @@ def _multipart(form: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def _add_links(paths: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Links from each answer to the operations its ids open: its ``id`` to the paths below
+    its own, and an ``<x>_id`` to the paths taking ``{<x>_id}``; the request's own path
+    parameters are carried along (so stateful testing can chain create, read and act)."""
+    for path, ops in paths.items():
+        for op in ops.values():
+            for status, answer in op["responses"].items():
+                fields = _answer_fields(answer, defs)
+                if status.startswith("2") and fields:
+                    links = _links_of(path, fields, paths)
+                    if links:
+                        answer["links"] = links
+
+
+def _answer_fields(answer: dict[str, Any], defs: dict[str, Any]) -> set[str]:
+    ref = answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+    if not ref:
+        return set()
+    return set(defs.get(ref.rsplit("/", 1)[1], {}).get("properties", {}))
+
+
+def _links_of(path: str, fields: set[str], paths: dict[str, Any]) -> dict[str, Any]:
+    own = set(_PARAM.findall(path))
+    links: dict[str, Any] = {}
+    for target, ops in paths.items():
+        wanted = set(_PARAM.findall(target)) - own
+        if target == path or len(wanted) != 1:
+            continue
+        (name,) = wanted
+        below = target.startswith(path + "/{" + name + "}")
+        source = "id" if below and "id" in fields else name if name in fields else None
+        if source is None:
+            continue
+        params = {p: f"$request.path.{p}" for p in own & set(_PARAM.findall(target))}
+        params[name] = f"$response.body#/{source}"
+        for op in ops.values():
+            links[op["operationId"]] = {"operationId": op["operationId"], "parameters": params}
+    return links
+
+
 def build_openapi(routes: list[tuple[str, type[RequestHandler]]]) -> dict[str, Any]:
     refusals = _refusals(routes)
     ordinary = [e for e in registered() if not issubclass(e, refusals)]
@@ -213,6 +353,7 @@ def build_openapi(routes: list[tuple[str, type[RequestHandler]]]) -> dict[str, A
         paths[path] = {
             m: _operation(handler, m, params, refs, defs, ordinary) for m in route_methods(handler)
         }
+    _add_links(paths, defs)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -101,6 +101,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/console", "get"): PUBLIC,
     ("/console/", "get"): PUBLIC,
     ("/console/assets/{path}", "get"): PUBLIC,
+    ("/api/docs", "get"): PUBLIC,  # the API reference page (Swagger UI)
 }
 
 SAMPLE_PARAMS = {

@@ -22,6 +22,7 @@ from tests.factories import TEST_KEYS, clean_env, id_number, serving
 def call(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    req.add_header("Content-Type", "application/json")  # urllib's default is form data: 415
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -81,6 +82,7 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
             data=json.dumps({"name": "钱七", "id_number": number}).encode(),
         )
         req.add_header("Authorization", f"Bearer {user['token']}")
+        req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=20) as res:
             assert res.status == 202  # a claim, until WeChat's face verification confirms it
         face = {"openid": user["openid"], "name": "钱七", "id_number": number, "outcome": "pass"}
