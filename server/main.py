@@ -12,6 +12,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from server.app import make_app
+from server.notify.sms import SmsAdapter
 from server.platform.clock import SystemClock
 from server.platform.config import Settings
 from server.platform.crypto import resolve_keys
@@ -100,7 +101,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         sockets = bind_sockets(settings.server.port, settings.server.host)
         port = int(sockets[0].getsockname()[1])
         wechatpay = _wechatpay(settings, stack, pay, emulator, port)
-        app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys)
+        sms = _sms(settings, emulator, port)
+        app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys, sms=sms)
         services: Any = app.settings["services"]
         await _first_admin(settings, services)
         await _start_background(services, settings, stack)
@@ -119,6 +121,14 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("shutting down")
+
+
+def _sms(settings: Settings, emulator: Emulator | None, port: int) -> SmsAdapter:
+    """Tencent Cloud SMS, or (no secret id) the emulator, which posts its delivery receipts
+    to our status callback as Tencent does."""
+    if settings.sms.emulated and emulator is not None:
+        emulator.sms.callback_url = f"http://127.0.0.1:{port}/api/v1/sms/status-callback"
+    return SmsAdapter.from_settings(settings.sms, emulator.url if emulator else None)
 
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:

@@ -22,6 +22,7 @@ from server.platform.config import Settings, load_settings
 from server.platform.crypto import Passwords
 from server.platform.db import Database, ensure_indexes
 from server.platform.mongo import connect
+from server.notify.sms import SmsAdapter
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
@@ -174,8 +175,12 @@ def app(
     clock: FixedClock,
     wechat: WeChatAdapter,
     wechatpay: WeChatPayAdapter,
+    emulator: Emulator,
 ) -> Application:
-    return make_app(settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS)
+    sms = SmsAdapter.from_settings(settings.sms, emulator.url)  # 1+N: the SMS emulator
+    return make_app(
+        settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS, sms=sms
+    )
 
 
 @pytest.fixture
@@ -236,6 +241,7 @@ def staff(
         court_id: str | None = "bj-chaoyang",
         supervisor: bool = False,
         division_head: bool = False,
+        service_desk: bool = False,
     ) -> StaffConsole:
         username = f"{role}{next(counter)}"
         await db["users"].insert_one(
@@ -246,6 +252,7 @@ def staff(
                 "court_id": court_id,
                 "supervisor": supervisor,
                 "division_head": division_head,
+                "service_desk": service_desk,
                 "active": True,
                 "password_hash": staff_password_hash,
                 "created_at": clock.now(),

@@ -118,3 +118,8 @@ class UsernameTaken(Conflict):
 class InvalidAssignee(ValidationFailed):
     code = "invalid_assignee"
     message = "承办人员有误"
+
+
+class InvalidPhoneCode(ValidationFailed):
+    code = "invalid_phone_code"
+    message = "手机号授权码无效或已过期，请重新授权"

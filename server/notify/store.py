@@ -201,6 +201,19 @@ class OutboxStore:
             {"$set": sets, "$unset": dict.fromkeys(unset, "")},
         )
 
+    # ---- SMS items (server/notify/sms.py): found again by the provider's serial number
+
+    async def sms_by_serial(self, serial_no: str, phone: str) -> Doc | None:
+        """The SMS item the provider numbered ``serial_no``, sent to ``phone``."""
+        return await self.col.find_one({"serial_no": serial_no, "phone": phone, "kind": "sms"})
+
+    async def sms_receipt(self, item_id: Any, receipt: Doc) -> bool:
+        """Record the delivery receipt once; whether this was the first."""
+        result = await self.col.update_one(
+            {"_id": item_id, "receipt": None}, {"$set": {"receipt": receipt}}
+        )
+        return bool(result.modified_count)
+
 
 class SubscriptionStore:
     """``subscriptions``: the sends of each template each user granted."""

@@ -69,3 +69,23 @@ class ContentFlagged(ValidationFailed):
 class ContentCheckUnavailable(ServiceUnavailable):
     code = "content_check_unavailable"
     message = "内容安全检查暂不可用，请稍后再试"
+
+
+class NotServiceDesk(Forbidden):
+    code = "not_service_desk"
+    message = "仅服务台人员可以为来电、来访、来信人登记工单"
+
+
+class WorkOrderNotAnswered(Conflict):
+    code = "workorder_not_answered"
+    message = "答复尚未送达来电人（短信送达或回拨接通后方可办结）"
+
+
+class NoCallerPhone(Conflict):
+    code = "no_caller_phone"
+    message = "该工单没有来电人号码，无需回拨"
+
+
+class LinkNotFound(NotFound):
+    code = "workorder_link_not_found"
+    message = "链接无效或已失效"
