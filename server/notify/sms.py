@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -109,11 +110,18 @@ class SmsAdapter:
         req.TemplateParamSet = params
         req.SessionContext = ref
         try:
-            status = client.SendSms(req).SendStatusSet[0]
+            # the raw answer: this SDK version hands back an empty model for an Error answer
+            answer = json.loads(client.call("SendSms", req._serialize()))["Response"]
         except TencentCloudSDKException as e:
             raise SmsError(e.get_code() or "ClientNetworkError", e.get_message() or "") from None
+        except (ValueError, KeyError, TypeError):
+            raise SmsError("ServerNetworkError", "unreadable answer") from None
+        if "Error" in answer:
+            raise SmsError(str(answer["Error"].get("Code")), str(answer["Error"].get("Message")))
+        status = sms_models.SendStatus()
+        status._deserialize((answer.get("SendStatusSet") or [{}])[0])
         if status.Code != "Ok":
-            raise SmsError(status.Code, status.Message)
+            raise SmsError(str(status.Code), str(status.Message))
         return Sent(status.SerialNo, int(status.Fee or 0))
 
 
@@ -193,28 +201,40 @@ class SmsService:
             return
         await worker._finish(item, OutboxStatus.sent, serial_no=sent.serial_no)
         await self._tell(item, {"status": "sent", "serial_no": sent.serial_no})
+        parked = await self.outbox.parked_sms_receipt(sent.serial_no, item["phone"])
+        if parked is not None:  # the receipt came before we stored the serial number
+            await self._apply({**item, "serial_no": sent.serial_no}, parked)
 
     async def receipts(self, reports: list[dict[str, Any]]) -> int:
         """Tencent's status callback: a list of reports {sid, mobile, report_status,
-        user_receive_time, errmsg, description}; the number recorded. Reports that name no
-        SMS of ours are ignored (the serial number and the phone must both match)."""
+        user_receive_time, errmsg, description}; the number recorded. A report may come
+        before our worker has stored the serial number SendSms answered: it is parked if an
+        SMS to that number is in flight, and applied when the send is recorded. Reports that
+        name no SMS of ours are ignored (serial number and phone must both match)."""
         recorded = 0
         for report in reports:
-            sid, mobile = str(report.get("sid") or ""), str(report.get("mobile") or "")
-            item = await self.outbox.sms_by_serial(sid, mobile[-11:]) if sid else None
-            if item is None:
+            sid, phone = str(report.get("sid") or ""), str(report.get("mobile") or "")[-11:]
+            if not sid:
                 continue
-            delivered = report.get("report_status") == "SUCCESS"
-            at = receipt_time(report.get("user_receive_time"), self.clock.now())
-            receipt = {"delivered": delivered, "at": at, "errmsg": report.get("errmsg")}
-            if not await self.outbox.sms_receipt(item["_id"], receipt):
-                continue  # a repeated report
-            outcome: Outcome = {"status": "delivered" if delivered else "failed", "at": at}
-            if not delivered:
-                outcome["error"] = f"{report.get('errmsg')}: {report.get('description')}"
-            await self._tell(item, {**outcome, "serial_no": sid})
-            recorded += 1
+            item = await self.outbox.sms_by_serial(sid, phone)
+            if item is None and await self.outbox.park_sms_receipt(sid, phone, report):
+                item = await self.outbox.sms_by_serial(sid, phone)  # recorded meanwhile?
+            if item is not None and await self._apply(item, report):
+                recorded += 1
         return recorded
+
+    async def _apply(self, item: dict[str, Any], report: dict[str, Any]) -> bool:
+        """Record a report on its item and tell its owner, once; whether this was the first."""
+        delivered = report.get("report_status") == "SUCCESS"
+        at = receipt_time(report.get("user_receive_time"), self.clock.now())
+        receipt = {"delivered": delivered, "at": at, "errmsg": report.get("errmsg")}
+        if not await self.outbox.sms_receipt(item["_id"], receipt):
+            return False  # a repeated report
+        outcome: Outcome = {"status": "delivered" if delivered else "failed", "at": at}
+        if not delivered:
+            outcome["error"] = f"{report.get('errmsg')}: {report.get('description')}"
+        await self._tell(item, {**outcome, "serial_no": item.get("serial_no")})
+        return True
 
     async def _tell(self, item: dict[str, Any], outcome: Outcome) -> None:
         if self.on_result is not None:

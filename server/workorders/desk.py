@@ -47,6 +47,7 @@ from server.workorders.errors import (
     NoCallerPhone,
     NotServiceDesk,
     WorkOrderNotClosed,
+    WorkOrderNotFound,
 )
 from server.workorders.messages import Addressee, MessageService, Opening, Origin
 from server.workorders.rules import schedule, to_ms
@@ -187,28 +188,30 @@ class DeskService:
     async def sms_outcome(self, ref: dict[str, Any], outcome: dict[str, Any]) -> None:
         """What became of an SMS (sent, delivered, failed): recorded on its order; an answer
         delivered answers the order (its first-answer time: the receipt's)."""
-        sets = {"status": outcome["status"], "serial_no": outcome.get("serial_no")}
+        sms_id, order_id = str(ref.get("sms_id")), str(ref.get("workorder_id"))
+        sets: dict[str, Any] = {"status": outcome["status"], "serial_no": outcome.get("serial_no")}
         if outcome["status"] == "delivered":
             sets["delivered_at"] = to_ms(outcome["at"])
         if outcome.get("error"):
             sets["error"] = outcome["error"]
-        order_id = str(ref.get("workorder_id"))
-        doc = await self.orders.store.sms_outcome(order_id, str(ref.get("sms_id")), sets)
-        if (
-            doc is None
-            or outcome["status"] != "delivered"
-            or ref.get("purpose") != "workorder_replied"
-        ):
-            return
-        at = to_ms(outcome["at"])
+        answers = outcome["status"] == "delivered" and ref.get("purpose") == "workorder_replied"
 
         def decide(doc: WorkOrderDoc, seen_as: Standing) -> Change | None:
-            if doc.first_replied_at is not None or doc.status == WorkOrderStatus.closed:
-                return None
-            sets = {**first_answer(doc, at), **schedule(doc, doc.status, replied=True)}
-            return Change({"$set": sets})
+            records = [m.model_dump() for m in doc.sms]
+            mine = [m for m in records if m["id"] == sms_id]
+            if not mine or mine[0]["status"] in ("delivered", "failed"):
+                return None  # not this order's, or its outcome is known already
+            mine[0].update(sets)
+            changes: dict[str, Any] = {"sms": records}
+            if answers and doc.first_replied_at is None and doc.status != WorkOrderStatus.closed:
+                at = to_ms(outcome["at"])
+                changes.update(first_answer(doc, at), **schedule(doc, doc.status, replied=True))
+            return Change({"$set": changes})
 
-        await self.orders.change_unattended(lambda: self.orders.store.load(order_id), decide)
+        try:
+            await self.orders.change_unattended(lambda: self.orders.store.load(order_id), decide)
+        except WorkOrderNotFound:
+            return
 
     # ---- the SMS's link
 

@@ -182,19 +182,6 @@ class WorkOrderStore:
         raw = await self.col.find_one({"link_token": token})
         return WorkOrderDoc.model_validate(raw) if raw else None
 
-    async def sms_outcome(
-        self, order_id: str, sms_id: str, sets: dict[str, Any]
-    ) -> WorkOrderDoc | None:
-        """Set an SMS record's fields (status, serial number, receipt) on its order."""
-        if not ObjectId.is_valid(order_id):
-            return None
-        raw = await self.col.find_one_and_update(
-            {"_id": ObjectId(order_id), "sms.id": sms_id},
-            {"$set": {f"sms.$.{k}": v for k, v in sets.items()}},
-            return_document=True,
-        )
-        return WorkOrderDoc.model_validate(raw) if raw else None
-
     async def court_page(
         self,
         filt: dict[str, Any],
