@@ -17,6 +17,7 @@ from models.workorders import CallbackIn, DeskOrderCreate
 from server.app import Services
 from server.platform.clock import FixedClock
 from tests.factories import (
+    STAFF_PASSWORD,
     Litigant,
     Staff,
     assigned_case,
@@ -355,3 +356,51 @@ async def test_a_year_by_channel_against_hand_counts(
         ("service_line", "诉讼服务热线", "26", "20"),
     ]
     assert (table[-1]["name"], table[-1]["received"]) == ("合计", "74")
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_judge_teams_number_is_shown_to_the_parties(
+    litigant: Litigant, staff: Staff, settings: Any
+) -> None:
+    admin = await staff("admin")
+    made = await admin.create_staff(
+        username="zhou.judge",
+        password=STAFF_PASSWORD,
+        name="周法官",
+        role="judge",
+        court_id="bj-chaoyang",
+        team_phone="010-65001234",
+    )
+    assert made.status == 201 and made.body["team_phone"] == "010-65001234", made.body
+    bad = await admin.create_staff(
+        username="wu.judge",
+        password=STAFF_PASSWORD,
+        name="吴法官",
+        role="judge",
+        court_id="bj-chaoyang",
+        team_phone="call me",
+    )
+    assert error(bad) == (422, "validation_failed")
+    desk = await admin.create_staff(
+        username="desk.one",
+        password=STAFF_PASSWORD,
+        name="服务台",
+        role="clerk",
+        court_id="bj-chaoyang",
+        service_desk=True,
+    )
+    assert desk.status == 201 and desk.body["service_desk"] is True, desk.body
+    judge = StaffConsole(admin.api_url)
+    assert (await judge.login("zhou.judge", STAFF_PASSWORD)).status == 200
+    client = await plaintiff(litigant)
+    case_id, _ = await assigned_case(client, await staff("clerk"), judge)
+    seen = await client.case(case_id)
+    assert seen.status == 200 and seen.body["team_phone"] == "010-65001234", seen.body
+
+    # or from the court's config, by the judge's username
+    other = await staff("judge")
+    assert other.user is not None
+    court = settings.court("bj-chaoyang")
+    court.team_numbers[other.user["username"]] = "010-65009999"
+    case2, _ = await assigned_case(client, await staff("clerk"), other)
+    assert (await client.case(case2)).body["team_phone"] == "010-65009999"
