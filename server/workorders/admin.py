@@ -53,7 +53,10 @@ from server.workorders.service import (
 Scope = dict[str, Any]
 #: the filters (all equalities) that an index (..., _id) serves as a prefix (``first_page``'s
 #: ``indexed_scope``): a court's orders, by status or assignee
-INDEXED_SCOPES = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
+INDEXED_SCOPES = (
+    *({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"}),
+    {"opened_by"},  # 1+N: the orders a service desk opened (index by_opener)
+)
 
 
 class WorkOrderAdmin:

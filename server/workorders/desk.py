@@ -103,7 +103,7 @@ class DeskService:
             found = await self.case_views.lookup(caller, pair)
             case = await self.cases.load(found.id)
         files = await self.orders.owned(caller, data.attachments)
-        assignee = await self.messages._route(court, case)
+        assignee = await self.messages.route(court, case)
         origin = Origin(
             Channel(data.channel),
             data.caller.name,
@@ -113,7 +113,13 @@ class DeskService:
         )
         opening = Opening(assignee, files, {})
         doc = await self.messages.open_order(caller, data, Addressee(court, case), opening, origin)
+        await self._audit(caller, "workorder.open", doc, channel=data.channel)
         return await self.orders.out(doc, Standing.supervisor)
+
+    async def _audit(self, caller: Caller, action: str, doc: WorkOrderDoc, **details: Any) -> None:
+        await self.orders.users.record(
+            str(caller.id), action, str(doc.id), court_id=doc.court_id, **details
+        )
 
     # ---- call-backs
 
@@ -133,17 +139,16 @@ class DeskService:
             if data.result == CallbackResult.reached:
                 sets["called_back"] = True
                 if doc.first_replied_at is None and doc.status != WorkOrderStatus.closed:
-                    sets.update(self._answered_by_phone(doc, caller, now, data.note))
+                    sets.update(self._answered_by_phone(doc, caller, now))
                     push["thread"] = self._phone_entry(caller, now, data.note)
             return Change({"$set": sets, "$push": push} if sets else {"$push": push})
 
         done = await self.orders.change(caller, order_id, decide)
+        await self._audit(caller, "workorder.callback", done, result=data.result.value)
         return await self.orders.out(done, Standing.supervisor)
 
     @staticmethod
-    def _answered_by_phone(
-        doc: WorkOrderDoc, caller: Caller, now: dt.datetime, note: str | None
-    ) -> dict[str, Any]:
+    def _answered_by_phone(doc: WorkOrderDoc, caller: Caller, now: dt.datetime) -> dict[str, Any]:
         sets: dict[str, Any] = {"status": WorkOrderStatus.replied.value, **first_answer(doc, now)}
         if doc.assignee_id is None:
             sets.update(assignee_id=str(caller.id), assigned_at=now)

@@ -168,7 +168,7 @@ class MessageService:
             )
         return Addressee(court, case)
 
-    async def _route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
+    async def route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
         """The case's judge (or clerk, per the court's ``route_to``), the other one failing
         that, the service desk (None) without a case or when neither is an active member."""
         if case is None:
@@ -197,7 +197,7 @@ class MessageService:
         to = await self._where(caller, data)
         files = await self.orders.owned(caller, data.attachments)
         check = await self.check_content(caller, data.content)
-        assignee = await self._route(to.court, to.case)
+        assignee = await self.route(to.court, to.case)
         doc = await self.open_order(caller, data, to, Opening(assignee, files, check))
         return await self.orders.out(doc, Standing.sender)
 

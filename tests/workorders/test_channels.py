@@ -133,6 +133,8 @@ async def test_a_hotline_call_from_order_to_sms_answer_call_back_closing_and_rat
     assert reached.status == 201, reached.body
     assert [c["result"] for c in reached.body["callbacks"]] == ["no_answer", "reached"]
     assert error(await callback(desk, oid, "maybe")) == (422, "validation_failed")
+    actions = await services.db["audit"].distinct("action", {"target": oid})
+    assert {"workorder.open", "workorder.callback", "workorder.reply"} <= set(actions)
 
     closed = await judge.close_workorder(oid, "已短信答复并回访")
     assert closed.status == 200 and closed.body["status"] == "closed", closed.body
