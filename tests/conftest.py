@@ -17,12 +17,12 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
 from server.devstack import EmbeddedDatabase
+from server.notify.sms import SmsAdapter
 from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
 from server.platform.crypto import Passwords
 from server.platform.db import Database, ensure_indexes
 from server.platform.mongo import connect
-from server.notify.sms import SmsAdapter
 from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import PayCredentials, load_private, private_pem, public_pem
