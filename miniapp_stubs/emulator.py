@@ -20,6 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from miniapp_stubs import wechatpay_crypto as wpc
+from miniapp_stubs.sms_emulator import SmsState, sms_handlers
 from miniapp_stubs.wechat_emulator import NotFoundHandler, wechat_handlers
 from miniapp_stubs.wechat_rules import WeChatError
 from miniapp_stubs.wechat_state import EmulatorState
@@ -44,13 +45,17 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     log.debug("%s %s %d", handler.request.method, handler.request.path, handler.get_status())
 
 
-def make_emulator_app(state: EmulatorState, pay: PayState | None = None) -> tornado.web.Application:
-    """The emulator's routes (WeChat, then WeChat Pay), ending with a JSON 404."""
+def make_emulator_app(
+    state: EmulatorState, pay: PayState | None = None, sms: SmsState | None = None
+) -> tornado.web.Application:
+    """The emulator's routes (WeChat, WeChat Pay, Tencent Cloud SMS), ending with a JSON 404."""
     pay = pay or make_pay_state(state.clock)
+    sms = sms or SmsState(state.clock)
     return tornado.web.Application(
         [
             *wechat_handlers(state),
             *wechatpay_handlers(pay),
+            *sms_handlers(sms),
             (r".*", NotFoundHandler, {"state": state}),
         ],
         log_function=_log_request,
@@ -67,9 +72,11 @@ class Emulator:
         host: str,
         port: int,
         pay: PayState,
+        sms: SmsState | None = None,
     ) -> None:
         self.state = state
         self.pay = pay
+        self.sms = sms or SmsState(state.clock)  # Tencent Cloud SMS (1+N)
         self.port = port
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         self._server = server
@@ -103,7 +110,8 @@ async def start_emulator(
     """Listen on ``host:port`` (0 picks a free port) in the current IOLoop."""
     state = EmulatorState(appid, secret, clock)
     pay_state = make_pay_state(clock, pay)
+    sms = SmsState(clock)
     sockets = tornado.netutil.bind_sockets(port, host)
-    server = tornado.httpserver.HTTPServer(make_emulator_app(state, pay_state))
+    server = tornado.httpserver.HTTPServer(make_emulator_app(state, pay_state, sms))
     server.add_sockets(sockets)
-    return Emulator(state, server, host, sockets[0].getsockname()[1], pay_state)
+    return Emulator(state, server, host, sockets[0].getsockname()[1], pay_state, sms)

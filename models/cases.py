@@ -356,3 +356,6 @@ class CaseOut(CaseSummary):
         default_factory=list, description="served documents with delivery and read times"
     )
     query_code: str | None = Field(None, description="to the case's parties and agents only")
+    team_phone: str | None = Field(
+        None, description="the judge's team number (N号码): the parties call the team directly"
+    )

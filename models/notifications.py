@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from models.common import InputModel, OutputModel, Page, PageQuery
 
@@ -80,3 +80,24 @@ def notification_out(doc: dict[str, Any]) -> NotificationOut:
         read_at=doc.get("read_at"),
         created_at=doc["created_at"],
     )
+
+
+# ---- SMS (1+N): Tencent Cloud SMS's status callback
+
+
+class SmsReport(BaseModel):
+    """One delivery report of Tencent Cloud SMS's status callback (a JSON list of these)."""
+
+    sid: str = Field(max_length=64, description="the SerialNo SendSms answered")
+    mobile: str = Field(max_length=20)
+    report_status: str = Field(max_length=16, description="SUCCESS or FAIL")
+    user_receive_time: str = Field("", max_length=32, description="Beijing time")
+    nationcode: str = Field("86", max_length=8)
+    errmsg: str = Field("", max_length=64)
+    description: str = Field("", max_length=200)
+
+
+class SmsReceiptsOut(OutputModel):
+    result: int = Field(0, description="0: accepted (Tencent's own answer shape)")
+    errmsg: str = "OK"
+    recorded: int = Field(description="reports that named an SMS of ours, first seen")

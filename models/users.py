@@ -105,6 +105,19 @@ class StaffCreate(InputModel):
     division_head: StrictBool = Field(
         False, description="庭长: a supervisor who also hears of orders overdue twice over"
     )
+    # 1+N (issue 15): desk staff open orders for callers; a judge's team line (N号码)
+    service_desk: StrictBool = Field(
+        False, description="服务台: opens work orders for 12368, service-line, counter, letter"
+    )
+    team_phone: str | None = Field(
+        None, pattern=r"^[0-9-]{5,20}$", description="a judge's team number (N号码)"
+    )
+
+
+class PhoneCodeIn(InputModel):
+    """The code of the mini-program's getPhoneNumber button."""
+
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
 class StaffQuery(PageQuery):
@@ -170,6 +183,9 @@ class UserDoc(BaseModel):
     court_id: str | None = None
     supervisor: bool = False
     division_head: bool = False
+    service_desk: bool = False  # 1+N: opens work orders for callers
+    team_phone: str | None = None  # 1+N: a judge's team number (N号码)
+    verified_phone: str | None = None  # from getPhoneNumber: sees the desk's orders for it
     identity: IdentityDoc | None = None
     identity_claim: IdentityClaimDoc | None = None
     lawyer: LawyerDoc | None = None
@@ -238,6 +254,9 @@ class UserOut(OutputModel):
     court_id: str | None = None
     supervisor: bool = False
     division_head: bool = False
+    service_desk: bool = False
+    team_phone: str | None = None
+    phone_masked: str | None = Field(None, description="the phone number WeChat verified")
     identity: IdentityOut | None = None
     lawyer: LawyerOut | None = None
     created_at: dt.datetime

@@ -22,6 +22,7 @@ from pydantic import (
 
 from models.cases import EARLIEST_DAY, LATEST_DAY, ObjectIdStr
 from models.common import InputModel, OutputModel, PageQuery
+from models.users import Phone
 
 MAX_CONTENT = 1000  # characters of one message or reply (WeChat's check takes 2,500)
 MAX_ATTACHMENTS = 9  # what wx.chooseMedia picks at most
@@ -73,6 +74,33 @@ class GroupBy(StrEnum):
     assignee = "assignee"
     category = "category"
     court = "court"
+    channel = "channel"
+
+
+class Channel(StrEnum):
+    """Where an order came in (1+N): the mini-program, or one of the desk's channels."""
+
+    miniprogram = "miniprogram"
+    hotline_12368 = "hotline_12368"
+    service_line = "service_line"
+    counter = "counter"
+    letter = "letter"
+
+
+CHANNEL_NAMES = {
+    Channel.miniprogram: "移动微法院",
+    Channel.hotline_12368: "12368热线",
+    Channel.service_line: "诉讼服务热线",
+    Channel.counter: "窗口",
+    Channel.letter: "来信",
+}
+DeskChannel = Literal["hotline_12368", "service_line", "counter", "letter"]
+
+
+class CallbackResult(StrEnum):
+    reached = "reached"
+    no_answer = "no_answer"
+    refused = "refused"
 
 
 Content = Annotated[
@@ -135,6 +163,34 @@ class HoldDecisionIn(InputModel):
     note: Note | None = Field(None, description="why refused (told to the sender)")
 
 
+class CallerIn(InputModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    phone: Phone = Field(description="mainland mobile number, 11 digits: answers go there by SMS")
+
+
+class DeskOrderCreate(InputModel):
+    """An order the service desk opens for a caller (12368, service line, counter, letter)."""
+
+    channel: DeskChannel
+    caller: CallerIn
+    case_no: str | None = Field(None, min_length=1, max_length=40)
+    query_code: str | None = Field(None, min_length=1, max_length=40)
+    category: Category
+    content: Content
+    attachments: Attachments = Field(default_factory=list, description="ids of the desk's uploads")
+
+    @model_validator(mode="after")
+    def _pair(self) -> DeskOrderCreate:
+        if (self.case_no is None) != (self.query_code is None):
+            raise ValueError("案号与查询码须同时提供")
+        return self
+
+
+class CallbackIn(InputModel):
+    result: CallbackResult
+    note: Note | None = None
+
+
 class MessageQuery(PageQuery):
     status: WorkOrderStatus | None = None
 
@@ -150,6 +206,7 @@ class StatsQuery(InputModel):
     date_from: dt.date = Field(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY)
     date_to: dt.date = Field(alias="to", ge=EARLIEST_DAY, le=LATEST_DAY)
     group_by: GroupBy = GroupBy.assignee
+    format: Literal["json", "csv"] = Field("json", description="csv: a spreadsheet download")
     court_id: str | None = Field(
         None, max_length=40, description="system administrators: one court (default: all)"
     )
@@ -207,6 +264,25 @@ class Rating(BaseModel):
     at: dt.datetime
 
 
+class Callback(BaseModel):
+    result: CallbackResult
+    note: str | None = None
+    by: str
+    at: dt.datetime
+
+
+class SmsRecord(BaseModel):
+    """One SMS to the caller, and its delivery receipt once it comes."""
+
+    id: str  # its outbox item's
+    serial_no: str | None = None
+    purpose: str
+    status: str  # queued, sent, delivered, failed
+    at: dt.datetime
+    delivered_at: dt.datetime | None = None
+    error: str | None = None
+
+
 class WorkOrderDoc(BaseModel):
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -246,6 +322,13 @@ class WorkOrderDoc(BaseModel):
     rating: Rating | None = None
     rating_score: int | None = None
     held: Held | None = None
+    channel: Channel = Channel.miniprogram
+    caller_phone: str | None = None  # desk orders: where answers go by SMS
+    opened_by: str | None = None  # desk orders: the staff member who opened it
+    link_token: str | None = None  # desk orders: the SMS's short link
+    callbacks: list[Callback] = Field(default_factory=list)
+    called_back: bool = False  # a call-back reached the caller
+    sms: list[SmsRecord] = Field(default_factory=list)
     version: int = 1
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -282,6 +365,23 @@ class AssigneeOut(OutputModel):
     name: str | None
 
 
+class CallbackOut(OutputModel):
+    result: CallbackResult
+    note: str | None
+    by: str
+    at: dt.datetime
+
+
+class SmsOut(OutputModel):
+    id: str
+    serial_no: str | None
+    purpose: str
+    status: str = Field(description="queued, sent, delivered or failed")
+    at: dt.datetime
+    delivered_at: dt.datetime | None
+    error: str | None
+
+
 class WorkOrderSummary(OutputModel):
     id: str = Field(description="the message's id and its work order's")
     no: str = Field(examples=["GD2026京0105-000123"])
@@ -299,6 +399,7 @@ class WorkOrderSummary(OutputModel):
     escalation_level: int
     replied: bool
     rated: bool
+    channel: Channel = Channel.miniprogram
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -319,15 +420,26 @@ class WorkOrderOut(WorkOrderSummary):
     sender_id: str | None = Field(None, description="staff only")
     sender_name: str | None = Field(None, description="staff only")
     escalations: list[EscalationOut] = Field(default_factory=list, description="staff only")
+    caller_phone: str | None = Field(None, description="desk orders, staff only")
+    callbacks: list[CallbackOut] = Field(default_factory=list, description="回拨, staff only")
+    sms: list[SmsOut] = Field(default_factory=list, description="SMS to the caller, staff only")
+    answered: bool = Field(
+        False, description="the answer reached the sender (desk orders: SMS delivered or reached)"
+    )
 
 
 class StatsRow(OutputModel):
-    key: str | None = Field(description="the assignee's id, the category or the court's id")
+    key: str | None = Field(
+        description="the assignee's id, the category, the court's id or the channel"
+    )
     name: str | None
     received: int
     replied: int
     closed: int
     reply_rate: float | None = Field(description="replied / received")
+    answered: int = Field(description="answers that reached the sender (same as replied)")
+    called_back: int = Field(description="orders whose caller a call-back reached")
+    callback_rate: float | None = Field(description="called_back / received")
     due: int = Field(description="orders whose first reply is made or overdue")
     on_time: int = Field(description="first replies made by their deadline")
     on_time_rate: float | None = Field(description="on_time / due")

@@ -20,6 +20,7 @@ from handlers import messages as messages_handlers
 from handlers import notifications as notifications_handlers
 from handlers import payments as payments_handlers
 from handlers import review as review_handlers
+from handlers import sms as sms_handlers
 from handlers import templates as templates_handlers
 from handlers import workorders as workorders_handlers
 from handlers.base import API404
@@ -42,6 +43,7 @@ from server.identity.users import UserService
 from server.notify.feed import FeedHub
 from server.notify.inbox import NotificationService
 from server.notify.outbox import OutboxWorker
+from server.notify.sms import SmsAdapter, SmsService
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock, SystemClock
 from server.platform.config import Settings
@@ -54,6 +56,7 @@ from server.wechat.miniprogram import WeChatAdapter
 from server.wechat.pay import WeChatPayAdapter
 from server.wechat.pay_config import resolve_pay_credentials
 from server.workorders.admin import WorkOrderAdmin
+from server.workorders.desk import DeskService
 from server.workorders.hold import ContentHold
 from server.workorders.messages import MessageService
 from server.workorders.service import WorkOrderService
@@ -80,6 +83,7 @@ HANDLER_MODULES = (
     colleagues_handlers,  # the staff of my court, for the console's pickers
     console_handlers,  # the staff console's page and assets (/console/)
     apidocs,  # the API reference for people (/api/docs)
+    sms_handlers,  # 1+N: Tencent Cloud SMS's delivery receipts
 )
 
 
@@ -118,6 +122,8 @@ class Services:
     workorder_stats: WorkOrderStats
     realname: RealNameService  # real-name claims confirmed by WeChat's face verification
     workorder_hold: ContentHold  # content held for a supervisor's review
+    sms: SmsService  # 1+N: SMS to callers (Tencent Cloud SMS), through the outbox
+    workorder_desk: DeskService  # 1+N: the service desk's orders, call-backs, SMS links
 
 
 class _Base(NamedTuple):
@@ -141,6 +147,7 @@ class _Notify(NamedTuple):
     notifications: NotificationService
     outbox: OutboxWorker
     feed: FeedHub
+    sms: SmsService  # 1+N: SMS to callers, through the outbox
 
 
 class _Court(NamedTuple):
@@ -168,6 +175,7 @@ class _WorkOrders(NamedTuple):
     workorder_admin: WorkOrderAdmin
     workorder_sweep: EscalationSweep
     workorder_stats: WorkOrderStats
+    workorder_desk: DeskService
 
 
 def build_services(
@@ -178,6 +186,7 @@ def build_services(
     wechat: WeChatAdapter | None = None,
     wechatpay: WeChatPayAdapter | None = None,
     keys: Keys | None = None,
+    sms: SmsAdapter | None = None,
 ) -> Services:
     """Every service, each built once, in the order they depend on one another."""
     clock = clock or SystemClock()
@@ -192,12 +201,12 @@ def build_services(
     # stores' collection handles, which tests/platform/test_ownership.py keeps in their stores.
     identity = _identity(base, keys, wechat)
     users, auth, _ = identity
-    notify = _notify(base, users, auth, wechat)
+    notify = _notify(base, users, auth, wechat, sms or SmsAdapter.from_settings(settings.sms))
     files, notifications, *_ = notify
     court = _court(base, users, files, notifications)
     cases, fees, *_ = court
     money = _money(base, wechatpay, users, cases, fees, notifications)
-    workorders = _workorders(base, wechat, users, files, notifications, cases)
+    workorders = _workorders(base, wechat, users, files, notifications, court, notify.sms)
     realname = _realname(base, users, notifications, wechat)
     return Services(
         settings=settings,
@@ -243,13 +252,16 @@ def _identity(base: _Base, keys: Keys, wechat: WeChatAdapter) -> _Identity:
     return _Identity(users, auth, IdempotencyStore(db, clock))
 
 
-def _notify(base: _Base, users: UserService, auth: AuthService, wechat: WeChatAdapter) -> _Notify:
+def _notify(
+    base: _Base, users: UserService, auth: AuthService, wechat: WeChatAdapter, sms: SmsAdapter
+) -> _Notify:
     settings, db, clock = base.settings, base.db, base.clock
     files = FileService(db, settings, users, clock)
     outbox = OutboxWorker(db, settings.notifications, wechat, clock)
     notifications = NotificationService(db, settings, clock, on_enqueued=outbox.wake)
     feed = FeedHub(db, settings.notifications, auth.authenticate)
-    return _Notify(files, notifications, outbox, feed)
+    outbox.sms = SmsService(db, settings.sms, sms, clock, on_enqueued=outbox.wake)
+    return _Notify(files, notifications, outbox, feed, outbox.sms)
 
 
 def _court(
@@ -289,16 +301,23 @@ def _workorders(
     users: UserService,
     files: FileService,
     notifications: NotificationService,
-    cases: CaseService,
+    court: _Court,
+    sms: SmsService,
 ) -> _WorkOrders:
     settings, db, clock, calendars = base.settings, base.db, base.clock, base.calendars
+    cases = court.cases
     workorders = WorkOrderService(db, settings, clock, users, files, notifications)
+    messages = MessageService(settings, workorders, cases, users, files, calendars, wechat)
+    admin = WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread)
+    admin.desk = DeskService(workorders, messages, cases, court.case_views, sms)
+    sms.on_result = admin.desk.sms_outcome
     return _WorkOrders(
         workorders=workorders,
-        messages=MessageService(settings, workorders, cases, users, files, calendars, wechat),
-        workorder_admin=WorkOrderAdmin(workorders, users, files, settings.workorders.max_thread),
+        messages=messages,
+        workorder_admin=admin,
         workorder_sweep=EscalationSweep(db, settings.workorders, clock, workorders),
         workorder_stats=WorkOrderStats(settings, clock, calendars, workorders),
+        workorder_desk=admin.desk,
     )
 
 

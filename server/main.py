@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tornado.netutil import bind_sockets
 
 from server.app import make_app
+from server.notify.sms import SmsAdapter
 from server.platform.clock import SystemClock
 from server.platform.config import Settings
 from server.platform.crypto import resolve_keys
@@ -109,7 +110,8 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
         sockets = bind_sockets(settings.server.port, settings.server.host, reuse_port=bool(worker))
         port = int(sockets[0].getsockname()[1])
         wechatpay = _wechatpay(settings, stack, pay, emulator, port)
-        app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys)
+        sms = _sms(settings, emulator, port)
+        app = make_app(settings, db, wechat=wechat, wechatpay=wechatpay, keys=keys, sms=sms)
         services: Any = app.settings["services"]
         await _first_admin(settings, services)
         await _start_background(services, settings, stack)
@@ -129,6 +131,18 @@ async def main(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("shutting down")
+
+
+def _sms(settings: Settings, emulator: Emulator | SharedEmulator | None, port: int) -> SmsAdapter:
+    """Tencent Cloud SMS, or (no secret id) the emulator, which posts its delivery receipts
+    to our status callback as Tencent does (a worker's parent tells its emulator where)."""
+    if settings.sms.emulated and emulator is not None and not isinstance(emulator, SharedEmulator):
+        sms_receipts_to(emulator, port)
+    return SmsAdapter.from_settings(settings.sms, emulator.url if emulator else None)
+
+
+def sms_receipts_to(emulator: Emulator, port: int) -> None:
+    emulator.sms.callback_url = f"http://127.0.0.1:{port}/api/v1/sms/status-callback"
 
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:

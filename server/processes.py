@@ -87,7 +87,7 @@ def _reserve(host: str, port: int) -> socket.socket:
 
 async def supervise(settings: Settings, processes: int) -> int:
     """Run ``processes`` workers until SIGINT or SIGTERM; 1 if a worker failed."""
-    from server.main import _database_uri, _emulator
+    from server.main import _database_uri, _emulator, sms_receipts_to
 
     resolve_keys(settings)  # the development keys made once, before the workers read them
     pay, platform_key = resolve_pay_credentials(settings)
@@ -104,6 +104,8 @@ async def supervise(settings: Settings, processes: int) -> int:
         holder = _reserve(settings.server.host, settings.server.port)
         stack.callback(holder.close)
         port = int(holder.getsockname()[1])
+        if emulator is not None and settings.sms.emulated:
+            sms_receipts_to(emulator, port)
         env = {
             **os.environ,
             WORKER_ENV: json.dumps(

@@ -19,6 +19,7 @@ from miniapp_stubs.client import MiniProgram, StaffConsole
 from miniapp_stubs.emulator import Emulator, PayOptions, start_emulator
 from server.app import Services, make_app
 from server.devstack import EmbeddedDatabase
+from server.notify.sms import SmsAdapter
 from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
 from server.platform.crypto import Passwords
@@ -186,8 +187,12 @@ def app(
     clock: FixedClock,
     wechat: WeChatAdapter,
     wechatpay: WeChatPayAdapter,
+    emulator: Emulator,
 ) -> Application:
-    return make_app(settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS)
+    sms = SmsAdapter.from_settings(settings.sms, emulator.url)  # 1+N: the SMS emulator
+    return make_app(
+        settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS, sms=sms
+    )
 
 
 @pytest.fixture
@@ -260,6 +265,7 @@ def staff(
         court_id: str | None = "bj-chaoyang",
         supervisor: bool = False,
         division_head: bool = False,
+        service_desk: bool = False,
     ) -> StaffConsole:
         username = f"{role}{next(counter)}"
         await db["users"].insert_one(
@@ -270,6 +276,7 @@ def staff(
                 "court_id": court_id,
                 "supervisor": supervisor,
                 "division_head": division_head,
+                "service_desk": service_desk,
                 "active": True,
                 "password_hash": staff_password_hash,
                 "created_at": clock.now(),

@@ -235,10 +235,24 @@ class CaseViews:
             fees=await self.fees.status(case),
             documents=await self.documents.documents_for(caller, case, viewer),
             query_code=None if staff else self.cases.query_code(case),
+            team_phone=await self.team_phone(case),
         )
 
     async def hearings_of(self, case: CaseDoc) -> list[HearingOut]:
         return [hearing_out(h) for h in await self.hearings.of_case(str(case.id))]
+
+    async def team_phone(self, case: CaseDoc) -> str | None:
+        """1+N: the judge's team number (N号码), as the admin set it on the judge or, failing
+        that, as the court's config lists it by the judge's username."""
+        if not case.judge_id:
+            return None
+        try:
+            judge = await self.users.get_cached(case.judge_id)
+        except NotFound:
+            return None
+        court = self.settings.court(case.court_id)
+        listed = court.team_numbers.get(judge.username or "") if court else None
+        return judge.team_phone or listed
 
     async def _staff_ref(self, user_id: str | None) -> StaffRef | None:
         if not user_id:

@@ -22,6 +22,7 @@ from server.identity.errors import (
     AccountDisabled,
     InvalidCredentials,
     InvalidLoginCode,
+    InvalidPhoneCode,
     InvalidToken,
     TokenExpired,
     TokenRevoked,
@@ -45,6 +46,7 @@ from server.wechat.miniprogram import (
 log = logging.getLogger("microcourt.auth")
 
 STAFF_TOKEN_SECONDS = 12 * 3600
+PHONE_CODE_ERRCODES = frozenset({40029, 40163, 47001})  # bad, used, malformed phone code
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,18 @@ class AuthService:
         if not user.active:
             raise AccountDisabled()
         return self._issue(user, self.settings.security.token_ttl_seconds)
+
+    async def verify_phone(self, caller: Caller, code: str) -> UserDoc:
+        """getPhoneNumber's code -> the number WeChat verified, kept on the user (1+N: the
+        desk's orders for that number show in their messages). 422 bad code; 503."""
+        try:
+            phone = await self.wechat.get_phone_number(code)
+        except WeChatError as e:
+            if e.errcode in BAD_CODE_ERRCODES or e.errcode in PHONE_CODE_ERRCODES:
+                raise InvalidPhoneCode() from None
+            log.warning("getuserphonenumber failed: %s", e)
+            raise WeChatOutage() from None
+        return await self.users.set_verified_phone(caller, phone)
 
     async def staff_login(self, data: StaffLoginIn, client_ip: str) -> TokenOut:
         await self.login_limiter.hit(f"staff:{client_ip}")

@@ -88,9 +88,10 @@ class RealNameService:
             "claimed_at": now,
             "expires_at": now + self.claim_ttl,
         }
-        doc = await self.users._update(
-            caller.id, {"identity": None}, {"$set": {"identity_claim": claim}}
-        )
+        update: dict[str, Any] = {"identity_claim": claim}
+        if phone and phone[1]:  # vouched for by WeChat: the desk's orders for it show (1+N)
+            update["verified_phone"] = phone[0]
+        doc = await self.users._update(caller.id, {"identity": None}, {"$set": update})
         if doc is None:
             raise IdentityAlreadyVerified()
         return doc
@@ -111,7 +112,10 @@ class RealNameService:
         held = caller.identity
         if phone is None or (held and (held.phone, held.phone_verified) == phone):
             return caller
-        update = {"$set": {"identity.phone": phone[0], "identity.phone_verified": phone[1]}}
+        fields: dict[str, Any] = {"identity.phone": phone[0], "identity.phone_verified": phone[1]}
+        if phone[1]:
+            fields["verified_phone"] = phone[0]
+        update = {"$set": fields}
         doc = await self.users._update(caller.id, {}, update)
         assert doc is not None
         return doc

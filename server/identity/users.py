@@ -91,6 +91,9 @@ def user_out(doc: UserDoc) -> UserOut:
         court_id=doc.court_id,
         supervisor=doc.supervisor,
         division_head=doc.division_head,
+        service_desk=doc.service_desk,
+        team_phone=doc.team_phone,
+        phone_masked=mask_phone(doc.verified_phone) if doc.verified_phone else None,
         identity=identity_out(doc),
         lawyer=LawyerOut(**doc.lawyer.model_dump()) if doc.lawyer else None,
         created_at=doc.created_at,
@@ -220,6 +223,13 @@ class UserService:
         self.forget(str(raw["_id"]))
         return UserDoc.model_validate(raw)
 
+    async def set_verified_phone(self, caller: Caller, phone: str) -> UserDoc:
+        """The number WeChat's getPhoneNumber vouched for: the desk's orders for it show in
+        the user's messages (1+N)."""
+        doc = await self._update(caller.id, {}, {"$set": {"verified_phone": phone}})
+        assert doc is not None
+        return doc
+
     # ---- lawyers
 
     async def apply_lawyer(self, caller: Caller, data: LawyerIn) -> UserDoc:
@@ -306,6 +316,8 @@ class UserService:
             "court_id": court_id,
             "supervisor": data.supervisor,
             "division_head": data.division_head,
+            "service_desk": data.service_desk,
+            "team_phone": data.team_phone,
             "active": True,
             "password_hash": await self.passwords.hash(data.password),
             "created_at": self.clock.now(),

@@ -17,6 +17,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+        # SMS delivery receipts name the provider's serial number (server/notify/sms.py)
+        IndexModel([("serial_no", ASCENDING)], name="sms_serial"),
+        IndexModel([("phone", ASCENDING), ("status", ASCENDING)], name="sms_in_flight"),
     ],
     "subscriptions": [IndexModel([("user_id", ASCENDING)], name="by_user")],
 }

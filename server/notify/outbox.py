@@ -27,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 from models.notifications import OutboxStatus
 from server.identity.users import Directory
+from server.notify.sms import SMS_KIND, SmsService
 from server.notify.store import OutboxStore, SubscriptionStore
 from server.platform.clock import Clock
 from server.platform.config import NotificationSettings
@@ -66,6 +67,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.long_term = frozenset(t.template_id for t in config.templates.values() if t.long_term)
+        self.sms: SmsService | None = None  # set by server/app.py: sends the SMS items
 
     # ---- one round
 
@@ -112,6 +114,9 @@ class OutboxWorker:
         return True
 
     async def _handle(self, item: dict[str, Any]) -> None:
+        if item.get("kind") == SMS_KIND and self.sms is not None:
+            await self.sms.deliver(self, item)  # 1+N: an SMS to a caller (server/notify/sms.py)
+            return
         openid = await self.directory.openid_of(item["user_id"])
         if not openid:  # staff signed in with a password: the inbox and the feed only
             await self._finish(item, OutboxStatus.skipped_no_openid)

@@ -201,6 +201,35 @@ class OutboxStore:
             {"$set": sets, "$unset": dict.fromkeys(unset, "")},
         )
 
+    # ---- SMS items (server/notify/sms.py): found again by the provider's serial number
+
+    async def sms_by_serial(self, serial_no: str, phone: str) -> Doc | None:
+        """The SMS item the provider numbered ``serial_no``, sent to ``phone``."""
+        return await self.col.find_one({"serial_no": serial_no, "phone": phone, "kind": "sms"})
+
+    async def park_sms_receipt(self, serial_no: str, phone: str, report: Doc) -> bool:
+        """Keep a report that came before its SMS's serial number was stored, if an SMS to
+        ``phone`` is in flight (strangers' reports park nothing); whether it was kept."""
+        flying = {"kind": "sms", "phone": phone, "status": {"$in": ["pending", "sending"]}}
+        if await self.col.find_one(flying, {"_id": 1}) is None:
+            return False
+        parked = {"kind": "sms_receipt", "serial_no": serial_no, "phone": phone}
+        await self.col.update_one(parked, {"$setOnInsert": {"report": report}}, upsert=True)
+        return True
+
+    async def parked_sms_receipt(self, serial_no: str, phone: str) -> Doc | None:
+        """The report parked for ``serial_no``, if one came early."""
+        query = {"kind": "sms_receipt", "serial_no": serial_no, "phone": phone}
+        found = await self.col.find_one(query)
+        return dict(found["report"]) if found else None
+
+    async def sms_receipt(self, item_id: Any, receipt: Doc) -> bool:
+        """Record the delivery receipt once; whether this was the first."""
+        result = await self.col.update_one(
+            {"_id": item_id, "receipt": None}, {"$set": {"receipt": receipt}}
+        )
+        return bool(result.modified_count)
+
 
 class SubscriptionStore:
     """``subscriptions``: the sends of each template each user granted."""

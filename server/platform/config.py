@@ -113,6 +113,29 @@ class WeChatPaySettings(_Section):
         return not self.mchid
 
 
+def _default_sms_templates() -> dict[str, str]:
+    return {"workorder_replied": "2100001", "workorder_closed": "2100002"}
+
+
+class SmsSettings(_Section):
+    """Tencent Cloud SMS (SendSms, API 2021-01-11): answers to callers without the
+    mini-program (1+N). No secret id: the emulator in miniapp_stubs answers instead."""
+
+    secret_id: str = ""  # MICROCOURT_SMS__SECRET_ID (secret: environment only)
+    secret_key: str = ""  # MICROCOURT_SMS__SECRET_KEY
+    sdk_app_id: str = Field("1400000000", pattern=r"^\d{10}$")
+    sign_name: str = Field("微法院", min_length=2, max_length=12)
+    region: str = "ap-guangzhou"
+    endpoint: str = Field("sms.tencentcloudapi.com", pattern=r"^[A-Za-z0-9.:-]+$")
+    # logical name -> the approved template's id; each takes [order number, link token]
+    templates: dict[str, str] = Field(default_factory=_default_sms_templates)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def emulated(self) -> bool:
+        return not self.secret_id
+
+
 class ReviewSettings(_Section):
     deadline_sweep_seconds: float = Field(300.0, gt=0)
 
@@ -244,6 +267,8 @@ class CourtSettings(_Section):
     fixed_fees: FixedFees = Field(default_factory=FixedFees)
     deadlines: Deadlines = Field(default_factory=Deadlines)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+    # 1+N: judge's username -> the team's number (N号码), unless the admin set one
+    team_numbers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("code")
     @classmethod
@@ -333,6 +358,7 @@ class Settings(BaseSettings):
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
     admin_password: str = ""
     courts: list[CourtSettings] = Field(default_factory=_default_courts)
 

@@ -31,11 +31,13 @@ from server.identity.users import UserService
 from server.platform import mongo
 from server.platform.errors import NotFound
 from server.platform.paging import decode_cursor, encode_cursor, object_id
+from server.workorders.desk import DeskService, is_desk
 from server.workorders.errors import (
     NotAssignee,
     NotSupervisor,
     WorkOrderClosed,
     WorkOrderHeld,
+    WorkOrderNotAnswered,
     WorkOrderNotReplied,
 )
 from server.workorders.rules import schedule, to_ms
@@ -52,7 +54,10 @@ from server.workorders.service import (
 Scope = dict[str, Any]
 #: the filters (all equalities) that an index (..., _id) serves as a prefix (``first_page``'s
 #: ``indexed_scope``): a court's orders, by status or assignee
-INDEXED_SCOPES = ({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"})
+INDEXED_SCOPES = (
+    *({"court_id"}, {"court_id", "status"}, {"court_id", "assignee_id"}),
+    {"opened_by"},  # 1+N: the orders a service desk opened (index by_opener)
+)
 
 
 class WorkOrderAdmin:
@@ -63,6 +68,7 @@ class WorkOrderAdmin:
         self.users = users
         self.files = files
         self.max_thread = max_thread
+        self.desk: DeskService | None = None  # 1+N: answers to callers by SMS (server/app.py)
 
     # ---- lists
 
@@ -77,7 +83,8 @@ class WorkOrderAdmin:
             return [{"court_id": caller.court_id}]
         if not caller.court_id:
             raise NoCourt()
-        return [{"court_id": caller.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
+        mine = [{"court_id": caller.court_id, "assignee_id": uid}, {"case_staff_ids": uid}]
+        return [*mine, {"opened_by": uid}] if caller.service_desk else mine
 
     def _filters(self, query: WorkOrderQuery) -> Scope:
         found: Scope = {}
@@ -159,26 +166,39 @@ class WorkOrderAdmin:
             sets: dict[str, Any] = {"status": WorkOrderStatus.replied.value}
             if doc.assignee_id is None:
                 sets.update(assignee_id=uid, assigned_at=now)
-            if doc.first_replied_at is None:
+            push: dict[str, Any] = {"thread": entry}
+            sms = self._sms_to_caller(doc, "workorder_replied", push)
+            # a desk order is answered when the answer reaches the caller (desk.py)
+            answered = doc.first_replied_at is not None or sms is None
+            if doc.first_replied_at is None and sms is None:
                 sets.update(_first_reply(doc, now))
-            sets.update(schedule(doc, WorkOrderStatus.replied, replied=True))
-            return Change(
-                {"$set": sets, "$push": {"thread": entry}}, after=self._replied(caller, files)
-            )
+            sets.update(schedule(doc, WorkOrderStatus.replied, replied=answered))
+            return Change({"$set": sets, "$push": push}, after=self._replied(caller, files, sms))
 
         done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.supervisor)
 
-    def _replied(self, caller: Caller, files: list[str]) -> Any:
+    def _replied(self, caller: Caller, files: list[str], sms: ObjectId | None) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
+            await self._audit(caller, "workorder.reply", doc, session)
+            if sms is not None and self.desk is not None:
+                await self.desk.queue_sms(doc, "workorder_replied", sms, session)
+                return
             if files:
                 await self.files.grant(files, reader_ids=[doc.sender_id], session=session)
-            await self._audit(caller, "workorder.reply", doc, session)
             text = f"{doc.no}：{doc.thread[-1].content[:30]}"
             notice = NoticeText("workorder_replied", "法院已答复您的留言", text)
             await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)
 
         return after
+
+    def _sms_to_caller(self, doc: WorkOrderDoc, template: str, push: dict[str, Any]) -> Any:
+        """For a desk order: the id of an SMS to its caller, its record added to ``push``."""
+        if self.desk is None or not is_desk(doc):
+            return None
+        sms_id = ObjectId()
+        push["sms"] = self.desk.sms_record(template, sms_id)
+        return sms_id
 
     # ---- assigning and closing
 
@@ -251,6 +271,10 @@ class WorkOrderAdmin:
                 raise WorkOrderClosed()
             if doc.status != WorkOrderStatus.replied:
                 raise WorkOrderNotReplied()
+            if doc.first_replied_at is None:
+                raise WorkOrderNotAnswered()  # a desk order's answer has not reached the caller
+            push: dict[str, Any] = {}
+            sms = self._sms_to_caller(doc, "workorder_closed", push)
             sets = {
                 "status": WorkOrderStatus.closed.value,
                 "closed_at": now,
@@ -260,14 +284,18 @@ class WorkOrderAdmin:
                 "overdue_at": None,
                 "sweep_at": None,
             }
-            return Change({"$set": sets}, after=self._closed(caller))
+            update = {"$set": sets, **({"$push": push} if push else {})}
+            return Change(update, after=self._closed(caller, sms))
 
         done = await self.orders.change(caller, order_id, decide)
         return await self.orders.out(done, Standing.supervisor)
 
-    def _closed(self, caller: Caller) -> Any:
+    def _closed(self, caller: Caller, sms: ObjectId | None) -> Any:
         async def after(doc: WorkOrderDoc, session: AsyncClientSession) -> None:
             await self._audit(caller, "workorder.close", doc, session)
+            if sms is not None and self.desk is not None:
+                await self.desk.queue_sms(doc, "workorder_closed", sms, session)  # asks to rate
+                return
             text = f"{doc.no}已办结，请对本次答复进行评价"
             notice = NoticeText("workorder_closed", "您的留言已办结", text)
             await self.orders.tell([doc.sender_id], doc, notice, session, to_sender=True)

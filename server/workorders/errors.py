@@ -79,3 +79,23 @@ class WorkOrderHeld(Conflict):
 class WorkOrderNotHeld(Conflict):
     code = "workorder_not_held"
     message = "该留言没有待审核的内容"
+
+
+class NotServiceDesk(Forbidden):
+    code = "not_service_desk"
+    message = "仅服务台人员可以为来电、来访、来信人登记工单"
+
+
+class WorkOrderNotAnswered(Conflict):
+    code = "workorder_not_answered"
+    message = "答复尚未送达来电人（短信送达或回拨接通后方可办结）"
+
+
+class NoCallerPhone(Conflict):
+    code = "no_caller_phone"
+    message = "该工单没有来电人号码，无需回拨"
+
+
+class LinkNotFound(NotFound):
+    code = "workorder_link_not_found"
+    message = "链接无效或已失效"

@@ -27,5 +27,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("court_id", ASCENDING), ("overdue_at", ASCENDING)], name="court_overdue"),
         IndexModel([("court_id", ASCENDING), ("created_at", ASCENDING)], name="stats"),
         IndexModel([("sweep_at", ASCENDING)], name="sweep"),
+        # 1+N: a caller's orders by their verified phone, the SMS link, the desk's own
+        IndexModel([("caller_phone", ASCENDING), ("_id", DESCENDING)], name="by_caller_phone"),
+        IndexModel([("link_token", ASCENDING)], name="by_link"),
+        IndexModel([("opened_by", ASCENDING), ("_id", DESCENDING)], name="by_opener"),
     ],
 }

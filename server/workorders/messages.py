@@ -20,6 +20,8 @@ from models.cases import CaseDoc
 from models.common import Page
 from models.users import Caller
 from models.workorders import (
+    Channel,
+    DeskOrderCreate,
     MessageCreate,
     MessageQuery,
     RatingIn,
@@ -59,7 +61,7 @@ from server.workorders.service import (
     summary_out,
     when,
 )
-from server.workorders.store import mine_filter
+from server.workorders.store import caller_filter, mine_filter
 
 TOO_LONG = 45002  # msgSecCheck: content size out of limit
 NOT_RECENT_VISITOR = 61010  # msgSecCheck v2: the openid has not opened the app in 2 hours
@@ -95,6 +97,30 @@ class Opening(NamedTuple):
     assignee: str | None
     attachments: list[str]
     check: dict[str, Any]
+
+
+class Origin(NamedTuple):
+    """Who an order is for when the desk opens it (1+N): the channel and the caller, who
+    has no account: answers go to their phone by SMS, with the order's short link."""
+
+    channel: Channel
+    name: str
+    phone: str
+    opened_by: str
+    link_token: str
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel.value,
+            "sender_id": f"phone:{self.phone}",  # no account: never a user's id
+            "sender_name": self.name,
+            "caller_phone": self.phone,
+            "opened_by": self.opened_by,
+            "link_token": self.link_token,
+            "callbacks": [],
+            "called_back": False,
+            "sms": [],
+        }
 
 
 class MessageService:
@@ -155,7 +181,7 @@ class MessageService:
             )
         return Addressee(court, case)
 
-    async def _route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
+    async def route(self, court: CourtSettings, case: CaseDoc | None) -> str | None:
         """The case's judge (or clerk, per the court's ``route_to``), the other one failing
         that, the service desk (None) without a case or when neither is an active member."""
         if case is None:
@@ -184,9 +210,22 @@ class MessageService:
         to = await self._where(caller, data)
         files = await self.orders.owned(caller, data.attachments)
         check = await self.check_content(caller, data.content)
-        assignee = await self._route(to.court, to.case)
-        doc = self._document(caller, data, to, Opening(assignee, files, check))
-        reason = held_reason(check)
+        assignee = await self.route(to.court, to.case)
+        doc = await self.open_order(caller, data, to, Opening(assignee, files, check))
+        return await self.orders.out(doc, Standing.sender)
+
+    async def open_order(
+        self,
+        caller: Caller,
+        data: MessageCreate | DeskOrderCreate,
+        to: Addressee,
+        opening: Opening,
+        origin: Origin | None = None,
+    ) -> WorkOrderDoc:
+        """The one way a work order is made, whatever its channel: numbered, stored, its
+        files granted to the court and its handlers told, in one transaction."""
+        doc = self._document(caller, data, to, opening, origin)
+        reason = held_reason(opening.check)
         if reason:  # kept, but for a supervisor to read before the judge sees it
             doc.update(hold_fields(reason, doc["created_at"], doc))
             doc["status"] = WorkOrderStatus.pending.value
@@ -195,15 +234,22 @@ class MessageService:
         async def work(session: AsyncClientSession) -> None:
             doc.update((await self.orders.next_number(to.court, doc["year"], session))._asdict())
             await self.orders.store.insert(doc, session)
-            if files:
-                await self.files.grant(files, court_ids=[to.court.id], session=session)
+            if opening.attachments:
+                await self.files.grant(
+                    opening.attachments, court_ids=[to.court.id], session=session
+                )
             await self._announce(WorkOrderDoc.model_validate(doc), session)
 
         await self.orders.in_transaction(work)
-        return await self.orders.out(WorkOrderDoc.model_validate(doc), Standing.sender)
+        return WorkOrderDoc.model_validate(doc)
 
     def _document(
-        self, caller: Caller, data: MessageCreate, to: Addressee, opening: Opening
+        self,
+        caller: Caller,
+        data: MessageCreate | DeskOrderCreate,
+        to: Addressee,
+        opening: Opening,
+        origin: Origin | None = None,
     ) -> dict[str, Any]:
         now = to_ms(self.orders.now())
         cal = self.calendars.for_court(to.court.id)
@@ -232,6 +278,7 @@ class MessageService:
             **{"escalations": [], "escalation_level": 0, "assignments": []},
             **dict.fromkeys(LATER),
             **{"version": 1, "created_at": now, "updated_at": now},
+            **(origin.fields() if origin else {"channel": Channel.miniprogram.value}),
         }
         draft = WorkOrderDoc.model_validate(doc)
         doc.update(schedule(draft, status, replied=False, done=set()))
@@ -316,11 +363,12 @@ class MessageService:
 
     async def list_mine(self, caller: Caller, query: MessageQuery) -> Page[WorkOrderSummary]:
         """My messages, newest first (index ``by_sender``), cursor-paged."""
-        filt = mine_filter(str(caller.id), query.status.value if query.status else None)
-        if query.cursor:
-            (last,) = decode_cursor(query.cursor, object_id)
-            filt["_id"] = {"$lt": last}
-        raws = await self.orders.store.senders_page(filt, query.limit + 1)
+        status = query.status.value if query.status else None
+        filters = [mine_filter(str(caller.id), status)]
+        if caller.verified_phone:  # 1+N: what the desk opened for my verified number
+            filters.append(caller_filter(caller.verified_phone, status))
+        after = decode_cursor(query.cursor, object_id)[0] if query.cursor else None
+        raws = await self.orders.store.senders_pages(filters, after, query.limit + 1)
         now = self.orders.now()
         items = [summary_out(r, now, staff=False) for r in raws[: query.limit]]
         for item, raw in zip(items, raws, strict=False):

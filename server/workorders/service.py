@@ -30,8 +30,11 @@ from models.users import STAFF_ROLES, Caller, Role
 from models.workorders import (
     STATUS_NAMES,
     AssigneeOut,
+    CallbackOut,
+    Channel,
     EscalationOut,
     RatingOut,
+    SmsOut,
     ThreadEntryOut,
     WorkOrderDoc,
     WorkOrderOut,
@@ -104,7 +107,8 @@ def standing_of(caller: Caller, order: WorkOrderDoc) -> Standing | None:
     """How ``caller`` stands to ``order``; None: they may not see it."""
     uid = str(caller.id)
     if caller.role not in STAFF_ROLES:
-        return Standing.sender if order.sender_id == uid else None
+        by_phone = order.caller_phone is not None and caller.verified_phone == order.caller_phone
+        return Standing.sender if order.sender_id == uid or by_phone else None
     if caller.role == Role.admin and caller.court_id is None:
         return Standing.supervisor  # the system administrator
     if caller.court_id != order.court_id:
@@ -113,6 +117,8 @@ def standing_of(caller: Caller, order: WorkOrderDoc) -> Standing | None:
         return Standing.supervisor
     if uid in (order.assignee_id, *order.case_staff_ids):
         return Standing.handler
+    if caller.service_desk and order.channel != Channel.miniprogram:
+        return Standing.handler  # the desk follows the callers' orders up (回拨)
     return None
 
 
@@ -186,6 +192,24 @@ class WorkOrderService:
         return await read_decide_write(
             lambda: self.access_workorder(caller, order_id), decide_write, WorkOrderBusy, ATTEMPTS
         )
+
+    async def change_unattended(
+        self,
+        load: Callable[[], Awaitable[WorkOrderDoc]],
+        decide: Decide,
+        standing: Standing = Standing.supervisor,
+    ) -> WorkOrderDoc:
+        """``change`` for what no signed-in caller does: an SMS receipt, a rating by the
+        SMS's link; ``load`` gives the order (or its 404)."""
+
+        async def read() -> WorkOrderAccess:
+            return Access(await load(), standing)
+
+        async def decide_write(read: WorkOrderAccess) -> WorkOrderDoc:
+            decided = decide(read.obj, read.standing)
+            return read.obj if decided is None else await self._apply(read.obj, decided)
+
+        return await read_decide_write(read, decide_write, WorkOrderBusy, ATTEMPTS)
 
     async def _apply(self, doc: WorkOrderDoc, decided: Change) -> WorkOrderDoc:
         update = {k: dict(v) for k, v in decided.update.items()}
@@ -326,7 +350,18 @@ class WorkOrderService:
             sender_name=doc.sender_name if staff else None,
             escalations=[EscalationOut(**e.model_dump()) for e in doc.escalations] if staff else [],
             held=doc.held.reason if doc.held else None,
+            **_desk_out(doc, staff),
         )
+
+
+def _desk_out(doc: WorkOrderDoc, staff: bool) -> dict[str, Any]:
+    """What a desk order adds (1+N): the caller's number, call-backs and SMS, for staff."""
+    return {
+        "answered": doc.first_replied_at is not None,
+        "caller_phone": doc.caller_phone if staff else None,
+        "callbacks": [CallbackOut(**c.model_dump()) for c in doc.callbacks] if staff else [],
+        "sms": [SmsOut(**m.model_dump()) for m in doc.sms] if staff else [],
+    }
 
 
 def summary_out(raw: dict[str, Any], now: dt.datetime, staff: bool) -> WorkOrderSummary:
@@ -351,6 +386,7 @@ def summary_out(raw: dict[str, Any], now: dt.datetime, staff: bool) -> WorkOrder
         escalation_level=raw.get("escalation_level", 0),
         replied=raw.get("first_replied_at") is not None,
         rated=raw.get("rating") is not None,
+        channel=raw.get("channel") or Channel.miniprogram,
         created_at=raw["created_at"],
         updated_at=raw["updated_at"],
     )

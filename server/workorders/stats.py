@@ -21,12 +21,14 @@ deadline of their current stage.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
 from typing import Any
 
 from models.users import Caller
-from models.workorders import GroupBy, StatsOut, StatsQuery, StatsRow
+from models.workorders import CHANNEL_NAMES, Channel, GroupBy, StatsOut, StatsQuery, StatsRow
 from server.identity.errors import NoCourt, OtherCourt
 from server.platform.calendar import Calendars
 from server.platform.clock import Clock
@@ -35,8 +37,22 @@ from server.platform.errors import UnknownCourt
 from server.workorders.service import WorkOrderService
 from server.workorders.store import PERCENTILES, Pipeline, match_stage
 
-KEYS = {GroupBy.assignee: "$assignee_id", GroupBy.category: "$category", GroupBy.court: "$court_id"}
-COUNTS = ("received", "replied", "closed", "due", "on_time", "overdue_now", "rated", "rating_sum")
+KEYS: dict[GroupBy, Any] = {
+    GroupBy.assignee: "$assignee_id",
+    GroupBy.category: "$category",
+    GroupBy.court: "$court_id",
+    # orders from before 1+N carry no channel: they came from the mini-program
+    GroupBy.channel: {"$ifNull": ["$channel", Channel.miniprogram.value]},
+}
+COUNTS = (
+    *("received", "replied", "closed", "due", "on_time", "overdue_now", "rated", "rating_sum"),
+    "called_back",
+)
+CSV_COLUMNS = (
+    *("key", "name", "received", "answered", "reply_rate", "called_back", "callback_rate"),
+    *("due", "on_time", "on_time_rate", "median_first_reply_seconds"),
+    *("p90_first_reply_seconds", "closed", "overdue_now", "rated", "average_rating"),
+)
 DESK = "服务台（未分派）"
 
 
@@ -140,6 +156,8 @@ class WorkOrderStats:
         elif group_by == GroupBy.court:
             court = self.settings.court(str(key))
             name = court.name if court else None
+        elif group_by == GroupBy.channel:
+            name = CHANNEL_NAMES.get(Channel(key)) if key in set(Channel) else str(key)
         else:
             name = key
         return _row(key, name, counts, quantiles)
@@ -167,6 +185,9 @@ def _row(key: Any, name: str | None, c: dict[str, int], q: dict[str, float]) -> 
         replied=c["replied"],
         closed=c["closed"],
         reply_rate=share(c["replied"], c["received"]),
+        answered=c["replied"],
+        called_back=c["called_back"],
+        callback_rate=share(c["called_back"], c["received"]),
         due=c["due"],
         on_time=c["on_time"],
         on_time_rate=share(c["on_time"], c["due"]),
@@ -176,3 +197,16 @@ def _row(key: Any, name: str | None, c: dict[str, int], q: dict[str, float]) -> 
         rated=c["rated"],
         average_rating=share(c["rating_sum"], c["rated"]),
     )
+
+
+def to_csv(report: StatsOut) -> str:
+    """The report as CSV (UTF-8 with a BOM, so that Excel reads the Chinese names): a row
+    per group, then the total."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in [*report.rows, report.total]:
+        values = row.model_dump()
+        writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+    return out.getvalue()

@@ -40,6 +40,11 @@ def mine_filter(sender_id: str, status: str | None = None) -> dict[str, Any]:
     return {"sender_id": sender_id, **({"status": status} if status else {})}
 
 
+def caller_filter(phone: str, status: str | None = None) -> dict[str, Any]:
+    """The desk's orders for a caller's phone (index ``by_caller_phone``), newest first."""
+    return {"caller_phone": phone, **({"status": status} if status else {})}
+
+
 # ---- the statistics' aggregations (server/workorders/stats.py explains them)
 
 
@@ -85,6 +90,7 @@ def counts_pipeline(head: Pipeline, key: str, now: dt.datetime) -> Pipeline:
     group = {
         "_id": key,
         "received": {"$sum": 1},
+        "called_back": _count({"$eq": ["$called_back", True]}),
         "replied": _count(replied),
         "closed": _count({"$eq": ["$status", "closed"]}),
         "due": _count({"$or": [replied, {"$lte": ["$first_reply_due_at", now]}]}),
@@ -159,6 +165,22 @@ class WorkOrderStore:
         """Up to ``limit`` orders' summaries (no thread), newest first: a sender's list."""
         cursor = self.col.find(filt, SUMMARY_EXCLUDE).sort("_id", -1).limit(limit)
         return await cursor.to_list()
+
+    async def senders_pages(
+        self, filters: list[dict[str, Any]], after: ObjectId | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """``senders_page`` over several filters (mine; for my phone), merged newest first."""
+        found: dict[Any, dict[str, Any]] = {}
+        for filt in filters:
+            if after is not None:
+                filt = {**filt, "_id": {"$lt": after}}
+            found.update((r["_id"], r) for r in await self.senders_page(filt, limit))
+        return sorted(found.values(), key=lambda r: r["_id"], reverse=True)[:limit]
+
+    async def by_link(self, token: str) -> WorkOrderDoc | None:
+        """The desk order whose SMS link carries ``token`` (index ``by_link``)."""
+        raw = await self.col.find_one({"link_token": token})
+        return WorkOrderDoc.model_validate(raw) if raw else None
 
     async def court_page(
         self,

@@ -97,6 +97,14 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/workorders/{order_id}/close", "post"): STAFF,
     ("/api/v1/workorders/{order_id}/hold", "post"): STAFF,
     ("/api/v1/colleagues", "get"): STAFF,  # a court's staff; the system admin (no court) 403
+    # 1+N: the desk opens orders (staff with service_desk; others 403 not_service_desk),
+    # records call-backs; the SMS's link is its own key; Tencent's receipts match our SMS
+    ("/api/v1/workorders", "post"): STAFF,
+    ("/api/v1/workorders/{order_id}/callbacks", "post"): STAFF,
+    ("/api/v1/links/{token}", "get"): PUBLIC,
+    ("/api/v1/links/{token}/rating", "post"): PUBLIC,
+    ("/api/v1/sms/status-callback", "post"): PUBLIC,
+    ("/api/v1/me/phone", "post"): PARTIES,
     # the staff console's page and static assets: public (the data behind them is not)
     ("/console", "get"): PUBLIC,
     ("/console/", "get"): PUBLIC,
@@ -117,6 +125,7 @@ SAMPLE_PARAMS = {
     "refund_id": "0" * 24,
     "message_id": "0" * 24,
     "order_id": "0" * 24,
+    "token": "nolinkhere0",
     "path": "js/main.js",
 }
 

@@ -82,6 +82,9 @@ async def test_statistics_match_what_was_done(
         "replied": 3,
         "closed": 2,
         "reply_rate": 1.0,
+        "answered": 3,  # 1+N: answers that reached the sender
+        "called_back": 0,
+        "callback_rate": 0.0,
         "due": 3,
         "on_time": 3,
         "on_time_rate": 1.0,
@@ -98,6 +101,9 @@ async def test_statistics_match_what_was_done(
         "replied": 1,
         "closed": 1,
         "reply_rate": 0.5,
+        "answered": 1,  # 1+N: answers that reached the sender
+        "called_back": 0,
+        "callback_rate": 0.0,
         "due": 2,
         "on_time": 0,
         "on_time_rate": 0.0,
@@ -114,6 +120,9 @@ async def test_statistics_match_what_was_done(
         "replied": 0,
         "closed": 0,
         "reply_rate": 0.0,
+        "answered": 0,  # 1+N: answers that reached the sender
+        "called_back": 0,
+        "callback_rate": 0.0,
         "due": 1,
         "on_time": 0,
         "on_time_rate": 0.0,
