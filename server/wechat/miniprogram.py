@@ -89,11 +89,21 @@ class WeChatAdapter:
         self._client = _Client(appid, secret, api_base, timeout)
         # wechatpy is blocking (requests): it gets threads of its own, never the IOLoop.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wechat")
+        # The outbox's concurrent sends get threads of their own: a burst of pushes must not
+        # queue a party's content check (a request waiting on it) behind it.
+        self._send_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wechat-send")
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        pool: ThreadPoolExecutor | None = None,
+        **kwargs: Any,
+    ) -> T:
         loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
         try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+            return await loop.run_in_executor(pool or self._pool, call)
         except WeChatClientException as e:
             code = int(e.errcode) if e.errcode is not None else None
             raise WeChatError(code, str(e.errmsg)) from None
@@ -146,9 +156,15 @@ class WeChatAdapter:
         43101 means the user has no send of this template left (or refused it).
         """
         result: dict[str, Any] = await self._run(
-            self._client.wxa.send_subscribe_message, openid, template_id, data, page=page or None
+            self._client.wxa.send_subscribe_message,
+            openid,
+            template_id,
+            data,
+            page=page or None,
+            pool=self._send_pool,
         )
         return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._send_pool.shutdown(wait=False, cancel_futures=True)
