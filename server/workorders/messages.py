@@ -181,7 +181,8 @@ class MessageService:
                 await self.files.grant(files, court_ids=[to.court.id], session=session)
             await self._announce(WorkOrderDoc.model_validate(doc), session)
 
-        await self.orders.in_transaction(work)
+        async with self.orders.numbering(to.court, doc["year"]):  # queue, not conflict
+            await self.orders.in_transaction(work)
         return await self.orders.out(WorkOrderDoc.model_validate(doc), Standing.sender)
 
     def _document(

@@ -145,7 +145,7 @@ async def test_notify_inside_a_transaction_skips_known_duplicates(
     assert await db["inbox"].count_documents({"user_id": uid(mp)}) == 1
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)  # four staff accounts: ~5 s on a loaded 2-core machine
 async def test_court_staff_are_the_active_staff_of_that_court_with_those_roles(
     staff: Staff, services: Services, db: Database, clock: FixedClock
 ) -> None:
@@ -174,7 +174,7 @@ async def test_court_staff_are_the_active_staff_of_that_court_with_those_roles(
     assert await services.outbox.run_once() == 0
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_pushes_are_queued_only_for_those_with_an_openid(
     litigant: Litigant, staff: Staff, services: Services, db: Database
 ) -> None:
