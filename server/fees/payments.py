@@ -47,7 +47,7 @@ from server.fees.errors import (
 from server.fees.notices import FeeNoticeService
 from server.fees.store import FeeStore
 from server.identity.users import UserService
-from server.notify.inbox import NotificationService
+from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import Settings
@@ -339,23 +339,11 @@ class PaymentService:
         case = await self.cases.add_event(
             ObjectId(doc.case_id), "缴费", doc.payer_id, note, changes=changes, session=session
         )
-        common: dict[str, Any] = {
-            "data": {"case_id": doc.case_id, "payment_id": str(doc.id)},
-            "template": "case_update",
-            "page": f"pages/case/fees?case_id={doc.case_id}",
-            "dedupe_key": f"payment:{doc.id}:paid",
-            "session": session,
-        }
-        await self.notifications.notify(
-            [doc.payer_id], "payment_paid", "缴费成功", f"{doc.case_no}：{note}", **common
-        )
-        title, body = f"{doc.case_no}已缴费", f"当事人{note}"
-        if case and case.clerk_id:
-            await self.notifications.notify([case.clerk_id], "payment_paid", title, body, **common)
-        else:
-            await self.notifications.notify_court_staff(
-                doc.court_id, [Role.clerk.value], "payment_paid", title, body, **common
-            )
+        # Both notices in one write each to the inbox and the outbox, with no look for ones
+        # already sent: the payment's conditional update above makes this the first time
+        # (a callback's transaction was ~12 round trips, six of them these notices').
+        notices = await self._paid_notices(doc, case, note, session)
+        await self.notifications.notify_many(notices, session=session)
         await self.users.record(
             doc.payer_id,
             "payment.paid",
@@ -364,6 +352,27 @@ class PaymentService:
             case_id=doc.case_id,
             amount_fen=doc.amount_fen,
         )
+
+    async def _paid_notices(
+        self, doc: PaymentDoc, case: Any, note: str, session: AsyncClientSession
+    ) -> list[Notice]:
+        """The payer's notice, and the case's clerk's (the court's clerks' if none yet)."""
+        data = {"case_id": doc.case_id, "payment_id": str(doc.id)}
+        page, key = f"pages/case/fees?case_id={doc.case_id}", f"payment:{doc.id}:paid"
+        if case and case.clerk_id:
+            clerks = [case.clerk_id]
+        else:
+            clerks = await self.notifications.court_staff(
+                doc.court_id, [Role.clerk.value], session=session
+            )
+        payer = f"{doc.case_no}：{note}"
+        title, body = f"{doc.case_no}已缴费", f"当事人{note}"
+        return [
+            Notice(
+                [doc.payer_id], "payment_paid", "缴费成功", payer, data, "case_update", page, key
+            ),
+            Notice(clerks, "payment_paid", title, body, data, "case_update", page, key),
+        ]
 
     # ---- the callback
 

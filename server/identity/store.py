@@ -42,6 +42,23 @@ class UserStore:
         openid = user.get("openid") if user and user.get("active", True) else None
         return str(openid) if openid else None
 
+    async def openids_of(
+        self, user_ids: list[str], session: AsyncClientSession | None = None
+    ) -> dict[str, str]:
+        """{user id: openid} of those of ``user_ids`` who are active and have an openid."""
+        ids = [ObjectId(u) for u in user_ids if ObjectId.is_valid(u)]
+        fields = {"openid": 1, "active": 1}
+        if len(ids) == 1:  # the common case (a party's notice): a point read
+            one = await self.users.find_one({"_id": ids[0]}, fields, session=session)
+            found = [one] if one else []
+        else:
+            found = await self.users.find({"_id": {"$in": ids}}, fields, session=session).to_list()
+        return {
+            str(u["_id"]): str(u["openid"])
+            for u in found
+            if u.get("openid") and u.get("active", True)
+        }
+
     async def admin_exists(self) -> bool:
         return await self.users.find_one({"username": "admin"}, {"_id": 1}) is not None
 

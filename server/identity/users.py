@@ -131,6 +131,12 @@ class Directory:
         inactive account and for an unknown one."""
         return await self.store.openid_of(user_id)
 
+    async def openids_of(
+        self, user_ids: list[str], session: AsyncClientSession | None = None
+    ) -> dict[str, str]:
+        """{user id: openid} of the active users among ``user_ids`` who have one (not staff)."""
+        return await self.store.openids_of(user_ids, session)
+
 
 class UserService:
     def __init__(

@@ -159,14 +159,26 @@ class NotificationService:
         """The inbox documents, and the pushes of those the inbox took (not duplicates)."""
         inserted = await self.inbox.insert_new([w.doc for w in written], session)
         kept = {id(doc) for doc in inserted}
+        pushed = [w for w in written if w.push is not None and id(w.doc) in kept]
+        # Only those with an openid can be sent a subscribe message: staff (password sign-in)
+        # get the inbox and the feed only, and are not queued at all, so the outbox never
+        # spends a round skipping them (issue 18: a clerk's item per filing, skipped later).
+        openids = await self._openids([w.doc["user_id"] for w in pushed], session)
         items = [
-            outbox_doc(w.doc, w.push[0], w.push[1], w.page, w.doc["created_at"])
-            for w in written
-            if w.push is not None and id(w.doc) in kept
+            outbox_doc(w.doc, openid, w.push[0], w.push[1], w.page, w.doc["created_at"])
+            for w in pushed
+            if w.push is not None and (openid := openids.get(w.doc["user_id"]))
         ]
         await self.outbox.insert_new(items, session)
         if items and self.on_enqueued is not None:
             self.on_enqueued()
+
+    async def _openids(
+        self, user_ids: list[str], session: AsyncClientSession | None
+    ) -> dict[str, str]:
+        if not user_ids:
+            return {}
+        return await self.directory.openids_of(list(dict.fromkeys(user_ids)), session)
 
     def _written(self, n: Notice, now: dt.datetime) -> list[Written]:
         """The inbox documents of one notice, each with its push and page (``notify``'s)."""

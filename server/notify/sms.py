@@ -185,7 +185,8 @@ class SmsService:
         return oid
 
     async def deliver(self, worker: OutboxWorker, item: dict[str, Any]) -> None:
-        """Send a claimed item (the outbox worker's call); retry, finish or fail it."""
+        """Send a claimed item (the outbox worker's call); retry, finish or fail it, the
+        outcome written before a receipt parked meanwhile is looked for."""
         try:
             sent = await self.adapter.send(
                 item["phone"], item["template_id"], item["params"], str(item["_id"])
@@ -193,13 +194,15 @@ class SmsService:
         except SmsError as e:
             note = f"{e.code}: {e.message[:200]}"
             if e.transient and item["attempts"] < worker.config.max_attempts:
-                await worker._retry_later(item, note)
+                await worker.outbox.release_many(worker.owner, [worker._retry_later(item, note)])
                 return
             log.warning("SMS %s failed: %s", item["_id"], note)
-            await worker._finish(item, OutboxStatus.failed, last_error=note)
+            failed = worker._finish(item, OutboxStatus.failed, last_error=note)
+            await worker.outbox.release_many(worker.owner, [failed])
             await self._tell(item, {"status": "failed", "error": note})
             return
-        await worker._finish(item, OutboxStatus.sent, serial_no=sent.serial_no)
+        done = worker._finish(item, OutboxStatus.sent, serial_no=sent.serial_no)
+        await worker.outbox.release_many(worker.owner, [done])
         await self._tell(item, {"status": "sent", "serial_no": sent.serial_no})
         parked = await self.outbox.parked_sms_receipt(sent.serial_no, item["phone"])
         if parked is not None:  # the receipt came before we stored the serial number

@@ -63,6 +63,7 @@ def inbox_doc(
 
 def outbox_doc(
     notice: Doc,
+    openid: str,
     tmpl: PushTemplate,
     rendered: dict[str, dict[str, str]],
     page: str | None,
@@ -71,6 +72,7 @@ def outbox_doc(
     return {
         "notification_id": notice["_id"],
         "user_id": notice["user_id"],
+        "openid": openid,  # looked up once, when queued: only those who have one are queued
         "template": notice["template"],
         "template_id": tmpl.template_id,
         "data": rendered,
@@ -181,25 +183,65 @@ class OutboxStore:
         query = {"status": status.value, "next_attempt_at": {"$lte": now}}
         return await self.col.find(query).sort("next_attempt_at", ASCENDING).to_list(limit)
 
-    async def claim(self, item: Doc, claim: Doc) -> bool:
-        """Set ``claim`` on the item if it is still as read; whether it was."""
-        as_read = {k: item[k] for k in ("_id", "status", "next_attempt_at", "attempts")}
-        result = await self.col.update_one(as_read, {"$set": claim, "$inc": {"attempts": 1}})
-        return bool(result.modified_count)
-
-    async def quota_taken(self, item_id: Any, owner: str) -> None:
-        await self.col.update_one(
-            {"_id": item_id, "claimed_by": owner}, {"$set": {"quota_taken": True}}
+    async def claim(
+        self,
+        ids: list[Any],
+        status: OutboxStatus,
+        now: dt.datetime,
+        sets: Doc,
+        session: AsyncClientSession | None = None,
+    ) -> int:
+        """Set ``sets`` (a claim) on those of the items ``ids`` still of ``status`` and due
+        at ``now`` (another worker's claim ends both), in one ``update_many``: one commit for
+        the batch (on the embedded database 50 single updates took ~0.35 s, one update_many
+        of 50 ~0.06 s); how many were claimed."""
+        if not ids:
+            return 0
+        result = await self.col.update_many(
+            {"_id": {"$in": ids}, "status": status.value, "next_attempt_at": {"$lte": now}},
+            {"$set": sets, "$inc": {"attempts": 1}},
+            session=session,
         )
+        return result.modified_count
 
-    async def release(self, item_id: Any, owner: str, sets: Doc, unset: Iterable[str]) -> None:
-        """Apply ``sets`` and drop the claim (and the ``unset`` fields), if the item is still
-        ``sending`` under ``owner``'s claim: a worker that lost its claim (it took too long
-        and the item was taken up again) must not overwrite the newer outcome."""
-        await self.col.update_one(
-            {"_id": item_id, "claimed_by": owner, "status": OutboxStatus.sending.value},
-            {"$set": sets, "$unset": dict.fromkeys(unset, "")},
-        )
+    async def claimed(self, ids: list[Any], token: Any) -> set[Any]:
+        """Those of ``ids`` that carry the claim ``token`` (some were lost to another worker)."""
+        won = self.col.find({"_id": {"$in": ids}, "claim": token}, {"_id": 1})
+        return {d["_id"] async for d in won}
+
+    async def quota_taken(
+        self, item_ids: list[Any], owner: str, session: AsyncClientSession | None = None
+    ) -> None:
+        if item_ids:
+            await self.col.update_many(
+                {"_id": {"$in": item_ids}, "claimed_by": owner},
+                {"$set": {"quota_taken": True}},
+                session=session,
+            )
+
+    async def release_many(
+        self, owner: str, releases: list[tuple[Any, Doc, Iterable[str]]]
+    ) -> None:
+        """For each (id, sets, unset): apply ``sets`` and drop the claim (and the ``unset``
+        fields), if the item is still ``sending`` under ``owner``'s claim: a worker that lost
+        its claim (it took too long and the item was taken up again) must not overwrite the
+        newer outcome. One transaction for the round, so one commit (~0.07 s for 50 on the
+        embedded database, against ~0.35 s for 50 commits)."""
+        ops = [
+            UpdateOne(
+                {"_id": item_id, "claimed_by": owner, "status": OutboxStatus.sending.value},
+                {"$set": sets, "$unset": dict.fromkeys((*unset, "claim"), "")},
+            )
+            for item_id, sets, unset in releases
+        ]
+        if not ops:
+            return
+        async with self.col.database.client.start_session() as session:
+
+            async def write(session: AsyncClientSession) -> None:
+                await self.col.bulk_write(ops, ordered=False, session=session)
+
+            await session.with_transaction(write)
 
     # ---- SMS items (server/notify/sms.py): found again by the provider's serial number
 
@@ -260,6 +302,21 @@ class SubscriptionStore:
         """{template id: sends left}."""
         found = self.col.find({"user_id": user_id})
         return {d["template_id"]: int(d.get("quota", 0)) async for d in found}
+
+    async def left(self, keys: list[str]) -> dict[str, int]:
+        """{subscription id: sends left} of those of ``keys`` that exist."""
+        found = self.col.find({"_id": {"$in": keys}}, {"quota": 1})
+        return {d["_id"]: int(d.get("quota", 0)) async for d in found}
+
+    async def take_many(self, counts: dict[str, int], session: AsyncClientSession) -> bool:
+        """``counts[id]`` sends of each subscription, each only if that many are left, in one
+        bulk write; whether every one was (if not, the caller's transaction is aborted)."""
+        ops = [
+            UpdateOne({"_id": key, "quota": {"$gte": n}}, {"$inc": {"quota": -n}})
+            for key, n in counts.items()
+        ]
+        result = await self.col.bulk_write(ops, ordered=False, session=session)
+        return result.modified_count == len(ops)
 
     async def take(self, user_id: str, template_id: str) -> bool:
         """One send of the user's quota, if any is left; whether one was."""

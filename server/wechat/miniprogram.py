@@ -119,22 +119,38 @@ class WeChatAdapter:
         self._client = _Client(appid, secret, api_base, timeout)
         # wechatpy is blocking (requests): it gets threads of its own, never the IOLoop.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wechat")
+        # The outbox's concurrent sends get threads of their own: a burst of pushes must not
+        # queue a party's content check (a request waiting on it) behind it.
+        self._send_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wechat-send")
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        pool: ThreadPoolExecutor | None = None,
+        **kwargs: Any,
+    ) -> T:
         """``fn`` on a thread; a refused access token is fetched again once and ``fn`` retried."""
         try:
-            return await self._once(fn, *args, **kwargs)
+            return await self._once(fn, *args, pool=pool, **kwargs)
         except WeChatError as e:
             if e.errcode not in TOKEN_ERRCODES:
                 raise
             log.info("wechat refused the access token (errcode %s): fetching it again", e.errcode)
             self._client.session.delete(self._client.access_token_key)
-            return await self._once(fn, *args, **kwargs)
+            return await self._once(fn, *args, pool=pool, **kwargs)
 
-    async def _once(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _once(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        pool: ThreadPoolExecutor | None = None,
+        **kwargs: Any,
+    ) -> T:
         loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
         try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+            return await loop.run_in_executor(pool or self._pool, call)
         except WeChatClientException as e:
             code = int(e.errcode) if e.errcode is not None else None
             if code in OPERATOR_ERRCODES:
@@ -224,9 +240,15 @@ class WeChatAdapter:
         43101 means the user has no send of this template left (or refused it).
         """
         result: dict[str, Any] = await self._run(
-            self._client.wxa.send_subscribe_message, openid, template_id, data, page=page or None
+            self._client.wxa.send_subscribe_message,
+            openid,
+            template_id,
+            data,
+            page=page or None,
+            pool=self._send_pool,
         )
         return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._send_pool.shutdown(wait=False, cancel_futures=True)

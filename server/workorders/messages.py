@@ -240,7 +240,8 @@ class MessageService:
                 )
             await self._announce(WorkOrderDoc.model_validate(doc), session)
 
-        await self.orders.in_transaction(work)
+        async with self.orders.numbering(to.court, doc["year"]):  # queue, not conflict
+            await self.orders.in_transaction(work)
         return WorkOrderDoc.model_validate(doc)
 
     def _document(

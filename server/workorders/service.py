@@ -18,6 +18,7 @@ and decided again (still allowed: applied; not any more: the 409 of the new stat
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ from server.workorders.rules import overdue
 from server.workorders.store import WorkOrderStore, workorder_number
 
 ATTEMPTS = 5  # re-reads when a change lost to the sweep or another change
+
+
+def _number_key(court: CourtSettings, year: int) -> str:
+    return f"workorder_no|{court.id}|{year}"
 
 
 TEMPLATE = "workorder_update"
@@ -166,8 +171,12 @@ class WorkOrderService:
     async def next_number(
         self, court: CourtSettings, year: int, session: AsyncClientSession
     ) -> Number:
-        seq = await self.counters.take(f"workorder_no|{court.id}|{year}", session)
+        seq = await self.counters.take(_number_key(court, year), session)
         return Number(seq, workorder_number(year, court.code, seq))
+
+    def numbering(self, court: CourtSettings, year: int) -> asyncio.Lock:
+        """Hold around a transaction that takes ``next_number`` (``Counters.serial``)."""
+        return self.counters.serial(_number_key(court, year))
 
     # ---- access
 
