@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 from pymongo.write_concern import WriteConcern
 
+from server.platform.court_documents import CourtDocuments
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
 UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries, part headers and form fields
@@ -124,6 +126,7 @@ class CaseSettings(_Section):
 
     lookups_per_user_per_minute: int = Field(10, gt=0)
     lookups_per_case_per_hour: int = Field(20, gt=0)
+    verifications_per_client_per_minute: int = Field(30, gt=0)  # GET /documents/verify
     hearing_day_start: time = time(9, 0)
     hearing_day_end: time = time(17, 30)
     reminder_sweep_seconds: float = Field(300.0, gt=0)
@@ -232,6 +235,7 @@ class CourtSettings(_Section):
     fixed_fees: FixedFees = Field(default_factory=FixedFees)
     deadlines: Deadlines = Field(default_factory=Deadlines)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+    documents: CourtDocuments = Field(default_factory=CourtDocuments)
 
     @field_validator("code")
     @classmethod
