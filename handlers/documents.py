@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from handlers.base import OBJECT_ID, APIHandler, api, authenticated, idempotent, needs_role
+from handlers.base import (
+    OBJECT_ID,
+    APIHandler,
+    api,
+    authenticated,
+    idempotent,
+    needs_role,
+    public,
+)
 from models.documents import (
     CertificateOut,
     ConsentIn,
@@ -11,6 +19,8 @@ from models.documents import (
     DocumentOut,
     PaperServiceIn,
     ServeIn,
+    VerifyOut,
+    VerifyQuery,
 )
 from models.users import PUBLIC_ROLES, STAFF_ROLES
 
@@ -85,7 +95,19 @@ class PaperServiceHandler(APIHandler):
         self.write_json(doc)
 
 
+class VerifyHandler(APIHandler):
+    @public
+    @api(query=VerifyQuery, response=VerifyOut)
+    async def get(self) -> None:
+        """GET /api/v1/documents/verify (query: code): a generated document by the 验证码 printed on
+        it (no sign-in): court, case number, kind, when served and the file's sha256. 200;
+        404 unknown code; 422 no code; 429 too many tries."""
+        q = self.parse_query(VerifyQuery)
+        self.write_json(await self.services.service.verify(self.client_ip, q.code))
+
+
 default_handlers = [
+    (r"/api/v1/documents/verify", VerifyHandler),
     (rf"{CASE}/consent", ConsentHandler),
     (rf"{CASE}/documents", DocumentsHandler),
     (rf"{CASE}/documents/(?P<doc_id>{OBJECT_ID})", DocumentHandler),

@@ -26,6 +26,7 @@ class DocumentKind(StrEnum):
     fee_notice = "缴费通知书"
     summons = "传票"
     evidence_notice = "举证通知书"
+    rights_notice = "诉讼权利义务告知书"
     judgment = "判决书"
     ruling = "裁定书"
     mediation = "调解书"
@@ -144,6 +145,9 @@ class ServedDocumentDoc(BaseModel):
     served_at: dt.datetime
     recipients: list[RecipientDoc]
     reader_ids: list[str] = Field(default_factory=list)
+    case_no: str | None = None
+    # the 验证码 printed on a document the court generated (none on an uploaded one)
+    verify_code: str | None = None
 
 
 # ---- outputs
@@ -209,6 +213,24 @@ class CertificateOut(OutputModel):
     court_id: str
     document: CertificateDocument
     recipients: list[CertificateLine]
+
+
+class VerifyQuery(InputModel):
+    code: str = Field(min_length=4, max_length=40, description="the 验证码 printed on the document")
+
+
+class VerifyOut(OutputModel):
+    """What anyone holding a document may check: it is the court's, as served; nothing
+    about the parties."""
+
+    verify_code: str = Field(description="the 验证码, as stored")
+    court_id: str
+    court_name: str
+    case_no: str
+    kind: DocumentKind
+    title: str
+    served_at: dt.datetime = Field(description="when the court served it")
+    sha256: str = Field(description="of the file as served: a changed byte no longer matches")
 
 
 class ConsentOut(OutputModel):

@@ -270,14 +270,14 @@ def _court(
     settings, db, clock, cipher, calendars = base
     cases = CaseService(db, users, cipher, clock)
     filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
-    service = DocumentService(db, clock, users, cases, files, notifications)
+    service = DocumentService(db, clock, users, cases, files, notifications, settings)
     fees = FeeNoticeService(db, settings, clock, calendars, cases, notifications)
     review = ReviewService(
         db, settings, clock, users, filings, cases, calendars, files, notifications, fees, service
     )
     case_views = CaseViews(db, settings, cases, users, calendars, service, fees, files, filings)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
-    hearings = HearingService(db, settings, clock, calendars, case_admin)
+    hearings = HearingService(db, settings, clock, calendars, case_admin, service)
     return _Court(cases, fees, filings, review, case_views, case_admin, hearings, service)
 
 

@@ -32,7 +32,10 @@ from models.cases import (
     HearingStatus,
     HearingUpdate,
 )
+from models.documents import DocumentKind
+from models.filings import PARTY_GROUPS
 from models.users import Caller
+from server.cases import notices as court_notices
 from server.cases.admin import CaseAdminService, Notice, status_conflict
 from server.cases.errors import (
     HearingInPast,
@@ -43,6 +46,8 @@ from server.cases.errors import (
     NotAWorkingDay,
     OutsideCourtHours,
 )
+from server.cases.served import ROLE_NAMES
+from server.cases.service_of_documents import DocumentService
 from server.cases.store import HearingStore
 from server.cases.views import hearing_out
 from server.platform.calendar import Calendars
@@ -84,8 +89,10 @@ class HearingService:
         clock: Clock,
         calendars: Calendars,
         admin: CaseAdminService,
+        documents: DocumentService,
     ) -> None:
         self.store = HearingStore(db)
+        self.documents = documents
         self.hours = (settings.cases.hearing_day_start, settings.cases.hearing_day_end)
         self.settings = settings
         self.clock = clock
@@ -157,6 +164,7 @@ class HearingService:
         expect = {"status": {"$in": both}} if first else None
         title = f"{data.kind.value}已排期"
         notice = ("hearing_scheduled", title, f"{case.case_no}：{describe(hearing)}")
+        summonses = self.summonses(case, hearing)
 
         async def work(session: AsyncClientSession) -> None:
             await self._claim_room(case.court_id, data.room, span, session)
@@ -173,9 +181,37 @@ class HearingService:
                 expect=expect,
                 data={"hearing_id": str(hearing.id)},
             )
+            await self._serve(caller, case, summonses, session)
 
         await self.admin.in_transaction(work)
         return hearing_out(hearing)
+
+    async def _serve(
+        self,
+        caller: Caller,
+        case: CaseDoc,
+        summonses: list[tuple[str, bytes, str]],
+        session: AsyncClientSession,
+    ) -> None:
+        for party_id, pdf, code in summonses:
+            await self.documents.serve_generated(
+                caller, case, DocumentKind.summons, pdf, [party_id], session, verify_code=code
+            )
+
+    def summonses(self, case: CaseDoc, hearing: HearingDoc) -> list[tuple[str, bytes, str]]:
+        """A 传票 to each party (party id, PDF, 验证码), made before the transaction: no I/O."""
+        court = self.settings.court(case.court_id)
+        assert court is not None
+        made = []
+        for group in PARTY_GROUPS:
+            for party in getattr(case, group):
+                at = hearing.starts_at.isoformat()
+                code = self.documents.code_for(str(hearing.id), party.party_id, at)
+                pdf = court_notices.summons(
+                    case, court, hearing, party.name, ROLE_NAMES[group], code
+                )
+                made.append((party.party_id, pdf, code))
+        return made
 
     def _new_hearing(
         self, caller: Caller, case: CaseDoc, data: HearingIn, span: Span

@@ -73,5 +73,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Electronic service (server/cases/service_of_documents.py): a case's served documents.
     "served_documents": [
         IndexModel([("case_id", ASCENDING), ("_id", ASCENDING)], name="by_case"),
+        # GET /documents/verify: a generated document by its 验证码 (uploads have none)
+        IndexModel([("verify_code", ASCENDING)], name="verify_code", unique=True, sparse=True),
     ],
 }

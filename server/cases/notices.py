@@ -1,17 +1,44 @@
-"""The texts of the notices the court generates on acceptance, rendered to PDF.
+"""The documents the court generates, each a pure function of its inputs to PDF bytes.
 
-受理通知书 tells the plaintiffs the case number and the query code (查询码) they look the case
-up with; 缴费通知书 the acceptance fee, how it was computed, and the last day to pay.
+At acceptance: 受理通知书 (the case number and the query code), 缴费通知书 (the fee, bracket by
+bracket), 诉讼权利义务告知书 and 举证通知书 (the time for evidence); on scheduling a hearing:
+a 传票 to each party. No database I/O here: the callers read what is needed and pass it in,
+so the documents may be made inside or before the transaction that serves them. Wording
+comes from server/cases/wording.py and the court's config.
 """
 
 from __future__ import annotations
 
-from models.cases import CaseDoc
+import datetime as dt
+import hashlib
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from models.cases import CaseDoc, HearingDoc
 from models.fee_notices import FeeNoticeDoc, ReliefGrant
-from server.cases.pdf import render
+from server.cases.pdf import Letter, Table, render
 from server.cases.service import PROCEDURE_NAMES
-from server.platform.clock import local_day
+from server.cases.wording import INDENT, wording_for
+from server.platform.clock import SHANGHAI, local_day
 from server.platform.config import CourtSettings
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud without doubt
+CODE_LENGTH = 16
+
+
+def verification_code(keyed_digest: str) -> str:
+    """A document's 验证码 from a keyed hash (hex) of its identity: 16 characters, 80 bits."""
+    value = int(hashlib.sha256(bytes.fromhex(keyed_digest)).hexdigest(), 16)
+    chars = []
+    for _ in range(CODE_LENGTH):
+        value, digit = divmod(value, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[digit])
+    return "".join(chars)
+
+
+def normal_code(text: str) -> str:
+    """What a person typed, as the code is stored (no spaces or dashes, upper case)."""
+    return "".join(c for c in text.upper() if c.isalnum())
 
 
 def yuan(fen: int) -> str:
@@ -23,60 +50,147 @@ def _names(case: CaseDoc, group: str) -> str:
     return "、".join(p.name for p in getattr(case, group)) or "—"
 
 
-def _about(case: CaseDoc) -> str:
-    against = f"诉{_names(case, 'defendants')}" if case.defendants else ""
-    return f"你（单位）{against}{case.cause or ''}一案，"
+def _common(case: CaseDoc, court: CourtSettings) -> dict[str, str]:
+    docs = court.documents
+    return {
+        "plaintiffs": _names(case, "plaintiffs"),
+        "defendants": _names(case, "defendants"),
+        "cause": case.cause or "",
+        "court": court.name,
+        "case_no": case.case_no,
+        "accepted_on": local_day(case.accepted_at),
+        "procedure": PROCEDURE_NAMES[case.procedure],
+        "phone": docs.phone,
+        "contact": docs.contact,
+        "address": docs.address or court.region or court.name,
+    }
 
 
-def acceptance_notice(case: CaseDoc, court: CourtSettings, query_code: str) -> bytes:
-    day = local_day(case.accepted_at)
-    paragraphs = [
-        f"{_names(case, 'plaintiffs')}：",
-        _about(case) + f"本院经审查，符合法定受理条件，于{day}立案受理，案号为{case.case_no}，"
-        f"适用{PROCEDURE_NAMES[case.procedure]}审理。",
-        f"案件查询码：{query_code}。凭案号和查询码，可在“移动微法院”小程序查询案件进展；"
-        "请妥善保管，不要告知他人。",
-        "请按照缴费通知书的要求预交案件受理费，并按时参加诉讼活动。",
-        "",
-        court.name,
-        day,
+def _letter(
+    court: CourtSettings,
+    kind: str,
+    case_no: str,
+    fields: dict[str, str],
+    code: str,
+    issued: dt.datetime,
+    blocks: dict[str, list[str | Table]] | None = None,
+) -> bytes:
+    words = wording_for(court, kind)
+    body: list[str | Table] = []
+    for para in words.paragraphs:
+        name = para[1:-1] if para.startswith("{") and para.endswith("}") else None
+        if blocks and name in blocks:
+            body.extend(blocks[name])
+        else:
+            body.append(para.format_map(fields))
+    docs = court.documents
+    footer = [
+        f"{court.name}　地址：{docs.address or court.region}",
+        f"联系人：{docs.contact}　电话：{docs.phone}",
     ]
-    return render("受理案件通知书", paragraphs)
-
-
-def fee_notice(case: CaseDoc, court: CourtSettings, notice: FeeNoticeDoc) -> bytes:
-    day = local_day(notice.issued_at)
-    lines = [f"  {line.label}" for line in notice.breakdown]
-    paragraphs = [
-        f"{_names(case, 'plaintiffs')}：",
-        _about(case) + f"本院已于{local_day(case.accepted_at)}立案受理，案号为{case.case_no}。"
-        f"依照《诉讼费用交纳办法》，本案应交案件受理费{yuan(notice.full_fee_fen)}元，计算如下：",
-        *lines,
-        *_relief(notice),
-        "",
-        court.name,
-        day,
-    ]
-    return render("预交诉讼费用通知书", paragraphs)
-
-
-def _relief(notice: FeeNoticeDoc) -> list[str]:
-    grant = notice.relief.grant if notice.relief else None
-    due = local_day(notice.due_at)
-    if grant == ReliefGrant.waive:
-        return ["你（单位）申请司法救助，经审查，准予免交案件受理费，无需缴纳。"]
-    owed = (
-        f"请于{due}前通过“移动微法院”小程序在线缴纳{yuan(notice.amount_fen)}元，"
-        "或到本院诉讼服务中心缴纳。"
-    )
-    warning = "逾期不交纳又未提出司法救助申请的，本案按撤诉处理。"
-    if grant == ReliefGrant.reduce:
-        reduced = (
-            f"你（单位）申请司法救助，经审查，准予减交，减交后应交{yuan(notice.amount_fen)}元。"
+    return render(
+        Letter(
+            court=court.name,
+            title=words.title.format_map(fields),
+            case_no=case_no,
+            body=tuple(body),
+            signed_on=local_day(issued),
+            verify_code=code,
+            stamp=issued,
+            footer=tuple(footer),
+            seal=docs.seal_image,
         )
-        return [reduced, owed, warning]
-    if grant == ReliefGrant.defer:
-        return [f"你（单位）申请司法救助，经审查，准予缓交至{due}。", owed, warning]
-    if grant == ReliefGrant.deny:
-        return ["你（单位）申请司法救助，经审查，不符合条件，不予准许。", owed, warning]
+    )
+
+
+def acceptance_notice(case: CaseDoc, court: CourtSettings, query_code: str, code: str) -> bytes:
+    fields = {**_common(case, court), "query_code": query_code}
+    return _letter(court, "acceptance_notice", case.case_no, fields, code, case.accepted_at)
+
+
+def fee_notice(case: CaseDoc, court: CourtSettings, notice: FeeNoticeDoc, code: str) -> bytes:
+    fields = {
+        **_common(case, court),
+        "fee": yuan(notice.full_fee_fen),
+        "amount": yuan(notice.amount_fen),
+        "due_on": local_day(notice.due_at),
+        "payment": court.documents.payment,
+    }
+    blocks: dict[str, list[str | Table]] = {
+        "breakdown": [fee_table(notice)],
+        "relief": list(_relief(notice, court)),
+    }
+    return _letter(court, "fee_notice", case.case_no, fields, code, notice.issued_at, blocks)
+
+
+def _fen(exact: Any) -> int:
+    return int(Decimal(str(exact)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def fee_table(notice: FeeNoticeDoc) -> Table:
+    """Each bracket (or fixed fee) with its rate and amount, each step (a halving, a third, the
+    cap) with its result, and the total."""
+    rows: list[tuple[str, ...]] = []
+    for line in notice.breakdown:
+        extra = line.model_extra or {}
+        if "fee_fen" in extra:  # a step applied to the total
+            rows.append((line.label, str(extra.get("rate", "")), yuan(int(extra["fee_fen"]))))
+        else:
+            rate = str(extra.get("rate", ""))
+            rows.append((line.label, rate, yuan(_fen(extra.get("part", 0)))))
+    rows.append(("合计", "", yuan(notice.full_fee_fen)))
+    return Table(
+        header=("计费项目", "费率", "金额（元）"),
+        rows=tuple(rows),
+        widths=(0.58, 0.14, 0.28),
+        total=True,
+    )
+
+
+def _relief(notice: FeeNoticeDoc, court: CourtSettings) -> list[str]:
+    grant = notice.relief.grant if notice.relief else None
+    due, amount = local_day(notice.due_at), yuan(notice.amount_fen)
+    if grant == ReliefGrant.waive:
+        return [INDENT + "你（单位）申请司法救助，经审查，准予免交案件受理费，无需缴纳。"]
+    owed = INDENT + f"请于{due}前交纳{amount}元。交纳方式：{court.documents.payment}。"
+    warning = INDENT + "逾期不交纳又未提出司法救助申请的，本案按撤诉处理。"
+    decided = {
+        ReliefGrant.reduce: f"准予减交，减交后应交{amount}元。",
+        ReliefGrant.defer: f"准予缓交至{due}。",
+        ReliefGrant.deny: "不符合条件，不予准许。",
+    }
+    if grant in decided:
+        head = INDENT + "你（单位）申请司法救助，经审查，" + decided[grant]
+        return [head, owed, warning]
     return [owed, warning]
+
+
+def rights_notice(case: CaseDoc, court: CourtSettings, code: str) -> bytes:
+    fields = _common(case, court)
+    return _letter(court, "rights_notice", case.case_no, fields, code, case.accepted_at)
+
+
+def evidence_notice(
+    case: CaseDoc, court: CourtSettings, days: int, due_at: dt.datetime, code: str
+) -> bytes:
+    """``due_at``: the end of the time for evidence, computed on the court's calendar."""
+    fields = {**_common(case, court), "evidence_days": str(days), "due_on": local_day(due_at)}
+    return _letter(court, "evidence_notice", case.case_no, fields, code, case.accepted_at)
+
+
+def summons(
+    case: CaseDoc, court: CourtSettings, hearing: HearingDoc, party: str, role: str, code: str
+) -> bytes:
+    """传票 to one party: when and where, online or not, what to bring."""
+    online = "在线参加，通过“移动微法院”小程序进入在线庭审" if hearing.online else "到庭参加"
+    fields = {
+        **_common(case, court),
+        "party": party,
+        "role": role,
+        "kind": hearing.kind.value,
+        "starts_at": hearing.starts_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M"),
+        "room": f"本院{hearing.room}",
+        "online": online,
+        "bring": "、".join(court.documents.hearing_bring),
+    }
+    return _letter(court, "summons", case.case_no, fields, code, hearing.updated_at)

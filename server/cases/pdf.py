@@ -1,104 +1,203 @@
-"""A small PDF writer for the notices the court generates (受理通知书, 缴费通知书).
+"""The court's documents as PDF: fpdf2 with Noto Serif SC embedded as a subset
+(server/cases/fonts.py).
 
-Text only, A4, in Adobe's standard Chinese font ``STSong-Light`` with the ``UniGB-UCS2-H``
-encoding: a PDF reader supplies the font, so nothing is embedded and a notice is a few KB.
-The output is deterministic (no creation date, no random ids): the same notice gives the
-same bytes and so the same sha256, which is what the service certificate records.
+Pure: a ``Letter`` in, bytes out, no I/O but reading the font and the seal image. The same
+letter gives the same bytes (the creation date and the file /ID derive from the letter, the
+font subset is made in glyph order), so a served document's sha256 is stable.
+
+Layout (A4): the court and the title centred, the 案号 at the head on the right, the body
+wrapped by tokens (server/cases/wrap.py), tables for the fee's brackets, the court's name and
+date on the right with its seal over them, and at the foot the verification QR code beside
+``验证码：…`` and the court's address, phone and contact.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Iterable, Sequence
+import datetime as dt
+import io
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
-PAGE_WIDTH, PAGE_HEIGHT = 595, 842  # A4 in points
-MARGIN = 64
-BODY_SIZE, TITLE_SIZE = 12, 20
-LEADING = 20
-LINES_PER_PAGE = (PAGE_HEIGHT - 2 * MARGIN - 2 * LEADING) // LEADING
-# Width in ems: CJK and full-width characters take one, the rest a half (the font's /W says so).
-WRAP_EMS = (PAGE_WIDTH - 2 * MARGIN) / BODY_SIZE
+import segno
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 
+from server.cases.fonts import font_for
+from server.cases.wrap import wrap
 
-def _ems(char: str) -> float:
-    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.5
-
-
-def wrap(text: str, width: float = WRAP_EMS) -> list[str]:
-    """Break one paragraph into lines no wider than ``width`` ems."""
-    lines: list[str] = []
-    line, used = "", 0.0
-    for char in text:
-        if used + _ems(char) > width:
-            lines.append(line)
-            line, used = "", 0.0
-        line += char
-        used += _ems(char)
-    lines.append(line)
-    return lines
+FONT = "NotoSerifSC"
+BODY_PT, TITLE_PT, COURT_PT, SMALL_PT = 13, 22, 16, 10
+LEADING = 1.9  # line height over font size: loose enough to read on a phone
+MARGIN_MM = 25
+QR_MM = 26
+SEAL_MM = 42
+PT_MM = 25.4 / 72
 
 
-def _hex(text: str) -> str:
-    # UniGB-UCS2-H takes two-byte UCS-2 codes; characters outside the BMP cannot be shown.
-    safe = "".join(c if ord(c) < 0x10000 else "?" for c in text)
-    return "<" + safe.encode("utf-16-be").hex().upper() + ">"
+@dataclass(frozen=True)
+class Table:
+    """Rows of cells; ``widths`` are the columns' shares of the line; the last row is the
+    total when ``total`` is set."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    widths: tuple[float, ...]
+    total: bool = False
 
 
-def _page_stream(title: str | None, lines: Sequence[str]) -> bytes:
-    ops = ["BT"]
-    y = PAGE_HEIGHT - MARGIN
-    if title is not None:
-        title_ems = sum(_ems(c) for c in title)
-        x = (PAGE_WIDTH - title_ems * TITLE_SIZE) / 2
-        ops += [f"/F1 {TITLE_SIZE} Tf", f"1 0 0 1 {x:.1f} {y - TITLE_SIZE} Tm", f"{_hex(title)} Tj"]
-        y -= 2 * LEADING + TITLE_SIZE
-    ops.append(f"/F1 {BODY_SIZE} Tf")
-    for line in lines:
-        ops += [f"1 0 0 1 {MARGIN} {y} Tm", f"{_hex(line)} Tj"]
-        y -= LEADING
-    ops.append("ET")
-    return "\n".join(ops).encode("ascii")
+@dataclass(frozen=True)
+class Letter:
+    court: str
+    title: str
+    case_no: str
+    body: tuple[str | Table, ...]
+    signed_on: str  # the date under the court's name, as printed
+    verify_code: str  # the 验证码, also held by the QR code
+    stamp: dt.datetime  # the PDF's creation date: a fact of the document, not of rendering
+    footer: tuple[str, ...] = ()
+    seal: Path | None = None
+    keywords: tuple[str, ...] = field(default=())
 
 
-def _objects(pages: list[bytes]) -> list[bytes]:
-    """Catalog, page tree, font, then a page and its content stream per page."""
-    first_page = 4
-    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(len(pages)))
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
-        b"/DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
-        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 4 >> "
-        b"/FontDescriptor << /Type /FontDescriptor /FontName /STSong-Light /Flags 6 "
-        b"/FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 "
-        b"/CapHeight 880 /StemV 93 >> /DW 1000 /W [1 95 500 814 939 500] >>] >>",
-    ]
-    for i, stream in enumerate(pages):
-        content = first_page + 2 * i + 1
-        objs.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>".encode()
-        )
-        objs.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    return objs
+VERIFY_HINT = "扫描二维码或在“移动微法院”小程序输入验证码，核验本文书。"
 
 
-def render(title: str, paragraphs: Iterable[str]) -> bytes:
-    """A PDF of ``title`` (centred on the first page) and the paragraphs, wrapped and paged."""
-    lines = [line for para in paragraphs for line in wrap(para)]
-    chunks = [lines[i : i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)]
-    pages = [_page_stream(title if i == 0 else None, c) for i, c in enumerate(chunks or [[]])]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(_objects(pages), start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(offsets) + 1,
-        xref,
+def printed_text(letter: Letter) -> str:
+    """Every character the letter prints, so that its font holds them all."""
+    cells = [c for b in letter.body if isinstance(b, Table) for r in (b.header, *b.rows) for c in r]
+    plain = [b for b in letter.body if isinstance(b, str)]
+    head = [letter.court, letter.title, letter.case_no, letter.signed_on]
+    return "".join(
+        [*head, *plain, *cells, f"验证码：{letter.verify_code}", VERIFY_HINT, *letter.footer]
     )
-    return bytes(out)
+
+
+class _Doc(FPDF):
+    def __init__(self, font_file: Path) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+        self.set_auto_page_break(True, margin=MARGIN_MM)
+        self.add_font(FONT, "", font_file)
+        self.set_font(FONT, size=BODY_PT)
+
+    def line_height(self) -> float:
+        return self.font_size_pt * PT_MM * LEADING
+
+    def paragraph(self, text: str, align: str = "L") -> None:
+        for line in wrap(text, self.epw, self.get_string_width):
+            self.cell(
+                self.epw,
+                self.line_height(),
+                line,
+                align=align,
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
+
+
+@lru_cache(maxsize=64)
+def render(letter: Letter) -> bytes:
+    """The letter as a PDF: same letter, same bytes. Kept for a while, since a transaction
+    that lost a race renders the same letters again when it is retried."""
+    with tempfile.TemporaryDirectory(prefix="microcourt-font-") as tmp:
+        font_file = Path(tmp) / f"{FONT}.ttf"
+        font_file.write_bytes(font_for(printed_text(letter)))
+        pdf = _Doc(font_file)
+        pdf.set_creation_date(letter.stamp.astimezone(dt.UTC))
+        pdf.set_title(f"{letter.case_no}{letter.title}")
+        pdf.set_author(letter.court)
+        pdf.set_subject(letter.title)
+        pdf.set_keywords(" ".join((f"验证码{letter.verify_code}", *letter.keywords)))
+        pdf.add_page()
+        _head(pdf, letter)
+        for block in letter.body:
+            if isinstance(block, Table):
+                _table(pdf, block)
+            else:
+                pdf.paragraph(block)
+        _signature(pdf, letter)
+        _foot(pdf, letter)
+        return bytes(pdf.output())
+
+
+def _head(pdf: _Doc, letter: Letter) -> None:
+    pdf.set_font(FONT, size=COURT_PT)
+    pdf.paragraph(letter.court, align="C")
+    pdf.set_font(FONT, size=TITLE_PT)
+    pdf.cell(
+        pdf.epw,
+        pdf.line_height() * 0.8,
+        letter.title,
+        align="C",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.set_font(FONT, size=BODY_PT)
+    pdf.paragraph(letter.case_no, align="R")
+
+
+def _table(pdf: _Doc, table: Table) -> None:
+    widths = [pdf.epw * w for w in table.widths]
+    height = pdf.line_height() * 0.75
+    pdf.set_font(FONT, size=SMALL_PT + 1)
+    rows = [table.header, *table.rows]
+    for i, row in enumerate(rows):
+        last = table.total and i == len(rows) - 1
+        for j, (text, width) in enumerate(zip(row, widths, strict=True)):
+            align = "L" if j == 0 else "R"
+            pdf.cell(width, height, text, border=1, align="C" if i == 0 else align)
+        pdf.ln(height)
+        if last:
+            pdf.set_font(FONT, size=SMALL_PT + 1)
+    pdf.set_font(FONT, size=BODY_PT)
+    pdf.ln(height * 0.4)
+
+
+def _signature(pdf: _Doc, letter: Letter) -> None:
+    """The court's name and the date on the right, the seal (if configured) over them."""
+    height = pdf.line_height()
+    if pdf.get_y() + 3 * height > pdf.h - MARGIN_MM:
+        pdf.add_page()
+    pdf.ln(height * 0.5)
+    top = pdf.get_y()
+    width = max(pdf.get_string_width(letter.court), pdf.get_string_width(letter.signed_on)) + 8
+    left = pdf.w - MARGIN_MM - width
+    for text in (letter.court, letter.signed_on):
+        pdf.set_x(left)
+        pdf.cell(width, height, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if letter.seal is not None:
+        x = left + width / 2 - SEAL_MM / 2
+        y = top + height - SEAL_MM / 2
+        pdf.image(str(letter.seal), x=x, y=y, w=SEAL_MM, h=SEAL_MM)
+
+
+def qr_png(code: str) -> bytes:
+    """The QR code holding the verification code, 8 pixels a module (crisp when printed)."""
+    out = io.BytesIO()
+    segno.make(code, error="m", micro=False).save(out, kind="png", scale=8, border=2)
+    return out.getvalue()
+
+
+def _foot(pdf: _Doc, letter: Letter) -> None:
+    """The QR code with the code beside it, then the court's address, phone and contact."""
+    small = SMALL_PT * PT_MM * LEADING
+    needed = max(QR_MM, small * (2 + len(letter.footer))) + 4
+    if pdf.get_y() + needed > pdf.h - MARGIN_MM:
+        pdf.add_page()
+    top = max(pdf.get_y() + 4, pdf.h - MARGIN_MM - needed)
+    pdf.image(io.BytesIO(qr_png(letter.verify_code)), x=MARGIN_MM, y=top, w=QR_MM, h=QR_MM)
+    pdf.set_font(FONT, size=SMALL_PT)
+    left = MARGIN_MM + QR_MM + 4
+    width = pdf.w - MARGIN_MM - left
+    lines = [
+        f"验证码：{letter.verify_code}",
+        "扫描二维码或在“移动微法院”小程序输入验证码，核验本文书。",
+    ]
+    pdf.set_y(top)
+    for text in (*lines, *letter.footer):
+        for line in wrap(text, width, pdf.get_string_width):
+            pdf.set_x(left)
+            pdf.cell(width, small, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, size=BODY_PT)

@@ -35,6 +35,7 @@ from models.documents import (
     ServedDocumentDoc,
     ServeIn,
     ServiceMethod,
+    VerifyOut,
     service_address,
 )
 from models.files import FileKind, FileMeta, FilePurpose
@@ -50,6 +51,7 @@ from server.cases.errors import (
     NotAParty,
     UnknownParty,
 )
+from server.cases.notices import normal_code, verification_code
 from server.cases.served import (
     ROLE_NAMES,
     document_out,
@@ -70,7 +72,9 @@ from server.identity.users import UserService
 from server.notify.inbox import NotificationService
 from server.platform.access import Access
 from server.platform.clock import Clock
+from server.platform.config import Settings
 from server.platform.db import Database, in_transaction
+from server.platform.ratelimit import RateLimiter
 
 T = TypeVar("T")
 
@@ -93,9 +97,14 @@ class DocumentService:
         cases: CaseService,
         files: FileService,
         notifications: NotificationService,
+        settings: Settings,
     ) -> None:
         self.db = db
         self.store = DocumentStore(db)
+        self.settings = settings
+        self.per_client = RateLimiter.shared(
+            db, "document-verify", settings.cases.verifications_per_client_per_minute, 60, clock
+        )
         self.clock = clock
         self.users = users
         self.cases = cases
@@ -131,9 +140,11 @@ class DocumentService:
         pdf: bytes,
         recipients: list[str] | None,
         session: AsyncClientSession,
+        verify_code: str | None = None,
     ) -> ServedDocumentDoc:
-        """Serve a notice the court generated (受理通知书, 缴费通知书) inside the caller's
-        transaction: the file, the document, the timeline and the pushes commit with it."""
+        """Serve a document the court generated (受理通知书, 缴费通知书, 传票 …) inside the
+        caller's transaction: the file, the document, the timeline and the pushes commit
+        with it; ``verify_code`` is the 验证码 printed on it (``code_for``)."""
         meta = await self.files.store(
             str(caller.id),
             pdf,
@@ -144,8 +155,37 @@ class DocumentService:
             session=session,
         )
         doc = self._document(caller, case, meta, kind, None, recipients)
+        doc.verify_code = verify_code
         await self._write(case, doc, session)
         return doc
+
+    def code_for(self, *identity: str) -> str:
+        """The 验证码 of a generated document, from what makes it that document (its case,
+        kind, hearing, party …) keyed with the server's secret: unguessable, and the same
+        again for the same document, so that the same inputs give the same bytes."""
+        digest = self.cases.cipher.keyed_hash("document-code|" + "|".join(identity))
+        return verification_code(digest)
+
+    # ---- verification
+
+    async def verify(self, client: str, code: str) -> VerifyOut:
+        """A generated document by its 验证码: court, case number, kind, when served, the
+        file's sha256 and nothing personal. 404 unknown; 429 too many tries from a client."""
+        await self.per_client.hit(client)
+        doc = await self.store.with_code(normal_code(code))
+        if doc is None or doc.verify_code is None:
+            raise DocumentNotFound("验证码不存在，文书无法核验")
+        court = self.settings.court(doc.court_id)
+        return VerifyOut(
+            verify_code=doc.verify_code,
+            court_id=doc.court_id,
+            court_name=court.name if court else doc.court_id,
+            case_no=doc.case_no or "",
+            kind=doc.kind,
+            title=doc.title,
+            served_at=doc.served_at,
+            sha256=doc.sha256,
+        )
 
     def _document(
         self,
@@ -173,6 +213,7 @@ class DocumentService:
             served_at=now,
             recipients=lines,
             reader_ids=readers(case, lines),
+            case_no=case.case_no,
         )
 
     async def _write(

@@ -241,7 +241,14 @@ class DocumentStore:
         self.col = db["served_documents"]
 
     async def insert(self, doc: ServedDocumentDoc, session: AsyncClientSession) -> None:
-        await self.col.insert_one(doc.model_dump(by_alias=True), session=session)
+        raw = doc.model_dump(by_alias=True)
+        if raw.get("verify_code") is None:
+            del raw["verify_code"]  # the unique index is sparse: only the generated hold one
+        await self.col.insert_one(raw, session=session)
+
+    async def with_code(self, code: str) -> ServedDocumentDoc | None:
+        raw = await self.col.find_one({"verify_code": code})
+        return ServedDocumentDoc.model_validate(raw) if raw else None
 
     async def in_case(self, case_id: str, doc_id: str) -> ServedDocumentDoc | None:
         oid = _oid(doc_id)

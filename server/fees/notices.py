@@ -126,10 +126,11 @@ class FeeNoticeService:
         court = self.settings.court(case.court_id)
         assert court is not None
         notice = self._notice(caller, plan, case, filing)
-        pdf = court_notices.fee_notice(case, court, notice)
+        code = service.code_for(str(case.id), DocumentKind.fee_notice.name, str(notice.id))
+        pdf = court_notices.fee_notice(case, court, notice, code)
         plaintiffs = [p.party_id for p in case.plaintiffs]
         served = await service.serve_generated(
-            caller, case, DocumentKind.fee_notice, pdf, plaintiffs, session
+            caller, case, DocumentKind.fee_notice, pdf, plaintiffs, session, verify_code=code
         )
         notice.document_id = str(served.id)
         await self.store.notices.insert(notice, session)

@@ -49,6 +49,11 @@ if TYPE_CHECKING:
     from server.platform.calendar import Calendars
 
 T = TypeVar("T")
+ACCEPTANCE_KINDS = (
+    DocumentKind.acceptance_notice,
+    DocumentKind.rights_notice,
+    DocumentKind.evidence_notice,
+)
 
 
 class ReviewService:
@@ -265,17 +270,36 @@ class ReviewService:
         fee_plan: FeePlan | None,
         session: AsyncClientSession,
     ) -> None:
-        """The 受理通知书 (with the query code) and, when a fee is prepaid, the fee notice:
-        generated, stored and served to the plaintiffs in the acceptance's transaction."""
-        court = self.settings.court(case.court_id)
-        assert court is not None
-        pdf = court_notices.acceptance_notice(case, court, self.cases.query_code(case))
+        """The 受理通知书 (with the query code), the 诉讼权利义务告知书 and 举证通知书 and, when
+        a fee is prepaid, the fee notice: generated, stored and served in the acceptance's
+        transaction (the first to the plaintiffs, the two notices to every party)."""
         plaintiffs = [p.party_id for p in case.plaintiffs]
-        await self.service.serve_generated(
-            caller, case, DocumentKind.acceptance_notice, pdf, plaintiffs, session
-        )
+        for kind, pdf, code in self.acceptance_documents(case):
+            to = plaintiffs if kind == DocumentKind.acceptance_notice else None
+            await self.service.serve_generated(
+                caller, case, kind, pdf, to, session, verify_code=code
+            )
         if fee_plan is not None:
             await self.fees.issue(caller, fee_plan, case, filing, self.service, session)
+
+    def acceptance_documents(self, case: CaseDoc) -> list[tuple[DocumentKind, bytes, str]]:
+        """The documents made on acceptance, with their codes: no database I/O, so they may
+        be made before the transaction as well as inside it."""
+        court = self.settings.court(case.court_id)
+        assert court is not None
+        days = court.documents.evidence_days[case.procedure.value]
+        due = self.calendars.for_court(case.court_id).deadline_at(case.accepted_at, days)
+        code = {k: self.service.code_for(str(case.id), k.name) for k in ACCEPTANCE_KINDS}
+        made = {
+            DocumentKind.acceptance_notice: lambda c: court_notices.acceptance_notice(
+                case, court, self.cases.query_code(case), c
+            ),
+            DocumentKind.rights_notice: lambda c: court_notices.rights_notice(case, court, c),
+            DocumentKind.evidence_notice: lambda c: court_notices.evidence_notice(
+                case, court, days, due, c
+            ),
+        }
+        return [(k, made[k](code[k]), code[k]) for k in ACCEPTANCE_KINDS]
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession

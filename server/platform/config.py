@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 from pymongo.write_concern import WriteConcern
 
+from server.platform.court_documents import CourtDocuments
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
 UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries, part headers and form fields
@@ -155,6 +157,7 @@ class CaseSettings(_Section):
 
     lookups_per_user_per_minute: int = Field(10, gt=0)
     lookups_per_case_per_hour: int = Field(20, gt=0)
+    verifications_per_client_per_minute: int = Field(30, gt=0)  # GET /documents/verify
     hearing_day_start: time = time(9, 0)
     hearing_day_end: time = time(17, 30)
     reminder_sweep_seconds: float = Field(300.0, gt=0)
@@ -269,6 +272,7 @@ class CourtSettings(_Section):
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
     # 1+N: judge's username -> the team's number (N号码), unless the admin set one
     team_numbers: dict[str, str] = Field(default_factory=dict)
+    documents: CourtDocuments = Field(default_factory=CourtDocuments)
 
     @field_validator("code")
     @classmethod

@@ -81,11 +81,12 @@ async def test_a_case_from_filing_to_archive(
     assert (late.status, late.error_code) == (409, "case_status_conflict")
 
     final = (await client.case(case_id)).body
-    # the acceptance and fee notices are served with the acceptance
-    milestones = ["立案", "送达", "送达", "分案", "排期", "庭审", "宣判", "结案", "归档"]
+    # four documents are served with the acceptance, a 传票 to each party with the hearing
+    served, summonses = ["送达"] * 4, ["送达"] * 2
+    milestones = ["立案", *served, "分案", "排期", *summonses, "庭审", "宣判", "结案", "归档"]
     assert [e["kind"] for e in final["timeline"]] == milestones
     assert final["hearings"][0]["status"] == "held"
-    assert final["timeline"][5]["note"] == "庭审完毕"
+    assert final["timeline"][milestones.index("庭审")]["note"] == "庭审完毕"
     assert (await kinds(lawyer)).count("case_event") == 4
     actions = await services.db["audit"].distinct("action", {"target": case_id})
     assert {"case.assign", "case.hearing.schedule", "case.event.judged"} <= set(actions)

@@ -49,7 +49,7 @@ async def test_each_reader_sees_what_they_may(
         assert res.body["status"] == "accepted" and res.body["status_name"] == "已立案"
         assert res.body["fees"]["status"] == "pending"
         assert res.body["fees"]["amount_fen"] == 230_000  # 100,000 yuan: 50 + 2.5% of 90,000
-        assert [e["kind"] for e in res.body["timeline"]] == ["立案", "送达", "送达"]
+        assert [e["kind"] for e in res.body["timeline"]] == ["立案", *["送达"] * 4]
         assert len(res.body["query_code"]) == 8  # parties and the filing agent only
         assert SELF_ID not in res.content.decode() and DEFENDANT_ID not in res.content.decode()
     code = (await client.case(case_id)).body["query_code"]
@@ -219,5 +219,6 @@ async def test_the_detail_lists_the_documents_served_to_the_reader(
     assert mine[0]["recipients"][0]["delivered_at"] is not None
     assert (await other.case(case_id)).body["documents"] == []  # no consent: served on paper
     court = (await clerk.case(case_id)).body["documents"]
-    assert [d["kind"] for d in court] == ["受理通知书", "缴费通知书", "举证通知书"]
-    assert len(court[2]["recipients"]) == 2
+    generated = ["受理通知书", "诉讼权利义务告知书", "举证通知书", "缴费通知书"]
+    assert [d["kind"] for d in court] == [*generated, "举证通知书"]
+    assert len(court[-1]["recipients"]) == 2

@@ -57,7 +57,7 @@ async def test_served_read_and_certified(
     assert "document_served" in await kinds(plaintiff)
     assert "document_served" not in await kinds(defendant)
     timeline = (await services.cases.load(case_id)).timeline
-    assert [e.kind for e in timeline] == ["立案", "送达", "送达", "送达"]  # two at acceptance
+    assert [e.kind for e in timeline] == ["立案", *["送达"] * 4, "送达"]  # four at acceptance
 
     # the plaintiff reads it: read once, the first time kept
     first = clock.advance(hours=2)
@@ -122,13 +122,14 @@ async def test_consent_from_the_case_and_the_next_document(
     mine = await defendant.documents(case_id)
     assert [d["title"] for d in mine.body["items"]] == ["开庭传票"]
     theirs = await plaintiff.documents(case_id)
-    # the first two generated at acceptance, then the clerk's
-    titles = ["受理通知书", "缴费通知书", "受理通知书", "开庭传票"]
+    # the four generated at acceptance, then the clerk's
+    generated = ["受理通知书", "诉讼权利义务告知书", "举证通知书", "缴费通知书"]
+    titles = [*generated, "受理通知书", "开庭传票"]
     assert [d["title"] for d in theirs.body["items"]] == titles
     assert clerk.user is not None
     staff_user = await services.users.get(str(clerk.user["id"]))
     listed = await services.service.documents_for(staff_user, case, Viewer.staff)
-    assert len(listed) == 4 and len(listed[2].recipients) == 2
+    assert len(listed) == 6 and len(listed[4].recipients) == 2
 
     # withdrawing consent is recorded, and the next document goes on paper
     assert (await plaintiff.consent(case_id, False)).status == 200
@@ -184,12 +185,12 @@ async def test_bad_requests_leave_nothing(
     for body, code in bad:
         res = await clerk.post(f"/api/v1/cases/{case_id}/documents", body)
         assert (res.status, res.error_code) == (422, code), (body, res.body)
-    # only the two notices served with the acceptance
-    assert await services.db["served_documents"].count_documents({}) == 2
+    # only the four documents generated at acceptance
+    assert await services.db["served_documents"].count_documents({}) == 4
     timeline = (await services.cases.load(case_id)).timeline
-    assert [e.kind for e in timeline] == ["立案", "送达", "送达"]
-    assert (await kinds(plaintiff)).count("document_served") == 2
-    assert await services.db["audit"].count_documents({"action": "document.serve"}) == 2
+    assert [e.kind for e in timeline] == ["立案", *["送达"] * 4]
+    assert (await kinds(plaintiff)).count("document_served") == 4
+    assert await services.db["audit"].count_documents({"action": "document.serve"}) == 4
 
     # only the chosen recipients; an idempotent retry serves once
     body = {"file_id": mine, "kind": "传票", "recipients": party_ids[:1]}
@@ -199,9 +200,9 @@ async def test_bad_requests_leave_nothing(
     assert first.status == again.status == 201 and first.body == again.body
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert [r["party_id"] for r in first.body["recipients"]] == party_ids[:1]
-    assert await services.db["served_documents"].count_documents({}) == 3
+    assert await services.db["served_documents"].count_documents({}) == 5  # 4 + this one
     notices = await plaintiff.notifications()
-    assert [n["kind"] for n in notices.body["items"]].count("document_served") == 3
+    assert [n["kind"] for n in notices.body["items"]].count("document_served") == 5
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
+import io
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from miniapp_stubs.client import MiniProgram, StaffConsole
 from server.app import Services
@@ -30,11 +31,8 @@ DUE = "2026-11-30T15:59:59.999000Z"
 
 
 def pdf_text(data: bytes) -> str:
-    """The text our PDF writer put on the page (UCS-2 hex strings shown with Tj)."""
-    return "\n".join(
-        bytes.fromhex(h.decode()).decode("utf-16-be")
-        for h in re.findall(rb"<([0-9A-F]+)> Tj", data)
-    )
+    """The text on the PDF's pages, as a reader extracts it."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
 async def fees(session: MiniProgram | StaffConsole, case_id: str) -> dict[str, Any]:
@@ -72,8 +70,8 @@ async def test_acceptance_issues_and_serves_the_fee_notice(
         "due_at": DUE,
     }
     kinds_served = sorted(d["kind"] for d in case["documents"])
-    assert kinds_served == ["受理通知书", "缴费通知书"]
-    assert [e["kind"] for e in case["timeline"]] == ["立案", "送达", "送达"]
+    assert kinds_served == ["举证通知书", "受理通知书", "缴费通知书", "诉讼权利义务告知书"]
+    assert [e["kind"] for e in case["timeline"]] == ["立案", "送达", "送达", "送达", "送达"]
 
     acceptance = await served_text(plaintiff, case_id, "受理通知书")
     code = case["query_code"]
@@ -189,7 +187,11 @@ async def test_execution_cases_prepay_nothing(litigant: Litigant, staff: Staff) 
     assert (await fees(plaintiff, case_id))["notices"] == []
     case = (await plaintiff.case(case_id)).body
     assert case["fees"]["status"] == "not_issued"
-    assert [d["kind"] for d in case["documents"]] == ["受理通知书"]
+    assert [d["kind"] for d in case["documents"]] == [
+        "受理通知书",
+        "诉讼权利义务告知书",
+        "举证通知书",
+    ]
 
 
 @pytest.mark.gen_test(timeout=60)

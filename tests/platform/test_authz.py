@@ -84,6 +84,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/cases/{case_id}/documents/{doc_id}/certificate", "get"): SIGNED_IN,
     ("/api/v1/cases/{case_id}/documents/{doc_id}/paper-service", "post"): STAFF,
     ("/api/v1/fees/estimate", "get"): PUBLIC,  # the mini-program's fee calculator
+    ("/api/v1/documents/verify", "get"): PUBLIC,  # anyone holding a document checks it
     # messages (联系法官): the sender's own; staff answer the orders they may see (404 else)
     ("/api/v1/messages", "get"): PARTIES,
     ("/api/v1/messages", "post"): PARTIES,
