@@ -32,7 +32,8 @@ def fresh(api: str, method: str, path: str, body: Any = None) -> tuple[int, Any,
     url = urlsplit(api)
     conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=20)
     try:
-        conn.request(method, path, json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
         res = conn.getresponse()
         return res.status, json.loads(res.read() or b"null"), res.getheader("X-Request-Id") or ""
     finally:
