@@ -106,9 +106,19 @@ def order_doc(rng: random.Random, seq: int, created: dt.datetime, who: Who) -> d
         **rules.deadlines(shapes.calendar(), shapes.court().deadlines.workorder, created),
         **dict.fromkeys(("created_at", "updated_at"), created),
     )
-    found = {**doc.model_dump(by_alias=True), "assignments": []}
+    found = {**doc.model_dump(by_alias=True, exclude=NOT_WRITTEN), "assignments": []}
     swept(found, created)
     return found
+
+
+# the model's fields a mini-program message is created without: the desk's (1+N) and a hold's
+NOT_WRITTEN: dict[str, Any] = {
+    **dict.fromkeys(
+        ("callbacks", "called_back", "caller_phone", "held", "link_token", "opened_by", "sms"),
+        True,
+    ),
+    "thread": {"__all__": {"held"}},
+}
 
 
 @dataclass
