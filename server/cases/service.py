@@ -8,6 +8,7 @@ acceptance gives its number back (no gaps) and two acceptances never share one (
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any, NamedTuple
 
@@ -35,6 +36,10 @@ PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "�
 
 def case_number(year: int, court_code: str, type_code: str, seq: int) -> str:
     return f"（{year}）{court_code}{type_code}{seq}号"
+
+
+def _number_key(court: CourtSettings, type_code: str, year: int) -> str:
+    return f"case_no|{court.id}|{type_code}|{year}"
 
 
 def new_query_code() -> str:
@@ -72,8 +77,14 @@ class CaseService:
     async def next_number(
         self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
     ) -> CaseNumber:
-        seq = await self.counters.take(f"case_no|{court.id}|{type_code}|{year}", session)
+        seq = await self.counters.take(_number_key(court, type_code, year), session)
         return CaseNumber(seq, case_number(year, court.code, type_code, seq))
+
+    def numbering(self, court: CourtSettings, type_code: str, year: int) -> asyncio.Lock:
+        """Hold around a transaction that takes ``next_number``: acceptances of one court and
+        type wait their turn in this process rather than conflict on the counter and retry
+        (``Counters.serial``)."""
+        return self.counters.serial(_number_key(court, type_code, year))
 
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
         """Party ID-number hash -> user id, for every party with a verified account."""

@@ -260,7 +260,8 @@ class ReviewService:
                 case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided)
             )
 
-        return await self._in_transaction(register)
+        async with self.cases.numbering(court, type_code, year):  # queue, not conflict
+            return await self._in_transaction(register)
 
     async def _serve_notices(
         self,
