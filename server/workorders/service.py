@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -150,7 +151,7 @@ class WorkOrderService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.store = WorkOrderStore(db)
+        self.store = WorkOrderStore(db, self._zone_of)
         self.files = files
         self.counters = Counters(db)
         self.directory = Directory(db)
@@ -232,6 +233,11 @@ class WorkOrderService:
             return new
 
         return await in_transaction(self.db, work)
+
+    def _zone_of(self, court_id: str) -> dt.tzinfo:
+        """The court's time zone: its days are the statistics' days."""
+        court = self.settings.court(court_id)
+        return ZoneInfo(court.timezone) if court else SHANGHAI
 
     # ---- attachments and people
 
