@@ -34,8 +34,11 @@ import enum
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from models.workorders import Channel, GroupBy
+from server.platform.clock import SHANGHAI
+from server.platform.config import Settings
 
 COUNTS = ("received", "replied", "closed", "on_time", "called_back", "rated", "rating_sum")
 MAPS = ("s", "w", "o")
@@ -51,6 +54,12 @@ COUNTED = {
 ZoneOf = Callable[[str], dt.tzinfo]
 #: a cell's increments: "received", "s.v1800_0", … -> number
 Delta = dict[str, dict[str, int]]
+
+
+def zones(settings: Settings) -> ZoneOf:
+    """Each court's time zone (its days are the report's days); Shanghai for one unknown."""
+    by_court = {c.id: ZoneInfo(c.timezone) for c in settings.courts}
+    return lambda court_id: by_court.get(court_id, SHANGHAI)
 
 
 def ms_key(t: dt.datetime) -> str:

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -52,6 +51,7 @@ from server.platform.config import CourtSettings, Settings
 from server.platform.counters import Counters
 from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, ValidationFailed
+from server.workorders import rollups
 from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
 from server.workorders.store import WorkOrderStore, workorder_number
@@ -151,7 +151,7 @@ class WorkOrderService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.store = WorkOrderStore(db, self._zone_of)
+        self.store = WorkOrderStore(db, rollups.zones(settings))
         self.files = files
         self.counters = Counters(db)
         self.directory = Directory(db)
@@ -233,11 +233,6 @@ class WorkOrderService:
             return new
 
         return await in_transaction(self.db, work)
-
-    def _zone_of(self, court_id: str) -> dt.tzinfo:
-        """The court's time zone: its days are the statistics' days."""
-        court = self.settings.court(court_id)
-        return ZoneInfo(court.timezone) if court else SHANGHAI
 
     # ---- attachments and people
 

@@ -8,17 +8,24 @@ test, that the rollups kept are the rollups the orders make.)"""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from bson import ObjectId
+from tornado.ioloop import IOLoop
 
 from models.workorders import Category, Channel, GroupBy, StatsQuery
 from server.app import Services
 from server.platform.clock import SHANGHAI, FixedClock
+from server.platform.config import load_settings
 from server.platform.db import in_transaction
-from tests.factories import Staff, uid
+from server.platform.mongo import connect
+from server.workorders import rollups
+from tests.factories import TEST_KEYS, Staff, clean_env, uid
 
 COURTS = ("bj-chaoyang", "sh-pudong")
 YEAR = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
@@ -109,3 +116,35 @@ async def test_a_year_of_orders_reports_the_same_from_rollups(
         )
     assert await compare(services, sysadmin) > 40
     assert await compare(services, supervisor) > 30
+
+
+def test_the_rebuild_command_backfills_and_may_run_again(io_loop: IOLoop, mongo_uri: str) -> None:
+    name = f"rollups_{os.getpid()}"
+    env = clean_env(
+        MICROCOURT_MONGODB__URI=mongo_uri,
+        MICROCOURT_MONGODB__DATABASE=name,
+        MICROCOURT_SECURITY__TOKEN_SECRET=TEST_KEYS.token_secret.decode(),
+        MICROCOURT_SECURITY__DATA_KEY="a" * 43 + "=",
+        MICROCOURT_SECURITY__HASH_KEY=TEST_KEYS.hash_key.decode(),
+    )
+    rng = random.Random(3)
+    now = dt.datetime(2026, 12, 31, 8, tzinfo=dt.UTC)
+    docs = [order(rng, i, now) for i in range(60)]
+    client = connect(mongo_uri)
+    db = client[name]
+    command = [sys.executable, "-m", "server.cli", "rollups", "rebuild"]
+
+    async def cells() -> dict[str, Any]:
+        return {raw["_id"]: raw async for raw in db["workorder_rollups"].find({})}
+
+    try:
+        io_loop.run_sync(lambda: db["workorders"].insert_many(docs))
+        expected = rollups.build(docs, rollups.zones(load_settings()), {})
+        for _ in range(2):  # the second run finds the same orders and leaves the same cells
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert f"{len(expected)} cells" in done.stdout
+            assert io_loop.run_sync(cells) == expected
+    finally:
+        io_loop.run_sync(lambda: client.drop_database(name))
+        io_loop.run_sync(client.close)
