@@ -237,7 +237,7 @@ class WorkOrderStore:
         ops = [UpdateOne({"_id": d.id, "version": d.version}, u) for d, u in updates]
         await self.col.bulk_write(ops, ordered=False, session=session)
         before = {d.id: d for d, _ in updates}
-        fields = {"sweep_token": 1, **rollups.COUNTED}
+        fields: dict[str, Any] = {"sweep_token": 1, **rollups.COUNTED}
         read = self.col.find({"_id": {"$in": list(before)}}, fields, session=session)
         mine = [raw async for raw in read if raw.get("sweep_token") == token]
         await self._roll([(before[raw["_id"]], raw) for raw in mine], session)
@@ -247,29 +247,39 @@ class WorkOrderStore:
 
     async def _roll(self, changes: list[tuple[Any, Any]], session: AsyncClientSession) -> None:
         """What ``changes`` (before, after) make of the rollups, in the same transaction: an
-        ``$inc`` per cell that changes (made on first use), then the removal of the map keys
+        update per cell that changes (made on first use), then the removal of the deadlines
         it brought to 0."""
-        total: dict[str, dict[str, int]] = {}
-        for before, after in changes:
-            for cid, inc in rollups.delta(before, after, self.zone_of).items():
-                cell = total.setdefault(cid, {})
-                for field, n in inc.items():
-                    cell[field] = cell.get(field, 0) + n
-        total = {cid: {f: n for f, n in c.items() if n} for cid, c in total.items()}
-        total = {cid: c for cid, c in total.items() if c}
-        if not total:
-            return
-        named = rollups.names([o for pair in changes for o in pair if o is not None], self.zone_of)
-        ops: list[UpdateOne] = [
-            UpdateOne({"_id": cid}, {"$inc": inc, "$setOnInsert": named[cid]}, upsert=True)
-            for cid, inc in total.items()
-        ]
-        ops += [
-            UpdateOne({"_id": cid, key: {"$lte": 0}}, {"$unset": {key: ""}})
-            for cid, inc in total.items()
-            for key in rollups.emptied(inc)
-        ]
-        await self.rollups.bulk_write(ops, ordered=True, session=session)
+        ops: list[UpdateOne] = []
+        for cid, (fields, keys) in rollups.delta(changes, self.zone_of).items():
+            inc: dict[str, int] = {}
+            sets: dict[str, Any] = {}
+            blobs = await self._seconds(
+                cid, [k for k, c in keys.items() if any(c.seconds.values())], session
+            )
+            for name, change in keys.items():
+                inc.update({f"g.{name}.{f}": n for f, n in change.inc.items() if n})
+                sets[f"g.{name}.key"] = change.key
+                if name in blobs:
+                    sets[f"g.{name}.s"] = rollups.applied(blobs[name], change.seconds)
+            update = {"$setOnInsert": fields, "$set": sets, **({"$inc": inc} if inc else {})}
+            ops.append(UpdateOne({"_id": cid}, update, upsert=True))
+            ops += [
+                UpdateOne({"_id": cid, path: {"$lte": 0}}, {"$unset": {path: ""}})
+                for path, n in inc.items()
+                if n < 0 and path.split(".")[2] in rollups.MAPS
+            ]
+        if ops:
+            await self.rollups.bulk_write(ops, ordered=True, session=session)
+
+    async def _seconds(
+        self, cid: str, names: list[str], session: AsyncClientSession
+    ) -> dict[str, bytes | None]:
+        """The packed seconds of the keys ``names`` of one cell, read in the transaction."""
+        if not names:
+            return {}
+        fields = {f"g.{name}.s": 1 for name in names}
+        raw = await self.rollups.find_one({"_id": cid}, fields, session=session) or {}
+        return {name: raw.get("g", {}).get(name, {}).get("s") for name in names}
 
     async def rollup_cells(
         self, courts: list[str], group_by: str, first: dt.date, last: dt.date
@@ -282,7 +292,8 @@ class WorkOrderStore:
         return await found.to_list()
 
     async def cells_from_orders(self, batch: int = 1000) -> dict[str, dict[str, Any]]:
-        """Every cell as the orders make it now, built in memory a batch at a time."""
+        """Every cell as the orders make it now, built in memory a batch at a time (their
+        seconds not yet packed: ``rollups.packed``)."""
         cells: dict[str, dict[str, Any]] = {}
         chunk: list[dict[str, Any]] = []
         async with self.col.find({}, rollups.COUNTED).batch_size(batch) as orders:
@@ -302,7 +313,7 @@ class WorkOrderStore:
         rollups, or to mend them), written over the old ones: the same orders give the same
         cells, so it may be run again. Run it with no orders changing: a change made while
         it runs may be missing from its cells."""
-        built = list((await self.cells_from_orders(batch)).values())
+        built = [rollups.packed(c) for c in (await self.cells_from_orders(batch)).values()]
         await self.rollups.delete_many({})
         for i in range(0, len(built), batch):
             await self.rollups.insert_many(built[i : i + batch])
