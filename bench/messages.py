@@ -18,19 +18,21 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import cases as cs
 from bench import filing as fs
-from bench import raw, seed, shapes
+from bench import raw, rollups, seed, shapes
 from bench.filing import Filings
 from bench.raw import Row, pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
 from server.platform.mongo import change_one
+from server.workorders import rollups as rollups_of
 from server.workorders import rules
 from server.workorders import store as wo
 from server.workorders.messages import announcement
 from server.workorders.rules import to_ms
 from server.workorders.service import WorkOrderService
 from server.workorders.stats import KEYS, _quantiles
+from server.workorders.store import WorkOrderStore
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -42,6 +44,13 @@ PAGE = 20
 ASSIGNEES = 20  # judges the seeded orders are spread over
 STAFF_BASE = (1 << 16) - 16  # X-Real-Ip numbers of the staff sign-ins
 KEY = KEYS[GroupBy.assignee]  # the statistics, by assignee
+ZONES = rollups_of.zones(shapes.settings())  # the courts' days, as the server's
+#: what only a desk order (1+N) or held content writes: not a mini-program message's
+DESK_ONLY: Any = {
+    **dict.fromkeys(("callbacks", "called_back", "caller_phone", "held", "link_token"), True),
+    **dict.fromkeys(("opened_by", "sms"), True),
+    "thread": {"__all__": {"held"}},
+}
 MINE = 60  # messages of the reader whose list is loaded: three pages
 FAR = dt.timedelta(days=30)  # the overdue orders' other steps: out of the sweep's way
 
@@ -106,19 +115,9 @@ def order_doc(rng: random.Random, seq: int, created: dt.datetime, who: Who) -> d
         **rules.deadlines(shapes.calendar(), shapes.court().deadlines.workorder, created),
         **dict.fromkeys(("created_at", "updated_at"), created),
     )
-    found = {**doc.model_dump(by_alias=True, exclude=NOT_WRITTEN), "assignments": []}
+    found = {**doc.model_dump(by_alias=True, exclude=DESK_ONLY), "assignments": []}
     swept(found, created)
     return found
-
-
-# the model's fields a mini-program message is created without: the desk's (1+N) and a hold's
-NOT_WRITTEN: dict[str, Any] = {
-    **dict.fromkeys(
-        ("callbacks", "called_back", "caller_phone", "held", "link_token", "opened_by", "sms"),
-        True,
-    ),
-    "thread": {"__all__": {"held"}},
-}
 
 
 @dataclass
@@ -297,7 +296,7 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
         )
         seq, on_case = int((counter or {})["seq"]), (str(case_id), case["case_no"])
         doc = order_doc(rng, seq, now, Who(case["filer_id"], judge, on_case))
-        await db["workorders"].insert_one(doc, session=session)
+        await WorkOrderStore(db, ZONES).insert(doc, session)  # the order and its rollups
         order, notifier = WorkOrderDoc.model_validate(doc), raw.notifier(db)
         for n in WorkOrderService.notices([judge], order, announcement(order), set()):
             more = {k: getattr(n, k) for k in ("data", "template", "page", "dedupe_key")}
@@ -335,6 +334,7 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
     left = orders - seeder.db["workorders"].estimated_document_count()
     with bench.inserting(left, f"work orders, to {label} (a year of messages in every state)"):
         seeder.insert(seeder.past(now) for _ in range(left))
+    rollups.rebuild(bench)  # the seeded orders went in behind the API's back
     first, last = (now - dt.timedelta(days=400)).date(), now.date()
     url = f"{stack.api}{STATS_PATH}?from={first}&to={last}&group_by=assignee"
     head = [wo.match_stage(shapes.calendar(), [shapes.COURT], first, last)]
@@ -352,6 +352,7 @@ def statistics(bench: Bench, stack: Stack, seeder: OrderSeeder, token: str) -> N
     command = {"aggregate": "workorders", "pipeline": [*head, {"$count": "n"}], "cursor": {}}
     bench.note(f"{names[0]}: plan of the first stage: {seed.explain(seeder.db, command)}")
     pair(bench, row, lone)
+    rollups.year_row(bench, stack.api, token, seeder.assignees, bench.opts.rollup_orders)
 
 
 async def raw_stats(db: raw.Db, head: list[dict[str, Any]]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ SIZES: dict[str, tuple[int, int, str]] = {
     "warmup": (2, 1, "seconds of warm-up before each load"),
     "open_orders": (2_000, 300, "orders past a deadline to sweep"),
     "orders": (10_000, 1500, "work orders for the statistics"),
+    "rollup_orders": (1_000_000, 100_000, "orders' worth of a year's statistics rollups"),
 }
 # the case rows' second size: their growth is the p50 ratio between the two sizes
 CASES_LARGE = (100_000, 600)

@@ -39,13 +39,26 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--date", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD")
     rec.add_argument("--dry-run", action="store_true", help="report only, mend nothing")
     rec.add_argument("--config", type=Path, help="config file (default: config.yaml)")
+    roll = sub.add_parser(
+        "rollups",
+        help="the work-order statistics' rollups: rebuild them from the orders",
+        description="rebuild: every rollup cell built again from the work orders (for orders "
+        "stored before the rollups existed); idempotent. Run it with the server stopped.",
+    )
+    roll.add_argument("action", choices=["rebuild"])
+    roll.add_argument("--config", type=Path, help="config file (default: config.yaml)")
+    roll.add_argument("--data-dir", type=Path, help="embedded database (server.data_dir)")
     return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     server = {
         k: v
-        for k, v in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir))
+        for k, v in (
+            ("host", getattr(args, "host", None)),
+            ("port", getattr(args, "port", None)),
+            ("data_dir", args.data_dir),
+        )
         if v is not None
     }
     return {"server": server} if server else {}
@@ -56,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         os.environ["MICROCOURT_CONFIG"] = str(args.config)
     try:
-        settings = load_settings(**(_overrides(args) if args.command == "serve" else {}))
+        overrides = _overrides(args) if args.command in ("serve", "rollups") else {}
+        settings = load_settings(**overrides)
     except ConfigError as e:
         print(f"microcourt: {e}", file=sys.stderr)
         return 2
     if args.command == "reconcile":
         return _reconcile(settings, args.date, mend=not args.dry_run)
+    if args.command == "rollups":
+        return _rollups(settings)
     setup_logging(
         settings.server.log_file, logging.DEBUG if settings.server.debug else logging.INFO
     )
@@ -109,6 +125,21 @@ def _reconcile(settings: Settings, day: dt.date, *, mend: bool) -> int:
         return 2
     print(report.model_dump_json(indent=2))
     return 0 if report.clean else 1
+
+
+def _rollups(settings: Settings) -> int:
+    setup_logging(settings.server.log_file, logging.INFO)
+    from server.workorders.backfill import rebuild_once
+
+    try:
+        cells = asyncio.run(rebuild_once(settings))
+    except Exception as e:
+        if not _embedded_failed(e):
+            raise
+        print(f"microcourt: {e}", file=sys.stderr)
+        return 1
+    print(f"rollups rebuilt: {cells} cells")
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-COLLECTIONS = ("workorders",)
+COLLECTIONS = ("workorders", "workorder_rollups")
 
 INDEXES: dict[str, list[IndexModel]] = {
     # a sender's list, a judge's or clerk's (assigned to them; on their cases), a supervisor's
@@ -31,5 +31,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("caller_phone", ASCENDING), ("_id", DESCENDING)], name="by_caller_phone"),
         IndexModel([("link_token", ASCENDING)], name="by_link"),
         IndexModel([("opened_by", ASCENDING), ("_id", DESCENDING)], name="by_opener"),
+    ],
+    # the statistics' rollups (server/workorders/rollups.py): a grouping's cells of a range
+    # of days, for one court or several
+    "workorder_rollups": [
+        IndexModel([("by", ASCENDING), ("court_id", ASCENDING), ("day", ASCENDING)], name="cells"),
     ],
 }

@@ -51,6 +51,7 @@ from server.platform.config import CourtSettings, Settings
 from server.platform.counters import Counters
 from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, ValidationFailed
+from server.workorders import rollups
 from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
 from server.workorders.store import WorkOrderStore, workorder_number
@@ -150,7 +151,7 @@ class WorkOrderService:
         notifications: NotificationService,
     ) -> None:
         self.db = db
-        self.store = WorkOrderStore(db)
+        self.store = WorkOrderStore(db, rollups.zones(settings))
         self.files = files
         self.counters = Counters(db)
         self.directory = Directory(db)

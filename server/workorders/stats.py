@@ -1,5 +1,13 @@
 """Work-order statistics: received, replied, reply rate, on-time rate, median and p90 time to
-first reply, overdue now, average rating; per assignee, category or court.
+first reply, overdue now, average rating; per assignee, category, court or channel.
+
+A court's whole view (supervisors, administrators) is read from the rollups
+(server/workorders/rollups.py): the cells of the range's days, kept in the transaction of
+every order's change, added up per key; the percentiles from their merged distributions of
+first-reply seconds, by the same ranks and interpolation as below, so the report is the
+same as the aggregation's. A judge's or clerk's own report (their assigned orders and those
+on their cases) is the aggregation over the orders, which is also the rollups' reference
+in the tests:
 
 Two aggregations, each starting with a ``$match`` on (court_id, created_at) that the index
 ``stats`` serves (the system administrator's every-court view: one range per court):
@@ -34,6 +42,7 @@ from server.platform.calendar import Calendars
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.errors import UnknownCourt
+from server.workorders import rollups
 from server.workorders.service import WorkOrderService
 from server.workorders.store import PERCENTILES, Pipeline, match_stage
 
@@ -108,13 +117,57 @@ class WorkOrderStats:
     # ---- the report
 
     async def stats(self, caller: Caller, query: StatsQuery) -> StatsOut:
-        """The report over orders created from ``from`` to ``to`` (court dates)."""
+        """The report over orders created from ``from`` to ``to`` (court dates): from the
+        rollups for a court's whole view; from the orders for a judge's or clerk's own (a
+        rollup cell does not know whose case an order is on, and their orders are few)."""
         courts = self._courts(caller, query)
-        head = [self._match(courts, query), *self._own(caller)]
         now = self.clock.now()
+        if caller.oversees:
+            counts, groups, overall = await self._rolled(courts, query, now)
+        else:
+            counts, groups, overall = await self.aggregated(caller, courts, query, now)
+        return await self._report(query, courts, now, counts, groups, overall)
+
+    async def reference(self, caller: Caller, query: StatsQuery) -> StatsOut:
+        """The report from the orders whoever asks: what the rollups must give (the tests
+        and the bench compare the two)."""
+        courts = self._courts(caller, query)
+        now = self.clock.now()
+        return await self._report(
+            query, courts, now, *await self.aggregated(caller, courts, query, now)
+        )
+
+    async def aggregated(
+        self, caller: Caller, courts: list[str], query: StatsQuery, now: dt.datetime
+    ) -> tuple[dict[Any, dict[str, int]], dict[Any, dict[str, float]], dict[str, float]]:
+        """The counts and percentiles from the orders themselves (and the reference the
+        rollups are tested against)."""
+        head = [self._match(courts, query), *self._own(caller)]
         key = KEYS[query.group_by]
         counts = await self._counts(head, key, now)
         groups, overall = await self._percentiles(head, key, len(counts) > 1)
+        return counts, groups, overall
+
+    async def _rolled(
+        self, courts: list[str], query: StatsQuery, now: dt.datetime
+    ) -> tuple[dict[Any, dict[str, int]], dict[Any, dict[str, float]], dict[str, float]]:
+        """The same from the rollups' cells of the range, merged."""
+        cells = await self.store.rollup_cells(
+            courts, query.group_by.value, query.date_from, query.date_to
+        )
+        merged, total = rollups.merge(cells, now)
+        counts = {k: {f: m.counts[f] for f in COUNTS} for k, m in merged.items()}
+        return counts, {k: _exact(m) for k, m in merged.items()}, _exact(total)
+
+    async def _report(
+        self,
+        query: StatsQuery,
+        courts: list[str],
+        now: dt.datetime,
+        counts: dict[Any, dict[str, int]],
+        groups: dict[Any, dict[str, float]],
+        overall: dict[str, float],
+    ) -> StatsOut:
         rows = [await self._row(query.group_by, k, c, groups.get(k, {})) for k, c in counts.items()]
         rows.sort(key=lambda r: (-r.received, str(r.key)))
         total = {f: sum(c[f] for c in counts.values()) for f in COUNTS}
@@ -161,6 +214,13 @@ class WorkOrderStats:
         else:
             name = key
         return _row(key, name, counts, quantiles)
+
+
+def _exact(merged: rollups.Merged) -> dict[str, float]:
+    """The percentiles of a merged distribution, by the same ranks and interpolation."""
+    n = merged.counts["replied"]
+    wanted = [r for p in PERCENTILES for r in ranks(n, p)[:2]] if n else []
+    return _quantiles(n, merged.at_ranks(wanted))
 
 
 def _quantiles(n: int, values: dict[int, float]) -> dict[str, float]:

@@ -20,6 +20,7 @@ from models.workorders import WorkOrderDoc
 from server.platform import mongo
 from server.platform.calendar import CourtCalendar
 from server.platform.db import Database, won
+from server.workorders import rollups
 from server.workorders.errors import WorkOrderNotFound
 
 #: a list item is read without the thread and the history
@@ -130,8 +131,10 @@ def _swept(raw: dict[str, Any]) -> WorkOrderDoc:
 
 
 class WorkOrderStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, zone_of: rollups.ZoneOf) -> None:
         self.col = db["workorders"]
+        self.rollups = db["workorder_rollups"]
+        self.zone_of = zone_of
 
     # ---- one order
 
@@ -147,8 +150,9 @@ class WorkOrderStore:
         return WorkOrderDoc.model_validate(raw)
 
     async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
-        """A new order, in the caller's transaction."""
+        """A new order, and what it adds to the rollups, in the caller's transaction."""
         await self.col.insert_one(doc, session=session)
+        await self._roll([(None, doc)], session)
 
     async def change_on_version(
         self, doc: WorkOrderDoc, update: dict[str, Any], session: AsyncClientSession
@@ -157,7 +161,9 @@ class WorkOrderStore:
         raw = await mongo.change_one(
             self.col, {"_id": doc.id, "version": doc.version}, update, session=session
         )
-        return WorkOrderDoc.model_validate(won(raw))
+        new = WorkOrderDoc.model_validate(won(raw))
+        await self._roll([(doc, new)], session)
+        return new
 
     # ---- lists
 
@@ -230,11 +236,90 @@ class WorkOrderStore:
         (another writer's change makes an update miss)."""
         ops = [UpdateOne({"_id": d.id, "version": d.version}, u) for d, u in updates]
         await self.col.bulk_write(ops, ordered=False, session=session)
-        ids = [d.id for d, _ in updates]
-        read = self.col.find({"_id": {"$in": ids}}, {"sweep_token": 1}, session=session)
-        return {raw["_id"] async for raw in read if raw.get("sweep_token") == token}
+        before = {d.id: d for d, _ in updates}
+        fields: dict[str, Any] = {"sweep_token": 1, **rollups.COUNTED}
+        read = self.col.find({"_id": {"$in": list(before)}}, fields, session=session)
+        mine = [raw async for raw in read if raw.get("sweep_token") == token]
+        await self._roll([(before[raw["_id"]], raw) for raw in mine], session)
+        return {raw["_id"] for raw in mine}
 
-    # ---- the statistics
+    # ---- the statistics' rollups (server/workorders/rollups.py)
+
+    async def _roll(self, changes: list[tuple[Any, Any]], session: AsyncClientSession) -> None:
+        """What ``changes`` (before, after) make of the rollups, in the same transaction: an
+        update per cell that changes (made on first use), then the removal of the deadlines
+        it brought to 0."""
+        ops: list[UpdateOne] = []
+        for cid, (fields, keys) in rollups.delta(changes, self.zone_of).items():
+            inc: dict[str, int] = {}
+            sets: dict[str, Any] = {}
+            blobs = await self._seconds(
+                cid, [k for k, c in keys.items() if any(c.seconds.values())], session
+            )
+            for name, change in keys.items():
+                inc.update({f"g.{name}.{f}": n for f, n in change.inc.items() if n})
+                sets[f"g.{name}.key"] = change.key
+                if name in blobs:
+                    sets[f"g.{name}.s"] = rollups.applied(blobs[name], change.seconds)
+            update = {"$setOnInsert": fields, "$set": sets, **({"$inc": inc} if inc else {})}
+            ops.append(UpdateOne({"_id": cid}, update, upsert=True))
+            ops += [
+                UpdateOne({"_id": cid, path: {"$lte": 0}}, {"$unset": {path: ""}})
+                for path, n in inc.items()
+                if n < 0 and path.split(".")[2] in rollups.MAPS
+            ]
+        if ops:
+            await self.rollups.bulk_write(ops, ordered=True, session=session)
+
+    async def _seconds(
+        self, cid: str, names: list[str], session: AsyncClientSession
+    ) -> dict[str, bytes | None]:
+        """The packed seconds of the keys ``names`` of one cell, read in the transaction."""
+        if not names:
+            return {}
+        fields = {f"g.{name}.s": 1 for name in names}
+        raw = await self.rollups.find_one({"_id": cid}, fields, session=session) or {}
+        return {name: raw.get("g", {}).get(name, {}).get("s") for name in names}
+
+    async def rollup_cells(
+        self, courts: list[str], group_by: str, first: dt.date, last: dt.date
+    ) -> list[dict[str, Any]]:
+        """The cells of one grouping over the courts' days ``first`` to ``last`` (index
+        ``cells``)."""
+        where: Any = courts[0] if len(courts) == 1 else {"$in": courts}
+        days = {"$gte": first.isoformat(), "$lte": last.isoformat()}
+        found = self.rollups.find({"court_id": where, "by": group_by, "day": days})
+        return await found.to_list()
+
+    async def cells_from_orders(self, batch: int = 1000) -> dict[str, dict[str, Any]]:
+        """Every cell as the orders make it now, built in memory a batch at a time (their
+        seconds not yet packed: ``rollups.packed``)."""
+        cells: dict[str, dict[str, Any]] = {}
+        chunk: list[dict[str, Any]] = []
+        async with self.col.find({}, rollups.COUNTED).batch_size(batch) as orders:
+            async for raw in orders:
+                chunk.append(raw)
+                if len(chunk) >= batch:
+                    rollups.build(chunk, self.zone_of, cells)
+                    chunk = []
+        return rollups.build(chunk, self.zone_of, cells)
+
+    async def cells_kept(self) -> dict[str, dict[str, Any]]:
+        """Every cell as stored (the tests' comparison with ``cells_from_orders``)."""
+        return {raw["_id"]: raw async for raw in self.rollups.find({})}
+
+    async def rebuild_rollups(self, batch: int = 1000) -> int:
+        """Every cell again from the orders (the backfill, for orders stored before the
+        rollups, or to mend them), written over the old ones: the same orders give the same
+        cells, so it may be run again. Run it with no orders changing: a change made while
+        it runs may be missing from its cells."""
+        built = [rollups.packed(c) for c in (await self.cells_from_orders(batch)).values()]
+        await self.rollups.delete_many({})
+        for i in range(0, len(built), batch):
+            await self.rollups.insert_many(built[i : i + batch])
+        return len(built)
+
+    # ---- the statistics from the orders themselves
 
     async def count_rows(self, head: Pipeline, key: str, now: dt.datetime) -> list[dict[str, Any]]:
         """The rows of ``counts_pipeline``: one per group."""
