@@ -14,8 +14,13 @@ queue and a page is right whatever the chunks are: they decide only what a read 
 - Submission (the only way into the queue) counts the filing into its chunk after its
   transaction commits, and splits a chunk counted above ``CAP`` into chunks of ``CHUNK`` by
   reading its filings' keys (at most about ``CAP``). Counting outside the transaction keeps the
-  court's one document out of the submissions' write conflicts; a count lost to a crash
-  between the two leaves a chunk one filing over, put right by its next split.
+  court's one document out of the submissions' write conflicts. A count lost to a crash
+  between the two, or made between a rewrite's read and its write (a split or a drop reads
+  the document again just before writing it), leaves a chunk a filing over, put right by its
+  next split.
+- The document grows with the court's queue (~60 bytes a chunk: ~100 KB at 100k pending,
+  ~1 MB at 1M), and a page reads it whole: one document, decoded in a millisecond or two at
+  100k.
 - Decisions, withdrawal and the deadline sweep never add to a chunk (the sweep does not
   change a filing's position), so they leave the document alone: a count is an upper bound.
 - A page reads the court's document, then chunk after chunk from its position, each read

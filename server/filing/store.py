@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -175,8 +175,7 @@ class FilingStore:
             self._col, court_id, after, limit, now=now, chunks=chunks, emptied=emptied
         )
         if emptied:
-            chunks.drop(emptied)
-            await self._rewrite(court_id, chunks)
+            await self._rewrite(court_id, chunks.version, lambda fresh: fresh.drop(emptied))
         return [FilingDoc.model_validate(r) for r in raws]
 
     # ---- the queue's chunks (``queue_chunks``)
@@ -200,12 +199,18 @@ class FilingStore:
             return Chunks.from_doc(await self._chunks.find_one({"_id": court_id}))
         return chunks
 
-    async def _rewrite(self, court_id: str, chunks: Chunks) -> bool:
-        """New starts for the court's chunks, unless they changed since ``chunks`` was read
-        (the next read or split tries again)."""
+    async def _rewrite(self, court_id: str, version: int, change: Callable[[Chunks], None]) -> bool:
+        """``change`` the court's chunks as read again now, unless they were rewritten since
+        ``version`` was read (the next read or split tries again). Read again, the counts
+        that submissions added meanwhile are kept, but for those between this read and the
+        write (``queue_chunks``)."""
+        fresh = Chunks.from_doc(await self._chunks.find_one({"_id": court_id}))
+        if fresh.version != version:
+            return False
+        change(fresh)
         took = await self._chunks.update_one(
-            {"_id": court_id, "version": chunks.version},
-            {"$set": {"chunks": chunks.doc()}, "$inc": {"version": 1}},
+            {"_id": court_id, "version": version},
+            {"$set": {"chunks": fresh.doc()}, "$inc": {"version": 1}},
         )
         return bool(took.modified_count)
 
@@ -237,8 +242,8 @@ class FilingStore:
         found = await queue_range(
             self._col, court_id, start, chunks.end(at), 1 << 30, now, KEY_FIELDS
         )
-        chunks.split(at, [key_of(r) for r in found])
-        await self._rewrite(court_id, chunks)
+        keys = [key_of(r) for r in found]
+        await self._rewrite(court_id, chunks.version, lambda fresh: fresh.split(at, keys))
 
     # ---- writing
 
