@@ -27,6 +27,7 @@ from server.filing.store import (
     CHUNKS,
     KEY_FIELDS,
     QUEUE_SORT,
+    STARTS,
     FilingStore,
     queue_filter,
     submit_update,
@@ -75,7 +76,7 @@ def build_chunks(db: seed.Db) -> None:
     keys = sorted((key_of(r) for r in db["filings"].find(QUEUE_FILTER, KEY_FIELDS)), key=order)
     chunks = Chunks(*cut(keys)).doc()
     court = {"_id": shapes.COURT}
-    db[CHUNKS].update_one(court, {"$set": {"chunks": chunks}, "$inc": {"version": 1}}, upsert=True)
+    db[CHUNKS].update_one(court, {"$set": chunks, "$inc": {"version": 1}}, upsert=True)
 
 
 def make_filer(api: str, emulator: str, n: int) -> Filer:
@@ -211,7 +212,7 @@ async def queue_page(db: raw.Db) -> list[dict[str, Any]]:
     """``ReviewService.queue``'s reads for one page and one more: the court's chunks, then
     the store's own reads of them."""
     now = dt.datetime.now(dt.UTC)
-    chunks = Chunks.from_doc(await db[CHUNKS].find_one({"_id": shapes.COURT}))
+    chunks = Chunks.from_doc(await db[CHUNKS].find_one({"_id": shapes.COURT}, STARTS))
     return await store_queue_page(
         db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now, chunks=chunks
     )

@@ -28,6 +28,8 @@ SWEEP_BATCH = 500
 CHUNKS = "filing_queue_chunks"
 #: what a chunk's split reads of its filings: their positions
 KEY_FIELDS = {"green": 1, "review_deadline": 1}
+#: what a page reads of the court's chunks: their starts, not their counts
+STARTS = {"starts": 1, "version": 1}
 
 
 def queue_filter(court_id: str) -> dict[str, Any]:
@@ -181,7 +183,7 @@ class FilingStore:
     # ---- the queue's chunks (``queue_chunks``)
 
     async def _court_chunks(self, court_id: str) -> Chunks:
-        doc = await self._chunks.find_one({"_id": court_id})
+        doc = await self._chunks.find_one({"_id": court_id}, STARTS)
         if doc is not None:
             return Chunks.from_doc(doc)
         async with self._building:
@@ -194,7 +196,7 @@ class FilingStore:
         keys = sorted([key_of(r) async for r in self._col.find(filt, KEY_FIELDS)], key=order)
         chunks = Chunks(*cut(keys))
         try:
-            await self._chunks.insert_one({"_id": court_id, "version": 0, "chunks": chunks.doc()})
+            await self._chunks.insert_one({"_id": court_id, "version": 0, **chunks.doc()})
         except DuplicateKeyError:  # another process built them first
             return Chunks.from_doc(await self._chunks.find_one({"_id": court_id}))
         return chunks
@@ -210,7 +212,7 @@ class FilingStore:
         change(fresh)
         took = await self._chunks.update_one(
             {"_id": court_id, "version": version},
-            {"$set": {"chunks": fresh.doc()}, "$inc": {"version": 1}},
+            {"$set": fresh.doc(), "$inc": {"version": 1}},
         )
         return bool(took.modified_count)
 
@@ -226,7 +228,7 @@ class FilingStore:
                 return  # the court's next page read builds its chunks, this filing with them
             chunks = Chunks.from_doc(raw)
             at = chunks.find(key)
-            bump = {"$inc": {f"chunks.{at}.n": 1}}
+            bump = {"$inc": {f"n.{at}": 1}}
             took = await self._chunks.update_one(
                 {"_id": doc.court_id, "version": chunks.version}, bump
             )

@@ -170,3 +170,19 @@ async def test_drained_chunks_are_dropped(db: Database) -> None:
     assert [f.id for f in first] == [d["_id"] for d in head[3 * CHUNK : 3 * CHUNK + LIMIT]]
     after = Chunks.from_doc(await db["filing_queue_chunks"].find_one({"_id": COURT}))
     assert len(after.starts) == len(before.starts) - 2  # the first chunk always stays
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_first_page_past_many_drained_chunks(db: Database) -> None:
+    """Seventeen chunks drained at the head: the first page is what follows, read once more
+    after they were dropped."""
+    rng, store = random.Random(37), FilingStore(db)
+    await _pending(db, 21 * CHUNK, rng)
+    await store.pending_for_court(COURT, None, LIMIT, NOW)
+    head = await db["filings"].find({}).to_list()
+    head.sort(key=lambda d: order(key_of(d)))
+    gone = [d["_id"] for d in head[: 17 * CHUNK]]
+    await db["filings"].update_many({"_id": {"$in": gone}}, {"$set": {"status": "accepted"}})
+    expected = [d["_id"] for d in head[17 * CHUNK :][:LIMIT]]
+    assert [f.id for f in await store.pending_for_court(COURT, None, LIMIT, NOW)] == expected
+    assert [f.id for f in await store.pending_for_court(COURT, None, LIMIT, NOW)] == expected
