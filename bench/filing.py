@@ -22,7 +22,16 @@ from models.filings import FilingDoc
 from models.users import Role
 from server.files.store import grant_update
 from server.filing.filings import submitted_notice
-from server.filing.store import QUEUE_SORT, queue_filter, submit_update
+from server.filing.queue_chunks import Chunks, cut, key_of, order
+from server.filing.store import (
+    CHUNKS,
+    KEY_FIELDS,
+    QUEUE_SORT,
+    STARTS,
+    FilingStore,
+    queue_filter,
+    submit_update,
+)
 from server.filing.store import queue_page as store_queue_page
 from server.platform.mongo import change_one
 
@@ -56,8 +65,18 @@ def insert_pending(
             yield doc
 
     seed.insert_batches(db["filings"], docs())
+    build_chunks(db)
     sample = db["filings"].find_one({"status": "submitted", "green": False}, {"_id": 1})
     return green[0], (sample or {}).get("_id")
+
+
+def build_chunks(db: seed.Db) -> None:
+    """The court's queue chunks over the filings seeded behind the service's back: what its
+    first page read would build (``FilingStore._build``), done here so no measured read does."""
+    keys = sorted((key_of(r) for r in db["filings"].find(QUEUE_FILTER, KEY_FIELDS)), key=order)
+    chunks = Chunks(*cut(keys)).doc()
+    court = {"_id": shapes.COURT}
+    db[CHUNKS].update_one(court, {"$set": chunks, "$inc": {"version": 1}}, upsert=True)
 
 
 def make_filer(api: str, emulator: str, n: int) -> Filer:
@@ -190,9 +209,13 @@ def submit_run(bench: Bench, filings: Filings, pool: str) -> raw.WrkRun:
 
 
 async def queue_page(db: raw.Db) -> list[dict[str, Any]]:
-    """``ReviewService.queue``'s reads for one page and one more: the store's own windows."""
+    """``ReviewService.queue``'s reads for one page and one more: the court's chunks, then
+    the store's own reads of them."""
     now = dt.datetime.now(dt.UTC)
-    return await store_queue_page(db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now)
+    chunks = Chunks.from_doc(await db[CHUNKS].find_one({"_id": shapes.COURT}, STARTS))
+    return await store_queue_page(
+        db["filings"], shapes.COURT, None, QUEUE_PAGE + 1, now=now, chunks=chunks
+    )
 
 
 def submit_ops(pools: dict[str, list[ObjectId]]) -> raw.OpFactory:
@@ -218,19 +241,24 @@ async def submit(db: raw.Db, filing_id: ObjectId) -> bool:
     now = dt.datetime.now(dt.UTC)
     deadline = shapes.review_deadline(now)
 
-    async def file_it(session: AsyncClientSession) -> bool:
+    async def file_it(session: AsyncClientSession) -> dict[str, Any] | None:
         filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
         update = submit_update(doc["filer_id"], "submitted", now, deadline)
         filed = await change_one(db["filings"], filt, update, session=session)
         if filed is None:
-            return False
+            return None
         evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
         grant = grant_update(court_ids=[filed["court_id"]])
         await db["files.files"].update_many(evidence, grant, session=session)
         notice = submitted_notice(FilingDoc.model_validate(filed))
         court, clerks = filed["court_id"], [Role.clerk.value]
         await raw.notifier(db).notify_court_staff(court, clerks, **notice, session=session)
-        return True
+        return filed
 
     async with db.client.start_session() as session:
-        return await session.with_transaction(file_it)
+        filed = await session.with_transaction(file_it)
+    if filed is None:
+        return False
+    # after the commit, as the service: the filing counted into its queue chunk
+    await FilingStore(db).queue_grew(FilingDoc.model_validate(filed), now)
+    return True

@@ -353,7 +353,9 @@ class FilingService:
             await self._announce(filed, session)
             return filed
 
-        return await in_transaction(self.store.db, file_it)
+        filed = await in_transaction(self.store.db, file_it)
+        await self.store.queue_grew(filed, now)  # after the commit: see ``queue_chunks``
+        return filed
 
     def _check_submittable(self, caller: Caller, doc: FilingDoc) -> None:
         if doc.filer_id != str(caller.id):

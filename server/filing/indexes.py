@@ -1,11 +1,11 @@
-"""The collection filing owns, and its indexes: filings, drafts to decisions, read and written
-only by server/filing/store.py."""
+"""The collections filing owns, and their indexes: filings, drafts to decisions, and the review
+queue's chunks (``queue_chunks``), read and written only by server/filing/store.py."""
 
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-COLLECTIONS = ("filings",)
+COLLECTIONS = ("filings", "filing_queue_chunks")  # the second: the queue's chunks, by court
 
 INDEXES: dict[str, list[IndexModel]] = {
     "filings": [

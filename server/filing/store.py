@@ -7,20 +7,29 @@ transition.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from models.filings import EDITABLE, FilingDoc, FilingStatus
+from server.filing.queue_chunks import CAP, Chunks, Key, cut, just_before, key_of, order
 from server.platform.db import Database, won
 from server.platform.mongo import EPOCH, change_one, earliest_page
 
 #: the review queue's order: green channel first, then the nearest deadline
 QUEUE_SORT = [("green", -1), ("review_deadline", 1), ("_id", 1)]
 SWEEP_BATCH = 500
+#: the queue's chunks, one document per court (``queue_chunks``)
+CHUNKS = "filing_queue_chunks"
+#: what a chunk's split reads of its filings: their positions
+KEY_FIELDS = {"green": 1, "review_deadline": 1}
+#: what a page reads of the court's chunks: their starts, not their counts
+STARTS = {"starts": 1, "version": 1}
 
 
 def queue_filter(court_id: str) -> dict[str, Any]:
@@ -40,23 +49,60 @@ def queue_windows(now: dt.datetime) -> list[dt.datetime]:
 
 
 async def queue_page(
-    col: Any, court_id: str, after: QueuePosition | None, limit: int, *, now: dt.datetime
+    col: Any,
+    court_id: str,
+    after: QueuePosition | None,
+    limit: int,
+    *,
+    now: dt.datetime,
+    chunks: Chunks | None = None,
+    emptied: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The court's review queue in ``QUEUE_SORT`` order after ``after``, at most ``limit``:
-    the green channel, then the rest, each read earliest deadline first in windows
-    (``earliest_page``: one sorted query would read every pending filing of the court)."""
+    chunk after chunk of ``chunks`` (``queue_chunks``: each read costs its chunk's filings;
+    none given, the queue is one chunk), each as ``queue_range``. The chunks read from their
+    start and found empty are added to ``emptied``."""
+    chunks = chunks or Chunks.whole()
+    rows: list[dict[str, Any]] = []
+    index = chunks.find(after) if after is not None else 0
+    position = after
+    while index < len(chunks.starts) and len(rows) < limit:
+        got = await queue_range(col, court_id, position, chunks.end(index), limit - len(rows), now)
+        if not got and emptied is not None and position == just_before(chunks.starts[index]):
+            emptied.append(index)
+        rows += got
+        index += 1
+        position = just_before(chunks.starts[index]) if index < len(chunks.starts) else None
+    return rows
+
+
+async def queue_range(
+    col: Any,
+    court_id: str,
+    after: QueuePosition | None,
+    until: Key | None,
+    limit: int,
+    now: dt.datetime,
+    projection: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The queue after ``after`` and before ``until``, at most ``limit``: the green channel,
+    then the rest, each read earliest deadline first in windows (``earliest_page``: one sorted
+    query would read every pending filing of the court)."""
     rows: list[dict[str, Any]] = []
     for green in (True, False):
         if len(rows) >= limit or (after is not None and green and not after[0]):
             continue
-        since = (after[1], after[2]) if after is not None and bool(after[0]) == green else None
+        if until is not None and not green and until[0]:
+            break  # the range ends within the green channel
         rows += await earliest_page(
             col,
             {**queue_filter(court_id), "green": green},
             limit - len(rows),
             field="review_deadline",
             edges=queue_windows(now),
-            after=since,
+            after=(after[1], after[2]) if after is not None and bool(after[0]) == green else None,
+            until=(until[1], until[2]) if until is not None and until[0] == green else None,
+            projection=projection,
         )
     return rows
 
@@ -96,6 +142,8 @@ def _as_read(doc: FilingDoc, statuses: Sequence[FilingStatus] | None = None) -> 
 class FilingStore:
     def __init__(self, db: Database) -> None:
         self._col = db["filings"]
+        self._chunks = db[CHUNKS]
+        self._building = asyncio.Lock()  # one build of a court's chunks at a time
         self.db = db  # the transactions of submission and review run on it
 
     # ---- reading
@@ -121,9 +169,83 @@ class FilingStore:
     async def pending_for_court(
         self, court_id: str, after: QueuePosition | None, limit: int, now: dt.datetime
     ) -> list[FilingDoc]:
-        """The court's review queue in ``QUEUE_SORT`` order, at most ``limit`` (``queue_page``)."""
-        raws = await queue_page(self._col, court_id, after, limit, now=now)
+        """The court's review queue in ``QUEUE_SORT`` order, at most ``limit`` (``queue_page``
+        over the court's chunks); the chunks it found empty are dropped."""
+        chunks = await self._court_chunks(court_id)
+        emptied: list[int] = []
+        raws = await queue_page(
+            self._col, court_id, after, limit, now=now, chunks=chunks, emptied=emptied
+        )
+        if emptied:
+            await self._rewrite(court_id, chunks.version, lambda fresh: fresh.drop(emptied))
         return [FilingDoc.model_validate(r) for r in raws]
+
+    # ---- the queue's chunks (``queue_chunks``)
+
+    async def _court_chunks(self, court_id: str) -> Chunks:
+        doc = await self._chunks.find_one({"_id": court_id}, STARTS)
+        if doc is not None:
+            return Chunks.from_doc(doc)
+        async with self._building:
+            doc = await self._chunks.find_one({"_id": court_id})
+            return Chunks.from_doc(doc) if doc is not None else await self._build(court_id)
+
+    async def _build(self, court_id: str) -> Chunks:
+        """The court's chunks from every pending filing's position: once per court."""
+        filt = queue_filter(court_id)
+        keys = sorted([key_of(r) async for r in self._col.find(filt, KEY_FIELDS)], key=order)
+        chunks = Chunks(*cut(keys))
+        try:
+            await self._chunks.insert_one({"_id": court_id, "version": 0, **chunks.doc()})
+        except DuplicateKeyError:  # another process built them first
+            return Chunks.from_doc(await self._chunks.find_one({"_id": court_id}))
+        return chunks
+
+    async def _rewrite(self, court_id: str, version: int, change: Callable[[Chunks], None]) -> bool:
+        """``change`` the court's chunks as read again now, unless they were rewritten since
+        ``version`` was read (the next read or split tries again). Read again, the counts
+        that submissions added meanwhile are kept, but for those between this read and the
+        write (``queue_chunks``)."""
+        fresh = Chunks.from_doc(await self._chunks.find_one({"_id": court_id}))
+        if fresh.version != version:
+            return False
+        change(fresh)
+        took = await self._chunks.update_one(
+            {"_id": court_id, "version": version},
+            {"$set": fresh.doc(), "$inc": {"version": 1}},
+        )
+        return bool(took.modified_count)
+
+    async def queue_grew(self, doc: FilingDoc, now: dt.datetime) -> None:
+        """Count a filing just submitted into its chunk, and split the chunk once it is
+        counted above ``CAP``: after the submission's transaction (``queue_chunks``)."""
+        if doc.review_deadline is None:
+            return
+        key: Key = (doc.green, doc.review_deadline, doc.id)
+        for _ in range(3):  # a rewrite moved the chunks: find the filing's chunk again
+            raw = await self._chunks.find_one({"_id": doc.court_id})
+            if raw is None:
+                return  # the court's next page read builds its chunks, this filing with them
+            chunks = Chunks.from_doc(raw)
+            at = chunks.find(key)
+            bump = {"$inc": {f"n.{at}": 1}}
+            took = await self._chunks.update_one(
+                {"_id": doc.court_id, "version": chunks.version}, bump
+            )
+            if took.matched_count:
+                break
+        else:
+            return
+        if chunks.counts[at] + 1 > CAP:
+            await self._split(doc.court_id, chunks, at, now)
+
+    async def _split(self, court_id: str, chunks: Chunks, at: int, now: dt.datetime) -> None:
+        start = just_before(chunks.starts[at])
+        found = await queue_range(
+            self._col, court_id, start, chunks.end(at), 1 << 30, now, KEY_FIELDS
+        )
+        keys = [key_of(r) for r in found]
+        await self._rewrite(court_id, chunks.version, lambda fresh: fresh.split(at, keys))
 
     # ---- writing
 

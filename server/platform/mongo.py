@@ -311,29 +311,41 @@ async def earliest_page(
     field: str,
     edges: Sequence[dt.datetime],
     after: tuple[dt.datetime, ObjectId] | None = None,
+    until: tuple[dt.datetime, ObjectId] | None = None,
+    projection: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` documents of ``scope``, earliest ``field`` (a date) first, ``_id``
-    breaking ties, after ``after`` (the previous page's last ``field`` and ``_id``).
+    breaking ties, after ``after`` (the previous page's last ``field`` and ``_id``) and before
+    ``until`` (a stored ``field`` and an ``_id``: a chunk's end, exclusive).
 
     ``edges`` (ascending) split the dates into windows: [edges[0], edges[1]), …, then
     [edges[-1], beyond). A date before ``edges[0]`` (or none) is never read: give the earliest
     date the application writes (``EPOCH``)."""
-    reader = _PageReader(col, scope, {}, field, None)
+    reader = _PageReader(col, scope, projection or {}, field, None)
     rows: list[dict[str, Any]] = []
     start = edges[0]
     if after is not None:
         when, oid = after
-        rows += await reader.read_up({field: when, "_id": {"$gt": oid}}, limit)
+        ties: dict[str, Any] = {"$gt": oid}
+        if until is not None and until[0] == when:
+            ties["$lt"] = until[1]
+        rows += await reader.read_up({field: when, "_id": ties}, limit)
         start = _to_ms(when) + dt.timedelta(milliseconds=1)
+    end = until[0] if until is not None else None
     for lo, hi in zip(edges, [*edges[1:], None], strict=True):
-        if len(rows) >= limit:
+        if len(rows) >= limit or (end is not None and lo >= end):
             break
         if hi is not None and hi <= start:
+            continue
+        hi = hi if end is None or (hi is not None and hi < end) else end
+        if hi is not None and hi <= max(lo, start):
             continue
         bounds: dict[str, Any] = {"$gte": max(lo, start)}
         if hi is not None:
             bounds["$lt"] = hi
         rows += await reader.read_up({field: bounds}, limit - len(rows))
+    if until is not None and len(rows) < limit and until[0] >= start:
+        rows += await reader.read_up({field: until[0], "_id": {"$lt": until[1]}}, limit - len(rows))
     return rows
 
 
