@@ -220,8 +220,11 @@ class SmsService:
             if not sid:
                 continue
             item = await self.outbox.sms_by_serial(sid, phone)
-            if item is None and await self.outbox.park_sms_receipt(sid, phone, report):
-                item = await self.outbox.sms_by_serial(sid, phone)  # recorded meanwhile?
+            if item is None:
+                # The send may be recorded between the two looks (its status is then no
+                # longer in flight and nothing is parked): look again either way.
+                await self.outbox.park_sms_receipt(sid, phone, report)
+                item = await self.outbox.sms_by_serial(sid, phone)
             if item is not None and await self._apply(item, report):
                 recorded += 1
         return recorded
