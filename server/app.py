@@ -207,7 +207,7 @@ def build_services(
     cases, fees, *_ = court
     money = _money(base, wechatpay, users, cases, fees, notifications)
     workorders = _workorders(base, wechat, users, files, notifications, court, notify.sms)
-    realname = _realname(base, users, notifications, wechat)
+    realname = _realname(base, users, notifications, wechat, court.cases)
     return Services(
         settings=settings,
         db=db,
@@ -226,11 +226,15 @@ def build_services(
 
 
 def _realname(
-    base: _Base, users: UserService, notifications: NotificationService, wechat: WeChatAdapter
+    base: _Base,
+    users: UserService,
+    notifications: NotificationService,
+    wechat: WeChatAdapter,
+    cases: CaseService,
 ) -> RealNameService:
     max_age = dt.timedelta(seconds=base.settings.security.face_result_max_age_seconds)
     verifier = WeChatFaceVerifier(wechat, max_age)
-    return RealNameService(base.db, users, verifier, notifications, wechat)
+    return RealNameService(base.db, users, verifier, notifications, wechat, cases.move_links)
 
 
 def _wechat_adapter(settings: Settings) -> WeChatAdapter:

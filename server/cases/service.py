@@ -208,6 +208,15 @@ class CaseService:
         """Everyone told of a case's news: its parties with an account and its agents."""
         return sorted({*case.party_user_ids, *case.agent_ids})
 
+    async def move_links(
+        self, id_hash: str, from_user: str, to_user: str, session: AsyncClientSession
+    ) -> None:
+        """An ID number moved to another account (face verification): its parties in every
+        case go with it, so the old account no longer reads those cases."""
+        moved = await self.store.move_links(id_hash, from_user, to_user, session)
+        if moved:
+            await self.users.record(to_user, "case.links_moved", from_user, session, cases=moved)
+
     async def link_party(self, caller: Caller, case: CaseDoc) -> CaseDoc | None:
         """Link the caller to the parties of ``case`` whose ID number their verified identity
         holds (a defendant who registered after acceptance); None when there is none."""

@@ -17,6 +17,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc, HearingDoc, HearingStatus
 from models.documents import ServedDocumentDoc
+from models.filings import PARTY_GROUPS
 from server.platform.db import Database
 from server.platform.mongo import change_one, first_page
 
@@ -123,6 +124,31 @@ class CaseStore:
             },
         )
         return CaseDoc.model_validate(raw) if raw else None
+
+    async def move_links(
+        self, id_hash: str, from_user: str, to_user: str, session: AsyncClientSession
+    ) -> int:
+        """Hand the parties holding ``id_hash`` that ``from_user`` was linked to over to
+        ``to_user`` (the ID number moved between accounts), ``party_user_ids`` made again from
+        the parties; the number of cases changed."""
+        moved = 0
+        fields = dict.fromkeys(PARTY_GROUPS, 1)
+        cursor = self.col.find({"party_user_ids": from_user}, fields, session=session)
+        async for raw in cursor:
+            parties = {g: list(raw.get(g) or []) for g in PARTY_GROUPS}
+            sets: dict[str, Any] = {}
+            for group, members in parties.items():
+                for i, party in enumerate(members):
+                    if party.get("id_hash") == id_hash and party.get("user_id") == from_user:
+                        party["user_id"] = to_user
+                        sets[f"{group}.{i}.user_id"] = to_user
+            if not sets:
+                continue
+            linked = {p["user_id"] for g in parties.values() for p in g if p.get("user_id")}
+            sets["party_user_ids"] = sorted(linked)
+            await self.col.update_one({"_id": raw["_id"]}, {"$set": sets}, session=session)
+            moved += 1
+        return moved
 
 
 class HearingStore:

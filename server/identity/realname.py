@@ -5,7 +5,8 @@ A claim lives in ``identity_claim``; only a confirmed one becomes ``identity``, 
 other capability reads (filing, lookup linking, linking at acceptance, messages on a case), so
 a pending claim is refused there without each of them knowing of claims. An ID number held by
 another account moves only on a passing verification: both accounts are told and the move is
-audited, so it is never a silent block nor a silent take-over.
+audited, so it is never a silent block nor a silent take-over; the cases its parties are
+linked to follow the number, so the old account no longer reads them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bson import ObjectId
@@ -41,6 +43,10 @@ from server.wechat.miniprogram import WeChatAdapter, WeChatError, is_outage
 
 log = logging.getLogger("microcourt.identity")
 
+#: (id_hash, from_user, to_user, session): what else follows an ID number to its new account,
+#: inside the move's transaction (the cases' parties: ``CaseService.move_links``)
+LinksMoved = Callable[[str, str, str, AsyncClientSession], Awaitable[None]]
+
 
 class RealNameService:
     def __init__(
@@ -50,8 +56,10 @@ class RealNameService:
         verifier: FaceVerifier,
         notifications: NotificationService,
         wechat: WeChatAdapter,
+        links_moved: LinksMoved,
     ) -> None:
         self.db = db
+        self.links_moved = links_moved  # the cases' parties follow the number
         self.users = users
         self.verifier = verifier
         self.notifications = notifications
@@ -175,6 +183,7 @@ class RealNameService:
         """Take the number off the account that held it, tell both accounts, audit it."""
         await self.users.store.release_identity(holder, claim.id_hash, session)
         self.users.forget(str(holder))
+        await self.links_moved(claim.id_hash, str(holder), str(user.id), session)
         details = {"id_masked": claim.id_masked, "from_user": str(holder)}
         await self.users.record(str(user.id), "identity.moved", str(user.id), session, **details)
         masked = claim.id_masked

@@ -10,6 +10,7 @@ of the ID number and name). Only that answer turns a claim into an identity.
 from __future__ import annotations
 
 import pytest
+from bson import ObjectId
 
 from miniapp_stubs.client import MiniProgram
 from miniapp_stubs.emulator import Emulator
@@ -151,6 +152,35 @@ async def test_a_number_moves_only_on_a_passing_face_and_both_are_told(
     audit = await services.db["audit"].find_one({"action": "identity.moved"})
     assert audit is not None and audit["details"]["id_masked"].endswith(number[-4:])
     assert number not in str(audit)  # never logged in clear
+
+
+@pytest.mark.gen_test
+async def test_the_cases_follow_a_number_that_moves(
+    litigant: Litigant, staff: Staff, phone: Phone, services: Services
+) -> None:
+    """李四, a party linked to a case, verifies on a new WeChat account: the case goes with
+    the number, and the account that held it before reads it no more."""
+    case_id, plaintiff, defendant, _ = await accepted_case(litigant, staff)
+    assert (await defendant.case(case_id)).status == 200
+    old_id = str((await defendant.me()).body["id"])
+
+    newcomer = await signed_in(phone)
+    await claimed(newcomer, "李四", DEFENDANT_ID)
+    res = await newcomer.confirm_identity(await newcomer.face_verify("李四", DEFENDANT_ID))
+    assert res.status == 200, res.body
+    services.users.forget(old_id)
+
+    assert (await defendant.case(case_id)).status == 404
+    assert (await defendant.cases()).body["items"] == []
+    mine = await newcomer.case(case_id)
+    assert mine.status == 200 and mine.body["case_no"]
+    assert [c["id"] for c in (await newcomer.cases()).body["items"]] == [case_id]
+    assert (await plaintiff.case(case_id)).status == 200  # the other party keeps it
+    stored = await services.db["cases"].find_one({"_id": ObjectId(case_id)})
+    assert stored is not None and old_id not in stored["party_user_ids"]
+    assert [d["user_id"] for d in stored["defendants"]] == [str((await newcomer.me()).body["id"])]
+    audit = await services.db["audit"].find_one({"action": "case.links_moved"})
+    assert audit is not None and audit["target"] == old_id
 
 
 @pytest.mark.gen_test
