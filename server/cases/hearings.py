@@ -199,14 +199,17 @@ class HearingService:
             )
 
     def summonses(self, case: CaseDoc, hearing: HearingDoc) -> list[tuple[str, bytes, str]]:
-        """A 传票 to each party (party id, PDF, 验证码), made before the transaction: no I/O."""
+        """A 传票 to each party (party id, PDF, 验证码), made before the transaction: no I/O.
+        A rescheduled hearing's have codes of their own (its version in them), even for a
+        time it had before."""
         court = self.settings.court(case.court_id)
         assert court is not None
         made = []
+        changed = (str(hearing.version),) if hearing.version > 1 else ()
         for group in PARTY_GROUPS:
             for party in getattr(case, group):
                 at = hearing.starts_at.isoformat()
-                code = self.documents.code_for(str(hearing.id), party.party_id, at)
+                code = self.documents.code_for(str(hearing.id), party.party_id, at, *changed)
                 pdf = court_notices.summons(
                     case, court, hearing, party.name, ROLE_NAMES[group], code
                 )
@@ -292,6 +295,8 @@ class HearingService:
             "duration_minutes": minutes,
             "reminder_pending": True,
         }
+        after = hearing.model_copy(update={**changes, "version": hearing.version + 1})
+        summonses = self.summonses(case, after)  # as ``_move`` will leave it
 
         async def work(session: AsyncClientSession) -> HearingDoc:
             await self._claim_room(case.court_id, room, span, session, moving=hearing.id)
@@ -309,6 +314,7 @@ class HearingService:
                 expect={"status": {"$in": [s.value for s in OPEN_STATUSES]}},
                 data={"hearing_id": str(hearing.id)},
             )
+            await self._serve(caller, case, summonses, session)
             return moved
 
         return hearing_out(await self.admin.in_transaction(work))

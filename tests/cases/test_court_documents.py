@@ -250,6 +250,30 @@ async def test_scheduling_serves_a_summons_to_each_party(
     # the defendant has no consent: its summons waits for paper service, unseen in its list
     assert "传票" not in {d["kind"] for d in (await defendant.documents(case_id)).body["items"]}
 
+    # a new time is a new 传票 to each party, with a code of its own; the first stays on record
+    hearing_id = res.body["id"]
+    first_code = code_of(data)
+    moved = await judge.reschedule_hearing(case_id, hearing_id, TUESDAY.format("14:00"))
+    assert moved.status == 200, moved.body
+    back = await judge.reschedule_hearing(case_id, hearing_id, TUESDAY.format("09:30"))
+    assert back.status == 200, back.body  # the first time again: not the first 传票's code
+    court = (await clerk.case(case_id)).body["documents"]
+    assert sorted(d["recipients"][0]["name"] for d in court if d["kind"] == "传票") == [
+        *["张三"] * 3,
+        *["李四"] * 3,
+    ]
+    times, codes = [], set()
+    for doc in (await plaintiff.documents(case_id)).body["items"]:
+        if doc["kind"] == "传票":
+            opened = await plaintiff.read_document(case_id, doc["id"])
+            text = flat((await plaintiff.download(opened.body["file_id"])).content)
+            times.append(re.search(r"应到时间：2026年11月24日(\d\d:\d\d)", text).group(1))  # type: ignore[union-attr]
+            codes.add(re.search(r"验证码：([0-9A-Z]{16})", text).group(1))  # type: ignore[union-attr]
+    assert sorted(times) == ["09:30", "09:30", "14:00"] and len(codes) == 3
+    assert first_code in codes
+    for code in codes:
+        assert (await plaintiff.get(f"{VERIFY}?code={code}")).body["kind"] == "传票"
+
 
 # ---- the pure parts
 
