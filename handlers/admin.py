@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from handlers.base import OBJECT_ID, APIHandler, api, idempotent, needs_role
 from models.common import Page
-from models.users import LawyerDecisionIn, LawyerQuery, Role, StaffCreate, StaffQuery, UserOut
+from models.users import (
+    LawyerDecisionIn,
+    LawyerQuery,
+    Role,
+    StaffCreate,
+    StaffQuery,
+    StaffUpdate,
+    UserOut,
+)
 from server.fees.reconcile import ReconcileIn, ReconcileReport
 from server.identity.users import user_out
 
@@ -31,6 +39,22 @@ class StaffHandler(APIHandler):
         """
         query = self.parse_query(StaffQuery)
         self.write_json(await self.services.users.list_staff(self.caller, query))
+
+
+class StaffMemberHandler(APIHandler):
+    @needs_role(Role.admin)
+    @idempotent
+    @api(body=StaffUpdate, response=UserOut)
+    async def patch(self, user_id: str) -> None:
+        """PATCH /api/v1/admin/staff/{user_id}: change a staff account (name, 停用/启用, flags,
+        team number, a new password). 停用 or a new password ends the account's sessions.
+
+        200 the account after; 403 not an admin; 404 not a staff account of the admin's
+        court; 409 disabling oneself; 422 nothing to change or a bad field.
+        """
+        data = self.parse_body(StaffUpdate)
+        doc = await self.services.users.update_staff(self.caller, user_id, data)
+        self.write_json(user_out(doc))
 
 
 class LawyersHandler(APIHandler):
@@ -73,6 +97,7 @@ class ReconcileHandler(APIHandler):
 
 default_handlers = [
     (r"/api/v1/admin/staff", StaffHandler),
+    (rf"/api/v1/admin/staff/(?P<user_id>{OBJECT_ID})", StaffMemberHandler),
     (r"/api/v1/admin/lawyers", LawyersHandler),
     (rf"/api/v1/admin/lawyers/(?P<user_id>{OBJECT_ID})/verify", LawyerVerifyHandler),
     (r"/api/v1/admin/reconcile", ReconcileHandler),

@@ -357,6 +357,9 @@ class StaffConsole(ApiSession):
     async def create_staff(self, **fields: Any) -> Response:
         return await self.post("/api/v1/admin/staff", fields)
 
+    async def update_staff(self, user_id: str, **fields: Any) -> Response:
+        return await self.request("PATCH", f"/api/v1/admin/staff/{user_id}", fields)
+
     # ---- the review console (立案审查)
 
     async def review_queue(self, **params: Any) -> Response:

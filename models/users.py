@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, TypeAlias
 
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from models.common import InputModel, OutputModel, PageQuery
 
@@ -41,6 +41,7 @@ PersonName = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[3-9]\d{9}$")]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
+TeamPhone = Annotated[str, StringConstraints(pattern=r"^[0-9-]{5,20}$")]
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_.-]{2,31}$")
 ]
@@ -109,9 +110,35 @@ class StaffCreate(InputModel):
     service_desk: StrictBool = Field(
         False, description="服务台: opens work orders for 12368, service-line, counter, letter"
     )
-    team_phone: str | None = Field(
-        None, pattern=r"^[0-9-]{5,20}$", description="a judge's team number (N号码)"
+    team_phone: TeamPhone | None = Field(None, description="a judge's team number (N号码)")
+
+
+class StaffUpdate(InputModel):
+    """What an admin changes on a staff account; the fields sent change, the others stay."""
+
+    name: PersonName | None = None
+    active: StrictBool | None = Field(
+        None, description="false: 停用 (every session ends, sign-in refused); true: 启用"
     )
+    supervisor: StrictBool | None = None
+    division_head: StrictBool | None = None
+    service_desk: StrictBool | None = None
+    team_phone: TeamPhone | None = Field(None, description="a judge's team number; null clears it")
+    password: Password | None = Field(None, description="a new password: every session ends")
+
+    @model_validator(mode="after")
+    def something_changes(self) -> StaffUpdate:
+        if not self.changes():
+            raise ValueError("请至少修改一项")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        """The fields to set: those sent, a null meaning "unchanged" but for ``team_phone``."""
+        return {
+            k: getattr(self, k)
+            for k in sorted(self.model_fields_set)
+            if getattr(self, k) is not None or k == "team_phone"
+        }
 
 
 class PhoneCodeIn(InputModel):
@@ -185,6 +212,7 @@ class UserDoc(BaseModel):
     division_head: bool = False
     service_desk: bool = False  # 1+N: opens work orders for callers
     team_phone: str | None = None  # 1+N: a judge's team number (N号码)
+    session_epoch: int = 0  # a token of an earlier epoch is refused (password reset, 停用)
     verified_phone: str | None = None  # from getPhoneNumber: sees the desk's orders for it
     identity: IdentityDoc | None = None
     identity_claim: IdentityClaimDoc | None = None
@@ -249,6 +277,7 @@ class LawyerOut(OutputModel):
 class UserOut(OutputModel):
     id: str
     role: Role
+    active: bool = True
     name: str | None = None
     username: str | None = None
     court_id: str | None = None

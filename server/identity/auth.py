@@ -98,6 +98,7 @@ class AuthService:
         claims = {
             "sub": str(user.id),
             "sid": secrets.token_urlsafe(12),
+            "ep": user.session_epoch,
             "iat": int(now.timestamp()),
             "exp": int(expires.timestamp()),
         }
@@ -158,6 +159,8 @@ class AuthService:
             raise InvalidToken() from None
         if not user.active:
             raise AccountDisabled()
+        if int(claims.get("ep", 0)) != user.session_epoch:
+            raise TokenRevoked()  # issued before a password reset or a 停用
         return Principal(user=user, sid=sid)
 
     def _verified(self, token: str) -> dict[str, Any]:

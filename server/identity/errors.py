@@ -160,3 +160,13 @@ class FaceVerificationMismatch(ValidationFailed):
 class InvalidPhoneCode(ValidationFailed):
     code = "invalid_phone_code"
     message = "手机号授权已失效，请重新授权"
+
+
+class StaffNotFound(NotFound):
+    code = "staff_not_found"
+    message = "工作人员账号不存在"
+
+
+class CannotDisableSelf(Conflict):
+    code = "cannot_disable_self"
+    message = "不能停用自己的账号"

@@ -27,10 +27,12 @@ from models.users import (
     Role,
     StaffCreate,
     StaffQuery,
+    StaffUpdate,
     UserDoc,
     UserOut,
 )
 from server.identity.errors import (
+    CannotDisableSelf,
     IdentityPending,
     IdentityRequired,
     InvalidStaffRole,
@@ -40,6 +42,7 @@ from server.identity.errors import (
     NoCourt,
     OtherCourt,
     ReasonRequired,
+    StaffNotFound,
     StaffNotLawyer,
     UsernameTaken,
     UserNotFound,
@@ -86,6 +89,7 @@ def user_out(doc: UserDoc) -> UserOut:
     return UserOut(
         id=str(doc.id),
         role=doc.role,
+        active=doc.active,
         name=doc.name or (identity.name if identity else None),
         username=doc.username,
         court_id=doc.court_id,
@@ -335,6 +339,37 @@ class UserService:
             raise UsernameTaken() from None
         await self.record(str(caller.id), "staff.create", str(inserted), role=data.role)
         return UserDoc.model_validate({**doc, "_id": inserted})
+
+    async def update_staff(self, caller: Caller, user_id: str, data: StaffUpdate) -> UserDoc:
+        """Change a staff account of the admin's court (a court admin: their own court's only;
+        404 otherwise). 停用 or a new password ends every session of the account (its tokens
+        carry the epoch this moves); an admin cannot disable themselves (409)."""
+        target = await self._staff_of(caller, user_id)
+        changes = data.changes()
+        if changes.get("active") is False and target.id == caller.id:
+            raise CannotDisableSelf()
+        sets = {k: v for k, v in changes.items() if k != "password"}
+        if "password" in changes:
+            sets["password_hash"] = await self.passwords.hash(str(changes["password"]))
+        update: dict[str, Any] = {"$set": {**sets, "updated_at": self.clock.now()}}
+        if "password" in changes or changes.get("active") is False:
+            update["$inc"] = {"session_epoch": 1}
+        raw = await self.store.change(target.id, {"role": target.role.value}, update)
+        self.forget(user_id)
+        if raw is None:
+            raise StaffNotFound()
+        await self.record(str(caller.id), "staff.update", user_id, fields=sorted(changes))
+        return UserDoc.model_validate(raw)
+
+    async def _staff_of(self, caller: Caller, user_id: str) -> UserDoc:
+        """A staff account the caller administers; 404 for any other account."""
+        try:
+            target = await self.get(user_id)
+        except UserNotFound:
+            raise StaffNotFound() from None
+        if not target.is_staff or caller.court_id not in (None, target.court_id):
+            raise StaffNotFound()
+        return target
 
     async def list_staff(self, caller: Caller, query: StaffQuery) -> Page[UserOut]:
         court_id = self._court_scope(caller, query.court_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from miniapp_stubs.client import StaffConsole
 from tests.console.conftest import Court
 from tests.console.steps import accepted_case, file_one
 from tests.factories import PDF
@@ -151,6 +152,49 @@ def test_admin_creates_a_clerk_who_then_signs_in(court: Court) -> None:
         await page.keyboard.press("Enter")
         await page.wait_for_selector("text=待审查的网上立案申请")
         assert "陈立案" in await page.locator(".who").inner_text()
+
+    court.run(journey())
+
+
+def test_admin_edits_resets_and_disables_a_judge(court: Court) -> None:
+    async def journey() -> None:
+        admin, _ = await court.staff("admin", name="系统管理员")
+        judge, _ = await court.staff("judge", name="刘法官")
+        judge_session = await court.api_staff(judge)
+        page = await court.page()
+        await court.sign_in(page, admin)
+        await page.wait_for_selector(f"[data-test=state-{judge}]:has-text('在用')")
+        assert await page.locator(f"[data-test=toggle-{admin}]").count() == 0  # not oneself
+
+        # flags, the team number and a new password
+        await page.click(f"[data-test=edit-{judge}]")
+        await page.click("[data-test=e-service-desk]")
+        await page.fill("[data-test=e-team-phone]", "call me")
+        await page.click("[data-test=save-staff]")
+        await page.wait_for_selector("[data-test=edit-error]")  # the API's 422, shown
+        await page.fill("[data-test=e-team-phone]", "010-12368")
+        await page.fill("[data-test=e-password]", "a-brand-new-password")
+        await page.click("[data-test=save-staff]")
+        await page.wait_for_selector("text=原有登录已全部退出")
+        row = page.locator("[data-test=staff] .el-table__row", has_text=judge)
+        await row.locator("text=团队号码 010-12368").wait_for()
+        await row.locator(".el-tag:has-text('服务台')").wait_for()
+        await court.shot(page, "staff-edited")
+        res = await judge_session.me()
+        assert (res.status, res.error_code) == (401, "token_revoked")
+
+        # 停用, confirmed: the judge cannot sign in; 启用 again: the new password works
+        await page.click(f"[data-test=toggle-{judge}]")
+        await page.get_by_role("button", name="停用").last.click()
+        await page.wait_for_selector(f"[data-test=state-{judge}]:has-text('已停用')")
+        await court.shot(page, "staff-disabled")
+        again = StaffConsole(court.url)
+        assert (await again.login(judge, "a-brand-new-password")).status == 401
+        await page.click(f"[data-test=toggle-{judge}]")
+        await page.wait_for_selector(f"[data-test=state-{judge}]:has-text('在用')")
+        assert (await again.login(judge, "a-brand-new-password")).status == 200
+        me = (await again.me()).body
+        assert (me["service_desk"], me["team_phone"], me["active"]) == (True, "010-12368", True)
 
     court.run(journey())
 

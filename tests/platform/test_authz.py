@@ -37,6 +37,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("/api/v1/me/lawyer", "post"): PARTIES,
     ("/api/v1/admin/staff", "get"): ADMIN,
     ("/api/v1/admin/staff", "post"): ADMIN,
+    ("/api/v1/admin/staff/{user_id}", "patch"): ADMIN,
     ("/api/v1/admin/lawyers", "get"): ADMIN,
     ("/api/v1/admin/lawyers/{user_id}/verify", "post"): ADMIN,
     ("/api/v1/admin/reconcile", "post"): ADMIN,  # the system administrator's (no court)

@@ -27,7 +27,7 @@ export const StaffAdmin = {
     const open = ref(false);
     const form = reactive({
       username: '', password: '', name: '', role: 'clerk', court_id: store.user.court_id || '',
-      supervisor: false, division_head: false,
+      supervisor: false, division_head: false, service_desk: false, team_phone: '',
     });
     const errors = ref({});
     const failure = ref('');
@@ -37,10 +37,12 @@ export const StaffAdmin = {
       failure.value = '';
       busy.value = true;
       try {
-        const user = await api('POST', '/admin/staff', { ...form });
+        const user = await api('POST', '/admin/staff', { ...form, team_phone: form.team_phone || null });
         open.value = false;
         ElementPlus.ElMessage.success(`已创建账号 ${user.username}`);
-        Object.assign(form, { username: '', password: '', name: '', supervisor: false, division_head: false });
+        Object.assign(form, {
+          username: '', password: '', name: '', supervisor: false, division_head: false, service_desk: false, team_phone: '',
+        });
         await pages.search();
       } catch (e) {
         errors.value = fieldErrors(e);
@@ -50,10 +52,65 @@ export const StaffAdmin = {
         busy.value = false;
       }
     }
+    // one account changed: name, flags, team number, a new password, 停用/启用
+    const editing = ref(null);
+    const edit = reactive({ name: '', supervisor: false, division_head: false, service_desk: false, team_phone: '', password: '' });
+    const editErrors = ref({});
+    const editFailure = ref('');
+    function startEdit(row) {
+      editing.value = row;
+      editErrors.value = {};
+      editFailure.value = '';
+      Object.assign(edit, {
+        name: row.name || '', supervisor: row.supervisor, division_head: row.division_head,
+        service_desk: row.service_desk, team_phone: row.team_phone || '', password: '',
+      });
+    }
+    async function patch(row, body, done) {
+      try {
+        await api('PATCH', `/admin/staff/${row.id}`, body);
+        ElementPlus.ElMessage.success(done);
+        await pages.search();
+        return true;
+      } catch (e) {
+        editErrors.value = fieldErrors(e);
+        editFailure.value = e.message;
+        if (!editing.value) ElementPlus.ElMessage.error(e.message);
+        return false;
+      }
+    }
+    async function saveEdit() {
+      const row = editing.value;
+      const body = {
+        name: edit.name, supervisor: edit.supervisor, division_head: edit.division_head,
+        service_desk: edit.service_desk, team_phone: edit.team_phone || null,
+      };
+      if (edit.password) body.password = edit.password;
+      busy.value = true;
+      try {
+        if (await patch(row, body, edit.password ? '已保存，原有登录已全部退出' : '已保存')) editing.value = null;
+      } finally {
+        busy.value = false;
+      }
+    }
+    async function toggle(row) {
+      const disabling = row.active;
+      if (disabling) {
+        try {
+          await ElementPlus.ElMessageBox.confirm(
+            `停用后 ${row.name || row.username} 将立即退出登录且无法再登录，已分配的案件和工单需另行改派。`,
+            '停用账号', { confirmButtonText: '停用', cancelButtonText: '取消', type: 'warning' },
+          );
+        } catch {
+          return;
+        }
+      }
+      await patch(row, { active: !disabling }, disabling ? '账号已停用' : '账号已启用');
+    }
     onMounted(pages.load);
     return {
       ...pages, system, open, form, errors, failure, busy, roleFilter, create, fmtTime,
-      courtName, ROLE_NAMES, store,
+      courtName, ROLE_NAMES, store, editing, edit, editErrors, editFailure, startEdit, saveEdit, toggle,
     };
   },
   template: `
@@ -75,8 +132,17 @@ export const StaffAdmin = {
         <el-table-column label="职责标记"><template #default="{ row }">
           <el-tag v-if="row.supervisor" size="small" type="warning">督办</el-tag>
           <el-tag v-if="row.division_head" size="small" type="danger">庭长</el-tag>
+          <el-tag v-if="row.service_desk" size="small">服务台</el-tag>
+          <span v-if="row.team_phone" class="muted"> 团队号码 {{ row.team_phone }}</span>
+        </template></el-table-column>
+        <el-table-column label="状态" width="80"><template #default="{ row }">
+          <el-tag size="small" :type="row.active ? 'success' : 'info'" :data-test="'state-' + row.username">{{ row.active ? '在用' : '已停用' }}</el-tag>
         </template></el-table-column>
         <el-table-column label="创建时间" width="150"><template #default="{ row }">{{ fmtTime(row.created_at) }}</template></el-table-column>
+        <el-table-column label="操作" width="150"><template #default="{ row }">
+          <el-button link type="primary" @click="startEdit(row)" :data-test="'edit-' + row.username">修改</el-button>
+          <el-button v-if="row.id !== store.user.id" link :type="row.active ? 'danger' : 'success'" @click="toggle(row)" :data-test="'toggle-' + row.username">{{ row.active ? '停用' : '启用' }}</el-button>
+        </template></el-table-column>
       </el-table>
       <div class="pager">
         <el-button :disabled="cursors.length < 2" @click="prevPage">上一页</el-button>
@@ -102,8 +168,24 @@ export const StaffAdmin = {
           <el-form-item label="职责">
             <el-checkbox v-model="form.supervisor">督办（工单超期提醒、看板、改派）</el-checkbox>
             <el-checkbox v-model="form.division_head">庭长（二级督办）</el-checkbox>
+            <el-checkbox v-model="form.service_desk">服务台（12368 等渠道代登记工单）</el-checkbox>
           </el-form-item>
+          <el-form-item v-if="form.role === 'judge'" label="团队号码（N号码，可不填）" :error="errors.team_phone"><el-input v-model="form.team_phone" data-test="f-team-phone" /></el-form-item>
           <el-button type="primary" native-type="submit" :loading="busy" data-test="create-staff">创建</el-button>
+        </el-form>
+      </el-dialog>
+      <el-dialog :model-value="Boolean(editing)" @update:model-value="(v) => { if (!v) editing = null; }" :title="editing ? '修改账号 ' + editing.username : ''" width="480px">
+        <el-alert v-if="editFailure" :title="editFailure" type="error" :closable="false" class="flash" data-test="edit-error" />
+        <el-form label-position="top" @submit.prevent="saveEdit">
+          <el-form-item label="姓名" :error="editErrors.name"><el-input v-model="edit.name" data-test="e-name" /></el-form-item>
+          <el-form-item label="职责">
+            <el-checkbox v-model="edit.supervisor" data-test="e-supervisor">督办</el-checkbox>
+            <el-checkbox v-model="edit.division_head" data-test="e-division-head">庭长</el-checkbox>
+            <el-checkbox v-model="edit.service_desk" data-test="e-service-desk">服务台</el-checkbox>
+          </el-form-item>
+          <el-form-item v-if="editing && editing.role === 'judge'" label="团队号码（N号码，清空即删除）" :error="editErrors.team_phone"><el-input v-model="edit.team_phone" data-test="e-team-phone" /></el-form-item>
+          <el-form-item label="重置密码（不改请留空；重置后该账号所有登录立即退出）" :error="editErrors.password"><el-input v-model="edit.password" type="password" show-password autocomplete="new-password" data-test="e-password" /></el-form-item>
+          <el-button type="primary" native-type="submit" :loading="busy" data-test="save-staff">保存</el-button>
         </el-form>
       </el-dialog>
     </section>`,
