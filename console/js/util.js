@@ -142,7 +142,7 @@ export const REFUND_REASONS = {
   reduced_claim: '减少诉讼请求金额，退还差额',
   other: '其他（须填写金额）',
 };
-export const DOCUMENT_KINDS = ['受理通知书', '缴费通知书', '传票', '举证通知书', '判决书', '裁定书', '调解书', '其他'];
+export const DOCUMENT_KINDS = ['受理通知书', '缴费通知书', '传票', '举证通知书', '诉讼权利义务告知书', '判决书', '裁定书', '调解书', '其他'];
 export const PAPER_WAYS = ['直接送达', '邮寄送达', '留置送达', '委托送达', '公告送达'];
 export const HEARING_KINDS = ['开庭', '调解', '询问', '宣判'];
 export const WO_CATEGORIES = ['进度查询', '庭审安排', '证据材料', '缴费退费', '执行', '投诉', '其他'];
