@@ -329,14 +329,6 @@ class SubscriptionStore:
         )
         return bool(taken.modified_count)
 
-    async def accepted(self, user_id: str, template_id: str) -> bool:
-        """Whether the user has accepted the template and not refused it since (a long-term
-        subscription: its count is never taken down)."""
-        found = await self.col.find_one(
-            {"_id": subscription_id(user_id, template_id), "quota": {"$gt": 0}}, {"_id": 1}
-        )
-        return found is not None
-
     async def give_back(self, user_id: str, template_id: str) -> None:
         await self.col.update_one(
             {"_id": subscription_id(user_id, template_id)}, {"$inc": {"quota": 1}}
