@@ -32,6 +32,11 @@ CODE_TTL = 300.0  # wx.login and phone codes live 5 minutes
 TOKEN_TTL = 7200
 OLD_TOKEN_GRACE = 300.0  # a superseded access_token keeps working 5 minutes
 SEC_SCENES = frozenset({1, 2, 3, 4})
+# subscribeMessage.send's only documented limit is a count of calls a day (接口限制 / 次数限制:
+# 开通支付能力的是3kw/日，没开通的是1kw/日), counted per Beijing day; beyond it, 45009 until
+# midnight. No per-second rate or concurrency limit is documented, so none is emulated.
+SUBSCRIBE_SENDS_PER_DAY = 30_000_000
+BEIJING = 8 * 3600
 RECENT_VISIT_SECONDS = 7200.0
 FAULT_APIS = frozenset(
     {"token", "jscode2session", "subscribe_send", "msg_sec_check", "face_getinfo", "phone_number"}
@@ -143,6 +148,8 @@ class EmulatorState:
         self.templates: dict[str, TemplateSpec] = {}
         self.pages: frozenset[str] = frozenset()
         self.faults: dict[str, list[int]] = {}  # api -> errcodes its next calls answer
+        self.sends_per_day = SUBSCRIBE_SENDS_PER_DAY  # the mini-program's (with WeChat Pay)
+        self.sends_today = (-1, 0)  # (Beijing day number, subscribeMessage.send calls)
 
     def reset(self, keep_tokens: bool = False) -> None:
         """Forget users, codes, quotas, messages and risky words (and tokens unless kept)."""
@@ -343,6 +350,7 @@ class EmulatorState:
 
     def send_subscribe_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /cgi-bin/message/subscribe/send: consumes one quota of (touser, template)."""
+        self._count_send()
         touser = self.user(body.get("touser")).openid
         template_id = body.get("template_id")
         if not isinstance(template_id, str) or not template_id:
@@ -370,6 +378,15 @@ class EmulatorState:
         )
         self.messages.append(message)
         return {"errcode": 0, "errmsg": "ok", "msgid": message.msgid}
+
+    def _count_send(self) -> None:
+        """One more call today; 45009 once the day's count is spent."""
+        today = int(self.clock() + BEIJING) // 86400
+        day, calls = self.sends_today
+        calls = calls if day == today else 0
+        if calls >= self.sends_per_day:
+            raise WeChatError(45009, FAULT_MESSAGES[45009])
+        self.sends_today = (today, calls + 1)
 
     def _check_page(self, page: Any) -> None:
         """41030: the page must be one of the released app's pages (query string allowed)."""

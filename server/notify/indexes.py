@@ -17,9 +17,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
-        # SMS delivery receipts name the provider's serial number (server/notify/sms.py)
-        IndexModel([("serial_no", ASCENDING)], name="sms_serial"),
-        IndexModel([("phone", ASCENDING), ("status", ASCENDING)], name="sms_in_flight"),
+        # SMS delivery receipts name the provider's serial number (server/notify/sms.py).
+        # Sparse, on fields only SMS items carry: every update rewrites every index entry of
+        # its document on the embedded database, so a subscribe message (two updates each,
+        # claim and outcome) must have entries in ``due`` and ``_id`` only.
+        IndexModel([("serial_no", ASCENDING)], name="sms_serial_sparse", sparse=True),
+        IndexModel([("phone", ASCENDING)], name="sms_by_phone", sparse=True),
     ],
     "subscriptions": [IndexModel([("user_id", ASCENDING)], name="by_user")],
 }

@@ -15,9 +15,12 @@ conditional decrement; retries do not take it again, and a final failure gives i
 Rounds work in batches (``outbox_batch``), because on the embedded database each commit, not
 each document, is what costs: one transaction claims the batch and takes its quotas, the
 sends run concurrently (``outbox_concurrency``, paced to ``outbox_max_per_second``), one
-transaction writes every outcome. Issue 18 measured ~10 items/s with one item at a time
-(five commits and a send each, the clerks' pushes skipped one by one); bench/outbox.py
-measures it now.
+transaction writes every outcome. A round works up to ``ROUND_BATCHES`` batches as a
+pipeline: the next batch is claimed while one is sent, and a batch's outcomes are written
+while the next is sent, so the database's share and WeChat's round trips overlap. Only
+those who can receive a push are queued (``NotificationService``), so no round spends writes
+on skipping. Issue 18 measured ~10 items/s with one item at a time (five commits and a send
+each, the clerks' pushes skipped one by one); bench/outbox.py measures it now (README).
 
 The items and quotas are read and written by ``server.notify.store`` (``OutboxStore``,
 ``SubscriptionStore``), each claim and state change conditional on what was read.
@@ -60,6 +63,9 @@ BUSY_PAUSE_SECONDS = 0.05
 # commits: a round that finds nothing right after a wake-up looks again after these pauses
 # rather than at the next idle poll (seconds later).
 AFTER_WAKE_SECONDS = (0.02, 0.1, 0.3, 1.0)
+# A round's batches, each claimed while the one before is sent; then the round ends (a pause,
+# a look at the lease) and the next one starts again from the oldest due.
+ROUND_BATCHES = 5
 
 Doc = dict[str, Any]
 Release = tuple[Any, Doc, tuple[str, ...]]  # (item id, fields to set, fields to unset)
@@ -104,6 +110,33 @@ class Batch:
         return items
 
 
+class Outcomes:
+    """The outcomes of a worker's batches, each batch's written in one transaction while the
+    worker goes on (claims and sends the next); one write at a time, in order."""
+
+    def __init__(self, outbox: OutboxStore, owner: str) -> None:
+        self.outbox = outbox
+        self.owner = owner
+        self._writing: asyncio.Future[None] | None = None
+
+    def write(self, releases: list[Release]) -> None:
+        before = self._writing
+        self._writing = asyncio.ensure_future(self._after(before, releases))
+
+    async def _after(self, before: asyncio.Future[None] | None, releases: list[Release]) -> None:
+        try:
+            if before is not None:
+                await before
+        finally:  # one batch's failed write does not lose the next batch's outcomes
+            await self.outbox.release_many(self.owner, releases)
+
+    async def settle(self) -> None:
+        """Wait for every outcome written; the first failure raised."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -131,26 +164,55 @@ class OutboxWorker:
     # ---- one round
 
     async def run_once(self) -> int:
-        """Take (or keep) the lease and send one batch; the number of items handled. The
-        lease is renewed only once half of it has gone, not written every round."""
+        """Take (or keep) the lease and send up to ``ROUND_BATCHES`` batches; the number of
+        items handled. The lease is renewed only once half of it has gone, not written every
+        round."""
         if not await self.lease.keep():
             return 0
-        return await self.drain(self.config.outbox_batch)
+        return await self.drain(self.config.outbox_batch * ROUND_BATCHES)
 
     async def drain(self, limit: int) -> int:
-        """Claim and handle up to ``limit`` due items, lease or not (item claims suffice)."""
+        """Claim and handle up to ``limit`` due items, lease or not (item claims suffice),
+        batch after batch (``outbox_batch`` each), pending items first, then those whose
+        worker died. Each batch's sends overlap the database's work of its neighbours: the
+        next batch is claimed while it is sent, and its outcomes are written while the next is
+        sent (the sends wait on WeChat, the claims and outcomes on the database)."""
         handled = 0
-        for status in (OutboxStatus.pending, OutboxStatus.sending):
-            items = await self._claim_due(status, limit - handled)
-            if not items:
-                continue
-            started = time.monotonic()
-            await self._handle_all(items)
-            handled += len(items)
-            await self._pace(len(items), time.monotonic() - started)
-            if self.lease.until is not None and not await self.lease.keep():
-                return handled  # another process has the lease now: leave it the rest
+        outcomes = Outcomes(self.outbox, self.owner)
+        try:
+            for status in (OutboxStatus.pending, OutboxStatus.sending):
+                if not await self._still_mine():
+                    break
+                handled += await self._drain(status, limit - handled, outcomes)
+        finally:
+            await outcomes.settle()
         return handled
+
+    async def _drain(self, status: OutboxStatus, limit: int, outcomes: Outcomes) -> int:
+        handled = 0
+        items = await self._claim_due(status, min(self.config.outbox_batch, limit))
+        while items:
+            started = time.monotonic()
+            sending = asyncio.ensure_future(self._send_all(items))
+            handled += len(items)
+            try:
+                full = len(items) == self.config.outbox_batch  # if not, what is due was taken
+                following = await self._claim_next(status, limit - handled) if full else []
+            finally:  # a claimed batch's outcomes are written whatever became of the next
+                outcomes.write(await sending)
+            await self._pace(len(items), time.monotonic() - started)
+            items = following
+        return handled
+
+    async def _claim_next(self, status: OutboxStatus, left: int) -> list[Doc]:
+        if left <= 0 or not await self._still_mine():
+            return []  # done, or another process has the lease now: leave it the rest
+        return await self._claim_due(status, min(self.config.outbox_batch, left))
+
+    async def _still_mine(self) -> bool:
+        """Whether to go on: the lease kept, if this worker works under one (``drain``
+        called alone works on item claims only)."""
+        return self.lease.until is None or await self.lease.keep()
 
     async def _pace(self, sent: int, took: float) -> None:
         """Keep to ``outbox_max_per_second`` (see NotificationSettings for WeChat's limits)."""
@@ -173,8 +235,7 @@ class OutboxWorker:
         due = await self.outbox.due(status, now, limit)
         if not due:
             return []
-        for item in due:
-            await self._prepare(item)
+        await self._prepare(due)
         batch = Batch(due, self._claim(now))
         if batch.wanting:
             batch.count(await self.subscriptions.left(batch.keys()))
@@ -184,16 +245,23 @@ class OutboxWorker:
             return await self._claim_one_by_one(batch, status, now)
         return batch.claimed(batch.due, batch.lucky)
 
-    async def _prepare(self, item: Doc) -> None:
-        """What the round needs to know of an item beyond what was queued."""
-        if item.get("kind") == SMS_KIND:
-            return
-        if "openid" not in item:  # queued before openids were looked up at queueing
-            item["openid"] = await self.directory.openid_of(item["user_id"])
-        if item["openid"] and item["template_id"] in self.long_term:
-            # accepted once, sent every time: nothing is taken, so nothing is given back
-            accepted = await self.subscriptions.accepted(item["user_id"], item["template_id"])
-            item["long_term_accepted"] = accepted
+    async def _prepare(self, due: list[Doc]) -> None:
+        """What the round needs to know of its items beyond what was queued, read for the
+        batch at once: the openids of items queued before openids were looked up at queueing,
+        and whether the users still accept the long-term templates (accepted once, sent every
+        time: nothing is taken, so nothing is given back)."""
+        pushes = [item for item in due if item.get("kind") != SMS_KIND]
+        unknown = [item for item in pushes if "openid" not in item]
+        if unknown:
+            openids = await self.directory.openids_of(list({i["user_id"] for i in unknown}))
+            for item in unknown:
+                item["openid"] = openids.get(item["user_id"])
+        long_term = [i for i in pushes if i["openid"] and i["template_id"] in self.long_term]
+        if long_term:
+            keys = [subscription_id(i["user_id"], i["template_id"]) for i in long_term]
+            left = await self.subscriptions.left(list(dict.fromkeys(keys)))
+            for item, key in zip(long_term, keys, strict=True):
+                item["long_term_accepted"] = left.get(key, 0) > 0
 
     def _claim(self, now: dt.datetime) -> Doc:
         until = now + dt.timedelta(seconds=self.config.claim_seconds)
@@ -234,11 +302,11 @@ class OutboxWorker:
         await self.outbox.quota_taken([i["_id"] for i in lucky], self.owner)
         return batch.claimed(batch.due, lucky)
 
-    async def _handle_all(self, items: list[Doc]) -> None:
-        """The sends made concurrently (at most ``outbox_concurrency`` at once), then every
-        outcome written in one transaction."""
+    async def _send_all(self, items: list[Doc]) -> list[Release]:
+        """The sends made concurrently (at most ``outbox_concurrency`` at once); the outcomes
+        to write (an SMS writes its own)."""
         releases = await asyncio.gather(*(self._handle(item) for item in items))
-        await self.outbox.release_many(self.owner, [r for r in releases if r is not None])
+        return [r for r in releases if r is not None]
 
     # ---- one item
 

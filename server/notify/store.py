@@ -7,7 +7,7 @@ the services (inbox.py, outbox.py, feed.py) call them by intent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -220,7 +220,7 @@ class OutboxStore:
             )
 
     async def release_many(
-        self, owner: str, releases: list[tuple[Any, Doc, Iterable[str]]]
+        self, owner: str, releases: Sequence[tuple[Any, Doc, Iterable[str]]]
     ) -> None:
         """For each (id, sets, unset): apply ``sets`` and drop the claim (and the ``unset``
         fields), if the item is still ``sending`` under ``owner``'s claim: a worker that lost
@@ -252,6 +252,7 @@ class OutboxStore:
     async def park_sms_receipt(self, serial_no: str, phone: str, report: Doc) -> bool:
         """Keep a report that came before its SMS's serial number was stored, if an SMS to
         ``phone`` is in flight (strangers' reports park nothing); whether it was kept."""
+        # index sms_by_phone: the phone's SMS items and parked receipts, a caller's handful
         flying = {"kind": "sms", "phone": phone, "status": {"$in": ["pending", "sending"]}}
         if await self.col.find_one(flying, {"_id": 1}) is None:
             return False
@@ -303,9 +304,11 @@ class SubscriptionStore:
         found = self.col.find({"user_id": user_id})
         return {d["template_id"]: int(d.get("quota", 0)) async for d in found}
 
-    async def left(self, keys: list[str]) -> dict[str, int]:
+    async def left(
+        self, keys: list[str], session: AsyncClientSession | None = None
+    ) -> dict[str, int]:
         """{subscription id: sends left} of those of ``keys`` that exist."""
-        found = self.col.find({"_id": {"$in": keys}}, {"quota": 1})
+        found = self.col.find({"_id": {"$in": keys}}, {"quota": 1}, session=session)
         return {d["_id"]: int(d.get("quota", 0)) async for d in found}
 
     async def take_many(self, counts: dict[str, int], session: AsyncClientSession) -> bool:
@@ -325,14 +328,6 @@ class SubscriptionStore:
             {"$inc": {"quota": -1}},
         )
         return bool(taken.modified_count)
-
-    async def accepted(self, user_id: str, template_id: str) -> bool:
-        """Whether the user has accepted the template and not refused it since (a long-term
-        subscription: its count is never taken down)."""
-        found = await self.col.find_one(
-            {"_id": subscription_id(user_id, template_id), "quota": {"$gt": 0}}, {"_id": 1}
-        )
-        return found is not None
 
     async def give_back(self, user_id: str, template_id: str) -> None:
         await self.col.update_one(

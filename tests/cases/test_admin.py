@@ -285,6 +285,7 @@ async def test_reminders_the_day_before_exactly_once(
 ) -> None:
     client, other = await plaintiff(litigant), await defendant(litigant)
     clerk, judge = await staff("clerk"), await staff("judge")
+    await client.accept_subscriptions(["dev-tmpl-deadline-reminder"])  # other has no grant
     case_id, _ = await assigned_case(client, clerk, judge)
     tuesday = (await clerk.schedule_hearing(case_id, TUESDAY.format("09:30"), "第一法庭")).body
     await clerk.schedule_hearing(case_id, "2026-11-25T10:00:00+08:00", "第一法庭")
@@ -300,10 +301,11 @@ async def test_reminders_the_day_before_exactly_once(
         found = await reminders(party)  # type: ignore[arg-type]
         assert len(found) == 1 and found[0]["data"]["hearing_id"] == tuesday["id"]
         assert "2026年11月24日 09:30" in found[0]["body"]
-    outbox = await services.db["outbox"].count_documents(
-        {"user_id": uid(client), "template": "deadline_reminder"}
-    )
-    assert outbox == 1
+    for party, pushes in ((client, 1), (other, 0)):  # queued for those who can receive it
+        outbox = await services.db["outbox"].count_documents(
+            {"user_id": uid(party), "template": "deadline_reminder"}
+        )
+        assert outbox == pushes
 
     moved = await clerk.reschedule_hearing(case_id, tuesday["id"], TUESDAY.format("14:00"))
     assert moved.status == 200

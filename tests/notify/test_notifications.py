@@ -19,6 +19,7 @@ from models.notifications import NotificationQuery
 from server.app import Services
 from server.notify.inbox import NotificationService
 from server.notify.outbox import OutboxWorker
+from server.notify.store import SubscriptionStore
 from server.notify.templates import keyword_value
 from server.platform.clock import FixedClock
 from server.platform.config import ConfigError, Settings, load_settings
@@ -108,6 +109,8 @@ async def test_dedupe_key_makes_a_repeat_a_no_op_per_recipient(
     litigant: Litigant, services: Services, db: Database
 ) -> None:
     a, b, c = await litigant(), await litigant(), await litigant()
+    for who in (a, b, c):
+        await who.accept_subscriptions([DECIDED])
     for recipients in ([uid(a), uid(b)], [uid(a), uid(b)], [uid(a), uid(b), uid(c)]):
         await services.notifications.notify(
             recipients,
@@ -219,16 +222,32 @@ async def test_with_a_quota_exactly_one_message_is_sent_and_the_quota_used(
 
 
 @pytest.mark.gen_test
-async def test_without_a_quota_the_push_is_skipped_but_the_inbox_keeps_it(
+async def test_without_a_grant_nothing_is_queued_but_the_inbox_keeps_it(
     litigant: Litigant, services: Services, db: Database
 ) -> None:
-    mp = await litigant()
-    await decided(services, uid(mp))
+    mp, granted = await litigant(), await litigant()
+    await granted.accept_subscriptions([DECIDED])
+    await granted.accept_subscriptions(["dev-tmpl-filing-submitted"])  # another template
+    await mp.accept_subscriptions(["dev-tmpl-filing-submitted"])  # not this one
+    await services.notifications.notify(
+        [uid(mp), uid(granted)],
+        "filing_accepted",
+        "立案成功",
+        "请留意缴费通知",
+        template="filing_decided",
+    )
+    assert await outbox_items(db, uid(mp)) == []  # WeChat would refuse it: not queued
     assert await services.outbox.run_once() == 1
-    [item] = await outbox_items(db, uid(mp))
-    assert item["status"] == "skipped_no_quota"
     assert await mp.subscribe_messages() == []
     assert (await mp.notifications()).body["unread"] == 1
+    assert [m["template_id"] for m in await granted.subscribe_messages()] == [DECIDED]
+    # the grant spent, the next notice is not queued either; a new grant, the one after is
+    await decided(services, uid(granted))
+    assert len(await outbox_items(db, uid(granted))) == 1  # the one sent
+    await granted.accept_subscriptions([DECIDED])
+    await decided(services, uid(granted))
+    assert await services.outbox.run_once() == 1
+    assert len(await granted.subscribe_messages()) == 2
 
 
 @pytest.mark.gen_test
@@ -349,6 +368,8 @@ async def test_the_lease_passes_on_when_released_or_expired(
     litigant: Litigant, services: Services, other_app: Application, clock: FixedClock
 ) -> None:
     mp = await litigant()
+    for _ in range(3):
+        await mp.accept_subscriptions([DECIDED])
     other: Services = other_app.settings["services"]
     await decided(services, uid(mp), title="一")
     assert await services.outbox.run_once() == 1
@@ -430,6 +451,7 @@ async def test_a_template_that_cannot_be_filled_costs_the_push_only(
     due = {"template_id": "dev-due", "fields": {"thing1": "title", "time2": "data.due_at"}}
     configured = load_settings(notifications={"templates": {"due": due}})
     service = NotificationService(db, configured, clock)
+    await SubscriptionStore(db).grant(uid(mp), ["dev-due"], clock.now())  # not ours to accept
     await service.notify([uid(mp)], "fee_due", "缴费提醒", "请缴纳诉讼费", template="due")
     assert await db["inbox"].count_documents({"user_id": uid(mp)}) == 2
     assert await db["outbox"].count_documents({}) == 0

@@ -19,6 +19,7 @@ from miniapp_stubs.emulator import Emulator
 from server.app import Services
 from server.notify.inbox import NotificationService
 from server.notify.outbox import OutboxWorker
+from server.notify.store import SubscriptionStore
 from server.platform.clock import FixedClock
 from server.platform.config import Settings, load_settings
 from server.platform.db import Database
@@ -128,6 +129,7 @@ async def test_a_case_number_goes_whole_in_a_thing_and_never_mangled(
         },
     }
     service = NotificationService(db, load_settings(notifications={"templates": templates}), clock)
+    await SubscriptionStore(db).grant(uid(mp), ["t-thing", "t-string"], clock.now())
     for name in templates:
         await service.notify(
             [uid(mp)],

@@ -187,6 +187,24 @@ async def test_subscribe_quota_is_consumed_then_refused() -> None:
 
 
 @pytest.mark.gen_test
+async def test_subscribe_sends_are_counted_per_beijing_day() -> None:
+    clock = FakeClock(1_767_196_740.0)  # 2025-12-31 23:59 Beijing time (15:59 UTC)
+    async with running(clock) as emu:
+        assert emu.state.sends_per_day == 30_000_000  # the documented count, with WeChat Pay
+        emu.state.sends_per_day = 2
+        openid, _ = await wx_login(emu)
+        emu.state.accept_subscriptions(openid, [T_FILED] * 5)
+        token = await access_token(emu)
+        send = "/cgi-bin/message/subscribe/send"
+        codes = [await errcode(emu, "POST", send, subscribe_body(openid), access_token=token)]
+        codes.append(await errcode(emu, "POST", send, subscribe_body(openid), access_token=token))
+        codes.append(await errcode(emu, "POST", send, subscribe_body(openid), access_token=token))
+        assert codes == [0, 0, 45009] and emu.state.quotas_for(openid) == {T_FILED: 3}
+        clock.advance(60)  # midnight in Beijing: a new day's count
+        assert await errcode(emu, "POST", send, subscribe_body(openid), access_token=token) == 0
+
+
+@pytest.mark.gen_test
 async def test_subscribe_send_validates_before_spending_quota() -> None:
     async with running() as emu:
         openid, _ = await wx_login(emu)
