@@ -354,12 +354,11 @@ class UserService:
         update: dict[str, Any] = {"$set": {**sets, "updated_at": self.clock.now()}}
         if "password" in changes or changes.get("active") is False:
             update["$inc"] = {"session_epoch": 1}
-        raw = await self.store.change(target.id, {"role": target.role.value}, update)
-        self.forget(user_id)
-        if raw is None:
+        doc = await self._update(target.id, {"role": target.role.value}, update)
+        if doc is None:
             raise StaffNotFound()
         await self.record(str(caller.id), "staff.update", user_id, fields=sorted(changes))
-        return UserDoc.model_validate(raw)
+        return doc
 
     async def _staff_of(self, caller: Caller, user_id: str) -> UserDoc:
         """A staff account the caller administers; 404 for any other account."""
