@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import logging
 import os
 import re
 import subprocess
@@ -340,3 +341,14 @@ def serving(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class KeepRecords(logging.Handler):
+    """A log handler that keeps what it is given (the access log's batches, in tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -159,13 +159,14 @@ class PaymentStore:
             "refundable_fen": doc.amount_fen,
             "updated_at": now,
         }
-        raw = await change_one(
-            self.col,
+        # a plain update in the payment's transaction: only whether it matched is needed, so
+        # no read-back (``change_one``'s), one round trip of the callback's fewer
+        took = await self.col.update_one(
             {"_id": doc.id, "status": {"$in": payable}},
             {"$set": paid, "$unset": {"open_for": ""}, "$inc": {"version": 1}},
             session=session,
         )
-        return raw is not None
+        return took.matched_count == 1
 
     async def reserve_refund(self, payment_id: ObjectId, amount: int) -> bool:
         """Take ``amount`` from what the payment can still refund; False when less is left."""
