@@ -110,11 +110,12 @@ async def load(
 
 async def retry(who: ApiCall, path: str, body: Any, key: str) -> Response:
     """Retry ``key`` as a client does: again while its claim lapses (a request that died
-    with the database holds it for seconds)."""
+    with the database holds it for seconds) and after a 503 (the database just restarted on
+    a loaded machine)."""
 
     async def answered() -> Response | None:
         res = await who.post(path, body, headers={"Idempotency-Key": key})
-        return None if res.error_code == "idempotency_in_progress" else res
+        return None if res.error_code == "idempotency_in_progress" or res.status == 503 else res
 
     found: Response = await until(answered, timeout=20, every=0.5)
     return found
