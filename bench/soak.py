@@ -52,6 +52,7 @@ class Options(argparse.Namespace):
     drain: float
     keep: bool
     json: str | None
+    render_processes: int | None
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -66,9 +67,27 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument(
         "--drain", type=float, default=120, help="seconds to wait for owed documents (120)"
     )
+    p.add_argument(
+        "--render-processes",
+        type=int,
+        help="the server's cases.render_processes (default: config.yaml's; 0: a thread)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--json", help="also write the figures to this file")
     return p.parse_args(argv, namespace=Options())
+
+
+@dataclass
+class SoakStack(Stack):
+    """The bench's stack, with the server's settings the soak was told to change."""
+
+    render_processes: int | None = None
+
+    def server_env(self) -> dict[str, str]:
+        env = super().server_env()
+        if self.render_processes is not None:
+            env["MICROCOURT_CASES__RENDER_PROCESSES"] = str(self.render_processes)
+        return env
 
 
 @dataclass
@@ -273,7 +292,7 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     o = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="microcourt-soak-"))
-    stack = Stack(workdir)
+    stack = SoakStack(workdir, render_processes=o.render_processes)
     try:
         stack.start()
         print(f"soak: stack up in {workdir}", flush=True)

@@ -192,9 +192,6 @@ class CaseService:
         another server (the sweep, another process) served them first."""
         return await self.owed.settle(case_id, session)
 
-    async def count_documents_owed(self) -> int:
-        return await self.owed.count()
-
     # ---- who may see a case, and what happens to it
 
     async def load(self, case_id: str) -> CaseDoc:

@@ -323,6 +323,3 @@ class OwedStore:
         """Remove the case's debt in ``session``'s transaction; False if it was already gone."""
         done = await self.col.delete_one({"_id": case_id}, session=session)
         return bool(done.deleted_count)
-
-    async def count(self) -> int:
-        return await self.col.count_documents({})

@@ -133,7 +133,7 @@ class AcceptanceDocuments:
             return
         self._queued.add(case_id)
         self._queue.append(case_id)
-        if len(self._tasks) < WORKERS:
+        if sum(not t.done() for t in self._tasks) < WORKERS:  # a done one may linger here
             # a context of its own: not the request's (its Idempotency-Key's commit hook)
             task = asyncio.get_running_loop().create_task(
                 self._drain(), name="acceptance-documents", context=contextvars.Context()
@@ -142,7 +142,9 @@ class AcceptanceDocuments:
             task.add_done_callback(self._tasks.discard)
 
     async def _drain(self) -> None:
-        while self._queue:
+        # stopped: a cancellation landing in the driver (the database gone) can come back as
+        # the driver's error, logged below; the loop must not go on to the next case then
+        while self._queue and not self._stopped:
             case_id = self._queue.popleft()
             try:
                 await self.complete(case_id)
@@ -158,9 +160,6 @@ class AcceptanceDocuments:
             await cancel(task)
         self._queue.clear()
         self._queued.clear()
-
-    def start(self) -> None:
-        self._stopped = False
 
     # ---- the recovery sweep
 
