@@ -362,7 +362,7 @@ async def credit(db: raw.Db, number: str) -> bool:
         note, notifier = PaymentService.paid_note(doc), raw.notifier(db)
         changes = {"fee_overdue": False} if notice.status == "paid" else {}
         event = {"at": now, "kind": PAID_EVENT, "by": doc.payer_id, "note": note}
-        case = await CaseStore(db).add_event(ObjectId(doc.case_id), event, changes, {}, session)
+        case = await CaseStore(db).add_event(ObjectId(doc.case_id), [event], changes, {}, session)
         clerks = [case.clerk_id] if case and case.clerk_id else []
         if not clerks:
             clerks = await notifier.court_staff(doc.court_id, [Role.clerk.value], session=session)

@@ -37,6 +37,17 @@ class NoticeStore:
     async def insert(self, notice: FeeNoticeDoc, session: AsyncClientSession) -> None:
         await self.col.insert_one(notice.model_dump(by_alias=True), session=session)
 
+    async def attach_document(
+        self, notice_id: ObjectId, document_id: str, session: AsyncClientSession
+    ) -> bool:
+        """Point the notice at its served 缴费通知书, if it has none yet."""
+        took = await self.col.update_one(
+            {"_id": notice_id, "document_id": None},
+            {"$set": {"document_id": document_id}},
+            session=session,
+        )
+        return bool(took.modified_count)
+
     async def load(self, notice_id: str) -> FeeNoticeDoc | None:
         raw = await self.col.find_one({"_id": ObjectId(notice_id)})
         return FeeNoticeDoc.model_validate(raw) if raw else None
