@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
 import random
 import secrets
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,13 +20,14 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from bench import cases as cs
 from bench import filing as fs
-from bench import raw, rollups, seed, shapes
+from bench import paced, raw, rollups, seed, shapes
 from bench.filing import Filings
 from bench.raw import Row, pair, settle, token_file, wrk
 from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
-from server.platform.mongo import change_one
+from server.platform.counters import Counters
+from server.platform.db import in_transaction
 from server.workorders import rollups as rollups_of
 from server.workorders import rules
 from server.workorders import store as wo
@@ -267,11 +270,23 @@ def message_pairs(
     payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     run = wrk(bench, "post.lua", (token_file(bench, litigant.token, "message"), str(payload)))
 
+    # the server's counters are one per process: here one per load's event loop (its locks)
+    counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counters] = (
+        weakref.WeakKeyDictionary()
+    )
+
     async def create_one(db: raw.Db) -> bool:
-        return await create(db, ObjectId(case_id), judge, rng)
+        mine = counters.setdefault(asyncio.get_running_loop(), Counters(db))
+        return await create(db, mine, ObjectId(case_id), judge, rng)
 
     names, token = ("POST /messages", "raw message create"), litigant.token
-    pair(bench, Row(names, "message_post", url, token, create_one, body, 201, run=run))
+    # one transaction at a time on the counter's lock, in the server as in the raw row
+    row = Row(names, "message_post", url, token, create_one, body, 201, run=run, at_once=1)
+    pair(bench, row)
+    json_type = {"Content-Type": "application/json"}
+    sent = (payload.read_bytes(), {"Authorization": f"Bearer {token}", **json_type})
+    name = f"POST /messages {bench.opts.peak_rate}/s"
+    paced.run(bench, paced.Peak(name, "message_peak", url, lambda _: sent, 201))
     names = ("GET /messages", "raw message list")
     pair(bench, Row(names, "message_list", url, reader.token, lambda d: my_page(d, reader.user_id)))
 
@@ -282,8 +297,12 @@ async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
     return await cursor.limit(PAGE + 1).to_list()
 
 
-async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) -> bool:
-    """``MessageService.create``'s database calls, in order (the content check is WeChat's)."""
+async def create(
+    db: raw.Db, counters: Counters, case_id: ObjectId, judge: str, rng: random.Random
+) -> bool:
+    """``MessageService.create``'s database calls, in order (the content check is WeChat's),
+    the transaction queued as the service queues it: on the number counter's lock, in
+    ``in_transaction``'s turns."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
@@ -291,10 +310,7 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
     async def work(session: AsyncClientSession) -> None:
-        counter = await change_one(
-            db["counters"], {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, session=session
-        )
-        seq, on_case = int((counter or {})["seq"]), (str(case_id), case["case_no"])
+        seq, on_case = await counters.take(key, session), (str(case_id), case["case_no"])
         doc = order_doc(rng, seq, now, Who(case["filer_id"], judge, on_case))
         await WorkOrderStore(db, ZONES).insert(doc, session)  # the order and its rollups
         order, notifier = WorkOrderDoc.model_validate(doc), raw.notifier(db)
@@ -302,8 +318,8 @@ async def create(db: raw.Db, case_id: ObjectId, judge: str, rng: random.Random) 
             more = {k: getattr(n, k) for k in ("data", "template", "page", "dedupe_key")}
             await notifier.notify(n.user_ids, n.kind, n.title, n.body, **more, session=session)
 
-    async with db.client.start_session() as session:
-        await session.with_transaction(work)
+    async with counters.serial(key):
+        await in_transaction(db, work)
     return True
 
 

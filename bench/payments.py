@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import random
@@ -16,7 +17,7 @@ from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench import cases as cs
-from bench import raw, seed, shapes
+from bench import paced, raw, seed, shapes
 from bench.filing import Filings
 from bench.raw import round_fits, settle, wrk
 from bench.stack import DATABASE, Stack
@@ -26,6 +27,13 @@ from miniapp_stubs.wechatpay_state import Order as PayOrder
 from miniapp_stubs.wechatpay_state import transaction_id
 from models.fee_notices import FeeNoticeDoc, NoticeStatus
 from models.payments import PaymentDoc, PaymentStatus
+from models.users import Role
+from server.cases.store import CaseStore
+from server.fees.payments import PaymentService
+from server.fees.store import FeeStore
+from server.platform.audit import AuditLog
+from server.platform.clock import SystemClock
+from server.platform.db import PARALLEL_TRANSACTIONS, in_transaction
 from server.wechat.pay_config import dev_public_key_id
 
 if TYPE_CHECKING:
@@ -160,7 +168,11 @@ class PaySeeder:
         return {**doc.model_dump(by_alias=True), "open_for": str(notice["_id"])}
 
 
-KEYS = {"POST notify first": "notify_first", "POST notify repeat": "notify_repeat"}
+KEYS = {
+    "POST notify first": "notify_first",
+    "raw notify first": "raw_notify_first",
+    "POST notify repeat": "notify_repeat",
+}
 REPEATS = 2000  # most credited orders the repeat load cycles through
 SERIAL = 20  # callbacks of a row measured one at a time
 INSTEAD = f"one callback at a time instead, {SERIAL} callbacks (requests/s = 1 / mean latency)"
@@ -179,16 +191,21 @@ def run_payments(bench: Bench, stack: Stack, filings: Filings) -> None:
         seeder = PaySeeder(db, stack.cipher, api["notice"], court, filings.clerk.user_id)
         o = bench.opts  # orders for the first-delivery warm-up and load: at --pay-cap a second
         warm, measured = (o.pay_cap * s + o.connections for s in (o.warmup, o.duration))
-        with bench.inserting(1 + warm + measured, "cases, fee notices and pending orders"):
-            seeder.insert(1 + warm + measured)
+        both = 1 + 2 * (warm + measured)  # the API's and the raw row's, then the peak row's
+        with bench.inserting(both + paced.count(bench), "cases, fee notices and pending orders"):
+            seeder.insert(both + paced.count(bench))
         with bench.stage("check one seeded callback: 204, credited once; again: 204, no change"):
             lone = check_one(bench, stack.api, keys, db, (api, seeder.orders[0]))
         bench.note(f"one callback alone: first {lone[0]:.3f} s, repeat {lone[1]:.3f} s")
         command = {"find": "payments", "filter": {"out_trade_no": "MC0"}, "limit": 1}
         seed.check_plan(bench, db, "the callback's order lookup", command)
         calls, rest = Callbacks(bench, stack.api, keys), seeder.orders[1:]
-        pool, began = first_delivery(calls, (rest[:warm], rest[warm:]), lone[0])
+        api_orders, raw_orders = rest[: warm + measured], rest[warm + measured : both - 1]
+        pool, began = first_delivery(calls, (api_orders[:warm], api_orders[warm:]), lone[0])
         settle(bench, "the first-delivery callbacks")
+        raw_first(bench, (raw_orders[:warm], raw_orders[warm:]), serial=began is None)
+        settle(bench, "the raw first deliveries")
+        at_peak(calls, seeder.orders[both:])
         first = bench.results[KEYS["POST notify first"]]
         before = check_ledger(bench, db, seeder.orders, "first deliveries", (pool, first))
         if began is not None:
@@ -266,7 +283,7 @@ def first_delivery(
 ) -> tuple[list[Order], dt.datetime | None]:
     """wrk over the warm-up's orders, then the load's (or SERIAL serially); those, and when."""
     bench, name = calls.bench, "POST notify first"
-    if not round_fits(bench, name, lone, INSTEAD):
+    if not round_fits(bench, name, lone, INSTEAD, at_once=PARALLEL_TRANSACTIONS):
         calls.serially(name, [calls.body(o) for o in pools[1][:SERIAL]])
         return pools[1][:SERIAL], None
     o = bench.opts
@@ -282,6 +299,80 @@ def first_delivery(
 
     bench.record_wrk(measured, name, calls.api, KEYS[name], warm_up)
     return pools[1], started[0] if started else None
+
+
+def at_peak(calls: Callbacks, orders: list[Order]) -> None:
+    """First deliveries at the national peak's rate (``bench.paced``), each signed now."""
+    signed = [(b.encode(), calls.keys.headers(b)) for b in map(calls.body, orders)]
+    name = f"POST notify first {calls.bench.opts.peak_rate}/s"
+    url = f"{calls.api}{NOTIFY_PATH}"
+    paced.run(calls.bench, paced.Peak(name, "notify_peak", url, signed.__getitem__, 204))
+
+
+def raw_first(bench: Bench, pools: tuple[list[Order], list[Order]], serial: bool) -> None:
+    """The first delivery's raw row, on orders of its own: as the API's row, loaded (a
+    warm-up, then the load) or ``SERIAL`` one at a time."""
+    name = "raw notify first"
+    if serial:
+        numbers = [o.payment["out_trade_no"] for o in pools[1][:SERIAL]]
+        took = sorted(asyncio.run(_one_by_one(bench.db_uri, numbers)))
+        bench.record(raw.result(name, raw.Tally(took), sum(took)), KEYS[name])
+        return
+    queues = {"warmup": iter(pools[0]), "measured": iter(pools[1])}
+
+    def ops(db: raw.Db, phase: str) -> raw.Op:
+        orders = queues[phase]
+
+        async def op() -> bool:
+            order = next(orders, None)
+            if order is None:
+                raise raw.Exhausted()
+            return await credit(db, order.payment["out_trade_no"])
+
+        return op
+
+    bench.record_raw(name, KEYS[name], ops)
+
+
+async def _one_by_one(uri: str, numbers: list[str]) -> list[float]:
+    took = []
+    async with raw.connect(uri) as client:
+        for number in numbers:
+            began = time.perf_counter()
+            if not await credit(client[DATABASE], number):
+                raise seed.SeedError(f"raw notify first: {number} not credited")
+            took.append(time.perf_counter() - began)
+    return took
+
+
+async def credit(db: raw.Db, number: str) -> bool:
+    """``PaymentService.on_notify``'s database calls once the callback is verified and
+    decrypted: the order by its number, then ``mark_paid``'s transaction (the payment, the
+    notice, the case's event, the clerks when the case has none, both notices, the audit)."""
+    fees, now = FeeStore(db), dt.datetime.now(dt.UTC)
+    paid_as = transaction_id(now.timestamp())
+    doc = await fees.payments.by_trade_no(number)
+    if doc is None:
+        return False
+
+    async def work(session: raw.Session) -> bool:
+        if not await fees.payments.mark_paid(doc, paid_as, now, now, session):
+            return False
+        notice = await fees.notices.credit(doc.fee_notice_id, doc.amount_fen, now, session)
+        note, notifier = PaymentService.paid_note(doc), raw.notifier(db)
+        changes = {"fee_overdue": False} if notice.status == "paid" else {}
+        event = {"at": now, "kind": PAID_EVENT, "by": doc.payer_id, "note": note}
+        case = await CaseStore(db).add_event(ObjectId(doc.case_id), [event], changes, {}, session)
+        clerks = [case.clerk_id] if case and case.clerk_id else []
+        if not clerks:
+            clerks = await notifier.court_staff(doc.court_id, [Role.clerk.value], session=session)
+        await notifier.notify_many(PaymentService.paid_notices(doc, clerks, note), session=session)
+        audit = AuditLog(db, SystemClock())
+        details = {"case_id": doc.case_id, "amount_fen": doc.amount_fen}
+        await audit.record(doc.payer_id, "payment.paid", str(doc.id), session, **details)
+        return True
+
+    return await in_transaction(db, work)
 
 
 def credited_in_window(bench: Bench, db: seed.Db, pool: list[Order], began: dt.datetime) -> None:
@@ -305,7 +396,7 @@ def repeat(calls: Callbacks, db: seed.Db, lone: float) -> None:
     bodies = [b for number, b in calls.bodies.items() if number in paid][:REPEATS]
     if not bodies:
         bench.record(raw.LoadResult(name, problem="no order was credited"), KEYS[name])
-    elif not round_fits(bench, name, lone, INSTEAD):
+    elif not round_fits(bench, name, lone, INSTEAD, at_once=PARALLEL_TRANSACTIONS):
         calls.serially(name, (bodies * SERIAL)[:SERIAL])
     else:
         run = calls.wrk(calls.write("repeat", bodies), bench.opts.duration, "cycle")

@@ -4,6 +4,7 @@ on ``microcourt serve --processes 2`` beside the one-process server (README)."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,66 @@ def runs(bench: Bench, tokens: Path) -> tuple[raw.WrkRun, raw.WrkRun, raw.WrkRun
         plain, script=raw.BENCH / "post.lua", script_args=(str(tokens), str(body)), timeout=30
     )
     return plain, authed, post
+
+
+#: the edge rows' loads, each this many times, in turns (bare, healthz, /me; then backwards):
+#: on a shared machine one load may fall in another's busy second, so each row is the median
+ROUNDS = 3
+
+
+def edge_rows(bench: Bench, stack: Stack, plain: raw.WrkRun, authed: raw.WrkRun) -> None:
+    """bare tornado, healthz and GET /me, on one process each, loaded in turns ``ROUNDS``
+    times with the same wrk options; each row the load of median requests/s, every
+    round's figures in the notes."""
+    o = bench.opts
+    loads = [
+        ("bare tornado", "bare", plain, f"{stack.bare(1)}/healthz"),
+        ("healthz", "healthz", plain, f"{stack.api}/healthz"),
+        ("GET /me", "me", authed, f"{stack.api}/api/v1/me"),
+    ]
+    runs: dict[str, list[raw.LoadResult]] = {key: [] for _, key, _, _ in loads}
+    for turn in range(ROUNDS):
+        for name, key, run, url in loads if turn % 2 == 0 else loads[::-1]:
+            bench.say_load(name)
+            try:  # each server warmed up before its first load only
+                result, output = run.run(name, url, o.warmup if turn == 0 else 0)
+            except OSError as e:
+                result, output = raw.LoadResult(name, problem=f"cannot run wrk: {e}"), ""
+            runs[key].append(result)
+            bench.wrk_output[f"{name} #{turn + 1}"] = output
+    stack.stop_one("bare1")
+    for name, key, _, _ in loads:
+        found = runs[key]
+        failed = [r for r in found if not r.ok]
+        bench.record(failed[0] if failed else _median(found), key)
+        bench.fact(f"{name} requests/s by round", [round(r.rps, 1) for r in found])
+    _note_rounds(bench, runs)
+
+
+def _median(results: list[raw.LoadResult]) -> raw.LoadResult:
+    """The load of median requests/s (ROUNDS is odd)."""
+    ranked = sorted(results, key=lambda r: r.rps)
+    return ranked[len(ranked) // 2]
+
+
+def _note_rounds(bench: Bench, runs: dict[str, list[raw.LoadResult]]) -> None:
+    rounds = zip(runs["bare"], runs["healthz"], runs["me"], strict=True)
+    shown = [
+        f"{b.rps:.0f}/{h.rps:.0f}/{m.rps:.0f} ({h.rps / b.rps:.2f}, {m.rps / h.rps:.2f})"
+        for b, h, m in rounds
+        if b.rps and h.rps
+    ]
+    bench.note(
+        f"edge rows in {ROUNDS} rounds, bare/healthz/me requests/s (healthz÷bare, me÷healthz): "
+        + "; ".join(shown)
+        + "; the table's rows are each row's median (per-round ratios' medians "
+        + f"{_median_ratio(runs, 'healthz', 'bare')}, {_median_ratio(runs, 'me', 'healthz')})"
+    )
+
+
+def _median_ratio(runs: dict[str, list[raw.LoadResult]], num: str, den: str) -> str:
+    ratios = [n.rps / d.rps for n, d in zip(runs[num], runs[den], strict=True) if d.rps]
+    return f"{statistics.median(ratios):.2f}" if ratios else "-"
 
 
 def bare_row(bench: Bench, stack: Stack, processes: int, suffix: str = "") -> None:

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 
 RUN_MINUTES = 15  # the default run must fit in this
 WRITE_P99_MS = 1000  # issue 17: writes p99 under 1 s at the row's load
-# (label, API row, raw row): each write at least 0.80 of its raw row in the same run; the raw
-# row of the first callback delivery is still to write (its target reads UNKNOWN)
+# (label, raw row, the row at the peak rate): each write at least 0.80 of its raw row
+# in the same run (64 connections), and its p99 under WRITE_P99_MS at the national peak's rate
 WRITE_ROWS = (
-    ("POST /messages", "message_post", "raw_message_post"),
-    ("POST notify first", "notify_first", "raw_notify_first"),
+    ("POST /messages", "raw_message_post", "message_peak"),
+    ("POST notify first", "raw_notify_first", "notify_peak"),
 )
 OUT = Path(__file__).resolve().parent / "out"
 LABEL = 24
@@ -105,11 +105,14 @@ MIDDLE: Rows = (
     ("GET /me 2p", "me_2p", " (m)", ("me_2p", "me")),
     ("POST subscriptions 2p", "write_2p", " (m)", ("write_2p", "write")),
     ("POST notify first", "notify_first", " (j)", ("notify_first", "healthz")),
+    ("raw notify first", "raw_notify_first", " (j2)", ("notify_first", "raw_notify_first")),
+    (None, "notify_peak", " (n)", None),
     ("POST notify repeat", "notify_repeat", " (j)", ("notify_repeat", "healthz")),
 )
 MESSAGES: Rows = (
     (None, "message_post", "", None),
     (None, "raw_message_post", " (f)", ("message_post", "raw_message_post")),
+    (None, "message_peak", " (n)", None),
     (None, "message_list", "", None),
     (None, "raw_message_list", " (f)", ("message_list", "raw_message_list")),
     (None, "sweep", " (g)", None),
@@ -191,11 +194,14 @@ FOOTNOTES = (
     "(h2) a year's report by assignee from rollups seeded for that many orders; serial",
     "(i) GET fee estimate (no sign-in, no database) / healthz",
     "(j) WeChat Pay callbacks/s / healthz: first = each credits an order; repeat = again",
+    "(j2) first deliveries / raw: on_notify's database calls after the signature and decryption",
     "(k) a bare Tornado app answering /healthz's JSON (bench/bare.py), as many processes;",
     "    healthz's ratio is to it",
     "(l) POST /me/subscriptions (one durable upsert, one read) / healthz",
     "(m) serve --processes 2 on the same database (its own bare row): bare 2p / bare,",
     "    healthz 2p / bare 2p, GET /me 2p / GET /me, POST subscriptions 2p / POST subscriptions",
+    "(n) sent at the national peak's rate whatever the answers (bench/paced.py); p50/p99",
+    "    from when each was due",
     "raw rows: same database, as many asyncio tasks as wrk connections, same duration",
 )
 
@@ -290,12 +296,14 @@ def stats_target(bench: Bench) -> Target:
 def write_targets(results: dict[str, LoadResult]) -> list[Target]:
     """Issue 17's writes under load: each at least 0.80 of its raw row in this run (ratios
     from one run: the machine may be shared, absolute figures are noisy), p99 under
-    WRITE_P99_MS at the row's load."""
+    WRITE_P99_MS at the national peak's rate (``bench.paced``)."""
     r, found = ratios(results), []
-    for label, api, raw_row in WRITE_ROWS:
-        p99 = results[api].p99_ms if api in results else None
+    for label, raw_row, peak in WRITE_ROWS:
+        at_peak = results.get(peak)
+        p99 = at_peak.p99_ms if at_peak is not None and at_peak.ok else None
+        rate = at_peak.name.rsplit(" ", 1)[-1] if at_peak is not None else "the peak rate"
         found.append(Target(f"{label} >= 0.80 of its raw row", r.get(raw_row), True, 0.8))
-        found.append(Target(f"{label} p99 < {WRITE_P99_MS} ms", p99, False, WRITE_P99_MS))
+        found.append(Target(f"{label} p99 < {WRITE_P99_MS} ms at {rate}", p99, False, WRITE_P99_MS))
     return found
 
 

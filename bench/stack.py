@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from server.devstack import embedded_argv
 from server.platform.crypto import FieldCipher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,8 +95,8 @@ class Stack:
         secantusd = Path(sys.executable).parent / "secantusd-py"
         if not secantusd.exists():
             raise StackError(f"secantusd-py not found beside {sys.executable}: install SecantusDB")
-        options = f"--host 127.0.0.1 --port {port} --log-level WARNING --sync-on-commit".split()
-        argv = [str(secantusd), *options, "--storage-path", str(self.workdir / "db")]
+        # started as the server starts it (its accommodations: server.platform.mongo)
+        argv = embedded_argv(str(secantusd), port, self.workdir / "db")
         with log.open("ab") as out:
             self._spawn("secantusd", argv, out, subprocess.STDOUT, cwd=self.workdir)
         self.db_uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"

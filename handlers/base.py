@@ -12,10 +12,12 @@ import itertools
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import tornado
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import (
     AutoReconnect,
@@ -23,7 +25,7 @@ from pymongo.errors import (
     PyMongoError,
     ServerSelectionTimeoutError,
 )
-from tornado import web
+from tornado import httputil, web
 
 from models.users import Caller, Role
 from server.platform.db import commits_with
@@ -85,7 +87,20 @@ def _default_headers(request_id: str) -> dict[str, str]:
 
 def request_id_of(incoming: str) -> str:
     """The client's ``X-Request-Id`` when it is a sane one, else a new id."""
-    return incoming if _REQUEST_ID.fullmatch(incoming) else _new_request_id()
+    return incoming if incoming and _REQUEST_ID.fullmatch(incoming) else _new_request_id()
+
+
+_SERVER = f"TornadoServer/{tornado.version}"
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The ``Date`` header, formatted once a second (it has no finer resolution)."""
+    global _date
+    now = int(time.time())
+    if now != _date[0]:
+        _date = (now, httputil.format_timestamp(now))
+    return _date[1]
 
 
 # C0 and C1 controls but tab and line breaks, and lone surrogates (which UTF-8 cannot carry)
@@ -243,6 +258,15 @@ class APIHandler(web.RequestHandler):
     def services(self) -> Services:
         services: Services = self.application.settings["services"]
         return services
+
+    def clear(self) -> None:
+        """Tornado's ``clear``, but for the ``Date`` header, formatted once a second rather
+        than for every answer (a measured ~2 % of /healthz)."""
+        self._headers = httputil.HTTPHeaders({"Server": _SERVER, "Date": _http_date()})
+        self.set_default_headers()
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = httputil.responses[200]
 
     def set_default_headers(self) -> None:
         self.request_id = request_id_of(self.request.headers.get("X-Request-Id", ""))

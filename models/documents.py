@@ -150,6 +150,20 @@ class ServedDocumentDoc(BaseModel):
     verify_code: str | None = None
 
 
+class OwedDocumentsDoc(BaseModel):
+    """A case's acceptance documents still to be made and served (collection
+    ``documents_owed``, one per case, ``_id`` the case's id): written in the acceptance's
+    transaction, removed in the one that serves them."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    court_id: str
+    kinds: list[DocumentKind]
+    by: str  # the staff member who accepted the case: the documents are served in their name
+    since: dt.datetime
+
+
 # ---- outputs
 
 

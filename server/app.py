@@ -34,6 +34,7 @@ from server.fees.payments import PaymentService
 from server.fees.reconcile import Reconciler
 from server.fees.refunds import RefundService
 from server.files.service import FileService
+from server.filing.acceptance_documents import AcceptanceDocuments
 from server.filing.filings import FilingService
 from server.filing.review import ReviewService
 from server.identity.auth import AuthService
@@ -107,6 +108,7 @@ class Services:
     cases: CaseService
     filings: FilingService
     review: ReviewService
+    acceptance_documents: AcceptanceDocuments  # made and served after the acceptance
     case_views: CaseViews  # reading cases, lookup by number and query code
     case_admin: CaseAdminService  # assignment and milestones
     hearings: HearingService
@@ -157,6 +159,7 @@ class _Court(NamedTuple):
     fees: FeeNoticeService
     filings: FilingService
     review: ReviewService
+    acceptance_documents: AcceptanceDocuments
     case_views: CaseViews
     case_admin: CaseAdminService
     hearings: HearingService
@@ -276,13 +279,16 @@ def _court(
     filings = FilingService(db, settings, cipher, clock, users, files, calendars, notifications)
     service = DocumentService(db, clock, users, cases, files, notifications, settings)
     fees = FeeNoticeService(db, settings, clock, calendars, cases, notifications)
+    documents = AcceptanceDocuments(db, settings, clock, calendars, users, cases, service, fees)
     review = ReviewService(
-        db, settings, clock, users, filings, cases, calendars, files, notifications, fees, service
+        db, settings, clock, users, filings, cases, calendars, files, notifications, fees, documents
     )
     case_views = CaseViews(db, settings, cases, users, calendars, service, fees, files, filings)
     case_admin = CaseAdminService(db, clock, cases, case_views, users, notifications)
     hearings = HearingService(db, settings, clock, calendars, case_admin, service)
-    return _Court(cases, fees, filings, review, case_views, case_admin, hearings, service)
+    return _Court(
+        cases, fees, filings, review, documents, case_views, case_admin, hearings, service
+    )
 
 
 def _money(

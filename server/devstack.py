@@ -90,6 +90,26 @@ async def _wait_unlocked(lock: Path, deadline: float) -> None:
         await asyncio.sleep(0.2)
 
 
+def embedded_argv(command: str, port: int, storage: Path) -> list[str]:
+    """The embedded database's command line (the server, the tests and the bench start it
+    so): for ``secantusd-py``, SecantusDB's own main through ``run_embedded``, with what it
+    needs that its command line does not offer (``server.platform.mongo``)."""
+    launch = [sys.executable, "-c", EMBEDDED_MAIN, command]
+    return [
+        *(launch if Path(command).name == "secantusd-py" else [command]),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(storage),
+        "--log-level",
+        "WARNING",
+        # every commit on disk before it is acknowledged (with the client's j:true)
+        "--sync-on-commit",
+    ]
+
+
 class EmbeddedDatabase:
     def __init__(self, command: str, data_dir: Path, timeout: float = 30.0) -> None:
         self.command = command
@@ -120,22 +140,7 @@ class EmbeddedDatabase:
     async def _start(self, storage: Path) -> str:
         self.port = free_port()
         logfile = (self.data_dir / "secantusd.log").open("ab")
-        command = find_command(self.command)
-        # SecantusDB's own main, with the transaction lifetime its command line fixes at 60 s
-        launch = [sys.executable, "-c", EMBEDDED_MAIN, command]
-        argv = [
-            *(launch if Path(command).name == "secantusd-py" else [command]),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--storage-path",
-            str(storage),
-            "--log-level",
-            "WARNING",
-            # every commit on disk before it is acknowledged (with the client's j:true)
-            "--sync-on-commit",
-        ]
+        argv = embedded_argv(find_command(self.command), self.port, storage)
         self.process = subprocess.Popen(
             argv,
             stdout=logfile,

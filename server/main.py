@@ -147,8 +147,8 @@ def sms_receipts_to(emulator: Emulator, port: int) -> None:
 
 async def _start_background(services: Any, settings: Settings, stack: AsyncExitStack) -> None:
     """Revocation polling, subscribe-message sends, the live feed, the review and fee deadline
-    sweeps, payment expiry, the hearing reminders and the work-order escalations; each is
-    stopped (and its lease released) on shutdown."""
+    sweeps, payment expiry, the hearing reminders, the acceptance documents still owed and the
+    work-order escalations; each is stopped (and its lease released) on shutdown."""
     services.auth.start_polling()
     stack.push_async_callback(services.auth.stop_polling)
     services.outbox.start()
@@ -157,12 +157,16 @@ async def _start_background(services: Any, settings: Settings, stack: AsyncExitS
     stack.push_async_callback(services.feed.stop)
     every = settings.cases.reminder_sweep_seconds
     deadlines = settings.review.deadline_sweep_seconds
+    documents = settings.cases.documents_sweep_seconds
+    stack.push_async_callback(services.acceptance_documents.stop)
     for name, job, seconds in (
         ("deadline-sweep", services.review.sweep_deadlines, deadlines),
         ("hearing-reminders", services.hearings.sweep_reminders, every),
         ("fee-deadlines", services.fees.sweep_overdue, deadlines),
         ("payment-expiry", services.payments.sweep_expired, every),
         ("refund-sweep", services.refunds.sweep_processing, every),  # refunds WeChat Pay holds
+        # acceptance documents still owed after a crash (the worker serves the rest at once)
+        ("acceptance-documents", services.acceptance_documents.sweep, documents),
     ):
         # held across rounds while this process runs them; another takes over when it stops
         lease = Lease(services.db, name, max(3 * seconds, 30.0), services.clock)

@@ -182,27 +182,33 @@ def wechat(settings: Settings, emulator: Emulator) -> Iterator[WeChatAdapter]:
 
 @pytest.fixture
 def app(
+    io_loop: IOLoop,
     settings: Settings,
     db: Database,
     clock: FixedClock,
     wechat: WeChatAdapter,
     wechatpay: WeChatPayAdapter,
     emulator: Emulator,
-) -> Application:
+) -> Iterator[Application]:
     sms = SmsAdapter.from_settings(settings.sms, emulator.url)  # 1+N: the SMS emulator
-    return make_app(
+    made = make_app(
         settings, db, clock=clock, wechat=wechat, wechatpay=wechatpay, keys=TEST_KEYS, sms=sms
     )
+    yield made
+    # the acceptance documents' worker, if a test left it serving
+    io_loop.run_sync(made.settings["services"].acceptance_documents.stop)
 
 
 @pytest.fixture
 def other_app(
-    settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
+    io_loop: IOLoop, settings: Settings, db: Database, clock: FixedClock, emulator: Emulator
 ) -> Iterator[Application]:
     """A second server process's application on the same database (its own adapter and
     workers)."""
     wechat = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
-    yield make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
+    made = make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
+    yield made
+    io_loop.run_sync(made.settings["services"].acceptance_documents.stop)
     wechat.close()
 
 

@@ -1,13 +1,15 @@
 """What the tests build again and again, in one place: the test constants and keys, people's ID
-numbers, a complaint, a submitted filing, an accepted case, an assigned case, a paid notice, an
-open work order, a live feed, a running ``microcourt serve``. Test modules import from here (and
-from tests.waiting), never from each other; fixtures live in tests/conftest.py."""
+numbers, a complaint, a submitted filing, an accepted case (its documents served), an assigned
+case, a paid notice, an open work order, a live feed, a running ``microcourt serve``. Test
+modules import from here (and from tests.waiting), never from each other; fixtures live in
+tests/conftest.py."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import datetime as dt
+import logging
 import os
 import re
 import subprocess
@@ -24,6 +26,7 @@ from miniapp_stubs.client import ApiSession, Feed, MiniProgram, Response, StaffC
 from miniapp_stubs.emulator import Emulator
 from server.identity.idnumber import check_char
 from server.platform.crypto import Keys
+from tests.waiting import until
 
 Litigant = Callable[..., Awaitable[MiniProgram]]
 Staff = Callable[..., Awaitable[StaffConsole]]
@@ -193,11 +196,37 @@ async def submitted(mp: MiniProgram, **extra: Any) -> dict[str, Any]:
 # ---- cases
 
 
+#: the documents every acceptance serves (besides a 缴费通知书 for each fee notice)
+ACCEPTANCE_DOCUMENTS = ("受理通知书", "诉讼权利义务告知书", "举证通知书")
+
+
+async def documents_served(
+    clerk: StaffConsole, case_id: str, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Wait for the acceptance documents of the case, made and served after the acceptance
+    commits: the three notices, and a served 缴费通知书 on every fee notice. The case's
+    documents as the clerk reads them; TimeoutError if they do not come."""
+
+    async def served() -> list[dict[str, Any]] | None:
+        res = await clerk.documents(case_id)
+        assert res.status == 200, res.body
+        docs = list(res.body["items"])
+        fees = await clerk.fees(case_id)
+        assert fees.status == 200, fees.body
+        kinds = {d["kind"] for d in docs}
+        notices_served = all(n["document_id"] for n in fees.body["notices"])
+        return docs if kinds >= set(ACCEPTANCE_DOCUMENTS) and notices_served else None
+
+    found: list[dict[str, Any]] = await until(served, timeout=timeout, every=0.05)
+    return found
+
+
 async def accepted(mp: MiniProgram, clerk: StaffConsole, **extra: Any) -> tuple[str, str]:
-    """A filing by ``mp``, accepted by ``clerk``: (case id, case number)."""
+    """A filing by ``mp``, accepted by ``clerk``, its documents served: (case id, number)."""
     filing = await submitted(mp, **extra)
     res = await clerk.accept_filing(filing["id"])
     assert res.status == 200, res.body
+    await documents_served(clerk, str(res.body["case_id"]))
     return str(res.body["case_id"]), str(res.body["case_no"])
 
 
@@ -221,6 +250,7 @@ async def accepted_case(
     )
     res = await clerk.accept_filing(submitted_filing["id"], **accept)
     assert res.status == 200, res.body
+    await documents_served(clerk, str(res.body["case_id"]))
     return str(res.body["case_id"]), plaintiff, defendant, clerk
 
 
@@ -245,6 +275,7 @@ async def lawyer_case(lawyer: MiniProgram, clerk: StaffConsole, admin: StaffCons
     assert (await lawyer.submit_filing(draft.body["id"])).status == 200
     res = await clerk.accept_filing(draft.body["id"])
     assert res.status == 200, res.body
+    await documents_served(clerk, str(res.body["case_id"]))
     return str(res.body["case_id"])
 
 
@@ -340,3 +371,14 @@ def serving(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class KeepRecords(logging.Handler):
+    """A log handler that keeps what it is given (the access log's batches, in tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -1,11 +1,12 @@
 """The collections cases owns, and their indexes: cases, hearings and the rooms' day locks,
-and served documents; server/cases/store.py alone reads and writes them."""
+served documents and the acceptance documents still owed; server/cases/store.py alone reads
+and writes them."""
 
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-COLLECTIONS = ("cases", "hearings", "hearing_rooms", "served_documents")
+COLLECTIONS = ("cases", "hearings", "hearing_rooms", "served_documents", "documents_owed")
 
 INDEXES: dict[str, list[IndexModel]] = {
     "cases": [
@@ -76,4 +77,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # GET /documents/verify: a generated document by its 验证码 (uploads have none)
         IndexModel([("verify_code", ASCENDING)], name="verify_code", unique=True, sparse=True),
     ],
+    # The acceptance documents still owed (server/filing/acceptance_documents.py): the
+    # recovery sweep reads those owed for longer than its grace, oldest first.
+    "documents_owed": [IndexModel([("since", ASCENDING)], name="by_since")],
 }

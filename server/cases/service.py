@@ -9,6 +9,7 @@ acceptance gives its number back (no gaps) and two acceptances never share one (
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 from typing import Any, NamedTuple
 
@@ -16,11 +17,11 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc, Viewer
-from models.documents import consent_at_filing
+from models.documents import DocumentKind, OwedDocumentsDoc, consent_at_filing
 from models.filings import PARTY_GROUPS, FilingDoc, PartyDoc, Procedure
 from models.users import STAFF_ROLES, Caller
 from server.cases.errors import CaseNotFound
-from server.cases.store import CaseStore
+from server.cases.store import CaseStore, OwedStore
 from server.identity.users import UserService
 from server.platform.access import Access
 from server.platform.clock import Clock
@@ -69,6 +70,7 @@ def case_standing(caller: Caller, case: CaseDoc) -> Viewer | None:
 class CaseService:
     def __init__(self, db: Database, users: UserService, cipher: FieldCipher, clock: Clock) -> None:
         self.store = CaseStore(db)
+        self.owed = OwedStore(db)
         self.counters = Counters(db)
         self.users = users
         self.cipher = cipher
@@ -163,6 +165,33 @@ class CaseService:
     async def with_number(self, case_no: str) -> CaseDoc | None:
         return await self.store.with_number(case_no)
 
+    # ---- the acceptance documents still owed (server/filing/acceptance_documents.py)
+
+    async def owe_documents(
+        self,
+        case_id: str,
+        court_id: str,
+        kinds: list[DocumentKind],
+        by: str,
+        session: AsyncClientSession,
+    ) -> None:
+        """Record, in the acceptance's transaction, the documents the case is owed."""
+        owed = OwedDocumentsDoc(
+            id=case_id, court_id=court_id, kinds=kinds, by=by, since=self.clock.now()
+        )
+        await self.owed.insert(owed, session)
+
+    async def documents_owed(self, case_id: str) -> OwedDocumentsDoc | None:
+        return await self.owed.get(case_id)
+
+    async def documents_owed_since(self, before: dt.datetime, limit: int) -> list[OwedDocumentsDoc]:
+        return await self.owed.owed_since(before, limit)
+
+    async def settle_documents(self, case_id: str, session: AsyncClientSession) -> bool:
+        """Claim the case's owed documents in the transaction that serves them; False when
+        another server (the sweep, another process) served them first."""
+        return await self.owed.settle(case_id, session)
+
     # ---- who may see a case, and what happens to it
 
     async def load(self, case_id: str) -> CaseDoc:
@@ -200,8 +229,25 @@ class CaseService:
     ) -> CaseDoc | None:
         """Append a timeline event (with any ``changes``) if the case still matches ``expect``;
         None when it does not (the caller's 409)."""
-        event = {"at": self.clock.now(), "kind": kind, "by": by, "note": note}
-        return await self.store.add_event(case_id, event, changes or {}, expect or {}, session)
+        return await self.add_events(
+            case_id, kind, by, [note], changes=changes, expect=expect, session=session
+        )
+
+    async def add_events(
+        self,
+        case_id: Any,
+        kind: str,
+        by: str | None,
+        notes: list[str | None],
+        *,
+        changes: dict[str, Any] | None = None,
+        expect: dict[str, Any] | None = None,
+        session: AsyncClientSession | None = None,
+    ) -> CaseDoc | None:
+        """``add_event`` of one event per note, in one update (documents served together)."""
+        now = self.clock.now()
+        events = [{"at": now, "kind": kind, "by": by, "note": note} for note in notes]
+        return await self.store.add_event(case_id, events, changes or {}, expect or {}, session)
 
     @staticmethod
     def audience(case: CaseDoc) -> list[str]:

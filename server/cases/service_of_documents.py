@@ -69,7 +69,7 @@ from server.cases.service import CaseService
 from server.cases.store import DocumentStore
 from server.files.service import FileService
 from server.identity.users import UserService
-from server.notify.inbox import NotificationService
+from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import Settings
@@ -77,6 +77,17 @@ from server.platform.db import Database, in_transaction
 from server.platform.ratelimit import RateLimiter
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """A document the court generated, to serve: its kind and bytes, to whom (None: every
+    party) and the 验证码 printed on it (``code_for``)."""
+
+    kind: DocumentKind
+    pdf: bytes
+    recipients: list[str] | None
+    verify_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +138,7 @@ class DocumentService:
         doc = self._document(caller, case, meta, data.kind, data.title, data.recipients)
 
         async def write(session: AsyncClientSession) -> None:
-            await self._write(case, doc, session)
+            await self._write(case, [doc], session)
 
         await self._in_transaction(write)
         return document_out(doc)
@@ -142,22 +153,29 @@ class DocumentService:
         session: AsyncClientSession,
         verify_code: str | None = None,
     ) -> ServedDocumentDoc:
-        """Serve a document the court generated (受理通知书, 缴费通知书, 传票 …) inside the
-        caller's transaction: the file, the document, the timeline and the pushes commit
-        with it; ``verify_code`` is the 验证码 printed on it (``code_for``)."""
-        meta = await self.files.store(
-            str(caller.id),
-            pdf,
-            f"{case.case_no}{kind.value}.pdf",
-            FilePurpose.court_document,
-            FileKind.pdf,
-            court_ids=[case.court_id],
-            session=session,
-        )
-        doc = self._document(caller, case, meta, kind, None, recipients)
-        doc.verify_code = verify_code
-        await self._write(case, doc, session)
-        return doc
+        """Serve a document the court generated (a 传票 …) inside the caller's transaction
+        (``serve_all``)."""
+        made = Generated(kind, pdf, recipients, verify_code)
+        return (await self.serve_all(caller, case, [made], session))[0]
+
+    async def serve_all(
+        self, caller: Caller, case: CaseDoc, made: list[Generated], session: AsyncClientSession
+    ) -> list[ServedDocumentDoc]:
+        """Serve documents the court generated (受理通知书, 缴费通知书 …) together inside the
+        caller's transaction: the files, then the documents, the timeline, the grants and the
+        pushes each written once for all of them, so that they commit with it."""
+        docs = []
+        for g in made:
+            name = f"{case.case_no}{g.kind.value}.pdf"
+            purpose, court = FilePurpose.court_document, [case.court_id]
+            meta = await self.files.store(
+                str(caller.id), g.pdf, name, purpose, FileKind.pdf, court_ids=court, session=session
+            )
+            doc = self._document(caller, case, meta, g.kind, None, g.recipients)
+            doc.verify_code = g.verify_code
+            docs.append(doc)
+        await self._write(case, docs, session)
+        return docs
 
     def code_for(self, *identity: str) -> str:
         """The 验证码 of a generated document, from what makes it that document (its case,
@@ -217,27 +235,35 @@ class DocumentService:
         )
 
     async def _write(
-        self, case: CaseDoc, doc: ServedDocumentDoc, session: AsyncClientSession
+        self, case: CaseDoc, docs: list[ServedDocumentDoc], session: AsyncClientSession
     ) -> None:
-        await self.store.insert(doc, session)
-        note = service_note(doc)
+        """The documents, their 送达 events, grants, pushes and audit rows, in ``session``."""
+        await self.store.insert(docs, session)
+        notes: list[str | None] = [service_note(d) for d in docs]
         if (
-            await self.cases.add_event(case.id, "送达", doc.served_by, note, session=session)
+            await self.cases.add_events(case.id, "送达", docs[0].served_by, notes, session=session)
             is None
         ):
             raise CaseNotFound()
-        await self.files.grant(
-            [doc.file_id], reader_ids=doc.reader_ids, court_ids=[case.court_id], session=session
-        )
-        await self._tell(case, doc, session)
-        await self.users.record(
-            doc.served_by,
-            "document.serve",
-            str(doc.id),
-            session,
-            case_id=doc.case_id,
-            sha256=doc.sha256,
-        )
+        readers: dict[tuple[str, ...], list[str]] = {}
+        for d in docs:  # one grant per set of readers
+            readers.setdefault(tuple(d.reader_ids), []).append(d.file_id)
+        for ids, files in readers.items():
+            await self.files.grant(
+                files, reader_ids=list(ids), court_ids=[case.court_id], session=session
+            )
+        # each push's dedupe key names a new document: nothing to look for first
+        told = [self._notice(case, d) for d in docs if d.reader_ids]
+        await self.notifications.notify_many(told, session=session)
+        for d in docs:
+            await self.users.record(
+                d.served_by,
+                "document.serve",
+                str(d.id),
+                session,
+                case_id=d.case_id,
+                sha256=d.sha256,
+            )
 
     @staticmethod
     def _targets(case: CaseDoc, wanted: list[str] | None) -> list[tuple[str, CasePartyDoc]]:
@@ -255,12 +281,9 @@ class DocumentService:
         chosen = set(wanted)
         return [(g, p) for g, p in every if p.party_id in chosen]
 
-    async def _tell(
-        self, case: CaseDoc, doc: ServedDocumentDoc, session: AsyncClientSession
-    ) -> None:
-        if not doc.reader_ids:
-            return
-        await self.notifications.notify(
+    @staticmethod
+    def _notice(case: CaseDoc, doc: ServedDocumentDoc) -> Notice:
+        return Notice(
             doc.reader_ids,
             "document_served",
             "您有新的法律文书",
@@ -269,7 +292,6 @@ class DocumentService:
             template="case_update",
             page=f"pages/case/document?case_id={doc.case_id}&id={doc.id}",
             dedupe_key=f"document:{doc.id}",
-            session=session,
         )
 
     # ---- reading

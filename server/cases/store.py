@@ -1,5 +1,7 @@
 """The only code that reads or writes the collections cases owns: ``cases``, ``hearings``
-with the rooms' day locks (``hearing_rooms``), and ``served_documents``.
+with the rooms' day locks (``hearing_rooms``), ``served_documents`` and ``documents_owed``.
+
+``documents_owed`` holds, per case, the acceptance documents still to be made and served.
 
 The services say what they want (``cases.with_number``, ``hearings.take_reminder``,
 ``documents.record_paper`` ...); the filters and updates live here. The pure builders the
@@ -16,10 +18,10 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc, HearingDoc, HearingStatus
-from models.documents import ServedDocumentDoc
+from models.documents import OwedDocumentsDoc, ServedDocumentDoc
 from models.filings import PARTY_GROUPS
 from server.platform.db import Database
-from server.platform.mongo import change_one, first_page
+from server.platform.mongo import change_one, due, first_page
 
 #: (index to name or None, filter, whether an index serves the filter as a prefix) of one
 #: of GET /cases' queries
@@ -93,19 +95,20 @@ class CaseStore:
     async def add_event(
         self,
         case_id: Any,
-        event: dict[str, Any],
+        events: list[dict[str, Any]],
         changes: dict[str, Any],
         expect: dict[str, Any],
         session: AsyncClientSession | None,
     ) -> CaseDoc | None:
-        now = event["at"]
+        """Append ``events`` (one update, however many) with ``changes``, if ``expect``."""
+        now = events[-1]["at"]
         raw = await change_one(
             self.col,
             {"_id": case_id, **expect},
             {
                 "$set": {**changes, "updated_at": now, "last_activity_at": now},
                 "$inc": {"version": 1},
-                "$push": {"timeline": event},
+                "$push": {"timeline": {"$each": events}},
             },
             session=session,
         )
@@ -266,11 +269,12 @@ class DocumentStore:
     def __init__(self, db: Database) -> None:
         self.col = db["served_documents"]
 
-    async def insert(self, doc: ServedDocumentDoc, session: AsyncClientSession) -> None:
-        raw = doc.model_dump(by_alias=True)
-        if raw.get("verify_code") is None:
-            del raw["verify_code"]  # the unique index is sparse: only the generated hold one
-        await self.col.insert_one(raw, session=session)
+    async def insert(self, docs: list[ServedDocumentDoc], session: AsyncClientSession) -> None:
+        raws = [d.model_dump(by_alias=True) for d in docs]
+        for raw in raws:
+            if raw.get("verify_code") is None:
+                del raw["verify_code"]  # the unique index is sparse: only the generated hold one
+        await self.col.insert_many(raws, session=session)
 
     async def with_code(self, code: str) -> ServedDocumentDoc | None:
         raw = await self.col.find_one({"verify_code": code})
@@ -318,3 +322,30 @@ class DocumentStore:
             session=session,
         )
         return bool(took.modified_count)
+
+
+class OwedStore:
+    """The acceptance documents still owed: one document per case, inserted with the case and
+    deleted by the transaction that serves them, so that deleting it is the claim (two
+    servers racing: one deletes it, the other's transaction conflicts, is tried again and
+    finds nothing to delete)."""
+
+    def __init__(self, db: Database) -> None:
+        self.col = db["documents_owed"]
+
+    async def insert(self, owed: OwedDocumentsDoc, session: AsyncClientSession) -> None:
+        await self.col.insert_one(owed.model_dump(by_alias=True), session=session)
+
+    async def get(self, case_id: str) -> OwedDocumentsDoc | None:
+        raw = await self.col.find_one({"_id": case_id})
+        return OwedDocumentsDoc.model_validate(raw) if raw else None
+
+    async def owed_since(self, before: dt.datetime, limit: int) -> list[OwedDocumentsDoc]:
+        """Owed since ``before`` or earlier, oldest first."""
+        cursor = self.col.find({"since": due(before)}).sort([("since", 1)]).limit(limit)
+        return [OwedDocumentsDoc.model_validate(r) for r in await cursor.to_list()]
+
+    async def settle(self, case_id: str, session: AsyncClientSession) -> bool:
+        """Remove the case's debt in ``session``'s transaction; False if it was already gone."""
+        done = await self.col.delete_one({"_id": case_id}, session=session)
+        return bool(done.deleted_count)

@@ -31,7 +31,6 @@ from models.fees import FeeKind, FeeResult
 from models.filings import AcceptIn, FilingDoc
 from models.payments import FeesOut, payment_out, refund_out
 from models.users import Caller, Role
-from server.cases import notices as court_notices
 from server.cases.service import CaseService
 from server.fees import schedule as fee_schedule
 from server.fees.errors import (
@@ -118,23 +117,31 @@ class FeeNoticeService:
         plan: FeePlan,
         case: CaseDoc,
         filing: FilingDoc,
-        service: DocumentService,
         session: AsyncClientSession,
     ) -> FeeNoticeDoc:
-        """Write the notice and serve its 缴费通知书 to the plaintiffs, in the acceptance's
-        transaction; ``caller`` is the staff member accepting the case."""
-        court = self.settings.court(case.court_id)
-        assert court is not None
+        """Write the notice in the acceptance's transaction (``caller``: the staff member
+        accepting the case); its 缴费通知书 is made and served after the commit
+        (server/filing/acceptance_documents.py, then ``attach_document``)."""
         notice = self._notice(caller, plan, case, filing)
-        code = service.code_for(str(case.id), DocumentKind.fee_notice.name, str(notice.id))
-        pdf = court_notices.fee_notice(case, court, notice, code)
-        plaintiffs = [p.party_id for p in case.plaintiffs]
-        served = await service.serve_generated(
-            caller, case, DocumentKind.fee_notice, pdf, plaintiffs, session, verify_code=code
-        )
-        notice.document_id = str(served.id)
         await self.store.notices.insert(notice, session)
         return notice
+
+    async def unserved(self, case_id: str) -> FeeNoticeDoc | None:
+        """The case's notice whose 缴费通知书 is still to be served, if any."""
+        return next((n for n in await self.of_case(case_id) if n.document_id is None), None)
+
+    @staticmethod
+    def code_for(service: DocumentService, notice: FeeNoticeDoc) -> str:
+        """The 验证码 printed on the notice's 缴费通知书."""
+        return service.code_for(notice.case_id, DocumentKind.fee_notice.name, str(notice.id))
+
+    async def attach_document(
+        self, notice: FeeNoticeDoc, document_id: str, session: AsyncClientSession
+    ) -> None:
+        """Point the notice at its served 缴费通知书 (made by ``court_notices.fee_notice``
+        with ``code_for``, served to the plaintiffs), in the transaction that serves it."""
+        if not await self.store.notices.attach_document(notice.id, document_id, session):
+            raise FeeNoticeNotFound()  # attached meanwhile: the transaction is undone
 
     def _notice(
         self, caller: Caller, plan: FeePlan, case: CaseDoc, filing: FilingDoc

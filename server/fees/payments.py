@@ -332,7 +332,7 @@ class PaymentService:
     async def _announce_paid(
         self, doc: PaymentDoc, notice: FeeNoticeDoc, session: AsyncClientSession
     ) -> None:
-        note = f"已通过微信支付缴纳诉讼费{yuan(doc.amount_fen)}元"
+        note = self.paid_note(doc)
         changes: dict[str, Any] = (
             {"fee_overdue": False} if notice.status == NoticeStatus.paid else {}
         )
@@ -342,8 +342,13 @@ class PaymentService:
         # Both notices in one write each to the inbox and the outbox, with no look for ones
         # already sent: the payment's conditional update above makes this the first time
         # (a callback's transaction was ~12 round trips, six of them these notices').
-        notices = await self._paid_notices(doc, case, note, session)
-        await self.notifications.notify_many(notices, session=session)
+        if case and case.clerk_id:
+            clerks = [case.clerk_id]
+        else:  # the court's clerks, when the case has none yet
+            clerks = await self.notifications.court_staff(
+                doc.court_id, [Role.clerk.value], session=session
+            )
+        await self.notifications.notify_many(self.paid_notices(doc, clerks, note), session=session)
         await self.users.record(
             doc.payer_id,
             "payment.paid",
@@ -353,18 +358,16 @@ class PaymentService:
             amount_fen=doc.amount_fen,
         )
 
-    async def _paid_notices(
-        self, doc: PaymentDoc, case: Any, note: str, session: AsyncClientSession
-    ) -> list[Notice]:
-        """The payer's notice, and the case's clerk's (the court's clerks' if none yet)."""
+    @staticmethod
+    def paid_note(doc: PaymentDoc) -> str:
+        """The case event's note of a payment credited (also the notices' text)."""
+        return f"已通过微信支付缴纳诉讼费{yuan(doc.amount_fen)}元"
+
+    @staticmethod
+    def paid_notices(doc: PaymentDoc, clerks: list[str], note: str) -> list[Notice]:
+        """The payer's notice, and the clerks'."""
         data = {"case_id": doc.case_id, "payment_id": str(doc.id)}
         page, key = f"pages/case/fees?case_id={doc.case_id}", f"payment:{doc.id}:paid"
-        if case and case.clerk_id:
-            clerks = [case.clerk_id]
-        else:
-            clerks = await self.notifications.court_staff(
-                doc.court_id, [Role.clerk.value], session=session
-            )
         payer = f"{doc.case_no}：{note}"
         title, body = f"{doc.case_no}已缴费", f"当事人{note}"
         return [

@@ -37,6 +37,17 @@ class NoticeStore:
     async def insert(self, notice: FeeNoticeDoc, session: AsyncClientSession) -> None:
         await self.col.insert_one(notice.model_dump(by_alias=True), session=session)
 
+    async def attach_document(
+        self, notice_id: ObjectId, document_id: str, session: AsyncClientSession
+    ) -> bool:
+        """Point the notice at its served 缴费通知书, if it has none yet."""
+        took = await self.col.update_one(
+            {"_id": notice_id, "document_id": None},
+            {"$set": {"document_id": document_id}},
+            session=session,
+        )
+        return bool(took.modified_count)
+
     async def load(self, notice_id: str) -> FeeNoticeDoc | None:
         raw = await self.col.find_one({"_id": ObjectId(notice_id)})
         return FeeNoticeDoc.model_validate(raw) if raw else None
@@ -159,13 +170,14 @@ class PaymentStore:
             "refundable_fen": doc.amount_fen,
             "updated_at": now,
         }
-        raw = await change_one(
-            self.col,
+        # a plain update in the payment's transaction: only whether it matched is needed, so
+        # no read-back (``change_one``'s), one round trip of the callback's fewer
+        took = await self.col.update_one(
             {"_id": doc.id, "status": {"$in": payable}},
             {"$set": paid, "$unset": {"open_for": ""}, "$inc": {"version": 1}},
             session=session,
         )
-        return raw is not None
+        return took.matched_count == 1
 
     async def reserve_refund(self, payment_id: ObjectId, amount: int) -> bool:
         """Take ``amount`` from what the payment can still refund; False when less is left."""

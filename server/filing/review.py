@@ -11,7 +11,6 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.cases import CaseDoc
 from models.common import Page, PageQuery
-from models.documents import DocumentKind
 from models.filings import (
     AcceptIn,
     AcceptOut,
@@ -22,8 +21,8 @@ from models.filings import (
     ReviewItem,
 )
 from models.users import Caller, Role
-from server.cases import notices as court_notices
 from server.cases.service import CaseService
+from server.filing.acceptance_documents import owed_kinds
 from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
 from server.filing.filings import (
     FilingService,
@@ -42,18 +41,13 @@ from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
-    from server.cases.service_of_documents import DocumentService
     from server.fees.notices import FeeNoticeService, FeePlan
     from server.files.service import FileService
+    from server.filing.acceptance_documents import AcceptanceDocuments
     from server.notify.inbox import NotificationService
     from server.platform.calendar import Calendars
 
 T = TypeVar("T")
-ACCEPTANCE_KINDS = (
-    DocumentKind.acceptance_notice,
-    DocumentKind.rights_notice,
-    DocumentKind.evidence_notice,
-)
 
 
 class ReviewService:
@@ -69,11 +63,11 @@ class ReviewService:
         files: FileService,
         notifications: NotificationService,
         fees: FeeNoticeService,
-        service: DocumentService,
+        documents: AcceptanceDocuments,
     ) -> None:
         self.store = FilingStore(db)
         self.fees = fees
-        self.service = service
+        self.documents = documents
         self.users = users
         self.filings = filings
         self.cases = cases
@@ -136,7 +130,8 @@ class ReviewService:
     # ---- decisions
     #
     # Each decision is one transaction: the conditional move of the filing, the audit row,
-    # the case (on acceptance), the file grants and the notices commit together or not at all.
+    # the case (on acceptance: with its fee notice and the debt of its documents), the file
+    # grants and the notices commit together or not at all.
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await in_transaction(self.store.db, work)
@@ -221,8 +216,11 @@ class ReviewService:
         return await self._in_transaction(refuse)
 
     async def accept(self, caller: Caller, filing_id: str, data: AcceptIn) -> AcceptOut:
-        """Register the case (立案): the filing accepted, its number counted, the case created."""
-        return await self._decided(caller, filing_id, lambda doc: self._accept(caller, doc, data))
+        """Register the case (立案): the filing accepted, its number counted, the case created;
+        its documents made and served once that has committed (``AcceptanceDocuments``)."""
+        out = await self._decided(caller, filing_id, lambda doc: self._accept(caller, doc, data))
+        self.documents.wake(out.case_id)
+        return out
 
     async def _accept(self, caller: Caller, doc: FilingDoc, data: AcceptIn) -> AcceptOut:
         court = self.settings.court(doc.court_id)
@@ -253,17 +251,20 @@ class ReviewService:
             }
             decided = await self._decide(doc, caller, accepted, decision, session)
             await self.cases.insert(case, session)
-            stored = CaseDoc.model_validate(case)
-            await self._serve_notices(stored, decided, caller, fee_plan, session)
+            await self._owe_documents(
+                CaseDoc.model_validate(case), decided, caller, fee_plan, session
+            )
             await self._tell_parties(decided, case, session)
             return AcceptOut(
                 case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided)
             )
 
-        async with self.cases.numbering(court, type_code, year):  # queue, not conflict
-            return await self._in_transaction(register)
+        # queue, not conflict: one acceptance of the court at a time holds its counter, and
+        # takes no other turn meanwhile
+        async with self.cases.numbering(court, type_code, year):
+            return await in_transaction(self.store.db, register, queued=False)
 
-    async def _serve_notices(
+    async def _owe_documents(
         self,
         case: CaseDoc,
         filing: FilingDoc,
@@ -271,36 +272,13 @@ class ReviewService:
         fee_plan: FeePlan | None,
         session: AsyncClientSession,
     ) -> None:
-        """The 受理通知书 (with the query code), the 诉讼权利义务告知书 and 举证通知书 and, when
-        a fee is prepaid, the fee notice: generated, stored and served in the acceptance's
-        transaction (the first to the plaintiffs, the two notices to every party)."""
-        plaintiffs = [p.party_id for p in case.plaintiffs]
-        for kind, pdf, code in self.acceptance_documents(case):
-            to = plaintiffs if kind == DocumentKind.acceptance_notice else None
-            await self.service.serve_generated(
-                caller, case, kind, pdf, to, session, verify_code=code
-            )
+        """The fee notice (when a fee is prepaid) and the debt of the documents: the
+        受理通知书 (with the query code), 诉讼权利义务告知书, 举证通知书 and 缴费通知书 are made
+        and served after the commit, away from the court's case-number counter."""
         if fee_plan is not None:
-            await self.fees.issue(caller, fee_plan, case, filing, self.service, session)
-
-    def acceptance_documents(self, case: CaseDoc) -> list[tuple[DocumentKind, bytes, str]]:
-        """The documents made on acceptance, with their codes: no database I/O, so they may
-        be made before the transaction as well as inside it."""
-        court = self.settings.court(case.court_id)
-        assert court is not None
-        days = court.documents.evidence_days[case.procedure.value]
-        due = self.calendars.for_court(case.court_id).deadline_at(case.accepted_at, days)
-        code = {k: self.service.code_for(str(case.id), k.name) for k in ACCEPTANCE_KINDS}
-        made = {
-            DocumentKind.acceptance_notice: lambda c: court_notices.acceptance_notice(
-                case, court, self.cases.query_code(case), c
-            ),
-            DocumentKind.rights_notice: lambda c: court_notices.rights_notice(case, court, c),
-            DocumentKind.evidence_notice: lambda c: court_notices.evidence_notice(
-                case, court, days, due, c
-            ),
-        }
-        return [(k, made[k](code[k]), code[k]) for k in ACCEPTANCE_KINDS]
+            await self.fees.issue(caller, fee_plan, case, filing, session)
+        kinds = owed_kinds(fee_plan is not None)
+        await self.cases.owe_documents(str(case.id), case.court_id, kinds, str(caller.id), session)
 
     async def _tell_parties(
         self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession

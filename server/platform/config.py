@@ -153,7 +153,8 @@ class WorkOrderSettings(_Section):
 
 
 class CaseSettings(_Section):
-    """Case lookup limits, court hours for hearings, and the hearing-reminder sweep."""
+    """Case lookup limits, court hours for hearings, the hearing-reminder sweep, and the
+    making of the acceptance documents."""
 
     lookups_per_user_per_minute: int = Field(10, gt=0)
     lookups_per_case_per_hour: int = Field(20, gt=0)
@@ -161,6 +162,10 @@ class CaseSettings(_Section):
     hearing_day_start: time = time(9, 0)
     hearing_day_end: time = time(17, 30)
     reminder_sweep_seconds: float = Field(300.0, gt=0)
+    # the acceptance documents: made in this many worker processes (0: a thread of the
+    # server's own), and how often the recovery sweep looks for documents still owed
+    render_processes: int = Field(1, ge=0, le=16)
+    documents_sweep_seconds: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _hours(self) -> CaseSettings:

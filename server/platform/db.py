@@ -122,17 +122,21 @@ async def _turn() -> AsyncIterator[None]:
             _IN_TURN.reset(token)
 
 
-async def in_transaction(db: Database, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+async def in_transaction(
+    db: Database, work: Callable[[AsyncClientSession], Awaitable[T]], *, queued: bool = True
+) -> T:
     """Run ``work`` in one transaction, with what the request's work commits with, in its turn
     (``PARALLEL_TRANSACTIONS``); tried again after a write conflict (for ``CONFLICT_BUDGET``
     seconds of trying), never when the database is unreachable (that error is raised at once:
-    a 503)."""
+    a 503). ``queued=False``: the caller already waited its turn in a queue of its own, one
+    transaction at a time (an acceptance, in its court's case-number queue), and does not
+    queue again while holding that one: every acceptance of the court would wait for it."""
     async with db.client.start_session() as session:
         spent = 0.0
         for attempt in itertools.count(1):
             started = time.monotonic()
             try:
-                async with _turn():
+                async with _turn() if queued else contextlib.nullcontext():
                     started = time.monotonic()
                     return await _attempt(session, work)
             except PyMongoError as e:

@@ -106,6 +106,9 @@ def _stamp(created: float) -> str:
     )
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         batch: list[tuple[float, dict[str, Any]]] | None = getattr(record, "batch", None)
@@ -115,19 +118,21 @@ class JSONFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
     def _lines(self, record: logging.LogRecord, batch: list[tuple[float, dict[str, Any]]]) -> str:
-        """One JSON line per entry: one ``dumps`` each, the time's seconds formatted once."""
+        """One JSON line per entry: the record's fields encoded once for the batch, each
+        entry's by an encoder made once (``json.dumps`` with options makes one per call)."""
         base = self._entry(record, record.created)
         del base["ts"]
+        shared = _encode(base)[1:-1]
         lines, second, prefix = [], -1, ""
         for at, fields in batch:
             if int(at) != second:
                 second = int(at)
                 prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            line = {"ts": f"{prefix}.{int(at % 1 * 1000):03d}Z", **base, **fields}
-            lines.append(json.dumps(line, ensure_ascii=False, default=str))
+            own = f",{_encode(fields)[1:]}" if fields else "}"
+            lines.append(f'{{"ts":"{prefix}.{int(at % 1 * 1000):03d}Z",{shared}{own}')
         return "\n".join(lines)
 
     @staticmethod

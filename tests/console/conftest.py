@@ -254,6 +254,7 @@ async def _start_stack(
     async def stop() -> None:
         server.stop()
         await server.close_all_connections()
+        await services.acceptance_documents.stop()
         await services.feed.stop()
         await wechatpay.aclose()
         wechat.close()

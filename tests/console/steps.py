@@ -7,7 +7,7 @@ from typing import Any
 
 from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court, text_pdf
-from tests.factories import complaint, id_number
+from tests.factories import complaint, documents_served, id_number
 
 SELF_ID = id_number("19800101", "110105", "201")
 
@@ -46,5 +46,6 @@ async def accepted_case(court: Court, mp: MiniProgram) -> tuple[str, str, str]:
     accepted = await clerk.accept_filing(filing_id)
     assert accepted.status == 200, accepted.body
     case_id = accepted.body["case_id"]
+    await documents_served(clerk, case_id)  # made after the acceptance commits
     assert (await clerk.assign_case(case_id, judge_id, clerk_id)).status == 200
     return case_id, judge_name, clerk_name

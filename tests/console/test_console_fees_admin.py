@@ -6,6 +6,7 @@ from __future__ import annotations
 from miniapp_stubs.client import MiniProgram
 from tests.console.conftest import Court, eventually
 from tests.console.steps import READY_MARK, file_one
+from tests.factories import documents_served
 
 
 async def paid_case(court: Court, mp: MiniProgram) -> tuple[str, str]:
@@ -13,6 +14,7 @@ async def paid_case(court: Court, mp: MiniProgram) -> tuple[str, str]:
     clerk_name, _ = await court.staff("clerk")
     clerk = await court.api_staff(clerk_name)
     case_id = (await clerk.accept_filing(await file_one(mp))).body["case_id"]
+    await documents_served(clerk, case_id)  # made after the commit
     notice = (await mp.fees(case_id)).body["notices"][0]
     order = await mp.pay_notice(notice["id"])
     assert order.status == 201, order.body

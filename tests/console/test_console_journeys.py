@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from server.platform.clock import SHANGHAI
 from tests.console.conftest import Court
 from tests.console.steps import accepted_case, file_one
-from tests.factories import STAFF_PASSWORD
+from tests.factories import STAFF_PASSWORD, documents_served
 
 
 def working_days(court: Court, count: int) -> list[dt.date]:
@@ -165,6 +165,7 @@ def test_the_system_admin_reconciles_a_day_and_a_lost_payment_is_mended(court: C
         clerk_name, _ = await court.staff("clerk")
         clerk = await court.api_staff(clerk_name)
         case_id = (await clerk.accept_filing(await file_one(mp))).body["case_id"]
+        await documents_served(clerk, case_id)  # made after the commit
         notice = (await mp.fees(case_id)).body["notices"][0]
         order = await mp.pay_notice(notice["id"])
         assert order.status == 201, order.body

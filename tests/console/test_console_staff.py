@@ -9,7 +9,7 @@ from typing import Any
 from miniapp_stubs.client import StaffConsole
 from tests.console.conftest import Court
 from tests.console.steps import accepted_case, file_one
-from tests.factories import PDF
+from tests.factories import PDF, documents_served
 
 
 def test_judge_answers_a_work_order_and_the_sender_sees_the_answer(court: Court) -> None:
@@ -207,6 +207,7 @@ def test_clerk_administers_a_case_assign_hearing_and_service(court: Court) -> No
         clerk = await court.api_staff(clerk_name)
         filing_id = await file_one(mp, consent_electronic_service=True)
         case_id = (await clerk.accept_filing(filing_id)).body["case_id"]
+        await documents_served(clerk, case_id)  # made after the commit
 
         page = await court.page()
         await court.sign_in(page, clerk_name)
@@ -226,6 +227,7 @@ def test_clerk_administers_a_case_assign_hearing_and_service(court: Court) -> No
             day += dt.timedelta(days=1)
         at = f"{day.isoformat()}T10:00:00+08:00"
         other_case = (await clerk.accept_filing(await file_one(mp))).body["case_id"]
+        await documents_served(clerk, other_case)  # made after the commit
         assert (await clerk.assign_case(other_case, judge_id, clerk_id)).status == 200
         taken = await clerk.schedule_hearing(other_case, at, "第三法庭")
         if taken.status == 201:

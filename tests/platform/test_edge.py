@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,8 @@ from miniapp_stubs.client import MiniProgram
 from miniapp_stubs.wire import multipart
 from server.platform.config import ServerSettings
 from server.platform.edge import edge_server
-from tests.factories import complaint, upload
+from server.platform.observe import ACCESS, access_log
+from tests.factories import KeepRecords, complaint, upload
 from tests.waiting import until
 
 Filer = Callable[[], Awaitable[MiniProgram]]
@@ -193,3 +195,47 @@ async def test_half_open_connections_do_not_starve_a_normal_request(app: Applica
             w.close()
         server.stop()
         await server.close_all_connections()
+
+
+@pytest.mark.gen_test
+async def test_behind_a_proxy_the_address_is_the_proxys_word_for_that_request_only(
+    app: Application,
+) -> None:
+    """X-Real-Ip, else X-Forwarded-For's last entry, when it is an address; the next request
+    on the same connection is the socket's again (what the access log and limits see)."""
+    server, port = own_server(app, behind_proxy=True)
+    keep, level = KeepRecords(), access_log.level
+    access_log.addHandler(keep)
+    access_log.setLevel(logging.INFO)
+    sent = [
+        {"X-Real-Ip": "198.18.0.7", "X-Forwarded-For": "10.0.0.1"},
+        {},
+        {"X-Forwarded-For": "203.0.113.5, 198.18.0.9"},
+        {"X-Real-Ip": "not-an-address"},
+    ]
+    try:
+        ACCESS.flush()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n, headers in enumerate(sent):  # one keep-alive connection
+            lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(
+                f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: proxied-{n:04d}\r\n"
+                f"{lines}\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        writer.close()
+        ACCESS.flush()
+    finally:
+        access_log.removeHandler(keep)
+        access_log.setLevel(level)
+        server.stop()
+        await server.close_all_connections()
+    seen = {f["request_id"]: f["ip"] for r in keep.records for _, f in r.batch}  # type: ignore[attr-defined]
+    assert [seen[f"proxied-{n:04d}"] for n in range(4)] == [
+        "198.18.0.7",
+        "127.0.0.1",
+        "198.18.0.9",
+        "127.0.0.1",
+    ]

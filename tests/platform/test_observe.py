@@ -8,20 +8,12 @@ import logging
 import pytest
 
 from server.platform.observe import ACCESS, JSONFormatter, access_log
-
-
-class Keep(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.factories import KeepRecords
 
 
 @pytest.mark.gen_test
 async def test_a_batch_is_one_record_and_one_line_per_request() -> None:
-    keep, level = Keep(), access_log.level
+    keep, level = KeepRecords(), access_log.level
     access_log.addHandler(keep)
     access_log.setLevel(logging.INFO)
     try:
