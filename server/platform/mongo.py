@@ -25,6 +25,9 @@ What SecantusDB does that the rest of the code must not depend on knowing:
   an index with every field it filters on, and hints only a query the planner cannot serve.
 - A busy server (a bulk load beside a query reading 1M cases) can answer the driver's
   heartbeat later than 5 s: ``connect``.
+- With its default 1 GB cache, WiredTiger's eviction does not start before pages written
+  over and over need evicting by the writer itself, which a snapshot left open prevents: the
+  database stalled for minutes after a burst of writes: ``EMBEDDED_CACHE_SIZE``.
 - Its transaction registry reaps idle transactions on every transactional statement, under
   the lock every statement takes, waiting for each running statement of every other
   transaction; and on every retryable write it scans (and past 10,000, sorts) every record
@@ -98,6 +101,17 @@ def connect(
 #: Our transactions are short (nothing slow runs inside one), so 15 s of idleness is a dead
 #: process, not a slow one; and a live one aborted so is retried (``in_transaction``).
 TRANSACTION_LIFETIME_SECONDS = 15.0
+
+#: WiredTiger's cache for the embedded server (SecantusDB's default: 1 GB). WiredTiger's own
+#: eviction starts writing dirty pages out at 5 % of the cache (50 MB of 1 GB), more than
+#: the bench's whole working set dirties, so pages that kept being written grew until the
+#: writer had to evict them itself, and failed while an older snapshot was open: after
+#: the smoke's callback rows its statistics counted ~1,700 failed forced evictions a second,
+#: operations slept in ``__wt_page_in_func``, and the database stayed slow for minutes (300
+#: work orders inserted in 19-20 s; a fresh process on the same files: 0.22 s). With 128 MB
+#: (eviction from 6.4 MB dirty) the same smoke: the paced callbacks' p50 6.2 s -> 22 ms,
+#: POST /messages 4.5/s -> 55/s, the insert 0.3 s, the escalation sweep 8 -> 130 orders/s.
+EMBEDDED_CACHE_SIZE = "128M"
 
 #: ``python -c EMBEDDED_MAIN <path of secantusd-py> <its arguments>``: the embedded server, as
 #: ``secantusd-py`` runs it, with ``TRANSACTION_LIFETIME_SECONDS`` (the path only names the

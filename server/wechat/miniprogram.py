@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -112,16 +113,25 @@ class _Client(WeChatClient):
         return result
 
 
+#: threads calling WeChat: for requests (sign-in, content checks ...) and for the outbox's sends
+CALLS, SENDS = 8, 16
+
+
 class WeChatAdapter:
     def __init__(self, appid: str, secret: str, api_base: str, timeout: float = 5.0) -> None:
         self.appid = appid
         self.api_base = api_base
         self._client = _Client(appid, secret, api_base, timeout)
         # wechatpy is blocking (requests): it gets threads of its own, never the IOLoop.
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wechat")
+        self._pool = ThreadPoolExecutor(max_workers=CALLS, thread_name_prefix="wechat")
         # The outbox's concurrent sends get threads of their own: a burst of pushes must not
         # queue a party's content check (a request waiting on it) behind it.
-        self._send_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wechat-send")
+        self._send_pool = ThreadPoolExecutor(max_workers=SENDS, thread_name_prefix="wechat-send")
+        # one kept-alive connection per thread that may call WeChat (requests keeps 10, and
+        # dropped the rest with a warning per send when the outbox sent 16 at once)
+        adapter = HTTPAdapter(pool_maxsize=CALLS + SENDS)
+        for scheme in ("http://", "https://"):
+            self._client._http.mount(scheme, adapter)
 
     async def _run(
         self,
