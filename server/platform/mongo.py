@@ -27,7 +27,8 @@ What SecantusDB does that the rest of the code must not depend on knowing:
   heartbeat later than 5 s: ``connect``.
 - With its default 1 GB cache, WiredTiger's eviction does not start before pages written
   over and over need evicting by the writer itself, which a snapshot left open prevents: the
-  database stalled for minutes after a burst of writes: ``EMBEDDED_CACHE_SIZE``.
+  database stalled for minutes after a burst of writes: ``EMBEDDED_CACHE_SIZE`` (eases it,
+  not settled).
 - Its transaction registry reaps idle transactions on every transactional statement, under
   the lock every statement takes, waiting for each running statement of every other
   transaction; and on every retryable write it scans (and past 10,000, sorts) every record
@@ -112,7 +113,8 @@ TRANSACTION_LIFETIME_SECONDS = 15.0
 #: (eviction from 6.4 MB dirty) the same smoke: the paced callbacks' p50 6.2 s -> 22 ms,
 #: POST /messages 4.5/s -> 55/s, the insert 0.3 s, the escalation sweep 8 -> 130 orders/s;
 #: but a bulk insert of 1,000-document batches wedged in eviction (the full bench's 40,000
-#: cases: none done in 200 s), which 256 MB takes (50,000 in 47 s) with the smoke as fast.
+#: cases: none done in 200 s), which 256 MB takes (50,000 in 47 s); at 256 MB one smoke was as
+#: fast, the next stalled again (paced callbacks p99 7.7 s): the size is not settled.
 EMBEDDED_CACHE_SIZE = "256M"
 
 #: ``python -c EMBEDDED_MAIN <path of secantusd-py> <its arguments>``: the embedded server, as
