@@ -32,7 +32,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from server.platform.config import Settings
-from server.platform.mongo import EMBEDDED_CACHE_SIZE, EMBEDDED_MAIN
+from server.platform.mongo import EMBEDDED_MAIN
 from server.wechat.pay_config import PayCredentials
 
 if TYPE_CHECKING:
@@ -107,9 +107,6 @@ def embedded_argv(command: str, port: int, storage: Path) -> list[str]:
         "WARNING",
         # every commit on disk before it is acknowledged (with the client's j:true)
         "--sync-on-commit",
-        # WiredTiger's cache small enough that its eviction keeps up (server.platform.mongo)
-        "--cache-size",
-        EMBEDDED_CACHE_SIZE,
     ]
 
 

@@ -25,10 +25,10 @@ What SecantusDB does that the rest of the code must not depend on knowing:
   an index with every field it filters on, and hints only a query the planner cannot serve.
 - A busy server (a bulk load beside a query reading 1M cases) can answer the driver's
   heartbeat later than 5 s: ``connect``.
-- With its default 1 GB cache, WiredTiger's eviction does not start before pages written
-  over and over need evicting by the writer itself, which a snapshot left open prevents: the
-  database stalled for minutes after a burst of writes: ``EMBEDDED_CACHE_SIZE`` (eases it,
-  not settled).
+- Its TTL sweeper parks between sweeps holding its WiredTiger session, cursors positioned
+  where its scans stopped, next to where new entries of those indexes go: the page they grow
+  cannot be evicted, and the database stalled for up to a minute at a time after bursts of
+  writes: ``run_embedded`` starts it with ``embedded_storage()``.
 - Its transaction registry reaps idle transactions on every transactional statement, under
   the lock every statement takes, waiting for each running statement of every other
   transaction; and on every retryable write it scans (and past 10,000, sorts) every record
@@ -40,8 +40,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
+import json
 import logging
+import os
 import random
 import sys
 import threading
@@ -103,20 +104,6 @@ def connect(
 #: process, not a slow one; and a live one aborted so is retried (``in_transaction``).
 TRANSACTION_LIFETIME_SECONDS = 15.0
 
-#: WiredTiger's cache for the embedded server (SecantusDB's default: 1 GB). WiredTiger's own
-#: eviction starts writing dirty pages out at 5 % of the cache (50 MB of 1 GB), more than
-#: the bench's whole working set dirties, so pages that kept being written grew until the
-#: writer had to evict them itself, and failed while an older snapshot was open: after
-#: the smoke's callback rows its statistics counted ~1,700 failed forced evictions a second,
-#: operations slept in ``__wt_page_in_func``, and the database stayed slow for minutes (300
-#: work orders inserted in 19-20 s; a fresh process on the same files: 0.22 s). With 128 MB
-#: (eviction from 6.4 MB dirty) the same smoke: the paced callbacks' p50 6.2 s -> 22 ms,
-#: POST /messages 4.5/s -> 55/s, the insert 0.3 s, the escalation sweep 8 -> 130 orders/s;
-#: but a bulk insert of 1,000-document batches wedged in eviction (the full bench's 40,000
-#: cases: none done in 200 s), which 256 MB takes (50,000 in 47 s); at 256 MB one smoke was as
-#: fast, the next stalled again (paced callbacks p99 7.7 s): the size is not settled.
-EMBEDDED_CACHE_SIZE = "256M"
-
 #: ``python -c EMBEDDED_MAIN <path of secantusd-py> <its arguments>``: the embedded server, as
 #: ``secantusd-py`` runs it, with ``TRANSACTION_LIFETIME_SECONDS`` (the path only names the
 #: process, for whoever looks for it).
@@ -127,15 +114,177 @@ EMBEDDED_MAIN = (
 
 def run_embedded() -> int:
     """``secantusd-py``'s main, its server made with our transaction lifetime (a constructor
-    argument its command line does not expose) and ``EmbeddedRegistry``."""
+    argument its command line does not expose), ``EmbeddedRegistry`` and ``EmbeddedStorage``
+    (and, with ``MICROCOURT_WT_STATS`` set, ``sample_wiredtiger``)."""
     from secantus import cli
     from secantus import server as made_by
 
     made_by.TransactionRegistry = embedded_registry(reaper=True)
+    made_by.Storage = embedded_storage()
     made = cli.SecantusDBServer
     lifetime = TRANSACTION_LIFETIME_SECONDS
-    cli.SecantusDBServer = functools.partial(made, transaction_lifetime_seconds=lifetime)
+    stats_path = os.environ.get(WT_STATS_ENV)
+
+    def server(*args: Any, **kwargs: Any) -> Any:
+        made_server = made(*args, transaction_lifetime_seconds=lifetime, **kwargs)
+        if stats_path:
+            conn = made_server.storage._conn
+            threading.Thread(
+                target=sample_wiredtiger, args=(conn, stats_path), name="wt-stats", daemon=True
+            ).start()
+        return made_server
+
+    cli.SecantusDBServer = server
     return int(cli.main(sys.argv[2:]))
+
+
+#: A diagnostic: with ``MICROCOURT_WT_STATS=<file>`` set, the embedded server appends a line of
+#: WiredTiger's cache and transaction statistics to the file every second (``sample_wiredtiger``).
+WT_STATS_ENV = "MICROCOURT_WT_STATS"
+
+#: A pinned range of transaction IDs this wide has WiredTiger's sessions dumped to the log.
+WT_PINNED_DUMP = 3000
+#: ... and so do this many forced evictions refused in a second.
+WT_REFUSED_DUMP = 500
+
+#: The statistics sampled: gauges as read, counters as the change over the second.
+WT_GAUGES = (
+    "cache: bytes currently in the cache",
+    "cache: tracked dirty bytes in the cache",
+    "transaction: transaction range of IDs currently pinned",
+    "transaction: transaction range of IDs currently pinned by a checkpoint",
+    "transaction: transaction checkpoint currently running",
+)
+WT_COUNTERS = (
+    "cache: forced eviction - pages selected unable to be evicted count",
+    "cache: pages selected for eviction unable to be evicted",
+    "cache: pages selected for eviction unable to be evicted because of failure in reconciliation",
+    "cache: pages selected for eviction unable to be evicted because of race between"
+    " checkpoint and updates without timestamps",
+    "cache: pages evicted by application threads",
+    "cache: application threads page read from disk to cache count",
+    "cache: unmodified pages evicted",
+    "cache: modified pages evicted",
+    "transaction: transaction checkpoints",
+    "cache: hazard pointer blocked page eviction",
+    "cache: internal page split blocked its eviction",
+    "cache: eviction gave up due to no progress being made",
+)
+#: Per table, its change over the second: the tables most refused eviction are named.
+WT_TABLE_COUNTERS = (
+    "cache: data source pages selected for eviction unable to be evicted",
+    "cache: hazard pointer blocked page eviction",
+)
+
+
+def _table_counters(session: Any) -> dict[str, list[int]]:
+    """Each WiredTiger table's ``WT_TABLE_COUNTERS``."""
+    meta = session.open_cursor("metadata:", None, None)
+    names = []
+    while meta.next() == 0:
+        key = meta.get_key()
+        if key.startswith("table:"):
+            names.append(key)
+    meta.close()
+    found: dict[str, list[int]] = {}
+    for name in names:
+        try:
+            cursor = session.open_cursor("statistics:" + name, None, "statistics=(fast)")
+        except Exception:
+            continue
+        values = dict.fromkeys(WT_TABLE_COUNTERS, 0)
+        while cursor.next() == 0:
+            desc, _shown, value = cursor.get_values()
+            if desc in values:
+                values[desc] = int(value)
+        cursor.close()
+        found[name] = list(values.values())
+    return found
+
+
+def sample_wiredtiger(conn: Any, path: str, every: float = 1.0) -> None:
+    """Append ``WT_GAUGES`` and the change of ``WT_COUNTERS`` to ``path`` each ``every`` s,
+    one JSON line each, read in a WiredTiger session of its own each time (SecantusDB closes
+    every session when it drops a database)."""
+    conn.reconfigure("statistics=(fast)")
+    wanted = set(WT_GAUGES) | set(WT_COUNTERS)
+    before: dict[str, int] = {}
+    next_dump = 0.0
+    tables_before: dict[str, list[int]] = {}
+    tables: dict[str, list[int]] = {}
+    while True:
+        now: dict[str, int] = {}
+        try:
+            session = conn.open_session()
+            try:
+                cursor = session.open_cursor("statistics:", None, None)
+                while cursor.next() == 0:
+                    desc, _shown, value = cursor.get_values()
+                    if desc in wanted:
+                        now[desc] = int(value)
+                cursor.close()
+                tables = _table_counters(session)
+            finally:
+                session.close()
+        except Exception as e:  # the store closing under it: the line says so
+            now = {}
+            error = repr(e)
+        else:
+            error = ""
+        line: dict[str, Any] = {"t": round(time.time(), 1)}
+        if error:
+            line["error"] = error
+        line |= {k.split(": ", 1)[1]: now.get(k, 0) for k in WT_GAUGES}
+        line |= {k.split(": ", 1)[1]: now.get(k, 0) - before.get(k, 0) for k in WT_COUNTERS}
+        before = now or before
+        if not error:
+            moved = {
+                t: [v - tables_before.get(t, [0, 0])[i] for i, v in enumerate(vs)]
+                for t, vs in tables.items()
+            }
+            top = sorted(moved.items(), key=lambda kv: -sum(kv[1]))[:3]
+            line["tables"] = {t: v for t, v in top if sum(v)}
+            tables_before = tables
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+        pinned = line["transaction range of IDs currently pinned"]
+        refused = line["forced eviction - pages selected unable to be evicted count"]
+        stuck = pinned >= WT_PINNED_DUMP or refused >= WT_REFUSED_DUMP
+        if stuck and time.monotonic() >= next_dump:
+            # who pins: every session's transaction and last operation, to the server's log
+            next_dump = time.monotonic() + 20
+            with contextlib.suppress(Exception):
+                conn.debug_info("txn=true,sessions=true")
+        time.sleep(every)
+
+
+def embedded_storage() -> type:
+    """SecantusDB's ``Storage``, its TTL sweeper letting go of what it read once a sweep ends.
+
+    The sweeper reads every TTL index once a minute, and only afterwards parks until the next
+    sweep, still holding its WiredTiger session as the sweep left it: its read snapshot, and
+    its cursors positioned where the scans stopped, each a hazard pointer on that page. A scan
+    of a TTL index stops at its first entry not yet expired: for entries that live a minute
+    (rate-limit windows), one of the newest, on the page where the new ones go; and every
+    index of every collection lives in one table (``secantus_index_entries``). So the page the inserts grew could not be evicted: measured in
+    the bench smoke, WiredTiger's statistics counted 1,500-3,500 forced evictions a second
+    refused by a hazard pointer, all on that table, for up to a minute at a time (until the
+    next sweep moved the cursors), every write that touched the page waited in
+    ``__wt_page_in_func``, and first payment callbacks fell from ~40 to 4 a second, paced
+    messages to p50 9 s. It happened in 3 of 7 smokes, wherever the cursors came to rest; a
+    smaller cache (128, 256 MB) only moved the odds. SecantusDB releases a
+    connection's session before it waits for the next request (``release_thread_snapshot``),
+    but its sweeper's only before each sweep: here also after it."""
+    from secantus.storage import Storage
+
+    class EmbeddedStorage(Storage):
+        def prune_ttl_all_collections(self, *, now: dt.datetime | None = None) -> int:
+            try:
+                return int(super().prune_ttl_all_collections(now=now))
+            finally:
+                self.release_thread_snapshot()
+
+    return EmbeddedStorage
 
 
 #: How often the embedded server's transaction registry looks for idle transactions and
