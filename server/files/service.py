@@ -176,6 +176,12 @@ class FileService:
         """
         await self.gridfs.grant(file_ids, reader_ids, court_ids, session)
 
+    async def grant_each(
+        self, grants: Sequence[tuple[Sequence[str], Sequence[str]]], session: AsyncClientSession
+    ) -> None:
+        """``grant`` of each (files, readers) pair, in one write."""
+        await self.gridfs.grant_each(grants, session)
+
     # ---- reading
 
     async def get_meta(self, file_id: str) -> FileMeta:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket, AsyncGridOut
+from pymongo import UpdateMany
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -119,6 +120,18 @@ class FileStore:
         update = grant_update(reader_ids, court_ids)
         if oids and update:
             await self._files.update_many({"_id": {"$in": oids}}, update, session=session)
+
+    async def grant_each(
+        self, grants: Sequence[tuple[Sequence[str], Sequence[str]]], session: AsyncClientSession
+    ) -> None:
+        """``grant`` of each (files, readers) pair, in one bulk write."""
+        ops = [
+            UpdateMany({"_id": {"$in": oids}}, update)
+            for files, readers in grants
+            if (oids := object_ids(files)) and (update := grant_update(readers))
+        ]
+        if ops:
+            await self._files.bulk_write(ops, ordered=False, session=session)
 
     async def find(self, file_id: str) -> StoredFile | None:
         """The file, or None when there is none (or only a half-written upload)."""

@@ -78,6 +78,12 @@ def commits_with(hook: Hook) -> Iterator[None]:
         _COMMITS_WITH.reset(token)
 
 
+def commit_hook() -> Hook | None:
+    """The current request's ``commits_with`` hook, for work that another task commits on its
+    behalf (a group commit, ``server.platform.counters``)."""
+    return _COMMITS_WITH.get()
+
+
 async def also_commit(session: AsyncClientSession, *, own: bool = False) -> None:
     """Run the request's ``commits_with`` hook in ``session``'s transaction. ``own``: the
     transaction is a single write's own (``change_one``), the work only inside

@@ -318,17 +318,7 @@ class WorkOrderService:
         reach = await self.reachable(user_ids)
         found = self.notices(user_ids, doc, notice, reach, to_sender=to_sender)
         for n in found:
-            await self.notifications.notify(
-                n.user_ids,
-                n.kind,
-                n.title,
-                n.body,
-                data=n.data,
-                template=n.template,
-                page=n.page,
-                dedupe_key=n.dedupe_key,
-                session=session,
-            )
+            await self.notifications.notify_notice(n, session=session)
 
     # ---- output
 
