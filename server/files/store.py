@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket, AsyncGridOut
@@ -24,6 +24,15 @@ from server.platform.db import Database
 
 BUCKET = "files"
 CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
+
+
+class Grant(NamedTuple):
+    """Files, and the users (``reader_ids``) and courts' staff (``court_ids``) who may now
+    read them (``FileService.grant_each``)."""
+
+    file_ids: Sequence[str]
+    reader_ids: Sequence[str] = ()
+    court_ids: Sequence[str] = ()
 
 
 def grant_update(reader_ids: Sequence[str] = (), court_ids: Sequence[str] = ()) -> dict[str, Any]:
@@ -121,14 +130,13 @@ class FileStore:
         if oids and update:
             await self._files.update_many({"_id": {"$in": oids}}, update, session=session)
 
-    async def grant_each(
-        self, grants: Sequence[tuple[Sequence[str], Sequence[str]]], session: AsyncClientSession
-    ) -> None:
-        """``grant`` of each (files, readers) pair, in one bulk write."""
+    async def grant_each(self, grants: Sequence[Grant], session: AsyncClientSession) -> None:
+        """``grant`` of each ``Grant``, in one bulk write."""
         ops = [
             UpdateMany({"_id": {"$in": oids}}, update)
-            for files, readers in grants
-            if (oids := object_ids(files)) and (update := grant_update(readers))
+            for g in grants
+            if (oids := object_ids(g.file_ids))
+            and (update := grant_update(g.reader_ids, g.court_ids))
         ]
         if ops:
             await self._files.bulk_write(ops, ordered=False, session=session)

@@ -24,6 +24,7 @@ from models.filings import (
 from models.users import Caller, Role
 from server.cases.service import CaseNumber, CaseService, DocumentDebt
 from server.fees.notices import FeeIssue
+from server.files.service import Grant
 from server.filing.acceptance_documents import owed_kinds
 from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
 from server.filing.filings import (
@@ -378,7 +379,7 @@ class ReviewService:
         """Every party with an account may now read the materials, and hears the number."""
         trio = list(zip(group, cases, decided, strict=True))
         await self.files.grant_each(
-            [(materials(d), c.party_user_ids) for _a, c, d in trio], session
+            [Grant(materials(d), c.party_user_ids) for _a, c, d in trio], session
         )
         notices = [
             filer_notice(

@@ -4,17 +4,14 @@ number taken by a transaction that aborts is given back with it.
 
 Every transaction that takes a number of one sequence writes the same document, so two at
 once conflict, and the loser's whole transaction is retried: 16 concurrent ``POST /messages``
-took 1,233 numbers for 160 messages (7.7 tries each, 0.86 s a transaction). So in one process
-they wait their turn instead (other processes may still conflict, and retry as before):
-
-- ``serial(key)``: a lock per sequence for callers to hold around such a transaction, one
-  transaction at a time;
-- ``group(key, work)``: group commit. The transactions waiting for the sequence commit
-  together: one transaction takes every item queued meanwhile (up to ``GROUP_LIMIT``), its
-  numbers in one increment, and writes them all, each item's request's ``commits_with`` hook
-  (its Idempotency-Key's mark) included. A court's acceptances took the lock one at a time,
-  ~80 ms and 16 statements each under load, with some 60 waiting (README, "Transactions
-  under load"); a group of them shares its statements (``insert_many``, ``bulk_write``).
+took 1,233 numbers for 160 messages (7.7 tries each, 0.86 s a transaction). In one process
+they queue instead (other processes may still conflict, and retry as before), and commit in
+groups (``group(key, work)``): one transaction takes every item queued meanwhile (up to
+``GROUP_LIMIT``), its numbers in one increment, and writes them all, each item's request's
+``commits_with`` hook (its Idempotency-Key's mark) included. One at a time (a lock, as
+before), a court's acceptances took ~80 ms and 16 statements each under load, some 60 of
+them waiting (README, "Transactions under load"); a group shares its statements
+(``insert_many``, ``bulk_write``): about 14 + k for k acceptances.
 """
 
 from __future__ import annotations
@@ -27,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
 
-from server.platform.db import Database, Hook, commit_hook, in_transaction
+from server.platform.db import Database, Hook, commit_all, commit_hook, in_transaction
 from server.platform.mongo import change_one
 
 I = TypeVar("I")  # noqa: E741 (an item of a group)
@@ -122,31 +118,19 @@ class GroupCommit(Generic[I, R]):
             return
 
     async def _attempt(self, group: list[_Member[I, R]], session: AsyncClientSession) -> list[R]:
-        answers = await self.work(session, [m.item for m in group])
-        failed: dict[int, BaseException] = {}
-        for i, m in enumerate(group):
-            try:
-                if m.hook is not None:
-                    await m.hook(session)
-            except PyMongoError:
-                raise  # the group's: a conflict is tried again, a database down fails all
-            except Exception as e:
-                failed[i] = e  # its own (its key taken over by a retry)
+        # the members' hooks first (their keys' marks, in one write: ``Mark``): a key renewed
+        # after the snapshot and before its mark would fail the whole group
+        failed = await commit_all([m.hook for m in group], session)
         if failed:
-            raise Excluded(failed)
-        return answers
+            raise Excluded(dict(failed))
+        return await self.work(session, [m.item for m in group])
 
 
 class Counters:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.counters = db["counters"]
-        self._serial: dict[str, asyncio.Lock] = {}
         self._groups: dict[str, GroupCommit[Any, Any]] = {}
-
-    def serial(self, key: str) -> asyncio.Lock:
-        """This process's lock of the sequence ``key`` (see above)."""
-        return self._serial.setdefault(key, asyncio.Lock())
 
     def group(self, key: str, work: GroupWork[I, R]) -> GroupCommit[I, R]:
         """This process's group commit of the sequence ``key`` (see above); ``work`` takes

@@ -11,8 +11,11 @@ import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import AutoReconnect
 
+from server.platform.clock import FixedClock
 from server.platform.counters import Counters, Excluded
 from server.platform.db import Database, commits_with
+from server.platform.errors import IdempotencyInProgress
+from server.platform.idempotency import Claim, IdempotencyStore
 
 KEY = "test|group"
 
@@ -119,3 +122,45 @@ async def test_a_database_error_fails_every_item_of_the_group(db: Database) -> N
     assert all(isinstance(a, AutoReconnect) for a in answers)
     assert await ledger.stored() == {}  # nothing of the group committed
     assert await db["counters"].count_documents({}) == 0
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_keys_are_marked_together_and_a_key_taken_over_fails_alone(
+    db: Database, clock: FixedClock
+) -> None:
+    """The members' Idempotency-Keys are marked in one write (``Mark.together``); the one
+    whose key a retry took over (its request woke late) gets 409 ``idempotency_in_progress``
+    and its work does not commit; the others' keys are ``applied`` with their work."""
+    store = IdempotencyStore(db, clock)
+    claims = {}
+    for name in ("late", "k-1", "k-2"):
+        claim = await store.begin("u1", "POST", f"/api/v1/{name}", f"key-{name}-0001", b"{}")
+        assert isinstance(claim, Claim)
+        claims[name] = claim
+    clock.advance(seconds=6)
+    retry = await store.begin("u1", "POST", "/api/v1/late", "key-late-0001", b"{}")
+    assert isinstance(retry, Claim)  # the retry took the first one's key over
+    for name in ("k-1", "k-2"):  # the others renewed theirs meanwhile (``hold``)
+        await db["idempotency"].update_one(
+            {"_id": claims[name].doc_id}, {"$set": {"claimed_until": clock.now()}}
+        )
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    group = counters.group(KEY, ledger.work)
+
+    async def request(name: str) -> int:
+        with commits_with(store.marking(claims[name])):
+            return await group.run(name)
+
+    names = ["k-1", "late", "k-2"]
+    done = await asyncio.gather(*map(request, names), return_exceptions=True)
+    answers = dict(zip(names, done, strict=True))
+    assert isinstance(answers.pop("late"), IdempotencyInProgress)
+    assert sorted(answers.values()) == [1, 2]
+    assert await ledger.stored() == answers
+    states = {d["_id"]: d["state"] async for d in db["idempotency"].find()}
+    assert states == {
+        claims["k-1"].doc_id: "applied",
+        claims["k-2"].doc_id: "applied",
+        retry.doc_id: "running",  # the retry's, to do its own work
+    }
