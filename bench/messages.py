@@ -27,7 +27,6 @@ from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
 from server.platform.counters import Counters
-from server.platform.db import in_transaction
 from server.workorders import rollups as rollups_of
 from server.workorders import rules
 from server.workorders import store as wo
@@ -280,7 +279,7 @@ def message_pairs(
         return await create(db, mine, ObjectId(case_id), judge, rng)
 
     names, token = ("POST /messages", "raw message create"), litigant.token
-    # one transaction at a time on the counter's lock, in the server as in the raw row
+    # one transaction at a time on the counter (a group's), in the server as in the raw row
     row = Row(names, "message_post", url, token, create_one, body, 201, run=run, at_once=1)
     pair(bench, row)
     json_type = {"Content-Type": "application/json"}
@@ -301,25 +300,26 @@ async def create(
     db: raw.Db, counters: Counters, case_id: ObjectId, judge: str, rng: random.Random
 ) -> bool:
     """``MessageService.create``'s database calls, in order (the content check is WeChat's),
-    the transaction queued as the service queues it: on the number counter's lock, in
-    ``in_transaction``'s turns."""
+    the transaction grouped as the service groups it: the orders waiting for the court's
+    counter written together (``Counters.group``)."""
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
     now = to_ms(dt.datetime.now(dt.UTC))
     key = f"workorder_no|{shapes.COURT}|{now.astimezone(shapes.SHANGHAI).year}"
 
-    async def work(session: AsyncClientSession) -> None:
-        seq, on_case = await counters.take(key, session), (str(case_id), case["case_no"])
-        doc = order_doc(rng, seq, now, Who(case["filer_id"], judge, on_case))
-        await WorkOrderStore(db, ZONES).insert(doc, session)  # the order and its rollups
-        order, notifier = WorkOrderDoc.model_validate(doc), raw.notifier(db)
-        for n in WorkOrderService.notices([judge], order, announcement(order), set()):
-            more = {k: getattr(n, k) for k in ("data", "template", "page", "dedupe_key")}
-            await notifier.notify(n.user_ids, n.kind, n.title, n.body, **more, session=session)
+    async def work(session: AsyncClientSession, whos: list[tuple[dt.datetime, Who]]) -> list[int]:
+        first = await counters.take(key, session, len(whos))
+        docs = [order_doc(rng, first + i, at, who) for i, (at, who) in enumerate(whos)]
+        await WorkOrderStore(db, ZONES).insert_many(docs, session)  # the orders and rollups
+        orders = [WorkOrderDoc.model_validate(doc) for doc in docs]
+        notices = WorkOrderService.notices
+        found = [n for o in orders for n in notices([judge], o, announcement(o), set())]
+        await raw.notifier(db).notify_many(found, session=session)
+        return [doc["seq"] for doc in docs]
 
-    async with counters.serial(key):
-        await in_transaction(db, work)
+    who = Who(case["filer_id"], judge, (str(case_id), case["case_no"]))
+    await counters.group(key, work).run((now, who))
     return True
 
 

@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -308,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"acceptances committed (cases made, answered or not): {committed}")
         out["committed"] = committed
         problems = workdir / "server.log"
-        warnings = [
+        warnings = [  # the server logs compact JSON: "level":"warning"
             ln
             for ln in problems.read_text(errors="replace").splitlines()
-            if '"level": "warning"' in ln or '"level": "error"' in ln
+            if re.search(r'"level":\s*"(warning|error)"', ln)
         ]
         print(f"server log: {len(warnings)} warning/error lines", flush=True)
         for line in warnings[:5]:

@@ -220,7 +220,7 @@ def idempotent(fn: Method) -> Method:
         self._capturing = True
         holding = asyncio.create_task(store.hold(claim))
         try:
-            with commits_with(functools.partial(store.mark, claim)):
+            with commits_with(store.marking(claim)):
                 await fn(self, *args, **kwargs)
         except APIError as e:
             # a typed answer other than the database's: the service left nothing done (it

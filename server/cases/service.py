@@ -8,10 +8,9 @@ acceptance gives its number back (no gaps) and two acceptances never share one (
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import secrets
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -26,12 +25,14 @@ from server.identity.users import UserService
 from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
-from server.platform.counters import Counters
+from server.platform.counters import Counters, GroupCommit, GroupWork
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
+I = TypeVar("I")  # noqa: E741 (an item of a group)
+R = TypeVar("R")
 PROCEDURE_NAMES = {Procedure.ordinary: "普通程序", Procedure.simplified: "简易程序"}
 
 
@@ -45,6 +46,15 @@ def _number_key(court: CourtSettings, type_code: str, year: int) -> str:
 
 def new_query_code() -> str:
     return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
+
+
+class DocumentDebt(NamedTuple):
+    """The acceptance documents a new case is owed (``owe_documents``), and who accepted it."""
+
+    case_id: str
+    court_id: str
+    kinds: list[DocumentKind]
+    by: str
 
 
 class CaseNumber(NamedTuple):
@@ -76,17 +86,26 @@ class CaseService:
         self.cipher = cipher
         self.clock = clock
 
-    async def next_number(
-        self, court: CourtSettings, type_code: str, year: int, session: AsyncClientSession
-    ) -> CaseNumber:
-        seq = await self.counters.take(_number_key(court, type_code, year), session)
-        return CaseNumber(seq, case_number(year, court.code, type_code, seq))
+    async def next_numbers(
+        self,
+        court: CourtSettings,
+        type_code: str,
+        year: int,
+        count: int,
+        session: AsyncClientSession,
+    ) -> list[CaseNumber]:
+        """The next ``count`` numbers of the court, type and year, consecutive."""
+        first = await self.counters.take(_number_key(court, type_code, year), session, count)
+        seqs = range(first, first + count)
+        return [CaseNumber(seq, case_number(year, court.code, type_code, seq)) for seq in seqs]
 
-    def numbering(self, court: CourtSettings, type_code: str, year: int) -> asyncio.Lock:
-        """Hold around a transaction that takes ``next_number``: acceptances of one court and
-        type wait their turn in this process rather than conflict on the counter and retry
-        (``Counters.serial``)."""
-        return self.counters.serial(_number_key(court, type_code, year))
+    def numbering(
+        self, court: CourtSettings, type_code: str, year: int, work: GroupWork[I, R]
+    ) -> GroupCommit[I, R]:
+        """The queue of the transactions that take ``next_numbers`` of a court, type and year:
+        in this process they commit in groups, ``work`` writing each group, rather than
+        conflict on the counter and retry (``Counters.group``)."""
+        return self.counters.group(_number_key(court, type_code, year), work)
 
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
         """Party ID-number hash -> user id, for every party with a verified account."""
@@ -155,8 +174,8 @@ class CaseService:
         data["user_id"] = links.get(party.id_hash or "")
         return data
 
-    async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
-        await self.store.insert(case, session)
+    async def insert_many(self, cases: list[dict[str, Any]], session: AsyncClientSession) -> None:
+        await self.store.insert_many(cases, session)
 
     def query_code(self, case: dict[str, Any] | CaseDoc) -> str:
         blob = case.query_code_cipher if isinstance(case, CaseDoc) else case["query_code_cipher"]
@@ -167,19 +186,14 @@ class CaseService:
 
     # ---- the acceptance documents still owed (server/filing/acceptance_documents.py)
 
-    async def owe_documents(
-        self,
-        case_id: str,
-        court_id: str,
-        kinds: list[DocumentKind],
-        by: str,
-        session: AsyncClientSession,
-    ) -> None:
-        """Record, in the acceptance's transaction, the documents the case is owed."""
-        owed = OwedDocumentsDoc(
-            id=case_id, court_id=court_id, kinds=kinds, by=by, since=self.clock.now()
-        )
-        await self.owed.insert(owed, session)
+    async def owe_documents(self, debts: list[DocumentDebt], session: AsyncClientSession) -> None:
+        """Record, in the acceptances' transaction, the documents each case is owed."""
+        now = self.clock.now()
+        owed = [
+            OwedDocumentsDoc(id=d.case_id, court_id=d.court_id, kinds=d.kinds, by=d.by, since=now)
+            for d in debts
+        ]
+        await self.owed.insert_many(owed, session)
 
     async def documents_owed(self, case_id: str) -> OwedDocumentsDoc | None:
         return await self.owed.get(case_id)

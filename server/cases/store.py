@@ -63,8 +63,8 @@ class CaseStore:
     def __init__(self, db: Database) -> None:
         self.col = db["cases"]
 
-    async def insert(self, case: dict[str, Any], session: AsyncClientSession) -> None:
-        await self.col.insert_one(case, session=session)
+    async def insert_many(self, cases: list[dict[str, Any]], session: AsyncClientSession) -> None:
+        await self.col.insert_many(cases, session=session)
 
     async def get(self, case_id: str) -> CaseDoc | None:
         oid = _oid(case_id)
@@ -333,8 +333,8 @@ class OwedStore:
     def __init__(self, db: Database) -> None:
         self.col = db["documents_owed"]
 
-    async def insert(self, owed: OwedDocumentsDoc, session: AsyncClientSession) -> None:
-        await self.col.insert_one(owed.model_dump(by_alias=True), session=session)
+    async def insert_many(self, owed: list[OwedDocumentsDoc], session: AsyncClientSession) -> None:
+        await self.col.insert_many([o.model_dump(by_alias=True) for o in owed], session=session)
 
     async def get(self, case_id: str) -> OwedDocumentsDoc | None:
         raw = await self.col.find_one({"_id": case_id})

@@ -9,9 +9,10 @@ An unpaid notice past its deadline flags the case for 按撤诉处理 and tells 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -69,6 +70,15 @@ class FeePlan:
     relief: ReliefDecisionIn | None
 
 
+class FeeIssue(NamedTuple):
+    """One notice of ``issue_many``: who accepts, the plan, the case and its filing."""
+
+    caller: Caller
+    plan: FeePlan
+    case: CaseDoc
+    filing: FilingDoc
+
+
 class FeeNoticeService:
     def __init__(
         self,
@@ -111,20 +121,16 @@ class FeeNoticeService:
             raise FeeReliefAmount.at(["fee_relief"])
         return FeePlan(kind, estimate, relief)
 
-    async def issue(
-        self,
-        caller: Caller,
-        plan: FeePlan,
-        case: CaseDoc,
-        filing: FilingDoc,
-        session: AsyncClientSession,
-    ) -> FeeNoticeDoc:
-        """Write the notice in the acceptance's transaction (``caller``: the staff member
-        accepting the case); its 缴费通知书 is made and served after the commit
-        (server/filing/acceptance_documents.py, then ``attach_document``)."""
-        notice = self._notice(caller, plan, case, filing)
-        await self.store.notices.insert(notice, session)
-        return notice
+    async def issue_many(
+        self, issues: Sequence[FeeIssue], session: AsyncClientSession
+    ) -> list[FeeNoticeDoc]:
+        """Write the notices in the acceptances' transaction (each ``FeeIssue``'s ``caller``:
+        the staff member accepting its case), in one insert; each one's 缴费通知书 is made and
+        served after the commit (server/filing/acceptance_documents.py, then
+        ``attach_document``)."""
+        notices = [self._notice(*issue) for issue in issues]
+        await self.store.notices.insert_many(notices, session)
+        return notices
 
     async def unserved(self, case_id: str) -> FeeNoticeDoc | None:
         """The case's notice whose 缴费通知书 is still to be served, if any."""

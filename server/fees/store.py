@@ -6,7 +6,7 @@ repeated callback, a racing sweep or a second process moves a document at most o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from bson import ObjectId
@@ -34,8 +34,11 @@ class NoticeStore:
     def __init__(self, db: Database) -> None:
         self.col = db["fee_notices"]
 
-    async def insert(self, notice: FeeNoticeDoc, session: AsyncClientSession) -> None:
-        await self.col.insert_one(notice.model_dump(by_alias=True), session=session)
+    async def insert_many(
+        self, notices: Sequence[FeeNoticeDoc], session: AsyncClientSession
+    ) -> None:
+        raws = [n.model_dump(by_alias=True) for n in notices]
+        await self.col.insert_many(raws, session=session)
 
     async def attach_document(
         self, notice_id: ObjectId, document_id: str, session: AsyncClientSession

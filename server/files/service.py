@@ -25,7 +25,7 @@ from server.files.errors import (
     FileTooLarge,
     UnsupportedFileType,
 )
-from server.files.store import FileStore, StoredFile, file_meta
+from server.files.store import FileStore, Grant, StoredFile, file_meta
 from server.identity.users import UserService
 from server.platform.access import Access
 from server.platform.clock import Clock
@@ -175,6 +175,10 @@ class FileService:
         Idempotent; ids that name no file are ignored (check them first with ``check_owned``).
         """
         await self.gridfs.grant(file_ids, reader_ids, court_ids, session)
+
+    async def grant_each(self, grants: Sequence[Grant], session: AsyncClientSession) -> None:
+        """``grant`` of each ``Grant``, in one write."""
+        await self.gridfs.grant_each(grants, session)
 
     # ---- reading
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket, AsyncGridOut
+from pymongo import UpdateMany
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -23,6 +24,15 @@ from server.platform.db import Database
 
 BUCKET = "files"
 CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
+
+
+class Grant(NamedTuple):
+    """Files, and the users (``reader_ids``) and courts' staff (``court_ids``) who may now
+    read them (``FileService.grant_each``)."""
+
+    file_ids: Sequence[str]
+    reader_ids: Sequence[str] = ()
+    court_ids: Sequence[str] = ()
 
 
 def grant_update(reader_ids: Sequence[str] = (), court_ids: Sequence[str] = ()) -> dict[str, Any]:
@@ -119,6 +129,17 @@ class FileStore:
         update = grant_update(reader_ids, court_ids)
         if oids and update:
             await self._files.update_many({"_id": {"$in": oids}}, update, session=session)
+
+    async def grant_each(self, grants: Sequence[Grant], session: AsyncClientSession) -> None:
+        """``grant`` of each ``Grant``, in one bulk write."""
+        ops = [
+            UpdateMany({"_id": {"$in": oids}}, update)
+            for g in grants
+            if (oids := object_ids(g.file_ids))
+            and (update := grant_update(g.reader_ids, g.court_ids))
+        ]
+        if ops:
+            await self._files.bulk_write(ops, ordered=False, session=session)
 
     async def find(self, file_id: str) -> StoredFile | None:
         """The file, or None when there is none (or only a half-written upload)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bson import ObjectId
@@ -21,7 +22,9 @@ from models.filings import (
     ReviewItem,
 )
 from models.users import Caller, Role
-from server.cases.service import CaseService
+from server.cases.service import CaseNumber, CaseService, DocumentDebt
+from server.fees.notices import FeeIssue
+from server.files.service import Grant
 from server.filing.acceptance_documents import owed_kinds
 from server.filing.errors import CorrectionAlreadyRequested, FilingNotFound, FilingNotPending
 from server.filing.filings import (
@@ -34,10 +37,13 @@ from server.filing.filings import (
 from server.filing.store import FilingStore, decision_update
 from server.identity.errors import NoCourt
 from server.identity.users import UserService
+from server.notify.inbox import Notice
 from server.platform.access import Access
+from server.platform.audit import AuditRow
 from server.platform.clock import Clock, local_day
-from server.platform.config import Settings
-from server.platform.db import Database, in_transaction, read_decide_write
+from server.platform.config import CourtSettings, Settings
+from server.platform.counters import Excluded
+from server.platform.db import Database, LostRace, in_transaction, read_decide_write
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -48,6 +54,57 @@ if TYPE_CHECKING:
     from server.platform.calendar import Calendars
 
 T = TypeVar("T")
+
+
+def filer_notice(doc: FilingDoc, also: list[str], kind: str, title: str, body: str) -> Notice:
+    """The notice of a decision to the filer and ``also`` (the lawyer's clients, the parties
+    with an account), once per move of the filing."""
+    return Notice(
+        sorted({doc.filer_id, *also}),
+        kind,
+        title,
+        body,
+        data={"filing_id": str(doc.id), "status": doc.status.value, "case_id": doc.case_id},
+        template="filing_decided",
+        page=f"pages/filing/detail?id={doc.id}",
+        dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}",
+    )
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """One acceptance, read and checked before its group's transaction (``_register``)."""
+
+    caller: Caller
+    doc: FilingDoc
+    data: AcceptIn
+    court: CourtSettings
+    type_code: str
+    year: int
+    links: dict[str, str]  # the parties' accounts
+    clients: list[str]  # a lawyer's clients
+    fee_plan: FeePlan | None
+    case_id: ObjectId
+
+    def case(self, cases: CaseService, number: CaseNumber) -> dict[str, Any]:
+        return cases.case_document(
+            self.doc,
+            case_id=self.case_id,
+            number=number,
+            year=self.year,
+            type_code=self.type_code,
+            procedure=self.data.procedure,
+            staff_id=str(self.caller.id),
+            links=self.links,
+        )
+
+    def accepted(self, case: dict[str, Any]) -> dict[str, Any]:
+        """The filing's changes: accepted, as this case."""
+        status = FilingStatus.accepted.value
+        return {"status": status, "case_id": str(self.case_id), "case_no": case["case_no"]}
+
+    def decision(self) -> dict[str, Any]:
+        return {"action": "accepted", "procedure": self.data.procedure.value}
 
 
 class ReviewService:
@@ -131,7 +188,8 @@ class ReviewService:
     #
     # Each decision is one transaction: the conditional move of the filing, the audit row,
     # the case (on acceptance: with its fee notice and the debt of its documents), the file
-    # grants and the notices commit together or not at all.
+    # grants and the notices commit together or not at all. A court's acceptances waiting for
+    # its case-number counter share one (``_register``, a group commit).
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await in_transaction(self.store.db, work)
@@ -223,94 +281,124 @@ class ReviewService:
         return out
 
     async def _accept(self, caller: Caller, doc: FilingDoc, data: AcceptIn) -> AcceptOut:
+        """Prepare the acceptance (its reads and its fee, outside the transaction), then
+        wait for its group's transaction: queue, not conflict, on the court's counter."""
         court = self.settings.court(doc.court_id)
         assert court is not None
-        type_code = court.case_types[doc.case_kind]
-        year = self.calendars.for_court(doc.court_id).local_date(self.clock.now()).year
-        links = await self.cases.linked_users(doc)
-        fee_plan = self.fees.plan(doc, data)
-        case_id = ObjectId()
-        decision = {"action": "accepted", "procedure": data.procedure.value}
+        acceptance = Acceptance(
+            caller=caller,
+            doc=doc,
+            data=data,
+            court=court,
+            type_code=court.case_types[doc.case_kind],
+            year=self.calendars.for_court(doc.court_id).local_date(self.clock.now()).year,
+            links=await self.cases.linked_users(doc),
+            clients=await self.filings.clients(doc),
+            fee_plan=self.fees.plan(doc, data),
+            case_id=ObjectId(),
+        )
+        numbering = self.cases.numbering(
+            court, acceptance.type_code, acceptance.year, self._register
+        )
+        return await numbering.run(acceptance)
 
-        async def register(session: AsyncClientSession) -> AcceptOut:
-            number = await self.cases.next_number(court, type_code, year, session)
-            case = self.cases.case_document(
-                doc,
-                case_id=case_id,
-                number=number,
-                year=year,
-                type_code=type_code,
-                procedure=data.procedure,
-                staff_id=str(caller.id),
-                links=links,
-            )
-            accepted = {
-                "status": FilingStatus.accepted.value,
-                "case_id": str(case_id),
-                "case_no": number[1],
-            }
-            decided = await self._decide(doc, caller, accepted, decision, session)
-            await self.cases.insert(case, session)
-            await self._owe_documents(
-                CaseDoc.model_validate(case), decided, caller, fee_plan, session
-            )
-            await self._tell_parties(decided, case, session)
-            return AcceptOut(
-                case_id=str(case_id), case_no=case["case_no"], filing=filing_out(decided)
-            )
+    async def _register(
+        self, session: AsyncClientSession, group: list[Acceptance]
+    ) -> list[AcceptOut]:
+        """A group of one court's acceptances (same type and year) in one transaction: their
+        consecutive numbers, the filings' moves (a filing decided meanwhile excludes its own
+        acceptance: ``LostRace``), the cases, fee notices, debts of documents, grants and
+        notices, each kind in one write."""
+        first = group[0]
+        numbers = await self.cases.next_numbers(
+            first.court, first.type_code, first.year, len(group), session
+        )
+        cases = [a.case(self.cases, n) for a, n in zip(group, numbers, strict=True)]
+        decided = await self._move_all(group, cases, session)
+        await self.cases.insert_many(cases, session)
+        docs = [CaseDoc.model_validate(c) for c in cases]
+        await self._owe_documents(group, docs, decided, session)
+        await self._tell_parties(group, docs, decided, session)
+        return [
+            AcceptOut(case_id=str(c.id), case_no=c.case_no, filing=filing_out(d))
+            for c, d in zip(docs, decided, strict=True)
+        ]
 
-        # queue, not conflict: one acceptance of the court at a time holds its counter, and
-        # takes no other turn meanwhile
-        async with self.cases.numbering(court, type_code, year):
-            return await in_transaction(self.store.db, register, queued=False)
+    async def _move_all(
+        self, group: list[Acceptance], cases: list[dict[str, Any]], session: AsyncClientSession
+    ) -> list[FilingDoc]:
+        """Move each filing to accepted, as read, and audit it; ``Excluded`` names those
+        decided meanwhile (their acceptances fail alone, and read again)."""
+        now = self.clock.now()
+        moves = [
+            (a.doc, decision_update(a.accepted(c), a.decision(), str(a.caller.id), now))
+            for a, c in zip(group, cases, strict=True)
+        ]
+        moved = await self.store.move_each(moves, "case_id", session)
+        lost: dict[int, BaseException] = {i: LostRace() for i, d in enumerate(moved) if d is None}
+        if lost:
+            raise Excluded(lost)
+        rows = [
+            AuditRow(
+                str(a.caller.id), "filing.accepted", str(a.doc.id), {"court_id": a.doc.court_id}
+            )
+            for a in group
+        ]
+        await self.users.record_many(rows, session)
+        return [d for d in moved if d is not None]
 
     async def _owe_documents(
         self,
-        case: CaseDoc,
-        filing: FilingDoc,
-        caller: Caller,
-        fee_plan: FeePlan | None,
+        group: list[Acceptance],
+        cases: list[CaseDoc],
+        decided: list[FilingDoc],
         session: AsyncClientSession,
     ) -> None:
-        """The fee notice (when a fee is prepaid) and the debt of the documents: the
+        """The fee notices (where a fee is prepaid) and the debt of the documents: the
         受理通知书 (with the query code), 诉讼权利义务告知书, 举证通知书 and 缴费通知书 are made
         and served after the commit, away from the court's case-number counter."""
-        if fee_plan is not None:
-            await self.fees.issue(caller, fee_plan, case, filing, session)
-        kinds = owed_kinds(fee_plan is not None)
-        await self.cases.owe_documents(str(case.id), case.court_id, kinds, str(caller.id), session)
+        trio = list(zip(group, cases, decided, strict=True))
+        issues = [FeeIssue(a.caller, a.fee_plan, c, d) for a, c, d in trio if a.fee_plan]
+        if issues:
+            await self.fees.issue_many(issues, session)
+        debts = [
+            DocumentDebt(
+                str(c.id), c.court_id, owed_kinds(a.fee_plan is not None), str(a.caller.id)
+            )
+            for a, c, _d in trio
+        ]
+        await self.cases.owe_documents(debts, session)
 
     async def _tell_parties(
-        self, doc: FilingDoc, case: dict[str, Any], session: AsyncClientSession
+        self,
+        group: list[Acceptance],
+        cases: list[CaseDoc],
+        decided: list[FilingDoc],
+        session: AsyncClientSession,
     ) -> None:
         """Every party with an account may now read the materials, and hears the number."""
-        readers = case["party_user_ids"]
-        await self.files.grant(materials(doc), reader_ids=readers, session=session)
-        body = f"案号{case['case_no']}，请留意缴费通知"
-        await self._tell_filer(doc, "filing_accepted", "立案成功", body, session, extra=readers)
+        trio = list(zip(group, cases, decided, strict=True))
+        await self.files.grant_each(
+            [Grant(materials(d), c.party_user_ids) for _a, c, d in trio], session
+        )
+        notices = [
+            filer_notice(
+                d,
+                [*a.clients, *c.party_user_ids],
+                "filing_accepted",
+                "立案成功",
+                f"案号{c.case_no}，请留意缴费通知",
+            )
+            for a, c, d in trio
+        ]
+        await self.notifications.notify_many(notices, session=session)
 
     async def _tell_filer(
-        self,
-        doc: FilingDoc,
-        kind: str,
-        title: str,
-        body: str,
-        session: AsyncClientSession,
-        extra: list[str] | None = None,
+        self, doc: FilingDoc, kind: str, title: str, body: str, session: AsyncClientSession
     ) -> None:
         """The filer, and the lawyer's clients (plaintiffs with an account), hear of it."""
-        clients = await self.filings.clients(doc)
-        await self.notifications.notify(
-            sorted({doc.filer_id, *clients, *(extra or [])}),
-            kind,
-            title,
-            body,
-            data={"filing_id": str(doc.id), "status": doc.status.value, "case_id": doc.case_id},
-            template="filing_decided",
-            page=f"pages/filing/detail?id={doc.id}",
-            dedupe_key=f"filing:{doc.id}:{kind}:{doc.version}",
-            session=session,
-        )
+        notice = filer_notice(doc, await self.filings.clients(doc), kind, title, body)
+        await self.notifications.notify_notice(notice, session=session)
 
     # ---- the deadline sweep
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -267,6 +268,31 @@ class FilingStore:
         read; a lost race raises (``won``)."""
         raw = await change_one(self._col, _as_read(doc), update, session=session)
         return FilingDoc.model_validate(won(raw))
+
+    async def move_each(
+        self,
+        moves: Sequence[tuple[FilingDoc, dict[str, Any]]],
+        mine: str,
+        session: AsyncClientSession,
+    ) -> list[FilingDoc | None]:
+        """``move`` of many filings in one bulk write and one read, in ``session``'s
+        transaction; each moved filing, or None where the race was lost. Each update ``$set``s
+        ``mine`` to a value of its own (an acceptance: its case id), which tells a filing it
+        moved from one moved by another writer (or by an earlier move of the list)."""
+        ops = [UpdateOne(_as_read(doc), update) for doc, update in moves]
+        await self._col.bulk_write(ops, ordered=True, session=session)
+        ids = [doc.id for doc, _update in moves]
+        found = {
+            raw["_id"]: raw async for raw in self._col.find({"_id": {"$in": ids}}, session=session)
+        }
+        return [
+            FilingDoc.model_validate(raw)
+            if (raw := found.get(doc.id)) is not None
+            and raw["version"] == doc.version + 1
+            and raw.get(mine) == update["$set"][mine]
+            else None
+            for doc, update in moves
+        ]
 
     # ---- the deadline sweep
 

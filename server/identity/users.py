@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -48,7 +48,7 @@ from server.identity.errors import (
     UserNotFound,
 )
 from server.identity.store import UserStore
-from server.platform.audit import AuditLog
+from server.platform.audit import AuditLog, AuditRow
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher, Passwords
@@ -213,6 +213,10 @@ class UserService:
         """The audit log (platform's): every staff action and every read of another person's
         data."""
         await self.audit.record(actor, action, target, session, **details)
+
+    async def record_many(self, rows: Sequence[AuditRow], session: AsyncClientSession) -> None:
+        """``record`` of many actions, in one write."""
+        await self.audit.record_many(rows, session)
 
     # ---- WeChat users
 

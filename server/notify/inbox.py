@@ -142,6 +142,23 @@ class NotificationService:
             written = [w for w in written if w.doc["user_id"] not in known]
         await self._write(written, session)
 
+    async def notify_notice(
+        self, notice: Notice, *, session: AsyncClientSession | None = None
+    ) -> None:
+        """``notify`` of one ``Notice``."""
+        n = notice
+        await self.notify(
+            n.user_ids,
+            n.kind,
+            n.title,
+            n.body,
+            data=n.data,
+            template=n.template,
+            page=n.page,
+            dedupe_key=n.dedupe_key,
+            session=session,
+        )
+
     async def notify_many(
         self, notices: Iterable[Notice], *, session: AsyncClientSession | None = None
     ) -> None:

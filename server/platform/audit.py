@@ -4,12 +4,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from server.platform.clock import Clock
 from server.platform.db import Database
+
+
+class AuditRow(NamedTuple):
+    """One row of ``record_many``: ``record``'s arguments."""
+
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
 
 
 class AuditLog:
@@ -28,12 +38,19 @@ class AuditLog:
         """One row: who did what to which object, and when; in ``session`` when given, so
         that it commits with the change it records."""
         await self.audit.insert_one(
-            {
-                "actor_id": actor,
-                "action": action,
-                "target": target,
-                "details": details,
-                "at": self.clock.now(),
-            },
-            session=session,
+            self._row(AuditRow(actor, action, target, details)), session=session
         )
+
+    async def record_many(self, rows: Sequence[AuditRow], session: AsyncClientSession) -> None:
+        """``record`` of each row, in one insert (a group of acceptances)."""
+        if rows:
+            await self.audit.insert_many([self._row(r) for r in rows], session=session)
+
+    def _row(self, row: AuditRow) -> dict[str, Any]:
+        return {
+            "actor_id": row.actor,
+            "action": row.action,
+            "target": row.target,
+            "details": row.details,
+            "at": self.clock.now(),
+        }

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -76,6 +76,39 @@ def commits_with(hook: Hook) -> Iterator[None]:
         yield
     finally:
         _COMMITS_WITH.reset(token)
+
+
+def commit_hook() -> Hook | None:
+    """The current request's ``commits_with`` hook, for work that another task commits on its
+    behalf (a group commit, ``server.platform.counters``)."""
+    return _COMMITS_WITH.get()
+
+
+async def commit_all(
+    hooks: Sequence[Hook | None], session: AsyncClientSession
+) -> dict[int, Exception]:
+    """Many requests' hooks in one transaction (a group commit): those of a kind that offers
+    ``together(hooks, session)`` (the Idempotency-Key's ``Mark``) in one call, the others
+    one by one. The errors of those that refused (a key taken over), by index; a database
+    error is raised (the whole transaction's)."""
+    failed: dict[int, Exception] = {}
+    kinds: dict[Any, list[int]] = {}
+    for i, hook in enumerate(hooks):
+        if hook is not None:
+            kinds.setdefault(getattr(hook, "together", None), []).append(i)
+    for together, indices in kinds.items():
+        if together is not None:
+            errors = await together([hooks[i] for i in indices], session)
+            failed.update({i: e for i, e in zip(indices, errors, strict=True) if e is not None})
+            continue
+        for i in indices:
+            try:
+                await hooks[i](session)  # type: ignore[misc]
+            except PyMongoError:
+                raise
+            except Exception as e:
+                failed[i] = e
+    return failed
 
 
 async def also_commit(session: AsyncClientSession, *, own: bool = False) -> None:

@@ -262,19 +262,19 @@ def embedded_storage() -> type:
     """SecantusDB's ``Storage``, its TTL sweeper letting go of what it read once a sweep ends.
 
     The sweeper reads every TTL index once a minute, and only afterwards parks until the next
-    sweep, still holding its WiredTiger session as the sweep left it: its read snapshot, and
-    its cursors positioned where the scans stopped, each a hazard pointer on that page. A scan
-    of a TTL index stops at its first entry not yet expired: for entries that live a minute
-    (rate-limit windows), one of the newest, on the page where the new ones go; and every
-    index of every collection lives in one table (``secantus_index_entries``). So the page the inserts grew could not be evicted: measured in
-    the bench smoke, WiredTiger's statistics counted 1,500-3,500 forced evictions a second
-    refused by a hazard pointer, all on that table, for up to a minute at a time (until the
-    next sweep moved the cursors), every write that touched the page waited in
-    ``__wt_page_in_func``, and first payment callbacks fell from ~40 to 4 a second, paced
-    messages to p50 9 s. It happened in 3 of 7 smokes, wherever the cursors came to rest; a
-    smaller cache (128, 256 MB) only moved the odds. SecantusDB releases a
-    connection's session before it waits for the next request (``release_thread_snapshot``),
-    but its sweeper's only before each sweep: here also after it."""
+    sweep, still holding its WiredTiger session as the sweep left it: its read snapshot, and its
+    cursors positioned where the scans stopped, each a hazard pointer on that page. A scan of a
+    TTL index stops at its first entry not yet expired: for entries that live a minute
+    (rate-limit windows), one of the newest, on the page where the new ones go; and every index
+    of every collection lives in one table (``secantus_index_entries``). So the page the inserts
+    grew could not be evicted: measured in the bench smoke, WiredTiger's statistics counted
+    1,500-3,500 forced evictions a second refused by a hazard pointer, all on that table, for up
+    to a minute at a time (until the next sweep moved the cursors), every write that touched the
+    page waited in ``__wt_page_in_func``, and first payment callbacks fell from ~40 to 4 a
+    second, paced messages to p50 9 s. It happened in 3 of 7 smokes, wherever the cursors came
+    to rest; a smaller cache (128, 256 MB) only moved the odds. SecantusDB releases a
+    connection's session before it waits for the next request (``release_thread_snapshot``), but
+    its sweeper's only before each sweep: here also after it."""
     from secantus.storage import Storage
 
     class EmbeddedStorage(Storage):

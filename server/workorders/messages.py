@@ -32,7 +32,7 @@ from models.workorders import (
     WorkOrderSummary,
 )
 from server.cases.service import CaseService
-from server.files.service import FileService
+from server.files.service import FileService, Grant
 from server.identity.errors import IdentityPending
 from server.identity.users import UserService
 from server.platform.calendar import Calendars
@@ -56,6 +56,7 @@ from server.workorders.service import (
     Change,
     NoticeText,
     Standing,
+    Telling,
     WorkOrderService,
     ensure_writable,
     summary_out,
@@ -97,6 +98,15 @@ class Opening(NamedTuple):
     assignee: str | None
     attachments: list[str]
     check: dict[str, Any]
+
+
+class NewOrder(NamedTuple):
+    """A new order as its group's transaction writes it (``_open_group``): the document, still
+    to be numbered, its court and its files."""
+
+    doc: dict[str, Any]
+    court: CourtSettings
+    attachments: list[str]
 
 
 class Origin(NamedTuple):
@@ -223,26 +233,33 @@ class MessageService:
         origin: Origin | None = None,
     ) -> WorkOrderDoc:
         """The one way a work order is made, whatever its channel: numbered, stored, its
-        files granted to the court and its handlers told, in one transaction."""
+        files granted to the court and its handlers told, in one transaction (its court's
+        orders waiting for their counter share one: ``_open_group``)."""
         doc = self._document(caller, data, to, opening, origin)
         reason = held_reason(opening.check)
         if reason:  # kept, but for a supervisor to read before the judge sees it
             doc.update(hold_fields(reason, doc["created_at"], doc))
             doc["status"] = WorkOrderStatus.pending.value
             doc.update(schedule(WorkOrderDoc.model_validate(doc), WorkOrderStatus.pending, False))
+        numbering = self.orders.numbering(to.court, doc["year"], self._open_group)
+        return await numbering.run(NewOrder(doc, to.court, opening.attachments))
 
-        async def work(session: AsyncClientSession) -> None:
-            doc.update((await self.orders.next_number(to.court, doc["year"], session))._asdict())
-            await self.orders.store.insert(doc, session)
-            if opening.attachments:
-                await self.files.grant(
-                    opening.attachments, court_ids=[to.court.id], session=session
-                )
-            await self._announce(WorkOrderDoc.model_validate(doc), session)
-
-        async with self.orders.numbering(to.court, doc["year"]):  # queue, not conflict
-            await self.orders.in_transaction(work)
-        return WorkOrderDoc.model_validate(doc)
+    async def _open_group(
+        self, session: AsyncClientSession, group: list[NewOrder]
+    ) -> list[WorkOrderDoc]:
+        """A group of one court's new orders (same year) in one transaction: their
+        consecutive numbers, the orders with their rollups, the grants and the notices."""
+        first = group[0]
+        numbers = await self.orders.next_numbers(
+            first.court, first.doc["year"], len(group), session
+        )
+        docs = [{**o.doc, **n._asdict()} for o, n in zip(group, numbers, strict=True)]
+        await self.orders.store.insert_many(docs, session)
+        grants = [Grant(o.attachments, court_ids=[o.court.id]) for o in group if o.attachments]
+        await self.files.grant_each(grants, session)
+        orders = [WorkOrderDoc.model_validate(d) for d in docs]
+        await self._announce(orders, session)
+        return orders
 
     def _document(
         self,
@@ -285,16 +302,20 @@ class MessageService:
         doc.update(schedule(draft, status, replied=False, done=set()))
         return doc
 
-    async def _announce(self, doc: WorkOrderDoc, session: AsyncClientSession) -> None:
-        """A new order to its assignee; a message for the service desk to the overseers."""
-        if doc.held is not None:
-            overseers = await self.orders.overseers(doc.court_id, session=session)
-            await self.orders.tell(overseers, doc, held_notice(doc), session)
-        elif doc.assignee_id:
-            await self.orders.tell([doc.assignee_id], doc, announcement(doc), session)
-        else:
-            overseers = await self.orders.overseers(doc.court_id, session=session)
-            await self.orders.tell(overseers, doc, announcement(doc), session)
+    async def _announce(self, docs: list[WorkOrderDoc], session: AsyncClientSession) -> None:
+        """Each new order to its assignee; a held one, or one for the service desk, to the
+        court's overseers."""
+        overseers: list[str] | None = None
+        tellings: list[Telling] = []
+        for doc in docs:
+            if doc.held is None and doc.assignee_id:
+                tellings.append(Telling([doc.assignee_id], doc, announcement(doc)))
+                continue
+            if overseers is None:
+                overseers = await self.orders.overseers(doc.court_id, session=session)
+            notice = held_notice(doc) if doc.held is not None else announcement(doc)
+            tellings.append(Telling(overseers, doc, notice))
+        await self.orders.tell_many(tellings, session)
 
     async def follow_up(self, caller: Caller, order_id: str, data: ReplyIn) -> WorkOrderOut:
         """The sender writes again: content-checked; an answered order waits for an answer

@@ -18,12 +18,11 @@ and decided again (still allowed: applied; not any more: the 409 of the new stat
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -48,7 +47,7 @@ from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
-from server.platform.counters import Counters
+from server.platform.counters import Counters, GroupCommit, GroupWork
 from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, ValidationFailed
 from server.workorders import rollups
@@ -63,6 +62,8 @@ def _number_key(court: CourtSettings, year: int) -> str:
     return f"workorder_no|{court.id}|{year}"
 
 
+I = TypeVar("I")  # noqa: E741 (an item of a group)
+R = TypeVar("R")
 TEMPLATE = "workorder_update"
 EXCERPT = 60
 
@@ -102,6 +103,14 @@ class Number(NamedTuple):
 
     seq: int
     no: str
+
+
+class Telling(NamedTuple):
+    """Who hears what of which order (``tell_many``)."""
+
+    user_ids: Sequence[str]
+    doc: WorkOrderDoc
+    notice: NoticeText
 
 
 def when(at: dt.datetime | None) -> str:
@@ -169,15 +178,20 @@ class WorkOrderService:
 
     # ---- numbers
 
-    async def next_number(
-        self, court: CourtSettings, year: int, session: AsyncClientSession
-    ) -> Number:
-        seq = await self.counters.take(_number_key(court, year), session)
-        return Number(seq, workorder_number(year, court.code, seq))
+    async def next_numbers(
+        self, court: CourtSettings, year: int, count: int, session: AsyncClientSession
+    ) -> list[Number]:
+        """The next ``count`` numbers of the court and year, consecutive."""
+        first = await self.counters.take(_number_key(court, year), session, count)
+        seqs = range(first, first + count)
+        return [Number(seq, workorder_number(year, court.code, seq)) for seq in seqs]
 
-    def numbering(self, court: CourtSettings, year: int) -> asyncio.Lock:
-        """Hold around a transaction that takes ``next_number`` (``Counters.serial``)."""
-        return self.counters.serial(_number_key(court, year))
+    def numbering(
+        self, court: CourtSettings, year: int, work: GroupWork[I, R]
+    ) -> GroupCommit[I, R]:
+        """The queue of the transactions that take ``next_numbers`` of a court and year: they
+        commit in groups, ``work`` writing each (``Counters.group``)."""
+        return self.counters.group(_number_key(court, year), work)
 
     # ---- access
 
@@ -318,17 +332,14 @@ class WorkOrderService:
         reach = await self.reachable(user_ids)
         found = self.notices(user_ids, doc, notice, reach, to_sender=to_sender)
         for n in found:
-            await self.notifications.notify(
-                n.user_ids,
-                n.kind,
-                n.title,
-                n.body,
-                data=n.data,
-                template=n.template,
-                page=n.page,
-                dedupe_key=n.dedupe_key,
-                session=session,
-            )
+            await self.notifications.notify_notice(n, session=session)
+
+    async def tell_many(self, tellings: Sequence[Telling], session: AsyncClientSession) -> None:
+        """``tell`` of each new order's notice, in one write of them all (``notify_many``:
+        a new order's notices are new, its dedupe keys hold its id)."""
+        reach = await self.reachable([u for t in tellings for u in t.user_ids])
+        found = [n for t in tellings for n in self.notices(t.user_ids, t.doc, t.notice, reach)]
+        await self.notifications.notify_many(found, session=session)
 
     # ---- output
 

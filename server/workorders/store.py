@@ -149,10 +149,10 @@ class WorkOrderStore:
             raise WorkOrderNotFound()
         return WorkOrderDoc.model_validate(raw)
 
-    async def insert(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
-        """A new order, and what it adds to the rollups, in the caller's transaction."""
-        await self.col.insert_one(doc, session=session)
-        await self._roll([(None, doc)], session)
+    async def insert_many(self, docs: list[dict[str, Any]], session: AsyncClientSession) -> None:
+        """New orders, and what they add to the rollups, in the caller's transaction."""
+        await self.col.insert_many(docs, session=session)
+        await self._roll([(None, doc) for doc in docs], session)
 
     async def change_on_version(
         self, doc: WorkOrderDoc, update: dict[str, Any], session: AsyncClientSession

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from miniapp_stubs.client import ApiSession, StaffConsole
+from miniapp_stubs.client import ApiSession, Response, StaffConsole
 from miniapp_stubs.emulator import Emulator
 from server.app import Services
 from server.platform.clock import FixedClock
@@ -300,11 +301,20 @@ async def test_numbers_count_per_court_and_year_without_gaps_or_repeats(
 ) -> None:
     client = await litigant()
     services.messages.limiter.limit = 11  # the eight, the refused one, two more; then 429
-    sends = [client.send_message(f"问题{i}", "其他", court_id="bj-chaoyang") for i in range(8)]
-    results = await asyncio.gather(*sends)
+
+    def send(i: int) -> Awaitable[Response]:
+        key = f"wo-numbers-{i:04d}"
+        return client.send_message(f"问题{i}", "其他", court_id="bj-chaoyang", idempotency_key=key)
+
+    results = await asyncio.gather(*map(send, range(8)))  # written in groups (Counters.group)
     assert [r.status for r in results] == [201] * 8, [r.body for r in results]
     numbers = sorted(r.body["no"] for r in results)
     assert numbers == [f"GD2026京0105-{i:06d}" for i in range(1, 9)]
+    for r in results:  # each answer is what is stored, and its key replays it
+        stored = await services.db["workorders"].find_one({"no": r.body["no"]})
+        assert stored is not None and str(stored["_id"]) == r.body["id"]
+    replays = await asyncio.gather(*map(send, range(8)))
+    assert [(r.status, r.body) for r in replays] == [(201, r.body) for r in results]
     await risky(emulator, "违禁")
     assert (await client.send_message("违禁内容", "其他", court_id="bj-chaoyang")).status == 422
     far = await client.send_message("浦东的问题", "其他", court_id="sh-pudong")

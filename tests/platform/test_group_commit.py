@@ -1,0 +1,166 @@
+"""Group commit (issue 18, point 4): the transactions waiting for one sequence commit together,
+with consecutive numbers and each item's own Idempotency-Key hook; an item that fails alone
+gets its own error and the others commit without it, with no number lost."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import AutoReconnect
+
+from server.platform.clock import FixedClock
+from server.platform.counters import Counters, Excluded
+from server.platform.db import Database, commits_with
+from server.platform.errors import IdempotencyInProgress
+from server.platform.idempotency import Claim, IdempotencyStore
+
+KEY = "test|group"
+
+
+class Refused(Exception):
+    """An item's own failure."""
+
+
+class Ledger:
+    """A group's work: the items' numbers taken at once, then one insert of them all; an item
+    named ``bad-…`` fails alone. Records each group's items."""
+
+    def __init__(self, db: Database, counters: Counters) -> None:
+        self.db = db
+        self.counters = counters
+        self.groups: list[list[str]] = []
+
+    async def work(self, session: AsyncClientSession, items: list[str]) -> list[int]:
+        self.groups.append(list(items))
+        first = await self.counters.take(KEY, session, len(items))
+        numbers = list(range(first, first + len(items)))
+        docs = [{"_id": item, "seq": n} for item, n in zip(items, numbers, strict=True)]
+        await self.db["ledger"].insert_many(docs, session=session)
+        bad = {i: Refused(item) for i, item in enumerate(items) if item.startswith("bad-")}
+        if bad:
+            raise Excluded(bad)
+        return numbers
+
+    async def stored(self) -> dict[str, int]:
+        return {d["_id"]: d["seq"] async for d in self.db["ledger"].find()}
+
+
+async def run_all(counters: Counters, ledger: Ledger, items: list[str]) -> list[Any]:
+    group = counters.group(KEY, ledger.work)
+    return await asyncio.gather(*(group.run(i) for i in items), return_exceptions=True)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_waiting_items_commit_together_with_consecutive_numbers(db: Database) -> None:
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    items = [f"item-{i}" for i in range(12)]
+    answers = await run_all(counters, ledger, items)
+    assert sorted(answers) == list(range(1, 13))
+    assert await ledger.stored() == dict(zip(items, answers, strict=True))
+    assert len(ledger.groups) < len(items)  # they waited together, not one at a time
+    more = await run_all(counters, ledger, ["item-12", "item-13"])
+    assert sorted(more) == [13, 14]  # the sequence goes on, gapless
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_item_that_fails_gets_its_own_error_and_the_others_commit(
+    db: Database,
+) -> None:
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    items = ["a-1", "bad-1", "a-2", "a-3", "bad-2", "a-4"]
+    answers = dict(zip(items, await run_all(counters, ledger, items), strict=True))
+    assert isinstance(answers["bad-1"], Refused) and str(answers["bad-1"]) == "bad-1"
+    assert isinstance(answers["bad-2"], Refused) and str(answers["bad-2"]) == "bad-2"
+    good = {i: a for i, a in answers.items() if not i.startswith("bad-")}
+    assert sorted(good.values()) == [1, 2, 3, 4]  # the failed attempt gave its numbers back
+    assert await ledger.stored() == good
+    assert ledger.groups[-1] == ["a-1", "a-2", "a-3", "a-4"]  # tried again without them
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_each_item_commits_with_its_own_hook(db: Database) -> None:
+    """Each request's ``commits_with`` hook (its Idempotency-Key's mark) runs in the group's
+    transaction; a hook that refuses (its key taken over) fails its item alone."""
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    group = counters.group(KEY, ledger.work)
+
+    async def request(item: str) -> int:
+        async def mark(session: AsyncClientSession) -> None:
+            if item == "taken-over":
+                raise Refused(item)
+            await db["marks"].insert_one({"_id": item}, session=session)
+
+        with commits_with(mark):
+            return await group.run(item)
+
+    items = ["k-1", "taken-over", "k-2", "k-3"]
+    done = await asyncio.gather(*map(request, items), return_exceptions=True)
+    answers = dict(zip(items, done, strict=True))
+    assert isinstance(answers.pop("taken-over"), Refused)
+    assert sorted(answers.values()) == [1, 2, 3]
+    assert {d["_id"] async for d in db["marks"].find()} == {"k-1", "k-2", "k-3"}
+    assert await ledger.stored() == answers
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_database_error_fails_every_item_of_the_group(db: Database) -> None:
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+
+    async def gone(session: AsyncClientSession, items: list[str]) -> list[int]:
+        await ledger.work(session, items)
+        raise AutoReconnect("connection closed")  # as the driver raises a database gone
+
+    group = counters.group(KEY, gone)
+    answers = await asyncio.gather(*(group.run(f"x-{i}") for i in range(5)), return_exceptions=True)
+    assert all(isinstance(a, AutoReconnect) for a in answers)
+    assert await ledger.stored() == {}  # nothing of the group committed
+    assert await db["counters"].count_documents({}) == 0
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_keys_are_marked_together_and_a_key_taken_over_fails_alone(
+    db: Database, clock: FixedClock
+) -> None:
+    """The members' Idempotency-Keys are marked in one write (``Mark.together``); the one
+    whose key a retry took over (its request woke late) gets 409 ``idempotency_in_progress``
+    and its work does not commit; the others' keys are ``applied`` with their work."""
+    store = IdempotencyStore(db, clock)
+    claims = {}
+    for name in ("late", "k-1", "k-2"):
+        claim = await store.begin("u1", "POST", f"/api/v1/{name}", f"key-{name}-0001", b"{}")
+        assert isinstance(claim, Claim)
+        claims[name] = claim
+    clock.advance(seconds=6)
+    retry = await store.begin("u1", "POST", "/api/v1/late", "key-late-0001", b"{}")
+    assert isinstance(retry, Claim)  # the retry took the first one's key over
+    for name in ("k-1", "k-2"):  # the others renewed theirs meanwhile (``hold``)
+        await db["idempotency"].update_one(
+            {"_id": claims[name].doc_id}, {"$set": {"claimed_until": clock.now()}}
+        )
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    group = counters.group(KEY, ledger.work)
+
+    async def request(name: str) -> int:
+        with commits_with(store.marking(claims[name])):
+            return await group.run(name)
+
+    names = ["k-1", "late", "k-2"]
+    done = await asyncio.gather(*map(request, names), return_exceptions=True)
+    answers = dict(zip(names, done, strict=True))
+    assert isinstance(answers.pop("late"), IdempotencyInProgress)
+    assert sorted(answers.values()) == [1, 2]
+    assert await ledger.stored() == answers
+    states = {d["_id"]: d["state"] async for d in db["idempotency"].find()}
+    assert states == {
+        claims["k-1"].doc_id: "applied",
+        claims["k-2"].doc_id: "applied",
+        retry.doc_id: "running",  # the retry's, to do its own work
+    }
