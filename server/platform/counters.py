@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -27,6 +28,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from server.platform.db import Database, Hook, commit_all, commit_hook, in_transaction
 from server.platform.mongo import change_one
+
+log = logging.getLogger("microcourt.counters")
 
 I = TypeVar("I")  # noqa: E741 (an item of a group)
 R = TypeVar("R")
@@ -87,20 +90,29 @@ class GroupCommit(Generic[I, R]):
 
     async def _drain(self) -> None:
         while self._waiting:
-            group = [m for m in self._waiting[: self.limit] if not m.answer.done()]
+            group = self._waiting[: self.limit]
             del self._waiting[: self.limit]
             try:
                 await self._commit(group)
-            except BaseException:  # cancelled (shutdown): no one may wait forever
+            except asyncio.CancelledError:  # shutdown: no one may wait forever
                 for m in [*group, *self._waiting]:
                     m.answer.cancel()
                 self._waiting.clear()
                 raise
+            except Exception as e:  # a fault of the work's own: its group fails, not the queue
+                log.exception("group commit of %d failed", len(group))
+                for m in group:
+                    m.settle(error=e)
 
     async def _commit(self, group: list[_Member[I, R]]) -> None:
         """Commit the group; without its excluded members, again, until it commits or fails
         as a whole (every member with that error)."""
         while group:
+            # a member whose request has ended (cancelled: it released its key and answers
+            # nothing) is not done for it, at the first try or after a conflict
+            group = [m for m in group if not m.answer.done()]
+            if not group:
+                return
             try:
                 attempt = functools.partial(self._attempt, group)
                 answers = await in_transaction(self.db, attempt, queued=False)
@@ -138,6 +150,7 @@ class Counters:
         found = self._groups.get(key)
         if found is None:
             found = self._groups[key] = GroupCommit(self.db, work)
+        assert found.work == work, f"the sequence {key} has one writer"
         return found
 
     async def take(self, key: str, session: AsyncClientSession, count: int = 1) -> int:

@@ -166,7 +166,9 @@ class IdempotencyStore:
 
     async def mark_many(self, claims: Sequence[Claim], session: AsyncClientSession) -> list[bool]:
         """``mark`` of many claims in one write (a group commit); False for each key no longer
-        its request's (taken over by a retry: that work must not commit)."""
+        its request's: taken over by a retry (which may wait in the same group: the key's
+        token says whose it is), or released by its request, which has ended (cancelled) and
+        answered nothing. That work must not commit."""
         live = [c for c in claims if c.open]
         if live:
             ids, tokens = [c.doc_id for c in live], [c.token for c in live]
@@ -175,9 +177,10 @@ class IdempotencyStore:
                 filt, {"$set": {"state": "applied"}}, session=session
             )
             if marked.matched_count != len(live):
-                held = {d["_id"] async for d in self.keys.find(filt, {"_id": 1}, session=session)}
-                return [not c.open or c.doc_id in held for c in claims]
-        return [True] * len(claims)
+                found = self.keys.find(filt, {"token": 1}, session=session)
+                held = {(d["_id"], d["token"]) async for d in found}
+                return [c.open and (c.doc_id, c.token) in held for c in claims]
+        return [c.open for c in claims]
 
     async def finish(self, claim: Claim, answer: StoredAnswer) -> None:
         claim.open = False

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from server.platform.clock import FixedClock
 from server.platform.counters import Counters, Excluded
@@ -164,3 +164,85 @@ async def test_keys_are_marked_together_and_a_key_taken_over_fails_alone(
         claims["k-2"].doc_id: "applied",
         retry.doc_id: "running",  # the retry's, to do its own work
     }
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_key_and_its_retry_in_one_group_do_the_work_once(
+    db: Database, clock: FixedClock
+) -> None:
+    """A request and the retry that took its key over, waiting in the same group: only the
+    key's holder (by its token) commits its work; the other gets 409."""
+    store = IdempotencyStore(db, clock)
+    first = await store.begin("u1", "POST", "/api/v1/messages", "key-dup-0001", b"{}")
+    assert isinstance(first, Claim)
+    clock.advance(seconds=6)  # the first one's renewals late: a retry takes the key over
+    retry = await store.begin("u1", "POST", "/api/v1/messages", "key-dup-0001", b"{}")
+    assert isinstance(retry, Claim) and retry.token != first.token
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    group = counters.group(KEY, ledger.work)
+
+    async def request(claim: Claim, item: str) -> int:
+        with commits_with(store.marking(claim)):
+            return await group.run(item)
+
+    done = await asyncio.gather(
+        request(first, "first"), request(retry, "retry"), return_exceptions=True
+    )
+    assert isinstance(done[0], IdempotencyInProgress)
+    assert done[1] == 1
+    assert await ledger.stored() == {"retry": 1}
+    key = await db["idempotency"].find_one({"_id": retry.doc_id})
+    assert key is not None and key["state"] == "applied" and key["token"] == retry.token
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_request_cancelled_while_its_group_retries_is_not_done(
+    db: Database, clock: FixedClock
+) -> None:
+    """A request that ended (cancelled: it released its key and answered nothing) while its
+    group was being tried: the group's next try leaves it out, so no work is committed that
+    a retry of its key would do again."""
+    store = IdempotencyStore(db, clock)
+    claims = []
+    for n in range(3):
+        claim = await store.begin("u1", "POST", f"/api/v1/m{n}", f"key-cancel-000{n}", b"{}")
+        assert isinstance(claim, Claim)
+        claims.append(claim)
+    counters = Counters(db)
+    ledger = Ledger(db, counters)
+    gate = asyncio.Event()
+    tries: list[list[str]] = []
+
+    async def work(session: AsyncClientSession, items: list[str]) -> list[int]:
+        tries.append(list(items))
+        if len(tries) == 1:  # the first try waits, then loses to a concurrent writer
+            await gate.wait()
+            raise OperationFailure(
+                "WriteConflict", 112, {"errorLabels": ["TransientTransactionError"]}
+            )
+        return await ledger.work(session, items)
+
+    group = counters.group(KEY, work)
+
+    async def request(claim: Claim, item: str) -> int:  # as ``@idempotent`` runs one
+        try:
+            with commits_with(store.marking(claim)):
+                return await group.run(item)
+        except BaseException:
+            await store.release(claim)
+            raise
+
+    tasks = [asyncio.create_task(request(c, f"m{n}")) for n, c in enumerate(claims)]
+    while not tries:
+        await asyncio.sleep(0.01)
+    tasks[1].cancel()
+    await asyncio.sleep(0.05)
+    gate.set()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert sorted([done[0], done[2]]) == [1, 2]
+    assert tries[-1] == ["m0", "m2"]
+    assert await ledger.stored() == {"m0": done[0], "m2": done[2]}
+    keys = {d["_id"]: d["state"] async for d in db["idempotency"].find()}
+    assert keys == {claims[0].doc_id: "applied", claims[2].doc_id: "applied"}
