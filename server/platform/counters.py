@@ -146,11 +146,11 @@ class Counters:
 
     def group(self, key: str, work: GroupWork[I, R]) -> GroupCommit[I, R]:
         """This process's group commit of the sequence ``key`` (see above); ``work`` takes
-        the group's numbers (``take`` with ``count``) and writes its items."""
+        the group's numbers (``take`` with ``count``) and writes its items. A sequence has
+        one writer (one service): the ``work`` of its first call is the group's."""
         found = self._groups.get(key)
         if found is None:
             found = self._groups[key] = GroupCommit(self.db, work)
-        assert found.work == work, f"the sequence {key} has one writer"
         return found
 
     async def take(self, key: str, session: AsyncClientSession, count: int = 1) -> int:
