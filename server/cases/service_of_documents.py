@@ -71,6 +71,7 @@ from server.files.service import FileService
 from server.identity.users import UserService
 from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
+from server.platform.audit import AuditRow
 from server.platform.clock import Clock
 from server.platform.config import Settings
 from server.platform.db import Database, in_transaction
@@ -255,15 +256,13 @@ class DocumentService:
         # each push's dedupe key names a new document: nothing to look for first
         told = [self._notice(case, d) for d in docs if d.reader_ids]
         await self.notifications.notify_many(told, session=session)
-        for d in docs:
-            await self.users.record(
-                d.served_by,
-                "document.serve",
-                str(d.id),
-                session,
-                case_id=d.case_id,
-                sha256=d.sha256,
+        served = [
+            AuditRow(
+                d.served_by, "document.serve", str(d.id), {"case_id": d.case_id, "sha256": d.sha256}
             )
+            for d in docs
+        ]
+        await self.users.record_many(served, session)
 
     @staticmethod
     def _targets(case: CaseDoc, wanted: list[str] | None) -> list[tuple[str, CasePartyDoc]]:
