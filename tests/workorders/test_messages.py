@@ -205,6 +205,14 @@ async def test_bad_messages_are_refused_and_nothing_is_written(
     # the case is not the stranger's: the same 404 as a case that does not exist
     res = await stranger.send_message("请问进度", case_id=case_id)
     assert error(res) == (404, "case_not_found")
+    # the checks run at once, their errors in one order: the case, the files, the content
+    services.messages.limiter.limit += 2  # these two count as the others do
+    for body, code in (
+        ({"content": "赌博", "case_id": str(ObjectId())}, "case_not_found"),
+        ({"content": "赌博", "case_id": case_id, "attachments": [theirs]}, "file_not_owned"),
+    ):
+        res = await client.post("/api/v1/messages", {"category": "其他", **body})
+        assert error(res)[1] == code, res.body
     staff_try = await clerk.post(
         "/api/v1/messages", {"category": "其他", "content": "请问", "court_id": "bj-chaoyang"}
     )
@@ -328,6 +336,29 @@ async def test_numbers_count_per_court_and_year_without_gaps_or_repeats(
     assert (await client.login()).status == 200  # a week's session has run out
     new_year = await client.send_message("新年第一问", "其他", court_id="bj-chaoyang")
     assert new_year.status == 201 and new_year.body["no"] == "GD2027京0105-000001", new_year.body
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_flood_is_refused_before_wechat_is_asked(
+    litigant: Litigant, services: Services, emulator: Emulator
+) -> None:
+    client = await litigant()
+    services.messages.limiter.limit = 2
+
+    def send(text: str) -> Awaitable[Response]:
+        return client.send_message(text, "其他", court_id="bj-chaoyang")
+
+    assert [(await send(f"第{i}条")).status for i in range(2)] == [201, 201]
+    assert error(await send("第三条")) == (429, "rate_limited")  # counted: now known over
+    # WeChat's next content check answers "too long": a refused message must not use it up
+    emulator.state.add_faults("msg_sec_check", [45002])
+    for _ in range(3):
+        res = await send("还想再问")
+        assert error(res) == (429, "rate_limited")
+        assert 0 < res.body["error"]["details"]["retry_after_seconds"] <= 60
+    services.messages.limiter.limit = 100
+    assert error(await send("窗口内再问")) == (422, "content_too_long")  # the fault, still there
+    assert (await send("窗口内再问")).status == 201
 
 
 @pytest.mark.gen_test(timeout=120)
