@@ -112,6 +112,8 @@ def test_filing_appears_live_is_corrected_resubmitted_and_accepted(court: Court)
         await page.click("[data-test=accept]")
         case_no = await page.locator("[data-test=case-no]").inner_text()
         assert case_no.startswith("（2026）京0105民初") and case_no.endswith("号")
+        # the correction's toast, from steps ago, would cover the case number in the shot
+        await page.wait_for_selector(".el-message:has-text('补正通知已发送')", state="detached")
         await court.shot(page, "accepted-case-number")
         assert (await mp.filing(filing_id)).body["case_no"] == case_no
 
