@@ -20,7 +20,7 @@ from bench.stack import DATABASE, Stack
 from miniapp_stubs.wire import multipart
 from models.filings import FilingDoc
 from models.users import Role
-from server.files.store import grant_update
+from server.files.store import FileStore, Grant
 from server.filing.filings import submitted_notice
 from server.filing.queue_chunks import Chunks, cut, key_of, order
 from server.filing.store import (
@@ -33,7 +33,7 @@ from server.filing.store import (
     submit_update,
 )
 from server.filing.store import queue_page as store_queue_page
-from server.platform.mongo import change_one
+from server.platform.group_commit import GroupCommits
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -222,43 +222,48 @@ def submit_ops(pools: dict[str, list[ObjectId]]) -> raw.OpFactory:
 
     def factory(db: raw.Db, phase: str) -> raw.Op:
         drafts: Iterator[ObjectId] = iter(pools[phase])
+        groups = GroupCommits(db)  # the server's are one per process: here one per load
 
         async def op() -> bool:
             if (filing_id := next(drafts, None)) is None:
                 raise raw.Exhausted
-            return await submit(db, filing_id)
+            return await submit(db, filing_id, groups)
 
         return op
 
     return factory
 
 
-async def submit(db: raw.Db, filing_id: ObjectId) -> bool:
-    """``FilingService.submit``'s database calls, in the same order, with its builders."""
+async def submit(db: raw.Db, filing_id: ObjectId, groups: GroupCommits | None = None) -> bool:
+    """``FilingService.submit``'s database calls, in the same order, with its builders, the
+    transaction grouped as the service groups it (``FilingService._file_group``): the
+    court's submissions waiting meanwhile filed together, then counted into the review
+    queue once per group."""
     doc = await db["filings"].find_one({"_id": filing_id})
     if doc is None or doc["status"] != "draft":
         return False
     now = dt.datetime.now(dt.UTC)
     deadline = shapes.review_deadline(now)
+    update = submit_update(doc["filer_id"], "submitted", now, deadline)
+    store = FilingStore(db)
 
-    async def file_it(session: AsyncClientSession) -> dict[str, Any] | None:
-        filt = {"_id": doc["_id"], "version": doc["version"], "status": doc["status"]}
-        update = submit_update(doc["filer_id"], "submitted", now, deadline)
-        filed = await change_one(db["filings"], filt, update, session=session)
-        if filed is None:
-            return None
-        evidence = {"_id": {"$in": [ObjectId(f) for f in filed["evidence"]]}}
-        grant = grant_update(court_ids=[filed["court_id"]])
-        await db["files.files"].update_many(evidence, grant, session=session)
-        notice = submitted_notice(FilingDoc.model_validate(filed))
-        court, clerks = filed["court_id"], [Role.clerk.value]
-        await raw.notifier(db).notify_court_staff(court, clerks, **notice, session=session)
-        return filed
+    async def file_group(
+        session: AsyncClientSession, moves: list[tuple[FilingDoc, dict[str, Any]]]
+    ) -> list[FilingDoc | None]:
+        moved = await store.move_each(moves, session)
+        filed = [d for d in moved if d is not None]
+        grants = [Grant(d.evidence, court_ids=[d.court_id]) for d in filed]
+        await FileStore(db).grant_each(grants, session)
+        notices = [submitted_notice(d) for d in filed]
+        clerks = [Role.clerk.value]
+        await raw.notifier(db).notify_court_staff_many(
+            shapes.COURT, clerks, notices, session=session
+        )
+        return moved
 
-    async with db.client.start_session() as session:
-        filed = await session.with_transaction(file_it)
-    if filed is None:
-        return False
-    # after the commit, as the service: the filing counted into its queue chunk
-    await FilingStore(db).queue_grew(FilingDoc.model_validate(filed), now)
-    return True
+    async def queued(_moves: object, moved: list[FilingDoc | None]) -> None:
+        # after the commit, as the service: the filings counted into their queue chunks
+        await store.queue_grew([d for d in moved if d is not None], dt.datetime.now(dt.UTC))
+
+    group = (groups or GroupCommits(db)).group("filing_submit", file_group, queued)
+    return await group.run((FilingDoc.model_validate(doc), update)) is not None

@@ -27,6 +27,7 @@ from bench.report import size_label
 from bench.stack import DATABASE, Stack
 from models.workorders import Category, GroupBy, WorkOrderDoc, WorkOrderStatus
 from server.platform.counters import Counters
+from server.platform.group_commit import GroupCommits
 from server.workorders import rollups as rollups_of
 from server.workorders import rules
 from server.workorders import store as wo
@@ -269,13 +270,13 @@ def message_pairs(
     payload.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     run = wrk(bench, "post.lua", (token_file(bench, litigant.token, "message"), str(payload)))
 
-    # the server's counters are one per process: here one per load's event loop (its locks)
-    counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counters] = (
+    # the server's group commits are one per process: here one per load's event loop
+    groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommits] = (
         weakref.WeakKeyDictionary()
     )
 
     async def create_one(db: raw.Db) -> bool:
-        mine = counters.setdefault(asyncio.get_running_loop(), Counters(db))
+        mine = groups.setdefault(asyncio.get_running_loop(), GroupCommits(db))
         return await create(db, mine, ObjectId(case_id), judge, rng)
 
     names, token = ("POST /messages", "raw message create"), litigant.token
@@ -297,11 +298,12 @@ async def my_page(db: raw.Db, sender: str) -> list[dict[str, Any]]:
 
 
 async def create(
-    db: raw.Db, counters: Counters, case_id: ObjectId, judge: str, rng: random.Random
+    db: raw.Db, groups: GroupCommits, case_id: ObjectId, judge: str, rng: random.Random
 ) -> bool:
     """``MessageService.create``'s database calls, in order (the content check is WeChat's),
     the transaction grouped as the service groups it: the orders waiting for the court's
-    counter written together (``Counters.group``)."""
+    counter written together (``GroupCommits.group``)."""
+    counters = Counters(db)
     case = await db["cases"].find_one({"_id": case_id})
     if case is None:
         return False
@@ -319,7 +321,7 @@ async def create(
         return [doc["seq"] for doc in docs]
 
     who = Who(case["filer_id"], judge, (str(case_id), case["case_no"]))
-    await counters.group(key, work).run((now, who))
+    await groups.group(key, work).run((now, who))
     return True
 
 

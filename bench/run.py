@@ -34,7 +34,7 @@ SIZES: dict[str, tuple[int, int, str]] = {
     "tokens": (50, 20, "users signed in through the API"),
     "filings": (100_000, 500, "pending filings"),
     "filers": (50, 8, "litigants who submit drafts"),
-    "submit_cap": (200, 100, "submits/s there are drafts for"),
+    "submit_cap": (600, 300, "submits/s there are drafts for"),
     "cases": (10_000, 300, "cases in the database"),
     "pay_cap": (100, 100, "callbacks/s there are orders for"),
     "connections": (64, 8, "wrk connections = driver tasks"),

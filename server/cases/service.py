@@ -25,9 +25,10 @@ from server.identity.users import UserService
 from server.platform.access import Access
 from server.platform.clock import Clock
 from server.platform.config import CourtSettings
-from server.platform.counters import Counters, GroupCommit, GroupWork
+from server.platform.counters import Counters
 from server.platform.crypto import FieldCipher
 from server.platform.db import Database
+from server.platform.group_commit import GroupCommit, GroupCommits, GroupWork
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUERY_CODE_LENGTH = 8
@@ -82,6 +83,7 @@ class CaseService:
         self.store = CaseStore(db)
         self.owed = OwedStore(db)
         self.counters = Counters(db)
+        self.groups = GroupCommits(db)
         self.users = users
         self.cipher = cipher
         self.clock = clock
@@ -104,8 +106,8 @@ class CaseService:
     ) -> GroupCommit[I, R]:
         """The queue of the transactions that take ``next_numbers`` of a court, type and year:
         in this process they commit in groups, ``work`` writing each group, rather than
-        conflict on the counter and retry (``Counters.group``)."""
-        return self.counters.group(_number_key(court, type_code, year), work)
+        conflict on the counter and retry (``server.platform.group_commit``)."""
+        return self.groups.group(_number_key(court, type_code, year), work)
 
     async def linked_users(self, doc: FilingDoc) -> dict[str, str]:
         """Party ID-number hash -> user id, for every party with a verified account."""

@@ -7,6 +7,7 @@ never a double transition.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from models.filings import (
     PartyDoc,
 )
 from models.users import STAFF_ROLES, Caller, LawyerStatus, Role
+from server.files.store import Grant
 from server.filing.errors import (
     FilingChanged,
     FilingIncomplete,
@@ -39,17 +41,18 @@ from server.filing.errors import (
 from server.filing.parties import Problem, completeness, party_doc, party_out, problem
 from server.filing.store import FilingStore, decision_update, submit_update
 from server.identity.users import UserService, identity_missing
+from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
 from server.platform.clock import Clock, local_day
 from server.platform.config import Settings
 from server.platform.crypto import FieldCipher
-from server.platform.db import Database, in_transaction, read_decide_write
+from server.platform.db import Database, LostRace, read_decide_write
 from server.platform.errors import NotFound, UnknownCourt, ValidationFailed
+from server.platform.group_commit import Excluded, GroupCommit, GroupCommits
 from server.platform.paging import decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
     from server.files.service import FileService
-    from server.notify.inbox import NotificationService
     from server.platform.calendar import Calendars
 
 MIN_FACTS = 10
@@ -91,18 +94,30 @@ def filing_out(doc: FilingDoc) -> FilingOut:
     )
 
 
-def submitted_notice(doc: FilingDoc) -> dict[str, Any]:
-    """The clerks' notice of a filing just submitted (``notify_court_staff``'s arguments)."""
+def submitted_notice(doc: FilingDoc) -> Notice:
+    """The clerks' notice of a filing just submitted (``notify_court_staff_many`` addresses it
+    to the court's clerks)."""
     names = "、".join(p.name for p in doc.plaintiffs[:2])
-    return {
-        "kind": "filing_submitted",
-        "title": "新的网上立案申请",
-        "body": f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
-        "data": {"filing_id": str(doc.id), "green_channel": doc.green},
-        "template": "filing_submitted",
-        "page": f"pages/review/detail?id={doc.id}",
-        "dedupe_key": f"filing:{doc.id}:submitted:{doc.version}",
-    }
+    return Notice(
+        (),
+        "filing_submitted",
+        "新的网上立案申请",
+        f"{names}：{doc.cause}，请在{local_day(doc.review_deadline)}前审查",
+        data={"filing_id": str(doc.id), "green_channel": doc.green},
+        template="filing_submitted",
+        page=f"pages/review/detail?id={doc.id}",
+        dedupe_key=f"filing:{doc.id}:submitted:{doc.version}",
+    )
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submission, read and checked before its court's group's transaction
+    (``_file_group``)."""
+
+    doc: FilingDoc  # as read
+    update: dict[str, Any]  # ``submit_update``
+    clients: list[str]  # a lawyer's clients: they may read the materials too
 
 
 class FilingStanding(StrEnum):
@@ -138,6 +153,7 @@ class FilingService:
         notifications: NotificationService,
     ) -> None:
         self.store = FilingStore(db)
+        self.groups = GroupCommits(db)  # the courts' submissions (``_submitting``)
         self.settings = settings
         self.cipher = cipher
         self.clock = clock
@@ -339,23 +355,45 @@ class FilingService:
         return await read_decide_write(lambda: self.load(filing_id), decide_write, FilingChanged)
 
     async def _submit(self, caller: Caller, doc: FilingDoc) -> FilingDoc:
+        """Prepare the submission (its deadline, a lawyer's clients: outside the transaction),
+        then wait for its court's group to commit it (``_file_group``)."""
         now = self.clock.now()
         court = self.settings.court(doc.court_id)
         assert court is not None
         days = court.deadlines.review_days.get(doc.case_kind, court.deadlines.default_review_days)
         deadline = self.calendars.for_court(doc.court_id).deadline_at(now, days)
         action = "resubmitted" if doc.status == FilingStatus.correction_requested else "submitted"
-
         update = submit_update(str(caller.id), action, now, deadline)
+        submission = Submission(doc, update, await self.clients(doc))
+        return await self._submitting(doc.court_id).run(submission)
 
-        async def file_it(session: AsyncClientSession) -> FilingDoc:
-            filed = await self.store.move(doc, update, session)
-            await self._announce(filed, session)
-            return filed
+    def _submitting(self, court_id: str) -> GroupCommit[Submission, FilingDoc]:
+        """The court's submissions commit in groups (``server.platform.group_commit``): one
+        transaction for those waiting meanwhile, in none of the ``PARALLEL_TRANSACTIONS``
+        turns (a submission took a turn each, and under load waited for it longer than any
+        other request: README, "Transactions under load"). After each group's commit, its
+        filings are counted into the court's review queue in one write
+        (``FilingStore.queue_grew``, outside the transaction: see ``queue_chunks``)."""
+        return self.groups.group(f"filing_submit|{court_id}", self._file_group, self._queued)
 
-        filed = await in_transaction(self.store.db, file_it)
-        await self.store.queue_grew(filed, now)  # after the commit: see ``queue_chunks``
+    async def _file_group(
+        self, session: AsyncClientSession, group: list[Submission]
+    ) -> list[FilingDoc]:
+        """A group of one court's submissions in one transaction: the filings' moves (a filing
+        changed meanwhile excludes its own submission: ``LostRace``, then read again and
+        decided anew), the grants of the materials and the clerks' notices, each kind in one
+        write."""
+        moved = await self.store.move_each([(s.doc, s.update) for s in group], session)
+        lost: dict[int, BaseException] = {i: LostRace() for i, d in enumerate(moved) if d is None}
+        if lost:
+            raise Excluded(lost)
+        filed = [d for d in moved if d is not None]
+        await self._announce(group, filed, session)
         return filed
+
+    async def _queued(self, _group: list[Submission], filed: list[FilingDoc]) -> None:
+        """After a group's commit: its filings counted into the court's review queue."""
+        await self.store.queue_grew(filed, self.clock.now())
 
     def _check_submittable(self, caller: Caller, doc: FilingDoc) -> None:
         if doc.filer_id != str(caller.id):
@@ -368,17 +406,20 @@ class FilingService:
         if problems:
             raise FilingIncomplete(f"立案材料不完整，共{len(problems)}处需要补充", details=problems)
 
-    async def _announce(self, doc: FilingDoc, session: AsyncClientSession) -> None:
+    async def _announce(
+        self, group: list[Submission], filed: list[FilingDoc], session: AsyncClientSession
+    ) -> None:
         """The court (and a lawyer's clients) may now read the materials, and every clerk hears
-        of the filing at once."""
-        await self.files.grant(
-            materials(doc),
-            reader_ids=await self.clients(doc),
-            court_ids=[doc.court_id],
+        of each filing at once."""
+        grants = [
+            Grant(materials(d), s.clients, [d.court_id]) for s, d in zip(group, filed, strict=True)
+        ]
+        await self.files.grant_each(grants, session)
+        await self.notifications.notify_court_staff_many(
+            filed[0].court_id,
+            [Role.clerk.value],
+            [submitted_notice(d) for d in filed],
             session=session,
-        )
-        await self.notifications.notify_court_staff(
-            doc.court_id, [Role.clerk.value], **submitted_notice(doc), session=session
         )
 
     async def clients(self, doc: FilingDoc) -> list[str]:

@@ -42,8 +42,8 @@ from server.platform.access import Access
 from server.platform.audit import AuditRow
 from server.platform.clock import Clock, local_day
 from server.platform.config import CourtSettings, Settings
-from server.platform.counters import Excluded
 from server.platform.db import Database, LostRace, in_transaction, read_decide_write
+from server.platform.group_commit import Excluded
 from server.platform.paging import as_bool, as_datetime, decode_cursor, encode_cursor, object_id
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ class ReviewService:
             (a.doc, decision_update(a.accepted(c), a.decision(), str(a.caller.id), now))
             for a, c in zip(group, cases, strict=True)
         ]
-        moved = await self.store.move_each(moves, "case_id", session)
+        moved = await self.store.move_each(moves, session, mine="case_id")
         lost: dict[int, BaseException] = {i: LostRace() for i, d in enumerate(moved) if d is None}
         if lost:
             raise Excluded(lost)

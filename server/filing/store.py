@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -217,36 +218,40 @@ class FilingStore:
         )
         return bool(took.modified_count)
 
-    async def queue_grew(self, doc: FilingDoc, now: dt.datetime) -> None:
-        """Count a filing just submitted into its chunk, and split the chunk once it is
-        counted above ``CAP``: after the submission's transaction (``queue_chunks``)."""
-        if doc.review_deadline is None:
+    async def queue_grew(self, docs: Sequence[FilingDoc], now: dt.datetime) -> None:
+        """Count filings of one court just submitted (a group's) into their chunks, in one
+        write, and split each chunk counted above ``CAP``: after the submissions'
+        transaction (``queue_chunks``)."""
+        keys: list[Key] = [(d.green, d.review_deadline, d.id) for d in docs if d.review_deadline]
+        if not keys:
             return
-        key: Key = (doc.green, doc.review_deadline, doc.id)
-        for _ in range(3):  # a rewrite moved the chunks: find the filing's chunk again
-            raw = await self._chunks.find_one({"_id": doc.court_id})
+        court_id = docs[0].court_id
+        assert all(d.court_id == court_id for d in docs), "one court's filings"
+        for _ in range(3):  # a rewrite moved the chunks: find the filings' chunks again
+            raw = await self._chunks.find_one({"_id": court_id})
             if raw is None:
-                return  # the court's next page read builds its chunks, this filing with them
+                return  # the court's next page read builds its chunks, these filings with them
             chunks = Chunks.from_doc(raw)
-            at = chunks.find(key)
-            bump = {"$inc": {f"n.{at}": 1}}
-            took = await self._chunks.update_one(
-                {"_id": doc.court_id, "version": chunks.version}, bump
-            )
+            added = Counter(chunks.find(key) for key in keys)
+            bump = {"$inc": {f"n.{at}": n for at, n in added.items()}}
+            took = await self._chunks.update_one({"_id": court_id, "version": chunks.version}, bump)
             if took.matched_count:
                 break
         else:
             return
-        if chunks.counts[at] + 1 > CAP:
-            await self._split(doc.court_id, chunks, at, now)
+        full = [at for at, n in added.items() if chunks.counts[at] + n > CAP]
+        for at in sorted(full, reverse=True):  # a split moves the chunks after it, not before
+            if not await self._split(court_id, chunks, at, now):
+                return  # rewritten meanwhile: the chunk's next count splits it
+            chunks.version += 1
 
-    async def _split(self, court_id: str, chunks: Chunks, at: int, now: dt.datetime) -> None:
+    async def _split(self, court_id: str, chunks: Chunks, at: int, now: dt.datetime) -> bool:
         start = just_before(chunks.starts[at])
         found = await queue_range(
             self._col, court_id, start, chunks.end(at), 1 << 30, now, KEY_FIELDS
         )
         keys = [key_of(r) for r in found]
-        await self._rewrite(court_id, chunks.version, lambda fresh: fresh.split(at, keys))
+        return await self._rewrite(court_id, chunks.version, lambda fresh: fresh.split(at, keys))
 
     # ---- writing
 
@@ -272,27 +277,64 @@ class FilingStore:
     async def move_each(
         self,
         moves: Sequence[tuple[FilingDoc, dict[str, Any]]],
-        mine: str,
         session: AsyncClientSession,
+        mine: str | None = None,
     ) -> list[FilingDoc | None]:
         """``move`` of many filings in one bulk write and one read, in ``session``'s
-        transaction; each moved filing, or None where the race was lost. Each update ``$set``s
-        ``mine`` to a value of its own (an acceptance: its case id), which tells a filing it
-        moved from one moved by another writer (or by an earlier move of the list)."""
-        ops = [UpdateOne(_as_read(doc), update) for doc, update in moves]
-        await self._col.bulk_write(ops, ordered=True, session=session)
-        ids = [doc.id for doc, _update in moves]
+        transaction; each moved filing, or None where the race was lost (the filing no longer
+        as read, or moved by an earlier move of the list).
+
+        ``mine``: each update ``$set``s this field to a value of its own (an acceptance: its
+        case id), which tells a filing it moved from one moved by another writer. Without it
+        (a submission sets nothing of its own), the filings are read first, in the
+        transaction, and only those still as read are moved: a writer committing after that
+        read makes the transaction conflict (it is tried again), so none moves unseen."""
+        chosen = (
+            [True] * len(moves) if mine is not None else await self._still_as_read(moves, session)
+        )
+        picked = [move for move, ok in zip(moves, chosen, strict=True) if ok]
+        if picked:
+            ops = [UpdateOne(_as_read(doc), update) for doc, update in picked]
+            await self._col.bulk_write(ops, ordered=True, session=session)
+        ids = [doc.id for doc, _update in picked]
         found = {
             raw["_id"]: raw async for raw in self._col.find({"_id": {"$in": ids}}, session=session)
         }
         return [
             FilingDoc.model_validate(raw)
-            if (raw := found.get(doc.id)) is not None
+            if ok
+            and (raw := found.get(doc.id)) is not None
             and raw["version"] == doc.version + 1
-            and raw.get(mine) == update["$set"][mine]
+            and (mine is None or raw.get(mine) == update["$set"][mine])
             else None
-            for doc, update in moves
+            for (doc, update), ok in zip(moves, chosen, strict=True)
         ]
+
+    async def _still_as_read(
+        self, moves: Sequence[tuple[FilingDoc, dict[str, Any]]], session: AsyncClientSession
+    ) -> list[bool]:
+        """Which of the filings are as their move read them (version and status), in the
+        transaction's snapshot; of a filing named twice, the first such move only."""
+        ids = [doc.id for doc, _update in moves]
+        current = {
+            raw["_id"]: raw
+            async for raw in self._col.find(
+                {"_id": {"$in": ids}}, {"version": 1, "status": 1}, session=session
+            )
+        }
+        taken: set[ObjectId] = set()
+        chosen = []
+        for doc, _update in moves:
+            raw = current.get(doc.id)
+            ok = (
+                raw is not None
+                and doc.id not in taken
+                and (raw["version"], raw["status"]) == (doc.version, doc.status.value)
+            )
+            if ok:
+                taken.add(doc.id)
+            chosen.append(ok)
+        return chosen
 
     # ---- the deadline sweep
 

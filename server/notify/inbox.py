@@ -12,7 +12,7 @@ import decimal
 import enum
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
@@ -253,6 +253,24 @@ class NotificationService:
             dedupe_key=dedupe_key,
             session=session,
         )
+
+    async def notify_court_staff_many(
+        self,
+        court_id: str,
+        roles: Iterable[str],
+        notices: Sequence[Notice],
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> None:
+        """``notify_court_staff`` of many notices (a group's submissions): the staff read once,
+        each notice to them (and to its own ``user_ids``, if any), written as ``notify_many``
+        writes them: no look for notices already sent, each made new by the conditional
+        update the caller holds in the same ``session``."""
+        if not notices:
+            return
+        staff = await self.court_staff(court_id, roles, session=session)
+        addressed = [replace(n, user_ids=[*staff, *n.user_ids]) for n in notices]
+        await self.notify_many(addressed, session=session)
 
     async def court_staff(
         self, court_id: str, roles: Iterable[str], *, session: AsyncClientSession | None = None

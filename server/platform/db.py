@@ -80,7 +80,7 @@ def commits_with(hook: Hook) -> Iterator[None]:
 
 def commit_hook() -> Hook | None:
     """The current request's ``commits_with`` hook, for work that another task commits on its
-    behalf (a group commit, ``server.platform.counters``)."""
+    behalf (a group commit, ``server.platform.group_commit``)."""
     return _COMMITS_WITH.get()
 
 

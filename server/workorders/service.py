@@ -47,9 +47,10 @@ from server.notify.inbox import Notice, NotificationService
 from server.platform.access import Access
 from server.platform.clock import SHANGHAI, Clock
 from server.platform.config import CourtSettings, Settings
-from server.platform.counters import Counters, GroupCommit, GroupWork
+from server.platform.counters import Counters
 from server.platform.db import Database, in_transaction, read_decide_write
 from server.platform.errors import NotFound, ValidationFailed
+from server.platform.group_commit import GroupCommit, GroupCommits, GroupWork
 from server.workorders import rollups
 from server.workorders.errors import ThreadFull, WorkOrderBusy, WorkOrderClosed, WorkOrderNotFound
 from server.workorders.rules import overdue
@@ -163,6 +164,7 @@ class WorkOrderService:
         self.store = WorkOrderStore(db, rollups.zones(settings))
         self.files = files
         self.counters = Counters(db)
+        self.groups = GroupCommits(db)
         self.directory = Directory(db)
         self.settings = settings
         self.clock = clock
@@ -190,8 +192,8 @@ class WorkOrderService:
         self, court: CourtSettings, year: int, work: GroupWork[I, R]
     ) -> GroupCommit[I, R]:
         """The queue of the transactions that take ``next_numbers`` of a court and year: they
-        commit in groups, ``work`` writing each (``Counters.group``)."""
-        return self.counters.group(_number_key(court, year), work)
+        commit in groups, ``work`` writing each (``server.platform.group_commit``)."""
+        return self.groups.group(_number_key(court, year), work)
 
     # ---- access
 

@@ -148,7 +148,7 @@ async def test_submissions_split_their_chunk_so_reads_stay_bounded(
     day = NOW - dt.timedelta(days=30)  # ahead of every other filing: the head of the queue
     for _ in range(6 * CAP):
         doc = await store.insert(_filing(rng, day, True))
-        await store.queue_grew(doc, NOW)
+        await store.queue_grew([doc], NOW)
     chunks = Chunks.from_doc(await db["filing_queue_chunks"].find_one({"_id": COURT}))
     assert max(chunks.counts) <= CAP and len(chunks.starts) >= 6 * CAP // CHUNK
     reads, first = await _page_reads(store, monkeypatch)
@@ -186,3 +186,26 @@ async def test_a_first_page_past_many_drained_chunks(db: Database) -> None:
     expected = [d["_id"] for d in head[17 * CHUNK :][:LIMIT]]
     assert [f.id for f in await store.pending_for_court(COURT, None, LIMIT, NOW)] == expected
     assert [f.id for f in await store.pending_for_court(COURT, None, LIMIT, NOW)] == expected
+
+
+@pytest.mark.gen_test(timeout=300)
+async def test_a_group_of_submissions_is_counted_at_once_and_splits_every_full_chunk(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's filings counted in one call (``queue_grew`` of many, as a court's group of
+    submissions is): each into its chunk, two chunks filled above ``CAP`` at once, both
+    split; the counts are exact and the first page is the sorted query's."""
+    rng, store = random.Random(41), FilingStore(db)
+    await _pending(db, 200, rng)
+    await store.pending_for_court(COURT, None, LIMIT, NOW)
+    head, tail = NOW - dt.timedelta(days=30), NOW + dt.timedelta(days=60)
+    group = [await store.insert(_filing(rng, head, True)) for _ in range(60)]
+    group += [await store.insert(_filing(rng, tail, False)) for _ in range(60)]
+    rng.shuffle(group)
+    await store.queue_grew(group, NOW)
+    chunks = Chunks.from_doc(await db["filing_queue_chunks"].find_one({"_id": COURT}))
+    assert max(chunks.counts) <= CAP and sum(chunks.counts) == 320
+    whole = await queue_page(db["filings"], COURT, None, LIMIT, now=NOW)
+    reads, first = await _page_reads(store, monkeypatch)
+    assert [f.id for f in first] == [r["_id"] for r in whole]
+    assert reads <= LIMIT + 2 * CAP, reads

@@ -12,10 +12,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from server.platform.clock import FixedClock
-from server.platform.counters import Counters, Excluded
+from server.platform.counters import Counters
 from server.platform.db import Database, commits_with
 from server.platform.errors import IdempotencyInProgress
+from server.platform.group_commit import Excluded, GroupCommits
 from server.platform.idempotency import Claim, IdempotencyStore
+from tests.waiting import until
 
 KEY = "test|group"
 
@@ -28,9 +30,9 @@ class Ledger:
     """A group's work: the items' numbers taken at once, then one insert of them all; an item
     named ``bad-…`` fails alone. Records each group's items."""
 
-    def __init__(self, db: Database, counters: Counters) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.counters = counters
+        self.counters = Counters(db)
         self.groups: list[list[str]] = []
 
     async def work(self, session: AsyncClientSession, items: list[str]) -> list[int]:
@@ -48,21 +50,20 @@ class Ledger:
         return {d["_id"]: d["seq"] async for d in self.db["ledger"].find()}
 
 
-async def run_all(counters: Counters, ledger: Ledger, items: list[str]) -> list[Any]:
-    group = counters.group(KEY, ledger.work)
+async def run_all(ledger: Ledger, items: list[str]) -> list[Any]:
+    group = GroupCommits(ledger.db).group(KEY, ledger.work)
     return await asyncio.gather(*(group.run(i) for i in items), return_exceptions=True)
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_waiting_items_commit_together_with_consecutive_numbers(db: Database) -> None:
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
+    ledger = Ledger(db)
     items = [f"item-{i}" for i in range(12)]
-    answers = await run_all(counters, ledger, items)
+    answers = await run_all(ledger, items)
     assert sorted(answers) == list(range(1, 13))
     assert await ledger.stored() == dict(zip(items, answers, strict=True))
     assert len(ledger.groups) < len(items)  # they waited together, not one at a time
-    more = await run_all(counters, ledger, ["item-12", "item-13"])
+    more = await run_all(ledger, ["item-12", "item-13"])
     assert sorted(more) == [13, 14]  # the sequence goes on, gapless
 
 
@@ -70,10 +71,9 @@ async def test_waiting_items_commit_together_with_consecutive_numbers(db: Databa
 async def test_an_item_that_fails_gets_its_own_error_and_the_others_commit(
     db: Database,
 ) -> None:
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
+    ledger = Ledger(db)
     items = ["a-1", "bad-1", "a-2", "a-3", "bad-2", "a-4"]
-    answers = dict(zip(items, await run_all(counters, ledger, items), strict=True))
+    answers = dict(zip(items, await run_all(ledger, items), strict=True))
     assert isinstance(answers["bad-1"], Refused) and str(answers["bad-1"]) == "bad-1"
     assert isinstance(answers["bad-2"], Refused) and str(answers["bad-2"]) == "bad-2"
     good = {i: a for i, a in answers.items() if not i.startswith("bad-")}
@@ -86,9 +86,8 @@ async def test_an_item_that_fails_gets_its_own_error_and_the_others_commit(
 async def test_each_item_commits_with_its_own_hook(db: Database) -> None:
     """Each request's ``commits_with`` hook (its Idempotency-Key's mark) runs in the group's
     transaction; a hook that refuses (its key taken over) fails its item alone."""
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
-    group = counters.group(KEY, ledger.work)
+    ledger = Ledger(db)
+    group = GroupCommits(db).group(KEY, ledger.work)
 
     async def request(item: str) -> int:
         async def mark(session: AsyncClientSession) -> None:
@@ -110,14 +109,13 @@ async def test_each_item_commits_with_its_own_hook(db: Database) -> None:
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_database_error_fails_every_item_of_the_group(db: Database) -> None:
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
+    ledger = Ledger(db)
 
     async def gone(session: AsyncClientSession, items: list[str]) -> list[int]:
         await ledger.work(session, items)
         raise AutoReconnect("connection closed")  # as the driver raises a database gone
 
-    group = counters.group(KEY, gone)
+    group = GroupCommits(db).group(KEY, gone)
     answers = await asyncio.gather(*(group.run(f"x-{i}") for i in range(5)), return_exceptions=True)
     assert all(isinstance(a, AutoReconnect) for a in answers)
     assert await ledger.stored() == {}  # nothing of the group committed
@@ -144,9 +142,8 @@ async def test_keys_are_marked_together_and_a_key_taken_over_fails_alone(
         await db["idempotency"].update_one(
             {"_id": claims[name].doc_id}, {"$set": {"claimed_until": clock.now()}}
         )
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
-    group = counters.group(KEY, ledger.work)
+    ledger = Ledger(db)
+    group = GroupCommits(db).group(KEY, ledger.work)
 
     async def request(name: str) -> int:
         with commits_with(store.marking(claims[name])):
@@ -178,9 +175,8 @@ async def test_a_key_and_its_retry_in_one_group_do_the_work_once(
     clock.advance(seconds=6)  # the first one's renewals late: a retry takes the key over
     retry = await store.begin("u1", "POST", "/api/v1/messages", "key-dup-0001", b"{}")
     assert isinstance(retry, Claim) and retry.token != first.token
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
-    group = counters.group(KEY, ledger.work)
+    ledger = Ledger(db)
+    group = GroupCommits(db).group(KEY, ledger.work)
 
     async def request(claim: Claim, item: str) -> int:
         with commits_with(store.marking(claim)):
@@ -209,8 +205,7 @@ async def test_a_request_cancelled_while_its_group_retries_is_not_done(
         claim = await store.begin("u1", "POST", f"/api/v1/m{n}", f"key-cancel-000{n}", b"{}")
         assert isinstance(claim, Claim)
         claims.append(claim)
-    counters = Counters(db)
-    ledger = Ledger(db, counters)
+    ledger = Ledger(db)
     gate = asyncio.Event()
     tries: list[list[str]] = []
 
@@ -223,7 +218,7 @@ async def test_a_request_cancelled_while_its_group_retries_is_not_done(
             )
         return await ledger.work(session, items)
 
-    group = counters.group(KEY, work)
+    group = GroupCommits(db).group(KEY, work)
 
     async def request(claim: Claim, item: str) -> int:  # as ``@idempotent`` runs one
         try:
@@ -246,3 +241,47 @@ async def test_a_request_cancelled_while_its_group_retries_is_not_done(
     assert await ledger.stored() == {"m0": done[0], "m2": done[2]}
     keys = {d["_id"]: d["state"] async for d in db["idempotency"].find()}
     assert keys == {claims[0].doc_id: "applied", claims[2].doc_id: "applied"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_after_follows_each_commit_once_before_its_members_are_answered(
+    db: Database,
+) -> None:
+    """``after`` runs once per committed group, with its items and answers (an excluded item
+    not among them), before those members are answered; the next group does not wait for
+    it."""
+    ledger = Ledger(db)
+    followed: list[dict[str, int]] = []
+    gate = asyncio.Event()
+
+    async def after(items: list[str], answers: list[int]) -> None:
+        followed.append(dict(zip(items, answers, strict=True)))
+        await gate.wait()
+
+    group = GroupCommits(db).group(KEY, ledger.work, after)
+    items = ["a-1", "bad-1", "a-2"]
+    tasks = {i: asyncio.create_task(group.run(i)) for i in items}
+    await until(lambda: followed)
+    assert isinstance(tasks["bad-1"].exception(), Refused)
+    assert not tasks["a-1"].done() and not tasks["a-2"].done()  # answered after ``after``
+    later = asyncio.create_task(group.run("a-3"))
+    await until(lambda: len(followed) == 2)  # committed while the first group's after waits
+    gate.set()
+    answers = {i: await tasks[i] for i in ("a-1", "a-2")} | {"a-3": await later}
+    assert followed == [{"a-1": answers["a-1"], "a-2": answers["a-2"]}, {"a-3": answers["a-3"]}]
+    assert await ledger.stored() == answers
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_failed_after_fails_its_members_with_its_error(db: Database) -> None:
+    """As when each request followed its own commit: the work stays committed, the members
+    get the error of what follows it."""
+    ledger = Ledger(db)
+
+    async def after(items: list[str], answers: list[int]) -> None:
+        raise AutoReconnect("connection closed")
+
+    group = GroupCommits(db).group(KEY, ledger.work, after)
+    done = await asyncio.gather(*(group.run(f"x-{i}") for i in range(3)), return_exceptions=True)
+    assert all(isinstance(a, AutoReconnect) for a in done)
+    assert sorted((await ledger.stored()).values()) == [1, 2, 3]
