@@ -24,7 +24,8 @@ Two aggregations, each starting with a ``$match`` on (court_id, created_at) that
 Time to first reply is elapsed time (what the sender waited), in seconds. ``on_time`` counts
 first replies made by their deadline; ``due`` those made, plus those not made whose deadline
 has passed: the on-time rate is ``on_time / due``. ``overdue_now``: open orders past the
-deadline of their current stage.
+deadline of their current stage. A report is as of the whole minute (``generated_at``): what
+passed within the current minute counts from the next one.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class WorkOrderStats:
         rollups for a court's whole view; from the orders for a judge's or clerk's own (a
         rollup cell does not know whose case an order is on, and their orders are few)."""
         courts = self._courts(caller, query)
-        now = self.clock.now()
+        now = rollups.as_of(self.clock.now())  # as of the minute: see rollups
         if caller.oversees:
             counts, groups, overall = await self._rolled(courts, query, now)
         else:
@@ -132,7 +133,7 @@ class WorkOrderStats:
         """The report from the orders whoever asks: what the rollups must give (the tests
         and the bench compare the two)."""
         courts = self._courts(caller, query)
-        now = self.clock.now()
+        now = rollups.as_of(self.clock.now())  # as of the minute: see rollups
         return await self._report(
             query, courts, now, *await self.aggregated(caller, courts, query, now)
         )

@@ -118,6 +118,42 @@ async def test_a_year_of_orders_reports_the_same_from_rollups(
     assert await compare(services, supervisor) > 30
 
 
+@pytest.mark.gen_test(timeout=120)
+async def test_deadlines_are_kept_by_the_minute_and_a_report_is_as_of_one(
+    staff: Staff, services: Services, clock: FixedClock
+) -> None:
+    noon = dt.datetime(2026, 12, 31, 4, tzinfo=dt.UTC)  # 12:00 in Beijing
+    rng = random.Random(5)
+    ms = [rng.randrange(-60_000, 120_000) for _ in range(300)]
+    deadlines = [noon + dt.timedelta(milliseconds=m) for m in ms]
+    docs = []
+    for i, due in enumerate(deadlines):
+        doc = order(rng, i, noon)
+        doc.update(created_at=noon - dt.timedelta(hours=1), court_id=COURTS[0], status="assigned")
+        doc.update(assignee_id="j1", first_reply_due_at=due, overdue_at=due, rating_score=None)
+        doc.update(first_reply_seconds=None, first_reply_on_time=None)
+        docs.append(doc)
+    await services.db["workorders"].insert_many(docs)
+    await services.workorders.store.rebuild_rollups()
+    cells = services.db["workorder_rollups"].find({"_id": {"$regex": "assignee"}})
+    (cell,) = [c async for c in cells if "g" in c]
+    (kept,) = cell["g"].values()
+    assert len(kept["w"]) <= 3 and len(kept["o"]) <= 3  # 300 deadlines, 3 minutes
+    supervisor = await services.users.get(uid(await staff("clerk", supervisor=True)))
+    day = {"from": noon.date(), "to": noon.date(), "group_by": "assignee"}
+    query = StatsQuery.model_validate(day)
+    for now in (noon + dt.timedelta(seconds=30.5), noon + dt.timedelta(seconds=61)):
+        clock.set(now)
+        minute = now.replace(second=0, microsecond=0)
+        report = await services.workorder_stats.stats(supervisor, query)
+        assert report.generated_at == minute
+        passed = sum(d <= minute for d in deadlines)  # not those within the minute yet
+        assert 0 < passed < len(deadlines)
+        assert (report.total.due, report.total.overdue_now) == (passed, passed)
+        reference = await services.workorder_stats.reference(supervisor, query)
+        assert report.model_dump() == reference.model_dump()
+
+
 def test_the_rebuild_command_backfills_and_may_run_again(io_loop: IOLoop, mongo_uri: str) -> None:
     name = f"rollups_{os.getpid()}"
     env = clean_env(
