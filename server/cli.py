@@ -15,6 +15,13 @@ from server.platform.config import ConfigError, Settings, load_settings
 from server.platform.observe import setup_logging
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"at least 1: {text}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="microcourt", description="移动微法院 backend")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -25,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="config file (default: config.yaml)")
     serve.add_argument(
         "--processes",
-        type=int,
-        default=1,
-        help="server processes sharing the port and the database (1); see server/processes.py",
+        type=_positive,
+        help="N server processes on one port and one database, under a parent that keeps the "
+        "embedded database and the emulator (without it: one process does all); "
+        "see server/processes.py",
     )
     rec = sub.add_parser(
         "reconcile",
@@ -84,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from server.main import main as serve
 
     try:
-        if args.processes > 1:
+        if args.processes is not None:
             from server.processes import supervise
 
             return asyncio.run(supervise(settings, args.processes))

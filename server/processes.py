@@ -1,4 +1,5 @@
-"""``microcourt serve --processes N``: N server processes on one port and one database.
+"""``microcourt serve --processes N``: N server processes on one port and one database (N may
+be 1: one worker, with the database and the emulator in the parent, not in it).
 
 The parent starts what must exist once (the embedded database and the WeChat emulator, when
 configured so; the development keys in the data directory), reserves the port, then starts N
