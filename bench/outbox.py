@@ -237,7 +237,7 @@ async def run(args: argparse.Namespace) -> None:
         await worker.stop()
     finally:
         await client.close()
-        wechat.close()
+        await wechat.aclose()
         if emu is not None:
             await emu.stop()
         if child is not None:

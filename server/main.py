@@ -61,7 +61,7 @@ def _wechat(
     if wx.emulated and emulator is not None:
         secret, base = emulator.state.secret, emulator.url
     adapter = WeChatAdapter(wx.appid, secret, base, wx.timeout_seconds)
-    stack.callback(adapter.close)
+    stack.push_async_callback(adapter.aclose)
     return adapter
 
 

@@ -174,10 +174,10 @@ def wechatpay(
 
 
 @pytest.fixture
-def wechat(settings: Settings, emulator: Emulator) -> Iterator[WeChatAdapter]:
+def wechat(io_loop: IOLoop, settings: Settings, emulator: Emulator) -> Iterator[WeChatAdapter]:
     adapter = WeChatAdapter(settings.wechat.appid, EMULATOR_SECRET, emulator.url)
     yield adapter
-    adapter.close()
+    io_loop.run_sync(adapter.aclose)
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def other_app(
     made = make_app(settings, db, clock=clock, wechat=wechat, keys=TEST_KEYS)
     yield made
     io_loop.run_sync(made.settings["services"].acceptance_documents.stop)
-    wechat.close()
+    io_loop.run_sync(wechat.aclose)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The WeChat platform adapter: wechatpy, run off the IOLoop, against a configurable base URL.
+"""The WeChat platform adapter: WeChat's server API on the IOLoop (aiohttp), wechatpy keeping
+the access token and judging each answer, against a configurable base URL.
 
 In development and tests the base URL is the emulator in ``miniapp_stubs``; in production
 it is ``https://api.weixin.qq.com``. Nothing else changes between the two.
@@ -7,20 +8,16 @@ it is ``https://api.weixin.qq.com``. Nothing else changes between the two.
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
+import aiohttp
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 log = logging.getLogger("microcourt.wechat")
-T = TypeVar("T")
 
 # errcodes of code2Session that mean "this login code is no good" rather than an outage
 BAD_CODE_ERRCODES = frozenset({40029, 40163, 40226})
@@ -88,97 +85,149 @@ class Session:
 
 
 class _Client(WeChatClient):
-    """wechatpy's client with every base URL rooted at ``api_base``; tokens from stable_token."""
+    """wechatpy's client, for what it keeps and judges: the access token (in its session
+    storage) and each answer (``_handle_result``: a non-zero errcode raises
+    ``WeChatClientException``, the hook wechatpy's own asyncio client was built on). Its
+    requests are not sent through it: see ``WeChatAdapter``."""
 
     def __init__(self, appid: str, secret: str, api_base: str, timeout: float) -> None:
         # auto_retry off: wechatpy retries a token errcode without end; we retry once
         super().__init__(appid, secret, timeout=timeout, auto_retry=False)
         self.api_base = api_base.rstrip("/")
-        self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-        self.wxa.API_BASE_URL = f"{self.api_base}/"
 
-    def fetch_access_token(self) -> dict[str, Any]:
-        # getStableAccessToken: the same token for every process until it expires.
-        res = self._http.post(
-            f"{self.api_base}/cgi-bin/stable_token",
-            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
-            timeout=self.timeout,
-        )
-        res.raise_for_status()
-        result: dict[str, Any] = res.json()
-        if result.get("errcode"):
-            raise WeChatClientException(result["errcode"], result.get("errmsg"), client=self)
-        self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
-        self.expires_at = None
+    def judged(self, raw: bytes) -> dict[str, Any]:
+        """WeChat's answer decoded, or ``WeChatClientException`` for its errcode (or for an
+        answer that is not a JSON object)."""
+        result = self._handle_result(_Answer(raw))
+        if not isinstance(result, dict):
+            raise WeChatClientException(None, "not a JSON object", client=self)
         return result
 
 
-#: threads calling WeChat: for requests (sign-in, content checks ...) and for the outbox's sends
-CALLS, SENDS = 8, 16
+@dataclass(frozen=True)
+class _Answer:
+    """What ``_handle_result`` reads of a response: its body, and its request (none here)."""
+
+    content: bytes
+    request: None = None
+
+
+#: connections to WeChat: for requests (sign-in, content checks ...) and for the outbox's sends
+CALLS, SENDS = 32, 16
+JSON = {"Content-Type": "application/json"}
 
 
 class WeChatAdapter:
+    """WeChat's server API on the IOLoop, through aiohttp (kept-alive connections).
+
+    wechatpy's requests run in threads, and cost ~1.0 ms of CPU a call there against aiohttp's
+    ~0.12 ms; under load those threads held the interpreter lock the IOLoop waited for:
+    ``POST /messages`` answered 268 a second with its content check and 414 without
+    (README, "Performance")."""
+
     def __init__(self, appid: str, secret: str, api_base: str, timeout: float = 5.0) -> None:
         self.appid = appid
         self.api_base = api_base
         self._client = _Client(appid, secret, api_base, timeout)
-        # wechatpy is blocking (requests): it gets threads of its own, never the IOLoop.
-        self._pool = ThreadPoolExecutor(max_workers=CALLS, thread_name_prefix="wechat")
-        # The outbox's concurrent sends get threads of their own: a burst of pushes must not
-        # queue a party's content check (a request waiting on it) behind it.
-        self._send_pool = ThreadPoolExecutor(max_workers=SENDS, thread_name_prefix="wechat-send")
-        # one kept-alive connection per thread that may call WeChat (requests keeps 10, and
-        # dropped the rest with a warning per send when the outbox sent 16 at once)
-        adapter = HTTPAdapter(pool_maxsize=CALLS + SENDS)
-        for scheme in ("http://", "https://"):
-            self._client._http.mount(scheme, adapter)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # The outbox's concurrent sends get connections of their own: a burst of pushes must
+        # not queue a party's content check (a request waiting on it) behind it.
+        self._http: dict[bool, aiohttp.ClientSession] = {}
+        self._fetching = asyncio.Lock()  # one token fetch at a time; the rest wait for it
 
-    async def _run(
+    def _session(self, sends: bool) -> aiohttp.ClientSession:
+        found = self._http.get(sends)
+        if found is None or found.closed:
+            connector = aiohttp.TCPConnector(limit=SENDS if sends else CALLS)
+            found = self._http[sends] = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout
+            )
+        return found
+
+    async def aclose(self) -> None:
+        for session in self._http.values():
+            await session.close()
+        self._http.clear()
+
+    async def _call(
         self,
-        fn: Callable[..., T],
-        *args: Any,
-        pool: ThreadPoolExecutor | None = None,
-        **kwargs: Any,
-    ) -> T:
-        """``fn`` on a thread; a refused access token is fetched again once and ``fn`` retried."""
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, str] | None = None,
+        token: bool = True,
+        sends: bool = False,
+    ) -> dict[str, Any]:
+        """``path`` of WeChat's API (POST ``body`` as JSON, or GET), with the access token
+        unless ``token`` is False; one refused token is fetched again and the call retried."""
         try:
-            return await self._once(fn, *args, pool=pool, **kwargs)
+            return await self._once(path, body, params, token, sends)
         except WeChatError as e:
-            if e.errcode not in TOKEN_ERRCODES:
+            if not token or e.errcode not in TOKEN_ERRCODES:
                 raise
             log.info("wechat refused the access token (errcode %s): fetching it again", e.errcode)
             self._client.session.delete(self._client.access_token_key)
-            return await self._once(fn, *args, pool=pool, **kwargs)
+            return await self._once(path, body, params, token, sends)
 
     async def _once(
         self,
-        fn: Callable[..., T],
-        *args: Any,
-        pool: ThreadPoolExecutor | None = None,
-        **kwargs: Any,
-    ) -> T:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs)
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+        token: bool,
+        sends: bool,
+    ) -> dict[str, Any]:
+        query = {**(params or {}), **({"access_token": await self._token()} if token else {})}
+        url = f"{self._client.api_base}/{path}"
         try:
-            return await loop.run_in_executor(pool or self._pool, call)
+            if body is None:
+                raw = await self._send("GET", url, query, None, sends)
+            else:  # as wechatpy sends it: UTF-8, not escaped
+                data = json.dumps(body, ensure_ascii=False).encode()
+                raw = await self._send("POST", url, query, data, sends)
+            return self._client.judged(raw)
         except WeChatClientException as e:
             code = int(e.errcode) if e.errcode is not None else None
             if code in OPERATOR_ERRCODES:
                 log.error("wechat errcode %s: %s", code, OPERATOR_ERRCODES[code])
             raise WeChatError(code, str(e.errmsg)) from None
-        except requests.RequestException as e:
+
+    async def _send(
+        self, method: str, url: str, query: dict[str, str], data: bytes | None, sends: bool
+    ) -> bytes:
+        """The answer's body; WeChatError(None) when WeChat cannot be reached or answers an
+        HTTP error."""
+        try:
+            async with self._session(sends).request(
+                method, url, params=query, data=data, headers=JSON if data else None
+            ) as res:
+                res.raise_for_status()
+                return await res.read()
+        except (aiohttp.ClientError, OSError) as e:  # a timeout is an OSError
             log.warning("wechat unreachable: %s", type(e).__name__)
             raise WeChatError(None, "unreachable") from None
+
+    async def _token(self) -> str:
+        """The access token, from getStableAccessToken (the same token for every process
+        until it expires), kept in wechatpy's storage until WeChat refuses it."""
+        key = self._client.access_token_key
+        if found := self._client.session.get(key):
+            return str(found)
+        async with self._fetching:
+            found = self._client.session.get(key)
+            if found:
+                return str(found)
+            client = self._client
+            body = {"grant_type": "client_credential", "appid": client.appid}
+            result = await self._once(
+                "cgi-bin/stable_token", {**body, "secret": client.secret}, None, False, False
+            )
+            client.session.set(key, result["access_token"], result["expires_in"])
+            return str(result["access_token"])
 
     async def code_to_session(self, code: str) -> Session:
         """code2Session: appid, secret and the code, and no access token (wechatpy's
         ``wxa.code_to_session`` adds one, so a token outage would stop every sign-in)."""
-        result = await self._once(self._code_to_session, code)
-        if not result.get("openid") or not result.get("session_key"):
-            raise WeChatError(None, "code2session answered without openid")
-        return Session(result["openid"], result["session_key"], result.get("unionid"))
-
-    def _code_to_session(self, code: str) -> dict[str, Any]:
         client = self._client
         params = {
             "appid": client.appid,
@@ -186,22 +235,15 @@ class WeChatAdapter:
             "js_code": code,
             "grant_type": "authorization_code",
         }
-        res = client._http.get(
-            f"{client.api_base}/sns/jscode2session", params=params, timeout=client.timeout
-        )
-        res.raise_for_status()
-        result: dict[str, Any] = res.json()
-        if result.get("errcode"):
-            raise WeChatClientException(result["errcode"], result.get("errmsg"), client=client)
-        return result
+        result = await self._call("sns/jscode2session", params=params, token=False)
+        if not result.get("openid") or not result.get("session_key"):
+            raise WeChatError(None, "code2session answered without openid")
+        return Session(result["openid"], result["session_key"], result.get("unionid"))
 
     async def face_identify_info(self, verify_result: str) -> FaceInfo:
         """/cityservice/face/identify/getinfo: what WeChat says of a face verification."""
-        result: dict[str, Any] = await self._run(
-            self._client.post,
-            "cityservice/face/identify/getinfo",
-            data={"verify_result": verify_result},
-            api_base_url=f"{self._client.api_base}/",
+        result = await self._call(
+            "cityservice/face/identify/getinfo", {"verify_result": verify_result}
         )
         return FaceInfo(
             identify_ret=int(result.get("identify_ret", -1)),
@@ -212,12 +254,7 @@ class WeChatAdapter:
         )
 
     async def get_phone_number(self, code: str) -> str:
-        result = await self._run(
-            self._client.post,
-            "wxa/business/getuserphonenumber",
-            data={"code": code},
-            api_base_url=f"{self._client.api_base}/",
-        )
+        result = await self._call("wxa/business/getuserphonenumber", {"code": code})
         return str(result["phone_info"]["purePhoneNumber"])
 
     async def check_text(
@@ -229,12 +266,7 @@ class WeChatAdapter:
         last two hours) and a scene; WeChatError on any errcode or when unreachable.
         """
         body = {"content": content, "version": 2, "scene": scene, "openid": openid}
-        result: dict[str, Any] = await self._run(
-            self._client.post,
-            "wxa/msg_sec_check",
-            data=body,
-            api_base_url=f"{self._client.api_base}/",
-        )
+        result = await self._call("wxa/msg_sec_check", body)
         verdict = result.get("result") or {}
         return TextVerdict(
             suggest=str(verdict.get("suggest") or "review"),
@@ -249,16 +281,10 @@ class WeChatAdapter:
 
         43101 means the user has no send of this template left (or refused it).
         """
-        result: dict[str, Any] = await self._run(
-            self._client.wxa.send_subscribe_message,
-            openid,
-            template_id,
-            data,
-            page=page or None,
-            pool=self._send_pool,
+        # the body wechatpy's ``wxa.send_subscribe_message`` builds (no page: none sent)
+        body = {"touser": openid, "template_id": template_id, "data": data}
+        return await self._call(
+            "cgi-bin/message/subscribe/send",
+            {**body, **({"page": page} if page else {})},
+            sends=True,
         )
-        return result
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._send_pool.shutdown(wait=False, cancel_futures=True)

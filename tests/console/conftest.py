@@ -257,7 +257,7 @@ async def _start_stack(
         await services.acceptance_documents.stop()
         await services.feed.stop()
         await wechatpay.aclose()
-        wechat.close()
+        await wechat.aclose()
         await emulator.stop()
         await client.drop_database(db.name)
         await client.close()

@@ -478,7 +478,7 @@ async def test_nothing_is_stored_while_the_content_check_is_down(
         assert error(res) == (503, "content_check_unavailable"), res.body
         assert await services.db["workorders"].count_documents({}) == 0
     finally:
-        down.close()
+        await down.aclose()
 
 
 @pytest.mark.gen_test(timeout=120)
