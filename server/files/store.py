@@ -125,12 +125,9 @@ class FileStore:
         court_ids: Sequence[str],
         session: AsyncClientSession | None,
     ) -> None:
-        oids = object_ids(file_ids)
-        update = grant_update(reader_ids, court_ids)
-        if oids and update:
-            await self._files.update_many({"_id": {"$in": oids}}, update, session=session)
+        await self.grant_each([Grant(file_ids, reader_ids, court_ids)], session)
 
-    async def grant_each(self, grants: Sequence[Grant], session: AsyncClientSession) -> None:
+    async def grant_each(self, grants: Sequence[Grant], session: AsyncClientSession | None) -> None:
         """``grant`` of each ``Grant``, in one bulk write."""
         ops = [
             UpdateMany({"_id": {"$in": oids}}, update)

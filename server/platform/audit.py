@@ -37,11 +37,11 @@ class AuditLog:
     ) -> None:
         """One row: who did what to which object, and when; in ``session`` when given, so
         that it commits with the change it records."""
-        await self.audit.insert_one(
-            self._row(AuditRow(actor, action, target, details)), session=session
-        )
+        await self.record_many([AuditRow(actor, action, target, details)], session)
 
-    async def record_many(self, rows: Sequence[AuditRow], session: AsyncClientSession) -> None:
+    async def record_many(
+        self, rows: Sequence[AuditRow], session: AsyncClientSession | None
+    ) -> None:
         """``record`` of each row, in one insert (a group of acceptances)."""
         if rows:
             await self.audit.insert_many([self._row(r) for r in rows], session=session)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -72,6 +72,8 @@ class CourtCalendar:
         self._holidays = frozenset(map(date.fromisoformat, court.calendar.extra_holidays))
         self._workdays = frozenset(map(date.fromisoformat, court.calendar.extra_workdays))
         self._china = _china()
+        # every work order's deadlines walk the same few days: each day's windows made once
+        self._windows_on = lru_cache(maxsize=1024)(self._day_windows)
 
     # Days
 
@@ -161,13 +163,22 @@ class CourtCalendar:
         """The working windows (UTC) from ``start`` on, the first one clipped to it."""
         day = self.local_date(start)
         while True:
-            if self.is_working_day(day):
-                for ws, we in self.windows:
-                    begin = datetime.combine(day, ws, tzinfo=self.tz).astimezone(UTC)
-                    end = datetime.combine(day, we, tzinfo=self.tz).astimezone(UTC)
-                    if end > start:
-                        yield max(begin, start), end
+            for begin, end in self._windows_on(day):
+                if end > start:
+                    yield max(begin, start), end
             day += _ONE_DAY
+
+    def _day_windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The local day's working windows in UTC; none on a day off."""
+        if not self.is_working_day(day):
+            return ()
+        return tuple(
+            (
+                datetime.combine(day, ws, tzinfo=self.tz).astimezone(UTC),
+                datetime.combine(day, we, tzinfo=self.tz).astimezone(UTC),
+            )
+            for ws, we in self.windows
+        )
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """The moment ``hours`` of working time after ``start`` (UTC).
